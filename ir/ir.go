@@ -1,0 +1,190 @@
+// Package ir is proxyplus's proto-free intermediate representation: what the translator makes of API
+// definitions and stages, and what the xDS builders turn into Envoy resources. It imports no Envoy or
+// go-control-plane package, so routing semantics can be reviewed and tested without Envoy types.
+package ir
+
+import "time"
+
+// Config is one configuration generation: everything one Envoy listener serves.
+type Config struct {
+	Listener Listener `json:"listener"`
+	// APIs in a deterministic order (by id).
+	APIs []API `json:"apis"`
+	// ExtProc is the ext_proc service Envoy calls for routes that need it (Lambda proxy routes and the HTTP_PROXY
+	// mappings route configuration cannot express).
+	ExtProc ExtProcService `json:"extProc"`
+	// ExecuteAPIDomain is the domain suffix of execute-api style hosts ("{apiId}.execute-api.{region}.amazonaws.com"
+	// is always served; this adds "{apiId}.{ExecuteAPIDomain}").
+	ExecuteAPIDomain string `json:"executeApiDomain,omitempty"`
+}
+
+// Listener is the address Envoy binds for API traffic.
+type Listener struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Port    uint32 `json:"port"`
+}
+
+// ExtProcService names the processor cluster.
+type ExtProcService struct {
+	ClusterName string `json:"clusterName"`
+	// Address is host:port or unix:/path.
+	Address string `json:"address"`
+	// MessageTimeout is above the largest integration timeout of the configuration (envoy-notes EXT-11).
+	MessageTimeout time.Duration `json:"messageTimeout"`
+}
+
+// API is one REST API with its deployed stages.
+type API struct {
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	Hosts            []string `json:"hosts"`
+	BinaryMediaTypes []string `json:"binaryMediaTypes,omitempty"`
+	Stages           []Stage  `json:"stages"`
+}
+
+// Stage is one deployed stage. Routes are in first-match order (apigateway-rest RTE-11).
+type Stage struct {
+	Name         string            `json:"name"`
+	DeploymentID string            `json:"deploymentId"`
+	Variables    map[string]string `json:"variables,omitempty"`
+	Routes       []Route           `json:"routes"`
+}
+
+// SegmentKind is the kind of one resource path segment.
+type SegmentKind int
+
+const (
+	Literal SegmentKind = iota // "pets"
+	Param                      // "{petId}"
+	Greedy                     // "{proxy+}"
+)
+
+// Segment is one segment of a resource path template.
+type Segment struct {
+	Kind SegmentKind `json:"kind"`
+	// Text is the literal text, or the parameter name without braces and "+".
+	Text string `json:"text"`
+}
+
+// Route is one (resource, method) pair of a stage.
+type Route struct {
+	// Name is "<apiId>/<stage>/<resourceId>/<METHOD>", the route's identity in Envoy and in logs.
+	Name         string    `json:"name"`
+	ResourceID   string    `json:"resourceId"`
+	ResourcePath string    `json:"resourcePath"`
+	Segments     []Segment `json:"segments"`
+	// Method is the resource method: DELETE GET HEAD OPTIONS PATCH POST PUT, or ANY.
+	Method        string      `json:"method"`
+	OperationName string      `json:"operationName,omitempty"`
+	Integration   Integration `json:"integration"`
+}
+
+// IntegrationType is what serves a route.
+type IntegrationType string
+
+const (
+	HTTPProxy IntegrationType = "HTTP_PROXY"
+	AWSProxy  IntegrationType = "AWS_PROXY"
+	Mock      IntegrationType = "MOCK"
+	// GatewayError answers every request with a fixed API Gateway error: integrations that AWS accepts at
+	// configuration time but fail at request time (RES-13, EVT-29, HTP-10).
+	GatewayError IntegrationType = "GATEWAY_ERROR"
+)
+
+// Integration is the backend of a route; exactly one of the pointers matching Type is set.
+type Integration struct {
+	Type         IntegrationType       `json:"type"`
+	HTTP         *HTTPIntegration      `json:"http,omitempty"`
+	Lambda       *LambdaIntegration    `json:"lambda,omitempty"`
+	Mock         *MockIntegration      `json:"mock,omitempty"`
+	GatewayError *GatewayErrorResponse `json:"gatewayError,omitempty"`
+}
+
+// LambdaIntegration is an AWS_PROXY integration.
+type LambdaIntegration struct {
+	// FunctionARN is the function (ARN or name, qualifier included) with stage variables resolved.
+	FunctionARN string        `json:"functionArn"`
+	Region      string        `json:"region,omitempty"`
+	Timeout     time.Duration `json:"timeout"`
+}
+
+// MockIntegration answers without a backend.
+type MockIntegration struct {
+	StatusCode uint32 `json:"statusCode"`
+}
+
+// GatewayErrorResponse is a fixed gateway-generated error.
+type GatewayErrorResponse struct {
+	StatusCode uint32 `json:"statusCode"`
+	Body       string `json:"body"`
+	ErrorType  string `json:"errorType"`
+}
+
+// Backend is the upstream of an HTTP_PROXY integration; one Envoy cluster per distinct Backend.
+type Backend struct {
+	Scheme             string `json:"scheme"`
+	Host               string `json:"host"`
+	Port               uint32 `json:"port"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
+}
+
+// HTTPIntegration is an HTTP_PROXY integration with stage variables resolved.
+type HTTPIntegration struct {
+	Backend Backend `json:"backend"`
+	// Method is the fixed upstream method; empty forwards the client's (integration httpMethod ANY).
+	Method string `json:"method,omitempty"`
+	// Path is the upstream path template: literal text and {name} placeholders.
+	Path []PathPart `json:"path"`
+	// Query is the integration uri's own query, as parameters whose values may hold placeholders.
+	Query []QueryPart `json:"query,omitempty"`
+	// Placeholders maps each {name} of Path and Query to its source (integration.request.path.name).
+	Placeholders map[string]ValueSource `json:"placeholders,omitempty"`
+	// QueryMappings are integration.request.querystring.* mappings, in name order.
+	QueryMappings []Mapping `json:"queryMappings,omitempty"`
+	// HeaderMappings are integration.request.header.* mappings, in name order.
+	HeaderMappings []Mapping     `json:"headerMappings,omitempty"`
+	Timeout        time.Duration `json:"timeout"`
+	// Processor is set when route configuration cannot express the integration (envoy-notes RTM-12): the
+	// ext_proc service rewrites method, path and query in headers-only mode. Reasons says why.
+	Processor        bool     `json:"processor,omitempty"`
+	ProcessorReasons []string `json:"processorReasons,omitempty"`
+}
+
+// PathPart is literal text or a placeholder of the upstream path.
+type PathPart struct {
+	Literal     string `json:"literal,omitempty"`
+	Placeholder string `json:"placeholder,omitempty"`
+}
+
+// QueryPart is one name=value of the uri's query; Value may contain placeholders.
+type QueryPart struct {
+	Name  string     `json:"name"`
+	Value []PathPart `json:"value"`
+}
+
+// SourceKind says where a mapped value comes from.
+type SourceKind string
+
+const (
+	FromPath        SourceKind = "path"
+	FromQuery       SourceKind = "querystring"
+	FromMultiQuery  SourceKind = "multivaluequerystring"
+	FromHeader      SourceKind = "header"
+	FromMultiHeader SourceKind = "multivalueheader"
+	FromStatic      SourceKind = "static"
+	FromContext     SourceKind = "context"
+)
+
+// ValueSource is the right-hand side of a parameter mapping; stage variables are resolved to FromStatic.
+type ValueSource struct {
+	Kind SourceKind `json:"kind"`
+	// Name is the parameter, header or context variable name, or the static value.
+	Name string `json:"name"`
+}
+
+// Mapping sets one upstream query parameter or header from a source.
+type Mapping struct {
+	Name   string      `json:"name"`
+	Source ValueSource `json:"source"`
+}
