@@ -188,3 +188,29 @@ type Mapping struct {
 	Name   string      `json:"name"`
 	Source ValueSource `json:"source"`
 }
+
+// ProcessorRoute is everything the ext_proc service needs to serve one route. The xDS builders encode it into the
+// route's per-route ext_proc gRPC initial metadata, so it reaches the service from Envoy's configuration for the
+// matched route: a client cannot forge it, and the service keeps no copy of the definitions.
+type ProcessorRoute struct {
+	APIID            string            `json:"apiId"`
+	Stage            string            `json:"stage"`
+	DeploymentID     string            `json:"deploymentId"`
+	StageVariables   map[string]string `json:"stageVariables,omitempty"`
+	BinaryMediaTypes []string          `json:"binaryMediaTypes,omitempty"`
+	Route            Route             `json:"route"`
+}
+
+// Timeout is the integration timeout, zero for integrations that call no backend.
+func (i Integration) Timeout() time.Duration {
+	switch {
+	case i.HTTP != nil:
+		return i.HTTP.Timeout
+	case i.Lambda != nil:
+		return i.Lambda.Timeout
+	}
+	return 0
+}
+
+// AnyMethods are the methods API Gateway's ANY covers (RTE-12); any other method matches nothing.
+var AnyMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}

@@ -1,0 +1,204 @@
+// Package translator turns API definitions deployed to stages into proxyplus's proto-free IR, applying API
+// Gateway's routing semantics (apigateway-rest §2) and integration rules (§7). It knows nothing about Envoy.
+package translator
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/proxyplus/proxyplus/diag"
+	"github.com/proxyplus/proxyplus/ir"
+	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+)
+
+// DefaultIntegrationTimeout is API Gateway's default and maximum integration timeout (RES-14).
+const DefaultIntegrationTimeout = 29 * time.Second
+
+// Input is one API and the stages to serve it on.
+type Input struct {
+	// File names the definition in diagnostics.
+	File string
+	// API is a definition as the loader returns it: normalised and validated.
+	API *apigatewayv1.RestApi
+	// Stages to serve; when empty, the stages declared in the API.
+	Stages []*apigatewayv1.Stage
+}
+
+// Options are listener-level settings.
+type Options struct {
+	ListenerAddress string
+	ListenerPort    uint32
+	// ExtProcAddress is where Envoy reaches the ext_proc service (host:port or unix:/path).
+	ExtProcAddress string
+	// ExtraHosts are served by every API (e.g. "localhost" for local use) when only one API is configured.
+	ExtraHosts []string
+}
+
+// Translate builds one configuration generation. APIs with errors are left out and reported, so one bad API
+// does not stop the others (envoy-notes STY-6 item 5); callers decide whether any error blocks publishing.
+func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
+	cfg := &ir.Config{
+		Listener: ir.Listener{Name: "proxyplus-http", Address: opts.ListenerAddress, Port: opts.ListenerPort},
+		ExtProc: ir.ExtProcService{
+			ClusterName:    "proxyplus-extproc",
+			Address:        opts.ExtProcAddress,
+			MessageTimeout: DefaultIntegrationTimeout + time.Second,
+		},
+	}
+	if cfg.Listener.Address == "" {
+		cfg.Listener.Address = "0.0.0.0"
+	}
+	if cfg.Listener.Port == 0 {
+		cfg.Listener.Port = 8080
+	}
+	if cfg.ExtProc.Address == "" {
+		cfg.ExtProc.Address = "127.0.0.1:18001"
+	}
+	var diags diag.List
+	seen := map[string]string{}
+	for _, in := range inputs {
+		api, ds := translateAPI(in)
+		diags = append(diags, ds...)
+		if ds.Err() != nil {
+			continue
+		}
+		if prev, dup := seen[api.ID]; dup {
+			diags = append(diags, diag.Diagnostic{Severity: diag.Error, File: in.File, Field: "id",
+				Message: fmt.Sprintf("API id %q is also used by %s; ids must be unique", api.ID, prev)})
+			continue
+		}
+		seen[api.ID] = in.File
+		cfg.APIs = append(cfg.APIs, api)
+	}
+	sort.Slice(cfg.APIs, func(i, j int) bool { return cfg.APIs[i].ID < cfg.APIs[j].ID })
+	if len(cfg.APIs) == 1 {
+		cfg.APIs[0].Hosts = appendUnique(cfg.APIs[0].Hosts, opts.ExtraHosts...)
+	}
+	// Envoy must wait for the longest integration before timing out a processor message (envoy-notes EXT-11).
+	for _, api := range cfg.APIs {
+		for _, st := range api.Stages {
+			for _, r := range st.Routes {
+				if t := r.Integration.Timeout() + time.Second; t > cfg.ExtProc.MessageTimeout {
+					cfg.ExtProc.MessageTimeout = t
+				}
+			}
+		}
+	}
+	return cfg, diags
+}
+
+func translateAPI(in Input) (ir.API, diag.List) {
+	def := in.API
+	api := ir.API{
+		ID:               def.GetId(),
+		Name:             def.GetName(),
+		BinaryMediaTypes: append([]string(nil), def.GetBinaryMediaTypes()...),
+	}
+	// Every API answers on its execute-api style host in any region and domain (RTE-1).
+	api.Hosts = appendUnique([]string{api.ID + ".execute-api.*"}, def.GetHosts()...)
+	var diags diag.List
+	if api.ID == "" {
+		return api, diag.List{{Severity: diag.Error, File: in.File, Field: "id", Message: "API has no id"}}
+	}
+	stages := in.Stages
+	if len(stages) == 0 {
+		stages = def.GetStages()
+	}
+	if len(stages) == 0 {
+		return api, diag.List{{Severity: diag.Error, File: in.File, Field: "stages", Rule: "RES-11",
+			Message: "no stage to serve: declare stages in the definition or name one (--stage)"}}
+	}
+	seen := map[string]bool{}
+	for _, st := range stages {
+		if seen[st.GetStageName()] {
+			diags = append(diags, diag.Diagnostic{Severity: diag.Error, File: in.File, Field: "stageName",
+				Message: fmt.Sprintf("stage %q is listed twice", st.GetStageName())})
+			continue
+		}
+		seen[st.GetStageName()] = true
+		stage, ds := translateStage(in.File, def, st)
+		diags = append(diags, ds...)
+		api.Stages = append(api.Stages, stage)
+	}
+	sort.Slice(api.Stages, func(i, j int) bool { return api.Stages[i].Name < api.Stages[j].Name })
+	return api, diags
+}
+
+func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Stage) (ir.Stage, diag.List) {
+	stage := ir.Stage{
+		Name:         st.GetStageName(),
+		DeploymentID: st.GetDeploymentId(),
+		Variables:    st.GetVariables(),
+	}
+	if stage.DeploymentID == "" {
+		stage.DeploymentID = deploymentID(def, st)
+	}
+	if !validStageName(stage.Name) {
+		return stage, diag.List{{Severity: diag.Error, File: file, Field: "stageName", Rule: "RES-10",
+			Message: fmt.Sprintf("stage name %q: only letters, digits, - and _ are allowed, at most 128 characters", stage.Name)}}
+	}
+	var diags diag.List
+	for _, res := range def.GetResources() {
+		segs, err := ParseResourcePath(res.GetPath())
+		if err != nil {
+			diags = append(diags, diag.Diagnostic{Severity: diag.Error, File: file, Field: "path", Rule: "RES-2",
+				Message: err.Error()})
+			continue
+		}
+		methods := make([]string, 0, len(res.GetResourceMethods()))
+		for m := range res.GetResourceMethods() {
+			methods = append(methods, m)
+		}
+		sort.Strings(methods)
+		for _, m := range methods {
+			meth := res.GetResourceMethods()[m]
+			loc := fmt.Sprintf("%s %s", m, res.GetPath())
+			integ, ds := translateIntegration(file, loc, meth, res, stage.Variables)
+			diags = append(diags, ds...)
+			if integ == nil {
+				continue
+			}
+			stage.Routes = append(stage.Routes, ir.Route{
+				Name:          fmt.Sprintf("%s/%s/%s/%s", def.GetId(), stage.Name, res.GetId(), m),
+				ResourceID:    res.GetId(),
+				ResourcePath:  res.GetPath(),
+				Segments:      segs,
+				Method:        m,
+				OperationName: meth.GetOperationName(),
+				Integration:   *integ,
+			})
+		}
+	}
+	SortRoutes(stage.Routes)
+	return stage, diags
+}
+
+func validStageName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func appendUnique(list []string, more ...string) []string {
+	for _, m := range more {
+		found := false
+		for _, l := range list {
+			if strings.EqualFold(l, m) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			list = append(list, m)
+		}
+	}
+	return list
+}

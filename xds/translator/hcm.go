@@ -1,0 +1,139 @@
+package translator
+
+import (
+	"fmt"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/proxyplus/proxyplus/ir"
+)
+
+// httpConnectionManager carries the settings API Gateway fidelity needs (envoy-notes §2, HCM-1..HCM-18).
+func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConnectionManager, error) {
+	var filters []*hcmv3.HttpFilter
+	if usesProcessor {
+		f, err := extProcFilter(cfg)
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, f)
+	}
+	hm, err := headerMutationFilter()
+	if err != nil {
+		return nil, err
+	}
+	filters = append(filters, hm)
+	router, err := anypb.New(&routerv3.Router{
+		// No x-envoy-* headers towards backends or clients (HCM-9).
+		SuppressEnvoyHeaders: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("router filter: %w", err)
+	}
+	filters = append(filters, &hcmv3.HttpFilter{Name: wellknown.Router, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router}})
+
+	return &hcmv3.HttpConnectionManager{
+		CodecType:  hcmv3.HttpConnectionManager_AUTO,
+		StatPrefix: "proxyplus",
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    adsSource(),
+			RouteConfigName: RouteConfigName,
+		}},
+		HttpFilters: filters,
+		// Inner "//" must reach the resource path and {proxy} (HCM-1, RTE-4).
+		MergeSlashes: false,
+		// RFC 3986 normalisation would rewrite what API Gateway passes verbatim (HCM-2, EVT-3); the default is
+		// runtime-flippable, so it is set explicitly.
+		NormalizePath: wrapperspb.Bool(false),
+		// %2F neither splits segments nor is decoded (HCM-3, RTE-7).
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_KEEP_UNCHANGED,
+		// Client address for X-Forwarded-For and sourceIp (HCM-5), X-Forwarded-Port (HCM-6).
+		UseRemoteAddress:     wrapperspb.Bool(true),
+		AppendXForwardedPort: true,
+		// API Gateway adds no x-request-id (HCM-7).
+		GenerateRequestId: wrapperspb.Bool(false),
+		// No "server: envoy" (HCM-8).
+		ServerHeaderTransformation: hcmv3.HttpConnectionManager_PASS_THROUGH,
+		// Request line + headers limit, 10 KiB → 431 (HCM-10, LIM-2, DEV-6).
+		MaxRequestHeadersKb: wrapperspb.UInt32(10),
+		// AWS limits header bytes, not their count (HCM-11).
+		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{MaxHeadersCount: wrapperspb.UInt32(500)},
+		// No client is "internal": otherwise Envoy honours x-envoy-* request headers from loopback clients (HCM-16).
+		InternalAddressConfig: &hcmv3.HttpConnectionManager_InternalAddressConfig{UnixSockets: false, CidrRanges: nil},
+		LocalReplyConfig:      localReplyConfig(),
+	}, nil
+}
+
+// localReplyConfig shapes the replies Envoy generates itself like API Gateway's (HCM-12). Each mapper has a
+// narrow filter so that direct-response 403s and processor responses pass untouched; there is no top-level
+// body_format, which would rewrite every local reply.
+func localReplyConfig() *hcmv3.LocalReplyConfig {
+	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
+		// Upstream timeout → 504 (HTP-14, ERR-2).
+		jsonMapper(responseFlags("UT"), 504, `{"message": "Endpoint request timed out"}`, "InternalServerErrorException"),
+		// Backend unreachable: connect failure, reset, no healthy host, overflow, DNS → 500 (HTP-15, OPEN-2).
+		jsonMapper(responseFlags("UF", "URX", "UH", "UC", "UO", "DF"), 500, `{"message": "Internal server error"}`, "InternalServerErrorException"),
+		// Request body over the buffer limit (LIM-1): API Gateway's plain-text 413 without x-amzn-* headers
+		// (ERR-2). Processor responses carry the proxyplus marker in dynamic metadata and are left alone.
+		{
+			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{Filters: []*accesslogv3.AccessLogFilter{
+				statusIs(413), notFromProcessor(),
+			}}}},
+			BodyFormatOverride: &corev3.SubstitutionFormatString{
+				Format:      &corev3.SubstitutionFormatString_TextFormat{TextFormat: "HTTP content length exceeded 10485760 bytes."},
+				ContentType: "text; charset=utf-8",
+			},
+		},
+	}}
+}
+
+func jsonMapper(f *accesslogv3.AccessLogFilter, status uint32, body, errorType string) *hcmv3.ResponseMapper {
+	return &hcmv3.ResponseMapper{
+		Filter:     f,
+		StatusCode: wrapperspb.UInt32(status),
+		BodyFormatOverride: &corev3.SubstitutionFormatString{
+			// Literal bytes: no command operators inside.
+			Format:      &corev3.SubstitutionFormatString_TextFormat{TextFormat: body},
+			ContentType: "application/json",
+		},
+		HeadersToAdd: gatewayHeaders(errorType)[1:], // content type comes from the format
+	}
+}
+
+func responseFlags(flags ...string) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: flags}}}
+}
+
+func statusIs(code uint32) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_StatusCodeFilter{StatusCodeFilter: &accesslogv3.StatusCodeFilter{
+		Comparison: &accesslogv3.ComparisonFilter{Op: accesslogv3.ComparisonFilter_EQ, Value: &corev3.RuntimeUInt32{DefaultValue: code, RuntimeKey: "proxyplus.local_reply.status"}},
+	}}}
+}
+
+// ProcessorMetadataNamespace is the dynamic-metadata namespace the processor sets on every response it makes.
+const ProcessorMetadataNamespace = "proxyplus"
+
+// notFromProcessor matches when the processor's marker is absent: the matcher asks for processor == false,
+// which the processor never sets, and a missing key counts as a match (AccessLogFilter MetadataFilter,
+// match_if_key_not_found).
+func notFromProcessor() *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_MetadataFilter{MetadataFilter: &accesslogv3.MetadataFilter{
+		Matcher:            processorMarker(),
+		MatchIfKeyNotFound: wrapperspb.Bool(true),
+	}}}
+}
+
+func processorMarker() *matcherv3.MetadataMatcher {
+	return &matcherv3.MetadataMatcher{
+		Filter: ProcessorMetadataNamespace,
+		Path:   []*matcherv3.MetadataMatcher_PathSegment{{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: "processor"}}},
+		Value:  &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_BoolMatch{BoolMatch: false}},
+	}
+}

@@ -1,0 +1,195 @@
+package translator
+
+import (
+	"fmt"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/proxyplus/proxyplus/ir"
+)
+
+// Gateway-generated bodies (apigateway-rest ERR-2): the 403s come from the default gateway-response template and
+// have no space after the colon.
+const (
+	missingTokenBody = `{"message":"Missing Authentication Token"}`
+	forbiddenBody    = `{"message":"Forbidden"}`
+)
+
+// MetadataNamespace is the filter_metadata key of every route's (resource, method) identity.
+const MetadataNamespace = "proxyplus"
+
+func routeConfiguration(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
+	rc := &routev3.RouteConfiguration{
+		Name: RouteConfigName,
+		// Virtual-host domains match with or without :port while Host stays as sent (envoy-notes HCM-15).
+		IgnorePortInHostMatching: true,
+	}
+	claimsAll := false
+	for _, api := range cfg.APIs {
+		vh, err := virtualHost(cfg, api)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range vh.Domains {
+			claimsAll = claimsAll || d == "*"
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
+	if !claimsAll {
+		// A Host that names no API: 403 Forbidden (RTE-18).
+		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
+			Name:    "unknown-host",
+			Domains: []string{"*"},
+			Routes:  []*routev3.Route{errorRoute("unknown-host/forbidden", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException")},
+		})
+	}
+	return rc, nil
+}
+
+func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
+	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts}
+	for _, st := range api.Stages {
+		routes, err := stageRoutes(cfg, api, st)
+		if err != nil {
+			return nil, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
+		}
+		vh.Routes = append(vh.Routes, routes...)
+	}
+	// An unknown first segment is an undeployed stage: 403 Forbidden (RTE-17).
+	vh.Routes = append(vh.Routes, errorRoute(api.ID+"/unknown-stage", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException"))
+	return vh, nil
+}
+
+// stageRoutes: the ANY guard, the canonical routes in first-match order, the odd-slashes block, the 403 catch-all.
+func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
+	var out []*routev3.Route
+	hasAny := false
+	for _, r := range st.Routes {
+		hasAny = hasAny || r.Method == "ANY"
+	}
+	if hasAny {
+		// ANY routes carry no method matcher, so methods outside ANY's seven are refused first (RTE-12, RTM-5).
+		guard := regexMatch(stageRegex(st.Name))
+		guard.Headers = []*routev3.HeaderMatcher{{
+			Name:                 ":method",
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "^(?:" + strings.Join(ir.AnyMethods, "|") + ")$"}}}},
+			InvertMatch:          true,
+		}}
+		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
+	}
+	for _, variant := range []string{"", "/odd-slashes"} {
+		for _, r := range st.Routes {
+			re := canonicalRegex(st.Name, r.Segments)
+			if variant != "" {
+				re = oddSlashesRegex(st.Name, r.Segments)
+			}
+			route, err := integrationRoute(cfg, api, st, r, re)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			route.Name = r.Name + variant
+			out = append(out, route)
+		}
+	}
+	// Under a deployed stage, no (resource, method) pair: 403 Missing Authentication Token (RTE-16).
+	out = append(out, errorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), 403, missingTokenBody, "MissingAuthenticationTokenException"))
+	return out, nil
+}
+
+// integrationRoute is the route of one (resource, method) pair.
+func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re string) (*routev3.Route, error) {
+	match := regexMatch(re)
+	if r.Method != "ANY" {
+		// An exact :method matcher: GET never covers HEAD (RTE-13).
+		match.Headers = []*routev3.HeaderMatcher{{
+			Name:                 ":method",
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: r.Method}}},
+		}}
+	}
+	route := &routev3.Route{Match: match, Metadata: routeMetadata(r)}
+	in := r.Integration
+	switch in.Type {
+	case ir.Mock:
+		// MOCK: status of the default integration response and an empty body (scope item 6).
+		route.Action = directResponse(in.Mock.StatusCode, "")
+		route.ResponseHeadersToAdd = gatewayHeaders("")
+	case ir.GatewayError:
+		route.Action = directResponse(in.GatewayError.StatusCode, in.GatewayError.Body)
+		route.ResponseHeadersToAdd = gatewayHeaders(in.GatewayError.ErrorType)
+	case ir.AWSProxy:
+		// Never served by this action when the processor works: it answers with an immediate response. A clean
+		// processor close would continue the request; this is the safe answer then (envoy-notes RTM-10, EXT-8).
+		route.Action = directResponse(500, `{"message": "Internal server error"}`)
+		route.ResponseHeadersToAdd = gatewayHeaders("InternalServerErrorException")
+		route.RequestBodyBufferLimit = wrapperspb.UInt64(lambdaBodyLimit)
+		pf, err := extProcPerRoute(api, st, r, true)
+		if err != nil {
+			return nil, err
+		}
+		route.TypedPerFilterConfig = pf
+	case ir.HTTPProxy:
+		if err := httpProxyRoute(route, api, st, r, re); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("integration type %q has no route builder", in.Type)
+	}
+	return route, nil
+}
+
+func routeMetadata(r ir.Route) *corev3.Metadata {
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		MetadataNamespace: {Fields: map[string]*structpb.Value{
+			"resource": structpb.NewStringValue(r.ResourcePath),
+			"method":   structpb.NewStringValue(r.Method),
+		}},
+	}}
+}
+
+func regexMatch(re string) *routev3.RouteMatch {
+	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}
+}
+
+// prefixMatch is used only for the catch-alls at the end of a virtual host, where everything left must match.
+func prefixMatch(p string) *routev3.RouteMatch {
+	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: p}}
+}
+
+func directResponse(status uint32, body string) *routev3.Route_DirectResponse {
+	dr := &routev3.DirectResponseAction{Status: status}
+	if body != "" {
+		dr.Body = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}}
+	}
+	return &routev3.Route_DirectResponse{DirectResponse: dr}
+}
+
+// errorRoute answers a gateway error with API Gateway's headers (ERR-1).
+func errorRoute(name string, m *routev3.RouteMatch, status uint32, body, errorType string) *routev3.Route {
+	return &routev3.Route{Name: name, Match: m, Action: directResponse(status, body), ResponseHeadersToAdd: gatewayHeaders(errorType)}
+}
+
+// gatewayHeaders are the headers of responses the gateway generates (ERR-1). %UNIQUE_ID% is Envoy's per-request
+// UUID; x-amz-apigw-id cannot take AWS's format in plain Envoy (DEV-8).
+func gatewayHeaders(errorType string) []*corev3.HeaderValueOption {
+	hs := []*corev3.HeaderValueOption{
+		setHeader("content-type", "application/json"),
+		setHeader("x-amzn-RequestId", "%UNIQUE_ID%"),
+		setHeader("x-amz-apigw-id", "%UNIQUE_ID%"),
+	}
+	if errorType != "" {
+		hs = append(hs, setHeader("x-amzn-ErrorType", errorType))
+	}
+	return hs
+}
+
+func setHeader(name, value string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: name, Value: value},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}

@@ -1,0 +1,100 @@
+// Package translator builds Envoy resources from proxyplus's IR: one small builder per Envoy concept
+// (listener.go, hcm.go, route.go, match.go, cluster.go, extproc.go, headermutation.go, httpproxy.go). It and the xDS
+// server are the only packages that build Envoy configuration.
+package translator
+
+import (
+	"fmt"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/proxyplus/proxyplus/ir"
+)
+
+// RouteConfigName is the single RouteConfiguration the listener loads over RDS.
+const RouteConfigName = "proxyplus-http"
+
+// Resources is one generation of Envoy configuration.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+}
+
+// ByType returns the resources keyed by xDS type URL, the shape snapshots take.
+func (r *Resources) ByType() map[resource.Type][]types.Resource {
+	out := map[resource.Type][]types.Resource{
+		resource.ListenerType: nil, resource.RouteType: nil, resource.ClusterType: nil, resource.EndpointType: nil,
+	}
+	for _, l := range r.Listeners {
+		out[resource.ListenerType] = append(out[resource.ListenerType], l)
+	}
+	for _, rc := range r.Routes {
+		out[resource.RouteType] = append(out[resource.RouteType], rc)
+	}
+	for _, c := range r.Clusters {
+		out[resource.ClusterType] = append(out[resource.ClusterType], c)
+	}
+	return out
+}
+
+// Validate runs protoc-gen-validate's ValidateAll on every resource (envoy-notes XDS-3).
+func (r *Resources) Validate() error {
+	for _, l := range r.Listeners {
+		if err := l.ValidateAll(); err != nil {
+			return fmt.Errorf("listener %q: %w", l.GetName(), err)
+		}
+	}
+	for _, rc := range r.Routes {
+		if err := rc.ValidateAll(); err != nil {
+			return fmt.Errorf("route configuration %q: %w", rc.GetName(), err)
+		}
+	}
+	for _, c := range r.Clusters {
+		if err := c.ValidateAll(); err != nil {
+			return fmt.Errorf("cluster %q: %w", c.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// Build turns a configuration generation into Envoy resources and validates every one of them.
+func Build(cfg *ir.Config) (*Resources, error) {
+	usesProcessor := needsProcessor(cfg)
+	rc, err := routeConfiguration(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := listener(cfg, usesProcessor)
+	if err != nil {
+		return nil, err
+	}
+	clusters, err := clusters(cfg, usesProcessor)
+	if err != nil {
+		return nil, err
+	}
+	res := &Resources{Listeners: []*listenerv3.Listener{l}, Routes: []*routev3.RouteConfiguration{rc}, Clusters: clusters}
+	if err := res.Validate(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// needsProcessor reports whether any route enables the ext_proc filter; without one, neither the filter nor its
+// cluster is emitted.
+func needsProcessor(cfg *ir.Config) bool {
+	for _, api := range cfg.APIs {
+		for _, st := range api.Stages {
+			for _, r := range st.Routes {
+				if r.Integration.Type == ir.AWSProxy || (r.Integration.HTTP != nil && r.Integration.HTTP.Processor) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
