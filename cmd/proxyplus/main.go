@@ -1,14 +1,137 @@
+// Command proxyplus serves Amazon API Gateway REST API definitions on Envoy: it translates them into Envoy
+// configuration, serves that configuration over ADS, and answers test invokes exactly as the generated Envoy
+// configuration would.
 package main
 
 import (
-	_ "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	_ "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	_ "github.com/getkin/kin-openapi/openapi3"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "google.golang.org/grpc"
-	_ "google.golang.org/protobuf/proto"
-	_ "sigs.k8s.io/yaml"
-	_ "github.com/google/go-cmp/cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
 )
 
-func main() {}
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what a command may touch; tests give it buffers.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+var commands = map[string]command{
+	"translate":   {"print the Envoy resources generated for an API and stage", runTranslate},
+	"test-invoke": {"show what the gateway does with one request (routing, integration request, response)", runTestInvoke},
+	"validate":    {"check an API definition and list errors and warnings", runValidate},
+	"serve":       {"serve API definitions to Envoy over ADS, with the ext_proc service and metrics", runServe},
+	"bootstrap":   {"print an Envoy bootstrap that connects to proxyplus over ADS", runBootstrap},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// usageError makes the process exit with 2, as flag parsing errors do.
+type usageError struct{ error }
+
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(e.stdout)
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "version" {
+		fmt.Fprintln(e.stdout, "proxyplus", version)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "proxyplus: unknown command %q\n\n", args[0])
+		printUsage(e.stderr)
+		return 2
+	}
+	err := cmd.run(ctx, e, args[1:])
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "proxyplus %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(e.stderr, "proxyplus %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "proxyplus runs Amazon API Gateway REST APIs on Envoy.")
+	fmt.Fprintln(w, "\nUsage: proxyplus <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'proxyplus <command> --help' for a command's flags; 'proxyplus --version' for the version.")
+}
+
+// newFlagSet returns a flag set whose errors are returned, not printed and exited on.
+func newFlagSet(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: proxyplus %s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags; parse errors are usage errors, and stray arguments are refused.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	return nil
+}
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// keyValues parses repeated k=v flags.
+func keyValues(flagName string, vals []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range vals {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return nil, usageError{fmt.Errorf("--%s %q: want name=value", flagName, v)}
+		}
+		out[k] = val
+	}
+	return out, nil
+}

@@ -32,7 +32,7 @@ func clusters(cfg *ir.Config, usesProcessor bool) ([]*clusterv3.Cluster, error) 
 		for _, st := range api.Stages {
 			for _, r := range st.Routes {
 				if h := r.Integration.HTTP; h != nil {
-					backends[clusterName(h.Backend)] = h.Backend
+					backends[ClusterName(h.Backend)] = h.Backend
 				}
 			}
 		}
@@ -61,7 +61,7 @@ func clusters(cfg *ir.Config, usesProcessor bool) ([]*clusterv3.Cluster, error) 
 }
 
 // clusterName is one cluster per (scheme, host, port, TLS settings) (RTM-11).
-func clusterName(b ir.Backend) string {
+func ClusterName(b ir.Backend) string {
 	n := fmt.Sprintf("%s_%s_%d", b.Scheme, b.Host, b.Port)
 	if b.InsecureSkipVerify {
 		n += "_insecure"
@@ -72,10 +72,10 @@ func clusterName(b ir.Backend) string {
 // backendCluster resolves the backend by DNS: no EDS, so nothing for ADS to warm (RTM-11, XDS-8).
 func backendCluster(b ir.Backend) (*clusterv3.Cluster, error) {
 	c := &clusterv3.Cluster{
-		Name:                 clusterName(b),
+		Name:                 ClusterName(b),
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS},
 		ConnectTimeout:       durationpb.New(backendConnectTimeout),
-		LoadAssignment:       hostAssignment(clusterName(b), b.Host, b.Port),
+		LoadAssignment:       hostAssignment(ClusterName(b), b.Host, b.Port),
 	}
 	if b.Scheme == "https" {
 		tls := &tlsv3.UpstreamTlsContext{Sni: b.Host, CommonTlsContext: &tlsv3.CommonTlsContext{}}

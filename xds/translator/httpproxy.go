@@ -28,7 +28,7 @@ var httpProxyDroppedRequestHeaders = []string{
 func httpProxyRoute(route *routev3.Route, api ir.API, st ir.Stage, r ir.Route, matchRegex string) error {
 	h := r.Integration.HTTP
 	action := &routev3.RouteAction{
-		ClusterSpecifier:     &routev3.RouteAction_Cluster{Cluster: clusterName(h.Backend)},
+		ClusterSpecifier:     &routev3.RouteAction_Cluster{Cluster: ClusterName(h.Backend)},
 		HostRewriteSpecifier: &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: hostHeader(h.Backend)},
 		// Envoy's default route timeout is 15 s; API Gateway's integration timeout applies (HTP-14, RTM-12).
 		Timeout: durationpb.New(h.Timeout),

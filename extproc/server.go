@@ -1,0 +1,156 @@
+// Package extproc is proxyplus's Envoy ext_proc service (envoy.service.ext_proc.v3.ExternalProcessor). Envoy
+// calls it only on routes that enable it; what a route needs arrives as per-route gRPC initial metadata written by
+// the xDS builders (ir.RouteMetadataKey), so the service holds no copy of the definitions and scales out freely.
+package extproc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/proxyplus/proxyplus/ir"
+)
+
+// Server answers Envoy's ext_proc streams.
+type Server struct {
+	extprocsvcv3.UnimplementedExternalProcessorServer
+	log *slog.Logger
+}
+
+// NewServer returns a processor that logs to log.
+func NewServer(log *slog.Logger) *Server { return &Server{log: log} }
+
+// Process serves one HTTP request: Envoy opens one stream per request (envoy-notes EXT-1) and expects exactly one
+// answer of the matching kind per message it sends (EXT-5).
+func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) error {
+	pr, routeErr := routeFromMetadata(stream)
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			// Envoy cancelled the stream (client gone, Envoy's own timeout): nothing left to answer (EXT-8 item 4).
+			if status.Code(err) == codes.Canceled {
+				return nil
+			}
+			return err
+		}
+		resp := s.handle(pr, routeErr, req)
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		if resp.GetImmediateResponse() != nil {
+			return nil
+		}
+	}
+}
+
+func (s *Server) handle(pr *ir.ProcessorRoute, routeErr error, req *extprocsvcv3.ProcessingRequest) *extprocsvcv3.ProcessingResponse {
+	if routeErr != nil {
+		// A route without valid metadata is a configuration bug, never client input: fail the request like API
+		// Gateway fails a broken integration.
+		s.log.Error("ext_proc stream without a usable route", "err", routeErr)
+		return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_route_metadata_invalid")
+	}
+	switch r := req.Request.(type) {
+	case *extprocsvcv3.ProcessingRequest_RequestHeaders:
+		switch pr.Route.Integration.Type {
+		case ir.HTTPProxy:
+			hm, err := RewriteHTTPProxy(pr, headersOf(r.RequestHeaders))
+			if err != nil {
+				s.log.Error("HTTP_PROXY rewrite failed", "route", pr.Route.Name, "err", err)
+				return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_http_proxy_rewrite_failed")
+			}
+			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestHeaders{
+				RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{HeaderMutation: hm}},
+			}}
+		default:
+			return s.unsupported(pr)
+		}
+	case *extprocsvcv3.ProcessingRequest_RequestBody:
+		return s.unsupported(pr)
+	case *extprocsvcv3.ProcessingRequest_ResponseHeaders:
+		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocsvcv3.HeadersResponse{}}}
+	case *extprocsvcv3.ProcessingRequest_ResponseBody:
+		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseBody{ResponseBody: &extprocsvcv3.BodyResponse{}}}
+	case *extprocsvcv3.ProcessingRequest_RequestTrailers:
+		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocsvcv3.TrailersResponse{}}}
+	case *extprocsvcv3.ProcessingRequest_ResponseTrailers:
+		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocsvcv3.TrailersResponse{}}}
+	}
+	return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_unknown_message")
+}
+
+// unsupported answers integrations this service does not run yet (Lambda proxy invocation is built separately).
+func (s *Server) unsupported(pr *ir.ProcessorRoute) *extprocsvcv3.ProcessingResponse {
+	s.log.Error("integration not served by this processor", "route", pr.Route.Name, "type", pr.Route.Integration.Type)
+	return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_integration_not_supported")
+}
+
+func routeFromMetadata(stream extprocsvcv3.ExternalProcessor_ProcessServer) (*ir.ProcessorRoute, error) {
+	md, _ := metadata.FromIncomingContext(stream.Context())
+	vals := md.Get(ir.RouteMetadataKey)
+	if len(vals) != 1 {
+		return nil, fmt.Errorf("want one %s metadata value, got %d", ir.RouteMetadataKey, len(vals))
+	}
+	return ir.DecodeProcessorRoute(vals[0])
+}
+
+// headersOf reads raw_value, falling back to value (envoy-notes EXT-4), and splits out pseudo-headers.
+func headersOf(h *extprocsvcv3.HttpHeaders) *RequestHeaders {
+	out := &RequestHeaders{}
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		v := string(hv.GetRawValue())
+		if v == "" {
+			v = hv.GetValue()
+		}
+		switch hv.GetKey() {
+		case ":method":
+			out.Method = v
+		case ":path":
+			out.Path = v
+		case ":authority":
+			out.Authority = v
+		default:
+			if !strings.HasPrefix(hv.GetKey(), ":") {
+				out.Headers = append(out.Headers, [2]string{hv.GetKey(), v})
+			}
+		}
+	}
+	return out
+}
+
+// gatewayError is an API-Gateway-shaped immediate response, marked so that local-reply mappers leave it alone
+// (envoy-notes HCM-12); details surface as %RESPONSE_CODE_DETAILS% (EXT-9).
+func gatewayError(code int, body, errorType, details string) *extprocsvcv3.ProcessingResponse {
+	return &extprocsvcv3.ProcessingResponse{
+		Response: &extprocsvcv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvcv3.ImmediateResponse{
+			Status: &typev3.HttpStatus{Code: typev3.StatusCode(code)},
+			Headers: &extprocsvcv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
+				rawHeader("content-type", "application/json"),
+				rawHeader("x-amzn-errortype", errorType),
+			}},
+			Body:    []byte(body),
+			Details: details,
+		}},
+		DynamicMetadata: processorMarker(),
+	}
+}
+
+// processorMarker is the dynamic metadata the HCM's local-reply mappers use to recognise processor responses.
+func processorMarker() *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		"proxyplus": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"processor": structpb.NewBoolValue(true)}}),
+	}}
+}

@@ -1,0 +1,91 @@
+package translator
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// BootstrapOptions describe the Envoy that connects to proxyplus.
+type BootstrapOptions struct {
+	XDSAddress string // host:port of proxyplus's ADS server
+	NodeID     string
+	// NodeCluster is Envoy's service cluster; informational (every node gets the same configuration).
+	NodeCluster string
+	Delta       bool
+	AdminPort   uint32
+}
+
+// XDSClusterName is the bootstrap's static cluster that reaches proxyplus.
+const XDSClusterName = "proxyplus-xds"
+
+// Bootstrap is an Envoy bootstrap that takes listeners and clusters (and through them routes) from proxyplus over
+// ADS. Delta xDS is optional; state of the world uses the same address (envoy-notes XDS-5).
+func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
+	host, portStr, err := net.SplitHostPort(o.XDSAddress)
+	if err != nil {
+		return nil, fmt.Errorf("xds address %q: %w", o.XDSAddress, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("xds address %q: bad port", o.XDSAddress)
+	}
+	if o.NodeID == "" {
+		return nil, fmt.Errorf("node id is required")
+	}
+	if o.NodeCluster == "" {
+		o.NodeCluster = "proxyplus"
+	}
+	if o.AdminPort == 0 {
+		o.AdminPort = 9901
+	}
+	h2, err := anypb.New(&httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+		ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
+			Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
+		}},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	apiType := corev3.ApiConfigSource_GRPC
+	if o.Delta {
+		apiType = corev3.ApiConfigSource_DELTA_GRPC
+	}
+	discovery := clusterv3.Cluster_STRICT_DNS
+	if net.ParseIP(host) != nil {
+		discovery = clusterv3.Cluster_STATIC
+	}
+	return &bootstrapv3.Bootstrap{
+		Node: &corev3.Node{Id: o.NodeID, Cluster: o.NodeCluster},
+		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
+			AdsConfig: &corev3.ApiConfigSource{
+				ApiType:                   apiType,
+				TransportApiVersion:       corev3.ApiVersion_V3,
+				SetNodeOnFirstMessageOnly: true,
+				GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: XDSClusterName},
+				}}},
+			},
+			LdsConfig: adsSource(),
+			CdsConfig: adsSource(),
+		},
+		StaticResources: &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{{
+			Name:                          XDSClusterName,
+			ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: discovery},
+			ConnectTimeout:                durationpb.New(time.Second),
+			TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": h2},
+			LoadAssignment:                hostAssignment(XDSClusterName, host, uint32(port)),
+		}}},
+		Admin: &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: o.AdminPort},
+		}}}},
+	}, nil
+}
