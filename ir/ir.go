@@ -3,7 +3,10 @@
 // go-control-plane package, so routing semantics can be reviewed and tested without Envoy types.
 package ir
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Config is one configuration generation: everything one Envoy listener serves.
 type Config struct {
@@ -31,7 +34,7 @@ type ExtProcService struct {
 	// Address is host:port or unix:/path.
 	Address string `json:"address"`
 	// MessageTimeout is above the largest integration timeout of the configuration (envoy-notes EXT-11).
-	MessageTimeout time.Duration `json:"messageTimeout"`
+	MessageTimeout Duration `json:"messageTimeout"`
 }
 
 // API is one REST API with its deployed stages.
@@ -104,9 +107,9 @@ type Integration struct {
 // LambdaIntegration is an AWS_PROXY integration.
 type LambdaIntegration struct {
 	// FunctionARN is the function (ARN or name, qualifier included) with stage variables resolved.
-	FunctionARN string        `json:"functionArn"`
-	Region      string        `json:"region,omitempty"`
-	Timeout     time.Duration `json:"timeout"`
+	FunctionARN string   `json:"functionArn"`
+	Region      string   `json:"region,omitempty"`
+	Timeout     Duration `json:"timeout"`
 }
 
 // MockIntegration answers without a backend.
@@ -143,8 +146,8 @@ type HTTPIntegration struct {
 	// QueryMappings are integration.request.querystring.* mappings, in name order.
 	QueryMappings []Mapping `json:"queryMappings,omitempty"`
 	// HeaderMappings are integration.request.header.* mappings, in name order.
-	HeaderMappings []Mapping     `json:"headerMappings,omitempty"`
-	Timeout        time.Duration `json:"timeout"`
+	HeaderMappings []Mapping `json:"headerMappings,omitempty"`
+	Timeout        Duration  `json:"timeout"`
 	// Processor is set when route configuration cannot express the integration (envoy-notes RTM-12): the
 	// ext_proc service rewrites method, path and query in headers-only mode. Reasons says why.
 	Processor        bool     `json:"processor,omitempty"`
@@ -205,12 +208,46 @@ type ProcessorRoute struct {
 func (i Integration) Timeout() time.Duration {
 	switch {
 	case i.HTTP != nil:
-		return i.HTTP.Timeout
+		return time.Duration(i.HTTP.Timeout)
 	case i.Lambda != nil:
-		return i.Lambda.Timeout
+		return time.Duration(i.Lambda.Timeout)
 	}
 	return 0
 }
 
 // AnyMethods are the methods API Gateway's ANY covers (RTE-12); any other method matches nothing.
 var AnyMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
+
+var segmentKindNames = [...]string{Literal: "literal", Param: "param", Greedy: "greedy"}
+
+// MarshalText writes the kind's name, so IR files read "greedy" rather than 2.
+func (k SegmentKind) MarshalText() ([]byte, error) {
+	if int(k) < 0 || int(k) >= len(segmentKindNames) {
+		return nil, fmt.Errorf("segment kind %d", int(k))
+	}
+	return []byte(segmentKindNames[k]), nil
+}
+
+// UnmarshalText reads a kind's name.
+func (k *SegmentKind) UnmarshalText(b []byte) error {
+	for i, n := range segmentKindNames {
+		if n == string(b) {
+			*k = SegmentKind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown segment kind %q", b)
+}
+
+// Duration is a time.Duration written as "29s" in IR files.
+type Duration time.Duration
+
+// MarshalText writes the duration in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads Go duration syntax.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}

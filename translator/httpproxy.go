@@ -42,7 +42,7 @@ func translateHTTPProxy(in *apigatewayv1.Integration, res *apigatewayv1.Resource
 		Backend:      backend,
 		Path:         splitPlaceholders(rawPath),
 		Placeholders: map[string]ir.ValueSource{},
-		Timeout:      timeout,
+		Timeout:      ir.Duration(timeout),
 	}
 	if m := strings.ToUpper(in.GetHttpMethod()); m != "ANY" && m != "" {
 		h.Method = m

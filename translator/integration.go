@@ -56,7 +56,7 @@ func translateIntegration(file, loc string, m *apigatewayv1.Method, res *apigate
 		if err != nil {
 			return nil, diag.List{d(diag.Error, "uri", "RES-17", "%v", err)}
 		}
-		return &ir.Integration{Type: ir.AWSProxy, Lambda: &ir.LambdaIntegration{FunctionARN: fn, Region: region, Timeout: timeout}}, nil
+		return &ir.Integration{Type: ir.AWSProxy, Lambda: &ir.LambdaIntegration{FunctionARN: fn, Region: region, Timeout: ir.Duration(timeout)}}, nil
 	case "HTTP_PROXY":
 		if hdr := forbiddenMappedHeader(in, httpForbiddenHeaders); hdr != "" {
 			return gatewayError500(), diag.List{d(diag.Warning, "requestParameters", "HTP-10",

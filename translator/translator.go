@@ -44,7 +44,7 @@ func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
 		ExtProc: ir.ExtProcService{
 			ClusterName:    "proxyplus-extproc",
 			Address:        opts.ExtProcAddress,
-			MessageTimeout: DefaultIntegrationTimeout + time.Second,
+			MessageTimeout: ir.Duration(DefaultIntegrationTimeout + time.Second),
 		},
 	}
 	if cfg.Listener.Address == "" {
@@ -80,8 +80,8 @@ func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
 			for _, r := range st.Routes {
-				if t := r.Integration.Timeout() + time.Second; t > cfg.ExtProc.MessageTimeout {
-					cfg.ExtProc.MessageTimeout = t
+				if t := r.Integration.Timeout() + time.Second; t > time.Duration(cfg.ExtProc.MessageTimeout) {
+					cfg.ExtProc.MessageTimeout = ir.Duration(t)
 				}
 			}
 		}

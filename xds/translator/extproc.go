@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"time"
 
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -42,7 +43,7 @@ func extProcFilter(cfg *ir.Config) (*hcmv3.HttpFilter, error) {
 			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
 		},
 		// Above the longest integration timeout: the processor answers its own 504 first (EXT-11).
-		MessageTimeout: durationpb.New(cfg.ExtProc.MessageTimeout),
+		MessageTimeout: durationpb.New(time.Duration(cfg.ExtProc.MessageTimeout)),
 		// HTTP_PROXY rewrites change :method and :path (EXT-12, RTM-12).
 		MutationRules: &mutationrulesv3.HeaderMutationRules{AllowAllRouting: wrapperspb.Bool(true)},
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -31,7 +32,7 @@ func httpProxyRoute(route *routev3.Route, api ir.API, st ir.Stage, r ir.Route, m
 		ClusterSpecifier:     &routev3.RouteAction_Cluster{Cluster: ClusterName(h.Backend)},
 		HostRewriteSpecifier: &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: hostHeader(h.Backend)},
 		// Envoy's default route timeout is 15 s; API Gateway's integration timeout applies (HTP-14, RTM-12).
-		Timeout: durationpb.New(h.Timeout),
+		Timeout: durationpb.New(time.Duration(h.Timeout)),
 	}
 	if !h.Processor {
 		sub, err := pathSubstitution(h, r.Segments)

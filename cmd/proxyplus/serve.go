@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/encoding/protojson"
+	"sigs.k8s.io/yaml"
+
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/proxyplus/proxyplus/controlplane"
+	"github.com/proxyplus/proxyplus/extproc"
+	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+	"github.com/proxyplus/proxyplus/translator"
+	xdsserver "github.com/proxyplus/proxyplus/xds/server"
+	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+)
+
+// maxProcessorMessage covers a 10 MiB request body plus headers in one ext_proc message (envoy-notes EXT-17).
+const maxProcessorMessage = 16 << 20
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "serve", "serve --config gateway.yaml | serve --api FILE --stage NAME [--stage-variable k=v]... --xds-address HOST:PORT [--extproc-address HOST:PORT] [--data-dir DIR]")
+	configFile := fs.String("config", "", "gateway configuration file (GatewayConfig YAML); other flags override it")
+	var a apiFlags
+	a.register(fs)
+	xdsAddr := fs.String("xds-address", "", "address of the ADS server, state of the world and delta (default 127.0.0.1:18000)")
+	extprocAddr := fs.String("extproc-address", "", "address the ext_proc service listens on and Envoy reaches it at, host:port or unix:/path (default 127.0.0.1:18001)")
+	metricsAddr := fs.String("metrics-address", "", "address of the Prometheus /metrics and /status endpoint (default 127.0.0.1:9090; \"off\" disables)")
+	dataDir := fs.String("data-dir", "", "directory for proxyplus state (created if missing)")
+	listenPort := fs.Uint("listener-port", 0, "port Envoy's API listener binds (default 8080)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	watchInterval := fs.Duration("watch-interval", 500*time.Millisecond, "how often definition files are checked for changes (0 disables)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(e, *logFormat, *logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+
+	cfg := &apigatewayv1.GatewayConfig{}
+	baseDir := "."
+	if *configFile != "" {
+		if cfg, err = readGatewayConfig(*configFile); err != nil {
+			return err
+		}
+		baseDir = filepath.Dir(*configFile)
+	}
+	override(&cfg.XdsAddress, *xdsAddr, "127.0.0.1:18000")
+	override(&cfg.ExtprocAddress, *extprocAddr, "127.0.0.1:18001")
+	override(&cfg.MetricsAddress, *metricsAddr, "127.0.0.1:9090")
+	override(&cfg.DataDir, *dataDir, "")
+	if cfg.Listener == nil {
+		cfg.Listener = &apigatewayv1.Listener{}
+	}
+	if *listenPort != 0 {
+		cfg.Listener.Port = uint32(*listenPort)
+	}
+	var sources []controlplane.Source
+	if a.api != "" {
+		if a.stage == "" {
+			return usageError{errors.New("--stage is required with --api")}
+		}
+		vars, err := keyValues("stage-variable", a.stageVars)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, controlplane.Source{File: a.api, Stages: []*apigatewayv1.Stage{{StageName: a.stage}}, StageVariables: vars})
+	}
+	for _, s := range cfg.GetApis() {
+		file := s.GetFile()
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(baseDir, file)
+		}
+		sources = append(sources, controlplane.Source{File: file, Stages: s.GetStages()})
+	}
+	if len(sources) == 0 {
+		return usageError{errors.New("nothing to serve: give --api and --stage, or --config with apis")}
+	}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	xds := xdsserver.New(xdsserver.Options{Logger: log, Registerer: reg})
+	publish := func(ctx context.Context, res *xdstranslator.Resources) (string, error) {
+		return xds.Publish(ctx, res.ByType())
+	}
+	reloader := controlplane.NewReloader(sources, translator.Options{
+		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
+		ExtProcAddress: cfg.ExtprocAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
+	}, publish, log)
+	// The first configuration must be valid: there is no last good one to keep serving.
+	if err := reloader.Reload(ctx); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	start := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+
+	xdsLis, err := net.Listen("tcp", cfg.XdsAddress)
+	if err != nil {
+		return fmt.Errorf("xds listener: %w", err)
+	}
+	log.Info("ADS server listening (state of the world and delta)", "address", xdsLis.Addr().String(), "version", reloader.Status().Version)
+	start("xds server", func() error { return xds.Serve(ctx, xdsLis) })
+
+	epLis, err := listen(cfg.ExtprocAddress)
+	if err != nil {
+		return fmt.Errorf("ext_proc listener: %w", err)
+	}
+	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress)
+	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log) })
+
+	if cfg.MetricsAddress != "off" {
+		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		log.Info("metrics and status endpoint listening", "address", mLis.Addr().String())
+		start("metrics server", func() error { return serveMetrics(ctx, mLis, reg, xds, reloader) })
+	}
+	if *watchInterval > 0 {
+		start("definition watcher", func() error { reloader.Watch(ctx, *watchInterval, 300*time.Millisecond); return nil })
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func override(dst *string, flagValue, def string) {
+	if flagValue != "" {
+		*dst = flagValue
+	}
+	if *dst == "" {
+		*dst = def
+	}
+}
+
+func readGatewayConfig(path string) (*apigatewayv1.GatewayConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	j, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg := &apigatewayv1.GatewayConfig{}
+	if err := protojson.Unmarshal(j, cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func newLogger(e *env, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// listen accepts host:port or unix:/path.
+func listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		_ = os.Remove(path) // a stale socket from a previous run
+		return net.Listen("unix", path)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// serveExtProc runs the processor with message limits raised for 10 MB bodies, gRPC health and reflection.
+func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger) error {
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxProcessorMessage), grpc.MaxSendMsgSize(maxProcessorMessage))
+	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log))
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	go func() {
+		<-ctx.Done()
+		hs.Shutdown()
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(10 * time.Second):
+			gs.Stop()
+		}
+	}()
+	return gs.Serve(lis)
+}
+
+// serveMetrics serves /metrics (Prometheus), /status (xDS nodes, snapshot, last reload) and /healthz.
+func serveMetrics(ctx context.Context, lis net.Listener, reg *prometheus.Registry, xds *xdsserver.Server, r *controlplane.Reloader) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"xds": xds.Status(), "definitions": r.Status()})
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
