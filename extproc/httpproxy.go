@@ -7,6 +7,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/translator"
@@ -109,12 +110,13 @@ func RewriteHTTPProxy(pr *ir.ProcessorRoute, req *RequestHeaders) (*extprocsvcv3
 	return hm, nil
 }
 
-// rawHeader sets a header through raw_value only: Envoy ignores value-only mutations and fails requests that set
-// both (envoy-notes EXT-4).
+// rawHeader overwrites a header through raw_value only: Envoy ignores value-only mutations and fails requests
+// that set both (envoy-notes EXT-4). Overwrite is the deprecated append=false, which ext_proc honours; its reading
+// of append_action is not relied on (EXT-9).
 func rawHeader(name, value string) *corev3.HeaderValueOption {
 	return &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: name, RawValue: []byte(value)},
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		Header: &corev3.HeaderValue{Key: name, RawValue: []byte(value)},
+		Append: wrapperspb.Bool(false), //nolint:staticcheck // deprecated but the field ext_proc reads (EXT-9)
 	}
 }
 

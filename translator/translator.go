@@ -4,6 +4,7 @@ package translator
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // DefaultIntegrationTimeout is API Gateway's default and maximum integration timeout (RES-14).
@@ -201,4 +203,22 @@ func appendUnique(list []string, more ...string) []string {
 		}
 	}
 	return list
+}
+
+// DeployStage deploys api to one stage: the stage's declared variables, overridden by vars. A stage the
+// definition does not declare is created, like a deployment to a new stage.
+func DeployStage(file string, api *apigatewayv1.RestApi, stage string, vars map[string]string) Input {
+	st := &apigatewayv1.Stage{StageName: stage}
+	for _, s := range api.GetStages() {
+		if s.GetStageName() == stage {
+			st = proto.Clone(s).(*apigatewayv1.Stage)
+		}
+	}
+	if len(vars) > 0 {
+		merged := map[string]string{}
+		maps.Copy(merged, st.GetVariables())
+		maps.Copy(merged, vars)
+		st.Variables = merged
+	}
+	return Input{File: file, API: api, Stages: []*apigatewayv1.Stage{st}}
 }

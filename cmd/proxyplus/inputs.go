@@ -3,14 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
-	"maps"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/loader"
-	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/translator"
 )
 
@@ -48,25 +44,7 @@ func (a *apiFlags) input() (translator.Input, diag.List, error) {
 		}
 		return translator.Input{}, diags, err
 	}
-	return StageInput(a.api, res.API, a.stage, vars), res.Diagnostics, nil
-}
-
-// StageInput deploys api to one stage.
-func StageInput(file string, api *apigatewayv1.RestApi, stage string, vars map[string]string) translator.Input {
-	st := &apigatewayv1.Stage{StageName: stage, Variables: map[string]string{}}
-	for _, s := range api.GetStages() {
-		if s.GetStageName() == stage {
-			st = proto.Clone(s).(*apigatewayv1.Stage)
-			if st.Variables == nil {
-				st.Variables = map[string]string{}
-			}
-		}
-	}
-	maps.Copy(st.Variables, vars)
-	if len(st.Variables) == 0 {
-		st.Variables = nil
-	}
-	return translator.Input{File: file, API: api, Stages: []*apigatewayv1.Stage{st}}
+	return translator.DeployStage(a.api, res.API, a.stage, vars), res.Diagnostics, nil
 }
 
 // translateOne translates one input; any error diagnostic fails.

@@ -29,7 +29,7 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 	// Translating every declared stage (or a probe stage) surfaces the per-stage checks too.
 	in := translator.Input{File: *file, API: res.API, Stages: res.API.GetStages()}
 	if len(in.Stages) == 0 {
-		in = StageInput(*file, res.API, "validate", nil)
+		in = translator.DeployStage(*file, res.API, "validate", nil)
 	}
 	_, diags := translator.Translate([]translator.Input{in}, translator.Options{})
 	for _, d := range diags {

@@ -25,11 +25,15 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 		}
 		filters = append(filters, f)
 	}
+	buf, err := bufferFilter()
+	if err != nil {
+		return nil, err
+	}
 	hm, err := headerMutationFilter()
 	if err != nil {
 		return nil, err
 	}
-	filters = append(filters, hm)
+	filters = append(filters, buf, hm)
 	router, err := anypb.New(&routerv3.Router{
 		// No x-envoy-* headers towards backends or clients (HCM-9).
 		SuppressEnvoyHeaders: true,
@@ -65,9 +69,14 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 		MaxRequestHeadersKb: wrapperspb.UInt32(10),
 		// AWS limits header bytes, not their count (HCM-11).
 		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{MaxHeadersCount: wrapperspb.UInt32(500)},
-		// No client is "internal": otherwise Envoy honours x-envoy-* request headers from loopback clients (HCM-16).
-		InternalAddressConfig: &hcmv3.HttpConnectionManager_InternalAddressConfig{UnixSockets: false, CidrRanges: nil},
-		LocalReplyConfig:      localReplyConfig(),
+		// No client is "internal": otherwise Envoy honours x-envoy-* request headers from loopback and private
+		// clients (HCM-16). Unset cidr_ranges means Envoy's default RFC 1918/4193 set, so the list names only the
+		// unspecified addresses, which no real peer has.
+		InternalAddressConfig: &hcmv3.HttpConnectionManager_InternalAddressConfig{UnixSockets: false, CidrRanges: []*corev3.CidrRange{
+			{AddressPrefix: "0.0.0.0", PrefixLen: wrapperspb.UInt32(32)},
+			{AddressPrefix: "::", PrefixLen: wrapperspb.UInt32(128)},
+		}},
+		LocalReplyConfig: localReplyConfig(),
 	}, nil
 }
 

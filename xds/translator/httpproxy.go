@@ -21,6 +21,8 @@ import (
 var httpProxyDroppedRequestHeaders = []string{
 	"content-encoding", "content-md5", "expect", "max-forwards", "proxy-authenticate", "server",
 	"te", "trailer", "transfer-encoding", "upgrade", "via", "www-authenticate",
+	// Envoy's own marker for external clients (use_remote_address); API Gateway sends nothing like it.
+	"x-envoy-external-address",
 }
 
 // httpProxyRoute fills an HTTP_PROXY route (envoy-notes RTM-12): cluster, host and path rewrite, timeout, header
@@ -75,8 +77,14 @@ func httpProxyRoute(route *routev3.Route, api ir.API, st ir.Stage, r ir.Route, m
 	if err != nil {
 		return err
 	}
-	for k, v := range hm {
-		perFilter[k] = v
+	buf, err := bufferPerRoute()
+	if err != nil {
+		return err
+	}
+	for _, m := range []map[string]*anypb.Any{hm, buf} {
+		for k, v := range m {
+			perFilter[k] = v
+		}
 	}
 	if h.Processor {
 		ep, err := extProcPerRoute(api, st, r, false)

@@ -1,0 +1,350 @@
+// Package testinvoke answers "what does the gateway do with this request?" the way Envoy would with the
+// configuration proxyplus generates: it builds the real Envoy resources, applies Envoy's route matching and
+// route actions to them with the route evaluator, runs the processor where a route enables it, and — unless it
+// is a dry run — sends the integration request like API Gateway's test invoke.
+package testinvoke
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"crypto/rand"
+
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/xds/evaluator"
+	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+)
+
+// Request is what the client sent.
+type Request struct {
+	Method string
+	// Target is the raw request target: stage prefix, path and query, exactly as sent.
+	Target  string
+	Headers [][2]string
+	Body    []byte
+	// RemoteAddr is the client address Envoy would see; 127.0.0.1 when empty.
+	RemoteAddr string
+}
+
+// Result is test-invoke's output; its JSON form is the CLI's contract.
+type Result struct {
+	Route       *RouteRef    `json:"route"`
+	Integration *Integration `json:"integration"`
+	Response    *Message     `json:"response"`
+}
+
+// RouteRef is the (resource, method) that handles the request.
+type RouteRef struct {
+	Resource string `json:"resource"`
+	Method   string `json:"method"`
+}
+
+// Integration is what the gateway asks of the integration.
+type Integration struct {
+	Type    string   `json:"type"`
+	Request *Message `json:"request,omitempty"`
+}
+
+// Message is an HTTP request or response; Body is text when valid UTF-8, else base64 with IsBase64Encoded.
+type Message struct {
+	Method          string      `json:"method,omitempty"`
+	URL             string      `json:"url,omitempty"`
+	StatusCode      int         `json:"statusCode,omitempty"`
+	Headers         [][2]string `json:"headers"`
+	Body            string      `json:"body"`
+	IsBase64Encoded bool        `json:"isBase64Encoded"`
+}
+
+func setBody(m *Message, b []byte) {
+	if utf8.Valid(b) {
+		m.Body = string(b)
+		return
+	}
+	m.Body, m.IsBase64Encoded = base64.StdEncoding.EncodeToString(b), true
+}
+
+// Invoker runs test invokes against one generated configuration.
+type Invoker struct {
+	res  *xdstranslator.Resources
+	eval *evaluator.Evaluator
+	// Backends maps a cluster name to its backend, to send HTTP_PROXY requests where Envoy would.
+	backends map[string]ir.Backend
+	// routeTypes maps route names to their integration type, for the output.
+	routeTypes map[string]string
+	// localAddr is the listener address clients connect to; defaultHost is used when no Host header is given.
+	localAddr, defaultHost string
+	// DryRun stops before any backend is called.
+	DryRun bool
+	// Client sends integration requests; http.DefaultTransport-like with no redirects followed (HTP-16).
+	Client *http.Client
+}
+
+// New builds the Envoy resources for cfg and an evaluator over them.
+func New(cfg *ir.Config) (*Invoker, error) {
+	res, err := xdstranslator.Build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hcm, err := listenerHCM(res)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := evaluator.New(res.Routes[0], hcm, evaluator.WithUUIDSource(newUUID), evaluator.WithClock(time.Now))
+	if err != nil {
+		return nil, fmt.Errorf("route evaluator: %w", err)
+	}
+	inv := &Invoker{res: res, eval: ev, backends: map[string]ir.Backend{}, routeTypes: map[string]string{},
+		localAddr: net.JoinHostPort(cfg.Listener.Address, strconv.Itoa(int(cfg.Listener.Port)))}
+	if cfg.Listener.Address == "0.0.0.0" {
+		inv.localAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cfg.Listener.Port)))
+	}
+	for _, api := range cfg.APIs {
+		if len(cfg.APIs) == 1 {
+			inv.defaultHost = api.ID + ".execute-api.us-east-1.amazonaws.com"
+		}
+		for _, st := range api.Stages {
+			for _, r := range st.Routes {
+				inv.routeTypes[r.Name] = string(r.Integration.Type)
+				inv.routeTypes[r.Name+"/odd-slashes"] = string(r.Integration.Type)
+				if h := r.Integration.HTTP; h != nil {
+					inv.backends[xdstranslator.ClusterName(h.Backend)] = h.Backend
+				}
+			}
+		}
+	}
+	inv.Client = &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return inv, nil
+}
+
+// Resources returns the Envoy resources the invoker evaluates.
+func (inv *Invoker) Resources() *xdstranslator.Resources { return inv.res }
+
+func listenerHCM(res *xdstranslator.Resources) (*hcmv3.HttpConnectionManager, error) {
+	if len(res.Listeners) != 1 || len(res.Routes) != 1 {
+		return nil, fmt.Errorf("want one listener and one route configuration, got %d and %d", len(res.Listeners), len(res.Routes))
+	}
+	var hcm hcmv3.HttpConnectionManager
+	for _, fc := range res.Listeners[0].GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			if err := anypb.UnmarshalTo(f.GetTypedConfig(), &hcm, protoUnmarshalOptions); err == nil {
+				return &hcm, nil
+			}
+		}
+	}
+	return nil, errors.New("listener has no HTTP connection manager")
+}
+
+// Invoke evaluates one request.
+func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
+	req := inv.evaluatorRequest(in)
+	out := &Result{}
+	sel, err := inv.eval.Select(req)
+	var rejected *evaluator.RejectedError
+	if errors.As(err, &rejected) {
+		// Envoy answers before routing (oversized headers → 431, ...): its local reply, through the HCM's mappers.
+		r, err := inv.eval.LocalReply(nil, req, rejected.Status, "", "", rejected.Details)
+		if err != nil {
+			return nil, err
+		}
+		out.Response = fromEvaluatorResponse(r)
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sel.Route == nil {
+		// Envoy's own 404 when no route matches; the generated catch-alls make this unreachable.
+		r, err := inv.eval.LocalReply(sel, req, 404, "", "NR", "route_not_found")
+		if err != nil {
+			return nil, err
+		}
+		out.Response = fromEvaluatorResponse(r)
+		return out, nil
+	}
+	if res, _ := sel.Metadata["resource"].(string); res != "" {
+		meth, _ := sel.Metadata["method"].(string)
+		out.Route = &RouteRef{Resource: res, Method: meth}
+	}
+	if ep := sel.ExtProc; ep != nil {
+		pr, err := processorRoute(ep.GRPCInitialMetadata)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", sel.Name, err)
+		}
+		switch pr.Route.Integration.Type {
+		case ir.HTTPProxy:
+			// The same rewrite the ext_proc service answers Envoy with, applied as Envoy applies it.
+			hm, err := extproc.RewriteHTTPProxy(pr, processorHeaders(req))
+			if err != nil {
+				return nil, err
+			}
+			if err := inv.eval.ApplyExtProcHeaderMutation(req, hm, true); err != nil {
+				return nil, err
+			}
+		case ir.AWSProxy:
+			// Lambda proxy invocation through the processor is not part of this build yet.
+			out.Integration = &Integration{Type: string(ir.AWSProxy)}
+			return out, nil
+		}
+	}
+	oc, err := inv.eval.Forward(sel, req)
+	if err != nil {
+		return nil, err
+	}
+	if oc.Response != nil {
+		if out.Route != nil {
+			if t := inv.routeTypes[sel.Name]; t != "" {
+				out.Integration = &Integration{Type: t}
+			}
+		}
+		out.Response = fromEvaluatorResponse(oc.Response)
+		return out, nil
+	}
+	up := oc.Upstream
+	b, ok := inv.backends[up.Cluster]
+	if !ok {
+		return nil, fmt.Errorf("route %s forwards to unknown cluster %q", sel.Name, up.Cluster)
+	}
+	ireq := &Message{Method: up.Method, URL: b.Scheme + "://" + up.Authority + up.Path, Headers: nonNil(up.Headers)}
+	setBody(ireq, up.Body)
+	out.Integration = &Integration{Type: string(ir.HTTPProxy), Request: ireq}
+	if inv.DryRun {
+		return out, nil
+	}
+	r, err := inv.send(ctx, sel, req, b, up)
+	if err != nil {
+		return nil, err
+	}
+	out.Response = fromEvaluatorResponse(r)
+	return out, nil
+}
+
+// send performs the integration request where Envoy's cluster connects, and turns its outcome into the client
+// response through the same evaluator: response header rules, or the local reply for a failure.
+func (inv *Invoker) send(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, b ir.Backend, up *evaluator.UpstreamRequest) (*evaluator.Response, error) {
+	if up.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, up.Timeout)
+		defer cancel()
+	}
+	u := b.Scheme + "://" + net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))) + up.Path
+	hreq, err := http.NewRequestWithContext(ctx, up.Method, u, bytes.NewReader(up.Body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.ContentLength = int64(len(up.Body))
+	for _, h := range up.Headers {
+		switch strings.ToLower(h[0]) {
+		case "host", "content-length", "transfer-encoding":
+			continue // net/http writes these from Host and ContentLength
+		}
+		hreq.Header.Add(h[0], h[1])
+	}
+	hreq.Host = up.Authority
+	client := inv.Client
+	if b.InsecureSkipVerify {
+		c := *client
+		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // tlsConfig.insecureSkipVerification (HTP-16)
+		client = &c
+	}
+	hresp, err := client.Do(hreq)
+	if err != nil {
+		// Envoy's response flags: UT for the route timeout, UF for connect failures (HCM-12 mappers).
+		flag, code := "UF", 503
+		if errors.Is(err, context.DeadlineExceeded) {
+			flag, code = "UT", 504
+		}
+		return inv.eval.LocalReply(sel, req, code, "", flag, "upstream_failure")
+	}
+	defer hresp.Body.Close()
+	body, err := io.ReadAll(hresp.Body)
+	if err != nil {
+		return inv.eval.LocalReply(sel, req, 504, "", "UT", "upstream_response_timeout")
+	}
+	ur := &evaluator.UpstreamResponse{Status: hresp.StatusCode, Body: body}
+	for name, vals := range hresp.Header {
+		for _, v := range vals {
+			ur.Headers = append(ur.Headers, [2]string{strings.ToLower(name), v})
+		}
+	}
+	if hresp.ContentLength >= 0 && hresp.Header.Get("Content-Length") == "" && len(hresp.TransferEncoding) == 0 {
+		ur.Headers = append(ur.Headers, [2]string{"content-length", strconv.FormatInt(hresp.ContentLength, 10)})
+	}
+	return inv.eval.Respond(sel, req, ur)
+}
+
+func (inv *Invoker) evaluatorRequest(in Request) *evaluator.Request {
+	req := &evaluator.Request{Method: in.Method, Path: in.Target, Scheme: "http", Body: in.Body, RemoteAddr: in.RemoteAddr, LocalAddr: inv.localAddr}
+	if req.RemoteAddr == "" {
+		req.RemoteAddr = "127.0.0.1:50000"
+	}
+	hasHost := false
+	for _, h := range in.Headers {
+		if strings.EqualFold(h[0], "host") {
+			hasHost = true
+			req.Authority = h[1]
+			continue
+		}
+		req.Headers = append(req.Headers, [2]string{strings.ToLower(h[0]), h[1]})
+	}
+	if !hasHost {
+		req.Authority = inv.defaultHost
+	}
+	return req
+}
+
+// processorHeaders is the request_headers message the processor would receive, after Envoy's own processing
+// and the route's request header rules that run before the processor.
+func processorHeaders(req *evaluator.Request) *extproc.RequestHeaders {
+	return &extproc.RequestHeaders{Method: req.Method, Path: req.Path, Authority: req.Authority, Headers: req.Headers}
+}
+
+func processorRoute(md [][2]string) (*ir.ProcessorRoute, error) {
+	for _, kv := range md {
+		if kv[0] == ir.RouteMetadataKey {
+			return ir.DecodeProcessorRoute(kv[1])
+		}
+	}
+	return nil, fmt.Errorf("route enables ext_proc without %s metadata", ir.RouteMetadataKey)
+}
+
+func fromEvaluatorResponse(r *evaluator.Response) *Message {
+	m := &Message{StatusCode: r.Status, Headers: nonNil(r.Headers)}
+	setBody(m, r.Body)
+	return m
+}
+
+func nonNil(h [][2]string) [][2]string {
+	if h == nil {
+		return [][2]string{}
+	}
+	return h
+}
+
+// newUUID is a random v4 UUID for %UNIQUE_ID%, like Envoy's request ids.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+var protoUnmarshalOptions = proto.UnmarshalOptions{}

@@ -1,0 +1,329 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// GroupKey is the snapshot-cache key every node maps to: one snapshot per configuration generation serves every
+// node, so a node connecting at any time gets the current configuration (XDS-2, no per-node copies).
+const GroupKey = "proxyplus"
+
+// versionBytes is how many bytes of the SHA-256 content hash make up a version (16 hex characters).
+const versionBytes = 8
+
+// sharedGroup is the cache.NodeHash mapping every node to GroupKey.
+type sharedGroup struct{}
+
+func (sharedGroup) ID(*corev3.Node) string { return GroupKey }
+
+// ResourceError names a resource that failed validation. Publish returns it wrapped.
+type ResourceError struct {
+	TypeURL string
+	Name    string
+	Err     error
+}
+
+func (e *ResourceError) Error() string {
+	return fmt.Sprintf("%s %q: %v", e.TypeURL, e.Name, e.Err)
+}
+
+func (e *ResourceError) Unwrap() error { return e.Err }
+
+// PublishFailure is the last rejected Publish, for status.
+type PublishFailure struct {
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// SnapshotStatus describes what the Publisher serves.
+type SnapshotStatus struct {
+	// Version is the content-hash version of the last good snapshot ("" before the first successful Publish).
+	Version string `json:"version"`
+	// Generation counts distinct versions published by this process.
+	Generation  uint64    `json:"generation"`
+	PublishedAt time.Time `json:"published_at,omitzero"`
+	// Resources counts the resources of the last good snapshot by type URL.
+	Resources map[string]int `json:"resources,omitempty"`
+	// LastError is the most recent rejected Publish; a later successful Publish clears it.
+	LastError *PublishFailure `json:"last_error,omitempty"`
+	// Streams is the number of open xDS streams; Cached says whether the snapshot is in the cache (it is dropped
+	// while Streams is 0).
+	Streams int  `json:"streams"`
+	Cached  bool `json:"cached"`
+}
+
+// Publisher owns the go-control-plane snapshot cache and the last good snapshot. It validates and publishes
+// configurations; it does not track nodes (NodeTracker does, XDS-10).
+type Publisher struct {
+	cache   cachev3.SnapshotCache
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+
+	mu          sync.Mutex
+	snapshot    *cachev3.Snapshot // last good snapshot, nil before the first successful Publish
+	version     string
+	resources   map[resourcev3.Type][]types.Resource
+	generation  uint64
+	publishedAt time.Time
+	lastErr     error
+	lastErrAt   time.Time
+	streams     int  // open xDS streams, all of which belong to GroupKey
+	cached      bool // snapshot is set in cache under GroupKey
+}
+
+// NewPublisher creates a Publisher with an ADS snapshot cache. logger and metrics may be nil.
+func NewPublisher(logger *slog.Logger, metrics *Metrics) *Publisher {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	return &Publisher{
+		cache:   cachev3.NewSnapshotCache(true, sharedGroup{}, NewLogAdapter(logger)),
+		log:     logger,
+		metrics: metrics,
+		now:     time.Now,
+	}
+}
+
+// Cache is the snapshot cache to hand to go-control-plane's server.
+func (p *Publisher) Cache() cachev3.SnapshotCache { return p.cache }
+
+// Publish validates resources and, if their content differs from the last good snapshot, makes them the snapshot
+// served to every node. It returns the content-hash version of what is served.
+//
+// Every resource is checked with ValidateAll (PGV), for a non-empty unique name, and the snapshot for consistency
+// (XDS-3). On failure nothing is published: the last good snapshot stays served, the error is recorded for status
+// (LastError) and counted in proxyplus_translation_errors_total, and the returned error names the resource type,
+// name and validation message. Publishing content identical to the current snapshot yields the same version and
+// pushes nothing (XDS-4).
+//
+// The resources must not be modified after Publish: the cache serves them concurrently.
+func (p *Publisher) Publish(ctx context.Context, resources map[resourcev3.Type][]types.Resource) (string, error) {
+	version, snap, err := p.build(ctx, resources)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		return p.failLocked(err)
+	}
+	if p.snapshot != nil && version == p.version {
+		p.lastErr, p.lastErrAt = nil, time.Time{}
+		return version, nil
+	}
+	// Responses are queued on buffered per-stream channels while the cache lock is held; a cancelled context would
+	// make SetSnapshot stop half-way and leave the remaining watches unanswered until the next version, so the
+	// caller's cancellation is not propagated here (validation above honours it).
+	if err := p.cache.SetSnapshot(context.WithoutCancel(ctx), GroupKey, snap); err != nil {
+		// SetSnapshot stores the snapshot before answering watches, so it is what the cache serves now.
+		p.log.Error("xds snapshot set but not every watch was answered", "version", version, "error", err)
+	}
+	p.snapshot, p.version = snap, version
+	p.resources = copyResources(resources)
+	p.generation++
+	p.publishedAt = p.now()
+	p.cached = true
+	p.lastErr, p.lastErrAt = nil, time.Time{}
+	p.metrics.setSnapshot(version, p.generation)
+	p.log.Info("xds snapshot published", "version", version, "generation", p.generation, "streams", p.streams)
+	return version, nil
+}
+
+func (p *Publisher) failLocked(err error) (string, error) {
+	if p.version != "" {
+		err = fmt.Errorf("xds/server: configuration rejected, still serving version %s: %w", p.version, err)
+	} else {
+		err = fmt.Errorf("xds/server: configuration rejected, nothing published yet: %w", err)
+	}
+	p.lastErr, p.lastErrAt = err, p.now()
+	p.metrics.translationErrors.Inc()
+	p.log.Error("xds snapshot rejected", "serving_version", p.version, "error", err)
+	return p.version, err
+}
+
+// build validates the resources, computes the content version and builds a consistent snapshot.
+func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]types.Resource) (string, *cachev3.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	typeURLs := slices.Sorted(maps.Keys(resources))
+	h := sha256.New()
+	var buf []byte
+	var lenBuf [binary.MaxVarintLen64]byte
+	marshal := proto.MarshalOptions{Deterministic: true}
+	for _, typeURL := range typeURLs {
+		if cachev3.GetResponseType(typeURL) == types.UnknownType {
+			return "", nil, fmt.Errorf("unknown resource type %q", typeURL)
+		}
+		if err := ctx.Err(); err != nil {
+			return "", nil, err
+		}
+		list := resources[typeURL]
+		named := make([]namedResource, 0, len(list))
+		seen := make(map[string]struct{}, len(list))
+		for i, res := range list {
+			if res == nil {
+				return "", nil, &ResourceError{TypeURL: typeURL, Name: fmt.Sprintf("#%d", i), Err: errors.New("nil resource")}
+			}
+			name := cachev3.GetResourceName(res)
+			if name == "" {
+				return "", nil, &ResourceError{TypeURL: typeURL, Name: fmt.Sprintf("#%d", i), Err: errors.New("empty resource name")}
+			}
+			if _, dup := seen[name]; dup {
+				return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: errors.New("duplicate resource name")}
+			}
+			seen[name] = struct{}{}
+			if v, ok := res.(interface{ ValidateAll() error }); ok {
+				if err := v.ValidateAll(); err != nil {
+					return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: err}
+				}
+			}
+			named = append(named, namedResource{name: name, res: res})
+		}
+		slices.SortFunc(named, func(a, b namedResource) int { return cmp.Compare(a.name, b.name) })
+		for _, n := range named {
+			var err error
+			buf, err = marshal.MarshalAppend(buf[:0], n.res)
+			if err != nil {
+				return "", nil, &ResourceError{TypeURL: typeURL, Name: n.name, Err: fmt.Errorf("marshal: %w", err)}
+			}
+			writeField(h, lenBuf[:], []byte(typeURL))
+			writeField(h, lenBuf[:], []byte(n.name))
+			writeField(h, lenBuf[:], buf)
+		}
+	}
+	version := hex.EncodeToString(h.Sum(nil)[:versionBytes])
+	snap, err := cachev3.NewSnapshot(version, resources)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := snap.Consistent(); err != nil {
+		return "", nil, fmt.Errorf("inconsistent snapshot: %w", err)
+	}
+	return version, snap, nil
+}
+
+type namedResource struct {
+	name string
+	res  types.Resource
+}
+
+// writeField writes a length-prefixed field so that different splits of the same bytes hash differently.
+func writeField(h interface{ Write([]byte) (int, error) }, lenBuf []byte, b []byte) {
+	n := binary.PutUvarint(lenBuf, uint64(len(b)))
+	_, _ = h.Write(lenBuf[:n])
+	_, _ = h.Write(b)
+}
+
+func copyResources(in map[resourcev3.Type][]types.Resource) map[resourcev3.Type][]types.Resource {
+	out := make(map[resourcev3.Type][]types.Resource, len(in))
+	for k, v := range in {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// Current returns the version and resources of the last good snapshot ("" and nil before the first successful
+// Publish). The map is a copy; the resources are shared and must not be modified.
+func (p *Publisher) Current() (string, map[resourcev3.Type][]types.Resource) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.snapshot == nil {
+		return "", nil
+	}
+	return p.version, copyResources(p.resources)
+}
+
+// LastError returns when the most recent Publish was rejected and why; a zero time and nil once a later Publish
+// succeeded.
+func (p *Publisher) LastError() (time.Time, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErrAt, p.lastErr
+}
+
+// Status reports the served snapshot and the last error.
+func (p *Publisher) Status() SnapshotStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := SnapshotStatus{
+		Version:     p.version,
+		Generation:  p.generation,
+		PublishedAt: p.publishedAt,
+		Streams:     p.streams,
+		Cached:      p.cached,
+	}
+	if len(p.resources) > 0 {
+		st.Resources = make(map[string]int, len(p.resources))
+		for k, v := range p.resources {
+			st.Resources[k] = len(v)
+		}
+	}
+	if p.lastErr != nil {
+		st.LastError = &PublishFailure{Message: p.lastErr.Error(), At: p.lastErrAt}
+	}
+	return st
+}
+
+// StreamOpened and StreamClosed implement GroupHook; NodeTracker calls them from the stream callbacks.
+//
+// Memory vs. availability (XDS-7, XDS-9): go-control-plane keeps a snapshot and per-node status (watches, request
+// times) for every key until ClearSnapshot. Because every node shares GroupKey, clearing the key while another
+// node still streams — or just before the next node connects — would leave that node without configuration. The
+// Publisher therefore counts open streams for the group, clears the cache entry when the count drops to zero
+// (releasing the cache's status and watch bookkeeping) and, since it keeps the last good snapshot itself, puts
+// that same snapshot back when the next stream opens. OnStreamOpen runs before the stream's first request, so the
+// snapshot is in the cache before any watch is created: every node still gets the configuration on connect.
+// The count and the clear/restore happen under the Publisher's mutex, so a stream opening while the last one
+// closes cannot observe a cleared cache.
+func (p *Publisher) StreamOpened() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.streams++
+	if p.cached || p.snapshot == nil {
+		return
+	}
+	// No stream is open, so no watch can be waiting on this key: SetSnapshot only stores the snapshot.
+	if err := p.cache.SetSnapshot(context.Background(), GroupKey, p.snapshot); err != nil {
+		p.log.Error("xds snapshot restore failed", "version", p.version, "error", err)
+		return
+	}
+	p.cached = true
+	p.log.Debug("xds snapshot restored into cache", "version", p.version)
+}
+
+// StreamClosed: see StreamOpened.
+func (p *Publisher) StreamClosed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.streams > 0 {
+		p.streams--
+	}
+	if p.streams > 0 {
+		return
+	}
+	// Also clears status the cache created for streams that ended before any snapshot was published.
+	p.cache.ClearSnapshot(GroupKey)
+	if p.cached {
+		p.log.Debug("xds snapshot cleared from cache, no stream open", "version", p.version)
+	}
+	p.cached = false
+}
