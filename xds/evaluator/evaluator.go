@@ -1,0 +1,502 @@
+package evaluator
+
+import (
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"sync/atomic"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// MetadataNamespace is the route metadata filter_metadata key exposed as
+// Selection.Metadata (RTM-9).
+const MetadataNamespace = "proxyplus"
+
+// DefaultRouteTimeout is Envoy's route timeout when RouteAction.timeout is unset
+// (route_components.proto: "If not specified, the default is 15s").
+const DefaultRouteTimeout = 15 * time.Second
+
+// Evaluator answers "what does Envoy do with this request" for one RouteConfiguration
+// served by one HttpConnectionManager. It is safe for concurrent use.
+type Evaluator struct {
+	rc       *compiledRC
+	hcm      *hcmConfig
+	uuid     func() string
+	now      func() time.Time
+	warnings []string
+}
+
+// Option configures an Evaluator.
+type Option func(*Evaluator)
+
+// WithUUIDSource replaces the UUID generator used for %UNIQUE_ID% and x-request-id (it
+// must be safe for concurrent use if the Evaluator is shared). The default is
+// deterministic: 00000000-0000-4000-8000-000000000001, ...0002, and so on.
+func WithUUIDSource(f func() string) Option { return func(e *Evaluator) { e.uuid = f } }
+
+// WithClock sets the clock used for the date header the HCM adds to responses. The
+// default is a fixed time, 2026-01-02T03:04:05Z, so outputs are reproducible.
+func WithClock(f func() time.Time) Option { return func(e *Evaluator) { e.now = f } }
+
+// Selection is the result of route selection.
+type Selection struct {
+	VirtualHost string         // name of the selected virtual host, "" if none matched
+	Route       *routev3.Route // nil: no route; Envoy answers 404 (response flag NR)
+	Name        string         // route name
+	// Metadata is the route's metadata.filter_metadata["proxyplus"] (nil if absent).
+	Metadata map[string]any
+	// ExtProc is non-nil when the ext_proc filter runs for this route.
+	ExtProc *ExtProcOverride
+	// HeaderMutation reports whether the header_mutation filter runs for this route.
+	HeaderMutation bool
+	// RequestBodyBufferLimit is the route's (or else the virtual host's)
+	// request_body_buffer_limit, 0 when unset (HCM-18).
+	RequestBodyBufferLimit uint64
+
+	vh *vhost
+	rt *route
+}
+
+// Outcome is what Envoy does after route selection: forward upstream, or answer locally.
+type Outcome struct {
+	Upstream *UpstreamRequest // set for a `route` action
+	Response *Response        // set for direct_response and for "no route" (404)
+}
+
+// UpstreamRequest is the HTTP/1.1 request Envoy's router sends to the upstream cluster.
+type UpstreamRequest struct {
+	Cluster   string
+	Method    string
+	Authority string // the Host header sent upstream
+	Path      string // after prefix/regex rewrite; the query string is kept
+	// Headers are the request headers on the wire, names lower-case, "host" first,
+	// including HTTP/1 framing (content-length / transfer-encoding) added by the codec.
+	Headers [][2]string
+	Body    []byte
+	// Timeout is the route timeout (Envoy's default 15s when unset); 0 means disabled.
+	Timeout time.Duration
+}
+
+// UpstreamResponse is what the upstream answered.
+type UpstreamResponse struct {
+	Status  int
+	Headers [][2]string // names as sent; lower-cased like Envoy's codec
+	Body    []byte
+}
+
+// Response is what the client receives.
+type Response struct {
+	Status int
+	// Headers are the response headers, names lower-case (HCM-17 default), including the
+	// HCM's date/server handling and the HTTP/1 codec's framing headers.
+	Headers [][2]string
+	Body    []byte // nil for a HEAD request
+	Details string // %RESPONSE_CODE_DETAILS% for local replies ("via_upstream" otherwise)
+}
+
+// Header returns the values of a response header (name matched case-insensitively).
+func (r *Response) Header(name string) []string { return headerValues(r.Headers, name) }
+
+// Header returns the values of an upstream request header.
+func (u *UpstreamRequest) Header(name string) []string { return headerValues(u.Headers, name) }
+
+func headerValues(hs [][2]string, name string) []string {
+	var out []string
+	n := asciiLower(name)
+	for _, kv := range hs {
+		if asciiLower(kv[0]) == n {
+			out = append(out, kv[1])
+		}
+	}
+	return out
+}
+
+// Warnings lists things New accepted but could not verify (for example RE2 program size
+// limits).
+func (e *Evaluator) Warnings() []string { return append([]string(nil), e.warnings...) }
+
+// New compiles rc as served by hcm (rc may be nil when hcm carries an inline
+// route_config). It refuses, with an *UnsupportedError naming the
+// virtual host, route and field, any configuration it does not implement and any
+// configuration Envoy itself rejects, so that an evaluation is never silently wrong.
+func New(rc *routev3.RouteConfiguration, hcm *hcmv3.HttpConnectionManager, opts ...Option) (*Evaluator, error) {
+	e := &Evaluator{}
+	var n atomic.Uint64
+	e.uuid = func() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n.Add(1)) }
+	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	e.now = func() time.Time { return fixed }
+	for _, o := range opts {
+		o(e)
+	}
+	h, err := compileHCM(hcm)
+	if err != nil {
+		return nil, err
+	}
+	// An HCM with an inline route_config: rc may be nil (use it) or must be the same.
+	if inline := hcm.GetRouteConfig(); inline != nil {
+		if rc == nil {
+			rc = inline
+		} else if !proto.Equal(rc, inline) {
+			return nil, &UnsupportedError{Field: "http_connection_manager.route_config", Reason: "differs from the RouteConfiguration passed to New"}
+		}
+	}
+	e.hcm = h
+	c, warnings, err := compileRouteConfig(rc, h)
+	if err != nil {
+		return nil, err
+	}
+	e.rc, e.warnings = c, warnings
+	return e, nil
+}
+
+// Select picks the virtual host and route for req as Envoy's RouteMatcher does, after the
+// codec and the HCM processed the request (route matching sees e.g. the HCM-set
+// x-forwarded-proto and not the hop-by-hop headers). A *RejectedError means Envoy answers
+// before routing.
+func (e *Evaluator) Select(req *Request) (*Selection, error) {
+	d, err := e.decode(req)
+	if err != nil {
+		return nil, err
+	}
+	return e.selectDecoded(d), nil
+}
+
+func (e *Evaluator) selectDecoded(d *decodedRequest) *Selection {
+	authority, hasAuthority := d.h.first(":authority")
+	vh := e.rc.findVirtualHost(authority, hasAuthority)
+	sel := &Selection{}
+	if vh == nil {
+		return sel
+	}
+	sel.VirtualHost, sel.vh = vh.name, vh
+	path := d.path()
+	// VirtualHostImpl::getRouteFromRoutes: routes are evaluated in order, first match wins.
+	for _, r := range vh.routes {
+		if r.matches(d.h, path) {
+			sel.Route, sel.Name, sel.rt = r.pb, r.name, r
+			sel.Metadata = r.metadata
+			sel.ExtProc = e.extProcFor(vh, r)
+			sel.HeaderMutation = e.hcm.headerMutation != nil && filterEnabled(e.hcm.headerMutation, vh, r)
+			sel.RequestBodyBufferLimit = r.bufferLimit
+			if sel.RequestBodyBufferLimit == 0 {
+				sel.RequestBodyBufferLimit = vh.bufferLimit
+			}
+			return sel
+		}
+	}
+	sel.HeaderMutation = e.hcm.headerMutation != nil && filterEnabled(e.hcm.headerMutation, vh, nil)
+	return sel
+}
+
+// compiled route configuration ------------------------------------------------------------
+
+type compiledRC struct {
+	name           string
+	vhosts         []*vhost
+	exact          map[string]*vhost
+	suffix, prefix []wildcardGroup
+	deflt          *vhost
+	ignorePort     bool
+	reqOps         *headerOps
+	respOps        *headerOps
+}
+
+type vhost struct {
+	name        string
+	pb          *routev3.VirtualHost
+	routes      []*route
+	reqOps      *headerOps
+	respOps     *headerOps
+	pf          *perFilter
+	bufferLimit uint64
+}
+
+type route struct {
+	name          string
+	pb            *routev3.Route
+	kind          pathKind
+	value         string
+	re            *regexp.Regexp
+	caseSensitive bool
+	headers       []*headerMatcher
+
+	// route action
+	cluster     string
+	prefixRW    string
+	regexRW     *regexp.Regexp
+	regexTpl    rewriteTemplate
+	hostRewrite string
+	timeout     time.Duration
+	// direct_response action (direct != nil)
+	direct *directResponse
+
+	reqOps      *headerOps
+	respOps     *headerOps
+	pf          *perFilter
+	metadata    map[string]any
+	bufferLimit uint64
+}
+
+type directResponse struct {
+	status int
+	body   string
+}
+
+func compileRouteConfig(rc *routev3.RouteConfiguration, h *hcmConfig) (*compiledRC, []string, error) {
+	l := loc{path: []string{"route_configuration"}}
+	if rc == nil {
+		return nil, nil, l.errf("nil RouteConfiguration")
+	}
+	if err := rc.ValidateAll(); err != nil {
+		return nil, nil, l.errf("Envoy rejects this configuration (protoc-gen-validate): %v", err)
+	}
+	if err := onlyFields(rc, l, "name", "virtual_hosts", "ignore_port_in_host_matching", "request_headers_to_add",
+		"request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
+		"most_specific_header_mutations_wins", "max_direct_response_body_size_bytes"); err != nil {
+		return nil, nil, err
+	}
+	if rc.GetMostSpecificHeaderMutationsWins() {
+		return nil, nil, l.at("most_specific_header_mutations_wins").errf("only false (route -> virtual host -> route configuration) is modelled")
+	}
+	c := &compiledRC{name: rc.GetName(), exact: map[string]*vhost{}, ignorePort: rc.GetIgnorePortInHostMatching()}
+	var err error
+	if c.reqOps, err = compileHeaderOps(rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove(), l, "request_headers_to_add", "request_headers_to_remove", opsHeader); err != nil {
+		return nil, nil, err
+	}
+	if c.respOps, err = compileHeaderOps(rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove(), l, "response_headers_to_add", "response_headers_to_remove", opsHeader); err != nil {
+		return nil, nil, err
+	}
+	// max_direct_response_body_size_bytes: "If not specified the default is 4096."
+	maxBody := 4096
+	if v := rc.GetMaxDirectResponseBodySizeBytes(); v != nil {
+		maxBody = int(v.GetValue())
+	}
+	var warnings []string
+	for i, v := range rc.GetVirtualHosts() {
+		vl := loc{vh: v.GetName(), path: []string{fmt.Sprintf("virtual_hosts[%d]", i)}}
+		vh, w, err := compileVirtualHost(v, vl, h, maxBody)
+		if err != nil {
+			return nil, nil, err
+		}
+		warnings = append(warnings, w...)
+		c.vhosts = append(c.vhosts, vh)
+		// RouteMatcher::RouteMatcher: domains are lower-cased; "*" may appear once; every
+		// domain must be unique across virtual hosts ("Only unique values for domains are
+		// permitted"); "*x" is a suffix wildcard, "x*" a prefix wildcard.
+		for j, d := range v.GetDomains() {
+			dl := vl.at(fmt.Sprintf("domains[%d]", j))
+			d = asciiLower(d)
+			var ok bool
+			switch {
+			case d == "*":
+				ok = c.deflt == nil
+				if ok {
+					c.deflt = vh
+				}
+			case len(d) > 0 && d[0] == '*':
+				c.suffix, ok = addWildcard(c.suffix, d[1:], vh)
+			case len(d) > 0 && d[len(d)-1] == '*':
+				c.prefix, ok = addWildcard(c.prefix, d[:len(d)-1], vh)
+			default:
+				_, dup := c.exact[d]
+				ok = !dup
+				if ok {
+					c.exact[d] = vh
+				}
+			}
+			if !ok {
+				return nil, nil, dl.errf("Envoy rejects this configuration: duplicate domain %q", d)
+			}
+		}
+	}
+	return c, warnings, nil
+}
+
+func compileVirtualHost(v *routev3.VirtualHost, l loc, h *hcmConfig, maxBody int) (*vhost, []string, error) {
+	if err := onlyFields(v, l, "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
+		"response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config", "metadata",
+		"request_body_buffer_limit"); err != nil {
+		return nil, nil, err
+	}
+	vh := &vhost{name: v.GetName(), pb: v, bufferLimit: v.GetRequestBodyBufferLimit().GetValue()}
+	var err error
+	if vh.reqOps, err = compileHeaderOps(v.GetRequestHeadersToAdd(), v.GetRequestHeadersToRemove(), l, "request_headers_to_add", "request_headers_to_remove", opsHeader); err != nil {
+		return nil, nil, err
+	}
+	if vh.respOps, err = compileHeaderOps(v.GetResponseHeadersToAdd(), v.GetResponseHeadersToRemove(), l, "response_headers_to_add", "response_headers_to_remove", opsHeader); err != nil {
+		return nil, nil, err
+	}
+	if vh.pf, err = compilePerFilter(v.GetTypedPerFilterConfig(), l.at("typed_per_filter_config"), h, false); err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	for i, r := range v.GetRoutes() {
+		rl := loc{vh: v.GetName(), route: r.GetName(), path: []string{fmt.Sprintf("routes[%d]", i)}}
+		cr, w, err := compileRoute(r, rl, h, maxBody)
+		if err != nil {
+			return nil, nil, err
+		}
+		warnings = append(warnings, w...)
+		vh.routes = append(vh.routes, cr)
+	}
+	return vh, warnings, nil
+}
+
+func compileRoute(r *routev3.Route, l loc, h *hcmConfig, maxBody int) (*route, []string, error) {
+	if err := onlyFields(r, l, "name", "match", "route", "direct_response", "metadata", "request_headers_to_add",
+		"request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
+		"typed_per_filter_config", "request_body_buffer_limit"); err != nil {
+		return nil, nil, err
+	}
+	cr := &route{name: r.GetName(), pb: r, caseSensitive: true, bufferLimit: r.GetRequestBodyBufferLimit().GetValue()}
+	var warnings []string
+	m := r.GetMatch()
+	ml := l.at("match")
+	if err := onlyFields(m, ml, "prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive", "headers"); err != nil {
+		return nil, nil, err
+	}
+	if m.GetCaseSensitive() != nil {
+		cr.caseSensitive = m.GetCaseSensitive().GetValue()
+	}
+	switch p := m.GetPathSpecifier().(type) {
+	case *routev3.RouteMatch_Prefix:
+		cr.kind, cr.value = pathPrefix, p.Prefix
+	case *routev3.RouteMatch_Path:
+		cr.kind, cr.value = pathExact, p.Path
+	case *routev3.RouteMatch_PathSeparatedPrefix:
+		cr.kind, cr.value = pathSeparatedPrefix, p.PathSeparatedPrefix
+	case *routev3.RouteMatch_SafeRegex:
+		re, err := compileFullRegex(p.SafeRegex, ml.at("safe_regex"))
+		if err != nil {
+			return nil, nil, err
+		}
+		cr.kind, cr.re = pathRegex, re
+		if w := re2SizeWarning(p.SafeRegex.GetRegex()); w != "" {
+			warnings = append(warnings, fmt.Sprintf("route %q: %s", r.GetName(), w))
+		}
+	default:
+		// RouteCreator::createAndValidateRoute: "Invalid route config" when unset.
+		return nil, nil, ml.errf("no supported path specifier (%T)", p)
+	}
+	for i, hm := range m.GetHeaders() {
+		c, err := compileHeaderMatcher(hm, ml.at(fmt.Sprintf("headers[%d]", i)))
+		if err != nil {
+			return nil, nil, err
+		}
+		cr.headers = append(cr.headers, c)
+	}
+
+	switch a := r.GetAction().(type) {
+	case *routev3.Route_Route:
+		if err := compileRouteAction(a.Route, cr, l.at("route")); err != nil {
+			return nil, nil, err
+		}
+	case *routev3.Route_DirectResponse:
+		dl := l.at("direct_response")
+		if err := onlyFields(a.DirectResponse, dl, "status", "body"); err != nil {
+			return nil, nil, err
+		}
+		st := int(a.DirectResponse.GetStatus())
+		// The router adds a Location header to 201 and 3xx direct responses
+		// (Router::Filter::decodeHeaders); not modelled.
+		if st == 201 || (st >= 300 && st < 400) {
+			return nil, nil, dl.at("status").errf("direct responses with status %d get a Location header; not modelled", st)
+		}
+		dr := &directResponse{status: st}
+		if a.DirectResponse.GetBody() != nil {
+			b, err := dataSource(a.DirectResponse.GetBody(), dl.at("body"))
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(b) > maxBody {
+				return nil, nil, dl.at("body").errf("Envoy rejects this configuration: body of %d bytes exceeds max_direct_response_body_size_bytes %d", len(b), maxBody)
+			}
+			dr.body = b
+		}
+		cr.direct = dr
+	default:
+		return nil, nil, l.errf("route action %T is not supported by the evaluator (only route and direct_response)", a)
+	}
+
+	var err error
+	if cr.reqOps, err = compileHeaderOps(r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove(), l, "request_headers_to_add", "request_headers_to_remove", opsHeader); err != nil {
+		return nil, nil, err
+	}
+	if cr.respOps, err = compileHeaderOps(r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove(), l, "response_headers_to_add", "response_headers_to_remove", opsHeader); err != nil {
+		return nil, nil, err
+	}
+	if cr.pf, err = compilePerFilter(r.GetTypedPerFilterConfig(), l.at("typed_per_filter_config"), h, true); err != nil {
+		return nil, nil, err
+	}
+	if md := r.GetMetadata(); md != nil {
+		if err := onlyFields(md, l.at("metadata"), "filter_metadata", "typed_filter_metadata"); err != nil {
+			return nil, nil, err
+		}
+		if s := md.GetFilterMetadata()[MetadataNamespace]; s != nil {
+			cr.metadata = s.AsMap()
+		}
+	}
+	return cr, warnings, nil
+}
+
+func compileRouteAction(a *routev3.RouteAction, cr *route, l loc) error {
+	if err := onlyFields(a, l, "cluster", "regex_rewrite", "prefix_rewrite", "host_rewrite_literal", "timeout"); err != nil {
+		return err
+	}
+	cr.cluster = a.GetCluster()
+	if cr.cluster == "" {
+		return l.errf("only the `cluster` cluster specifier is supported")
+	}
+	cr.timeout = DefaultRouteTimeout
+	if a.GetTimeout() != nil {
+		cr.timeout = a.GetTimeout().AsDuration() // 0 disables the timeout
+	}
+	cr.hostRewrite = a.GetHostRewriteLiteral()
+	cr.prefixRW = a.GetPrefixRewrite()
+	if rr := a.GetRegexRewrite(); rr != nil {
+		// RouteEntryImplBase: "Specify only one of prefix_rewrite, regex_rewrite or
+		// path_rewrite_policy".
+		if cr.prefixRW != "" {
+			return l.errf("Envoy rejects this configuration: specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy")
+		}
+		if err := onlyFields(rr, l.at("regex_rewrite"), "pattern", "substitution"); err != nil {
+			return err
+		}
+		if err := onlyFields(rr.GetPattern(), l.at("regex_rewrite.pattern"), "google_re2", "regex"); err != nil {
+			return err
+		}
+		// The rewrite regex is not anchored: RE2::GlobalReplace replaces every match.
+		re, err := regexp.Compile(rr.GetPattern().GetRegex())
+		if err != nil {
+			return l.at("regex_rewrite.pattern.regex").errf("Envoy would reject this RE2 regex: %v", err)
+		}
+		tpl, err := compileRewrite(rr.GetSubstitution(), re.NumSubexp())
+		if err != nil {
+			return l.at("regex_rewrite.substitution").errf("%v", err)
+		}
+		cr.regexRW, cr.regexTpl = re, tpl
+	}
+	return nil
+}
+
+// re2SizeWarning flags regexes that may exceed RE2's program size limit: Envoy rejects a
+// regex whose RE2 program size exceeds the runtime value re2.max_program_size.error_level
+// (default 100). Go's program size is only an approximation of RE2's, so this is a warning.
+func re2SizeWarning(re string) string {
+	parsed, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		return ""
+	}
+	if n := len(prog.Inst); n > 100 {
+		return fmt.Sprintf("regex %q compiles to %d instructions in Go; RE2's program size may exceed Envoy's default limit of 100 (re2.max_program_size.error_level)", re, n)
+	}
+	return ""
+}

@@ -1,0 +1,349 @@
+package evaluator
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+const (
+	typeFilterConfig           = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
+	typeExtProcPerRoute        = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
+	typeHeaderMutationPerRoute = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute"
+)
+
+// ExtProcOverride describes the ext_proc filter's behaviour on the selected route.
+type ExtProcOverride struct {
+	FilterName string // the HCM http_filters name of the ext_proc filter
+	// GRPCInitialMetadata is ExtProcOverrides.grpc_initial_metadata (EXT-14).
+	GRPCInitialMetadata [][2]string
+	// ProcessingMode is the effective mode: the route's overrides.processing_mode when
+	// set, else the filter's processing_mode. A nil or DEFAULT header mode means SEND for
+	// request/response headers; body modes default to NONE.
+	ProcessingMode *extprocfilterv3.ProcessingMode
+	// FailureModeAllow is the route override, nil when the filter-level value applies.
+	FailureModeAllow *bool
+	// GRPCService is the route's overrides.grpc_service, if any.
+	GRPCService *corev3.GrpcService
+}
+
+// perFilter is one level's typed_per_filter_config, resolved against the HCM's filters.
+type perFilter struct {
+	explicit map[string]bool // filter name -> disabled flag, for every configured name
+	extProc  *extprocfilterv3.ExtProcPerRoute
+	hmReq    mutationList
+	hmResp   mutationList
+	hasHM    bool // a HeaderMutationPerRoute is configured at this level
+}
+
+// compilePerFilter resolves typed_per_filter_config. Keys are HCM http_filters names
+// (route.proto: "The key should match the filter config name"). An entry either is a
+// config.route.v3.FilterConfig wrapper (disabled / config / is_optional) or the filter's
+// per-route message directly. Router::PerFilterConfigs records disabled=FilterConfig.disabled
+// (false for an unwrapped config): any entry explicitly enables a filter that the HCM
+// marks disabled, FilterConfig{disabled: true} disables it (EXT-15).
+func compilePerFilter(m map[string]*anypb.Any, l loc, h *hcmConfig, routeLevel bool) (*perFilter, error) {
+	pf := &perFilter{explicit: map[string]bool{}}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		el := l.at(fmt.Sprintf("[%q]", name))
+		f := h.filterByName(name)
+		if f == nil || f.kind == filterRouter {
+			return nil, el.errf("no ext_proc or header_mutation HTTP filter named %q in the HCM; per-filter config for it is not modelled", name)
+		}
+		a := m[name]
+		disabled := false
+		inner := a
+		if a.GetTypeUrl() == typeFilterConfig {
+			fc := &routev3.FilterConfig{}
+			if err := a.UnmarshalTo(fc); err != nil {
+				return nil, el.errf("%v", err)
+			}
+			if err := onlyFields(fc, el, "config", "disabled", "is_optional"); err != nil {
+				return nil, err
+			}
+			disabled, inner = fc.GetDisabled(), fc.GetConfig()
+		}
+		pf.explicit[name] = disabled
+		if inner == nil {
+			continue
+		}
+		switch f.kind {
+		case filterExtProc:
+			if inner.GetTypeUrl() != typeExtProcPerRoute {
+				return nil, el.errf("per-filter config type %s for ext_proc filter %q", inner.GetTypeUrl(), name)
+			}
+			ep := &extprocfilterv3.ExtProcPerRoute{}
+			if err := unmarshalValidate(inner, ep); err != nil {
+				return nil, el.errf("%v", err)
+			}
+			if ov := ep.GetOverrides(); ov != nil {
+				if !routeLevel {
+					return nil, el.errf("ext_proc overrides on a virtual host are not modelled (merging of per-route overrides); use routes")
+				}
+				// Per-route request_attributes/response_attributes are not implemented by
+				// Envoy (EXT-14); the others change processing the evaluator cannot see.
+				if err := onlyFields(ov, el.at("overrides"), "processing_mode", "grpc_initial_metadata", "failure_mode_allow", "grpc_service"); err != nil {
+					return nil, err
+				}
+			}
+			pf.extProc = ep
+		case filterHeaderMutation:
+			if inner.GetTypeUrl() != typeHeaderMutationPerRoute {
+				return nil, el.errf("per-filter config type %s for header_mutation filter %q", inner.GetTypeUrl(), name)
+			}
+			hm := &headermutationv3.HeaderMutationPerRoute{}
+			if err := unmarshalValidate(inner, hm); err != nil {
+				return nil, el.errf("%v", err)
+			}
+			req, resp, err := compileHMMutations(hm.GetMutations(), el.at("mutations"))
+			if err != nil {
+				return nil, err
+			}
+			pf.hmReq, pf.hmResp, pf.hasHM = req, resp, true
+		}
+	}
+	return pf, nil
+}
+
+func unmarshalValidate(a *anypb.Any, m interface {
+	proto.Message
+	ValidateAll() error
+}) error {
+	if err := a.UnmarshalTo(m); err != nil {
+		return err
+	}
+	if err := m.ValidateAll(); err != nil {
+		return fmt.Errorf("Envoy rejects this configuration: %w", err)
+	}
+	return nil
+}
+
+// filterEnabled is the filter chain's decision (RouteEntryImplBase::filterDisabled: the
+// route's explicit flag, else the virtual host's, else the route configuration's - which
+// the evaluator does not accept - else the HCM's HttpFilter.disabled).
+func filterEnabled(f *httpFilter, vh *vhost, r *route) bool {
+	if r != nil {
+		if d, ok := r.pf.explicit[f.name]; ok {
+			return !d
+		}
+	}
+	if vh != nil {
+		if d, ok := vh.pf.explicit[f.name]; ok {
+			return !d
+		}
+	}
+	return !f.disabled
+}
+
+func (e *Evaluator) extProcFor(vh *vhost, r *route) *ExtProcOverride {
+	f := e.hcm.extProc
+	if f == nil || !filterEnabled(f, vh, r) {
+		return nil
+	}
+	// Most specific ExtProcPerRoute wins for `disabled`; overrides are only accepted on
+	// routes.
+	per := r.pf.extProc
+	if per == nil {
+		per = vh.pf.extProc
+	}
+	if per.GetDisabled() {
+		return nil
+	}
+	o := &ExtProcOverride{FilterName: f.name}
+	mode := f.extProc.GetProcessingMode()
+	if ov := per.GetOverrides(); ov != nil {
+		if ov.GetProcessingMode() != nil {
+			mode = ov.GetProcessingMode()
+		}
+		for _, hv := range ov.GetGrpcInitialMetadata() {
+			v := hv.GetValue()
+			if v == "" && len(hv.GetRawValue()) > 0 {
+				v = string(hv.GetRawValue())
+			}
+			o.GRPCInitialMetadata = append(o.GRPCInitialMetadata, [2]string{hv.GetKey(), v})
+		}
+		if ov.GetFailureModeAllow() != nil {
+			b := ov.GetFailureModeAllow().GetValue()
+			o.FailureModeAllow = &b
+		}
+		o.GRPCService = ov.GetGrpcService()
+	}
+	if mode != nil {
+		o.ProcessingMode = proto.Clone(mode).(*extprocfilterv3.ProcessingMode)
+	} else {
+		o.ProcessingMode = &extprocfilterv3.ProcessingMode{}
+	}
+	return o
+}
+
+// ApplyExtProcHeaderMutation applies an ext_proc CommonResponse.header_mutation to req as
+// Envoy's ext_proc filter does in the request-headers phase
+// (MutationUtils::applyHeaderMutations in
+// source/extensions/filters/http/ext_proc/mutation_utils.cc), so that a following Forward
+// shows the upstream request after the processor. Call it after Select: Envoy does not
+// re-route unless the processor sets clear_route_cache (EXT-13), so keep using the
+// original Selection.
+//
+// Mutation rules are the HCM ext_proc filter's mutation_rules with allow_all_routing
+// replaced by allowAllRouting (RTM-12 sets it on processor-rewritten routes):
+//   - remove_headers first: ":"-prefixed headers and host are never removed ("Attempts to
+//     remove system headers ... will be ignored"); other names follow the rules;
+//   - set_headers: setting both value and raw_value fails the request (500, EXT-4); with
+//     the default runtime send_header_raw_value only raw_value is read, so a value-only
+//     entry sets an empty value; append (BoolValue) absent/false overwrites, true appends;
+//     a non-default append_action is not modelled (error);
+//   - host, :authority, :method, :scheme need allow_all_routing; x-envoy-* need
+//     allow_envoy; allow/disallow expressions, disallow_all and disallow_system apply
+//     (Checker::isAllowed); a refused mutation is ignored, or fails the request with
+//     disallow_is_error;
+//   - invalid header names/values fail the request.
+//
+// An error means Envoy fails the request (ext_proc answers 500 unless failure_mode_allow).
+func (e *Evaluator) ApplyExtProcHeaderMutation(req *Request, hm *extprocv3.HeaderMutation, allowAllRouting bool) error {
+	d, err := e.decode(req)
+	if err != nil {
+		return err
+	}
+	rules := mutationChecker{}
+	if e.hcm.extProc != nil {
+		rules = *e.hcm.extProc.rules
+	}
+	rules.allowAllRouting = allowAllRouting
+	h := d.h
+	if len(hm.GetRemoveHeaders()) > e.hcm.maxHeadersCount || len(hm.GetSetHeaders()) > e.hcm.maxHeadersCount {
+		return fmt.Errorf("evaluator: ext_proc header mutation exceeds the header count limit")
+	}
+	for _, r := range hm.GetRemoveHeaders() {
+		if !headerNameIsValid(r) {
+			return fmt.Errorf("evaluator: ext_proc: invalid character in remove_headers mutation %q", r)
+		}
+		name := asciiLower(r)
+		if strings.HasPrefix(name, ":") || name == "host" || !rules.allowed(name) {
+			if rules.disallowIsError {
+				return fmt.Errorf("evaluator: ext_proc: invalid attempt to remove %s", name)
+			}
+			continue
+		}
+		h.remove(name)
+	}
+	for _, sh := range hm.GetSetHeaders() {
+		if sh.GetHeader() == nil {
+			continue
+		}
+		if sh.GetAppendAction() != corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD {
+			return fmt.Errorf("evaluator: ext_proc set_headers append_action %v is not modelled", sh.GetAppendAction())
+		}
+		if sh.GetHeader().GetValue() != "" && len(sh.GetHeader().GetRawValue()) > 0 {
+			return fmt.Errorf("evaluator: ext_proc: only one of value or raw_value in the HeaderValue message should be set")
+		}
+		key, value := sh.GetHeader().GetKey(), string(sh.GetHeader().GetRawValue())
+		if !headerNameIsValid(key) || !headerValueIsValid(value) {
+			return fmt.Errorf("evaluator: ext_proc: invalid character in set_headers mutation %q", key)
+		}
+		name := asciiLower(key)
+		ok := rules.allowed(name) && rules.validValue(name, value)
+		if !ok {
+			if rules.disallowIsError {
+				return fmt.Errorf("evaluator: ext_proc: invalid attempt to modify %s", name)
+			}
+			continue
+		}
+		if sh.GetAppend().GetValue() {
+			h.add(name, value)
+		} else {
+			h.set(name, value)
+		}
+	}
+	if h.byteSize() > e.hcm.maxHeadersKB*1024 || len(h.entries) > e.hcm.maxHeadersCount {
+		return fmt.Errorf("evaluator: ext_proc: header mutation exceeds the HCM header limits")
+	}
+	req.decoded = d
+	return nil
+}
+
+// allowed is Checker::isAllowed.
+func (c *mutationChecker) allowed(name string) bool {
+	if c.disallowRe != nil && c.disallowRe.MatchString(name) {
+		return false
+	}
+	if c.allowRe != nil && c.allowRe.MatchString(name) {
+		return true
+	}
+	if c.disallowAll {
+		return false
+	}
+	switch name {
+	case "host", ":authority", ":method", ":scheme":
+		if !c.allowAllRouting {
+			return false
+		}
+	}
+	if c.disallowSystem && strings.HasPrefix(name, ":") {
+		return false
+	}
+	if !c.allowEnvoy && strings.HasPrefix(name, "x-envoy") {
+		return false
+	}
+	return true
+}
+
+// validValue rejects values Envoy cannot accept for routing pseudo-headers.
+func (c *mutationChecker) validValue(name, value string) bool {
+	switch name {
+	case ":scheme":
+		return value == "http" || value == "https"
+	case ":authority", "host", ":method", ":path":
+		return value != ""
+	case ":status":
+		n, err := strconv.Atoi(value)
+		return err == nil && n >= 200
+	}
+	return true
+}
+
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// headerNameIsValid is HeaderUtility::headerNameIsValid (tchar; pseudo-headers are ':'
+// followed by lower-case tchar).
+func headerNameIsValid(n string) bool {
+	if n == "" {
+		return false
+	}
+	s := n
+	if n[0] == ':' {
+		s = n[1:]
+		if s == "" || asciiLower(s) != s {
+			return false
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// headerValueIsValid is HeaderUtility::headerValueIsValid (nghttp2_check_header_value: no
+// NUL, CR or LF).
+func headerValueIsValid(v string) bool { return !strings.ContainsAny(v, "\x00\r\n") }

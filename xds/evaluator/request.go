@@ -1,0 +1,486 @@
+package evaluator
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+)
+
+// Request is a downstream HTTP/1.1 request as the client sent it.
+type Request struct {
+	Method    string      // :method
+	Authority string      // :authority / Host, as sent; empty: taken from a "host" header in Headers
+	Path      string      // :path exactly as sent: path + optional ?query
+	Scheme    string      // "http" or "https": whether the downstream connection is TLS; "" means "http"
+	Headers   [][2]string // client headers in order, names as sent (lower-cased like Envoy's codec)
+	Body      []byte
+
+	// RemoteAddr is the downstream peer address ("ip" or "ip:port"). It feeds
+	// x-forwarded-for (use_remote_address), x-envoy-external-address and the
+	// %DOWNSTREAM_REMOTE_ADDRESS[_WITHOUT_PORT]% operators.
+	RemoteAddr string
+	// LocalAddr is the listener address the client connected to ("ip:port"); it feeds
+	// x-forwarded-port (append_x_forwarded_port) and replaces a loopback peer in XFF.
+	LocalAddr string
+
+	// decoded is set by ApplyExtProcHeaderMutation: the request as Envoy's filters see it
+	// after the codec and the HCM processed it and the processor mutated it.
+	decoded *decodedRequest
+}
+
+// RejectedError is returned when Envoy answers the request itself before routing (the
+// codec or the HCM rejects it). Status and Details are what Envoy would put in the local
+// reply; feed them to LocalReply with a nil route to get the client-visible response.
+type RejectedError struct {
+	Status  int
+	Details string
+	Reason  string
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("evaluator: Envoy rejects the request with %d (%s): %s", e.Status, e.Details, e.Reason)
+}
+
+// decodedRequest is the request header map after the HTTP/1 codec and
+// ConnectionManagerUtility::mutateRequestHeaders - what route matching and HTTP filters
+// see.
+type decodedRequest struct {
+	h           *headerMap
+	body        []byte
+	trustedAddr string // final_remote_address, "ip[:port]"
+	internal    bool
+	framing     string // "content-length", "chunked" or "" (no body framing)
+}
+
+func (d *decodedRequest) clone() *decodedRequest {
+	c := *d
+	c.h = d.h.clone()
+	return &c
+}
+
+func (d *decodedRequest) method() string { v, _ := d.h.first(":method"); return v }
+func (d *decodedRequest) path() string   { v, _ := d.h.first(":path"); return v }
+
+// staticInlineRequestHeaders are Envoy's O(1) request headers
+// (INLINE_REQ_STRING_HEADERS / INLINE_REQ_RESP_STRING_HEADERS in
+// envoy/http/header_map.h). When a client repeats one of them, HeaderMapImpl::insertByKey
+// appends the value to the existing entry with "," instead of adding a second entry
+// (apigateway notes: "inline headers such as x-forwarded-for and user-agent are joined
+// with ,"). Custom inline headers registered by extensions (cookie, referer,
+// authorization, ...) are not in this list and are kept as separate entries.
+var staticInlineRequestHeaders = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`connection content-type x-envoy-decorator-operation keep-alive
+		proxy-connection proxy-status x-request-id transfer-encoding upgrade via x-client-trace-id
+		x-envoy-downstream-service-cluster x-envoy-downstream-service-node x-envoy-external-address
+		x-envoy-force-trace x-envoy-hedge-on-per-try-timeout x-envoy-internal x-envoy-ip-tags
+		x-envoy-retry-on x-envoy-retry-grpc-on x-envoy-retriable-status-codes
+		x-envoy-retriable-header-names x-envoy-original-path x-envoy-original-url
+		x-envoy-upstream-alt-stat-name x-envoy-upstream-rq-timeout-alt-response expect
+		x-forwarded-client-cert x-forwarded-for x-forwarded-host x-forwarded-proto grpc-timeout
+		te user-agent`) {
+		staticInlineRequestHeaders[n] = true
+	}
+}
+
+// buildRequestMap validates req and builds the header map the HTTP/1 codec produces.
+func buildRequestMap(req *Request) (*headerMap, error) {
+	if req.Method == "" {
+		return nil, fmt.Errorf("evaluator: request without a method")
+	}
+	if !strings.HasPrefix(req.Path, "/") {
+		return nil, fmt.Errorf("evaluator: only origin-form paths are modelled, got %q", req.Path)
+	}
+	scheme := req.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	if scheme != "http" && scheme != "https" {
+		return nil, fmt.Errorf("evaluator: scheme %q: want http or https", scheme)
+	}
+	h := newRequestMap()
+	h.add(":method", req.Method)
+	h.add(":path", req.Path)
+	authority, hasAuthority := req.Authority, req.Authority != ""
+	for _, kv := range req.Headers {
+		k := strings.ToLower(kv[0])
+		switch {
+		case strings.HasPrefix(k, ":"):
+			return nil, fmt.Errorf("evaluator: pseudo-header %q in Request.Headers; use the Request fields", kv[0])
+		case k == "host":
+			// HTTP/1: the Host header becomes :authority.
+			if hasAuthority && kv[1] != authority {
+				return nil, fmt.Errorf("evaluator: Request.Authority %q and Host header %q differ", authority, kv[1])
+			}
+			authority, hasAuthority = kv[1], true
+			continue
+		}
+		if staticInlineRequestHeaders[k] && h.has(k) {
+			h.appendInline(k, kv[1], ",")
+			continue
+		}
+		h.add(k, kv[1])
+	}
+	if hasAuthority {
+		h.add(":authority", authority)
+	}
+	return h, nil
+}
+
+// rawDecode is the request as the codec produced it, before the HCM (for local replies
+// Envoy sends before it processes the request).
+func (e *Evaluator) rawDecode(req *Request) (*decodedRequest, error) {
+	h, err := buildRequestMap(req)
+	if err != nil {
+		return nil, err
+	}
+	return &decodedRequest{h: h, body: req.Body, trustedAddr: req.RemoteAddr}, nil
+}
+
+// decode turns the client request into Envoy's request header map (codec + HCM). The
+// result is shared by Select, Forward and Respond.
+func (e *Evaluator) decode(req *Request) (*decodedRequest, error) {
+	if req == nil {
+		return nil, fmt.Errorf("evaluator: nil request")
+	}
+	if req.decoded != nil {
+		return req.decoded.clone(), nil
+	}
+	h, err := buildRequestMap(req)
+	if err != nil {
+		return nil, err
+	}
+	// HTTP/1.1 without Host: the HCM answers 400 (ResponseCodeDetails "missing_host_header").
+	if !h.has(":authority") {
+		return nil, &RejectedError{Status: 400, Details: "missing_host_header", Reason: "HTTP/1.1 request without Host"}
+	}
+	// Request line fragment: ConnectionManagerUtility::maybeNormalizePath rejects a path
+	// with '#' (runtime envoy.reloadable_features.http_reject_path_with_fragment, default
+	// true) with 400.
+	if strings.Contains(req.Path, "#") {
+		return nil, &RejectedError{Status: 400, Details: "http.invalid_path", Reason: "path with a fragment"}
+	}
+	// Header limits (HCM max_request_headers_kb, default 60; common_http_protocol_options
+	// .max_headers_count, default 100): the HTTP/1 codec answers 431. The byte count here
+	// is HeaderMap::byteSize() of the client headers (names + values); the codec's exact
+	// accounting differs slightly around the request line.
+	clientHeaders := 0
+	for _, kv := range req.Headers {
+		clientHeaders += len(kv[0]) + len(kv[1])
+	}
+	if clientHeaders > e.hcm.maxHeadersKB*1024 {
+		return nil, &RejectedError{Status: 431, Details: "http1.headers_too_large", Reason: fmt.Sprintf("%d header bytes > max_request_headers_kb %d", clientHeaders, e.hcm.maxHeadersKB)}
+	}
+	if len(req.Headers) > e.hcm.maxHeadersCount {
+		return nil, &RejectedError{Status: 431, Details: "http1.too_many_headers", Reason: fmt.Sprintf("%d headers > max_headers_count %d", len(req.Headers), e.hcm.maxHeadersCount)}
+	}
+
+	// Framing of the body as the client sent it.
+	d := &decodedRequest{h: h, body: req.Body}
+	switch {
+	case h.has("transfer-encoding"):
+		d.framing = "chunked"
+	case h.has("content-length"):
+		cl, _ := h.first("content-length")
+		n, err := strconv.Atoi(cl)
+		if err != nil || n != len(req.Body) {
+			return nil, &RejectedError{Status: 400, Details: "http1.codec_error", Reason: fmt.Sprintf("content-length %q does not match a %d-byte body", cl, len(req.Body))}
+		}
+		d.framing = "content-length"
+	case len(req.Body) > 0:
+		// A body needs framing on HTTP/1.1; the evaluator assumes the client sent
+		// Content-Length.
+		h.add("content-length", strconv.Itoa(len(req.Body)))
+		d.framing = "content-length"
+	}
+
+	// Upgrade requests: without upgrade_configs the HCM refuses them with 403
+	// (ResponseCodeDetails "upgrade_failed"); upgrades are not modelled.
+	if isUpgrade(h) {
+		return nil, &RejectedError{Status: 403, Details: "upgrade_failed", Reason: "upgrade requests are not modelled (no upgrade_configs)"}
+	}
+	// HTTP/1 codec: Http::Utility::sanitizeConnectionHeader (ServerConnectionImpl::
+	// onHeadersCompleteBase) removes headers nominated by Connection and rejects abusive
+	// nominations with 400.
+	if h.has("connection") {
+		if err := sanitizeConnectionHeader(h); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.mutateRequestHeaders(d, req); err != nil {
+		return nil, err
+	}
+	// proxy_100_continue false (HCM-14): "Envoy will instead strip the Expect: 100-Continue
+	// header, and send a 100 Continue response itself" (HCM proto).
+	if !e.hcm.proxy100Continue {
+		if v, ok := h.first("expect"); ok && strings.EqualFold(v, "100-continue") {
+			h.remove("expect")
+		}
+	}
+	return d, nil
+}
+
+func hasToken(v, tok string) bool {
+	for _, t := range strings.Split(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// isUpgrade is Http::Utility::isUpgrade: Connection contains "upgrade" and Upgrade is set.
+func isUpgrade(h *headerMap) bool {
+	c, ok := h.first("connection")
+	return ok && h.has("upgrade") && hasToken(c, "upgrade")
+}
+
+func sanitizeConnectionHeader(h *headerMap) error {
+	c, _ := h.first("connection")
+	var tokens []string
+	for _, t := range strings.Split(c, ",") {
+		if t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	if len(tokens) >= 10 {
+		return &RejectedError{Status: 400, Details: "http1.connection_header_rejected", Reason: "10 or more headers nominated by Connection"}
+	}
+	var keep []string
+	for _, t := range tokens {
+		tok := strings.TrimSpace(t)
+		lt := strings.ToLower(tok)
+		switch lt {
+		case "close", "http2-settings", "keep-alive", "upgrade":
+			keep = append(keep, t)
+			continue
+		case "connection":
+			continue
+		case "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto":
+			return &RejectedError{Status: 400, Details: "http1.connection_header_rejected", Reason: "Connection nominates " + lt}
+		}
+		if strings.HasPrefix(lt, ":") {
+			return &RejectedError{Status: 400, Details: "http1.connection_header_rejected", Reason: "Connection nominates a pseudo-header"}
+		}
+		if lt == "te" {
+			if v, ok := h.first("te"); ok {
+				if len(v) >= 256 {
+					return &RejectedError{Status: 400, Details: "http1.connection_header_rejected", Reason: "TE value too long"}
+				}
+				if hasToken(v, "trailers") {
+					h.setInline("te", "trailers")
+					keep = append(keep, t)
+					continue
+				}
+			}
+		}
+		h.remove(lt)
+	}
+	if len(keep) == 0 {
+		h.remove("connection")
+	} else {
+		h.setInline("connection", strings.Join(keep, ","))
+	}
+	return nil
+}
+
+// mutateRequestHeaders is ConnectionManagerUtility::mutateRequestHeaders
+// (source/common/http/conn_manager_utility.cc) for a non-upgrade HTTP/1.1 request, plus the
+// TE sanitisation of envoy PR#30535/#32255 (runtime envoy.reloadable_features.sanitize_te):
+//   - connection, upgrade, x-envoy-internal, keep-alive, proxy-connection and
+//     transfer-encoding are removed (hop-by-hop); te keeps only "trailers";
+//   - a referer that is repeated or not an absolute URL is removed;
+//   - use_remote_address: the trusted client address is the peer (or the Nth address from
+//     the right of XFF with xff_num_trusted_hops N), the peer is appended to
+//     x-forwarded-for unless skip_xff_append (a loopback peer is replaced by the listener
+//     address), x-forwarded-proto is overwritten with the connection's scheme unless a
+//     trusted hop set it, x-forwarded-port is set from the listener port when
+//     append_x_forwarded_port;
+//   - x-forwarded-proto is set when absent;
+//   - the request is internal only if XFF was absent and the trusted address is in
+//     internal_address_config (none by default since 1.33); internal requests get
+//     x-envoy-internal: true, external ones lose the x-envoy-* control headers
+//     (cleanInternalHeaders) and, at the edge, get x-envoy-external-address;
+//   - x-request-id is set (forced at the edge unless preserve_external_request_id) when
+//     generate_request_id (default true);
+//   - x-forwarded-client-cert is removed unless ALWAYS_FORWARD_ONLY (the evaluator models
+//     connections without client certificates).
+//
+// Docs: "HTTP header manipulation" (headers.rst) and "HTTP header sanitizing"
+// (header_sanitizing.rst).
+func (e *Evaluator) mutateRequestHeaders(d *decodedRequest, req *Request) error {
+	h := d.h
+	cfg := e.hcm
+	h.remove("connection")
+	h.remove("upgrade")
+	if v, ok := h.first("te"); ok {
+		if hasToken(v, "trailers") {
+			h.setInline("te", "trailers")
+		} else {
+			h.remove("te")
+		}
+	}
+	h.remove("x-envoy-internal")
+	h.remove("keep-alive")
+	h.remove("proxy-connection")
+	h.remove("transfer-encoding")
+	if refs := h.get("referer"); len(refs) > 1 {
+		h.remove("referer")
+	} else if len(refs) == 1 {
+		if u, err := url.Parse(refs[0]); err != nil || u.Scheme == "" || u.Host == "" {
+			h.remove("referer")
+		}
+	}
+
+	scheme := req.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	peer := req.RemoteAddr
+	var trusted string
+	allowTrustedChecks := false
+	if cfg.useRemoteAddress {
+		if peer == "" {
+			return fmt.Errorf("evaluator: use_remote_address is set; Request.RemoteAddr is required")
+		}
+		_, hadXFF := h.first("x-forwarded-for")
+		allowTrustedChecks = !hadXFF
+		if cfg.xffHops > 0 {
+			trusted = lastXFFAddress(h, int(cfg.xffHops)-1)
+		}
+		if trusted == "" {
+			trusted = peer
+		}
+		if !cfg.skipXffAppend {
+			ip := net.ParseIP(hostOnly(peer))
+			if ip == nil {
+				return fmt.Errorf("evaluator: Request.RemoteAddr %q is not an IP address", peer)
+			}
+			appended := ip.String()
+			if ip.IsLoopback() {
+				if req.LocalAddr == "" {
+					return fmt.Errorf("evaluator: a loopback peer is replaced by the listener address in XFF; set Request.LocalAddr")
+				}
+				appended = hostOnly(req.LocalAddr)
+			}
+			h.appendInline("x-forwarded-for", appended, ",")
+		}
+		if _, ok := h.first("x-forwarded-proto"); cfg.xffHops == 0 || !ok {
+			h.setInline("x-forwarded-proto", scheme)
+		}
+		if _, ok := h.first("x-forwarded-port"); cfg.appendXForwardedPort && (cfg.xffHops == 0 || !ok) {
+			if err := setForwardedPort(h, req); err != nil {
+				return err
+			}
+		}
+	} else {
+		// Without use_remote_address the HCM's default original IP detection (the XFF
+		// extension with xff_num_trusted_hops) takes the (N+1)th address from the right of
+		// XFF; the request can only be internal when XFF holds a single address. Without a
+		// usable XFF the peer address is used, and the request is external.
+		trusted = lastXFFAddress(h, int(cfg.xffHops))
+		if v, ok := h.first("x-forwarded-for"); ok && trusted != "" && cfg.xffHops == 0 && !strings.Contains(v, ",") {
+			allowTrustedChecks = true
+		}
+	}
+	if !h.has("x-forwarded-proto") {
+		h.setInline("x-forwarded-proto", scheme)
+	}
+	// "If :scheme is not set, sets :scheme based on X-Forwarded-Proto if a valid scheme,
+	// else encryption level" - an HTTP/1 request line carries no scheme.
+	if xfp, _ := h.first("x-forwarded-proto"); xfp == "http" || xfp == "https" {
+		h.add(":scheme", xfp)
+	} else {
+		h.add(":scheme", scheme)
+	}
+	if cfg.appendXForwardedPort && !h.has("x-forwarded-port") {
+		if err := setForwardedPort(h, req); err != nil {
+			return err
+		}
+	}
+	internal := false
+	if allowTrustedChecks && trusted != "" {
+		if ip := net.ParseIP(hostOnly(trusted)); ip != nil {
+			for _, n := range cfg.internal {
+				if n.Contains(ip) {
+					internal = true
+				}
+			}
+		}
+	}
+	if trusted == "" {
+		trusted = peer
+	}
+	d.trustedAddr, d.internal = trusted, internal
+	edge := !internal && cfg.useRemoteAddress
+	if internal {
+		h.setInline("x-envoy-internal", "true")
+	} else {
+		if edge {
+			h.remove("x-envoy-decorator-operation")
+			h.remove("x-envoy-downstream-service-cluster")
+			h.remove("x-envoy-downstream-service-node")
+		}
+		for _, n := range []string{"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+			"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-alt-stat-name",
+			"x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
+			"x-envoy-upstream-rq-timeout-alt-response", "x-envoy-expected-rq-timeout-ms", "x-envoy-force-trace",
+			"x-envoy-ip-tags", "x-envoy-original-url", "x-envoy-hedge-on-per-try-timeout"} {
+			h.remove(n)
+		}
+	}
+	if edge && net.ParseIP(hostOnly(trusted)) != nil {
+		h.setInline("x-envoy-external-address", hostOnly(trusted))
+	}
+	if cfg.generateRequestID {
+		force := !cfg.preserveExternalRequestID && edge
+		if force || !h.has("x-request-id") {
+			h.setInline("x-request-id", e.uuid())
+		}
+	}
+	if cfg.fcc != hcmv3.HttpConnectionManager_ALWAYS_FORWARD_ONLY {
+		h.remove("x-forwarded-client-cert")
+	}
+	if internal {
+		for _, n := range []string{"x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-max-retries", "x-envoy-retry-on"} {
+			if h.has(n) {
+				return fmt.Errorf("evaluator: internal request with %s: router overrides from request headers are not modelled", n)
+			}
+		}
+	}
+	return nil
+}
+
+func setForwardedPort(h *headerMap, req *Request) error {
+	_, port, err := net.SplitHostPort(req.LocalAddr)
+	if err != nil {
+		return fmt.Errorf("evaluator: append_x_forwarded_port needs Request.LocalAddr as ip:port, got %q", req.LocalAddr)
+	}
+	h.setInline("x-forwarded-port", port)
+	return nil
+}
+
+// lastXFFAddress is Http::Utility::getLastAddressFromXFF: skip numToSkip addresses from
+// the right, return the next one if it parses as an IP.
+func lastXFFAddress(h *headerMap, numToSkip int) string {
+	v, ok := h.first("x-forwarded-for")
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(v, ",")
+	i := len(parts) - 1 - numToSkip
+	if i < 0 {
+		return ""
+	}
+	a := strings.TrimSpace(parts[i])
+	if net.ParseIP(a) == nil {
+		return ""
+	}
+	// An address parsed from XFF has port 0 (%DOWNSTREAM_REMOTE_ADDRESS% renders "ip:0").
+	return net.JoinHostPort(a, "0")
+}
