@@ -21,10 +21,6 @@ import (
 
 	"crypto/rand"
 
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
-
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
@@ -101,7 +97,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 	if err != nil {
 		return nil, err
 	}
-	hcm, err := listenerHCM(res)
+	hcm, err := res.HTTPConnectionManager()
 	if err != nil {
 		return nil, err
 	}
@@ -136,21 +132,6 @@ func New(cfg *ir.Config) (*Invoker, error) {
 
 // Resources returns the Envoy resources the invoker evaluates.
 func (inv *Invoker) Resources() *xdstranslator.Resources { return inv.res }
-
-func listenerHCM(res *xdstranslator.Resources) (*hcmv3.HttpConnectionManager, error) {
-	if len(res.Listeners) != 1 || len(res.Routes) != 1 {
-		return nil, fmt.Errorf("want one listener and one route configuration, got %d and %d", len(res.Listeners), len(res.Routes))
-	}
-	var hcm hcmv3.HttpConnectionManager
-	for _, fc := range res.Listeners[0].GetFilterChains() {
-		for _, f := range fc.GetFilters() {
-			if err := anypb.UnmarshalTo(f.GetTypedConfig(), &hcm, protoUnmarshalOptions); err == nil {
-				return &hcm, nil
-			}
-		}
-	}
-	return nil, errors.New("listener has no HTTP connection manager")
-}
 
 // Invoke evaluates one request.
 func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
@@ -346,5 +327,3 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
-
-var protoUnmarshalOptions = proto.UnmarshalOptions{}

@@ -8,6 +8,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	bufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/buffer/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -43,6 +44,8 @@ type perFilter struct {
 	hmReq    mutationList
 	hmResp   mutationList
 	hasHM    bool // a HeaderMutationPerRoute is configured at this level
+	// buffer is this level's BufferPerRoute.buffer (nil: none, or BufferPerRoute.disabled, recorded in explicit).
+	buffer *bufferv3.Buffer
 }
 
 // compilePerFilter resolves typed_per_filter_config. Keys are HCM http_filters names
@@ -62,7 +65,7 @@ func compilePerFilter(m map[string]*anypb.Any, l loc, h *hcmConfig, routeLevel b
 		el := l.at(fmt.Sprintf("[%q]", name))
 		f := h.filterByName(name)
 		if f == nil || f.kind == filterRouter {
-			return nil, el.errf("no ext_proc or header_mutation HTTP filter named %q in the HCM; per-filter config for it is not modelled", name)
+			return nil, el.errf("no ext_proc, buffer or header_mutation HTTP filter named %q in the HCM; per-filter config for it is not modelled", name)
 		}
 		a := m[name]
 		disabled := false
@@ -114,6 +117,21 @@ func compilePerFilter(m map[string]*anypb.Any, l loc, h *hcmConfig, routeLevel b
 				return nil, err
 			}
 			pf.hmReq, pf.hmResp, pf.hasHM = req, resp, true
+		case filterBuffer:
+			const typeBufferPerRoute = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
+			if inner.GetTypeUrl() != typeBufferPerRoute {
+				return nil, el.errf("per-filter config type %s for buffer filter %q", inner.GetTypeUrl(), name)
+			}
+			bp := &bufferv3.BufferPerRoute{}
+			if err := unmarshalValidate(inner, bp); err != nil {
+				return nil, el.errf("%v", err)
+			}
+			// BufferPerRoute.disabled turns the filter off at this level (buffer_filter.cc, BufferFilterSettings).
+			if bp.GetDisabled() {
+				pf.explicit[name] = true
+				continue
+			}
+			pf.buffer = bp.GetBuffer()
 		}
 	}
 	return pf, nil

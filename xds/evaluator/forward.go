@@ -42,8 +42,11 @@ func (e *Evaluator) Forward(sel *Selection, req *Request) (*Outcome, error) {
 		}
 		return &Outcome{Response: resp}, nil
 	}
-	if err := e.decodeFilters(sel, d); err != nil {
-		return nil, err
+	if resp, err := e.decodeFilters(sel, d); err != nil || resp != nil {
+		if err != nil {
+			return nil, err
+		}
+		return &Outcome{Response: resp}, nil
 	}
 	// EXT-7: with request_body_mode BUFFERED the ext_proc filter buffers the whole body;
 	// a body over the route's (else the virtual host's) request_body_buffer_limit makes the
@@ -78,24 +81,47 @@ func (e *Evaluator) Forward(sel *Selection, req *Request) (*Outcome, error) {
 	return &Outcome{Upstream: up}, nil
 }
 
-// decodeFilters runs the decoder side of the filters before the router.
-func (e *Evaluator) decodeFilters(sel *Selection, d *decodedRequest) error {
+// decodeFilters runs the decoder side of the filters before the router, in HCM order. A filter that answers
+// locally (the buffer filter's 413) returns its response.
+func (e *Evaluator) decodeFilters(sel *Selection, d *decodedRequest) (*Response, error) {
 	for _, f := range e.hcm.filters {
-		if f.kind != filterHeaderMutation || !filterEnabled(f, sel.vh, sel.rt) {
+		if !filterEnabled(f, sel.vh, sel.rt) {
 			continue
 		}
-		c := e.reqCtx(d)
-		// HeaderMutation::decodeHeaders: filter-level mutations, then the per-route ones.
-		if err := f.reqMut.apply(d.h, c); err != nil {
-			return err
-		}
-		for _, pf := range hmLevels(f, sel) {
-			if err := pf.hmReq.apply(d.h, c); err != nil {
-				return err
+		switch f.kind {
+		case filterHeaderMutation:
+			c := e.reqCtx(d)
+			// HeaderMutation::decodeHeaders: filter-level mutations, then the per-route ones.
+			if err := f.reqMut.apply(d.h, c); err != nil {
+				return nil, err
+			}
+			for _, pf := range hmLevels(f, sel) {
+				if err := pf.hmReq.apply(d.h, c); err != nil {
+					return nil, err
+				}
+			}
+		case filterBuffer:
+			// Envoy "Buffer" HTTP filter: it waits for the whole request; past max_request_bytes the filter
+			// manager answers 413 (details request_payload_too_large); once buffered it populates content-length
+			// when the request has none (runtime buffer_filter_populate_content_length, on by default), so the
+			// upstream codec frames the body with it instead of chunked. The most specific BufferPerRoute wins.
+			max := f.maxRequestBytes
+			if b := sel.vh.pf.buffer; b != nil {
+				max = b.GetMaxRequestBytes().GetValue()
+			}
+			if b := sel.rt.pf.buffer; b != nil {
+				max = b.GetMaxRequestBytes().GetValue()
+			}
+			if uint64(len(d.body)) > uint64(max) {
+				return e.localReply(sel, d, 413, "Payload Too Large", "", "request_payload_too_large", nil, sel.rt.direct == nil)
+			}
+			if !d.h.has("content-length") {
+				d.h.set("content-length", strconv.Itoa(len(d.body)))
+				d.framing = "content-length"
 			}
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // hmLevels lists the per-route header_mutation configs in evaluation order:

@@ -9,6 +9,7 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	bufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/buffer/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -21,6 +22,7 @@ const (
 	typeExtProc        = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor"
 	typeHeaderMutation = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation"
 	typeRouter         = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+	typeBuffer         = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
 )
 
 type filterKind int
@@ -29,6 +31,7 @@ const (
 	filterExtProc filterKind = iota
 	filterHeaderMutation
 	filterRouter
+	filterBuffer
 )
 
 type httpFilter struct {
@@ -41,6 +44,8 @@ type httpFilter struct {
 
 	reqMut, respMut  mutationList // header_mutation filter-level mutations
 	mostSpecificWins bool
+
+	maxRequestBytes uint32 // buffer filter
 }
 
 // hcmConfig holds the HttpConnectionManager settings the evaluator models.
@@ -230,6 +235,15 @@ func compileHCM(m *hcmv3.HttpConnectionManager) (*hcmConfig, error) {
 				return nil, fl.errf("more than one header_mutation filter is not modelled")
 			}
 			h.headerMutation = hf
+		case typeBuffer:
+			b := &bufferv3.Buffer{}
+			if err := tc.UnmarshalTo(b); err != nil {
+				return nil, fl.errf("%v", err)
+			}
+			if err := b.ValidateAll(); err != nil {
+				return nil, fl.errf("Envoy rejects this configuration: %v", err)
+			}
+			hf.kind, hf.maxRequestBytes = filterBuffer, b.GetMaxRequestBytes().GetValue()
 		case typeRouter:
 			r := &routerv3.Router{}
 			if err := tc.UnmarshalTo(r); err != nil {

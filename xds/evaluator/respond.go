@@ -45,8 +45,13 @@ func (e *Evaluator) Respond(sel *Selection, req *Request, up *UpstreamResponse) 
 	if err != nil {
 		return nil, err
 	}
-	if err := e.decodeFilters(sel, d); err != nil {
-		return nil, err
+	// The request side is replayed for %REQ()% in response headers; a request the filters would have answered
+	// never reached the upstream.
+	if early, err := e.decodeFilters(sel, d); err != nil || early != nil {
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("evaluator: the request was answered locally (status %d) before reaching the upstream", early.Status)
 	}
 	if err := e.finalizeRequestHeaders(sel, d); err != nil {
 		return nil, err
@@ -123,7 +128,7 @@ func (e *Evaluator) LocalReplyWithMetadata(sel *Selection, req *Request, status 
 	}
 	routeHeaders := sel.rt != nil && sel.rt.direct == nil
 	if routeHeaders {
-		if err := e.decodeFilters(sel, d); err != nil {
+		if _, err := e.decodeFilters(sel, d); err != nil {
 			return nil, err
 		}
 		if err := e.finalizeRequestHeaders(sel, d); err != nil {

@@ -9,8 +9,10 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 
 	"github.com/proxyplus/proxyplus/ir"
 )
@@ -97,4 +99,24 @@ func needsProcessor(cfg *ir.Config) bool {
 		}
 	}
 	return false
+}
+
+// HTTPConnectionManager returns the API listener's HCM, as Envoy would decode it from the listener.
+func (r *Resources) HTTPConnectionManager() (*hcmv3.HttpConnectionManager, error) {
+	if len(r.Listeners) != 1 {
+		return nil, fmt.Errorf("want one listener, have %d", len(r.Listeners))
+	}
+	for _, fc := range r.Listeners[0].GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			if f.GetName() != wellknown.HTTPConnectionManager {
+				continue
+			}
+			hcm := &hcmv3.HttpConnectionManager{}
+			if err := f.GetTypedConfig().UnmarshalTo(hcm); err != nil {
+				return nil, fmt.Errorf("listener %s: %w", r.Listeners[0].GetName(), err)
+			}
+			return hcm, nil
+		}
+	}
+	return nil, fmt.Errorf("listener %s has no HTTP connection manager", r.Listeners[0].GetName())
 }
