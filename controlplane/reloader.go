@@ -28,8 +28,13 @@ type Source struct {
 	StageVariables map[string]string
 }
 
-// PublishFunc publishes a validated configuration and returns its version.
-type PublishFunc func(ctx context.Context, res *xdstranslator.Resources) (version string, err error)
+// Publisher serves what the pipeline builds: the xDS server.
+type Publisher interface {
+	// Publish validates and publishes a configuration and returns its version; on error the last good one stays.
+	Publish(ctx context.Context, res *xdstranslator.Resources) (version string, err error)
+	// Reject records a configuration that failed before it could be published.
+	Reject(err error)
+}
 
 // Status is the outcome of the latest reload, for the status endpoint and logs.
 type Status struct {
@@ -45,15 +50,19 @@ type Status struct {
 type Reloader struct {
 	sources []Source
 	opts    translator.Options
-	publish PublishFunc
+	publish Publisher
 	log     *slog.Logger
+	// OnReload, when set before Watch starts, is called after every reload with its outcome.
+	OnReload func(Status)
 
 	mu     sync.Mutex
 	status Status
+	// loaded fingerprints the file contents the latest reload read, the baseline Watch compares against.
+	loaded string
 }
 
 // NewReloader returns a reloader for sources.
-func NewReloader(sources []Source, opts translator.Options, publish PublishFunc, log *slog.Logger) *Reloader {
+func NewReloader(sources []Source, opts translator.Options, publish Publisher, log *slog.Logger) *Reloader {
 	return &Reloader{sources: sources, opts: opts, publish: publish, log: log}
 }
 
@@ -66,8 +75,10 @@ func (r *Reloader) Status() Status {
 
 // Reload runs the pipeline once. On any error nothing is published and the error says which file and field.
 func (r *Reloader) Reload(ctx context.Context) error {
-	version, diags, err := r.build(ctx)
+	fp := r.fingerprint()
+	version, diags, published, err := r.build(ctx)
 	r.mu.Lock()
+	r.loaded = fp
 	r.status.LastReload = time.Now()
 	r.status.Diagnostics = diags
 	if err != nil {
@@ -75,42 +86,49 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	} else {
 		r.status.Error, r.status.Version, r.status.LastSuccess = "", version, r.status.LastReload
 	}
+	st := r.status
 	r.mu.Unlock()
+	if r.OnReload != nil {
+		defer r.OnReload(st)
+	}
 	for _, d := range diags.Warnings() {
 		r.log.Warn("definition warning", "diagnostic", d.String())
 	}
 	if err != nil {
 		r.log.Error("configuration not published; the last good configuration stays in service", "err", err)
+		if !published {
+			r.publish.Reject(err)
+		}
 		return err
 	}
 	r.log.Info("configuration published", "version", version)
 	return nil
 }
 
-func (r *Reloader) build(ctx context.Context) (string, diag.List, error) {
+// build runs the pipeline; published says whether the Publisher saw the configuration (and so recorded any error).
+func (r *Reloader) build(ctx context.Context) (version string, diags diag.List, published bool, err error) {
 	var inputs []translator.Input
-	var diags diag.List
 	for _, s := range r.sources {
 		res, err := loader.LoadFile(s.File, loader.Options{})
 		if res != nil {
 			diags = append(diags, res.Diagnostics...)
 		}
 		if err != nil {
-			return "", diags, err
+			return "", diags, false, err
 		}
 		inputs = append(inputs, s.input(res.API))
 	}
 	cfg, tdiags := translator.Translate(inputs, r.opts)
 	diags = append(diags, tdiags...)
 	if err := tdiags.Err(); err != nil {
-		return "", diags, err
+		return "", diags, false, err
 	}
 	res, err := xdstranslator.Build(cfg)
 	if err != nil {
-		return "", diags, fmt.Errorf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %w", err)
+		return "", diags, false, fmt.Errorf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %w", err)
 	}
-	version, err := r.publish(ctx, res)
-	return version, diags, err
+	version, err = r.publish.Publish(ctx, res)
+	return version, diags, true, err
 }
 
 func (s Source) input(api *apigatewayv1.RestApi) translator.Input {
@@ -146,7 +164,9 @@ func (s Source) input(api *apigatewayv1.RestApi) translator.Input {
 // quiet (debounce: editors write files in several steps). Polling content hashes works with every editor's
 // save strategy (rename, truncate) and on every file system. It returns when ctx ends.
 func (r *Reloader) Watch(ctx context.Context, interval, quiet time.Duration) {
-	last := r.fingerprint()
+	r.mu.Lock()
+	last := r.loaded
+	r.mu.Unlock()
 	var changedAt time.Time
 	pending := ""
 	t := time.NewTicker(interval)
@@ -164,6 +184,8 @@ func (r *Reloader) Watch(ctx context.Context, interval, quiet time.Duration) {
 			if pending != "" && fp == pending && now.Sub(changedAt) >= quiet {
 				last, pending = fp, ""
 				r.log.Info("definition files changed; reloading")
+				// Reload records the content it read as the new baseline; a file changed during the reload is
+				// seen as changed again on the next tick.
 				if err := r.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
 					return
 				}

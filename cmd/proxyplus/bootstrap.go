@@ -16,7 +16,8 @@ func runBootstrap(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.NodeID, "node-id", "", "Envoy node id (required)")
 	fs.StringVar(&o.NodeCluster, "node-cluster", "proxyplus", "Envoy node cluster")
 	fs.BoolVar(&o.Delta, "delta", false, "use incremental (delta) xDS instead of state of the world")
-	admin := fs.Uint("admin-port", 9901, "Envoy admin port (bound to 127.0.0.1)")
+	admin := fs.Uint("admin-port", 9901, "Envoy admin port")
+	fs.StringVar(&o.AdminAddress, "admin-address", "127.0.0.1", "address Envoy's admin interface binds (keep it private: the admin API can change Envoy)")
 	output := fs.String("o", "yaml", "output format: yaml or json")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -43,7 +43,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var a apiFlags
 	a.register(fs)
 	xdsAddr := fs.String("xds-address", "", "address of the ADS server, state of the world and delta (default 127.0.0.1:18000)")
-	extprocAddr := fs.String("extproc-address", "", "address the ext_proc service listens on and Envoy reaches it at, host:port or unix:/path (default 127.0.0.1:18001)")
+	extprocAddr := fs.String("extproc-address", "", "address the ext_proc service listens on, host:port or unix:/path (default 127.0.0.1:18001)")
+	extprocAdvertise := fs.String("extproc-advertise-address", "", "address Envoy dials for the ext_proc service when it differs from --extproc-address (e.g. proxyplus:18001 while listening on 0.0.0.0:18001)")
 	metricsAddr := fs.String("metrics-address", "", "address of the Prometheus /metrics and /status endpoint (default 127.0.0.1:9090; \"off\" disables)")
 	dataDir := fs.String("data-dir", "", "directory for proxyplus state (created if missing)")
 	listenPort := fs.Uint("listener-port", 0, "port Envoy's API listener binds (default 8080)")
@@ -70,6 +71,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	override(&cfg.ExtprocAddress, *extprocAddr, "127.0.0.1:18001")
 	override(&cfg.MetricsAddress, *metricsAddr, "127.0.0.1:9090")
 	override(&cfg.DataDir, *dataDir, "")
+	override(&cfg.ExtprocAdvertiseAddress, *extprocAdvertise, cfg.ExtprocAddress)
+	if host, _, err := net.SplitHostPort(cfg.ExtprocAdvertiseAddress); err == nil && (host == "0.0.0.0" || host == "::" || host == "") {
+		return usageError{fmt.Errorf("Envoy cannot dial the ext_proc service at %s: give --extproc-advertise-address (the address Envoy reaches this process at)", cfg.ExtprocAdvertiseAddress)}
+	}
 	if cfg.Listener == nil {
 		cfg.Listener = &apigatewayv1.Listener{}
 	}
@@ -106,13 +111,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	xds := xdsserver.New(xdsserver.Options{Logger: log, Registerer: reg})
-	publish := func(ctx context.Context, res *xdstranslator.Resources) (string, error) {
-		return xds.Publish(ctx, res.ByType())
-	}
 	reloader := controlplane.NewReloader(sources, translator.Options{
 		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
-		ExtProcAddress: cfg.ExtprocAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
-	}, publish, log)
+		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
+	}, xdsPublisher{xds}, log)
 	// The first configuration must be valid: there is no last good one to keep serving.
 	if err := reloader.Reload(ctx); err != nil {
 		return err
@@ -263,3 +265,12 @@ func serveMetrics(ctx context.Context, lis net.Listener, reg *prometheus.Registr
 	}
 	return nil
 }
+
+// xdsPublisher adapts the xDS server to the pipeline.
+type xdsPublisher struct{ s *xdsserver.Server }
+
+func (p xdsPublisher) Publish(ctx context.Context, res *xdstranslator.Resources) (string, error) {
+	return p.s.Publish(ctx, res.ByType())
+}
+
+func (p xdsPublisher) Reject(err error) { p.s.Reject(err) }

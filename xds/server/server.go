@@ -182,3 +182,6 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	return nil
 }
+
+// Reject records a configuration that failed before publishing; see Publisher.Reject.
+func (s *Server) Reject(err error) { s.Publisher().Reject(err) }

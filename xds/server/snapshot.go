@@ -327,3 +327,12 @@ func (p *Publisher) StreamClosed() {
 	}
 	p.cached = false
 }
+
+// Reject records a configuration that failed before it could be published (loading, validation or translation
+// upstream of the Publisher): it shows in Status and in proxyplus_translation_errors_total like a rejected
+// snapshot, and the last good snapshot stays served.
+func (p *Publisher) Reject(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, _ = p.failLocked(err)
+}

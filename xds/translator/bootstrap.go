@@ -22,6 +22,8 @@ type BootstrapOptions struct {
 	NodeCluster string
 	Delta       bool
 	AdminPort   uint32
+	// AdminAddress is the admin interface's bind address, 127.0.0.1 by default.
+	AdminAddress string
 }
 
 // XDSClusterName is the bootstrap's static cluster that reaches proxyplus.
@@ -43,6 +45,9 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	}
 	if o.NodeCluster == "" {
 		o.NodeCluster = "proxyplus"
+	}
+	if o.AdminAddress == "" {
+		o.AdminAddress = "127.0.0.1"
 	}
 	if o.AdminPort == 0 {
 		o.AdminPort = 9901
@@ -85,7 +90,7 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			LoadAssignment:                hostAssignment(XDSClusterName, host, uint32(port)),
 		}}},
 		Admin: &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-			Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: o.AdminPort},
+			Address: o.AdminAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: o.AdminPort},
 		}}}},
 	}, nil
 }

@@ -32,10 +32,13 @@ type GatewayConfig struct {
 	MetricsAddress string `protobuf:"bytes,3,opt,name=metrics_address,json=metricsAddress,proto3" json:"metrics_address,omitempty"`
 	DataDir        string `protobuf:"bytes,4,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	// The Envoy listener that serves the APIs.
-	Listener      *Listener    `protobuf:"bytes,5,opt,name=listener,proto3" json:"listener,omitempty"`
-	Apis          []*ApiSource `protobuf:"bytes,6,rep,name=apis,proto3" json:"apis,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Listener *Listener    `protobuf:"bytes,5,opt,name=listener,proto3" json:"listener,omitempty"`
+	Apis     []*ApiSource `protobuf:"bytes,6,rep,name=apis,proto3" json:"apis,omitempty"`
+	// Address Envoy dials to reach the ext_proc service when it differs from extproc_address (the listen
+	// address), e.g. "proxyplus:18001" while listening on "0.0.0.0:18001". Defaults to extproc_address.
+	ExtprocAdvertiseAddress string `protobuf:"bytes,7,opt,name=extproc_advertise_address,json=extprocAdvertiseAddress,proto3" json:"extproc_advertise_address,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *GatewayConfig) Reset() {
@@ -108,6 +111,13 @@ func (x *GatewayConfig) GetApis() []*ApiSource {
 		return x.Apis
 	}
 	return nil
+}
+
+func (x *GatewayConfig) GetExtprocAdvertiseAddress() string {
+	if x != nil {
+		return x.ExtprocAdvertiseAddress
+	}
+	return ""
 }
 
 type Listener struct {
@@ -223,7 +233,7 @@ var File_proxyplus_apigateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_proxyplus_apigateway_v1_gateway_proto_rawDesc = "" +
 	"\n" +
-	"%proxyplus/apigateway/v1/gateway.proto\x12\x17proxyplus.apigateway.v1\x1a%proxyplus/apigateway/v1/restapi.proto\"\x94\x02\n" +
+	"%proxyplus/apigateway/v1/gateway.proto\x12\x17proxyplus.apigateway.v1\x1a%proxyplus/apigateway/v1/restapi.proto\"\xd0\x02\n" +
 	"\rGatewayConfig\x12\x1f\n" +
 	"\vxds_address\x18\x01 \x01(\tR\n" +
 	"xdsAddress\x12'\n" +
@@ -231,7 +241,8 @@ const file_proxyplus_apigateway_v1_gateway_proto_rawDesc = "" +
 	"\x0fmetrics_address\x18\x03 \x01(\tR\x0emetricsAddress\x12\x19\n" +
 	"\bdata_dir\x18\x04 \x01(\tR\adataDir\x12=\n" +
 	"\blistener\x18\x05 \x01(\v2!.proxyplus.apigateway.v1.ListenerR\blistener\x126\n" +
-	"\x04apis\x18\x06 \x03(\v2\".proxyplus.apigateway.v1.ApiSourceR\x04apis\"8\n" +
+	"\x04apis\x18\x06 \x03(\v2\".proxyplus.apigateway.v1.ApiSourceR\x04apis\x12:\n" +
+	"\x19extproc_advertise_address\x18\a \x01(\tR\x17extprocAdvertiseAddress\"8\n" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\"W\n" +
