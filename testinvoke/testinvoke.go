@@ -117,7 +117,6 @@ func New(cfg *ir.Config) (*Invoker, error) {
 		for _, st := range api.Stages {
 			for _, r := range st.Routes {
 				inv.routeTypes[r.Name] = string(r.Integration.Type)
-				inv.routeTypes[r.Name+"/odd-slashes"] = string(r.Integration.Type)
 				if h := r.Integration.HTTP; h != nil {
 					inv.backends[xdstranslator.ClusterName(h.Backend)] = h.Backend
 				}

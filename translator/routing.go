@@ -1,41 +1,14 @@
 package translator
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/proxyplus/proxyplus/ir"
 )
 
-// ParseResourcePath splits a resource path ("/pets/{petId}", "/{proxy+}", "/") into segments. The loader has
-// validated the character set (RES-2); this only classifies.
-func ParseResourcePath(path string) ([]ir.Segment, error) {
-	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("resource path %q must start with /", path)
-	}
-	if path == "/" {
-		return nil, nil
-	}
-	parts := strings.Split(path[1:], "/")
-	segs := make([]ir.Segment, 0, len(parts))
-	for i, p := range parts {
-		switch {
-		case p == "":
-			return nil, fmt.Errorf("resource path %q has an empty segment", path)
-		case strings.HasPrefix(p, "{") && strings.HasSuffix(p, "+}"):
-			if i != len(parts)-1 {
-				return nil, fmt.Errorf("resource path %q: greedy parameter %s must be the last segment", path, p)
-			}
-			segs = append(segs, ir.Segment{Kind: ir.Greedy, Text: p[1 : len(p)-2]})
-		case strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}"):
-			segs = append(segs, ir.Segment{Kind: ir.Param, Text: p[1 : len(p)-1]})
-		default:
-			segs = append(segs, ir.Segment{Kind: ir.Literal, Text: p})
-		}
-	}
-	return segs, nil
-}
+// ParseResourcePath splits a resource path into segments (see ir.ParseResourcePath).
+func ParseResourcePath(path string) ([]ir.Segment, error) { return ir.ParseResourcePath(path) }
 
 // SortRoutes orders a stage's (resource, method) pairs so that the first route matching a request is the one API
 // Gateway selects (RTE-11): segment kinds compared left to right with literal < param < greedy; when one

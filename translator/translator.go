@@ -163,7 +163,7 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 				continue
 			}
 			stage.Routes = append(stage.Routes, ir.Route{
-				Name:          fmt.Sprintf("%s/%s/%s/%s", def.GetId(), stage.Name, res.GetId(), m),
+				Name:          ir.RouteName(def.GetId(), stage.Name, res.GetId(), m),
 				ResourceID:    res.GetId(),
 				ResourcePath:  res.GetPath(),
 				Segments:      segs,

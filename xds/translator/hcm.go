@@ -89,6 +89,18 @@ func localReplyConfig() *hcmv3.LocalReplyConfig {
 		jsonMapper(responseFlags("UT"), 504, `{"message": "Endpoint request timed out"}`, "InternalServerErrorException"),
 		// Backend unreachable: connect failure, reset, no healthy host, overflow, DNS → 500 (HTP-15, OPEN-2).
 		jsonMapper(responseFlags("UF", "URX", "UH", "UC", "UO", "DF"), 500, `{"message": "Internal server error"}`, "InternalServerErrorException"),
+		// Every other 500 the gateway makes itself: Lambda routes' fallback action, integrations that fail at
+		// request time (RES-13, EVT-29, HTP-10), ext_proc stream failures (EXT-16). Processor responses pass.
+		{
+			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{Filters: []*accesslogv3.AccessLogFilter{
+				statusIs(500), notFromProcessor(),
+			}}}},
+			BodyFormatOverride: &corev3.SubstitutionFormatString{
+				Format:      &corev3.SubstitutionFormatString_TextFormat{TextFormat: `{"message": "Internal server error"}`},
+				ContentType: "application/json",
+			},
+			HeadersToAdd: gatewayHeaders("InternalServerErrorException")[1:],
+		},
 		// Request body over the buffer limit (LIM-1): API Gateway's plain-text 413 without x-amzn-* headers
 		// (ERR-2). Processor responses carry the proxyplus marker in dynamic metadata and are left alone.
 		{

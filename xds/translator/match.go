@@ -10,16 +10,13 @@ import (
 // Path matching (apigateway-rest RTE-2..RTE-15, envoy-notes RTM-4/RTM-6/RTM-7).
 //
 // Every (resource, method) pair is one route with one anchored RE2 (`safe_regex`). Why a regex even for literal
-// resources: API Gateway ignores trailing slashes (RTE-5), so `/S/a/b`, `/S/a/b/` and `/S/a/b//` are one
-// resource; a single compiled RE2 per pair absorbs them, where exact matchers would need a route per variant
-// and break the "one route per pair" ordering. RE2 runs in time linear in the path, with no per-request work
-// beyond the match itself. Envoy's `safe_regex` must match the whole path without the query string
+// resources: API Gateway ignores trailing slashes (RTE-5) and repeated slashes before and right after the stage
+// (RTE-2, RTE-3), so `/S/a/b`, `//S/a/b`, `/S//a/b/` are one resource; one compiled RE2 per pair absorbs them,
+// where exact matchers would need a route per variant. Envoy can only collapse every `//` (merge_slashes),
+// which would destroy inner ones (RTE-4), so the tolerance lives in the pattern: `/+S/+` at the front and `/*`
+// at the end, while inner separators stay single. RE2 runs in time linear in the path with no per-request work
+// beyond the match. Envoy's `safe_regex` must match the whole path without the query string
 // (route_components.proto RouteMatch.safe_regex), which is exactly RTE-9. Matching is case-sensitive (RTE-8).
-//
-// Leading repeated slashes (`//S/x`, `/S//x`) route like the canonical path (RTE-2, RTE-3), but Envoy can only
-// collapse every `//` (merge_slashes), which would destroy inner ones (RTE-4). So each stage also gets a block of
-// "odd slashes" routes whose regexes accept only non-canonical prefixes; canonical requests never reach them
-// before matching, and the processor sees the original :path.
 
 const (
 	paramRe  = `([^/]+)`   // one non-empty segment, raw (RTE-15, RTE-7: %2F does not split)
@@ -27,30 +24,15 @@ const (
 	trailRe  = `/*`        // any number of trailing slashes is ignored (RTE-5)
 )
 
-// canonicalRegex matches a resource under stage S with exactly one slash before and after the stage.
-func canonicalRegex(stage string, segs []ir.Segment) string {
+// resourceRegex matches a resource under stage S.
+func resourceRegex(stage string, segs []ir.Segment) string {
 	var b strings.Builder
-	b.WriteString("^/")
+	b.WriteString("^/+")
 	b.WriteString(regexp.QuoteMeta(stage))
-	for _, s := range segs {
-		b.WriteByte('/')
-		b.WriteString(segmentRegex(s))
-	}
-	b.WriteString(trailRe)
-	b.WriteByte('$')
-	return b.String()
-}
-
-// oddSlashesRegex matches the same resource only when slashes repeat before or right after the stage.
-func oddSlashesRegex(stage string, segs []ir.Segment) string {
-	q := regexp.QuoteMeta(stage)
-	if len(segs) == 0 {
-		return "^//+" + q + trailRe + "$"
-	}
-	var b strings.Builder
-	b.WriteString("^(?://+" + q + "/+|/+" + q + "//+)")
 	for i, s := range segs {
-		if i > 0 {
+		if i == 0 {
+			b.WriteString("/+")
+		} else {
 			b.WriteByte('/')
 		}
 		b.WriteString(segmentRegex(s))

@@ -65,7 +65,7 @@ func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
 	return vh, nil
 }
 
-// stageRoutes: the ANY guard, the canonical routes in first-match order, the odd-slashes block, the 403 catch-all.
+// stageRoutes: the ANY guard, the (resource, method) routes in first-match order, the 403 catch-all.
 func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
 	var out []*routev3.Route
 	hasAny := false
@@ -82,19 +82,13 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 		}}
 		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
 	}
-	for _, variant := range []string{"", "/odd-slashes"} {
-		for _, r := range st.Routes {
-			re := canonicalRegex(st.Name, r.Segments)
-			if variant != "" {
-				re = oddSlashesRegex(st.Name, r.Segments)
-			}
-			route, err := integrationRoute(cfg, api, st, r, re)
-			if err != nil {
-				return nil, fmt.Errorf("route %s: %w", r.Name, err)
-			}
-			route.Name = r.Name + variant
-			out = append(out, route)
+	for _, r := range st.Routes {
+		route, err := integrationRoute(cfg, api, st, r, resourceRegex(st.Name, r.Segments))
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", r.Name, err)
 		}
+		route.Name = r.Name
+		out = append(out, route)
 	}
 	// Under a deployed stage, no (resource, method) pair: 403 Missing Authentication Token (RTE-16).
 	out = append(out, errorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), 403, missingTokenBody, "MissingAuthenticationTokenException"))
@@ -120,12 +114,15 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		route.ResponseHeadersToAdd = gatewayHeaders("")
 	case ir.GatewayError:
 		route.Action = directResponse(in.GatewayError.StatusCode, in.GatewayError.Body)
-		route.ResponseHeadersToAdd = gatewayHeaders(in.GatewayError.ErrorType)
+		if in.GatewayError.StatusCode != 500 {
+			route.ResponseHeadersToAdd = gatewayHeaders(in.GatewayError.ErrorType)
+		}
+		// A 500 takes its API Gateway headers from the HCM's 500 mapper (hcm.go), not from per-route headers.
 	case ir.AWSProxy:
 		// Never served by this action when the processor works: it answers with an immediate response. A clean
 		// processor close would continue the request; this is the safe answer then (envoy-notes RTM-10, EXT-8).
+		// Its API Gateway headers come from the HCM's 500 mapper, which keeps them out of every Lambda route.
 		route.Action = directResponse(500, `{"message": "Internal server error"}`)
-		route.ResponseHeadersToAdd = gatewayHeaders("InternalServerErrorException")
 		route.RequestBodyBufferLimit = wrapperspb.UInt64(lambdaBodyLimit)
 		pf, err := extProcPerRoute(api, st, r, true)
 		if err != nil {

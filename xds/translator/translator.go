@@ -13,6 +13,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/ir"
 )
@@ -27,7 +28,8 @@ type Resources struct {
 	Clusters  []*clusterv3.Cluster
 }
 
-// ByType returns the resources keyed by xDS type URL, the shape snapshots take.
+// ByType returns the resources keyed by xDS type URL, the shape snapshots take. Route configurations are in
+// wire form (see wireRouteConfiguration): what is published is held once as bytes, not as an object graph.
 func (r *Resources) ByType() map[resource.Type][]types.Resource {
 	out := map[resource.Type][]types.Resource{
 		resource.ListenerType: nil, resource.RouteType: nil, resource.ClusterType: nil, resource.EndpointType: nil,
@@ -36,11 +38,30 @@ func (r *Resources) ByType() map[resource.Type][]types.Resource {
 		out[resource.ListenerType] = append(out[resource.ListenerType], l)
 	}
 	for _, rc := range r.Routes {
-		out[resource.RouteType] = append(out[resource.RouteType], rc)
+		out[resource.RouteType] = append(out[resource.RouteType], wireRouteConfiguration(rc))
 	}
 	for _, c := range r.Clusters {
 		out[resource.ClusterType] = append(out[resource.ClusterType], c)
 	}
+	return out
+}
+
+// wireRouteConfiguration returns a RouteConfiguration that marshals to the same configuration as rc but keeps
+// everything except its name as one buffer of wire bytes (protobuf unknown fields, which proto.Marshal writes
+// back verbatim). A published RouteConfiguration holds every route; as Go objects each route costs several
+// kilobytes of small allocations, as wire bytes about one. The snapshot cache marshals resources for every
+// response, which for this form is a copy. The name stays a real field: the cache indexes resources by it.
+// rc must already be validated; the result is for publishing only.
+func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
+	rest := proto.Clone(rc).(*routev3.RouteConfiguration)
+	rest.Name = ""
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rest)
+	if err != nil {
+		// A validated RouteConfiguration always marshals; fall back to the object form rather than lose it.
+		return rc
+	}
+	out := &routev3.RouteConfiguration{Name: rc.GetName()}
+	out.ProtoReflect().SetUnknown(b)
 	return out
 }
 

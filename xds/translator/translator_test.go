@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
@@ -93,7 +94,7 @@ func TestProcessorRouteRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cfg.APIs[0].Stages[0].Routes[1]
-	v, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "x", Stage: "test", Route: r})
+	v, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: cfg.APIs[0].ID, Stage: "test", Route: r})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +107,28 @@ func TestProcessorRouteRoundTrip(t *testing.T) {
 	}
 	if got.Route.Name != r.Name || got.Route.Integration.HTTP.Placeholders["qsVar"] != r.Integration.HTTP.Placeholders["qsVar"] {
 		t.Fatalf("round trip changed the route: %+v", got.Route)
+	}
+}
+
+// TestWireRouteConfigurationIsTheSameConfiguration: what ByType publishes decodes to exactly the built routes.
+func TestWireRouteConfigurationIsTheSameConfiguration(t *testing.T) {
+	res := buildFile(t, "testdata/in/lambda-mock-errors.yaml")
+	published := res.ByType()["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"]
+	if len(published) != 1 {
+		t.Fatalf("want one route configuration, got %d", len(published))
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(published[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded routev3.RouteConfiguration
+	if err := proto.Unmarshal(b, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&decoded, res.Routes[0]) {
+		t.Fatal("the published wire form decodes to a different RouteConfiguration")
+	}
+	if len(decoded.GetVirtualHosts()) == 0 || decoded.GetName() != xdstranslator.RouteConfigName {
+		t.Fatalf("decoded configuration is empty: %v", decoded.GetName())
 	}
 }
