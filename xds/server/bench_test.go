@@ -17,6 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/proxyplus/proxyplus/internal/refapi"
+	"github.com/proxyplus/proxyplus/translator"
+	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
 // BenchmarkPush measures push fan-out (P6-style, in one process): one operation publishes a configuration that
@@ -32,11 +36,39 @@ import (
 //	go test ./xds/server -run '^$' -bench BenchmarkPush -benchtime 3x -cpu 2
 func BenchmarkPush(b *testing.B) {
 	for _, clients := range []int{1, 100} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchmarkPush(b, clients, 10_000) })
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			// Two configurations that differ in one route; publishing them alternately changes the version every time.
+			benchmarkPush(b, clients, testResources(b, testConfig{Gen: 1, Routes: 10_000}), testResources(b, testConfig{Gen: 1, Routes: 10_000, Tag: "-b"}))
+		})
 	}
 }
 
-func benchmarkPush(b *testing.B, clients, routes int) {
+// BenchmarkPushRefAPI is P6 on proxyplus's own output: REF-API(10000) through the translator and the builders,
+// published as serve publishes it (route configurations in wire form), alternating with a one-route edit.
+//
+//	go test ./xds/server -run '^$' -bench BenchmarkPushRefAPI -benchtime 3x -cpu 2
+func BenchmarkPushRefAPI(b *testing.B) {
+	build := func(timeoutMs int32) map[resourcev3.Type][]types.Resource {
+		api := refapi.New(10_000)
+		api.Resources[0].ResourceMethods["GET"].Integration.TimeoutInMillis = timeoutMs
+		cfg, diags := translator.Translate([]translator.Input{{File: "ref-api", API: api}}, translator.Options{})
+		if err := diags.Err(); err != nil {
+			b.Fatal(err)
+		}
+		res, err := xdstranslator.Build(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res.ByType()
+	}
+	a, c := build(1000), build(2000)
+	for _, clients := range []int{1, 100} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchmarkPush(b, clients, a, c) })
+	}
+}
+
+func benchmarkPush(b *testing.B, clients int, cfgA, cfgB map[resourcev3.Type][]types.Resource) {
+	routeName := cfgA[resourcev3.RouteType][0].(interface{ GetName() string }).GetName()
 	srv := New(Options{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,9 +84,6 @@ func benchmarkPush(b *testing.B, clients, routes int) {
 		}
 	}()
 
-	// Two configurations that differ in one route; publishing them alternately changes the version every time.
-	cfgA := testResources(b, testConfig{Gen: 1, Routes: routes})
-	cfgB := testResources(b, testConfig{Gen: 1, Routes: routes, Tag: "-b"})
 	version, err := srv.Publish(ctx, cfgA)
 	if err != nil {
 		b.Fatal(err)
@@ -77,13 +106,13 @@ func benchmarkPush(b *testing.B, clients, routes int) {
 		}
 	}()
 	for i := range clients {
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 		if err != nil {
 			b.Fatal(err)
 		}
 		conns = append(conns, conn)
 		go func() {
-			err := runBenchClient(clientCtx, conn, fmt.Sprintf("bench-%03d", i), acks)
+			err := runBenchClient(clientCtx, conn, fmt.Sprintf("bench-%03d", i), routeName, acks)
 			if clientCtx.Err() != nil {
 				err = nil // stopped by the benchmark
 			}
@@ -146,7 +175,7 @@ func waitAcks(b *testing.B, acks <-chan string, version string, n int) {
 
 // runBenchClient is a minimal Envoy-like SotW ADS client: CDS, LDS and RDS on one stream, ACKing every response.
 // It reports the version of every RDS response it ACKs.
-func runBenchClient(ctx context.Context, conn *grpc.ClientConn, node string, acks chan<- string) error {
+func runBenchClient(ctx context.Context, conn *grpc.ClientConn, node, routeName string, acks chan<- string) error {
 	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		return err
@@ -154,7 +183,7 @@ func runBenchClient(ctx context.Context, conn *grpc.ClientConn, node string, ack
 	for _, r := range []*discoveryv3.DiscoveryRequest{
 		{Node: &corev3.Node{Id: node, Cluster: "bench"}, TypeUrl: resourcev3.ClusterType},
 		{TypeUrl: resourcev3.ListenerType},
-		{TypeUrl: resourcev3.RouteType, ResourceNames: []string{testRoute}},
+		{TypeUrl: resourcev3.RouteType, ResourceNames: []string{routeName}},
 	} {
 		if err := s.Send(r); err != nil {
 			return err
@@ -167,7 +196,7 @@ func runBenchClient(ctx context.Context, conn *grpc.ClientConn, node string, ack
 		}
 		ack := &discoveryv3.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
 		if resp.GetTypeUrl() == resourcev3.RouteType {
-			ack.ResourceNames = []string{testRoute}
+			ack.ResourceNames = []string{routeName}
 		}
 		if err := s.Send(ack); err != nil {
 			return err
