@@ -14,34 +14,12 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/proxyplus/proxyplus/diag"
+	"github.com/proxyplus/proxyplus/internal/testutil"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 )
 
-// sharedDir finds ../shared next to the repository root (the directory holding go.mod). CI checks shared/ out
-// beside the repository; a missing directory fails the test rather than skipping it, so the conformance
-// checks cannot silently stop running.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package directory")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "conformance")); err != nil {
-		t.Fatalf("conformance material not found at %s (CI checks shared/ out beside the repository): %v", shared, err)
-	}
-	return shared
-}
+// sharedDir is ../shared beside the repository; the test fails when it is missing.
+func sharedDir(t testing.TB) string { return testutil.SharedDir(t) }
 
 func loadOK(t *testing.T, path string) *Result {
 	t.Helper()
