@@ -39,8 +39,8 @@ type Publisher interface {
 // Status is the outcome of the latest reload, for the status endpoint and logs.
 type Status struct {
 	Version     string    `json:"version"`
-	LastReload  time.Time `json:"lastReload"`
-	LastSuccess time.Time `json:"lastSuccess,omitempty"`
+	LastReload  time.Time `json:"last_reload"`
+	LastSuccess time.Time `json:"last_success,omitempty"`
 	// Error is the reason the latest reload was not published; the previous version is still served.
 	Error       string    `json:"error,omitempty"`
 	Diagnostics diag.List `json:"diagnostics,omitempty"`
