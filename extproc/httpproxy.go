@@ -22,6 +22,26 @@ type RequestHeaders struct {
 	Headers   [][2]string
 }
 
+// NewRequestHeaders splits a header list as Envoy sends it (pseudo-headers included) into a RequestHeaders.
+func NewRequestHeaders(list [][2]string) *RequestHeaders {
+	out := &RequestHeaders{}
+	for _, kv := range list {
+		switch kv[0] {
+		case ":method":
+			out.Method = kv[1]
+		case ":path":
+			out.Path = kv[1]
+		case ":authority":
+			out.Authority = kv[1]
+		default:
+			if !strings.HasPrefix(kv[0], ":") {
+				out.Headers = append(out.Headers, kv)
+			}
+		}
+	}
+	return out
+}
+
 // Get returns the last value of a header (names compared case-insensitively) and whether it was present.
 func (r *RequestHeaders) Get(name string) (string, bool) {
 	v, ok := "", false

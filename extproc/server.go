@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -107,28 +106,17 @@ func routeFromMetadata(stream extprocsvcv3.ExternalProcessor_ProcessServer) (*ir
 	return ir.DecodeProcessorRoute(vals[0])
 }
 
-// headersOf reads raw_value, falling back to value (envoy-notes EXT-4), and splits out pseudo-headers.
+// headersOf reads raw_value, falling back to value (envoy-notes EXT-4).
 func headersOf(h *extprocsvcv3.HttpHeaders) *RequestHeaders {
-	out := &RequestHeaders{}
+	list := make([][2]string, 0, len(h.GetHeaders().GetHeaders()))
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		v := string(hv.GetRawValue())
 		if v == "" {
 			v = hv.GetValue()
 		}
-		switch hv.GetKey() {
-		case ":method":
-			out.Method = v
-		case ":path":
-			out.Path = v
-		case ":authority":
-			out.Authority = v
-		default:
-			if !strings.HasPrefix(hv.GetKey(), ":") {
-				out.Headers = append(out.Headers, [2]string{hv.GetKey(), v})
-			}
-		}
+		list = append(list, [2]string{hv.GetKey(), v})
 	}
-	return out
+	return NewRequestHeaders(list)
 }
 
 // gatewayError is an API-Gateway-shaped immediate response, marked so that local-reply mappers leave it alone

@@ -171,7 +171,11 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 		switch pr.Route.Integration.Type {
 		case ir.HTTPProxy:
 			// The same rewrite the ext_proc service answers Envoy with, applied as Envoy applies it.
-			hm, err := extproc.RewriteHTTPProxy(pr, processorHeaders(req))
+			view, err := inv.eval.ProcessorView(sel, req)
+			if err != nil {
+				return nil, err
+			}
+			hm, err := extproc.RewriteHTTPProxy(pr, extproc.NewRequestHeaders(view.Headers))
 			if err != nil {
 				return nil, err
 			}
@@ -288,12 +292,6 @@ func (inv *Invoker) evaluatorRequest(in Request) *evaluator.Request {
 		req.Authority = inv.defaultHost
 	}
 	return req
-}
-
-// processorHeaders is the request_headers message the processor would receive, after Envoy's own processing
-// and the route's request header rules that run before the processor.
-func processorHeaders(req *evaluator.Request) *extproc.RequestHeaders {
-	return &extproc.RequestHeaders{Method: req.Method, Path: req.Path, Authority: req.Authority, Headers: req.Headers}
 }
 
 func processorRoute(md [][2]string) (*ir.ProcessorRoute, error) {

@@ -365,3 +365,49 @@ func headerNameIsValid(n string) bool {
 // headerValueIsValid is HeaderUtility::headerValueIsValid (nghttp2_check_header_value: no
 // NUL, CR or LF).
 func headerValueIsValid(v string) bool { return !strings.ContainsAny(v, "\x00\r\n") }
+
+// ProcessorRequest is what the ext_proc filter sends in its request_headers message (and, in BUFFERED mode, its
+// request_body message): the request after Envoy's codec and the HCM processed it (x-forwarded-*, hop-by-hop
+// removal, …) and before the router. Headers hold every entry, pseudo-headers first, names lower-case (EXT-2).
+type ProcessorRequest struct {
+	Headers [][2]string
+	Body    []byte
+	// TrustedAddress is the client address Envoy trusts (use_remote_address / xff_num_trusted_hops), "ip[:port]".
+	TrustedAddress string
+}
+
+// Header returns the last value of a header in the processor's view.
+func (p *ProcessorRequest) Header(name string) (string, bool) {
+	v, ok := "", false
+	for _, kv := range p.Headers {
+		if kv[0] == name {
+			v, ok = kv[1], true
+		}
+	}
+	return v, ok
+}
+
+// ProcessorView returns what the ext_proc filter of the selected route sends to the processor. The ext_proc
+// filter is the first HTTP filter proxyplus configures, so no other decoder filter has run yet.
+func (e *Evaluator) ProcessorView(sel *Selection, req *Request) (*ProcessorRequest, error) {
+	if sel == nil || sel.ExtProc == nil {
+		return nil, fmt.Errorf("evaluator: the selected route does not enable ext_proc")
+	}
+	for _, f := range e.hcm.filters {
+		if f.kind == filterExtProc {
+			break
+		}
+		if filterEnabled(f, sel.vh, sel.rt) {
+			return nil, fmt.Errorf("evaluator: filter %q runs before ext_proc; its effect on the processor's view is not modelled", f.name)
+		}
+	}
+	d, err := e.decode(req)
+	if err != nil {
+		return nil, err
+	}
+	out := &ProcessorRequest{Body: d.body, TrustedAddress: d.trustedAddr}
+	for _, h := range d.h.entries {
+		out.Headers = append(out.Headers, [2]string{h.k, h.v})
+	}
+	return out, nil
+}
