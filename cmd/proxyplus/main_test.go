@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -324,9 +325,63 @@ func freePorts(t *testing.T, n int) []string {
 	return out
 }
 
+// syncWriter lets the test read what serve logged while serve may still be writing.
 type syncWriter struct {
-	mu chan struct{}
+	mu sync.Mutex
 	w  io.Writer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// TestServeConfigFile: serve --config reads a GatewayConfig, resolves API files relative to it, and refuses an
+// unknown field with the file named.
+func TestServeConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	api, err := os.ReadFile("testdata/api.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "api.yaml"), api, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 3)
+	cfg := fmt.Sprintf("xdsAddress: %s\nextprocAddress: %s\nmetricsAddress: %s\napis:\n  - file: api.yaml\n", ports[0], ports[1], ports[2])
+	if err := os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() {
+		done <- run(ctx, &env{stdout: io.Discard, stderr: &syncWriter{w: &errb}}, []string{"serve", "--config", filepath.Join(dir, "gateway.yaml")})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + ports[2] + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve --config did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for a port to open, not ordering events
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, errb.String())
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("xdsAdress: 127.0.0.1:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "serve", "--config", bad)
+	if code == 0 || !strings.Contains(stderr, "bad.yaml") || !strings.Contains(stderr, "xdsAdress") {
+		t.Errorf("unknown config field: exit %d, %q", code, stderr)
+	}
+}
