@@ -4,10 +4,12 @@
 package extproc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -16,23 +18,28 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/lambdaproxy"
 )
 
 // Server answers Envoy's ext_proc streams.
 type Server struct {
 	extprocsvcv3.UnimplementedExternalProcessorServer
-	log *slog.Logger
+	log    *slog.Logger
+	lambda *Lambda
 }
 
-// NewServer returns a processor that logs to log.
-func NewServer(log *slog.Logger) *Server { return &Server{log: log} }
+// NewServer returns a processor that logs to log and serves Lambda proxy routes with lambda (nil: those
+// routes fail with API Gateway's 500).
+func NewServer(log *slog.Logger, lambda *Lambda) *Server { return &Server{log: log, lambda: lambda} }
 
 // Process serves one HTTP request: Envoy opens one stream per request (envoy-notes EXT-1) and expects exactly one
 // answer of the matching kind per message it sends (EXT-5).
 func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) error {
 	pr, routeErr := routeFromMetadata(stream)
+	st := &streamState{}
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -45,7 +52,7 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 			}
 			return err
 		}
-		resp := s.handle(pr, routeErr, req)
+		resp := s.handle(stream.Context(), st, pr, routeErr, req)
 		if err := stream.Send(resp); err != nil {
 			return err
 		}
@@ -55,7 +62,14 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 	}
 }
 
-func (s *Server) handle(pr *ir.ProcessorRoute, routeErr error, req *extprocsvcv3.ProcessingRequest) *extprocsvcv3.ProcessingResponse {
+// streamState is what one stream remembers between Envoy's messages: the request headers of a Lambda request
+// whose body follows.
+type streamState struct {
+	headers *RequestHeaders
+	body    []byte
+}
+
+func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRoute, routeErr error, req *extprocsvcv3.ProcessingRequest) *extprocsvcv3.ProcessingResponse {
 	if routeErr != nil {
 		// A route without valid metadata is a configuration bug, never client input: fail the request like API
 		// Gateway fails a broken integration.
@@ -74,11 +88,29 @@ func (s *Server) handle(pr *ir.ProcessorRoute, routeErr error, req *extprocsvcv3
 			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestHeaders{
 				RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{HeaderMutation: hm}},
 			}}
+		case ir.AWSProxy:
+			st.headers = headersOf(r.RequestHeaders)
+			if r.RequestHeaders.GetEndOfStream() {
+				// No body: the whole exchange is headers → immediate response (envoy-notes EXT-8 item 1).
+				return s.serveLambda(ctx, pr, st)
+			}
+			// A body follows; Envoy buffers it once the headers are answered (EXT-8 item 2).
+			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestHeaders{
+				RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{}},
+			}}
 		default:
 			return s.unsupported(pr)
 		}
 	case *extprocsvcv3.ProcessingRequest_RequestBody:
-		return s.unsupported(pr)
+		if pr.Route.Integration.Type != ir.AWSProxy || st.headers == nil {
+			return s.unsupported(pr)
+		}
+		st.body = append(st.body, r.RequestBody.GetBody()...)
+		if !r.RequestBody.GetEndOfStream() {
+			// BUFFERED mode sends the body in one message; keep the exchange well-formed if a chunk ever comes.
+			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestBody{RequestBody: &extprocsvcv3.BodyResponse{}}}
+		}
+		return s.serveLambda(ctx, pr, st)
 	case *extprocsvcv3.ProcessingRequest_ResponseHeaders:
 		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocsvcv3.HeadersResponse{}}}
 	case *extprocsvcv3.ProcessingRequest_ResponseBody:
@@ -89,6 +121,45 @@ func (s *Server) handle(pr *ir.ProcessorRoute, routeErr error, req *extprocsvcv3
 		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocsvcv3.TrailersResponse{}}}
 	}
 	return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_unknown_message")
+}
+
+// serveLambda runs the Lambda exchange and answers with an immediate response (envoy-notes EXT-9).
+func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *streamState) *extprocsvcv3.ProcessingResponse {
+	if s.lambda == nil || s.lambda.Invoker == nil {
+		return s.unsupported(pr)
+	}
+	req := LambdaRequest(st.headers, st.body, sourceIP(st.headers), "")
+	x := s.lambda.Serve(ctx, pr, req)
+	s.log.Debug("lambda proxy request", "route", pr.Route.Name, "function", pr.Route.Integration.Lambda.FunctionARN,
+		"status", x.Response.StatusCode, "details", x.Response.Details, "request_id", x.Context.RequestID)
+	return ImmediateResponse(x.Response)
+}
+
+// ImmediateResponse is a client response as an ext_proc immediate response: raw_value headers, repeated names
+// appended rather than overwritten (EXT-9), the details for the access log, and the marker that keeps the HCM's
+// local-reply mappers away (HCM-12). The status goes through unchanged even when envoy.type.v3.StatusCode has no
+// name for it (see lambdaproxy.ConvertResponse).
+func ImmediateResponse(r *lambdaproxy.Response) *extprocsvcv3.ProcessingResponse {
+	hm := &extprocsvcv3.HeaderMutation{}
+	seen := map[string]bool{}
+	for _, h := range r.Headers {
+		name := strings.ToLower(h[0])
+		hv := rawHeader(name, h[1])
+		if seen[name] {
+			hv.Append = wrapperspb.Bool(true) //nolint:staticcheck // the field ext_proc reads (EXT-9)
+		}
+		seen[name] = true
+		hm.SetHeaders = append(hm.SetHeaders, hv)
+	}
+	return &extprocsvcv3.ProcessingResponse{
+		Response: &extprocsvcv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvcv3.ImmediateResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(r.StatusCode)},
+			Headers: hm,
+			Body:    r.Body,
+			Details: r.Details,
+		}},
+		DynamicMetadata: processorMarker(),
+	}
 }
 
 // unsupported answers integrations this service does not run yet (Lambda proxy invocation is built separately).

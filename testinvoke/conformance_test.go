@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/internal/conformance"
 	"github.com/proxyplus/proxyplus/internal/testutil"
+	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
 	"github.com/proxyplus/proxyplus/translator"
@@ -19,7 +21,7 @@ import (
 // Envoy configuration, the route evaluator and, where a route enables it, the processor's rewrite.
 func TestConformance(t *testing.T) {
 	shared := testutil.SharedDir(t)
-	for _, group := range []string{"routing", "http-proxy"} {
+	for _, group := range []string{"routing", "http-proxy", "lambda-event", "lambda-response"} {
 		cases, err := conformance.Load(shared, group)
 		if err != nil {
 			t.Fatal(err)
@@ -58,6 +60,10 @@ func runCase(t *testing.T, c *conformance.Case) {
 		t.Fatal(err)
 	}
 	inv.DryRun = true // the backend of a recorded case is not reachable; the upstream request is what is checked
+	// The function answers what the recording says it returned (cases without one test what happens before).
+	inv.Lambda = &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(_ context.Context, _ string, _ []byte) (*lambdainvoke.Result, error) {
+		return functionResult(t, c.FunctionResponse), nil
+	})}
 	got, err := inv.Invoke(context.Background(), req)
 	if err != nil {
 		t.Fatalf("invoke: %v", err)
@@ -76,9 +82,71 @@ func runCase(t *testing.T, c *conformance.Case) {
 		checkUpstream(t, c.Expect.Upstream, got.Integration.Request)
 	}
 	if c.Expect.Event != nil || c.Expect.EventAbsentHeaders != nil {
-		t.Run("event", func(t *testing.T) {
-			t.Skip("Lambda proxy event: the event builder is issue 3's; this case's routing is checked above")
-		})
+		if got.Integration == nil || got.Integration.Event == nil {
+			t.Fatalf("want a Lambda event, got integration %+v", got.Integration)
+		}
+		checkEvent(t, c, got.Integration.Event)
+	}
+}
+
+// functionResult is the recorded function output: payload (any JSON), raw bytes, and/or a function error.
+func functionResult(t *testing.T, raw json.RawMessage) *lambdainvoke.Result {
+	if raw == nil {
+		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"body":""}`)}
+	}
+	var fr struct {
+		Payload       json.RawMessage `json:"payload"`
+		Raw           *string         `json:"raw"`
+		FunctionError string          `json:"functionError"`
+	}
+	if err := json.Unmarshal(raw, &fr); err != nil {
+		t.Fatalf("functionResponse: %v", err)
+	}
+	res := &lambdainvoke.Result{Payload: fr.Payload, FunctionError: fr.FunctionError}
+	if fr.Raw != nil {
+		res.Payload = []byte(*fr.Raw)
+	}
+	return res
+}
+
+// checkEvent compares the event with the expectation (README matching rules: header names case-insensitive).
+func checkEvent(t *testing.T, c *conformance.Case, event json.RawMessage) {
+	t.Helper()
+	if !json.Valid(event) {
+		t.Fatalf("event is not valid JSON: %s", event)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(event, &got); err != nil {
+		t.Fatal(err)
+	}
+	if c.Expect.Event != nil {
+		var want map[string]any
+		if err := json.Unmarshal(c.Expect.Event, &want); err != nil {
+			t.Fatal(err)
+		}
+		lowerHeaderKeys(want)
+		lowerHeaderKeys(got)
+		if d := conformance.MatchJSON("event", want, got); d != "" {
+			t.Errorf("%s\nevent: %s", d, event)
+		}
+	}
+	headers, _ := got["headers"].(map[string]any)
+	for _, name := range c.Expect.EventAbsentHeaders {
+		if _, present := headers[strings.ToLower(name)]; present {
+			t.Errorf("event.headers has %s, which API Gateway drops", name)
+		}
+	}
+}
+
+func lowerHeaderKeys(ev map[string]any) {
+	for _, k := range []string{"headers", "multiValueHeaders"} {
+		if m, ok := ev[k].(map[string]any); ok {
+			low := make(map[string]any, len(m))
+			for name, v := range m {
+				low[strings.ToLower(name)] = v
+			}
+			ev[k] = low
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
 	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
@@ -51,10 +53,12 @@ type RouteRef struct {
 	Method   string `json:"method"`
 }
 
-// Integration is what the gateway asks of the integration.
+// Integration is what the gateway asks of the integration: the HTTP request for HTTP_PROXY, the event for
+// AWS_PROXY.
 type Integration struct {
-	Type    string   `json:"type"`
-	Request *Message `json:"request,omitempty"`
+	Type    string          `json:"type"`
+	Request *Message        `json:"request,omitempty"`
+	Event   json.RawMessage `json:"event,omitempty"`
 }
 
 // Message is an HTTP request or response; Body is text when valid UTF-8, else base64 with IsBase64Encoded.
@@ -85,7 +89,9 @@ type Invoker struct {
 	routeTypes map[string]string
 	// localAddr is the listener address clients connect to; defaultHost is used when no Host header is given.
 	localAddr, defaultHost string
-	// DryRun stops before any backend is called.
+	// Lambda serves AWS_PROXY routes as the ext_proc service does; nil shows the event without invoking.
+	Lambda *extproc.Lambda
+	// DryRun stops before any HTTP backend is called (leave Lambda nil to stop before functions too).
 	DryRun bool
 	// Client sends integration requests; http.DefaultTransport-like with no redirects followed (HTP-16).
 	Client *http.Client
@@ -183,9 +189,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 				return nil, err
 			}
 		case ir.AWSProxy:
-			// Lambda proxy invocation through the processor is not part of this build yet.
-			out.Integration = &Integration{Type: string(ir.AWSProxy)}
-			return out, nil
+			return inv.invokeLambda(ctx, sel, req, pr, out)
 		}
 	}
 	oc, err := inv.eval.Forward(sel, req)
@@ -219,6 +223,50 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 	out.Response = fromEvaluatorResponse(r)
 	return out, nil
 }
+
+// invokeLambda runs an AWS_PROXY route as Envoy and the ext_proc service do: Envoy buffers the body (413 past
+// the route's limit, EXT-7), the service builds the event, invokes the function and answers with an immediate
+// response, which Envoy sends as a local reply (a HEAD response loses its body).
+func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, pr *ir.ProcessorRoute, out *Result) (*Result, error) {
+	view, err := inv.eval.ProcessorView(sel, req)
+	if err != nil {
+		return nil, err
+	}
+	if limit := sel.RequestBodyBufferLimit; limit > 0 && uint64(len(view.Body)) > limit {
+		oc, err := inv.eval.Forward(sel, req)
+		if err != nil {
+			return nil, err
+		}
+		out.Response = fromEvaluatorResponse(oc.Response)
+		return out, nil
+	}
+	rh := extproc.NewRequestHeaders(view.Headers)
+	ip, _, err := net.SplitHostPort(view.TrustedAddress)
+	if err != nil {
+		ip = view.TrustedAddress
+	}
+	lreq := extproc.LambdaRequest(rh, view.Body, ip, "")
+	lam := inv.Lambda
+	if lam == nil {
+		// Show the event the function would get, invoking nothing.
+		dry := &extproc.Lambda{Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
+			return nil, errDryRun
+		})}
+		x := dry.Serve(ctx, pr, lreq)
+		out.Integration = &Integration{Type: string(ir.AWSProxy), Event: x.Event}
+		return out, nil
+	}
+	x := lam.Serve(ctx, pr, lreq)
+	out.Integration = &Integration{Type: string(ir.AWSProxy), Event: x.Event}
+	m := &Message{StatusCode: x.Response.StatusCode, Headers: nonNil(x.Response.Headers)}
+	if !strings.EqualFold(req.Method, "HEAD") {
+		setBody(m, x.Response.Body)
+	}
+	out.Response = m
+	return out, nil
+}
+
+var errDryRun = errors.New("dry run: the function is not invoked")
 
 // send performs the integration request where Envoy's cluster connects, and turns its outcome into the client
 // response through the same evaluator: response header rules, or the local reply for a failure.

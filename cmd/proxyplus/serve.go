@@ -28,6 +28,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/lambdainvoke"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/translator"
 	xdsserver "github.com/proxyplus/proxyplus/xds/server"
@@ -50,6 +51,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	listenPort := fs.Uint("listener-port", 0, "port Envoy's API listener binds (default 8080)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	watchInterval := fs.Duration("watch-interval", 500*time.Millisecond, "how often definition files are checked for changes (0 disables)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -142,12 +144,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	log.Info("ADS server listening (state of the world and delta)", "address", xdsLis.Addr().String(), "version", reloader.Status().Version)
 	start("xds server", func() error { return xds.Serve(ctx, xdsLis) })
 
+	invoker, err := lambdainvoke.NewAWS(ctx, lambdainvoke.Options{})
+	if err != nil {
+		return fmt.Errorf("lambda invoker: %w", err)
+	}
+	lambda := &extproc.Lambda{Invoker: invoker, AccountID: *accountID}
 	epLis, err := listen(cfg.ExtprocAddress)
 	if err != nil {
 		return fmt.Errorf("ext_proc listener: %w", err)
 	}
 	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress)
-	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log) })
+	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda) })
 
 	if cfg.MetricsAddress != "off" {
 		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
@@ -222,9 +229,9 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // serveExtProc runs the processor with message limits raised for 10 MB bodies, gRPC health and reflection.
-func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger) error {
+func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda) error {
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxProcessorMessage), grpc.MaxSendMsgSize(maxProcessorMessage))
-	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log))
+	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)

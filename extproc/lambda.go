@@ -1,0 +1,158 @@
+package extproc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/lambdainvoke"
+	"github.com/proxyplus/proxyplus/lambdaproxy"
+)
+
+// maxEventBytes is Lambda's synchronous request limit (LIM-5): a larger event is API Gateway's 413 (OUT-4).
+const maxEventBytes = 6 * 1024 * 1024
+
+// Lambda serves AWS_PROXY routes: event in, function out, client response back (apigateway-rest §3–§5). The gRPC
+// service and test-invoke both run requests through Serve, so test-invoke shows what the service does.
+type Lambda struct {
+	Invoker lambdainvoke.Invoker
+	// AccountID is requestContext.accountId (12 digits).
+	AccountID string
+	// Now and NewID default to the clock and crypto/rand; tests fix them.
+	Now   func() time.Time
+	NewID func() [16]byte
+}
+
+// Exchange is one Lambda proxy request's outcome.
+type Exchange struct {
+	// Event is the JSON event sent to the function; nil when the request failed before it was built.
+	Event    []byte
+	Response *lambdaproxy.Response
+	// Context holds the ids and time the gateway generated for this request.
+	Context lambdaproxy.Context
+}
+
+// Serve builds the event, invokes the function within the integration timeout and converts what it returned.
+// Cancelling ctx (Envoy gave up on the stream) cancels the invocation.
+func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) *Exchange {
+	x := &Exchange{Context: l.newContext(req)}
+	c := &x.Context
+	lam := pr.Route.Integration.Lambda
+	if lam == nil {
+		x.Response = lambdaproxy.GatewayError(500, c)
+		return x
+	}
+	event, err := lambdaproxy.AppendEvent(nil, pr, req, c)
+	if err != nil {
+		r := lambdaproxy.GatewayError(500, c)
+		r.Details = "proxyplus_lambda_event_error"
+		x.Response = r
+		return x
+	}
+	x.Event = event
+	if len(event) > maxEventBytes {
+		x.Response = lambdaproxy.GatewayError(413, c)
+		return x
+	}
+	timeout := time.Duration(lam.Timeout)
+	if timeout <= 0 {
+		timeout = 29 * time.Second
+	}
+	ictx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	inv := &lambdaproxy.Invocation{}
+	res, err := l.Invoker.Invoke(ictx, lam.FunctionARN, event)
+	switch {
+	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		inv.TimedOut = true
+	case err != nil:
+		inv.Err = err
+	default:
+		inv.Payload, inv.FunctionError = res.Payload, res.FunctionError
+	}
+	x.Response = lambdaproxy.ConvertResponse(req, pr.BinaryMediaTypes, inv, c)
+	return x
+}
+
+func (l *Lambda) newContext(req *lambdaproxy.Request) lambdaproxy.Context {
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	id, ext, trace := l.id(), l.id(), l.id()
+	c := lambdaproxy.Context{
+		AccountID: l.AccountID,
+		RequestID: uuidString(id),
+		// API Gateway's extended id: 15 base64 characters and "=", e.g. TWegAcC4EowCHnA= (EVT-23).
+		ExtendedRequestID: base64.StdEncoding.EncodeToString(ext[:11])[:15] + "=",
+		Now:               now().UTC(),
+	}
+	c.TraceID = traceID(headerValue(req.Headers, "x-amzn-trace-id"), c.Now, trace)
+	return c
+}
+
+func (l *Lambda) id() [16]byte {
+	if l.NewID != nil {
+		return l.NewID()
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return b
+}
+
+// uuidString formats a v4 UUID in lower case (EVT-23 requestId).
+func uuidString(b [16]byte) string {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// traceID keeps a client's Root=…;Parent=…;Sampled=…, adds a Parent to a bare Root, or starts a new X-Ray trace
+// Root=1-<8 hex epoch seconds>-<24 hex> (EVT-11).
+func traceID(client string, now time.Time, rnd [16]byte) string {
+	switch {
+	case client == "":
+		return fmt.Sprintf("Root=1-%08x-%x", now.Unix(), rnd[:12])
+	case strings.HasPrefix(client, "Root=") && !strings.Contains(client, "Parent="):
+		return client + ";Parent=" + fmt.Sprintf("%x", rnd[:8])
+	}
+	return client
+}
+
+func headerValue(hs [][2]string, name string) string {
+	v := ""
+	for _, h := range hs {
+		if h[0] == name {
+			v = h[1]
+		}
+	}
+	return v
+}
+
+// LambdaRequest turns the processor's view of a request into the event builder's input.
+func LambdaRequest(rh *RequestHeaders, body []byte, sourceIP, protocol string) *lambdaproxy.Request {
+	if protocol == "" {
+		protocol = "HTTP/1.1"
+	}
+	return &lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, Body: body, SourceIP: sourceIP, Protocol: protocol}
+}
+
+// sourceIP is the client address Envoy trusted: the last x-forwarded-for entry it appended (use_remote_address,
+// HCM-5), without port.
+func sourceIP(rh *RequestHeaders) string {
+	xff, _ := rh.Get("x-forwarded-for")
+	parts := strings.Split(xff, ",")
+	ip := strings.TrimSpace(parts[len(parts)-1])
+	if i := strings.LastIndex(ip, ":"); i > 0 && strings.Count(ip, ":") == 1 {
+		if _, err := strconv.Atoi(ip[i+1:]); err == nil {
+			ip = ip[:i]
+		}
+	}
+	return ip
+}
