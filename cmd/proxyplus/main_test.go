@@ -385,3 +385,57 @@ func TestServeConfigFile(t *testing.T) {
 		t.Errorf("unknown config field: exit %d, %q", code, stderr)
 	}
 }
+
+// TestTestInvokeLambda: an AWS_PROXY route with --function-response shows the event and the client response built
+// from the given function output, as the ext_proc service would.
+func TestTestInvokeLambda(t *testing.T) {
+	fn := filepath.Join(t.TempDir(), "out.json")
+	if err := os.WriteFile(fn, []byte(`{"statusCode": 201, "headers": {"X-Hello": "world"}, "body": "hi"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "test-invoke", "--api", "testdata/lambda.yaml", "--stage", "dev", "--method", "GET",
+		"--target", "/dev/hello/bob?x=1&x=2", "--function-response", fn)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Integration struct {
+			Type  string         `json:"type"`
+			Event map[string]any `json:"event"`
+		} `json:"integration"`
+		Response struct {
+			StatusCode int    `json:"statusCode"`
+			Body       string `json:"body"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// The route takes only POST: GET is API Gateway's 403 and no event is built.
+	if res.Response.StatusCode != 403 || res.Integration.Type != "" {
+		t.Fatalf("GET on a POST-only resource: %s", out)
+	}
+	code, out, stderr = runCLI(t, "test-invoke", "--api", "testdata/lambda.yaml", "--stage", "dev", "--method", "POST",
+		"--target", "/dev/hello/bob?x=1&x=2", "--function-response", fn)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	ev := res.Integration.Event
+	if res.Integration.Type != "AWS_PROXY" || ev["resource"] != "/hello/{name}" || ev["body"] != nil {
+		t.Errorf("event: %v", ev)
+	}
+	if q := ev["queryStringParameters"].(map[string]any); q["x"] != "2" {
+		t.Errorf("queryStringParameters.x = %v, want the last value (EVT-14)", q["x"])
+	}
+	if res.Response.StatusCode != 201 || res.Response.Body != "hi" {
+		t.Errorf("response %d %q", res.Response.StatusCode, res.Response.Body)
+	}
+	code, out, _ = runCLI(t, "test-invoke", "--api", "testdata/lambda.yaml", "--stage", "dev", "--method", "POST",
+		"--target", "/dev/hello/bob", "--function-error", "Unhandled")
+	if code != 0 || !strings.Contains(out, `"statusCode":502`) {
+		t.Errorf("function error: exit %d, %s", code, out)
+	}
+}

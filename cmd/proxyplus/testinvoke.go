@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/testinvoke"
 	"github.com/proxyplus/proxyplus/translator"
 )
@@ -20,7 +22,10 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	var headers multiFlag
 	fs.Var(&headers, "H", "request header 'Name: value' (repeatable, in order; include Host to address an API by host)")
 	bodyFile := fs.String("body-file", "", "file holding the raw request body")
-	dryRun := fs.Bool("dry-run", false, "stop before calling any backend: show the integration request only")
+	dryRun := fs.Bool("dry-run", false, "stop before calling any backend or function: show the integration request or event only")
+	functionResponse := fs.String("function-response", "", "AWS_PROXY: file holding the bytes the function returned, instead of invoking it")
+	functionError := fs.String("function-error", "", "AWS_PROXY: the function failed with this X-Amz-Function-Error type (e.g. Unhandled), instead of invoking it")
+	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +62,13 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	inv.DryRun = *dryRun
+	if !*dryRun {
+		invoker, err := functionInvoker(ctx, *functionResponse, *functionError)
+		if err != nil {
+			return err
+		}
+		inv.Lambda = &extproc.Lambda{Invoker: invoker, AccountID: *accountID}
+	}
 	res, err := inv.Invoke(ctx, req)
 	if err != nil {
 		return err
@@ -65,4 +77,23 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(res)
+}
+
+// functionInvoker answers with the given function output, or invokes the function for real (AWS SDK: standard
+// credentials, AWS_ENDPOINT_URL_LAMBDA honoured).
+func functionInvoker(ctx context.Context, responseFile, functionError string) (lambdainvoke.Invoker, error) {
+	if responseFile == "" && functionError == "" {
+		return lambdainvoke.NewAWS(ctx, lambdainvoke.Options{})
+	}
+	var payload []byte
+	if responseFile != "" {
+		b, err := os.ReadFile(responseFile)
+		if err != nil {
+			return nil, fmt.Errorf("--function-response: %w", err)
+		}
+		payload = b
+	}
+	return lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
+		return &lambdainvoke.Result{Payload: payload, FunctionError: functionError}, nil
+	}), nil
 }
