@@ -1,0 +1,211 @@
+package extproc_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/lambdainvoke"
+)
+
+func startLambdaProcessor(t *testing.T, fn lambdainvoke.Func) extprocsvcv3.ExternalProcessorClient {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	gs := grpc.NewServer()
+	lam := &extproc.Lambda{Invoker: fn, AccountID: "123456789012"}
+	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lam))
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufconn",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return extprocsvcv3.NewExternalProcessorClient(conn)
+}
+
+func lambdaRoute(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	r := ir.Route{ResourceID: "res001", ResourcePath: "/items/{id}", Method: "ANY", Integration: ir.Integration{
+		Type:   ir.AWSProxy,
+		Lambda: &ir.LambdaIntegration{FunctionARN: "arn:aws:lambda:us-east-1:123456789012:function:items", Timeout: ir.Duration(timeout)},
+	}}
+	v, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "api0000001", Stage: "prod", DeploymentID: "dep001", Route: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func openStream(t *testing.T, client extprocsvcv3.ExternalProcessorClient, ctx context.Context, route string) extprocsvcv3.ExternalProcessor_ProcessClient {
+	t.Helper()
+	stream, err := client.Process(metadata.AppendToOutgoingContext(ctx, ir.RouteMetadataKey, route))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream
+}
+
+func lambdaHeaders(method string, endOfStream bool) *extprocsvcv3.ProcessingRequest {
+	req := headers(":method", method, ":path", "/prod/items/42?a=1", ":authority", "api0000001.execute-api.us-east-1.amazonaws.com",
+		"content-type", "application/json", "x-forwarded-for", "203.0.113.9", "x-forwarded-proto", "http")
+	req.GetRequestHeaders().EndOfStream = endOfStream
+	return req
+}
+
+func recvImmediate(t *testing.T, stream extprocsvcv3.ExternalProcessor_ProcessClient) *extprocsvcv3.ImmediateResponse {
+	t.Helper()
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.ValidateAll(); err != nil {
+		t.Fatalf("Envoy would reject the response: %v", err)
+	}
+	ir := resp.GetImmediateResponse()
+	if ir == nil {
+		t.Fatalf("want an immediate response, got %v", resp)
+	}
+	return ir
+}
+
+// TestLambdaHeadersOnly: a request without body is one message each way (envoy-notes EXT-8 item 1).
+func TestLambdaHeadersOnly(t *testing.T) {
+	var event map[string]any
+	client := startLambdaProcessor(t, func(_ context.Context, fn string, payload []byte) (*lambdainvoke.Result, error) {
+		if fn != "arn:aws:lambda:us-east-1:123456789012:function:items" {
+			t.Errorf("invoked %s", fn)
+		}
+		if err := json.Unmarshal(payload, &event); err != nil {
+			t.Errorf("event is not JSON: %v", err)
+		}
+		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"headers":{"X-A":"1"},"multiValueHeaders":{"Set-Cookie":["a=1","b=2"]},"body":"ok"}`)}, nil
+	})
+	stream := openStream(t, client, context.Background(), lambdaRoute(t, 5*time.Second))
+	if err := stream.Send(lambdaHeaders("GET", true)); err != nil {
+		t.Fatal(err)
+	}
+	ir := recvImmediate(t, stream)
+	if ir.GetStatus().GetCode() != 200 || string(ir.GetBody()) != "ok" || ir.GetDetails() != "proxyplus_lambda_ok" {
+		t.Fatalf("immediate response: %v", ir)
+	}
+	cookies := 0
+	for _, h := range ir.GetHeaders().GetSetHeaders() {
+		if h.GetHeader().GetKey() == "set-cookie" {
+			cookies++
+			if cookies == 2 && !h.GetAppend().GetValue() {
+				t.Error("the second Set-Cookie overwrites the first: repeated values need append (EXT-9)")
+			}
+		}
+	}
+	if cookies != 2 {
+		t.Errorf("want both Set-Cookie values, got %d", cookies)
+	}
+	if event["body"] != nil || event["resource"] != "/items/{id}" || event["path"] != "/items/42" {
+		t.Errorf("event: %v", event)
+	}
+	if rc := event["requestContext"].(map[string]any); rc["identity"].(map[string]any)["sourceIp"] != "203.0.113.9" {
+		t.Errorf("sourceIp from Envoy's x-forwarded-for: %v", rc["identity"])
+	}
+}
+
+// TestLambdaWithBody: headers are answered with CONTINUE, the buffered body with the immediate response (EXT-8 2).
+func TestLambdaWithBody(t *testing.T) {
+	var body any
+	client := startLambdaProcessor(t, func(_ context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {
+		var ev map[string]any
+		_ = json.Unmarshal(payload, &ev)
+		body = ev["body"]
+		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":201}`)}, nil
+	})
+	stream := openStream(t, client, context.Background(), lambdaRoute(t, 5*time.Second))
+	if err := stream.Send(lambdaHeaders("POST", false)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetRequestHeaders() == nil || resp.GetRequestHeaders().GetResponse().GetStatus() != extprocsvcv3.CommonResponse_CONTINUE {
+		t.Fatalf("want CONTINUE on the headers, got %v", resp)
+	}
+	if err := stream.Send(&extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestBody{
+		RequestBody: &extprocsvcv3.HttpBody{Body: []byte(`{"n":1}`), EndOfStream: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if ir := recvImmediate(t, stream); ir.GetStatus().GetCode() != 201 {
+		t.Fatalf("status %v", ir.GetStatus())
+	}
+	if body != `{"n":1}` {
+		t.Errorf("event body %v", body)
+	}
+}
+
+// TestLambdaTimeoutAndErrors: the integration timeout answers 504 before Envoy's message timeout; a function
+// error answers 502 (OUT-17, OUT-2).
+func TestLambdaTimeoutAndErrors(t *testing.T) {
+	client := startLambdaProcessor(t, func(ctx context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {
+		if strings.Contains(string(payload), `"httpMethod":"PUT"`) {
+			<-ctx.Done() // a function slower than the integration timeout
+			return nil, ctx.Err()
+		}
+		return &lambdainvoke.Result{Payload: []byte(`{"errorMessage":"boom"}`), FunctionError: "Unhandled"}, nil
+	})
+	stream := openStream(t, client, context.Background(), lambdaRoute(t, 50*time.Millisecond))
+	if err := stream.Send(lambdaHeaders("PUT", true)); err != nil {
+		t.Fatal(err)
+	}
+	if ir := recvImmediate(t, stream); ir.GetStatus().GetCode() != 504 || !strings.Contains(string(ir.GetBody()), "Endpoint request timed out") {
+		t.Fatalf("timeout: %v", ir)
+	}
+	stream = openStream(t, client, context.Background(), lambdaRoute(t, 5*time.Second))
+	if err := stream.Send(lambdaHeaders("GET", true)); err != nil {
+		t.Fatal(err)
+	}
+	if ir := recvImmediate(t, stream); ir.GetStatus().GetCode() != 502 {
+		t.Fatalf("function error: %v", ir)
+	}
+}
+
+// TestLambdaClientCancel: when Envoy cancels the stream mid-invocation, the invocation's context is cancelled.
+func TestLambdaClientCancel(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan error, 1)
+	client := startLambdaProcessor(t, func(ctx context.Context, _ string, _ []byte) (*lambdainvoke.Result, error) {
+		close(started)
+		<-ctx.Done()
+		cancelled <- ctx.Err()
+		return nil, ctx.Err()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	stream := openStream(t, client, ctx, lambdaRoute(t, 10*time.Second))
+	if err := stream.Send(lambdaHeaders("GET", true)); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel()
+	select {
+	case err := <-cancelled:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("invocation ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the invocation was not cancelled with the stream")
+	}
+}
