@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc/codes"
@@ -74,7 +73,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 		// A route without valid metadata is a configuration bug, never client input: fail the request like API
 		// Gateway fails a broken integration.
 		s.log.Error("ext_proc stream without a usable route", "err", routeErr)
-		return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_route_metadata_invalid")
+		return internalError("proxyplus_route_metadata_invalid")
 	}
 	switch r := req.Request.(type) {
 	case *extprocsvcv3.ProcessingRequest_RequestHeaders:
@@ -83,7 +82,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 			hm, err := RewriteHTTPProxy(pr, headersOf(r.RequestHeaders))
 			if err != nil {
 				s.log.Error("HTTP_PROXY rewrite failed", "route", pr.Route.Name, "err", err)
-				return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_http_proxy_rewrite_failed")
+				return internalError("proxyplus_http_proxy_rewrite_failed")
 			}
 			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestHeaders{
 				RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{HeaderMutation: hm}},
@@ -120,7 +119,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 	case *extprocsvcv3.ProcessingRequest_ResponseTrailers:
 		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocsvcv3.TrailersResponse{}}}
 	}
-	return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_unknown_message")
+	return internalError("proxyplus_unknown_message")
 }
 
 // serveLambda runs the Lambda exchange and answers with an immediate response (envoy-notes EXT-9).
@@ -165,7 +164,7 @@ func ImmediateResponse(r *lambdaproxy.Response) *extprocsvcv3.ProcessingResponse
 // unsupported answers integrations this service does not run yet (Lambda proxy invocation is built separately).
 func (s *Server) unsupported(pr *ir.ProcessorRoute) *extprocsvcv3.ProcessingResponse {
 	s.log.Error("integration not served by this processor", "route", pr.Route.Name, "type", pr.Route.Integration.Type)
-	return gatewayError(500, `{"message": "Internal server error"}`, "InternalServerErrorException", "proxyplus_integration_not_supported")
+	return internalError("proxyplus_integration_not_supported")
 }
 
 func routeFromMetadata(stream extprocsvcv3.ExternalProcessor_ProcessServer) (*ir.ProcessorRoute, error) {
@@ -190,21 +189,12 @@ func headersOf(h *extprocsvcv3.HttpHeaders) *RequestHeaders {
 	return NewRequestHeaders(list)
 }
 
-// gatewayError is an API-Gateway-shaped immediate response, marked so that local-reply mappers leave it alone
-// (envoy-notes HCM-12); details surface as %RESPONSE_CODE_DETAILS% (EXT-9).
-func gatewayError(code int, body, errorType, details string) *extprocsvcv3.ProcessingResponse {
-	return &extprocsvcv3.ProcessingResponse{
-		Response: &extprocsvcv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvcv3.ImmediateResponse{
-			Status: &typev3.HttpStatus{Code: typev3.StatusCode(code)},
-			Headers: &extprocsvcv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
-				rawHeader("content-type", "application/json"),
-				rawHeader("x-amzn-errortype", errorType),
-			}},
-			Body:    []byte(body),
-			Details: details,
-		}},
-		DynamicMetadata: processorMarker(),
-	}
+// internalError is API Gateway's 500 (ERR-2) as an immediate response; details name the cause in Envoy's access
+// log (EXT-9).
+func internalError(details string) *extprocsvcv3.ProcessingResponse {
+	r := lambdaproxy.GatewayError(500, nil)
+	r.Details = details
+	return ImmediateResponse(r)
 }
 
 // processorMarker is the dynamic metadata the HCM's local-reply mappers use to recognise processor responses.
