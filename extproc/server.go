@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
@@ -28,6 +29,7 @@ type Server struct {
 	extprocsvcv3.UnimplementedExternalProcessorServer
 	log    *slog.Logger
 	lambda *Lambda
+	routes routeCache
 }
 
 // NewServer returns a processor that logs to log and serves Lambda proxy routes with lambda (nil: those
@@ -37,7 +39,7 @@ func NewServer(log *slog.Logger, lambda *Lambda) *Server { return &Server{log: l
 // Process serves one HTTP request: Envoy opens one stream per request (envoy-notes EXT-1) and expects exactly one
 // answer of the matching kind per message it sends (EXT-5).
 func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) error {
-	pr, routeErr := routeFromMetadata(stream)
+	pr, routeErr := s.routeFromMetadata(stream)
 	st := &streamState{}
 	for {
 		req, err := stream.Recv()
@@ -167,13 +169,43 @@ func (s *Server) unsupported(pr *ir.ProcessorRoute) *extprocsvcv3.ProcessingResp
 	return internalError("proxyplus_integration_not_supported")
 }
 
-func routeFromMetadata(stream extprocsvcv3.ExternalProcessor_ProcessServer) (*ir.ProcessorRoute, error) {
+func (s *Server) routeFromMetadata(stream extprocsvcv3.ExternalProcessor_ProcessServer) (*ir.ProcessorRoute, error) {
 	md, _ := metadata.FromIncomingContext(stream.Context())
 	vals := md.Get(ir.RouteMetadataKey)
 	if len(vals) != 1 {
 		return nil, fmt.Errorf("want one %s metadata value, got %d", ir.RouteMetadataKey, len(vals))
 	}
-	return ir.DecodeProcessorRoute(vals[0])
+	return s.routes.decode(vals[0])
+}
+
+// routeCache remembers decoded route metadata by its exact value. It holds only what Envoy sent on earlier
+// streams (the key is the value itself, so a changed route is a new key), never a copy of the definitions; it is
+// bounded and starts over when full.
+type routeCache struct {
+	mu sync.Mutex
+	m  map[string]*ir.ProcessorRoute
+}
+
+const routeCacheSize = 4096
+
+func (c *routeCache) decode(v string) (*ir.ProcessorRoute, error) {
+	c.mu.Lock()
+	pr, ok := c.m[v]
+	c.mu.Unlock()
+	if ok {
+		return pr, nil
+	}
+	pr, err := ir.DecodeProcessorRoute(v)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= routeCacheSize {
+		c.m = make(map[string]*ir.ProcessorRoute)
+	}
+	c.m[v] = pr
+	c.mu.Unlock()
+	return pr, nil
 }
 
 // headersOf reads raw_value, falling back to value (envoy-notes EXT-4).
