@@ -1,0 +1,733 @@
+package lambdaproxy
+
+import (
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/translator"
+)
+
+// This file builds the Lambda proxy event of a REST API (payload format 1.0, apigateway-rest §3 and §4) with a
+// hand-written append encoder: encoding/json and aws-lambda-go's structs cannot express the event's explicit
+// nulls and falses (§10 traps 2 and 3), and the encoder must not allocate in steady state (performance-targets
+// P1). Keys are written in a fixed order: the top level and requestContext in the order of EVT-1 and EVT-23,
+// header, query and stage-variable names sorted (byte order of the names as written), path parameters in path
+// order. Strings are written as UTF-8 with only '"', '\' and control characters escaped; invalid UTF-8 is
+// replaced by U+FFFD byte by byte, as encoding/json does (EVT-22).
+//
+// Unexported identifiers of this file start with "ev": the package is shared with the response converter.
+
+// AppendEvent appends the API Gateway REST (payload 1.0) Lambda proxy event for req on route to dst.
+//
+// req is the request as the ext_proc processor sees it (names lower-case, pseudo-headers split out); c holds the
+// values the gateway generated for it. The error reports a request the route cannot have matched (another stage,
+// a path outside the resource template); dst is then returned unchanged.
+func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context) ([]byte, error) {
+	rawPath, query, _ := strings.Cut(req.Path, "?")
+	stage, rest, ok := translator.SplitStagePath(rawPath)
+	if !ok || stage != route.Stage {
+		return dst, fmt.Errorf("lambdaproxy: path %q is not under stage %q of API %s", rawPath, route.Stage, route.APIID)
+	}
+	s := evPool.Get().(*evScratch)
+	defer s.release()
+	var matched bool
+	if s.params, matched = evMatchResource(route.Route.Segments, rest, s.params[:0]); !matched {
+		return dst, fmt.Errorf("lambdaproxy: path %q does not match resource %s of route %s", rawPath,
+			route.Route.ResourcePath, route.Route.Name)
+	}
+	host, userAgent, contentType := s.collectHeaders(req, c)
+	s.parseQuery(query)
+
+	dst = append(dst, `{"resource":`...)
+	dst = evAppendString(dst, route.Route.ResourcePath)
+	// EVT-3: the stage and the slashes around it removed; inner "//", the trailing slash and percent-encoding kept.
+	dst = append(dst, `,"path":"/`...)
+	dst = evAppendStringBody(dst, rest)
+	dst = append(dst, `","httpMethod":`...)
+	dst = evAppendString(dst, req.Method)
+	dst = s.appendHeaders(dst)
+	dst = s.appendQuery(dst)
+
+	dst = append(dst, `,"pathParameters":`...)
+	if len(s.params) == 0 {
+		dst = append(dst, "null"...)
+	} else {
+		for i, p := range s.params {
+			dst = evAppendKey(dst, i, p.name)
+			dst = evAppendString(dst, p.value)
+		}
+		dst = append(dst, '}')
+	}
+
+	dst = append(dst, `,"stageVariables":`...)
+	if len(route.StageVariables) == 0 {
+		dst = append(dst, "null"...)
+	} else {
+		s.keys = s.keys[:0]
+		for k := range route.StageVariables {
+			s.keys = append(s.keys, k)
+		}
+		slices.Sort(s.keys)
+		for i, k := range s.keys {
+			dst = evAppendKey(dst, i, k)
+			dst = evAppendString(dst, route.StageVariables[k])
+		}
+		dst = append(dst, '}')
+	}
+
+	dst = append(dst, `,"requestContext":{"accountId":`...)
+	dst = evAppendString(dst, c.AccountID)
+	dst = append(dst, `,"apiId":`...)
+	dst = evAppendString(dst, route.APIID)
+	dst = append(dst, `,"deploymentId":`...)
+	dst = evAppendString(dst, route.DeploymentID)
+	dst = append(dst, `,"domainName":`...)
+	dst = evAppendString(dst, host)
+	dst = append(dst, `,"domainPrefix":`...)
+	dst = evAppendString(dst, evDomainPrefix(host))
+	dst = append(dst, `,"extendedRequestId":`...)
+	dst = evAppendString(dst, c.ExtendedRequestID)
+	dst = append(dst, `,"httpMethod":`...)
+	dst = evAppendString(dst, req.Method)
+	// EVT-24: no authorizer, API key, client certificate or VPC endpoint, so only these two carry a value.
+	dst = append(dst, `,"identity":{"accessKey":null,"accountId":null,"caller":null,`+
+		`"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,`+
+		`"cognitoIdentityPoolId":null,"principalOrgId":null,"sourceIp":`...)
+	dst = evAppendStringOrNull(dst, req.SourceIP, req.SourceIP != "")
+	dst = append(dst, `,"user":null,"userAgent":`...)
+	dst = evAppendStringOrNull(dst, userAgent.value, userAgent.ok)
+	dst = append(dst, `,"userArn":null}`...)
+	if route.Route.OperationName != "" { // EVT-26
+		dst = append(dst, `,"operationName":`...)
+		dst = evAppendString(dst, route.Route.OperationName)
+	}
+	// requestContext.path keeps the stage and what follows it as sent; only the slashes before the stage go
+	// (RTE-2, RTE-3).
+	dst = append(dst, `,"path":"/`...)
+	dst = evAppendStringBody(dst, strings.TrimLeft(rawPath, "/"))
+	dst = append(dst, `","protocol":`...)
+	protocol := req.Protocol
+	if protocol == "" {
+		protocol = "HTTP/1.1"
+	}
+	dst = evAppendString(dst, protocol)
+	dst = append(dst, `,"requestId":`...)
+	dst = evAppendString(dst, c.RequestID)
+	dst = append(dst, `,"requestTime":"`...)
+	now := c.Now.UTC()
+	dst = evAppendCLF(dst, now)
+	dst = append(dst, `","requestTimeEpoch":`...)
+	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	dst = append(dst, `,"resourceId":`...)
+	dst = evAppendString(dst, route.Route.ResourceID)
+	dst = append(dst, `,"resourcePath":`...)
+	dst = evAppendString(dst, route.Route.ResourcePath)
+	dst = append(dst, `,"stage":`...)
+	dst = evAppendString(dst, route.Stage)
+
+	// EVT-20, EVT-21: null without a body; base64 only when Content-Type is a binary media type.
+	dst = append(dst, `},"body":`...)
+	switch {
+	case len(req.Body) == 0:
+		dst = append(dst, `null,"isBase64Encoded":false}`...)
+	case contentType.ok && evIsBinaryMediaType(contentType.value, route.BinaryMediaTypes):
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, req.Body)
+		dst = append(dst, `","isBase64Encoded":true}`...)
+	default:
+		dst = append(dst, '"')
+		// The body is only read, and not kept past this call.
+		dst = evAppendStringBody(dst, unsafe.String(unsafe.SliceData(req.Body), len(req.Body)))
+		dst = append(dst, `","isBase64Encoded":false}`...)
+	}
+	return dst, nil
+}
+
+// evScratch is the per-call working memory, pooled so that a warm AppendEvent allocates nothing.
+type evScratch struct {
+	hdrs   []evHeader
+	names  []byte // header names as written in the event (JSON string bodies); evHeader holds offsets into it
+	query  []evQueryParam
+	qbuf   []byte // decoded query names and values; evQueryParam holds offsets into it
+	params []evParam
+	keys   []string
+}
+
+var evPool = sync.Pool{New: func() any { return new(evScratch) }}
+
+// evMaxPooled bounds what a pooled scratch keeps, so that one huge request does not pin its buffers.
+const evMaxPooled = 64 << 10
+
+func (s *evScratch) release() {
+	// Drop the references to the request's strings before pooling.
+	clear(s.hdrs)
+	clear(s.params)
+	clear(s.keys)
+	if cap(s.qbuf) > evMaxPooled || cap(s.names) > evMaxPooled || cap(s.hdrs) > evMaxPooled/32 ||
+		cap(s.query) > evMaxPooled/16 {
+		return
+	}
+	evPool.Put(s)
+}
+
+// evParam is one path parameter: the name without "+" and the raw value (EVT-17).
+type evParam struct{ name, value string }
+
+// evMatchResource is translator.MatchResource without its map: it appends the parameters in path order to out.
+// The two must agree on every input (TestEventMatchResourceAgrees and FuzzAppendEvent check it); it exists only
+// because the event encoder may not allocate.
+func evMatchResource(segs []ir.Segment, rest string, out []evParam) ([]evParam, bool) {
+	rest = strings.TrimRight(rest, "/")
+	for i, s := range segs {
+		if rest == "" {
+			return out, false
+		}
+		if s.Kind == ir.Greedy {
+			if i != len(segs)-1 || strings.HasPrefix(rest, "/") {
+				return out, false
+			}
+			return append(out, evParam{s.Text, rest}), true
+		}
+		seg, tail, _ := strings.Cut(rest, "/")
+		if seg == "" || (s.Kind == ir.Literal && seg != s.Text) {
+			return out, false
+		}
+		if s.Kind == ir.Param {
+			out = append(out, evParam{s.Text, seg})
+		}
+		rest = tail
+		if tail == "" && i < len(segs)-1 {
+			return out, false
+		}
+	}
+	return out, rest == ""
+}
+
+// ---- headers (EVT-6..EVT-12, DEV-1) ----
+
+// evHeader is one header line kept for the event; names[name0:name1] is its name as written.
+type evHeader struct {
+	name0, name1 int
+	value        string
+}
+
+// evValue is an optional header value.
+type evValue struct {
+	value string
+	ok    bool
+}
+
+// collectHeaders filters req's headers into s.hdrs, adds Host and X-Amzn-Trace-Id, and sorts them by name as
+// written, the lines of one name in arrival order. It returns the host and the last User-Agent and Content-Type
+// values.
+func (s *evScratch) collectHeaders(req *Request, c *Context) (host string, userAgent, contentType evValue) {
+	hs, names := s.hdrs[:0], s.names[:0]
+	host = req.Authority
+	for _, h := range req.Headers {
+		name, value := h[0], h[1]
+		if evDropHeader(name, value) {
+			continue
+		}
+		switch {
+		case evEqualFold(name, "host"):
+			// HTTP/1.1 Host becomes :authority in Envoy; a stray host line yields to it.
+			if req.Authority == "" {
+				host = value
+			}
+			continue
+		case c.TraceID != "" && evEqualFold(name, "x-amzn-trace-id"):
+			continue // replaced by the gateway's trace id (EVT-11)
+		}
+		n0 := len(names)
+		names = evAppendHeaderName(names, name)
+		hs = append(hs, evHeader{n0, len(names), value})
+	}
+	if host != "" {
+		hs = append(hs, evHeader{len(names), len(names) + 4, host})
+		names = append(names, "Host"...)
+	}
+	if c.TraceID != "" {
+		hs = append(hs, evHeader{len(names), len(names) + 15, c.TraceID})
+		names = append(names, "X-Amzn-Trace-Id"...)
+	}
+	// A stable insertion sort: header lists are short, and the library's stable sort costs more for ten lines.
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && evString(names[hs[j-1].name0:hs[j-1].name1]) > evString(names[hs[j].name0:hs[j].name1]); j-- {
+			hs[j-1], hs[j] = hs[j], hs[j-1]
+		}
+	}
+	s.hdrs, s.names = hs, names
+	for i := range hs {
+		switch evString(names[hs[i].name0:hs[i].name1]) {
+		case "User-Agent":
+			userAgent = evValue{hs[i].value, true}
+		case "Content-Type":
+			contentType = evValue{hs[i].value, true}
+		}
+	}
+	return host, userAgent, contentType
+}
+
+// evDroppedName reports the request headers that never reach the event (EVT-8): Connection, Content-Length,
+// Content-MD5, Expect, Max-Forwards, Proxy-Authenticate, Server, TE, Trailer, Transfer-Encoding, Upgrade,
+// WWW-Authenticate.
+func evDroppedName(name string) bool {
+	switch len(name) {
+	case 2:
+		return evEqualFold(name, "te")
+	case 6:
+		return evEqualFold(name, "expect") || evEqualFold(name, "server")
+	case 7:
+		return evEqualFold(name, "trailer") || evEqualFold(name, "upgrade")
+	case 10:
+		return evEqualFold(name, "connection")
+	case 11:
+		return evEqualFold(name, "content-md5")
+	case 12:
+		return evEqualFold(name, "max-forwards")
+	case 14:
+		return evEqualFold(name, "content-length")
+	case 16:
+		return evEqualFold(name, "www-authenticate")
+	case 17:
+		return evEqualFold(name, "transfer-encoding")
+	case 18:
+		return evEqualFold(name, "proxy-authenticate")
+	}
+	return false
+}
+
+// evAppendHeaderName appends a header name as the event writes it, inside a JSON string: an RFC 9110 token in
+// canonical case (http.CanonicalHeaderKey: upper case at the start and after '-', else lower case; DEV-1),
+// anything else as it is, escaped (CanonicalHeaderKey leaves such names alone). Equal written names are one key.
+func evAppendHeaderName(dst []byte, name string) []byte {
+	start := len(dst)
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !evTokenByte[c] {
+			return evAppendStringBody(dst[:start], name)
+		}
+		if upper {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+		} else if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+		upper = c == '-'
+	}
+	return dst
+}
+
+// evDropHeader reports the lines that are not the client's, or that API Gateway removes.
+func evDropHeader(name, value string) bool {
+	if name == "" || name[0] == ':' { // pseudo-headers; Host is derived from :authority
+		return true
+	}
+	if evDroppedName(name) {
+		return true
+	}
+	if len(name) >= 8 && evEqualFold(name[:8], "x-envoy-") { // Envoy's own (EVT-8)
+		return true
+	}
+	// EVT-9: a SigV4 signature is consumed by the gateway.
+	return evEqualFold(name, "authorization") && len(value) >= 16 && evEqualFold(value[:16], "AWS4-HMAC-SHA256")
+}
+
+func (s *evScratch) appendHeaders(dst []byte) []byte {
+	hs, names := s.hdrs, s.names
+	if len(hs) == 0 {
+		return append(dst, `,"headers":null,"multiValueHeaders":null`...)
+	}
+	same := func(i, j int) bool {
+		return evString(names[hs[i].name0:hs[i].name1]) == evString(names[hs[j].name0:hs[j].name1])
+	}
+	// headers: the last line of each name (EVT-6).
+	dst = append(dst, `,"headers":{`...)
+	first := true
+	for i := range hs {
+		if i+1 < len(hs) && same(i, i+1) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, '"')
+		dst = append(dst, names[hs[i].name0:hs[i].name1]...)
+		dst = append(dst, '"', ':')
+		dst = evAppendString(dst, hs[i].value)
+	}
+	dst = append(dst, `},"multiValueHeaders":{`...)
+	for i := range hs {
+		switch {
+		case i == 0:
+			dst = append(dst, '"')
+		case same(i-1, i):
+			dst = append(dst, ',')
+			dst = evAppendString(dst, hs[i].value)
+			continue
+		default:
+			dst = append(dst, `],"`...)
+		}
+		dst = append(dst, names[hs[i].name0:hs[i].name1]...)
+		dst = append(dst, '"', ':', '[')
+		dst = evAppendString(dst, hs[i].value)
+	}
+	return append(dst, "]}"...)
+}
+
+// evTokenByte marks the bytes of an RFC 9110 token (tchar).
+var evTokenByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// evEqualFold is ASCII-only case-insensitive equality.
+func evEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- query string (EVT-13..EVT-16) ----
+
+// evQueryParam is one decoded name=value; the offsets index evScratch.qbuf.
+type evQueryParam struct{ name0, name1, value0, value1 int }
+
+// parseQuery splits the raw query on '&' and ';', decodes each name and value as
+// application/x-www-form-urlencoded (invalid escapes kept literally, invalid UTF-8 replaced by U+FFFD so that
+// names compare as they are written) and sorts the parameters by name, keeping the order of one name's values.
+// Empty parameters and parameters without a name are skipped.
+func (s *evScratch) parseQuery(q string) {
+	s.query, s.qbuf = s.query[:0], s.qbuf[:0]
+	for q != "" {
+		i := strings.IndexAny(q, "&;")
+		piece := q
+		if i >= 0 {
+			piece, q = q[:i], q[i+1:]
+		} else {
+			q = ""
+		}
+		name, value, _ := strings.Cut(piece, "=")
+		if name == "" {
+			continue
+		}
+		var p evQueryParam
+		p.name0 = len(s.qbuf)
+		s.qbuf = evFormDecode(s.qbuf, name)
+		p.name1 = len(s.qbuf)
+		s.qbuf = evFormDecode(s.qbuf, value)
+		p.value0, p.value1 = p.name1, len(s.qbuf)
+		s.query = append(s.query, p)
+	}
+	qs, buf := s.query, s.qbuf
+	for i := 1; i < len(qs); i++ {
+		for j := i; j > 0 && evCompareBytes(buf[qs[j-1].name0:qs[j-1].name1], buf[qs[j].name0:qs[j].name1]) > 0; j-- {
+			qs[j-1], qs[j] = qs[j], qs[j-1]
+		}
+	}
+}
+
+func evCompareBytes(a, b []byte) int { return strings.Compare(evString(a), evString(b)) }
+
+// evString views b as a string without copying; the result must not outlive b's next change.
+func evString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// evFormDecode appends s form-decoded: '+' is a space, %XX a byte, a '%' not followed by two hex digits stays.
+// Invalid UTF-8 in the result is replaced by U+FFFD.
+func evFormDecode(dst []byte, s string) []byte {
+	start := len(dst)
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			c = ' '
+		case c == '%' && i+2 < len(s) && evUnhex(s[i+1]) >= 0 && evUnhex(s[i+2]) >= 0:
+			c = byte(evUnhex(s[i+1])<<4 | evUnhex(s[i+2]))
+			i += 2
+		}
+		ascii = ascii && c < utf8.RuneSelf
+		dst = append(dst, c)
+	}
+	if ascii || utf8.Valid(dst[start:]) {
+		return dst
+	}
+	// Rewrite the decoded bytes with U+FFFD for each invalid byte: append the fixed copy, then move it down.
+	end := len(dst)
+	for i := start; i < end; {
+		r, n := utf8.DecodeRune(dst[i:end])
+		if r == utf8.RuneError && n == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, dst[i:i+n]...)
+		}
+		i += n
+	}
+	n := copy(dst[start:], dst[end:])
+	return dst[:start+n]
+}
+
+func evUnhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+func (s *evScratch) appendQuery(dst []byte) []byte {
+	qs, buf := s.query, s.qbuf
+	if len(qs) == 0 {
+		return append(dst, `,"queryStringParameters":null,"multiValueQueryStringParameters":null`...)
+	}
+	same := func(i, j int) bool {
+		return evString(buf[qs[i].name0:qs[i].name1]) == evString(buf[qs[j].name0:qs[j].name1])
+	}
+	// queryStringParameters: the last value of each name (EVT-14).
+	dst = append(dst, `,"queryStringParameters":`...)
+	n := 0
+	for i := range qs {
+		if i+1 < len(qs) && same(i, i+1) {
+			continue
+		}
+		dst = evAppendKeyBytes(dst, n, buf[qs[i].name0:qs[i].name1])
+		dst = evAppendBytesString(dst, buf[qs[i].value0:qs[i].value1])
+		n++
+	}
+	dst = append(dst, `},"multiValueQueryStringParameters":`...)
+	n = 0
+	for i := range qs {
+		if i == 0 || !same(i-1, i) {
+			if i > 0 {
+				dst = append(dst, ']')
+			}
+			dst = evAppendKeyBytes(dst, n, buf[qs[i].name0:qs[i].name1])
+			dst = append(dst, '[')
+			n++
+		} else {
+			dst = append(dst, ',')
+		}
+		dst = evAppendBytesString(dst, buf[qs[i].value0:qs[i].value1])
+	}
+	return append(dst, "]}"...)
+}
+
+// ---- binary media types (BIN-1) ----
+
+// evIsBinaryMediaType reports whether the media type of contentType (parameters dropped) matches one of the
+// binaryMediaTypes entries: equal, "type/*" with the same type, or "*/*"; case-insensitive. "*/sub" entries
+// match nothing, and a wildcard in the candidate only matches an identical entry. An empty media type
+// matches nothing.
+func evIsBinaryMediaType(contentType string, binaryMediaTypes []string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	if mt == "" || len(binaryMediaTypes) == 0 {
+		return false
+	}
+	typ, _, _ := strings.Cut(mt, "/")
+	for _, e := range binaryMediaTypes {
+		e = strings.TrimSpace(e)
+		et, esub, ok := strings.Cut(e, "/")
+		switch {
+		case !ok:
+			continue
+		case et == "*":
+			if esub == "*" {
+				return true
+			}
+		case esub == "*":
+			if strings.Contains(mt, "/") && evEqualFold(typ, et) {
+				return true
+			}
+		case evEqualFold(mt, e):
+			return true
+		}
+	}
+	return false
+}
+
+// ---- small pieces ----
+
+// evDomainPrefix is the host up to its first '.', without a port.
+func evDomainPrefix(host string) string {
+	if strings.HasPrefix(host, "[") { // IPv6 literal
+		if i := strings.IndexByte(host, ']'); i >= 0 {
+			return host[:i+1]
+		}
+		return host
+	}
+	if i := strings.IndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	if i := strings.IndexByte(host, '.'); i >= 0 {
+		host = host[:i]
+	}
+	return host
+}
+
+// evAppendCLF writes t (UTC) in Common Log Format, "02/Jan/2006:15:04:05 +0000".
+func evAppendCLF(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, "02/Jan/2006:15:04:05 +0000")
+	}
+	hour, minute, second := t.Clock()
+	const months = "JanFebMarAprMayJunJulAugSepOctNovDec"
+	m := 3 * (int(month) - 1)
+	return append(dst, byte('0'+day/10), byte('0'+day%10), '/', months[m], months[m+1], months[m+2], '/',
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), ':',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+second/10), byte('0'+second%10), ' ', '+', '0', '0', '0', '0')
+}
+
+// evAppendKey writes the separator ('{' for the first key, else ',') and "key":.
+func evAppendKey(dst []byte, i int, key string) []byte {
+	if i == 0 {
+		dst = append(dst, '{')
+	} else {
+		dst = append(dst, ',')
+	}
+	dst = evAppendString(dst, key)
+	return append(dst, ':')
+}
+
+func evAppendKeyBytes(dst []byte, i int, key []byte) []byte {
+	return evAppendKey(dst, i, evString(key))
+}
+
+func evAppendBytesString(dst []byte, b []byte) []byte { return evAppendString(dst, evString(b)) }
+
+func evAppendStringOrNull(dst []byte, s string, ok bool) []byte {
+	if !ok {
+		return append(dst, "null"...)
+	}
+	return evAppendString(dst, s)
+}
+
+// evAppendString writes s as a JSON string.
+func evAppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = evAppendStringBody(dst, s)
+	return append(dst, '"')
+}
+
+// evAppendStringBody writes s as the inside of a JSON string: '"', '\' and control characters escaped, everything
+// else literal (no HTML escaping, §10 trap 3), each invalid UTF-8 byte as U+FFFD.
+func evAppendStringBody(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		// Skip eight plain ASCII bytes at a time.
+		for i+8 <= len(s) && !evSpecial8(evLoad8(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if evPlain[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', evHex[c>>4], evHex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		i += n
+	}
+	return append(dst, s[start:]...)
+}
+
+// evLoad8 reads s[i:i+8] as a little-endian word (the compiler merges the loads).
+func evLoad8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// evSpecial8 reports whether one of the eight bytes of x is not written as it is: a control character, '"',
+// '\' or a non-ASCII byte. The word tricks are exact as a yes/no answer.
+func evSpecial8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	control := (x - ones*0x20) &^ x             // a byte below 0x20
+	quote = (quote - ones) &^ quote             // a '"' byte
+	backslash = (backslash - ones) &^ backslash // a '\' byte
+	return (control|quote|backslash|x)&highs != 0
+}
+
+const evHex = "0123456789abcdef"
+
+// evPlain marks the ASCII bytes written as they are.
+var evPlain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
