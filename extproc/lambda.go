@@ -48,7 +48,8 @@ func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		x.Response = lambdaproxy.GatewayError(500, c)
 		return x
 	}
-	event, err := lambdaproxy.AppendEvent(nil, pr, req, c)
+	// Sized for the usual event plus a base64 body, so appending never regrows the buffer.
+	event, err := lambdaproxy.AppendEvent(make([]byte, 0, 4096+len(req.Body)*4/3), pr, req, c)
 	if err != nil {
 		r := lambdaproxy.GatewayError(500, c)
 		r.Details = "proxyplus_lambda_event_error"
