@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"validate":    {"check an API definition and list errors and warnings", runValidate},
 	"serve":       {"serve API definitions to Envoy over ADS, with the ext_proc service and metrics", runServe},
 	"bootstrap":   {"print an Envoy bootstrap that connects to proxyplus over ADS", runBootstrap},
+	"extproc":     {"run only the ext_proc service (Lambda proxy and rewritten HTTP_PROXY routes), e.g. as a sidecar", runExtProc},
 }
 
 func main() {

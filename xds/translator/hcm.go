@@ -87,6 +87,18 @@ func localReplyConfig() *hcmv3.LocalReplyConfig {
 	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
 		// Upstream timeout → 504 (HTP-14, ERR-2).
 		jsonMapper(responseFlags("UT"), 504, `{"message": "Endpoint request timed out"}`, "InternalServerErrorException"),
+		// Any other 504 Envoy makes itself — chiefly the ext_proc message timeout (EXT-11, EXT-16) — is the same
+		// API Gateway timeout; the processor's own 504s carry the marker and pass.
+		{
+			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{Filters: []*accesslogv3.AccessLogFilter{
+				statusIs(504), notFromProcessor(),
+			}}}},
+			BodyFormatOverride: &corev3.SubstitutionFormatString{
+				Format:      &corev3.SubstitutionFormatString_TextFormat{TextFormat: `{"message": "Endpoint request timed out"}`},
+				ContentType: "application/json",
+			},
+			HeadersToAdd: gatewayHeaders("InternalServerErrorException")[1:],
+		},
 		// Backend unreachable: connect failure, reset, no healthy host, overflow, DNS → 500 (HTP-15, OPEN-2).
 		jsonMapper(responseFlags("UF", "URX", "UH", "UC", "UO", "DF"), 500, `{"message": "Internal server error"}`, "InternalServerErrorException"),
 		// Every other 500 the gateway makes itself: Lambda routes' fallback action, integrations that fail at
