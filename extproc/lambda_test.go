@@ -209,3 +209,47 @@ func TestLambdaClientCancel(t *testing.T) {
 		t.Fatal("the invocation was not cancelled with the stream")
 	}
 }
+
+// TestServiceRestart: Envoy keeps its gRPC channel to the processor; after the service restarts on the same
+// address, the next request's stream is served (the service holds no state a restart could lose).
+func TestServiceRestart(t *testing.T) {
+	fn := lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
+		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"body":"up"}`)}, nil
+	})
+	start := func(addr string) (*grpc.Server, string) {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs := grpc.NewServer()
+		extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), &extproc.Lambda{Invoker: fn}))
+		go func() { _ = gs.Serve(lis) }()
+		return gs, lis.Addr().String()
+	}
+	gs, addr := start("127.0.0.1:0")
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := extprocsvcv3.NewExternalProcessorClient(conn)
+	exchange := func() {
+		ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, lambdaRoute(t, time.Second)), 20*time.Second)
+		defer cancel()
+		stream, err := client.Process(ctx, grpc.WaitForReady(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(lambdaHeaders("GET", true)); err != nil {
+			t.Fatal(err)
+		}
+		if ir := recvImmediate(t, stream); string(ir.GetBody()) != "up" {
+			t.Fatalf("response %v", ir)
+		}
+	}
+	exchange()
+	gs.Stop()
+	gs2, _ := start(addr)
+	defer gs2.Stop()
+	exchange()
+}
