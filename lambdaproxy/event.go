@@ -138,7 +138,7 @@ func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context)
 	switch {
 	case len(req.Body) == 0:
 		dst = append(dst, `null,"isBase64Encoded":false}`...)
-	case contentType.ok && evIsBinaryMediaType(contentType.value, route.BinaryMediaTypes):
+	case contentType.ok && matchesBinaryMediaType(contentType.value, route.BinaryMediaTypes):
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, req.Body)
 		dst = append(dst, `","isBase64Encoded":true}`...)
@@ -553,38 +553,6 @@ func (s *evScratch) appendQuery(dst []byte) []byte {
 }
 
 // ---- binary media types (BIN-1) ----
-
-// evIsBinaryMediaType reports whether the media type of contentType (parameters dropped) matches one of the
-// binaryMediaTypes entries: equal, "type/*" with the same type, or "*/*"; case-insensitive. "*/sub" entries
-// match nothing, and a wildcard in the candidate only matches an identical entry. An empty media type
-// matches nothing.
-func evIsBinaryMediaType(contentType string, binaryMediaTypes []string) bool {
-	mt, _, _ := strings.Cut(contentType, ";")
-	mt = strings.TrimSpace(mt)
-	if mt == "" || len(binaryMediaTypes) == 0 {
-		return false
-	}
-	typ, _, _ := strings.Cut(mt, "/")
-	for _, e := range binaryMediaTypes {
-		e = strings.TrimSpace(e)
-		et, esub, ok := strings.Cut(e, "/")
-		switch {
-		case !ok:
-			continue
-		case et == "*":
-			if esub == "*" {
-				return true
-			}
-		case esub == "*":
-			if strings.Contains(mt, "/") && evEqualFold(typ, et) {
-				return true
-			}
-		case evEqualFold(mt, e):
-			return true
-		}
-	}
-	return false
-}
 
 // ---- small pieces ----
 

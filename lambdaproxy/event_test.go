@@ -799,8 +799,8 @@ func TestEventBinary(t *testing.T) {
 		{"text/plain", []string{"image/png", "text/*"}, true},
 		{"application/octet-stream", []string{"application/octet"}, false},
 	} {
-		if got := evIsBinaryMediaType(tc.contentType, tc.types); got != tc.binary {
-			t.Errorf("evIsBinaryMediaType(%q, %q) = %v, want %v", tc.contentType, tc.types, got, tc.binary)
+		if got := matchesBinaryMediaType(tc.contentType, tc.types); got != tc.binary {
+			t.Errorf("matchesBinaryMediaType(%q, %q) = %v, want %v", tc.contentType, tc.types, got, tc.binary)
 		}
 	}
 

@@ -265,7 +265,7 @@ func outIsBinaryResponse(req *Request, binaryMediaTypes []string) bool {
 	}
 	for _, h := range req.Headers {
 		if strings.EqualFold(h[0], "accept") {
-			return outBinaryMediaTypeMatches(outFirstMediaType(h[1]), binaryMediaTypes)
+			return matchesBinaryMediaType(outFirstMediaType(h[1]), binaryMediaTypes)
 		}
 	}
 	return false // BIN-2: a missing Accept matches nothing (OPEN-12)
@@ -280,38 +280,6 @@ func outFirstMediaType(accept string) string {
 		accept = accept[:i]
 	}
 	return strings.Trim(accept, " \t")
-}
-
-// outBinaryMediaTypeMatches is BIN-1: an entry matches when equal to the candidate, or type/* with the candidate's
-// type, or */*; */subtype never matches; a wildcard in the candidate never matches a concrete entry.
-// Case-insensitive (OPEN-13).
-func outBinaryMediaTypeMatches(candidate string, binaryMediaTypes []string) bool {
-	ct, cs, ok := strings.Cut(candidate, "/")
-	if !ok || ct == "" || cs == "" {
-		return false
-	}
-	for _, e := range binaryMediaTypes {
-		if i := strings.IndexByte(e, ';'); i >= 0 {
-			e = e[:i]
-		}
-		et, es, ok := strings.Cut(strings.Trim(e, " \t"), "/")
-		if !ok {
-			continue
-		}
-		switch {
-		case et == "*":
-			if es == "*" {
-				return true
-			}
-		case es == "*":
-			if strings.EqualFold(et, ct) {
-				return true
-			}
-		case strings.EqualFold(et, ct) && strings.EqualFold(es, cs):
-			return true
-		}
-	}
-	return false
 }
 
 // --- function output parser -------------------------------------------------------------------------------
