@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -57,10 +58,17 @@ func (echoServer) UnaryCall(_ context.Context, in *testgrpc.SimpleRequest) (*tes
 
 // BenchmarkExchange is P3a/P3b: a full Lambda exchange (request headers + 2 KB body → event → in-process no-op
 // invoker → response conversion → immediate response) against a no-op ext_proc exchange with the same messages,
-// and a unary gRPC echo of 1 KB, all over loopback TCP in one process, c=1. Report p50.
+// and a unary gRPC echo of 1 KB, in one process, c=1, over loopback TCP and over a Unix socket (the co-located
+// processor of envoy-notes EXT-18). Report p50.
 //
-//	go test ./extproc -run '^$' -bench BenchmarkExchange -benchtime 2000x -cpu 2
+//	go test ./extproc -run '^$' -bench BenchmarkExchange -benchtime 3000x -cpu 2
 func BenchmarkExchange(b *testing.B) {
+	for _, network := range []string{"tcp", "unix"} {
+		b.Run(network, func(b *testing.B) { benchmarkExchange(b, network) })
+	}
+}
+
+func benchmarkExchange(b *testing.B, network string) {
 	lambda := &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
 		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"headers":{"Content-Type":"application/json"},"body":"{\"ok\":true}"}`)}, nil
 	})}
@@ -69,7 +77,7 @@ func BenchmarkExchange(b *testing.B) {
 	hdrs := benchHeaders()
 
 	run := func(b *testing.B, srv extprocsvcv3.ExternalProcessorServer) {
-		conn := serve(b, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) })
+		conn := serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) })
 		client := extprocsvcv3.NewExternalProcessorClient(conn)
 		ctx := metadata.AppendToOutgoingContext(context.Background(), "x-proxyplus-route", route)
 		lat := make([]time.Duration, 0, b.N)
@@ -100,7 +108,7 @@ func BenchmarkExchange(b *testing.B) {
 	b.Run("lambda", func(b *testing.B) { run(b, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lambda)) })
 	b.Run("noop", func(b *testing.B) { run(b, noopProcessor{}) })
 	b.Run("unary-echo", func(b *testing.B) {
-		conn := serve(b, func(gs *grpc.Server) { testgrpc.RegisterTestServiceServer(gs, echoServer{}) })
+		conn := serve(b, network, func(gs *grpc.Server) { testgrpc.RegisterTestServiceServer(gs, echoServer{}) })
 		client := testgrpc.NewTestServiceClient(conn)
 		req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: make([]byte, 1024)}}
 		lat := make([]time.Duration, 0, b.N)
@@ -123,16 +131,24 @@ func reportP50(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 }
 
-func serve(b *testing.B, register func(*grpc.Server)) *grpc.ClientConn {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+func serve(b *testing.B, network string, register func(*grpc.Server)) *grpc.ClientConn {
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(b.TempDir(), "p.sock")
+	}
+	lis, err := net.Listen(network, addr)
 	if err != nil {
 		b.Fatal(err)
+	}
+	target := lis.Addr().String()
+	if network == "unix" {
+		target = "unix://" + addr
 	}
 	gs := grpc.NewServer()
 	register(gs)
 	go func() { _ = gs.Serve(lis) }()
 	b.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
 	}
