@@ -13,6 +13,7 @@ import (
 
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/test/bufconn"
@@ -249,6 +250,12 @@ func TestServiceRestart(t *testing.T) {
 	}
 	exchange()
 	gs.Stop()
+	// The channel notices the restart (it leaves READY) before the next request, as Envoy's does.
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	if !conn.WaitForStateChange(wctx, connectivity.Ready) {
+		t.Fatal("the channel never noticed the processor stopping")
+	}
 	gs2, _ := start(addr)
 	defer gs2.Stop()
 	exchange()

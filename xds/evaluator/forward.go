@@ -115,7 +115,9 @@ func (e *Evaluator) decodeFilters(sel *Selection, d *decodedRequest) (*Response,
 			if uint64(len(d.body)) > uint64(max) {
 				return e.localReply(sel, d, 413, "Payload Too Large", "", "request_payload_too_large", nil, sel.rt.direct == nil)
 			}
-			if !d.h.has("content-length") {
+			// Only a request with a body stream gets there: a headers-only request passes the filter untouched
+			// (BufferFilter::decodeHeaders continues at end_stream; content-length is set in decodeData).
+			if d.framing != "" && !d.h.has("content-length") {
 				d.h.set("content-length", strconv.Itoa(len(d.body)))
 				d.framing = "content-length"
 			}

@@ -29,6 +29,11 @@ func responseRemapFilterConfig() (map[string]*anypb.Any, error) {
 	var ms []*mutationrulesv3.HeaderMutation
 	for _, names := range [][]string{remappedResponseHeaders, droppedResponseHeaders} {
 		for _, n := range names {
+			if n == "content-length" {
+				// The body passes unchanged, so the backend's length is the gateway's own Content-Length;
+				// removing it would make Envoy send the body chunked, which API Gateway never does.
+				continue
+			}
 			ms = append(ms, &mutationrulesv3.HeaderMutation{Action: &mutationrulesv3.HeaderMutation_Remove{Remove: n}})
 		}
 	}
