@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
@@ -25,20 +24,7 @@ import (
 
 func startLambdaProcessor(t *testing.T, fn lambdainvoke.Func) extprocsvcv3.ExternalProcessorClient {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
-	lam := &extproc.Lambda{Invoker: fn, AccountID: "123456789012"}
-	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lam))
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return extprocsvcv3.NewExternalProcessorClient(conn)
+	return startServer(t, &extproc.Lambda{Invoker: fn, AccountID: "123456789012"})
 }
 
 func lambdaRoute(t *testing.T, timeout time.Duration) string {

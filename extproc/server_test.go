@@ -21,9 +21,15 @@ import (
 
 func startProcessor(t *testing.T) extprocsvcv3.ExternalProcessorClient {
 	t.Helper()
+	return startServer(t, nil)
+}
+
+// startServer runs the processor on an in-memory listener; lambda serves AWS_PROXY routes (nil: none).
+func startServer(t *testing.T, lambda *extproc.Lambda) extprocsvcv3.ExternalProcessorClient {
+	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), nil))
+	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lambda))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufconn",

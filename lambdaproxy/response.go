@@ -675,52 +675,36 @@ func (p *outputParser) parseBase64Flag() bool {
 }
 
 func (p *outputParser) findHeader(name outSpan) int {
-	n := p.text(name)
-	if p.byName == nil && len(p.headers) < 16 {
-		for i := range p.headers {
-			if bytes.Equal(p.text(p.headers[i].name), n) {
-				return i
-			}
-		}
-		return -1
-	}
-	if p.byName == nil {
-		p.byName = make(map[string]int, 2*len(p.headers))
-	}
-	if len(p.byName) == 0 {
-		for i, h := range p.headers {
-			if _, dup := p.byName[string(p.text(h.name))]; !dup {
-				p.byName[string(p.text(h.name))] = i
-			}
-		}
-	}
-	if i, ok := p.byName[string(n)]; ok {
-		return i
-	}
-	return -1
+	return p.findName(name, len(p.headers), func(i int) outSpan { return p.headers[i].name }, &p.byName)
 }
 
 func (p *outputParser) findMulti(name outSpan) int {
-	n := p.text(name)
-	if p.multiName == nil && len(p.multi) < 16 {
-		for i := range p.multi {
-			if bytes.Equal(p.text(p.multi[i].name), n) {
+	return p.findName(name, len(p.multi), func(i int) outSpan { return p.multi[i].name }, &p.multiName)
+}
+
+// findName finds an entry by exact name: a linear scan for the usual few entries, an index built on first use
+// past 16 (an output with very many headers stays linear in its size).
+func (p *outputParser) findName(name outSpan, n int, nameAt func(int) outSpan, index *map[string]int) int {
+	key := p.text(name)
+	if *index == nil && n < 16 {
+		for i := 0; i < n; i++ {
+			if bytes.Equal(p.text(nameAt(i)), key) {
 				return i
 			}
 		}
 		return -1
 	}
-	if p.multiName == nil {
-		p.multiName = make(map[string]int, 2*len(p.multi))
+	if *index == nil {
+		*index = make(map[string]int, 2*n)
 	}
-	if len(p.multiName) == 0 {
-		for i, m := range p.multi {
-			if _, dup := p.multiName[string(p.text(m.name))]; !dup {
-				p.multiName[string(p.text(m.name))] = i
+	if len(*index) == 0 {
+		for i := 0; i < n; i++ {
+			if _, dup := (*index)[string(p.text(nameAt(i)))]; !dup {
+				(*index)[string(p.text(nameAt(i)))] = i
 			}
 		}
 	}
-	if i, ok := p.multiName[string(n)]; ok {
+	if i, ok := (*index)[string(key)]; ok {
 		return i
 	}
 	return -1
