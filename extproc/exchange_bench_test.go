@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
 
@@ -175,4 +176,27 @@ func lambdaRouteB(b *testing.B) string {
 		b.Fatal(fmt.Errorf("route"))
 	}
 	return v
+}
+
+// BenchmarkLambdaServe is the processor's own share of a Lambda exchange, without gRPC: event, no-op invoke,
+// conversion, immediate response.
+//
+//	go test ./extproc -run '^$' -bench BenchmarkLambdaServe -benchmem
+func BenchmarkLambdaServe(b *testing.B) {
+	lambda := &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
+		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"headers":{"Content-Type":"application/json"},"body":"{\"ok\":true}"}`)}, nil
+	})}
+	pr, err := ir.DecodeProcessorRoute(lambdaRouteB(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rh := extproc.NewRequestHeaders([][2]string{{":method", "POST"}, {":path", "/prod/items/42?a=1&b=two"}, {":authority", "api0000001.execute-api.us-east-1.amazonaws.com"},
+		{"content-type", "application/json"}, {"accept", "application/json"}, {"user-agent", "bench/1.0"},
+		{"x-forwarded-for", "203.0.113.9"}, {"x-forwarded-proto", "http"}, {"x-forwarded-port", "8080"}, {"content-length", "2048"}})
+	body := []byte(strings.Repeat("x", 2048))
+	b.ReportAllocs()
+	for b.Loop() {
+		x := lambda.Serve(context.Background(), pr, extproc.LambdaRequest(rh, body, "203.0.113.9", ""))
+		_ = extproc.ImmediateResponse(x.Response)
+	}
 }

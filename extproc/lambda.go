@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
-	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/proxyplus/proxyplus/ir"
@@ -102,8 +105,26 @@ func (l *Lambda) id() [16]byte {
 	if l.NewID != nil {
 		return l.NewID()
 	}
-	var b [16]byte
-	_, _ = rand.Read(b[:])
+	return randomID()
+}
+
+// ids is a ChaCha8 stream seeded from crypto/rand: request ids need to be unique and unpredictable, not a
+// syscall per id on the request path.
+var ids = struct {
+	sync.Mutex
+	r *mrand.ChaCha8
+}{r: newChaCha()}
+
+func newChaCha() *mrand.ChaCha8 {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:])
+	return mrand.NewChaCha8(seed)
+}
+
+func randomID() (b [16]byte) {
+	ids.Lock()
+	_, _ = ids.r.Read(b[:])
+	ids.Unlock()
 	return b
 }
 
@@ -111,7 +132,17 @@ func (l *Lambda) id() [16]byte {
 func uuidString(b [16]byte) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:16])
+	return string(out[:])
 }
 
 // traceID keeps a client's Root=…;Parent=…;Sampled=…, adds a Parent to a bare Root, or starts a new X-Ray trace
@@ -119,9 +150,11 @@ func uuidString(b [16]byte) string {
 func traceID(client string, now time.Time, rnd [16]byte) string {
 	switch {
 	case client == "":
-		return fmt.Sprintf("Root=1-%08x-%x", now.Unix(), rnd[:12])
+		var sec [4]byte
+		binary.BigEndian.PutUint32(sec[:], uint32(now.Unix()))
+		return "Root=1-" + hex.EncodeToString(sec[:]) + "-" + hex.EncodeToString(rnd[:12])
 	case strings.HasPrefix(client, "Root=") && !strings.Contains(client, "Parent="):
-		return client + ";Parent=" + fmt.Sprintf("%x", rnd[:8])
+		return client + ";Parent=" + hex.EncodeToString(rnd[:8])
 	}
 	return client
 }

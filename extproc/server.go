@@ -131,8 +131,10 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	}
 	req := LambdaRequest(st.headers, st.body, sourceIP(st.headers), "")
 	x := s.lambda.Serve(ctx, pr, req)
-	s.log.Debug("lambda proxy request", "route", pr.Route.Name, "function", pr.Route.Integration.Lambda.FunctionARN,
-		"status", x.Response.StatusCode, "details", x.Response.Details, "request_id", x.Context.RequestID)
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("lambda proxy request", "route", pr.Route.Name, "function", pr.Route.Integration.Lambda.FunctionARN,
+			"status", x.Response.StatusCode, "details", x.Response.Details, "request_id", x.Context.RequestID)
+	}
 	return ImmediateResponse(x.Response)
 }
 
@@ -159,7 +161,7 @@ func ImmediateResponse(r *lambdaproxy.Response) *extprocsvcv3.ProcessingResponse
 			Body:    r.Body,
 			Details: r.Details,
 		}},
-		DynamicMetadata: processorMarker(),
+		DynamicMetadata: processorMarker,
 	}
 }
 
@@ -230,8 +232,7 @@ func internalError(details string) *extprocsvcv3.ProcessingResponse {
 }
 
 // processorMarker is the dynamic metadata the HCM's local-reply mappers use to recognise processor responses.
-func processorMarker() *structpb.Struct {
-	return &structpb.Struct{Fields: map[string]*structpb.Value{
-		"proxyplus": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"processor": structpb.NewBoolValue(true)}}),
-	}}
-}
+// One shared value: responses only marshal it, and never change it.
+var processorMarker = &structpb.Struct{Fields: map[string]*structpb.Value{
+	"proxyplus": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"processor": structpb.NewBoolValue(true)}}),
+}}
