@@ -39,11 +39,34 @@ type Exchange struct {
 	Response *lambdaproxy.Response
 	// Context holds the ids and time the gateway generated for this request.
 	Context lambdaproxy.Context
+	// settled is true when nothing can still read Event: the invoker returned normally.
+	settled bool
 }
 
 // Serve builds the event, invokes the function within the integration timeout and converts what it returned.
 // Cancelling ctx (Envoy gave up on the stream) cancels the invocation.
 func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) *Exchange {
+	return l.serve(ctx, pr, req, nil)
+}
+
+// eventBuffers recycles event buffers on the service's request path (ServePooled).
+var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
+
+// ServePooled is Serve with the event built in a recycled buffer; the Exchange's Event is invalid once done is
+// called (the service only needs the response).
+func (l *Lambda) ServePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) (x *Exchange, done func()) {
+	bp := eventBuffers.Get().(*[]byte)
+	x = l.serve(ctx, pr, req, (*bp)[:0])
+	return x, func() {
+		// An invoker cut short by a timeout or an error may still be reading the payload: drop that buffer.
+		if x.settled && cap(x.Event) <= 1<<20 { // keep huge events out of the pool too
+			*bp = x.Event[:0]
+			eventBuffers.Put(bp)
+		}
+	}
+}
+
+func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, buf []byte) *Exchange {
 	x := &Exchange{Context: l.newContext(req)}
 	c := &x.Context
 	lam := pr.Route.Integration.Lambda
@@ -51,8 +74,11 @@ func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		x.Response = lambdaproxy.GatewayError(500, c)
 		return x
 	}
-	// Sized for the usual event plus a base64 body, so appending never regrows the buffer.
-	event, err := lambdaproxy.AppendEvent(make([]byte, 0, 4096+len(req.Body)*4/3), pr, req, c)
+	if need := 4096 + len(req.Body)*4/3; cap(buf) < need {
+		// Sized for the usual event plus a base64 body, so appending never regrows the buffer.
+		buf = make([]byte, 0, need)
+	}
+	event, err := lambdaproxy.AppendEvent(buf, pr, req, c)
 	if err != nil {
 		r := lambdaproxy.GatewayError(500, c)
 		r.Details = "proxyplus_lambda_event_error"
@@ -79,6 +105,7 @@ func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		inv.Err = err
 	default:
 		inv.Payload, inv.FunctionError = res.Payload, res.FunctionError
+		x.settled = true
 	}
 	x.Response = lambdaproxy.ConvertResponse(req, pr.BinaryMediaTypes, inv, c)
 	return x

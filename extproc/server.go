@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc/codes"
@@ -130,7 +131,8 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 		return s.unsupported(pr)
 	}
 	req := LambdaRequest(st.headers, st.body, sourceIP(st.headers), "")
-	x := s.lambda.Serve(ctx, pr, req)
+	x, done := s.lambda.ServePooled(ctx, pr, req)
+	defer done()
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("lambda proxy request", "route", pr.Route.Name, "function", pr.Route.Integration.Lambda.FunctionARN,
 			"status", x.Response.StatusCode, "details", x.Response.Details, "request_id", x.Context.RequestID)
@@ -143,16 +145,29 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 // local-reply mappers away (HCM-12). The status goes through unchanged even when envoy.type.v3.StatusCode has no
 // name for it (see lambdaproxy.ConvertResponse).
 func ImmediateResponse(r *lambdaproxy.Response) *extprocsvcv3.ProcessingResponse {
-	hm := &extprocsvcv3.HeaderMutation{}
-	seen := map[string]bool{}
+	// One allocation each for the options, the header values and their bytes, not three per header: this is on
+	// every Lambda request's path.
+	n := len(r.Headers)
+	opts := make([]corev3.HeaderValueOption, n)
+	vals := make([]corev3.HeaderValue, n)
+	size := 0
 	for _, h := range r.Headers {
-		name := strings.ToLower(h[0])
-		hv := rawHeader(name, h[1])
-		if seen[name] {
-			hv.Append = wrapperspb.Bool(true) //nolint:staticcheck // the field ext_proc reads (EXT-9)
+		size += len(h[1])
+	}
+	raw := make([]byte, 0, size)
+	hm := &extprocsvcv3.HeaderMutation{SetHeaders: make([]*corev3.HeaderValueOption, n)}
+	for i, h := range r.Headers {
+		start := len(raw)
+		raw = append(raw, h[1]...)
+		vals[i] = corev3.HeaderValue{Key: strings.ToLower(h[0]), RawValue: raw[start:len(raw):len(raw)]}
+		opts[i] = corev3.HeaderValueOption{Header: &vals[i], Append: overwrite}
+		for j := 0; j < i; j++ {
+			if vals[j].Key == vals[i].Key {
+				opts[i].Append = appendValue // a repeated name adds a line (EXT-9)
+				break
+			}
 		}
-		seen[name] = true
-		hm.SetHeaders = append(hm.SetHeaders, hv)
+		hm.SetHeaders[i] = &opts[i]
 	}
 	return &extprocsvcv3.ProcessingResponse{
 		Response: &extprocsvcv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvcv3.ImmediateResponse{
@@ -164,6 +179,12 @@ func ImmediateResponse(r *lambdaproxy.Response) *extprocsvcv3.ProcessingResponse
 		DynamicMetadata: processorMarker,
 	}
 }
+
+// The deprecated append flag is the field ext_proc reads for set_headers (EXT-9); shared, never modified.
+var (
+	overwrite   = wrapperspb.Bool(false)
+	appendValue = wrapperspb.Bool(true)
+)
 
 // unsupported answers integrations this service does not run yet (Lambda proxy invocation is built separately).
 func (s *Server) unsupported(pr *ir.ProcessorRoute) *extprocsvcv3.ProcessingResponse {
