@@ -1,0 +1,213 @@
+package funchost
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proxyplus/proxyplus/lambdainvoke"
+)
+
+// pool is one function's instances and concurrency slots.
+type pool struct {
+	h      *Host
+	fn     Function
+	arn    string
+	slots  chan struct{} // one token per running invocation, capacity MaxConcurrency
+	queued atomic.Int64  // invocations waiting for a slot
+
+	mu   sync.Mutex
+	idle []*instance // warm instances waiting for an invocation, most recently used last
+	all  map[*instance]struct{}
+	seq  int
+}
+
+// acquire takes a concurrency slot, waiting in the queue when the function is at MaxConcurrency.
+func (p *pool) acquire(ctx context.Context) error {
+	if p.h.closed() {
+		return ErrClosed
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if n := p.queued.Add(1); n > int64(p.h.queue) {
+		p.queued.Add(-1)
+		return fmt.Errorf("function %s: %w: %d instances busy and %d invocations queued", p.fn.Name,
+			lambdainvoke.ErrThrottled, p.fn.MaxConcurrency, p.h.queue)
+	}
+	defer p.queued.Add(-1)
+	if p.h.testHookQueued != nil {
+		p.h.testHookQueued(p.fn.Name)
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for an instance of %s: %w", p.fn.Name, context.Cause(ctx))
+	case <-p.h.closing:
+		return ErrClosed
+	}
+}
+
+func (p *pool) release() { <-p.slots }
+
+// instance returns a warm instance, or starts one (cold start).
+func (p *pool) instance() (*instance, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.idle) > 0 {
+		in := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		select {
+		case <-in.exited: // died while idle
+			delete(p.all, in)
+			continue
+		default:
+			return in, nil
+		}
+	}
+	if p.h.closed() {
+		return nil, ErrClosed
+	}
+	p.seq++
+	in, err := startInstance(p, p.seq)
+	if err != nil {
+		return nil, err
+	}
+	p.all[in] = struct{}{}
+	return in, nil
+}
+
+func (p *pool) putIdle(in *instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.h.closed() {
+		return
+	}
+	p.idle = append(p.idle, in)
+}
+
+// discard kills an instance and forgets it.
+func (p *pool) discard(in *instance) {
+	in.kill()
+	p.mu.Lock()
+	delete(p.all, in)
+	p.mu.Unlock()
+}
+
+// invocation is one Invoke on its way through an instance.
+type invocation struct {
+	id         string
+	payload    []byte
+	invokedARN string
+	traceID    string
+	deadline   time.Time // set when an instance takes the invocation
+	result     chan *lambdainvoke.Result
+}
+
+func newInvocation(payload []byte, invokedARN string) *invocation {
+	return &invocation{id: newRequestID(), payload: payload, invokedARN: invokedARN, traceID: newTraceID(),
+		result: make(chan *lambdainvoke.Result, 1)}
+}
+
+// run runs inv on an instance. It returns a function error as a Result, and an error only when the host closes or
+// cannot run the function at all.
+func (p *pool) run(inv *invocation) (*lambdainvoke.Result, error) {
+	for {
+		in, err := p.instance()
+		if err != nil {
+			if err == ErrClosed {
+				return nil, err
+			}
+			p.h.log.Error("function failed to start", "function", p.fn.Name, "request_id", inv.id, "error", err)
+			return unhandled("Runtime.InvalidEntrypoint", fmt.Sprintf("RequestId: %s Error: %v", inv.id, err)), nil
+		}
+		warm := in.invocations.Load() > 0
+		// Hand the invocation over when the runtime asks for the next one.
+		initTimer := time.NewTimer(InitTimeout)
+		select {
+		case in.next <- inv:
+			initTimer.Stop()
+		case <-in.initFailed:
+			initTimer.Stop()
+			p.discard(in)
+			return &lambdainvoke.Result{Payload: in.initErr, FunctionError: "Unhandled", ExecutedVersion: LatestVersion}, nil
+		case <-in.exited:
+			initTimer.Stop()
+			p.discard(in)
+			if warm {
+				continue // died between invocations: take another instance
+			}
+			return unhandled("Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited without providing a reason: %v", inv.id, in.exitErr)), nil
+		case <-initTimer.C:
+			p.h.log.Warn("function init timed out", "function", p.fn.Name, "instance", in.id, "timeout", InitTimeout)
+			p.discard(in)
+			return unhandled("Runtime.InitTimeout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds (init)", inv.id, InitTimeout.Seconds())), nil
+		case <-p.h.closing:
+			initTimer.Stop()
+			return nil, ErrClosed
+		}
+		in.invocations.Add(1)
+		timer := time.NewTimer(p.fn.Timeout)
+		defer timer.Stop()
+		select {
+		case res := <-inv.result:
+			p.putIdle(in)
+			return res, nil
+		case <-in.exited:
+			select {
+			case res := <-inv.result: // answered, then exited (e.g. a panic after reporting it)
+				p.discard(in)
+				return res, nil
+			default:
+			}
+			p.discard(in)
+			p.h.log.Warn("function exited during invocation", "function", p.fn.Name, "request_id", inv.id, "error", in.exitErr)
+			return unhandled("Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v", inv.id, in.exitErr)), nil
+		case <-timer.C:
+			p.discard(in)
+			<-in.exited
+			p.h.log.Warn("function timed out", "function", p.fn.Name, "request_id", inv.id, "timeout", p.fn.Timeout)
+			return unhandled("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, p.fn.Timeout.Seconds())), nil
+		case <-p.h.closing:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// unhandled is a function error document as Lambda makes it for failures of the runtime or the sandbox.
+func unhandled(errorType, message string) *lambdainvoke.Result {
+	b, _ := json.Marshal(struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+	}{errorType, message})
+	return &lambdainvoke.Result{Payload: b, FunctionError: "Unhandled", ExecutedVersion: LatestVersion}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newRequestID returns a UUID (version 4) like Lambda's request ids.
+func newRequestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// newTraceID returns an X-Ray trace header for an unsampled trace.
+func newTraceID() string {
+	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", time.Now().Unix(), randomHex(12), randomHex(8))
+}
