@@ -202,6 +202,11 @@ func (h *Host) lookup(function string) (*pool, string, error) {
 	if p == nil {
 		return nil, "", fmt.Errorf("function not found: %s", function)
 	}
+	if p.fn.ARN == "" && pf.ARN != "" {
+		// A function configured by name alone stands in for that name in any account and region: an
+		// integration written for AWS runs locally unchanged (issue 4 scope 1).
+		return p, function, nil
+	}
 	if pf.ARN == "full" {
 		unq := strings.TrimSuffix(function, ":"+pf.Qualifier)
 		if pf.Qualifier == "" {

@@ -28,7 +28,6 @@ import (
 
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/extproc"
-	"github.com/proxyplus/proxyplus/lambdainvoke"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/translator"
 	xdsserver "github.com/proxyplus/proxyplus/xds/server"
@@ -51,6 +50,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	listenPort := fs.Uint("listener-port", 0, "port Envoy's API listener binds (default 8080)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	var localFns multiFlag
+	fs.Var(&localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell, e.g. hello='./bin/hello'); AWS_PROXY integrations naming NAME invoke it")
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	watchInterval := fs.Duration("watch-interval", 500*time.Millisecond, "how often definition files are checked for changes (0 disables)")
 	if err := parse(fs, args); err != nil {
@@ -144,10 +145,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	log.Info("ADS server listening (state of the world and delta)", "address", xdsLis.Addr().String(), "version", reloader.Status().Version)
 	start("xds server", func() error { return xds.Serve(ctx, xdsLis) })
 
-	invoker, err := lambdainvoke.NewAWS(ctx, lambdainvoke.Options{})
+	fns, err := localFunctions(localFns)
 	if err != nil {
-		return fmt.Errorf("lambda invoker: %w", err)
+		return err
 	}
+	invoker, closeFunctions, err := lambdaInvoker(ctx, fns, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := closeFunctions(sctx); err != nil {
+			log.Warn("stopping local functions", "err", err)
+		}
+	}()
 	lambda := &extproc.Lambda{Invoker: invoker, AccountID: *accountID}
 	epLis, err := listen(cfg.ExtprocAddress)
 	if err != nil {

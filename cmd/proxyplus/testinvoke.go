@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/funchost"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/testinvoke"
 	"github.com/proxyplus/proxyplus/translator"
@@ -25,6 +27,8 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	dryRun := fs.Bool("dry-run", false, "stop before calling any backend or function: show the integration request or event only")
 	functionResponse := fs.String("function-response", "", "AWS_PROXY: file holding the bytes the function returned, instead of invoking it")
 	functionError := fs.String("function-error", "", "AWS_PROXY: the function failed with this X-Amz-Function-Error type (e.g. Unhandled), instead of invoking it")
+	var localFns multiFlag
+	fs.Var(&localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell)")
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -63,10 +67,15 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	}
 	inv.DryRun = *dryRun
 	if !*dryRun {
-		invoker, err := functionInvoker(ctx, *functionResponse, *functionError)
+		fns, err := localFunctions(localFns)
 		if err != nil {
 			return err
 		}
+		invoker, closeFunctions, err := functionInvoker(ctx, *functionResponse, *functionError, fns)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = closeFunctions(context.Background()) }()
 		inv.Lambda = &extproc.Lambda{Invoker: invoker, AccountID: *accountID}
 	}
 	res, err := inv.Invoke(ctx, req)
@@ -79,21 +88,22 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	return enc.Encode(res)
 }
 
-// functionInvoker answers with the given function output, or invokes the function for real (AWS SDK: standard
-// credentials, AWS_ENDPOINT_URL_LAMBDA honoured).
-func functionInvoker(ctx context.Context, responseFile, functionError string) (lambdainvoke.Invoker, error) {
+// functionInvoker answers with the given function output, or invokes the function for real: a local function
+// when one is named so, else AWS Lambda (SDK: standard credentials, AWS_ENDPOINT_URL_LAMBDA honoured).
+func functionInvoker(ctx context.Context, responseFile, functionError string, local []funchost.Function) (lambdainvoke.Invoker, func(context.Context) error, error) {
 	if responseFile == "" && functionError == "" {
-		return lambdainvoke.NewAWS(ctx, lambdainvoke.Options{})
+		return lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
+	noop := func(context.Context) error { return nil }
 	var payload []byte
 	if responseFile != "" {
 		b, err := os.ReadFile(responseFile)
 		if err != nil {
-			return nil, fmt.Errorf("--function-response: %w", err)
+			return nil, nil, fmt.Errorf("--function-response: %w", err)
 		}
 		payload = b
 	}
 	return lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
 		return &lambdainvoke.Result{Payload: payload, FunctionError: functionError}, nil
-	}), nil
+	}), noop, nil
 }
