@@ -65,3 +65,15 @@ func TestShellSplit(t *testing.T) {
 		t.Fatal("an unterminated quote must fail")
 	}
 }
+
+// TestHelloExample keeps the README's local-function example working.
+func TestHelloExample(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed; the example's shell runtime needs it")
+	}
+	code, out, stderr := runCLI(t, "test-invoke", "--api", "../../examples/hello/api.yaml", "--stage", "dev", "--method", "GET",
+		"--target", "/dev/hello/world?lang=en", "--local-function", "hello=../../examples/hello/bootstrap")
+	if code != 0 || !strings.Contains(out, `"body":"hello, world"`) {
+		t.Fatalf("exit %d: %s\n%s", code, out, stderr)
+	}
+}
