@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/proxyplus/proxyplus/funchost"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
+	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 )
 
 // localFunctions parses --local-function NAME=COMMAND flags. COMMAND is split like a shell would split it
@@ -80,6 +83,32 @@ func shellSplit(s string) ([]string, error) {
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("empty command")
+	}
+	return out, nil
+}
+
+// configFunctions maps the gateway config's functions; relative commands and directories are relative to baseDir.
+func configFunctions(cfg []*apigatewayv1.LocalFunction, baseDir string) ([]funchost.Function, error) {
+	var out []funchost.Function
+	for _, f := range cfg {
+		if f.GetFunctionName() == "" || len(f.GetCommand()) == 0 {
+			return nil, usageError{fmt.Errorf("functions: each local function needs functionName and command")}
+		}
+		argv := append([]string(nil), f.GetCommand()...)
+		if strings.HasPrefix(argv[0], "./") || strings.HasPrefix(argv[0], "../") {
+			argv[0] = filepath.Join(baseDir, argv[0])
+		}
+		dir := f.GetWorkingDirectory()
+		if dir == "" {
+			dir = baseDir
+		} else if !filepath.IsAbs(dir) {
+			dir = filepath.Join(baseDir, dir)
+		}
+		out = append(out, funchost.Function{
+			Name: f.GetFunctionName(), ARN: f.GetFunctionArn(), Command: argv, Env: f.GetEnvironment(), Dir: dir,
+			Timeout: time.Duration(f.GetTimeout()) * time.Second, MemoryMB: int(f.GetMemorySize()),
+			MaxConcurrency: int(f.GetMaxConcurrency()), Handler: f.GetHandler(),
+		})
 	}
 	return out, nil
 }

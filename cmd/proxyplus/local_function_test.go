@@ -77,3 +77,17 @@ func TestHelloExample(t *testing.T) {
 		t.Fatalf("exit %d: %s\n%s", code, out, stderr)
 	}
 }
+
+func TestConfigFunctions(t *testing.T) {
+	cfg, err := readGatewayConfig("../../examples/gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := configFunctions(cfg.GetFunctions(), "/srv/cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != 1 || fns[0].Name != "hello" || fns[0].Command[0] != "/srv/cfg/hello/bootstrap" || fns[0].Dir != "/srv/cfg" || fns[0].Timeout.Seconds() != 3 {
+		t.Fatalf("functions: %+v", fns)
+	}
+}

@@ -149,6 +149,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	cfgFns, err := configFunctions(cfg.GetFunctions(), baseDir)
+	if err != nil {
+		return err
+	}
+	fns = append(fns, cfgFns...)
 	invoker, closeFunctions, err := lambdaInvoker(ctx, fns, log)
 	if err != nil {
 		return err

@@ -37,8 +37,11 @@ type GatewayConfig struct {
 	// Address Envoy dials to reach the ext_proc service when it differs from extproc_address (the listen
 	// address), e.g. "proxyplus:18001" while listening on "0.0.0.0:18001". Defaults to extproc_address.
 	ExtprocAdvertiseAddress string `protobuf:"bytes,7,opt,name=extproc_advertise_address,json=extprocAdvertiseAddress,proto3" json:"extproc_advertise_address,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Lambda functions run locally (the local function host). An AWS_PROXY integration whose function name (or
+	// ARN) matches one runs it; every other function is invoked on AWS Lambda.
+	Functions     []*LocalFunction `protobuf:"bytes,8,rep,name=functions,proto3" json:"functions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GatewayConfig) Reset() {
@@ -120,6 +123,130 @@ func (x *GatewayConfig) GetExtprocAdvertiseAddress() string {
 	return ""
 }
 
+func (x *GatewayConfig) GetFunctions() []*LocalFunction {
+	if x != nil {
+		return x.Functions
+	}
+	return nil
+}
+
+// LocalFunction is a Lambda function run on this machine through the Lambda Runtime API, from the same artefact
+// deployed to a provided.al2023 runtime (a bootstrap executable or any command speaking the Runtime API).
+// Names follow Lambda's configuration (FunctionName, Timeout, MemorySize, Handler, Environment).
+type LocalFunction struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	FunctionName string                 `protobuf:"bytes,1,opt,name=function_name,json=functionName,proto3" json:"function_name,omitempty"`
+	// The ARN the function stands for; empty: the name in any account and region.
+	FunctionArn string `protobuf:"bytes,2,opt,name=function_arn,json=functionArn,proto3" json:"function_arn,omitempty"`
+	// The command and its arguments, e.g. ["./bin/bootstrap"]. Relative paths are relative to the config file.
+	Command     []string          `protobuf:"bytes,3,rep,name=command,proto3" json:"command,omitempty"`
+	Environment map[string]string `protobuf:"bytes,4,rep,name=environment,proto3" json:"environment,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Working directory (LAMBDA_TASK_ROOT); default: the config file's directory.
+	WorkingDirectory string `protobuf:"bytes,5,opt,name=working_directory,json=workingDirectory,proto3" json:"working_directory,omitempty"`
+	// Timeout in seconds (default 3, as Lambda).
+	Timeout int32 `protobuf:"varint,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Memory size in MB reported to the function (default 128).
+	MemorySize int32 `protobuf:"varint,7,opt,name=memory_size,json=memorySize,proto3" json:"memory_size,omitempty"`
+	// Instances at most; further invocations queue.
+	MaxConcurrency int32  `protobuf:"varint,8,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
+	Handler        string `protobuf:"bytes,9,opt,name=handler,proto3" json:"handler,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LocalFunction) Reset() {
+	*x = LocalFunction{}
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalFunction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalFunction) ProtoMessage() {}
+
+func (x *LocalFunction) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalFunction.ProtoReflect.Descriptor instead.
+func (*LocalFunction) Descriptor() ([]byte, []int) {
+	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LocalFunction) GetFunctionName() string {
+	if x != nil {
+		return x.FunctionName
+	}
+	return ""
+}
+
+func (x *LocalFunction) GetFunctionArn() string {
+	if x != nil {
+		return x.FunctionArn
+	}
+	return ""
+}
+
+func (x *LocalFunction) GetCommand() []string {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *LocalFunction) GetEnvironment() map[string]string {
+	if x != nil {
+		return x.Environment
+	}
+	return nil
+}
+
+func (x *LocalFunction) GetWorkingDirectory() string {
+	if x != nil {
+		return x.WorkingDirectory
+	}
+	return ""
+}
+
+func (x *LocalFunction) GetTimeout() int32 {
+	if x != nil {
+		return x.Timeout
+	}
+	return 0
+}
+
+func (x *LocalFunction) GetMemorySize() int32 {
+	if x != nil {
+		return x.MemorySize
+	}
+	return 0
+}
+
+func (x *LocalFunction) GetMaxConcurrency() int32 {
+	if x != nil {
+		return x.MaxConcurrency
+	}
+	return 0
+}
+
+func (x *LocalFunction) GetHandler() string {
+	if x != nil {
+		return x.Handler
+	}
+	return ""
+}
+
 type Listener struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Address Envoy binds, default 0.0.0.0.
@@ -132,7 +259,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[1]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -144,7 +271,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[1]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -157,7 +284,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{1}
+	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Listener) GetAddress() string {
@@ -187,7 +314,7 @@ type ApiSource struct {
 
 func (x *ApiSource) Reset() {
 	*x = ApiSource{}
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[2]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +326,7 @@ func (x *ApiSource) String() string {
 func (*ApiSource) ProtoMessage() {}
 
 func (x *ApiSource) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[2]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +339,7 @@ func (x *ApiSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiSource.ProtoReflect.Descriptor instead.
 func (*ApiSource) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{2}
+	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ApiSource) GetFile() string {
@@ -233,7 +360,7 @@ var File_proxyplus_apigateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_proxyplus_apigateway_v1_gateway_proto_rawDesc = "" +
 	"\n" +
-	"%proxyplus/apigateway/v1/gateway.proto\x12\x17proxyplus.apigateway.v1\x1a%proxyplus/apigateway/v1/restapi.proto\"\xd0\x02\n" +
+	"%proxyplus/apigateway/v1/gateway.proto\x12\x17proxyplus.apigateway.v1\x1a%proxyplus/apigateway/v1/restapi.proto\"\x96\x03\n" +
 	"\rGatewayConfig\x12\x1f\n" +
 	"\vxds_address\x18\x01 \x01(\tR\n" +
 	"xdsAddress\x12'\n" +
@@ -242,7 +369,22 @@ const file_proxyplus_apigateway_v1_gateway_proto_rawDesc = "" +
 	"\bdata_dir\x18\x04 \x01(\tR\adataDir\x12=\n" +
 	"\blistener\x18\x05 \x01(\v2!.proxyplus.apigateway.v1.ListenerR\blistener\x126\n" +
 	"\x04apis\x18\x06 \x03(\v2\".proxyplus.apigateway.v1.ApiSourceR\x04apis\x12:\n" +
-	"\x19extproc_advertise_address\x18\a \x01(\tR\x17extprocAdvertiseAddress\"8\n" +
+	"\x19extproc_advertise_address\x18\a \x01(\tR\x17extprocAdvertiseAddress\x12D\n" +
+	"\tfunctions\x18\b \x03(\v2&.proxyplus.apigateway.v1.LocalFunctionR\tfunctions\"\xb7\x03\n" +
+	"\rLocalFunction\x12#\n" +
+	"\rfunction_name\x18\x01 \x01(\tR\ffunctionName\x12!\n" +
+	"\ffunction_arn\x18\x02 \x01(\tR\vfunctionArn\x12\x18\n" +
+	"\acommand\x18\x03 \x03(\tR\acommand\x12Y\n" +
+	"\venvironment\x18\x04 \x03(\v27.proxyplus.apigateway.v1.LocalFunction.EnvironmentEntryR\venvironment\x12+\n" +
+	"\x11working_directory\x18\x05 \x01(\tR\x10workingDirectory\x12\x18\n" +
+	"\atimeout\x18\x06 \x01(\x05R\atimeout\x12\x1f\n" +
+	"\vmemory_size\x18\a \x01(\x05R\n" +
+	"memorySize\x12'\n" +
+	"\x0fmax_concurrency\x18\b \x01(\x05R\x0emaxConcurrency\x12\x18\n" +
+	"\ahandler\x18\t \x01(\tR\ahandler\x1a>\n" +
+	"\x10EnvironmentEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"8\n" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\"W\n" +
@@ -262,22 +404,26 @@ func file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_proxyplus_apigateway_v1_gateway_proto_rawDescData
 }
 
-var file_proxyplus_apigateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_proxyplus_apigateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_proxyplus_apigateway_v1_gateway_proto_goTypes = []any{
 	(*GatewayConfig)(nil), // 0: proxyplus.apigateway.v1.GatewayConfig
-	(*Listener)(nil),      // 1: proxyplus.apigateway.v1.Listener
-	(*ApiSource)(nil),     // 2: proxyplus.apigateway.v1.ApiSource
-	(*Stage)(nil),         // 3: proxyplus.apigateway.v1.Stage
+	(*LocalFunction)(nil), // 1: proxyplus.apigateway.v1.LocalFunction
+	(*Listener)(nil),      // 2: proxyplus.apigateway.v1.Listener
+	(*ApiSource)(nil),     // 3: proxyplus.apigateway.v1.ApiSource
+	nil,                   // 4: proxyplus.apigateway.v1.LocalFunction.EnvironmentEntry
+	(*Stage)(nil),         // 5: proxyplus.apigateway.v1.Stage
 }
 var file_proxyplus_apigateway_v1_gateway_proto_depIdxs = []int32{
-	1, // 0: proxyplus.apigateway.v1.GatewayConfig.listener:type_name -> proxyplus.apigateway.v1.Listener
-	2, // 1: proxyplus.apigateway.v1.GatewayConfig.apis:type_name -> proxyplus.apigateway.v1.ApiSource
-	3, // 2: proxyplus.apigateway.v1.ApiSource.stages:type_name -> proxyplus.apigateway.v1.Stage
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 0: proxyplus.apigateway.v1.GatewayConfig.listener:type_name -> proxyplus.apigateway.v1.Listener
+	3, // 1: proxyplus.apigateway.v1.GatewayConfig.apis:type_name -> proxyplus.apigateway.v1.ApiSource
+	1, // 2: proxyplus.apigateway.v1.GatewayConfig.functions:type_name -> proxyplus.apigateway.v1.LocalFunction
+	4, // 3: proxyplus.apigateway.v1.LocalFunction.environment:type_name -> proxyplus.apigateway.v1.LocalFunction.EnvironmentEntry
+	5, // 4: proxyplus.apigateway.v1.ApiSource.stages:type_name -> proxyplus.apigateway.v1.Stage
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_proxyplus_apigateway_v1_gateway_proto_init() }
@@ -292,7 +438,7 @@ func file_proxyplus_apigateway_v1_gateway_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxyplus_apigateway_v1_gateway_proto_rawDesc), len(file_proxyplus_apigateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
