@@ -229,6 +229,12 @@ func (h *Host) lookup(function string) (*pool, string, error) {
 // Invoke invokes function synchronously (see the package documentation for outcomes). function is the name, the
 // ARN (full or partial) or either with a :qualifier; every qualifier runs $LATEST.
 func (h *Host) Invoke(ctx context.Context, function string, payload []byte) (*lambdainvoke.Result, error) {
+	return h.invoke(ctx, function, payload, "", nil)
+}
+
+// invoke is Invoke with the request id to use ("" makes one up) and, when tail is not nil, capturing the
+// invocation's output lines in tail.
+func (h *Host) invoke(ctx context.Context, function string, payload []byte, requestID string, tail *tailLog) (*lambdainvoke.Result, error) {
 	p, invokedARN, err := h.lookup(function)
 	if err != nil {
 		return nil, &lambdainvoke.InvokeError{Function: function, Code: "ResourceNotFoundException",
@@ -243,6 +249,10 @@ func (h *Host) Invoke(ctx context.Context, function string, payload []byte) (*la
 		return nil, invokeError(function, err)
 	}
 	inv := newInvocation(payload, invokedARN)
+	inv.tail = tail
+	if requestID != "" {
+		inv.id = requestID
+	}
 	done := make(chan outcome, 1)
 	go func() {
 		defer p.release()

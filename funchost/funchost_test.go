@@ -26,6 +26,10 @@ import (
 var echofn string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(echoServerEnv) == "1" {
+		serveEcho() // the benchmarks' out-of-process HTTP echo (bench_test.go)
+		return
+	}
 	dir, err := os.MkdirTemp("", "funchost-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

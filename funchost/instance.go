@@ -43,6 +43,7 @@ type instance struct {
 	mu        sync.Mutex
 	current   *invocation // the invocation the runtime is working on
 	lastID    string      // request id for output lines
+	lastInv   *invocation // the invocation output lines belong to (current or last)
 	stopOnce  sync.Once
 	termOnce  sync.Once
 	logStdout *lineWriter
@@ -149,7 +150,7 @@ func (in *instance) handleNext(w http.ResponseWriter, r *http.Request) {
 	}
 	inv.deadline = time.Now().Add(in.p.fn.Timeout)
 	in.mu.Lock()
-	in.current, in.lastID = inv, inv.id
+	in.current, in.lastID, in.lastInv = inv, inv.id, inv
 	in.mu.Unlock()
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
@@ -292,8 +293,11 @@ func (lw *lineWriter) flush() {
 
 func (lw *lineWriter) emit(line []byte) {
 	lw.in.mu.Lock()
-	id := lw.in.lastID
+	id, inv := lw.in.lastID, lw.in.lastInv
 	lw.in.mu.Unlock()
+	if inv != nil && inv.tail != nil {
+		inv.tail.add(bytes.TrimRight(line, "\r"))
+	}
 	lw.in.p.h.log.LogAttrs(context.Background(), slog.LevelInfo, "function output",
 		slog.String("function", lw.in.p.fn.Name), slog.String("request_id", id),
 		slog.String("stream", lw.stream), slog.String("line", string(bytes.TrimRight(line, "\r"))))

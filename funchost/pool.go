@@ -110,6 +110,7 @@ type invocation struct {
 	traceID    string
 	deadline   time.Time // set when an instance takes the invocation
 	result     chan *lambdainvoke.Result
+	tail       *tailLog // output lines for X-Amz-Log-Type: Tail; nil when not asked for
 }
 
 func newInvocation(payload []byte, invokedARN string) *invocation {

@@ -50,6 +50,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	listenPort := fs.Uint("listener-port", 0, "port Envoy's API listener binds (default 8080)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	lambdaAPIAddr := fs.String("lambda-api-address", "", "serve the Lambda Invoke API for local functions on this loopback address (e.g. 127.0.0.1:9001), for the AWS CLI and SDKs")
 	var localFns multiFlag
 	fs.Var(&localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell, e.g. hello='./bin/hello'); AWS_PROXY integrations naming NAME invoke it")
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
@@ -154,7 +155,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fns = append(fns, cfgFns...)
-	invoker, closeFunctions, err := lambdaInvoker(ctx, fns, log)
+	invoker, host, closeFunctions, err := lambdaInvoker(ctx, fns, log)
 	if err != nil {
 		return err
 	}
@@ -180,6 +181,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		log.Info("metrics and status endpoint listening", "address", mLis.Addr().String())
 		start("metrics server", func() error { return serveMetrics(ctx, mLis, reg, xds, reloader) })
+	}
+	if *lambdaAPIAddr != "" {
+		if host == nil {
+			return usageError{errors.New("--lambda-api-address needs local functions (--local-function or functions in --config)")}
+		}
+		// The Invoke API checks no signatures: it must not be reachable from other machines.
+		if h, _, err := net.SplitHostPort(*lambdaAPIAddr); err != nil || !net.ParseIP(h).IsLoopback() {
+			return usageError{fmt.Errorf("--lambda-api-address %s: a loopback address is required (the local Invoke API is unauthenticated)", *lambdaAPIAddr)}
+		}
+		lLis, err := net.Listen("tcp", *lambdaAPIAddr)
+		if err != nil {
+			return fmt.Errorf("lambda invoke API listener: %w", err)
+		}
+		log.Info("Lambda Invoke API for local functions listening", "address", lLis.Addr().String(), "functions", host.Names())
+		start("lambda invoke API", func() error { return serveHTTP(ctx, lLis, host.InvokeAPIHandler()) })
 	}
 	if *watchInterval > 0 {
 		start("definition watcher", func() error { reloader.Watch(ctx, *watchInterval, 300*time.Millisecond); return nil })
@@ -266,6 +282,21 @@ func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambd
 	return gs.Serve(lis)
 }
 
+// serveHTTP serves h until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, lis net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
 // serveMetrics serves /metrics (Prometheus), /status (xDS nodes, snapshot, last reload) and /healthz.
 func serveMetrics(ctx context.Context, lis net.Listener, reg *prometheus.Registry, xds *xdsserver.Server, r *controlplane.Reloader) error {
 	mux := http.NewServeMux()
@@ -277,17 +308,7 @@ func serveMetrics(ctx context.Context, lis net.Listener, reg *prometheus.Registr
 		_ = enc.Encode(map[string]any{"xds": xds.Status(), "definitions": r.Status()})
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveHTTP(ctx, lis, mux)
 }
 
 // xdsPublisher adapts the xDS server to the pipeline.

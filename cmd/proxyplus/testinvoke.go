@@ -92,7 +92,8 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 // when one is named so, else AWS Lambda (SDK: standard credentials, AWS_ENDPOINT_URL_LAMBDA honoured).
 func functionInvoker(ctx context.Context, responseFile, functionError string, local []funchost.Function) (lambdainvoke.Invoker, func(context.Context) error, error) {
 	if responseFile == "" && functionError == "" {
-		return lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		inv, _, closeFn, err := lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		return inv, closeFn, err
 	}
 	noop := func(context.Context) error { return nil }
 	var payload []byte
