@@ -107,7 +107,7 @@ func TestShellTimeoutKillsChildren(t *testing.T) {
 	if d.ErrorType != "Sandbox.Timedout" {
 		t.Errorf("error document %+v", d)
 	}
-	if el := time.Since(start); el > 1500*time.Millisecond {
+	if el := time.Since(start); el > 10*time.Second { // the runtime's child sleeps far longer; a loaded machine is slow, not wrong
 		t.Errorf("timed-out invocation took %v: children kept running?", el)
 	}
 	if res := invoke(t, h, "shell", `{}`); res.FunctionError != "" {
