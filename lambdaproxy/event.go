@@ -39,7 +39,7 @@ func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context)
 	s := evPool.Get().(*evScratch)
 	defer s.release()
 	var matched bool
-	if s.params, matched = evMatchResource(route.Route.Segments, rest, s.params[:0]); !matched {
+	if s.params, matched = translator.AppendParams(s.params[:0], route.Route.Segments, rest); !matched {
 		return dst, fmt.Errorf("lambdaproxy: path %q does not match resource %s of route %s", rawPath,
 			route.Route.ResourcePath, route.Route.Name)
 	}
@@ -61,8 +61,8 @@ func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context)
 		dst = append(dst, "null"...)
 	} else {
 		for i, p := range s.params {
-			dst = evAppendKey(dst, i, p.name)
-			dst = evAppendString(dst, p.value)
+			dst = evAppendKey(dst, i, p.Name)
+			dst = evAppendString(dst, p.Value)
 		}
 		dst = append(dst, '}')
 	}
@@ -157,7 +157,7 @@ type evScratch struct {
 	names  []byte // header names as written in the event (JSON string bodies); evHeader holds offsets into it
 	query  []evQueryParam
 	qbuf   []byte // decoded query names and values; evQueryParam holds offsets into it
-	params []evParam
+	params []translator.PathParam
 	keys   []string
 }
 
@@ -176,39 +176,6 @@ func (s *evScratch) release() {
 		return
 	}
 	evPool.Put(s)
-}
-
-// evParam is one path parameter: the name without "+" and the raw value (EVT-17).
-type evParam struct{ name, value string }
-
-// evMatchResource is translator.MatchResource without its map: it appends the parameters in path order to out.
-// The two must agree on every input (TestEventMatchResourceAgrees and FuzzAppendEvent check it); it exists only
-// because the event encoder may not allocate.
-func evMatchResource(segs []ir.Segment, rest string, out []evParam) ([]evParam, bool) {
-	rest = strings.TrimRight(rest, "/")
-	for i, s := range segs {
-		if rest == "" {
-			return out, false
-		}
-		if s.Kind == ir.Greedy {
-			if i != len(segs)-1 || strings.HasPrefix(rest, "/") {
-				return out, false
-			}
-			return append(out, evParam{s.Text, rest}), true
-		}
-		seg, tail, _ := strings.Cut(rest, "/")
-		if seg == "" || (s.Kind == ir.Literal && seg != s.Text) {
-			return out, false
-		}
-		if s.Kind == ir.Param {
-			out = append(out, evParam{s.Text, seg})
-		}
-		rest = tail
-		if tail == "" && i < len(segs)-1 {
-			return out, false
-		}
-	}
-	return out, rest == ""
 }
 
 // ---- headers (EVT-6..EVT-12, DEV-1) ----

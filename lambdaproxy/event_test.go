@@ -888,7 +888,7 @@ func TestEventMatchResourceAgrees(t *testing.T) {
 func evCompareMatchers(t testing.TB, segs []ir.Segment, rest string) {
 	t.Helper()
 	want, wantOK := translator.MatchResource(segs, rest)
-	got, gotOK := evMatchResource(segs, rest, nil)
+	got, gotOK := translator.AppendParams(nil, segs, rest)
 	if gotOK != wantOK {
 		t.Fatalf("match %v %q: ok %v, translator %v", segs, rest, gotOK, wantOK)
 	}
@@ -897,7 +897,7 @@ func evCompareMatchers(t testing.TB, segs []ir.Segment, rest string) {
 	}
 	m := map[string]string{}
 	for _, p := range got {
-		m[p.name] = p.value
+		m[p.Name] = p.Value
 	}
 	if d := cmp.Diff(want, m); d != "" {
 		t.Fatalf("match %v %q (-translator +event):\n%s", segs, rest, d)

@@ -22,39 +22,51 @@ func SplitStagePath(path string) (stage, rest string, ok bool) {
 	return stage, rest, stage != ""
 }
 
-// MatchResource matches the part of the path after the stage (as SplitStagePath returns it) against a resource
-// template. Trailing slashes are ignored (RTE-5); a parameter is one non-empty raw segment (RTE-15, RTE-7); a
-// greedy parameter takes at least one segment, keeps inner "//" and loses trailing slashes (RTE-14, EVT-18).
-// Parameter values are raw (not percent-decoded, EVT-17).
-func MatchResource(segs []ir.Segment, rest string) (map[string]string, bool) {
+// PathParam is one path parameter of a matched resource: the name without "+" and the raw value.
+type PathParam struct{ Name, Value string }
+
+// AppendParams matches the part of the path after the stage (as SplitStagePath returns it) against a resource
+// template and appends its parameters, in path order, to dst. Trailing slashes are ignored (RTE-5); a parameter
+// is one non-empty raw segment (RTE-15, RTE-7); a greedy parameter takes at least one segment, keeps inner "//"
+// and loses trailing slashes (RTE-14, EVT-18). Values are raw (not percent-decoded, EVT-17). It allocates
+// nothing beyond dst's growth, so the Lambda event builder can use it on every request.
+func AppendParams(dst []PathParam, segs []ir.Segment, rest string) ([]PathParam, bool) {
 	rest = strings.TrimRight(rest, "/")
-	params := map[string]string{}
 	for i, s := range segs {
 		if rest == "" {
-			return nil, false
+			return dst, false
 		}
 		if s.Kind == ir.Greedy {
 			// The greedy value starts at a segment: "/a//x" leaves an empty segment after /a (OPEN-7).
 			if i != len(segs)-1 || strings.HasPrefix(rest, "/") {
-				return nil, false
+				return dst, false
 			}
-			params[s.Text] = rest
-			return params, true
+			return append(dst, PathParam{s.Text, rest}), true
 		}
 		seg, tail, _ := strings.Cut(rest, "/")
 		if seg == "" || (s.Kind == ir.Literal && seg != s.Text) {
-			return nil, false
+			return dst, false
 		}
 		if s.Kind == ir.Param {
-			params[s.Text] = seg
+			dst = append(dst, PathParam{s.Text, seg})
 		}
 		rest = tail
 		if tail == "" && i < len(segs)-1 {
-			return nil, false
+			return dst, false
 		}
 	}
-	if rest != "" {
+	return dst, rest == ""
+}
+
+// MatchResource is AppendParams with the parameters as a map.
+func MatchResource(segs []ir.Segment, rest string) (map[string]string, bool) {
+	ps, ok := AppendParams(nil, segs, rest)
+	if !ok {
 		return nil, false
+	}
+	params := make(map[string]string, len(ps))
+	for _, p := range ps {
+		params[p.Name] = p.Value
 	}
 	return params, true
 }
