@@ -155,6 +155,9 @@ func randomID() (b [16]byte) {
 	return b
 }
 
+// NewUUID is a random lower-case v4 UUID, as API Gateway request ids (and Envoy's %UNIQUE_ID%) are.
+func NewUUID() string { return uuidString(randomID()) }
+
 // uuidString formats a v4 UUID in lower case (EVT-23 requestId).
 func uuidString(b [16]byte) string {
 	b[6] = b[6]&0x0f | 0x40

@@ -20,8 +20,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"crypto/rand"
-
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -107,7 +105,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev, err := evaluator.New(res.Routes[0], hcm, evaluator.WithUUIDSource(newUUID), evaluator.WithClock(time.Now))
+	ev, err := evaluator.New(res.Routes[0], hcm, evaluator.WithUUIDSource(extproc.NewUUID), evaluator.WithClock(time.Now))
 	if err != nil {
 		return nil, fmt.Errorf("route evaluator: %w", err)
 	}
@@ -362,13 +360,4 @@ func nonNil(h [][2]string) [][2]string {
 		return [][2]string{}
 	}
 	return h
-}
-
-// newUUID is a random v4 UUID for %UNIQUE_ID%, like Envoy's request ids.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -106,9 +106,7 @@ func decideProcessor(h *ir.HTTPIntegration, method string) {
 	var reasons []string
 	// Route configuration cannot change :method; a route whose method already is the fixed one needs no rewrite.
 	if h.Method != "" && h.Method != method {
-		{
-			reasons = append(reasons, fmt.Sprintf("fixed integration method %s (Envoy routes cannot change the method)", h.Method))
-		}
+		reasons = append(reasons, fmt.Sprintf("fixed integration method %s (Envoy routes cannot change the method)", h.Method))
 	}
 	if len(h.Query) > 0 {
 		reasons = append(reasons, "the uri has its own query string, which goes ahead of the client's (HTP-6)")

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -45,5 +44,3 @@ func responseRemapFilterConfig() (map[string]*anypb.Any, error) {
 		Mutations: &headermutationv3.Mutations{ResponseMutations: ms},
 	})
 }
-
-var _ = corev3.HeaderValue{}

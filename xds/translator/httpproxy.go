@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -151,5 +150,3 @@ func remapResponse(route *routev3.Route) {
 		route.ResponseHeadersToAdd = append(route.ResponseHeadersToAdd, setHeader("x-amzn-Remapped-"+remappedSpelling[name], "%RESP("+name+")%"))
 	}
 }
-
-var _ = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/translator"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
@@ -149,5 +148,3 @@ func describe(api *apigatewayv1.RestApi) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-var _ = ir.AnyMethods
