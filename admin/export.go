@@ -2,8 +2,9 @@ package admin
 
 import (
 	"encoding/json"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
@@ -53,7 +54,7 @@ func exportOperation(m *apigatewayv1.Method, schemes map[string]any) map[string]
 		op["operationId"] = m.GetOperationName()
 	}
 	var params []any
-	for _, k := range sortedKeys(m.GetRequestParameters()) {
+	for _, k := range slices.Sorted(maps.Keys(m.GetRequestParameters())) {
 		sm := methodParamRe.FindStringSubmatch(k)
 		if sm == nil {
 			continue
@@ -138,7 +139,7 @@ func exportIntegration(in *apigatewayv1.Integration) map[string]any {
 	}
 	if len(in.GetIntegrationResponses()) > 0 {
 		responses := map[string]any{}
-		for _, code := range sortedKeys(in.GetIntegrationResponses()) {
+		for _, code := range slices.Sorted(maps.Keys(in.GetIntegrationResponses())) {
 			ir := in.GetIntegrationResponses()[code]
 			r := map[string]any{"statusCode": ir.GetStatusCode()}
 			if ir.GetStatusCode() == "" {
@@ -162,13 +163,4 @@ func exportIntegration(in *apigatewayv1.Integration) map[string]any {
 		out["responses"] = responses
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

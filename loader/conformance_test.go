@@ -3,8 +3,10 @@ package loader
 import (
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -50,7 +52,7 @@ func findResource(t *testing.T, api *apigatewayv1.RestApi, path string) *apigate
 }
 
 func methodKeys(r *apigatewayv1.Resource) []string {
-	keys := sortedKeys(r.ResourceMethods)
+	keys := slices.Sorted(maps.Keys(r.ResourceMethods))
 	if keys == nil {
 		return []string{}
 	}

@@ -2,8 +2,10 @@ package loader
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,7 +124,7 @@ func (j jsonReader) strMap(obj map[string]any, key, path string) map[string]stri
 		return nil
 	}
 	out := make(map[string]string, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		s, ok := m[k].(string)
 		if !ok {
 			j.r.errorf(child(child(path, key), k), key, j.rule, "%s[%q] must be a string, not %s", key, k, jsonType(m[k]))

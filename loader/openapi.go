@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
@@ -69,7 +71,7 @@ func loadOpenAPI(r *reporter, d *document, format, version string, opts Options)
 	}
 	prefix := im.basePathPrefix(opts.BasePathMode)
 	paths := im.doc.object(im.root, "paths", "$")
-	for _, key := range sortedKeys(paths) {
+	for _, key := range slices.Sorted(maps.Keys(paths)) {
 		im.pathItem(api, prefix, key, paths[key])
 	}
 	im.reportExtensions(im.root, "$")

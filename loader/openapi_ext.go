@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -73,7 +75,7 @@ func (im *oasImporter) integrationResponses(obj map[string]any, path string) map
 		return nil
 	}
 	rp := child(path, "responses")
-	patterns := sortedKeys(responses)
+	patterns := slices.Sorted(maps.Keys(responses))
 	// "default" first, so it is the one kept when another pattern maps to the same status.
 	sort.SliceStable(patterns, func(a, b int) bool { return patterns[a] == "default" && patterns[b] != "default" })
 	out := map[string]*apigatewayv1.IntegrationResponse{}
@@ -134,7 +136,7 @@ func (im *oasImporter) security(op map[string]any, path string) (authType string
 			r.errorf(rp, "security", "OAS-1", "a security requirement must be an object, not %s", jsonType(req))
 			continue
 		}
-		for _, name := range sortedKeys(ro) {
+		for _, name := range slices.Sorted(maps.Keys(ro)) {
 			scheme := im.securityScheme(name)
 			if scheme == nil {
 				r.warnf(rp, "security", "OAS-10", "security scheme %q is not defined; the requirement is ignored", name)
@@ -233,7 +235,7 @@ var extensionNotes = map[string]string{
 func (im *oasImporter) reportExtensions(v any, path string) {
 	switch v := v.(type) {
 	case map[string]any:
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			p := child(path, k)
 			if !strings.HasPrefix(k, extPrefix) {
 				im.reportExtensions(v[k], p)

@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -64,7 +66,7 @@ func checkFields(r *reporter, obj map[string]any, md protoreflect.MessageDescrip
 				continue
 			}
 			if m, isObj := v.(map[string]any); isObj {
-				for _, k := range sortedKeys(m) {
+				for _, k := range slices.Sorted(maps.Keys(m)) {
 					if sub, isObj := m[k].(map[string]any); isObj {
 						ok = checkFields(r, sub, fd.MapValue().Message(), child(loc, k)) && ok
 					}

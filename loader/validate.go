@@ -2,7 +2,9 @@ package loader
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -274,7 +276,7 @@ func validateMethod(r *reporter, l *locator, m *apigatewayv1.Method, loc, key, n
 			declared[paramKey("path", strings.TrimSuffix(strings.Trim(seg, "{}"), "+"))] = true
 		}
 	}
-	pkeys := sortedKeys(m.RequestParameters)
+	pkeys := slices.Sorted(maps.Keys(m.RequestParameters))
 	for _, k := range pkeys {
 		mt := methodParamRe.FindStringSubmatch(k)
 		if mt == nil {
@@ -309,13 +311,4 @@ func paramKey(where, name string) string {
 		return "querystring." + name
 	}
 	return where + "." + name
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

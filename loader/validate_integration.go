@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,7 +104,7 @@ func validateEnums(r *reporter, in *apigatewayv1.Integration, c integrationConte
 		r.errorf(c.at("contentHandling"), "contentHandling", "OAS-4", "contentHandling %q of %s must be CONVERT_TO_BINARY "+
 			"or CONVERT_TO_TEXT", in.ContentHandling, c.method)
 	}
-	for _, code := range sortedKeys(in.IntegrationResponses) {
+	for _, code := range slices.Sorted(maps.Keys(in.IntegrationResponses)) {
 		loc := child(c.at("integrationResponses"), code)
 		ir := in.IntegrationResponses[code]
 		if ir == nil {
@@ -146,7 +148,7 @@ func validStatus(s string) bool {
 // validateRequestParameters applies the HTP-3 grammar to every mapping, and warns about mappings that make
 // API Gateway fail every request (HTP-10 for HTTP_PROXY, EVT-29 for AWS_PROXY).
 func validateRequestParameters(r *reporter, in *apigatewayv1.Integration, c integrationContext) {
-	for _, key := range sortedKeys(in.RequestParameters) {
+	for _, key := range slices.Sorted(maps.Keys(in.RequestParameters)) {
 		value := in.RequestParameters[key]
 		loc := child(c.at("requestParameters"), key)
 		km := integrationParamRe.FindStringSubmatch(key)

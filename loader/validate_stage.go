@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 )
@@ -46,7 +48,7 @@ func validateStages(r *reporter, api *apigatewayv1.RestApi) {
 			r.errorf(child(loc, "variables"), "variables", "LIM-8", "stage %q has %d variables; API Gateway allows %d per stage",
 				st.StageName, len(st.Variables), maxStageVariables)
 		}
-		for _, k := range sortedKeys(st.Variables) {
+		for _, k := range slices.Sorted(maps.Keys(st.Variables)) {
 			v := st.Variables[k]
 			vloc := child(child(loc, "variables"), k)
 			if len(k) > maxStageVariableKey || !stageVarKeyRe.MatchString(k) {

@@ -2,7 +2,9 @@ package translator
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +67,7 @@ func translateHTTPProxy(in *apigatewayv1.Integration, res *apigatewayv1.Resource
 			}
 		}
 	}
-	for _, key := range sortedKeys(in.GetRequestParameters()) {
+	for _, key := range slices.Sorted(maps.Keys(in.GetRequestParameters())) {
 		src, ok, warn := parseSource(in.GetRequestParameters()[key], vars)
 		if warn != "" {
 			diags = append(diags, diag.Diagnostic{Severity: diag.Warning, Field: "requestParameters." + key, Rule: "HTP-3", Message: warn})
@@ -114,7 +116,7 @@ func decideProcessor(h *ir.HTTPIntegration, method string) {
 	if len(h.QueryMappings) > 0 {
 		reasons = append(reasons, "integration.request.querystring mappings (HTP-6)")
 	}
-	for _, name := range sortedKeys(h.Placeholders) {
+	for _, name := range slices.Sorted(maps.Keys(h.Placeholders)) {
 		if k := h.Placeholders[name].Kind; k != ir.FromPath && k != ir.FromStatic {
 			reasons = append(reasons, fmt.Sprintf("path placeholder {%s} fed from %s", name, k))
 		}

@@ -3,9 +3,10 @@ package translator
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,7 +100,7 @@ var (
 )
 
 func forbiddenMappedHeader(in *apigatewayv1.Integration, names []string) string {
-	keys := sortedKeys(in.GetRequestParameters())
+	keys := slices.Sorted(maps.Keys(in.GetRequestParameters()))
 	for _, k := range keys {
 		if h, ok := strings.CutPrefix(k, "integration.request.header."); ok {
 			for _, n := range names {
@@ -167,15 +168,6 @@ func deploymentID(def *apigatewayv1.RestApi, st *apigatewayv1.Stage) string {
 		out[i] = alphabet[int(sum[i])%len(alphabet)]
 	}
 	return string(out)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // backendOf parses scheme, host and port of an integration URL; ports per RES-15.
