@@ -13,6 +13,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/ir"
@@ -53,17 +54,35 @@ func (r *Resources) ByType() map[resource.Type][]types.Resource {
 // response, which for this form is a copy. The name stays a real field: the cache indexes resources by it.
 // rc must already be validated; the result is for publishing only.
 func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
-	rest := proto.Clone(rc).(*routev3.RouteConfiguration)
-	rest.Name = ""
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rest)
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
 	if err != nil {
 		// A validated RouteConfiguration always marshals; fall back to the object form rather than lose it.
 		return rc
 	}
+	// Drop the top-level name field from the bytes (it stays a real field below) rather than cloning the whole
+	// configuration to clear it: the route configuration is by far the largest resource.
+	rest := make([]byte, 0, len(b))
+	for in := b; len(in) > 0; {
+		num, typ, n := protowire.ConsumeTag(in)
+		if n < 0 {
+			return rc
+		}
+		m := protowire.ConsumeFieldValue(num, typ, in[n:])
+		if m < 0 {
+			return rc
+		}
+		if num != routeConfigurationNameField {
+			rest = append(rest, in[:n+m]...)
+		}
+		in = in[n+m:]
+	}
 	out := &routev3.RouteConfiguration{Name: rc.GetName()}
-	out.ProtoReflect().SetUnknown(b)
+	out.ProtoReflect().SetUnknown(rest)
 	return out
 }
+
+// routeConfigurationNameField is RouteConfiguration.name's field number (route.proto).
+const routeConfigurationNameField = 1
 
 // Validate runs protoc-gen-validate's ValidateAll on every resource (envoy-notes XDS-3).
 func (r *Resources) Validate() error {
