@@ -1,6 +1,11 @@
-// Package controlplane drives one configuration pipeline: load the definition files, validate, translate to IR,
-// build Envoy resources and publish them. A definition that fails anywhere leaves the last good configuration
-// published and is reported; files are watched and reloaded after a quiet period.
+// Package controlplane drives one configuration pipeline: load the definition files and the stages deployed
+// through the admin API (the store), validate, translate to IR, build Envoy resources and publish them. A
+// definition that fails anywhere leaves the last good configuration published and is reported; files are
+// watched and reloaded after a quiet period, the store is watched and reloaded on every committed change.
+//
+// File definitions are a read-only source (GitOps): they are served as they are, and an API id defined by a
+// file shadows a stored API with the same id (reported as a warning). The admin API refuses to create or change
+// APIs whose id a file defines.
 package controlplane
 
 import (
@@ -16,6 +21,7 @@ import (
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/loader"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/translator"
 	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
@@ -44,6 +50,10 @@ type Status struct {
 	// Error is the reason the latest reload was not published; the previous version is still served.
 	Error       string    `json:"error,omitempty"`
 	Diagnostics diag.List `json:"diagnostics,omitempty"`
+	// StoreRevision is the store's deployed revision the latest reload read (0 without a store).
+	StoreRevision store.Revision `json:"store_revision,omitempty"`
+	// FileAPIs maps the API ids defined by files to their file, as of the latest reload.
+	FileAPIs map[string]string `json:"file_apis,omitempty"`
 }
 
 // Reloader runs the pipeline.
@@ -54,9 +64,13 @@ type Reloader struct {
 	log     *slog.Logger
 	// OnReload, when set before Watch starts, is called after every reload with its outcome.
 	OnReload func(Status)
+	// Store, when set before the first Reload, adds the stages deployed through the admin API.
+	Store store.Store
 
-	mu     sync.Mutex
-	status Status
+	// reloading serialises reloads: the file watcher and the store watcher both trigger them.
+	reloading sync.Mutex
+	mu        sync.Mutex
+	status    Status
 	// loaded fingerprints the file contents the latest reload read, the baseline Watch compares against.
 	loaded string
 }
@@ -75,12 +89,19 @@ func (r *Reloader) Status() Status {
 
 // Reload runs the pipeline once. On any error nothing is published and the error says which file and field.
 func (r *Reloader) Reload(ctx context.Context) error {
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
 	fp := r.fingerprint()
-	version, diags, published, err := r.build(ctx)
+	b, err := r.build(ctx)
+	version, diags, published := b.version, b.diags, b.published
 	r.mu.Lock()
 	r.loaded = fp
 	r.status.LastReload = time.Now()
 	r.status.Diagnostics = diags
+	r.status.FileAPIs = b.fileAPIs
+	if r.Store != nil && b.storeRead {
+		r.status.StoreRevision = b.storeRevision
+	}
 	if err != nil {
 		r.status.Error = err.Error()
 	} else {
@@ -101,34 +122,104 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		}
 		return err
 	}
-	r.log.Info("configuration published", "version", version)
+	r.log.Info("configuration published", "version", version, "store_revision", b.storeRevision)
 	return nil
 }
 
-// build runs the pipeline; published says whether the Publisher saw the configuration (and so recorded any error).
-func (r *Reloader) build(ctx context.Context) (version string, diags diag.List, published bool, err error) {
+// buildResult is what one pipeline run produced.
+type buildResult struct {
+	version string
+	diags   diag.List
+	// published says whether the Publisher saw the configuration (and so recorded any error).
+	published     bool
+	fileAPIs      map[string]string
+	storeRevision store.Revision
+	storeRead     bool
+}
+
+// build runs the pipeline.
+func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 	var inputs []translator.Input
+	b.fileAPIs = map[string]string{}
 	for _, s := range r.sources {
 		res, err := loader.LoadFile(s.File, loader.Options{})
 		if res != nil {
-			diags = append(diags, res.Diagnostics...)
+			b.diags = append(b.diags, res.Diagnostics...)
 		}
 		if err != nil {
-			return "", diags, false, err
+			return b, err
+		}
+		if id := res.API.GetId(); id != "" {
+			if _, dup := b.fileAPIs[id]; !dup {
+				b.fileAPIs[id] = s.File
+			}
 		}
 		inputs = append(inputs, s.input(res.API))
 	}
+	if r.Store != nil {
+		rev, stored, ds, err := storeInputs(ctx, r.Store, b.fileAPIs)
+		b.diags = append(b.diags, ds...)
+		if err != nil {
+			return b, fmt.Errorf("reading deployed stages from the store: %w", err)
+		}
+		b.storeRevision, b.storeRead = rev, true
+		inputs = append(inputs, stored...)
+	}
+	if len(inputs) == 0 {
+		// Nothing deployed yet (a store-only control plane before the first deployment): an empty configuration
+		// still gives Envoy its listener, which answers every request like API Gateway does for unknown APIs.
+		b.diags = append(b.diags, diag.Diagnostic{Severity: diag.Warning, Message: "no API is deployed yet: serving an empty configuration"})
+	}
 	cfg, tdiags := translator.Translate(inputs, r.opts)
-	diags = append(diags, tdiags...)
+	b.diags = append(b.diags, tdiags...)
 	if err := tdiags.Err(); err != nil {
-		return "", diags, false, err
+		return b, err
 	}
 	res, err := xdstranslator.Build(cfg)
 	if err != nil {
-		return "", diags, false, fmt.Errorf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %w", err)
+		return b, fmt.Errorf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %w", err)
 	}
-	version, err = r.publish.Publish(ctx, res)
-	return version, diags, true, err
+	b.published = true
+	b.version, err = r.publish.Publish(ctx, res)
+	return b, err
+}
+
+// storeInputs turns the store's deployed stages into translator inputs, one per API with each stage serving its
+// own deployment. APIs whose id a file defines are left out with a warning: files take precedence.
+func storeInputs(ctx context.Context, st store.Store, fileAPIs map[string]string) (store.Revision, []translator.Input, diag.List, error) {
+	rev, deployed, err := st.Deployed(ctx)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	var inputs []translator.Input
+	var diags diag.List
+	byAPI := map[string]int{} // API id → index in inputs
+	newest := map[string]store.Revision{}
+	for _, d := range deployed {
+		apiID := d.Stage.APIID
+		file := "store:apis/" + apiID
+		if f, shadowed := fileAPIs[apiID]; shadowed {
+			diags = append(diags, diag.Diagnostic{Severity: diag.Warning, File: file, Field: "stages." + d.Stage.Name,
+				Message: fmt.Sprintf("not served: API id %q is defined by %s, and file definitions take precedence over stored ones", apiID, f)})
+			continue
+		}
+		stage := &apigatewayv1.Stage{StageName: d.Stage.Name, DeploymentId: d.Stage.DeploymentID, Description: d.Stage.Description, Variables: d.Stage.Variables}
+		i, ok := byAPI[apiID]
+		if !ok {
+			i = len(inputs)
+			byAPI[apiID] = i
+			inputs = append(inputs, translator.Input{File: file, StageAPIs: map[string]*apigatewayv1.RestApi{}})
+		}
+		in := &inputs[i]
+		in.Stages = append(in.Stages, stage)
+		in.StageAPIs[stage.StageName] = d.Deployment.Definition
+		// API-wide settings (binary media types, hosts) come from the newest deployment any stage serves.
+		if d.Deployment.Revision >= newest[apiID] {
+			newest[apiID] = d.Deployment.Revision
+			in.API = d.Deployment.Definition
+		}
+	}
+	return rev, inputs, diags, nil
 }
 
 func (s Source) input(api *apigatewayv1.RestApi) translator.Input {
@@ -158,6 +249,28 @@ func (s Source) input(api *apigatewayv1.RestApi) translator.Input {
 		out = append(out, merged)
 	}
 	return translator.Input{File: s.File, API: api, Stages: out}
+}
+
+// WatchStore reloads after every committed store change until ctx ends. Changes arriving during a reload are
+// coalesced into one more reload (the store's watch keeps only the latest revision). With etcd, changes made
+// through other replicas arrive here too, so every replica serves the same configuration.
+func (r *Reloader) WatchStore(ctx context.Context) {
+	if r.Store == nil {
+		return
+	}
+	// Watch first, then read: a change committed in between is then both read and notified, never lost.
+	changes := r.Store.Watch(ctx)
+	if err := r.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
+		return
+	}
+	for rev := range changes {
+		// Every committed write is notified, also those that do not change what is served (an API edited but
+		// not deployed): those reload to the same content, and the same content publishes nothing (XDS-4).
+		r.log.Debug("store changed; reloading", "store_revision", rev)
+		if err := r.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
+			return
+		}
+	}
 }
 
 // Watch polls the definition files and reloads once their content has changed and stayed unchanged for

@@ -26,6 +26,10 @@ type Input struct {
 	API *apigatewayv1.RestApi
 	// Stages to serve; when empty, the stages declared in the API.
 	Stages []*apigatewayv1.Stage
+	// StageAPIs, when set, give the definition a stage serves by stage name, for stages pointing at different
+	// deployments of one API (API Gateway lets each stage run its own deployment). Stages not listed serve API,
+	// which also provides the API-wide settings (name, binary media types, hosts).
+	StageAPIs map[string]*apigatewayv1.RestApi
 }
 
 // Options are listener-level settings.
@@ -120,7 +124,11 @@ func translateAPI(in Input) (ir.API, diag.List) {
 			continue
 		}
 		seen[st.GetStageName()] = true
-		stage, ds := translateStage(in.File, def, st)
+		stageDef := def
+		if d, ok := in.StageAPIs[st.GetStageName()]; ok {
+			stageDef = d
+		}
+		stage, ds := translateStage(in.File, stageDef, st)
 		diags = append(diags, ds...)
 		api.Stages = append(api.Stages, stage)
 	}

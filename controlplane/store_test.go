@@ -1,0 +1,154 @@
+package controlplane_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	sotwclient "github.com/envoyproxy/go-control-plane/pkg/client/sotw/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/proxyplus/proxyplus/controlplane"
+	"github.com/proxyplus/proxyplus/loader"
+	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+	"github.com/proxyplus/proxyplus/store"
+	"github.com/proxyplus/proxyplus/translator"
+	xdsserver "github.com/proxyplus/proxyplus/xds/server"
+)
+
+func parseAPI(t *testing.T, id, yaml string) *apigatewayv1.RestApi {
+	t.Helper()
+	res, err := loader.Load(id+".yaml", []byte(strings.Replace(yaml, "id: feature001", "id: "+id, 1)), loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.API
+}
+
+// TestStoreDeploymentsReachADSClient: stages deployed through the store are served next to file definitions,
+// each stage with its own deployment; editing an API without deploying changes nothing served; a stored API
+// shadowed by a file is not served and is reported; store changes are picked up by WatchStore.
+func TestStoreDeploymentsReachADSClient(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "api.yaml")
+	write(t, file, apiV1)
+	st, err := store.OpenBolt(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := xdsserver.New(xdsserver.Options{Logger: log, Registerer: prometheus.NewRegistry()})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ctx, lis) }()
+	r := controlplane.NewReloader([]controlplane.Source{{File: file, Stages: []*apigatewayv1.Stage{{StageName: "dev"}}}},
+		translator.Options{}, serverPublisher{srv}, log)
+	r.Store = st
+	reloads := make(chan controlplane.Status, 100)
+	r.OnReload = func(s controlplane.Status) { reloads <- s }
+	go r.WatchStore(ctx)
+	first := <-reloads
+	if first.Error != "" || first.FileAPIs["feature001"] != file {
+		t.Fatalf("first reload: %+v", first)
+	}
+
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+	defer ccancel()
+	client := sotwclient.NewADSClient(cctx, &corev3.Node{Id: "envoy-1"}, resourcev3.RouteType)
+	if err := client.InitConnect(conn); err != nil {
+		t.Fatal(err)
+	}
+	fetchRoutes(t, client, func(r string) bool { return strings.Contains(r, "feature001/dev/") })
+
+	// Deployment 1 (one resource) to prod, then the API gains a resource and deployment 2 goes to beta.
+	api, err := st.CreateAPI(ctx, parseAPI(t, "stored0001", apiV1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, err := st.CreateDeployment(ctx, api.ID, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutStage(ctx, &store.Stage{APIID: api.ID, Name: "prod", DeploymentID: d1.ID, Variables: map[string]string{"color": "blue"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	routes := fetchRoutes(t, client, func(r string) bool { return strings.Contains(r, "stored0001/prod/") })
+	if !strings.Contains(routes, "feature001/dev/") {
+		t.Fatalf("file API no longer served next to the stored one:\n%s", routes)
+	}
+	servedBefore := srv.Status().Snapshot.Version
+	if _, err := st.UpdateAPI(ctx, parseAPI(t, "stored0001", apiV2), 0); err != nil {
+		t.Fatal(err)
+	}
+	// An edit is not served until deployed (API Gateway semantics): reloading publishes nothing new.
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.Status().Version; v != servedBefore {
+		t.Fatalf("an undeployed edit changed the served version %s → %s", servedBefore, v)
+	}
+	d2, err := st.CreateDeployment(ctx, api.ID, "v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutStage(ctx, &store.Stage{APIID: api.ID, Name: "beta", DeploymentID: d2.ID}, 0); err != nil {
+		t.Fatal(err)
+	}
+	routes = fetchRoutes(t, client, func(r string) bool { return strings.Contains(r, "stored0001/beta/") })
+	if !hasRoute(routes, "stored0001/beta/", "GET /pets/{id}") || hasRoute(routes, "stored0001/prod/", "GET /pets/{id}") {
+		t.Fatalf("beta must serve deployment 2 (with /pets/{id}) and prod deployment 1 (without):\n%s", routes)
+	}
+
+	// A stored API with a file API's id is shadowed: not served, reported as a warning.
+	shadow, err := st.CreateAPI(ctx, parseAPI(t, "feature001", apiV2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d3, err := st.CreateDeployment(ctx, shadow.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stg, err := st.PutStage(ctx, &store.Stage{APIID: shadow.ID, Name: "dev", DeploymentID: d3.ID}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range reloads {
+		if s.StoreRevision < stg.Revision {
+			continue
+		}
+		if s.Error != "" || len(s.Diagnostics.Warnings()) == 0 || !strings.Contains(s.Diagnostics.Warnings()[0].String(), "file definitions take precedence") {
+			t.Fatalf("shadowed stored API: %+v", s)
+		}
+		break
+	}
+}
+
+// hasRoute reports whether fetchRoutes listed a route of the stage prefix whose name ends in "METHOD /path".
+func hasRoute(routes, stagePrefix, methodPath string) bool {
+	for _, line := range strings.Split(routes, "\n") {
+		if strings.HasPrefix(line, stagePrefix) && strings.HasSuffix(strings.TrimSpace(line), "/"+methodPath) {
+			return true
+		}
+	}
+	return false
+}
