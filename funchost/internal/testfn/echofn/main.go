@@ -11,7 +11,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
+	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -75,4 +78,21 @@ func handle(ctx context.Context, ev event) (*response, error) {
 	return res, nil
 }
 
-func main() { lambda.Start(handle) }
+func main() {
+	// FUNCHOST_TESTFN_CPUPROFILE: write a CPU profile of the function to that file, stopped by SIGTERM (what
+	// Host.Close sends), for profiling the function side of the benchmarks.
+	if path := os.Getenv("FUNCHOST_TESTFN_CPUPROFILE"); path != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGTERM)
+			go func() {
+				<-sig
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(0)
+			}()
+		}
+	}
+	lambda.Start(handle)
+}
