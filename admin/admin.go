@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 
@@ -36,6 +37,9 @@ type Options struct {
 	StatusFunc func() any
 	// ExtProcHealthy reports whether the ext_proc service is serving. Nil reports false.
 	ExtProcHealthy func() bool
+	// FileAPIs returns the API ids served from definition files (id → file). Those are read-only: creating or
+	// importing a stored API with such an id fails with FAILED_PRECONDITION. Nil: no file definitions.
+	FileAPIs func() map[string]string
 }
 
 // Server implements adminv1.AdminServiceServer.
@@ -208,11 +212,29 @@ func normalise(api *apigatewayv1.RestApi) (*apigatewayv1.RestApi, diag.List, err
 	return out, l, nil
 }
 
+// fileOwned refuses ids that a definition file serves: the file is the source of truth for them (GitOps).
+func (s *Server) fileOwned(field, id string) error {
+	if id == "" || s.opts.FileAPIs == nil {
+		return nil
+	}
+	if file, ok := s.opts.FileAPIs()[id]; ok {
+		st := status.New(codes.FailedPrecondition, fmt.Sprintf("API %q is defined by the file %s, which is read-only through the admin API: change the file, or use another id", id, file))
+		if d, err := st.WithDetails(&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{Type: "FILE_DEFINED", Subject: field, Description: file}}}); err == nil {
+			st = d
+		}
+		return st.Err()
+	}
+	return nil
+}
+
 // CreateRestApi validates and stores a new API.
 func (s *Server) CreateRestApi(ctx context.Context, req *adminv1.CreateRestApiRequest) (*adminv1.CreateRestApiResponse, error) {
 	api := req.GetRestApi()
 	if api == nil {
 		return nil, fieldError("rest_api", "rest_api is required")
+	}
+	if err := s.fileOwned("rest_api.id", api.GetId()); err != nil {
+		return nil, err
 	}
 	api, l, err := normalise(api)
 	if err != nil {
@@ -303,6 +325,11 @@ func (s *Server) ImportRestApi(ctx context.Context, req *adminv1.ImportRestApiRe
 	)
 	if id := req.GetRestApiId(); id != "" {
 		res.API.Id = id
+	}
+	if err := s.fileOwned("rest_api_id", res.API.GetId()); err != nil {
+		return nil, err
+	}
+	if id := req.GetRestApiId(); id != "" {
 		a, err = s.opts.Store.UpdateAPI(ctx, res.API, 0)
 	} else {
 		a, err = s.opts.Store.CreateAPI(ctx, res.API)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/proxyplus/proxyplus/internal/testutil"
@@ -564,4 +565,25 @@ func TestGetStatus(t *testing.T) {
 	bad := newClient(t, Options{Logger: slog.New(slog.DiscardHandler), StatusFunc: func() any { return func() {} }})
 	_, err = bad.GetStatus(ctx, &adminv1.GetStatusRequest{})
 	wantCode(t, err, codes.Internal)
+}
+
+// TestFileDefinedAPIsAreReadOnly: ids served from definition files cannot be created or imported through the
+// admin API (FAILED_PRECONDITION naming the file); other ids can.
+func TestFileDefinedAPIsAreReadOnly(t *testing.T) {
+	ctx := t.Context()
+	c := newClient(t, Options{FileAPIs: func() map[string]string { return map[string]string{"gitops01": "/etc/proxyplus/pets.yaml"} }})
+	_, err := c.CreateRestApi(ctx, &adminv1.CreateRestApiRequest{RestApi: petAPI("gitops01", "pets")})
+	st := wantCode(t, err, codes.FailedPrecondition)
+	if !strings.Contains(st.Message(), "/etc/proxyplus/pets.yaml") {
+		t.Errorf("message does not name the file: %q", st.Message())
+	}
+	body, err := protojson.Marshal(petAPI("", "pets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ImportRestApi(ctx, &adminv1.ImportRestApiRequest{RestApiId: "gitops01", Body: body})
+	wantCode(t, err, codes.FailedPrecondition)
+	if _, err := c.CreateRestApi(ctx, &adminv1.CreateRestApiRequest{RestApi: petAPI("stored01", "pets")}); err != nil {
+		t.Fatalf("an id no file defines: %v", err)
+	}
 }

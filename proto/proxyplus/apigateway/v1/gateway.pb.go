@@ -39,7 +39,22 @@ type GatewayConfig struct {
 	ExtprocAdvertiseAddress string `protobuf:"bytes,7,opt,name=extproc_advertise_address,json=extprocAdvertiseAddress,proto3" json:"extproc_advertise_address,omitempty"`
 	// Lambda functions run locally (the local function host). An AWS_PROXY integration whose function name (or
 	// ARN) matches one runs it; every other function is invoked on AWS Lambda.
-	Functions     []*LocalFunction `protobuf:"bytes,8,rep,name=functions,proto3" json:"functions,omitempty"`
+	Functions []*LocalFunction `protobuf:"bytes,8,rep,name=functions,proto3" json:"functions,omitempty"`
+	// Serve the Lambda Invoke API for the local functions on this loopback address (e.g. "127.0.0.1:9001"), for
+	// test-invoke --lambda-endpoint, the AWS CLI and SDKs. Empty: not served.
+	LambdaApiAddress string `protobuf:"bytes,9,opt,name=lambda_api_address,json=lambdaApiAddress,proto3" json:"lambda_api_address,omitempty"`
+	// Address of the gRPC admin API (AdminService, health, reflection). Empty: 127.0.0.1:18002; "off" disables
+	// it and the store.
+	AdminAddress string `protobuf:"bytes,10,opt,name=admin_address,json=adminAddress,proto3" json:"admin_address,omitempty"`
+	// Where APIs managed through the admin API are kept: empty is a bbolt file in data_dir (one replica);
+	// "etcd://host:port[,host:port]/prefix" shares them between several replicas.
+	Store string `protobuf:"bytes,11,opt,name=store,proto3" json:"store,omitempty"`
+	// File of admin API bearer tokens, one "NAME TOKEN" per line (NAME appears in the audit log).
+	AdminTokenFile string `protobuf:"bytes,12,opt,name=admin_token_file,json=adminTokenFile,proto3" json:"admin_token_file,omitempty"`
+	// TLS for the admin API; with client_ca_file, clients must present a certificate signed by it (mTLS).
+	AdminTls *TLSFiles `protobuf:"bytes,13,opt,name=admin_tls,json=adminTls,proto3" json:"admin_tls,omitempty"`
+	// TLS for the ADS server; with client_ca_file, Envoys must present a certificate signed by it (mTLS).
+	XdsTls        *TLSFiles `protobuf:"bytes,14,opt,name=xds_tls,json=xdsTls,proto3" json:"xds_tls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +145,110 @@ func (x *GatewayConfig) GetFunctions() []*LocalFunction {
 	return nil
 }
 
+func (x *GatewayConfig) GetLambdaApiAddress() string {
+	if x != nil {
+		return x.LambdaApiAddress
+	}
+	return ""
+}
+
+func (x *GatewayConfig) GetAdminAddress() string {
+	if x != nil {
+		return x.AdminAddress
+	}
+	return ""
+}
+
+func (x *GatewayConfig) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *GatewayConfig) GetAdminTokenFile() string {
+	if x != nil {
+		return x.AdminTokenFile
+	}
+	return ""
+}
+
+func (x *GatewayConfig) GetAdminTls() *TLSFiles {
+	if x != nil {
+		return x.AdminTls
+	}
+	return nil
+}
+
+func (x *GatewayConfig) GetXdsTls() *TLSFiles {
+	if x != nil {
+		return x.XdsTls
+	}
+	return nil
+}
+
+// TLSFiles names PEM files for a TLS server.
+type TLSFiles struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CertFile string                 `protobuf:"bytes,1,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	KeyFile  string                 `protobuf:"bytes,2,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	// CA bundle that client certificates must chain to; empty: no client certificate required.
+	ClientCaFile  string `protobuf:"bytes,3,opt,name=client_ca_file,json=clientCaFile,proto3" json:"client_ca_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TLSFiles) Reset() {
+	*x = TLSFiles{}
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TLSFiles) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TLSFiles) ProtoMessage() {}
+
+func (x *TLSFiles) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TLSFiles.ProtoReflect.Descriptor instead.
+func (*TLSFiles) Descriptor() ([]byte, []int) {
+	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TLSFiles) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *TLSFiles) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *TLSFiles) GetClientCaFile() string {
+	if x != nil {
+		return x.ClientCaFile
+	}
+	return ""
+}
+
 // LocalFunction is a Lambda function run on this machine through the Lambda Runtime API, from the same artefact
 // deployed to a provided.al2023 runtime (a bootstrap executable or any command speaking the Runtime API).
 // Names follow Lambda's configuration (FunctionName, Timeout, MemorySize, Handler, Environment).
@@ -156,7 +275,7 @@ type LocalFunction struct {
 
 func (x *LocalFunction) Reset() {
 	*x = LocalFunction{}
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[1]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +287,7 @@ func (x *LocalFunction) String() string {
 func (*LocalFunction) ProtoMessage() {}
 
 func (x *LocalFunction) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[1]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +300,7 @@ func (x *LocalFunction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalFunction.ProtoReflect.Descriptor instead.
 func (*LocalFunction) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{1}
+	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LocalFunction) GetFunctionName() string {
@@ -259,7 +378,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[2]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -271,7 +390,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[2]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -284,7 +403,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{2}
+	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Listener) GetAddress() string {
@@ -314,7 +433,7 @@ type ApiSource struct {
 
 func (x *ApiSource) Reset() {
 	*x = ApiSource{}
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[3]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +445,7 @@ func (x *ApiSource) String() string {
 func (*ApiSource) ProtoMessage() {}
 
 func (x *ApiSource) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[3]
+	mi := &file_proxyplus_apigateway_v1_gateway_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +458,7 @@ func (x *ApiSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiSource.ProtoReflect.Descriptor instead.
 func (*ApiSource) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{3}
+	return file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApiSource) GetFile() string {
@@ -360,7 +479,7 @@ var File_proxyplus_apigateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_proxyplus_apigateway_v1_gateway_proto_rawDesc = "" +
 	"\n" +
-	"%proxyplus/apigateway/v1/gateway.proto\x12\x17proxyplus.apigateway.v1\x1a%proxyplus/apigateway/v1/restapi.proto\"\x96\x03\n" +
+	"%proxyplus/apigateway/v1/gateway.proto\x12\x17proxyplus.apigateway.v1\x1a%proxyplus/apigateway/v1/restapi.proto\"\xa5\x05\n" +
 	"\rGatewayConfig\x12\x1f\n" +
 	"\vxds_address\x18\x01 \x01(\tR\n" +
 	"xdsAddress\x12'\n" +
@@ -370,7 +489,18 @@ const file_proxyplus_apigateway_v1_gateway_proto_rawDesc = "" +
 	"\blistener\x18\x05 \x01(\v2!.proxyplus.apigateway.v1.ListenerR\blistener\x126\n" +
 	"\x04apis\x18\x06 \x03(\v2\".proxyplus.apigateway.v1.ApiSourceR\x04apis\x12:\n" +
 	"\x19extproc_advertise_address\x18\a \x01(\tR\x17extprocAdvertiseAddress\x12D\n" +
-	"\tfunctions\x18\b \x03(\v2&.proxyplus.apigateway.v1.LocalFunctionR\tfunctions\"\xb7\x03\n" +
+	"\tfunctions\x18\b \x03(\v2&.proxyplus.apigateway.v1.LocalFunctionR\tfunctions\x12,\n" +
+	"\x12lambda_api_address\x18\t \x01(\tR\x10lambdaApiAddress\x12#\n" +
+	"\radmin_address\x18\n" +
+	" \x01(\tR\fadminAddress\x12\x14\n" +
+	"\x05store\x18\v \x01(\tR\x05store\x12(\n" +
+	"\x10admin_token_file\x18\f \x01(\tR\x0eadminTokenFile\x12>\n" +
+	"\tadmin_tls\x18\r \x01(\v2!.proxyplus.apigateway.v1.TLSFilesR\badminTls\x12:\n" +
+	"\axds_tls\x18\x0e \x01(\v2!.proxyplus.apigateway.v1.TLSFilesR\x06xdsTls\"h\n" +
+	"\bTLSFiles\x12\x1b\n" +
+	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x02 \x01(\tR\akeyFile\x12$\n" +
+	"\x0eclient_ca_file\x18\x03 \x01(\tR\fclientCaFile\"\xb7\x03\n" +
 	"\rLocalFunction\x12#\n" +
 	"\rfunction_name\x18\x01 \x01(\tR\ffunctionName\x12!\n" +
 	"\ffunction_arn\x18\x02 \x01(\tR\vfunctionArn\x12\x18\n" +
@@ -404,26 +534,29 @@ func file_proxyplus_apigateway_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_proxyplus_apigateway_v1_gateway_proto_rawDescData
 }
 
-var file_proxyplus_apigateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_proxyplus_apigateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_proxyplus_apigateway_v1_gateway_proto_goTypes = []any{
 	(*GatewayConfig)(nil), // 0: proxyplus.apigateway.v1.GatewayConfig
-	(*LocalFunction)(nil), // 1: proxyplus.apigateway.v1.LocalFunction
-	(*Listener)(nil),      // 2: proxyplus.apigateway.v1.Listener
-	(*ApiSource)(nil),     // 3: proxyplus.apigateway.v1.ApiSource
-	nil,                   // 4: proxyplus.apigateway.v1.LocalFunction.EnvironmentEntry
-	(*Stage)(nil),         // 5: proxyplus.apigateway.v1.Stage
+	(*TLSFiles)(nil),      // 1: proxyplus.apigateway.v1.TLSFiles
+	(*LocalFunction)(nil), // 2: proxyplus.apigateway.v1.LocalFunction
+	(*Listener)(nil),      // 3: proxyplus.apigateway.v1.Listener
+	(*ApiSource)(nil),     // 4: proxyplus.apigateway.v1.ApiSource
+	nil,                   // 5: proxyplus.apigateway.v1.LocalFunction.EnvironmentEntry
+	(*Stage)(nil),         // 6: proxyplus.apigateway.v1.Stage
 }
 var file_proxyplus_apigateway_v1_gateway_proto_depIdxs = []int32{
-	2, // 0: proxyplus.apigateway.v1.GatewayConfig.listener:type_name -> proxyplus.apigateway.v1.Listener
-	3, // 1: proxyplus.apigateway.v1.GatewayConfig.apis:type_name -> proxyplus.apigateway.v1.ApiSource
-	1, // 2: proxyplus.apigateway.v1.GatewayConfig.functions:type_name -> proxyplus.apigateway.v1.LocalFunction
-	4, // 3: proxyplus.apigateway.v1.LocalFunction.environment:type_name -> proxyplus.apigateway.v1.LocalFunction.EnvironmentEntry
-	5, // 4: proxyplus.apigateway.v1.ApiSource.stages:type_name -> proxyplus.apigateway.v1.Stage
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3, // 0: proxyplus.apigateway.v1.GatewayConfig.listener:type_name -> proxyplus.apigateway.v1.Listener
+	4, // 1: proxyplus.apigateway.v1.GatewayConfig.apis:type_name -> proxyplus.apigateway.v1.ApiSource
+	2, // 2: proxyplus.apigateway.v1.GatewayConfig.functions:type_name -> proxyplus.apigateway.v1.LocalFunction
+	1, // 3: proxyplus.apigateway.v1.GatewayConfig.admin_tls:type_name -> proxyplus.apigateway.v1.TLSFiles
+	1, // 4: proxyplus.apigateway.v1.GatewayConfig.xds_tls:type_name -> proxyplus.apigateway.v1.TLSFiles
+	5, // 5: proxyplus.apigateway.v1.LocalFunction.environment:type_name -> proxyplus.apigateway.v1.LocalFunction.EnvironmentEntry
+	6, // 6: proxyplus.apigateway.v1.ApiSource.stages:type_name -> proxyplus.apigateway.v1.Stage
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_proxyplus_apigateway_v1_gateway_proto_init() }
@@ -438,7 +571,7 @@ func file_proxyplus_apigateway_v1_gateway_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxyplus_apigateway_v1_gateway_proto_rawDesc), len(file_proxyplus_apigateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
