@@ -2,8 +2,10 @@
 // APIs, their immutable deployments, and the stages that point at them.
 //
 // The Store interface is implemented by an embedded bbolt store (OpenBolt, the
-// default, one file in --data-dir); an etcd implementation is planned behind
-// the same interface.
+// default, one file in --data-dir) and by an etcd store (OpenEtcd, --store
+// etcd://host:port/prefix) that several proxyplus replicas share: every write
+// is one etcd transaction that also bumps the revision, and Watch reports
+// writes made through any replica.
 //
 // # Revisions
 //
