@@ -36,6 +36,9 @@ var commands = map[string]command{
 	"serve":       {"serve API definitions to Envoy over ADS, with the ext_proc service and metrics", runServe},
 	"bootstrap":   {"print an Envoy bootstrap that connects to proxyplus over ADS", runBootstrap},
 	"extproc":     {"run only the ext_proc service (Lambda proxy and rewritten HTTP_PROXY routes), e.g. as a sidecar", runExtProc},
+	"apis":        {"list, get, apply, delete or export the APIs of a running proxyplus (admin API)", runApis},
+	"deploy":      {"deploy an API to a stage of a running proxyplus (admin API)", runDeploy},
+	"status":      {"show a running proxyplus's Envoy nodes, ACKed versions, NACKs and ext_proc health (admin API)", runStatus},
 }
 
 func main() {
