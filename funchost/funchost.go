@@ -253,26 +253,21 @@ func (h *Host) invoke(ctx context.Context, function string, payload []byte, requ
 	if requestID != "" {
 		inv.id = requestID
 	}
-	done := make(chan outcome, 1)
-	go func() {
-		defer p.release()
-		res, err := p.run(inv)
-		done <- outcome{res, err}
-	}()
-	select {
-	case o := <-done:
-		if o.err != nil {
-			return nil, invokeError(function, o.err)
-		}
-		return o.res, nil
-	case <-ctx.Done():
+	// The invocation runs in the caller's goroutine; when ctx ends first it goes on in one of its own (holding
+	// its concurrency slot) until it finishes or times out, as on Lambda.
+	res, err, detached := p.run(inv, ctx.Done())
+	if detached {
+		go func() {
+			defer p.release()
+			_, _, _ = p.run(inv, nil)
+		}()
 		return nil, invokeError(function, fmt.Errorf("request %s: %w", inv.id, context.Cause(ctx)))
 	}
-}
-
-type outcome struct {
-	res *lambdainvoke.Result
-	err error
+	p.release()
+	if err != nil {
+		return nil, invokeError(function, err)
+	}
+	return res, nil
 }
 
 func invokeError(function string, err error) error {

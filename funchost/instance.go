@@ -6,18 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
 
 const runtimePrefix = "/2018-06-01/runtime"
@@ -27,10 +24,9 @@ type instance struct {
 	p           *pool
 	id          int
 	cmd         *exec.Cmd
-	srv         *http.Server
+	ln          net.Listener // the Runtime API's
 	started     time.Time
-	next        chan *invocation // the invocation handed to the runtime's …/invocation/next
-	invocations atomic.Int64     // invocations handed over
+	invocations atomic.Int64 // invocations handed over
 
 	exited  chan struct{} // closed when the process has exited
 	exitErr error         // set before exited closes
@@ -41,9 +37,13 @@ type instance struct {
 	readyOnce  sync.Once
 
 	mu        sync.Mutex
-	current   *invocation // the invocation the runtime is working on
-	lastID    string      // request id for output lines
-	lastInv   *invocation // the invocation output lines belong to (current or last)
+	conns     map[net.Conn]struct{} // the Runtime API's open connections
+	apiClosed bool                  // the Runtime API is shut down
+	waiters   []*rconn              // connections whose …/invocation/next waits for an invocation, oldest first
+	pending   *invocation           // an invocation waiting for the runtime's …/invocation/next
+	current   *invocation           // the invocation the runtime is working on
+	lastID    string                // request id for output lines
+	lastInv   *invocation           // the invocation output lines belong to (current or last)
 	stopOnce  sync.Once
 	termOnce  sync.Once
 	logStdout *lineWriter
@@ -55,13 +55,8 @@ func startInstance(p *pool, seq int) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime API listener: %w", err)
 	}
-	in := &instance{p: p, id: seq, next: make(chan *invocation), exited: make(chan struct{}), initFailed: make(chan struct{})}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+runtimePrefix+"/invocation/next", in.handleNext)
-	mux.HandleFunc("POST "+runtimePrefix+"/invocation/{id}/response", in.handleResponse)
-	mux.HandleFunc("POST "+runtimePrefix+"/invocation/{id}/error", in.handleError)
-	mux.HandleFunc("POST "+runtimePrefix+"/init/error", in.handleInitError)
-	in.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	in := &instance{p: p, id: seq, ln: ln, conns: map[net.Conn]struct{}{}, exited: make(chan struct{}),
+		initFailed: make(chan struct{})}
 
 	fn := p.fn
 	cmd := exec.Command(fn.Command[0], fn.Command[1:]...)
@@ -78,7 +73,7 @@ func startInstance(p *pool, seq int) (*instance, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("start %q: %w", fn.Command[0], err)
 	}
-	go func() { _ = in.srv.Serve(ln) }()
+	go in.serveRuntimeAPI(ln)
 	go func() {
 		err := cmd.Wait()
 		in.exitErr = err
@@ -88,7 +83,7 @@ func startInstance(p *pool, seq int) (*instance, error) {
 		in.logStdout.flush()
 		in.logStderr.flush()
 		close(in.exited)
-		_ = in.srv.Close()
+		in.closeRuntimeAPI()
 		p.h.log.Debug("function instance exited", "function", fn.Name, "instance", in.id, "pid", cmd.Process.Pid, "status", err)
 	}()
 	p.h.log.Debug("function instance started", "function", fn.Name, "instance", in.id, "pid", cmd.Process.Pid)
@@ -135,31 +130,58 @@ func (in *instance) terminate() {
 	in.termOnce.Do(func() { terminateProcessGroup(in.cmd.Process) })
 }
 
-func (in *instance) handleNext(w http.ResponseWriter, r *http.Request) {
-	in.readyOnce.Do(func() {
-		in.p.h.log.Info("function cold start", "function", in.p.fn.Name, "instance", in.id,
-			"pid", in.cmd.Process.Pid, "init_duration", time.Since(in.started))
-	})
-	var inv *invocation
-	select {
-	case inv = <-in.next:
-	case <-r.Context().Done():
-		return
-	case <-in.exited:
-		return
-	}
+// handLocked makes inv the invocation the runtime works on. Called with mu held.
+func (in *instance) handLocked(inv *invocation) {
+	inv.handed = true
 	inv.deadline = time.Now().Add(in.p.fn.Timeout)
-	in.mu.Lock()
 	in.current, in.lastID, in.lastInv = inv, inv.id, inv
+	in.invocations.Add(1)
+}
+
+// offer gives inv to the runtime: written at once on a waiting …/invocation/next, else left pending for the next
+// one.
+func (in *instance) offer(inv *invocation) {
+	for {
+		in.mu.Lock()
+		if len(in.waiters) == 0 || in.apiClosed {
+			in.pending = inv
+			in.mu.Unlock()
+			return
+		}
+		rc := in.waiters[0]
+		in.waiters = slices.Delete(in.waiters, 0, 1)
+		in.handLocked(inv)
+		in.mu.Unlock()
+		if rc.sendInvocation(inv) == nil {
+			return
+		}
+		_ = rc.c.Close()
+		in.mu.Lock()
+		if in.current == inv {
+			in.current, inv.handed = nil, false
+		}
+		in.mu.Unlock()
+	}
+}
+
+// requeue makes inv pending again after writing it to the runtime failed.
+func (in *instance) requeue(inv *invocation) {
+	in.mu.Lock()
+	if in.current == inv {
+		in.current, inv.handed = nil, false
+	}
 	in.mu.Unlock()
-	hd := w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-	hd.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-	hd.Set("Lambda-Runtime-Invoked-Function-Arn", inv.invokedARN)
-	hd.Set("Lambda-Runtime-Trace-Id", inv.traceID)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(inv.payload)
+	in.offer(inv)
+}
+
+// withdraw takes inv back if the runtime has not got it; it reports whether the runtime has.
+func (in *instance) withdraw(inv *invocation) (handed bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.pending == inv {
+		in.pending = nil
+	}
+	return inv.handed
 }
 
 // take returns the current invocation if id names it, and makes it no longer current.
@@ -174,58 +196,6 @@ func (in *instance) take(id string) *invocation {
 	return inv
 }
 
-// readBody reads at most MaxPayload bytes; ok is false when the body is larger.
-func readBody(r *http.Request) (body []byte, ok bool, err error) {
-	body, err = io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
-	return body, len(body) <= MaxPayload, err
-}
-
-func runtimeError(w http.ResponseWriter, status int, errorType, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"errorType": errorType, "errorMessage": msg})
-}
-
-func accepted(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
-	_, _ = io.WriteString(w, `{"status":"OK"}`+"\n")
-}
-
-func (in *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
-	in.answer(w, r, false)
-}
-
-func (in *instance) handleError(w http.ResponseWriter, r *http.Request) {
-	in.answer(w, r, true)
-}
-
-func (in *instance) answer(w http.ResponseWriter, r *http.Request, isError bool) {
-	inv := in.take(r.PathValue("id"))
-	if inv == nil {
-		runtimeError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
-		return
-	}
-	body, ok, err := readBody(r)
-	switch {
-	case err != nil:
-		inv.result <- unhandled("Runtime.InvalidResponse", fmt.Sprintf("RequestId: %s Error: reading the response: %v", inv.id, err))
-		runtimeError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
-	case !ok:
-		inv.result <- unhandled("Function.ResponseSizeTooLarge",
-			fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxPayload))
-		runtimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-			fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", MaxPayload))
-	case isError:
-		inv.result <- &lambdainvoke.Result{Payload: errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type")),
-			FunctionError: "Unhandled", ExecutedVersion: LatestVersion}
-		accepted(w)
-	default:
-		inv.result <- &lambdainvoke.Result{Payload: body, ExecutedVersion: LatestVersion}
-		accepted(w)
-	}
-}
-
 // errorDocument returns what a runtime posted as an error: the body when it is a JSON object, else a document
 // made of the error type header and the body.
 func errorDocument(body []byte, errorType string) []byte {
@@ -238,20 +208,6 @@ func errorDocument(body []byte, errorType string) []byte {
 	}
 	b, _ := json.Marshal(map[string]string{"errorType": errorType, "errorMessage": string(bytes.TrimSpace(body))})
 	return b
-}
-
-func (in *instance) handleInitError(w http.ResponseWriter, r *http.Request) {
-	if in.invocations.Load() > 0 {
-		runtimeError(w, http.StatusForbidden, "InvalidStateTransition", "init error after initialization")
-		return
-	}
-	body, _, _ := readBody(r)
-	in.initOnce.Do(func() {
-		in.initErr = errorDocument(body, r.Header.Get("Lambda-Runtime-Function-Error-Type"))
-		in.p.h.log.Warn("function init error", "function", in.p.fn.Name, "instance", in.id, "error", string(in.initErr))
-		close(in.initFailed)
-	})
-	accepted(w)
 }
 
 // lineWriter forwards a process's output to the logger line by line.

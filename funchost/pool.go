@@ -108,9 +108,18 @@ type invocation struct {
 	payload    []byte
 	invokedARN string
 	traceID    string
-	deadline   time.Time // set when an instance takes the invocation
 	result     chan *lambdainvoke.Result
 	tail       *tailLog // output lines for X-Amz-Log-Type: Tail; nil when not asked for
+
+	// Under the instance's mu:
+	handed   bool      // the runtime has the invocation (answered its …/invocation/next)
+	deadline time.Time // set when handed
+
+	// The state of run, so that it can go on in another goroutine:
+	in      *instance // the instance it was offered to
+	warm    bool      // the instance had run invocations before
+	initEnd time.Time // when waiting for the runtime's …/invocation/next becomes an init timeout
+	timer   *time.Timer
 }
 
 func newInvocation(payload []byte, invokedARN string) *invocation {
@@ -119,66 +128,99 @@ func newInvocation(payload []byte, invokedARN string) *invocation {
 }
 
 // run runs inv on an instance. It returns a function error as a Result, and an error only when the host closes or
-// cannot run the function at all.
-func (p *pool) run(inv *invocation) (*lambdainvoke.Result, error) {
+// cannot run the function at all. When ctxDone ends first, run returns detached: the invocation goes on and must
+// be finished by calling run again (with a nil ctxDone), in another goroutine.
+func (p *pool) run(inv *invocation, ctxDone <-chan struct{}) (res *lambdainvoke.Result, err error, detached bool) {
+	var initFailed <-chan struct{}
+	if inv.in != nil {
+		initFailed = inv.in.initFailed
+	}
 	for {
-		in, err := p.instance()
-		if err != nil {
-			if err == ErrClosed {
-				return nil, err
+		in := inv.in
+		if in == nil {
+			in, err = p.instance()
+			if err != nil {
+				if err == ErrClosed {
+					return nil, err, false
+				}
+				p.h.log.Error("function failed to start", "function", p.fn.Name, "request_id", inv.id, "error", err)
+				return unhandled("Runtime.InvalidEntrypoint", fmt.Sprintf("RequestId: %s Error: %v", inv.id, err)), nil, false
 			}
-			p.h.log.Error("function failed to start", "function", p.fn.Name, "request_id", inv.id, "error", err)
-			return unhandled("Runtime.InvalidEntrypoint", fmt.Sprintf("RequestId: %s Error: %v", inv.id, err)), nil
-		}
-		warm := in.invocations.Load() > 0
-		// Hand the invocation over when the runtime asks for the next one.
-		initTimer := time.NewTimer(InitTimeout)
-		select {
-		case in.next <- inv:
-			initTimer.Stop()
-		case <-in.initFailed:
-			initTimer.Stop()
-			p.discard(in)
-			return &lambdainvoke.Result{Payload: in.initErr, FunctionError: "Unhandled", ExecutedVersion: LatestVersion}, nil
-		case <-in.exited:
-			initTimer.Stop()
-			p.discard(in)
-			if warm {
-				continue // died between invocations: take another instance
+			inv.in, inv.warm = in, in.invocations.Load() > 0
+			now := time.Now()
+			inv.initEnd = now.Add(InitTimeout)
+			// One timer for both limits: it fires at the earlier one and is re-armed for what is left.
+			if inv.timer == nil {
+				inv.timer = time.NewTimer(min(InitTimeout, p.fn.Timeout))
+			} else {
+				inv.timer.Reset(min(InitTimeout, p.fn.Timeout))
 			}
-			return unhandled("Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited without providing a reason: %v", inv.id, in.exitErr)), nil
-		case <-initTimer.C:
-			p.h.log.Warn("function init timed out", "function", p.fn.Name, "instance", in.id, "timeout", InitTimeout)
-			p.discard(in)
-			return unhandled("Runtime.InitTimeout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds (init)", inv.id, InitTimeout.Seconds())), nil
-		case <-p.h.closing:
-			initTimer.Stop()
-			return nil, ErrClosed
+			initFailed = in.initFailed
+			in.offer(inv)
 		}
-		in.invocations.Add(1)
-		timer := time.NewTimer(p.fn.Timeout)
-		defer timer.Stop()
 		select {
 		case res := <-inv.result:
+			inv.timer.Stop()
 			p.putIdle(in)
-			return res, nil
+			return res, nil, false
+		case <-initFailed:
+			if in.withdraw(inv) {
+				initFailed = nil // the runtime got the invocation: an init error is too late
+				continue
+			}
+			inv.timer.Stop()
+			p.discard(in)
+			return &lambdainvoke.Result{Payload: in.initErr, FunctionError: "Unhandled", ExecutedVersion: LatestVersion}, nil, false
 		case <-in.exited:
-			select {
-			case res := <-inv.result: // answered, then exited (e.g. a panic after reporting it)
+			if in.withdraw(inv) {
+				inv.timer.Stop()
+				select {
+				case res := <-inv.result: // answered, then exited (e.g. a panic after reporting it)
+					p.discard(in)
+					return res, nil, false
+				default:
+				}
 				p.discard(in)
-				return res, nil
-			default:
+				p.h.log.Warn("function exited during invocation", "function", p.fn.Name, "request_id", inv.id, "error", in.exitErr)
+				return unhandled("Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v", inv.id, in.exitErr)), nil, false
 			}
 			p.discard(in)
-			p.h.log.Warn("function exited during invocation", "function", p.fn.Name, "request_id", inv.id, "error", in.exitErr)
-			return unhandled("Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v", inv.id, in.exitErr)), nil
-		case <-timer.C:
+			if inv.warm {
+				inv.in = nil // died between invocations: take another instance
+				continue
+			}
+			inv.timer.Stop()
+			return unhandled("Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited without providing a reason: %v", inv.id, in.exitErr)), nil, false
+		case <-inv.timer.C:
+			handed := in.withdraw(inv)
+			now := time.Now()
+			if handed {
+				in.mu.Lock()
+				dl := inv.deadline
+				in.mu.Unlock()
+				if now.Before(dl) {
+					inv.timer.Reset(dl.Sub(now))
+					continue
+				}
+				p.discard(in)
+				<-in.exited
+				p.h.log.Warn("function timed out", "function", p.fn.Name, "request_id", inv.id, "timeout", p.fn.Timeout)
+				return unhandled("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, p.fn.Timeout.Seconds())), nil, false
+			}
+			if now.Before(inv.initEnd) {
+				in.offer(inv) // withdrawn above: offer it again
+				inv.timer.Reset(min(inv.initEnd.Sub(now), p.fn.Timeout))
+				continue
+			}
+			p.h.log.Warn("function init timed out", "function", p.fn.Name, "instance", in.id, "timeout", InitTimeout)
 			p.discard(in)
-			<-in.exited
-			p.h.log.Warn("function timed out", "function", p.fn.Name, "request_id", inv.id, "timeout", p.fn.Timeout)
-			return unhandled("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, p.fn.Timeout.Seconds())), nil
+			return unhandled("Runtime.InitTimeout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds (init)", inv.id, InitTimeout.Seconds())), nil, false
 		case <-p.h.closing:
-			return nil, ErrClosed
+			in.withdraw(inv)
+			inv.timer.Stop()
+			return nil, ErrClosed, false
+		case <-ctxDone:
+			return nil, nil, true
 		}
 	}
 }

@@ -77,6 +77,12 @@ func TestShellRuntime(t *testing.T) {
 	if d.ErrorType != "Shell.Failure" || d.ErrorMessage != "it failed" {
 		t.Errorf("error document %+v", d)
 	}
+	// Over 1 KB, curl posts the answer with Expect: 100-continue.
+	big := `{"big":"` + strings.Repeat("b", 4096) + `"}`
+	res := invoke(t, h, "shell", big)
+	if err := json.Unmarshal(res.Payload, &got[0]); err != nil || res.FunctionError != "" || string(got[0].Event) != big {
+		t.Errorf("large answer: %v %.200s", err, res.Payload)
+	}
 	var logged bool
 	for _, m := range recs.find("function output") {
 		logged = logged || strings.HasPrefix(m["line"], "shell got")

@@ -1,0 +1,348 @@
+package funchost
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proxyplus/proxyplus/lambdainvoke"
+)
+
+// The Runtime API server of an instance: a small HTTP/1.1 server of its own rather than net/http's, because a
+// warm invoke is two HTTP exchanges with the runtime and the server's per-request machinery was most of the
+// host's share of it (a background-read goroutine per request, response-writer buffering, the handoffs
+// between the Invoke goroutine and the handler waiting on …/next).
+//
+// One goroutine per connection reads requests with http.ReadRequest (chunked bodies, trailers, keep-alive). A
+// …/invocation/next that finds no invocation pending parks its connection among the instance's waiters and the
+// goroutine goes back to reading (which notices a runtime that hangs up while waiting); Invoke then writes the
+// event on the waiting connection itself. Responses are written with one write (writev for large bodies).
+
+const (
+	// maxDrain is how much of a request body the server reads and discards to keep a connection open (e.g.
+	// the rest of a response over the 6 MB limit); beyond it the connection is closed.
+	maxDrain = 64 << 20
+	// inlineBody is the largest body copied into the connection's write buffer; larger ones go out with writev.
+	inlineBody = 64 << 10
+)
+
+// rconn is one connection of a runtime to its instance's Runtime API.
+type rconn struct {
+	in *instance
+	c  net.Conn
+	br *bufio.Reader
+
+	wmu       sync.Mutex
+	wbuf      []byte
+	closeNext bool // the …/next request asked for Connection: close (set before the conn becomes a waiter)
+	continued bool // 100 Continue sent for the current request
+}
+
+// serveRuntimeAPI accepts the runtime's connections until the listener is closed.
+func (in *instance) serveRuntimeAPI(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		in.mu.Lock()
+		if in.apiClosed {
+			in.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		in.conns[c] = struct{}{}
+		in.mu.Unlock()
+		go in.serveConn(c)
+	}
+}
+
+// closeRuntimeAPI closes the listener and every connection.
+func (in *instance) closeRuntimeAPI() {
+	in.mu.Lock()
+	in.apiClosed = true
+	conns := in.conns
+	in.conns = nil
+	in.waiters = nil
+	in.mu.Unlock()
+	_ = in.ln.Close()
+	for c := range conns {
+		_ = c.Close()
+	}
+}
+
+func (in *instance) serveConn(c net.Conn) {
+	rc := &rconn{in: in, c: c, br: bufio.NewReaderSize(c, 4<<10)}
+	defer func() {
+		in.mu.Lock()
+		in.unwait(rc)
+		delete(in.conns, c)
+		in.mu.Unlock()
+		_ = c.Close()
+	}()
+	for {
+		req, err := http.ReadRequest(rc.br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				_ = rc.write(http.StatusBadRequest, nil, []byte(`{"errorType":"InvalidRequest","errorMessage":"malformed HTTP request"}`), true)
+			}
+			return
+		}
+		in.mu.Lock()
+		waiting := in.unwait(rc)
+		in.mu.Unlock()
+		if waiting {
+			return // a request while its …/next is unanswered: not a runtime client we can serve
+		}
+		if !rc.handle(req) {
+			return
+		}
+	}
+}
+
+// unwait removes rc from the waiters and reports whether it was one. Called with mu held.
+func (in *instance) unwait(rc *rconn) bool {
+	i := slices.Index(in.waiters, rc)
+	if i < 0 {
+		return false
+	}
+	in.waiters = slices.Delete(in.waiters, i, i+1)
+	return true
+}
+
+// handle serves one request; false closes the connection.
+func (rc *rconn) handle(req *http.Request) bool {
+	in := rc.in
+	rc.continued = false
+	rest, _ := strings.CutPrefix(req.URL.Path, runtimePrefix+"/")
+	switch {
+	case rest == "invocation/next":
+		if req.Method != http.MethodGet {
+			return rc.reply(req, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
+		}
+		return rc.next(req)
+	case rest == "init/error":
+		if req.Method != http.MethodPost {
+			return rc.reply(req, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
+		}
+		if in.invocations.Load() > 0 {
+			return rc.reply(req, http.StatusForbidden, "InvalidStateTransition", "init error after initialization")
+		}
+		rc.expectContinue(req)
+		body, _, _ := readBody(req)
+		in.initOnce.Do(func() {
+			in.initErr = errorDocument(body, req.Header.Get("Lambda-Runtime-Function-Error-Type"))
+			in.p.h.log.Warn("function init error", "function", in.p.fn.Name, "instance", in.id, "error", string(in.initErr))
+			close(in.initFailed)
+		})
+		return rc.accepted(req)
+	case strings.HasPrefix(rest, "invocation/"):
+		id, kind, ok := strings.Cut(strings.TrimPrefix(rest, "invocation/"), "/")
+		if !ok || (kind != "response" && kind != "error") || id == "" || strings.Contains(id, "/") {
+			break
+		}
+		if req.Method != http.MethodPost {
+			return rc.reply(req, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
+		}
+		return rc.answer(req, id, kind == "error")
+	}
+	return rc.reply(req, http.StatusNotFound, "NotFound", "no such Runtime API resource: "+req.Method+" "+req.URL.Path)
+}
+
+// next hands the pending invocation to the runtime, or parks the connection until Invoke brings one.
+func (rc *rconn) next(req *http.Request) bool {
+	in := rc.in
+	in.readyOnce.Do(func() {
+		in.p.h.log.Info("function cold start", "function", in.p.fn.Name, "instance", in.id,
+			"pid", in.cmd.Process.Pid, "init_duration", time.Since(in.started))
+	})
+	rc.closeNext = req.Close
+	in.mu.Lock()
+	if in.apiClosed {
+		in.mu.Unlock()
+		return false
+	}
+	inv := in.pending
+	if inv == nil {
+		in.waiters = append(in.waiters, rc)
+		in.mu.Unlock()
+		return true // keep reading: Invoke writes the answer
+	}
+	in.pending = nil
+	in.handLocked(inv)
+	in.mu.Unlock()
+	if err := rc.sendInvocation(inv); err != nil {
+		in.requeue(inv)
+		return false
+	}
+	return !req.Close
+}
+
+// sendInvocation writes inv as the answer to the connection's pending …/next.
+func (rc *rconn) sendInvocation(inv *invocation) error {
+	rc.wmu.Lock()
+	defer rc.wmu.Unlock()
+	b := rc.status(http.StatusOK)
+	b = append(b, "Lambda-Runtime-Aws-Request-Id: "...)
+	b = append(b, inv.id...)
+	b = append(b, "\r\nLambda-Runtime-Deadline-Ms: "...)
+	b = strconv.AppendInt(b, inv.deadline.UnixMilli(), 10)
+	b = append(b, "\r\nLambda-Runtime-Invoked-Function-Arn: "...)
+	b = append(b, inv.invokedARN...)
+	b = append(b, "\r\nLambda-Runtime-Trace-Id: "...)
+	b = append(b, inv.traceID...)
+	b = append(b, "\r\n"...)
+	err := rc.finish(b, inv.payload, rc.closeNext)
+	if rc.closeNext {
+		_ = rc.c.Close()
+	}
+	return err
+}
+
+// answer takes a runtime's …/response or …/error.
+func (rc *rconn) answer(req *http.Request, id string, isError bool) bool {
+	in := rc.in
+	inv := in.take(id)
+	if inv == nil {
+		return rc.reply(req, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
+	}
+	rc.expectContinue(req)
+	body, ok, err := readBody(req)
+	// The result goes to the caller before the runtime gets its 202: a runtime may exit as soon as it has it
+	// (aws-lambda-go does after reporting a panic), and the caller must find the result when it sees the exit.
+	switch {
+	case err != nil:
+		inv.result <- unhandled("Runtime.InvalidResponse", fmt.Sprintf("RequestId: %s Error: reading the response: %v", inv.id, err))
+		return rc.reply(req, http.StatusBadRequest, "InvalidRequest", err.Error())
+	case !ok:
+		inv.result <- unhandled("Function.ResponseSizeTooLarge",
+			fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxPayload))
+		return rc.reply(req, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			fmt.Sprintf("Exceeded maximum allowed payload size (%d bytes).", MaxPayload))
+	case isError:
+		inv.result <- &lambdainvoke.Result{Payload: errorDocument(body, req.Header.Get("Lambda-Runtime-Function-Error-Type")),
+			FunctionError: "Unhandled", ExecutedVersion: LatestVersion}
+	default:
+		inv.result <- &lambdainvoke.Result{Payload: body, ExecutedVersion: LatestVersion}
+	}
+	return rc.accepted(req)
+}
+
+// expectContinue answers Expect: 100-continue (curl sends it for large bodies) before the body is read.
+func (rc *rconn) expectContinue(req *http.Request) {
+	if req.ContentLength != 0 && expects100(req) {
+		rc.continued = true
+		rc.wmu.Lock()
+		_, _ = io.WriteString(rc.c, "HTTP/1.1 100 Continue\r\n\r\n")
+		rc.wmu.Unlock()
+	}
+}
+
+func expects100(req *http.Request) bool {
+	return strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+}
+
+func (rc *rconn) accepted(req *http.Request) bool {
+	return rc.done(req, http.StatusAccepted, []byte(`{"status":"OK"}`+"\n"))
+}
+
+// reply answers with an error document.
+func (rc *rconn) reply(req *http.Request, status int, errorType, msg string) bool {
+	body := fmt.Appendf(nil, `{"errorType":%q,"errorMessage":%q}`+"\n", errorType, msg)
+	return rc.done(req, status, body)
+}
+
+// done discards what is left of the request body, writes the response and says whether the connection stays
+// open. A body the client holds back for a 100 Continue it did not get is not waited for: the connection closes.
+func (rc *rconn) done(req *http.Request, status int, body []byte) bool {
+	keep := !req.Close && (rc.continued || req.ContentLength == 0 || !expects100(req))
+	if keep {
+		if n, _ := io.CopyN(io.Discard, req.Body, maxDrain); n == maxDrain {
+			keep = false
+		}
+	}
+	if rc.write(status, nil, body, !keep) != nil {
+		return false
+	}
+	return keep
+}
+
+// write writes a response with a JSON body and header lines hdr ("Name: value\r\n" each).
+func (rc *rconn) write(status int, hdr []byte, body []byte, closeConn bool) error {
+	rc.wmu.Lock()
+	defer rc.wmu.Unlock()
+	b := append(rc.status(status), hdr...)
+	return rc.finish(b, body, closeConn)
+}
+
+// status starts a response in the write buffer: the status line and the headers every response has.
+func (rc *rconn) status(code int) []byte {
+	b := append(rc.wbuf[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	b = append(b, "\r\nContent-Type: application/json\r\nDate: "...)
+	b = append(b, httpDate()...)
+	return append(b, "\r\n"...)
+}
+
+// finish ends the headers of the response in b, adds body and writes it all. Called with wmu held.
+func (rc *rconn) finish(b, body []byte, closeConn bool) error {
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	if closeConn {
+		b = append(b, "\r\nConnection: close"...)
+	}
+	b = append(b, "\r\n\r\n"...)
+	var err error
+	if len(body) <= inlineBody {
+		b = append(b, body...)
+		_, err = rc.c.Write(b)
+	} else {
+		bufs := net.Buffers{b, body}
+		_, err = bufs.WriteTo(rc.c)
+	}
+	if cap(b) <= 2*inlineBody {
+		rc.wbuf = b[:0]
+	}
+	return err
+}
+
+// httpDate is the Date header value, formatted once per second.
+func httpDate() []byte {
+	now := time.Now()
+	sec := now.Unix()
+	if d := cachedDate.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &dateText{sec: sec, text: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	cachedDate.Store(d)
+	return d.text
+}
+
+type dateText struct {
+	sec  int64
+	text []byte
+}
+
+var cachedDate atomic.Pointer[dateText]
+
+// readBody reads at most MaxPayload bytes; ok is false when the body is larger.
+func readBody(r *http.Request) (body []byte, ok bool, err error) {
+	if n := r.ContentLength; n >= 0 && n <= MaxPayload {
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+		return body, true, err
+	}
+	body, err = io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
+	return body, len(body) <= MaxPayload, err
+}
