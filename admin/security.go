@@ -23,6 +23,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/proxyplus/proxyplus/internal/tlsconfig"
 )
 
 // MaxRequestBytes is the largest request message the admin server accepts (grpc.MaxRecvMsgSize); larger ones fail
@@ -145,22 +147,9 @@ func serverTLS(sec Security) (*tls.Config, error) {
 		}
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(sec.CertFile, sec.KeyFile)
+	cfg, err := tlsconfig.Server(sec.CertFile, sec.KeyFile, sec.ClientCAFile)
 	if err != nil {
-		return nil, fmt.Errorf("admin TLS certificate: %w", err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if sec.ClientCAFile != "" {
-		pem, err := os.ReadFile(sec.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("admin client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("admin client CA %s: no PEM certificates found", sec.ClientCAFile)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		return nil, fmt.Errorf("admin TLS: %w", err)
 	}
 	return cfg, nil
 }

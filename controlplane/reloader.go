@@ -95,6 +95,7 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	b, err := r.build(ctx)
 	version, diags, published := b.version, b.diags, b.published
 	r.mu.Lock()
+	prevVersion := r.status.Version
 	r.loaded = fp
 	r.status.LastReload = time.Now()
 	r.status.Diagnostics = diags
@@ -121,6 +122,10 @@ func (r *Reloader) Reload(ctx context.Context) error {
 			r.publish.Reject(err)
 		}
 		return err
+	}
+	if version == prevVersion {
+		r.log.Debug("configuration unchanged", "version", version, "store_revision", b.storeRevision)
+		return nil
 	}
 	r.log.Info("configuration published", "version", version, "store_revision", b.storeRevision)
 	return nil

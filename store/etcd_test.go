@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -13,8 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/proxyplus/proxyplus/internal/testutil/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
 
@@ -22,7 +21,7 @@ import (
 // first use and stopped by TestMain. Tests isolate themselves by prefix.
 var testEtcd struct {
 	once      sync.Once
-	e         *embed.Etcd
+	e         *etcdtest.Server
 	dir       string
 	endpoints []string
 	err       error
@@ -49,35 +48,11 @@ func etcdEndpoints(t *testing.T) []string {
 		if testEtcd.err != nil {
 			return
 		}
-		cfg := embed.NewConfig()
-		cfg.Name = "store-test"
-		cfg.Dir = testEtcd.dir
-		// Port 0: the kernel picks free ports, so parallel test binaries
-		// cannot collide.
-		local := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-		cfg.ListenClientUrls = []url.URL{local}
-		cfg.AdvertiseClientUrls = []url.URL{local}
-		cfg.ListenPeerUrls = []url.URL{local}
-		cfg.AdvertisePeerUrls = []url.URL{local}
-		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-		cfg.UnsafeNoFsync = true // throwaway data; fsync only slows the tests
-		e, err := embed.StartEtcd(cfg)
-		if err != nil {
-			testEtcd.err = fmt.Errorf("start embedded etcd: %w", err)
+		testEtcd.e, testEtcd.err = etcdtest.Start(testEtcd.dir)
+		if testEtcd.err != nil {
 			return
 		}
-		testEtcd.e = e
-		select {
-		case <-e.Server.ReadyNotify():
-		case err := <-e.Err():
-			testEtcd.err = fmt.Errorf("embedded etcd: %w", err)
-			return
-		case <-time.After(30 * time.Second):
-			testEtcd.err = errors.New("embedded etcd not ready within 30s")
-			return
-		}
-		testEtcd.endpoints = []string{e.Clients[0].Addr().String()}
+		testEtcd.endpoints = testEtcd.e.Endpoints
 	})
 	if testEtcd.err != nil {
 		t.Fatal(testEtcd.err)

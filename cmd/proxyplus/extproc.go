@@ -32,7 +32,7 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("ext_proc listener: %w", err)
 	}
 	log.Info("ext_proc service listening", "address", lis.Addr().String())
-	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID})
+	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID}, nil)
 	log.Info("ext_proc service stopped")
 	return err
 }

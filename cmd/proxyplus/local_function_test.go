@@ -87,7 +87,8 @@ func TestConfigFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fns) != 1 || fns[0].Name != "hello" || fns[0].Command[0] != "/srv/cfg/hello/bootstrap" || fns[0].Dir != "/srv/cfg" || fns[0].Timeout.Seconds() != 3 {
+	if len(fns) != 1 || fns[0].Name != "orders" || strings.Join(fns[0].Command, " ") != "go run ./shop/orders" || fns[0].Dir != "/srv/cfg" ||
+		fns[0].Timeout.Seconds() != 10 || fns[0].MaxConcurrency != 1 {
 		t.Fatalf("functions: %+v", fns)
 	}
 }

@@ -266,14 +266,15 @@ func TestTestInvokeNoRoute(t *testing.T) {
 
 // TestServeStartsAndStops: serve publishes the example, answers /healthz and /status, and shuts down cleanly.
 func TestServeStartsAndStops(t *testing.T) {
-	ports := freePorts(t, 3)
+	ports := freePorts(t, 4)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errb bytes.Buffer
 	go func() {
 		done <- run(ctx, &env{stdout: io.Discard, stderr: &syncWriter{w: &errb}}, []string{"serve", "--api", "testdata/api.yaml", "--stage", "dev",
-			"--xds-address", ports[0], "--extproc-address", ports[1], "--metrics-address", ports[2], "--data-dir", filepath.Join(dir, "data")})
+			"--xds-address", ports[0], "--extproc-address", ports[1], "--metrics-address", ports[2], "--admin-address", ports[3],
+			"--data-dir", filepath.Join(dir, "data")})
 	}()
 	var status map[string]any
 	deadline := time.Now().Add(10 * time.Second)
@@ -293,8 +294,8 @@ func TestServeStartsAndStops(t *testing.T) {
 	if defs["version"] == "" || defs["error"] != nil {
 		t.Errorf("status after start: %v", defs)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
-		t.Errorf("--data-dir not created: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, "data", "proxyplus.db")); err != nil {
+		t.Errorf("the store in --data-dir was not created: %v", err)
 	}
 	cancel()
 	select {
@@ -348,8 +349,8 @@ func TestServeConfigFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "api.yaml"), api, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ports := freePorts(t, 3)
-	cfg := fmt.Sprintf("xdsAddress: %s\nextprocAddress: %s\nmetricsAddress: %s\napis:\n  - file: api.yaml\n", ports[0], ports[1], ports[2])
+	ports := freePorts(t, 4)
+	cfg := fmt.Sprintf("xdsAddress: %s\nextprocAddress: %s\nmetricsAddress: %s\nadminAddress: %s\ndataDir: state\napis:\n  - file: api.yaml\n", ports[0], ports[1], ports[2], ports[3])
 	if err := os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -374,6 +375,9 @@ func TestServeConfigFile(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exited %d: %s", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "proxyplus.db")); err != nil {
+		t.Errorf("dataDir is not resolved relative to the config file: %v", err)
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")

@@ -26,9 +26,11 @@ import (
 
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/proxyplus/proxyplus/admin"
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/extproc"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/translator"
 	xdsserver "github.com/proxyplus/proxyplus/xds/server"
 	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
@@ -46,11 +48,20 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	extprocAddr := fs.String("extproc-address", "", "address the ext_proc service listens on, host:port or unix:/path (default 127.0.0.1:18001)")
 	extprocAdvertise := fs.String("extproc-advertise-address", "", "address Envoy dials for the ext_proc service when it differs from --extproc-address (e.g. proxyplus:18001 while listening on 0.0.0.0:18001)")
 	metricsAddr := fs.String("metrics-address", "", "address of the Prometheus /metrics and /status endpoint (default 127.0.0.1:9090; \"off\" disables)")
-	dataDir := fs.String("data-dir", "", "directory for proxyplus state (created if missing)")
+	dataDir := fs.String("data-dir", "", "directory for the embedded store of APIs managed through the admin API (default .proxyplus; created if missing)")
+	storeSpec := fs.String("store", "", "store for the admin API's APIs, deployments and stages: empty for the embedded bbolt file in --data-dir, or etcd://host:port[,host:port]/prefix shared by several replicas")
+	adminAddr := fs.String("admin-address", "", "address of the gRPC admin API (default 127.0.0.1:18002; \"off\" disables it and the store)")
+	adminTokenFile := fs.String("admin-token-file", "", "admin API bearer tokens, one \"NAME TOKEN\" per line (NAME appears in the audit log)")
+	adminCert := fs.String("admin-tls-cert", "", "admin API TLS certificate chain (PEM)")
+	adminKey := fs.String("admin-tls-key", "", "admin API TLS private key (PEM)")
+	adminClientCA := fs.String("admin-client-ca", "", "require admin API clients to present a certificate issued by these CAs (PEM; mTLS)")
+	xdsCert := fs.String("xds-tls-cert", "", "ADS server TLS certificate chain (PEM)")
+	xdsKey := fs.String("xds-tls-key", "", "ADS server TLS private key (PEM)")
+	xdsClientCA := fs.String("xds-client-ca", "", "require Envoys to present a certificate issued by these CAs (PEM; mTLS)")
 	listenPort := fs.Uint("listener-port", 0, "port Envoy's API listener binds (default 8080)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	lambdaAPIAddr := fs.String("lambda-api-address", "", "serve the Lambda Invoke API for local functions on this loopback address (e.g. 127.0.0.1:9001), for the AWS CLI and SDKs")
+	lambdaAPIAddr := fs.String("lambda-api-address", "", "serve the Lambda Invoke API for local functions on this loopback address (e.g. 127.0.0.1:9001), for test-invoke --lambda-endpoint, the AWS CLI and SDKs")
 	var localFns multiFlag
 	fs.Var(&localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell, e.g. hello='./bin/hello'); AWS_PROXY integrations naming NAME invoke it")
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
@@ -74,7 +85,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	override(&cfg.XdsAddress, *xdsAddr, "127.0.0.1:18000")
 	override(&cfg.ExtprocAddress, *extprocAddr, "127.0.0.1:18001")
 	override(&cfg.MetricsAddress, *metricsAddr, "127.0.0.1:9090")
-	override(&cfg.DataDir, *dataDir, "")
+	// Paths in the config file are relative to it; flags are relative to the working directory.
+	cfg.DataDir = resolve(baseDir, cfg.DataDir)
+	override(&cfg.DataDir, *dataDir, ".proxyplus")
+	override(&cfg.AdminAddress, *adminAddr, "127.0.0.1:18002")
+	override(&cfg.Store, *storeSpec, "")
+	override(&cfg.LambdaApiAddress, *lambdaAPIAddr, "")
+	cfg.AdminTokenFile = resolve(baseDir, cfg.AdminTokenFile)
+	override(&cfg.AdminTokenFile, *adminTokenFile, "")
+	cfg.AdminTls = resolveTLS(baseDir, cfg.AdminTls, *adminCert, *adminKey, *adminClientCA)
+	cfg.XdsTls = resolveTLS(baseDir, cfg.XdsTls, *xdsCert, *xdsKey, *xdsClientCA)
 	override(&cfg.ExtprocAdvertiseAddress, *extprocAdvertise, cfg.ExtprocAddress)
 	if host, _, err := net.SplitHostPort(cfg.ExtprocAdvertiseAddress); err == nil && (host == "0.0.0.0" || host == "::" || host == "") {
 		return usageError{fmt.Errorf("Envoy cannot dial the ext_proc service at %s: give --extproc-advertise-address (the address Envoy reaches this process at)", cfg.ExtprocAdvertiseAddress)}
@@ -103,22 +123,44 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		sources = append(sources, controlplane.Source{File: file, Stages: s.GetStages()})
 	}
-	if len(sources) == 0 {
-		return usageError{errors.New("nothing to serve: give --api and --stage, or --config with apis")}
+	adminOn := cfg.AdminAddress != "off"
+	if len(sources) == 0 && !adminOn {
+		return usageError{errors.New("nothing to serve: give --api and --stage, --config with apis, or enable the admin API")}
 	}
-	if cfg.DataDir != "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			return fmt.Errorf("data dir: %w", err)
+	// Check the admin API's security before anything starts: refusing to run must not leave half a server.
+	var adminOpts []grpc.ServerOption
+	if adminOn {
+		if adminOpts, err = admin.ServerOptions(cfg.AdminAddress, admin.Security{
+			TokenFile: cfg.AdminTokenFile, CertFile: cfg.AdminTls.GetCertFile(), KeyFile: cfg.AdminTls.GetKeyFile(),
+			ClientCAFile: cfg.AdminTls.GetClientCaFile(), AllowInsecureLoopback: true,
+		}, log.With("log", "audit")); err != nil {
+			return usageError{err}
 		}
+	}
+	xdsTLS, err := tlsServerOption(cfg.XdsTls)
+	if err != nil {
+		return usageError{fmt.Errorf("xds TLS: %w", err)}
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	xds := xdsserver.New(xdsserver.Options{Logger: log, Registerer: reg})
+	xds := xdsserver.New(xdsserver.Options{Logger: log, Registerer: reg, GRPCOptions: xdsTLS})
 	reloader := controlplane.NewReloader(sources, translator.Options{
 		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
 		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
 	}, xdsPublisher{xds}, log)
+	var st store.Store
+	if adminOn {
+		if st, err = openStore(ctx, cfg.Store, cfg.DataDir, log); err != nil {
+			return err
+		}
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Warn("closing the store", "err", err)
+			}
+		}()
+		reloader.Store = st
+	}
 	// The first configuration must be valid: there is no last good one to keep serving.
 	if err := reloader.Reload(ctx); err != nil {
 		return err
@@ -127,7 +169,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 8)
 	start := func(name string, fn func() error) {
 		wg.Add(1)
 		go func() {
@@ -172,7 +214,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("ext_proc listener: %w", err)
 	}
 	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress)
-	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda) })
+	epHealth := health.NewServer()
+	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth) })
 
 	if cfg.MetricsAddress != "off" {
 		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
@@ -182,20 +225,37 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		log.Info("metrics and status endpoint listening", "address", mLis.Addr().String())
 		start("metrics server", func() error { return serveMetrics(ctx, mLis, reg, xds, reloader) })
 	}
-	if *lambdaAPIAddr != "" {
+	if cfg.LambdaApiAddress != "" {
 		if host == nil {
 			return usageError{errors.New("--lambda-api-address needs local functions (--local-function or functions in --config)")}
 		}
 		// The Invoke API checks no signatures: it must not be reachable from other machines.
-		if h, _, err := net.SplitHostPort(*lambdaAPIAddr); err != nil || !net.ParseIP(h).IsLoopback() {
-			return usageError{fmt.Errorf("--lambda-api-address %s: a loopback address is required (the local Invoke API is unauthenticated)", *lambdaAPIAddr)}
+		if h, _, err := net.SplitHostPort(cfg.LambdaApiAddress); err != nil || !net.ParseIP(h).IsLoopback() {
+			return usageError{fmt.Errorf("--lambda-api-address %s: a loopback address is required (the local Invoke API is unauthenticated)", cfg.LambdaApiAddress)}
 		}
-		lLis, err := net.Listen("tcp", *lambdaAPIAddr)
+		lLis, err := net.Listen("tcp", cfg.LambdaApiAddress)
 		if err != nil {
 			return fmt.Errorf("lambda invoke API listener: %w", err)
 		}
 		log.Info("Lambda Invoke API for local functions listening", "address", lLis.Addr().String(), "functions", host.Names())
 		start("lambda invoke API", func() error { return serveHTTP(ctx, lLis, host.InvokeAPIHandler()) })
+	}
+	// The admin API starts last: once it answers, every other listener is open (tests wait on it).
+	if adminOn {
+		aLis, err := net.Listen("tcp", cfg.AdminAddress)
+		if err != nil {
+			return fmt.Errorf("admin API listener: %w", err)
+		}
+		srv := admin.New(admin.Options{
+			Store: st, Logger: log,
+			StatusFunc:     func() any { return statusDocument(xds, reloader) },
+			ExtProcHealthy: func() bool { return serving(ctx, epHealth) },
+			FileAPIs:       func() map[string]string { return reloader.Status().FileAPIs },
+		})
+		log.Info("admin API listening", "address", aLis.Addr().String(), "store", storeName(cfg.Store, cfg.DataDir),
+			"auth", authSummary(cfg))
+		start("admin API", func() error { return serveAdmin(ctx, aLis, adminOpts, srv) })
+		start("store watcher", func() error { reloader.WatchStore(ctx); return nil })
 	}
 	if *watchInterval > 0 {
 		start("definition watcher", func() error { reloader.Watch(ctx, *watchInterval, 300*time.Millisecond); return nil })
@@ -261,25 +321,17 @@ func listen(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// serveExtProc runs the processor with message limits raised for 10 MB bodies, gRPC health and reflection.
-func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda) error {
+// serveExtProc runs the processor with message limits raised for 10 MB bodies, gRPC health (hs; a new one when
+// nil) and reflection.
+func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server) error {
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxProcessorMessage), grpc.MaxSendMsgSize(maxProcessorMessage))
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda))
-	hs := health.NewServer()
+	if hs == nil {
+		hs = health.NewServer()
+	}
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	go func() {
-		<-ctx.Done()
-		hs.Shutdown()
-		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(10 * time.Second):
-			gs.Stop()
-		}
-	}()
-	return gs.Serve(lis)
+	return serveGRPC(ctx, gs, hs, lis)
 }
 
 // serveHTTP serves h until ctx ends, then shuts down gracefully.
@@ -305,7 +357,7 @@ func serveMetrics(ctx context.Context, lis net.Listener, reg *prometheus.Registr
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"xds": xds.Status(), "definitions": r.Status()})
+		_ = enc.Encode(statusDocument(xds, r))
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	return serveHTTP(ctx, lis, mux)

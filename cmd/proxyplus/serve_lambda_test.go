@@ -56,7 +56,7 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	var errb bytes.Buffer
 	go func() {
 		done <- run(ctx, &env{stdout: io.Discard, stderr: &syncWriter{w: &errb}}, []string{"serve", "--api", "testdata/lambda.yaml", "--stage", "dev",
-			"--xds-address", ports[0], "--extproc-address", ports[1], "--metrics-address", ports[2], "--account-id", "123456789012"})
+			"--xds-address", ports[0], "--extproc-address", ports[1], "--metrics-address", ports[2], "--admin-address", "off", "--account-id", "123456789012"})
 	}()
 	defer func() {
 		cancel()

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/funchost"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -29,6 +31,7 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	functionError := fs.String("function-error", "", "AWS_PROXY: the function failed with this X-Amz-Function-Error type (e.g. Unhandled), instead of invoking it")
 	var localFns multiFlag
 	fs.Var(&localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell)")
+	lambdaEndpoint := fs.String("lambda-endpoint", "", "AWS_PROXY: invoke functions through the Lambda Invoke API at this URL, e.g. http://127.0.0.1:9001 (serve's lambdaApiAddress: the functions a running serve hosts)")
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -71,7 +74,10 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		invoker, closeFunctions, err := functionInvoker(ctx, *functionResponse, *functionError, fns)
+		if *lambdaEndpoint != "" && (len(fns) > 0 || *functionResponse != "" || *functionError != "") {
+			return usageError{fmt.Errorf("--lambda-endpoint goes with neither --local-function, --function-response nor --function-error")}
+		}
+		invoker, closeFunctions, err := functionInvoker(ctx, *functionResponse, *functionError, *lambdaEndpoint, fns)
 		if err != nil {
 			return err
 		}
@@ -88,14 +94,28 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	return enc.Encode(res)
 }
 
-// functionInvoker answers with the given function output, or invokes the function for real: a local function
-// when one is named so, else AWS Lambda (SDK: standard credentials, AWS_ENDPOINT_URL_LAMBDA honoured).
-func functionInvoker(ctx context.Context, responseFile, functionError string, local []funchost.Function) (lambdainvoke.Invoker, func(context.Context) error, error) {
+// functionInvoker answers with the given function output, or invokes the function for real: through the Lambda
+// Invoke API at endpoint when given, else a local function when one is named so, else AWS Lambda (SDK: standard
+// credentials, AWS_ENDPOINT_URL_LAMBDA honoured).
+func functionInvoker(ctx context.Context, responseFile, functionError, endpoint string, local []funchost.Function) (lambdainvoke.Invoker, func(context.Context) error, error) {
+	noop := func(context.Context) error { return nil }
+	if endpoint != "" {
+		// A local Invoke API (serve's, sam local start-lambda, the runtime interface emulator) checks no
+		// signature, so fixed credentials spare users an AWS profile; a real endpoint would refuse them.
+		inv, err := lambdainvoke.NewAWS(ctx, lambdainvoke.Options{
+			Endpoint:    endpoint,
+			Credentials: credentials.NewStaticCredentialsProvider("proxyplus", "proxyplus", ""),
+			Region:      "us-east-1",
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--lambda-endpoint: %w", err)
+		}
+		return inv, noop, nil
+	}
 	if responseFile == "" && functionError == "" {
 		inv, _, closeFn, err := lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		return inv, closeFn, err
 	}
-	noop := func(context.Context) error { return nil }
 	var payload []byte
 	if responseFile != "" {
 		b, err := os.ReadFile(responseFile)
