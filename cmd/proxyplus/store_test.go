@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +15,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"github.com/proxyplus/proxyplus/internal/testutil/etcdtest"
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
@@ -148,5 +153,67 @@ func TestServeTwoReplicasOnEtcd(t *testing.T) {
 	vA := routesVersion(t, xdsA, hasStage("replica01", "prod"))
 	if vA != vB || vA == "" {
 		t.Fatalf("replica A serves version %q, replica B %q", vA, vB)
+	}
+}
+
+// TestServeAdminSecurity: serve refuses an unauthenticated admin API on a non-loopback address; with a token file
+// the CLI needs the token; health and reflection (grpcurl) answer without one; changes are audited.
+func TestServeAdminSecurity(t *testing.T) {
+	code, _, stderr := runCLI(t, "serve", "--admin-address", "0.0.0.0:0", "--data-dir", t.TempDir(), "--xds-address", "127.0.0.1:0",
+		"--extproc-address", "127.0.0.1:0", "--metrics-address", "off")
+	if code != 2 || !strings.Contains(stderr, "0.0.0.0:0") || !strings.Contains(stderr, "--admin-token-file") {
+		t.Fatalf("unauthenticated admin API on all interfaces: exit %d, %q", code, stderr)
+	}
+
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	token := "s3cret-token-for-ci-0001"
+	if err := os.WriteFile(tokens, []byte("ci "+token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clientToken := filepath.Join(dir, "token")
+	if err := os.WriteFile(clientToken, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := freePorts(t, 4)
+	log, _ := startServe(t, p[3], "--xds-address", p[0], "--extproc-address", p[1], "--metrics-address", p[2],
+		"--admin-address", p[3], "--admin-token-file", tokens, "--data-dir", t.TempDir(), "--watch-interval", "0")
+
+	if code, _, stderr := runCLI(t, "apis", "list", "--admin-address", p[3]); code != 1 || !strings.Contains(stderr, "Unauthenticated") {
+		t.Fatalf("apis list without a token: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "apis", "apply", "-f", "../../examples/shop/api.yaml", "--admin-address", p[3], "--token-file", clientToken); code != 0 {
+		t.Fatalf("apis apply with the token: exit %d, %q", code, stderr)
+	}
+	if code, out, stderr := runCLI(t, "apis", "list", "--admin-address", p[3], "--token-file", clientToken); code != 0 || !strings.Contains(out, "shop000001") {
+		t.Fatalf("apis list with the token: exit %d, %q %q", code, out, stderr)
+	}
+	if !strings.Contains(log.String(), "who=ci") {
+		t.Errorf("no audit line naming the token's owner:\n%s", log.String())
+	}
+
+	// Reflection answers without a token, as grpcurl needs: the admin service is listed.
+	conn, err := grpc.NewClient(p[3], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rs, err := reflectionv1.NewServerReflectionClient(conn).ServerReflectionInfo(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Send(&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rs.Recv()
+	if err != nil {
+		t.Fatalf("reflection without a token: %v", err)
+	}
+	var services []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		services = append(services, s.GetName())
+	}
+	if !slices.Contains(services, "proxyplus.admin.v1.AdminService") || !slices.Contains(services, "grpc.health.v1.Health") {
+		t.Fatalf("reflection lists %v", services)
 	}
 }
