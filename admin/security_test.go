@@ -3,15 +3,9 @@ package admin
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/proxyplus/proxyplus/internal/testutil/testpki"
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
 	"github.com/proxyplus/proxyplus/store"
 )
@@ -328,27 +323,12 @@ type testPKI struct {
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
 	dir := t.TempDir()
-	ca, caKey := newCA(t, "proxyplus test CA")
-	other, otherKey := newCA(t, "other CA")
-	p := &testPKI{caPool: x509.NewCertPool()}
-	p.caPool.AddCert(ca)
-	p.caFile = filepath.Join(dir, "ca.pem")
-	writePEM(t, p.caFile, "CERTIFICATE", ca.Raw)
-
-	srv := &x509.Certificate{Subject: pkix.Name{CommonName: "proxyplus admin"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames: []string{"localhost"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	srvPair := issue(t, srv, ca, caKey)
-	p.serverCert, p.serverKey = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	writePEM(t, p.serverCert, "CERTIFICATE", srvPair.Certificate[0])
-	der, err := x509.MarshalPKCS8PrivateKey(srvPair.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, p.serverKey, "PRIVATE KEY", der)
-
-	cl := &x509.Certificate{Subject: pkix.Name{CommonName: "ops-cli"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	p.client = issue(t, cl, ca, caKey)
-	p.foreignClient = issue(t, cl, other, otherKey)
+	ca := testpki.NewCA(t, "proxyplus test CA")
+	other := testpki.NewCA(t, "other CA")
+	p := &testPKI{caPool: ca.Pool, caFile: ca.WriteCert(t, filepath.Join(dir, "ca.pem"))}
+	p.serverCert, p.serverKey = ca.IssueFiles(t, testpki.Server("proxyplus admin"), dir, "server")
+	p.client = ca.Issue(t, testpki.Client("ops-cli"))
+	p.foreignClient = other.Issue(t, testpki.Client("ops-cli"))
 	return p
 }
 
@@ -359,56 +339,4 @@ func (p *testPKI) clientTLS(cert *tls.Certificate) *tls.Config {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
 	return cfg
-}
-
-func nextSerial(t *testing.T) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func newCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: nextSerial(t), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
-}
-
-func issue(t *testing.T, tmpl, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = nextSerial(t)
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

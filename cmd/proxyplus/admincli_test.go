@@ -3,16 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/proxyplus/proxyplus/admin"
+	"github.com/proxyplus/proxyplus/internal/testutil/testpki"
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
 	"github.com/proxyplus/proxyplus/store"
 	xdsserver "github.com/proxyplus/proxyplus/xds/server"
@@ -408,13 +402,10 @@ func TestAdminRPCErrorOneLine(t *testing.T) {
 // The TLS flags: server certificate verified against --tls-ca, client certificate for mTLS.
 func TestApisTLSFlags(t *testing.T) {
 	dir := t.TempDir()
-	caCert, caKey := cliCA(t)
-	caFile := filepath.Join(dir, "ca.pem")
-	cliWritePEM(t, caFile, "CERTIFICATE", caCert.Raw)
-	srvCert, srvKey := cliIssue(t, caCert, caKey, &x509.Certificate{Subject: pkix.Name{CommonName: "admin"},
-		DNSNames: []string{"admin.internal"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, dir, "server")
-	clCert, clKey := cliIssue(t, caCert, caKey, &x509.Certificate{Subject: pkix.Name{CommonName: "ops"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, dir, "client")
+	ca := testpki.NewCA(t, "test CA")
+	caFile := ca.WriteCert(t, filepath.Join(dir, "ca.pem"))
+	srvCert, srvKey := ca.IssueFiles(t, testpki.Server("admin", "admin.internal"), dir, "server")
+	clCert, clKey := ca.IssueFiles(t, testpki.Client("ops"), dir, "client")
 
 	st, err := store.OpenBolt(filepath.Join(dir, "x.db"))
 	if err != nil {
@@ -454,59 +445,5 @@ func TestApisTLSFlags(t *testing.T) {
 	defer conn.Close()
 	if _, err := adminv1.NewAdminServiceClient(conn).ListRestApis(t.Context(), &adminv1.ListRestApisRequest{}); status.Code(err) != codes.Unavailable {
 		t.Errorf("plaintext client: %v", err)
-	}
-}
-
-func cliCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
-}
-
-// cliIssue signs tmpl with the CA and writes the certificate and key files; it returns their paths.
-func cliIssue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate, dir, name string) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber, tmpl.KeyUsage = serial, x509.KeyUsageDigitalSignature
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	cliWritePEM(t, certFile, "CERTIFICATE", der)
-	cliWritePEM(t, keyFile, "PRIVATE KEY", keyDER)
-	return certFile, keyFile
-}
-
-func cliWritePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
