@@ -1,0 +1,64 @@
+package extproc
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/proxyplus/proxyplus/ir"
+)
+
+// Ref is the shared reference input of the P3 benchmarks and the allocation test (performance-targets PR-6):
+// REF-EVENT's route and request as Envoy sends them to the processor, and REF-OUTPUT as the function's answer.
+type Ref struct {
+	Route   string // the x-proxyplus-route metadata value
+	Headers *extprocsvcv3.ProcessingRequest
+	Body    *extprocsvcv3.ProcessingRequest
+	Output  []byte
+}
+
+// LoadRef reads REF-EVENT and REF-OUTPUT from lambdaproxy/testdata.
+func LoadRef(tb testing.TB) *Ref {
+	tb.Helper()
+	dir := filepath.Join("..", "lambdaproxy", "testdata")
+	raw, err := os.ReadFile(filepath.Join(dir, "event_ref.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var in struct {
+		Route   ir.ProcessorRoute `json:"route"`
+		Request struct {
+			Method    string      `json:"method"`
+			Path      string      `json:"path"`
+			Authority string      `json:"authority"`
+			Headers   [][2]string `json:"headers"`
+			Body      string      `json:"body"`
+		} `json:"request"`
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		tb.Fatal(err)
+	}
+	route, err := ir.EncodeProcessorRoute(in.Route)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := in.Request
+	hm := &corev3.HeaderMap{}
+	for _, kv := range append([][2]string{{":method", r.Method}, {":path", r.Path}, {":authority", r.Authority}, {":scheme", "https"}}, r.Headers...) {
+		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: kv[0], RawValue: []byte(kv[1])})
+	}
+	out, err := os.ReadFile(filepath.Join(dir, "response_ref_output.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &Ref{
+		Route:   route,
+		Headers: &extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvcv3.HttpHeaders{Headers: hm}}},
+		Body:    &extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestBody{RequestBody: &extprocsvcv3.HttpBody{Body: []byte(r.Body), EndOfStream: true}}},
+		Output:  out,
+	}
+}
