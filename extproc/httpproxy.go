@@ -26,20 +26,24 @@ type RequestHeaders struct {
 func NewRequestHeaders(list [][2]string) *RequestHeaders {
 	out := &RequestHeaders{}
 	for _, kv := range list {
-		switch kv[0] {
-		case ":method":
-			out.Method = kv[1]
-		case ":path":
-			out.Path = kv[1]
-		case ":authority":
-			out.Authority = kv[1]
-		default:
-			if !strings.HasPrefix(kv[0], ":") {
-				out.Headers = append(out.Headers, kv)
-			}
-		}
+		out.add(kv[0], kv[1])
 	}
 	return out
+}
+
+func (r *RequestHeaders) add(name, value string) {
+	switch name {
+	case ":method":
+		r.Method = value
+	case ":path":
+		r.Path = value
+	case ":authority":
+		r.Authority = value
+	default:
+		if !strings.HasPrefix(name, ":") {
+			r.Headers = append(r.Headers, [2]string{name, value})
+		}
+	}
 }
 
 // Get returns the last value of a header (names compared case-insensitively) and whether it was present.

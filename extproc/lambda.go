@@ -41,12 +41,15 @@ type Exchange struct {
 	Context lambdaproxy.Context
 	// settled is true when nothing can still read Event: the invoker returned normally.
 	settled bool
+	// pooled is the recycled buffer Event was built in (servePooled), returned by release.
+	pooled *[]byte
+	inv    lambdaproxy.Invocation
 }
 
 // Serve builds the event, invokes the function within the integration timeout and converts what it returned.
 // Cancelling ctx (Envoy gave up on the stream) cancels the invocation.
 func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) *Exchange {
-	return l.serve(ctx, pr, req, nil)
+	return l.serve(ctx, pr, req, nil, &Exchange{})
 }
 
 // eventBuffers recycles event buffers on the service's request path (ServePooled).
@@ -55,19 +58,32 @@ var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8192); retur
 // ServePooled is Serve with the event built in a recycled buffer; the Exchange's Event is invalid once done is
 // called (the service only needs the response).
 func (l *Lambda) ServePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) (x *Exchange, done func()) {
+	x = &Exchange{}
+	l.servePooled(ctx, pr, req, x)
+	return x, x.release
+}
+
+// servePooled is ServePooled into an Exchange the caller owns (the service's stream state); call x.release when
+// done with it.
+func (l *Lambda) servePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
 	bp := eventBuffers.Get().(*[]byte)
-	x = l.serve(ctx, pr, req, (*bp)[:0])
-	return x, func() {
-		// An invoker cut short by a timeout or an error may still be reading the payload: drop that buffer.
-		if x.settled && cap(x.Event) <= 1<<20 { // keep huge events out of the pool too
-			*bp = x.Event[:0]
-			eventBuffers.Put(bp)
-		}
+	l.serve(ctx, pr, req, (*bp)[:0], x)
+	x.pooled = bp
+}
+
+// release returns the event buffer of servePooled to the pool.
+func (x *Exchange) release() {
+	bp := x.pooled
+	x.pooled = nil
+	// An invoker cut short by a timeout or an error may still be reading the payload: drop that buffer.
+	if bp != nil && x.settled && cap(x.Event) <= 1<<20 { // keep huge events out of the pool too
+		*bp = x.Event[:0]
+		eventBuffers.Put(bp)
 	}
 }
 
-func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, buf []byte) *Exchange {
-	x := &Exchange{Context: l.newContext(req)}
+func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, buf []byte, x *Exchange) *Exchange {
+	*x = Exchange{Context: l.newContext(req)}
 	c := &x.Context
 	lam := pr.Route.Integration.Lambda
 	if lam == nil {
@@ -96,7 +112,7 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 	}
 	ictx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	inv := &lambdaproxy.Invocation{}
+	inv := &x.inv
 	res, err := l.Invoker.Invoke(ictx, lam.FunctionARN, event)
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
@@ -117,14 +133,26 @@ func (l *Lambda) newContext(req *lambdaproxy.Request) lambdaproxy.Context {
 		now = l.Now
 	}
 	id, ext, trace := l.id(), l.id(), l.id()
-	c := lambdaproxy.Context{
-		AccountID: l.AccountID,
-		RequestID: uuidString(id),
-		// API Gateway's extended id: 15 base64 characters and "=", e.g. TWegAcC4EowCHnA= (EVT-23).
-		ExtendedRequestID: base64.StdEncoding.EncodeToString(ext[:11])[:15] + "=",
-		Now:               now().UTC(),
+	c := lambdaproxy.Context{AccountID: l.AccountID, Now: now().UTC()}
+	// The generated ids share one string: one allocation per request instead of one or more per id.
+	var b [36 + 16 + 40]byte
+	ids := appendUUID(b[:0], id)
+	// API Gateway's extended id: 15 base64 characters and "=", e.g. TWegAcC4EowCHnA= (EVT-23).
+	var ext64 [16]byte
+	base64.StdEncoding.Encode(ext64[:], ext[:11]) // 11 bytes → 15 characters and one "="
+	ids = append(ids, ext64[:15]...)
+	ids = append(ids, '=')
+	client := headerValue(req.Headers, "x-amzn-trace-id")
+	if client == "" {
+		ids = appendNewTraceID(ids, c.Now, trace)
 	}
-	c.TraceID = traceID(headerValue(req.Headers, "x-amzn-trace-id"), c.Now, trace)
+	all := string(ids)
+	c.RequestID, c.ExtendedRequestID = all[:36], all[36:52]
+	if client == "" {
+		c.TraceID = all[52:]
+	} else {
+		c.TraceID = traceID(client, c.Now, trace)
+	}
 	return c
 }
 
@@ -160,6 +188,11 @@ func NewUUID() string { return uuidString(randomID()) }
 
 // uuidString formats a v4 UUID in lower case (EVT-23 requestId).
 func uuidString(b [16]byte) string {
+	var out [36]byte
+	return string(appendUUID(out[:0], b))
+}
+
+func appendUUID(dst []byte, b [16]byte) []byte {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var out [36]byte
@@ -172,7 +205,17 @@ func uuidString(b [16]byte) string {
 	hex.Encode(out[19:23], b[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:], b[10:16])
-	return string(out[:])
+	return append(dst, out[:]...)
+}
+
+// appendNewTraceID appends a new X-Ray trace id, Root=1-<8 hex epoch seconds>-<24 hex> (EVT-11).
+func appendNewTraceID(dst []byte, now time.Time, rnd [16]byte) []byte {
+	var sec [4]byte
+	binary.BigEndian.PutUint32(sec[:], uint32(now.Unix()))
+	dst = append(dst, "Root=1-"...)
+	dst = hex.AppendEncode(dst, sec[:])
+	dst = append(dst, '-')
+	return hex.AppendEncode(dst, rnd[:12])
 }
 
 // traceID keeps a client's Root=…;Parent=…;Sampled=…, adds a Parent to a bare Root, or starts a new X-Ray trace
@@ -180,9 +223,7 @@ func uuidString(b [16]byte) string {
 func traceID(client string, now time.Time, rnd [16]byte) string {
 	switch {
 	case client == "":
-		var sec [4]byte
-		binary.BigEndian.PutUint32(sec[:], uint32(now.Unix()))
-		return "Root=1-" + hex.EncodeToString(sec[:]) + "-" + hex.EncodeToString(rnd[:12])
+		return string(appendNewTraceID(nil, now, rnd))
 	case strings.HasPrefix(client, "Root=") && !strings.Contains(client, "Parent="):
 		return client + ";Parent=" + hex.EncodeToString(rnd[:8])
 	}
@@ -211,8 +252,7 @@ func LambdaRequest(rh *RequestHeaders, body []byte, sourceIP, protocol string) *
 // HCM-5), without port.
 func sourceIP(rh *RequestHeaders) string {
 	xff, _ := rh.Get("x-forwarded-for")
-	parts := strings.Split(xff, ",")
-	ip := strings.TrimSpace(parts[len(parts)-1])
+	ip := strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])
 	if i := strings.LastIndex(ip, ":"); i > 0 && strings.Count(ip, ":") == 1 {
 		if _, err := strconv.Atoi(ip[i+1:]); err == nil {
 			ip = ip[:i]

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -65,10 +67,14 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 }
 
 // streamState is what one stream remembers between Envoy's messages: the request headers of a Lambda request
-// whose body follows.
+// whose body follows. The header list and the Lambda request live in it, so a stream allocates them once.
 type streamState struct {
 	headers *RequestHeaders
 	body    []byte
+	rh      RequestHeaders
+	lreq    lambdaproxy.Request
+	x       Exchange
+	list    [24][2]string // room for a usual request's headers; more spill to the heap
 }
 
 func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRoute, routeErr error, req *extprocsvcv3.ProcessingRequest) *extprocsvcv3.ProcessingResponse {
@@ -82,7 +88,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 	case *extprocsvcv3.ProcessingRequest_RequestHeaders:
 		switch pr.Route.Integration.Type {
 		case ir.HTTPProxy:
-			hm, err := RewriteHTTPProxy(pr, headersOf(r.RequestHeaders))
+			hm, err := RewriteHTTPProxy(pr, st.headersOf(r.RequestHeaders))
 			if err != nil {
 				s.log.Error("HTTP_PROXY rewrite failed", "route", pr.Route.Name, "err", err)
 				return internalError("proxyplus_http_proxy_rewrite_failed")
@@ -91,15 +97,13 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 				RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{HeaderMutation: hm}},
 			}}
 		case ir.AWSProxy:
-			st.headers = headersOf(r.RequestHeaders)
+			st.headers = st.headersOf(r.RequestHeaders)
 			if r.RequestHeaders.GetEndOfStream() {
 				// No body: the whole exchange is headers → immediate response (envoy-notes EXT-8 item 1).
 				return s.serveLambda(ctx, pr, st)
 			}
 			// A body follows; Envoy buffers it once the headers are answered (EXT-8 item 2).
-			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestHeaders{
-				RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{}},
-			}}
+			return continueRequestHeaders
 		default:
 			return s.unsupported(pr)
 		}
@@ -107,7 +111,12 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 		if pr.Route.Integration.Type != ir.AWSProxy || st.headers == nil {
 			return s.unsupported(pr)
 		}
-		st.body = append(st.body, r.RequestBody.GetBody()...)
+		if st.body == nil && r.RequestBody.GetEndOfStream() {
+			// BUFFERED mode: the whole body in one message, which the stream owns; no copy.
+			st.body = r.RequestBody.GetBody()
+		} else {
+			st.body = append(st.body, r.RequestBody.GetBody()...)
+		}
 		if !r.RequestBody.GetEndOfStream() {
 			// BUFFERED mode sends the body in one message; keep the exchange well-formed if a chunk ever comes.
 			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestBody{RequestBody: &extprocsvcv3.BodyResponse{}}}
@@ -125,19 +134,31 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 	return internalError("proxyplus_unknown_message")
 }
 
+// continueRequestHeaders answers request headers whose body follows. Shared: responses are only marshalled.
+var continueRequestHeaders = &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestHeaders{
+	RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{}},
+}}
+
 // serveLambda runs the Lambda exchange and answers with an immediate response (envoy-notes EXT-9).
 func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *streamState) *extprocsvcv3.ProcessingResponse {
 	if s.lambda == nil || s.lambda.Invoker == nil {
 		return s.unsupported(pr)
 	}
-	req := LambdaRequest(st.headers, st.body, sourceIP(st.headers), "")
-	x, done := s.lambda.ServePooled(ctx, pr, req)
-	defer done()
+	req := &st.lreq
+	*req = lambdaproxy.Request{Method: st.headers.Method, Path: st.headers.Path, Authority: st.headers.Authority,
+		Headers: st.headers.Headers, Body: st.body, SourceIP: sourceIP(st.headers), Protocol: "HTTP/1.1"}
+	x := &st.x
+	s.lambda.servePooled(ctx, pr, req, x)
+	defer x.release()
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("lambda proxy request", "route", pr.Route.Name, "function", pr.Route.Integration.Lambda.FunctionARN,
 			"status", x.Response.StatusCode, "details", x.Response.Details, "request_id", x.Context.RequestID)
 	}
-	return ImmediateResponse(x.Response)
+	resp := ImmediateResponse(x.Response)
+	// The marker as ready wire bytes: marshalling the Struct walks its maps by reflection on every request.
+	resp.DynamicMetadata = nil
+	resp.ProtoReflect().SetUnknown(processorMarkerWire)
+	return resp
 }
 
 // ImmediateResponse is a client response as an ext_proc immediate response: raw_value headers, repeated names
@@ -145,39 +166,111 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 // local-reply mappers away (HCM-12). The status goes through unchanged even when envoy.type.v3.StatusCode has no
 // name for it (see lambdaproxy.ConvertResponse).
 func ImmediateResponse(r *lambdaproxy.Response) *extprocsvcv3.ProcessingResponse {
-	// One allocation each for the options, the header values and their bytes, not three per header: this is on
-	// every Lambda request's path.
+	// This is on every Lambda request's path: the messages share one allocation, the header options and values
+	// another, the lower-cased names and the values' bytes one each, instead of three per header.
+	m := &immediateMessages{}
 	n := len(r.Headers)
-	opts := make([]corev3.HeaderValueOption, n)
-	vals := make([]corev3.HeaderValue, n)
-	size := 0
+	hdrs := make([]headerOption, n)
+	opts := m.ptrs[:0]
+	if n > len(m.ptrs) {
+		opts = make([]*corev3.HeaderValueOption, 0, n)
+	}
+	size, nameSize := 0, 0
 	for _, h := range r.Headers {
 		size += len(h[1])
+		if hasUpperASCII(h[0]) {
+			nameSize += len(h[0])
+		}
 	}
 	raw := make([]byte, 0, size)
-	hm := &extprocsvcv3.HeaderMutation{SetHeaders: make([]*corev3.HeaderValueOption, n)}
+	var names string // the ASCII names that need lower-casing, lower-cased, one after the other
+	if nameSize > 0 {
+		var buf [256]byte
+		nb := buf[:0]
+		for _, h := range r.Headers {
+			if hasUpperASCII(h[0]) {
+				nb = appendLowerASCII(nb, h[0])
+			}
+		}
+		names = string(nb)
+	}
+	off := 0
 	for i, h := range r.Headers {
+		name := h[0]
+		switch {
+		case hasUpperASCII(name):
+			name = names[off : off+len(name)]
+			off += len(name)
+		case !isASCII(name):
+			name = strings.ToLower(name)
+		}
 		start := len(raw)
 		raw = append(raw, h[1]...)
-		vals[i] = corev3.HeaderValue{Key: strings.ToLower(h[0]), RawValue: raw[start:len(raw):len(raw)]}
-		opts[i] = corev3.HeaderValueOption{Header: &vals[i], Append: overwrite}
+		hv := &hdrs[i]
+		hv.val.Key, hv.val.RawValue = name, raw[start:len(raw):len(raw)]
+		hv.opt.Header, hv.opt.Append = &hv.val, overwrite
 		for j := 0; j < i; j++ {
-			if vals[j].Key == vals[i].Key {
-				opts[i].Append = appendValue // a repeated name adds a line (EXT-9)
+			if hdrs[j].val.Key == name {
+				hv.opt.Append = appendValue // a repeated name adds a line (EXT-9)
 				break
 			}
 		}
-		hm.SetHeaders[i] = &opts[i]
+		opts = append(opts, &hv.opt)
 	}
-	return &extprocsvcv3.ProcessingResponse{
-		Response: &extprocsvcv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvcv3.ImmediateResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(r.StatusCode)},
-			Headers: hm,
-			Body:    r.Body,
-			Details: r.Details,
-		}},
-		DynamicMetadata: processorMarker,
+	m.mutation.SetHeaders = opts
+	m.status.Code = typev3.StatusCode(r.StatusCode)
+	m.immediate.Status, m.immediate.Headers, m.immediate.Body, m.immediate.Details = &m.status, &m.mutation, r.Body, r.Details
+	m.oneof.ImmediateResponse = &m.immediate
+	m.resp.Response, m.resp.DynamicMetadata = &m.oneof, processorMarker
+	return &m.resp
+}
+
+// immediateMessages are the messages of one immediate response, allocated together.
+type immediateMessages struct {
+	resp      extprocsvcv3.ProcessingResponse
+	oneof     extprocsvcv3.ProcessingResponse_ImmediateResponse
+	immediate extprocsvcv3.ImmediateResponse
+	status    typev3.HttpStatus
+	mutation  extprocsvcv3.HeaderMutation
+	ptrs      [8]*corev3.HeaderValueOption
+}
+
+type headerOption struct {
+	opt corev3.HeaderValueOption
+	val corev3.HeaderValue
+}
+
+// hasUpperASCII reports an ASCII name with an upper-case letter; strings.ToLower handles the other names.
+func hasUpperASCII(s string) bool {
+	upper := false
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+		upper = upper || 'A' <= s[i] && s[i] <= 'Z'
 	}
+	return upper
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// appendLowerASCII appends an ASCII s lower-cased: strings.ToLower's result without its allocation.
+func appendLowerASCII(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // The deprecated append flag is the field ext_proc reads for set_headers (EXT-9); shared, never modified.
@@ -193,8 +286,8 @@ func (s *Server) unsupported(pr *ir.ProcessorRoute) *extprocsvcv3.ProcessingResp
 }
 
 func (s *Server) routeFromMetadata(stream extprocsvcv3.ExternalProcessor_ProcessServer) (*ir.ProcessorRoute, error) {
-	md, _ := metadata.FromIncomingContext(stream.Context())
-	vals := md.Get(ir.RouteMetadataKey)
+	// Only the one key: FromIncomingContext would copy all of the stream's metadata.
+	vals := metadata.ValueFromIncomingContext(stream.Context(), ir.RouteMetadataKey)
 	if len(vals) != 1 {
 		return nil, fmt.Errorf("want one %s metadata value, got %d", ir.RouteMetadataKey, len(vals))
 	}
@@ -231,17 +324,33 @@ func (c *routeCache) decode(v string) (*ir.ProcessorRoute, error) {
 	return pr, nil
 }
 
-// headersOf reads raw_value, falling back to value (envoy-notes EXT-4).
-func headersOf(h *extprocsvcv3.HttpHeaders) *RequestHeaders {
-	list := make([][2]string, 0, len(h.GetHeaders().GetHeaders()))
-	for _, hv := range h.GetHeaders().GetHeaders() {
-		v := string(hv.GetRawValue())
+// headersOf is NewRequestHeaders over Envoy's header map, reading raw_value and falling back to value
+// (envoy-notes EXT-4). It builds in the stream's state: the raw values share one string (one allocation instead
+// of one per header) and the list uses the state's array.
+func (st *streamState) headersOf(h *extprocsvcv3.HttpHeaders) *RequestHeaders {
+	hs := h.GetHeaders().GetHeaders()
+	n := 0
+	for _, hv := range hs {
+		n += len(hv.GetRawValue())
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, hv := range hs {
+		sb.Write(hv.GetRawValue())
+	}
+	all := sb.String() // no copy
+	st.rh = RequestHeaders{Headers: st.list[:0]}
+	out := &st.rh
+	off := 0
+	for _, hv := range hs {
+		v := all[off : off+len(hv.GetRawValue())]
+		off += len(v)
 		if v == "" {
 			v = hv.GetValue()
 		}
-		list = append(list, [2]string{hv.GetKey(), v})
+		out.add(hv.GetKey(), v)
 	}
-	return NewRequestHeaders(list)
+	return out
 }
 
 // internalError is API Gateway's 500 (ERR-2) as an immediate response; details name the cause in Envoy's access
@@ -257,3 +366,13 @@ func internalError(details string) *extprocsvcv3.ProcessingResponse {
 var processorMarker = &structpb.Struct{Fields: map[string]*structpb.Value{
 	"proxyplus": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"processor": structpb.NewBoolValue(true)}}),
 }}
+
+// processorMarkerWire is processorMarker as ProcessingResponse's dynamic_metadata field on the wire. Set as a
+// response's unknown fields it is marshalled as is, and Envoy (or any reader) decodes it as dynamic_metadata.
+var processorMarkerWire protoreflect.RawFields = func() []byte {
+	b, err := proto.Marshal(&extprocsvcv3.ProcessingResponse{DynamicMetadata: processorMarker})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()

@@ -1,0 +1,77 @@
+package extproc
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"testing"
+
+	"github.com/proxyplus/proxyplus/lambdainvoke"
+)
+
+// refServer is the processor with an in-process invoker answering REF-OUTPUT, and REF-EVENT's messages.
+func refServer(tb testing.TB) (*Server, *Ref) {
+	ref := LoadRef(tb)
+	res := &lambdainvoke.Result{Payload: ref.Output}
+	s := NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), &Lambda{AccountID: "123456789012",
+		Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) { return res, nil })})
+	return s, ref
+}
+
+// serveRef is the processor's whole per-request work for REF-EVENT without gRPC: the route from its metadata
+// value, the stream's state, request headers, then the body → event → invoke → conversion → immediate response.
+func serveRef(s *Server, ref *Ref) int {
+	pr, err := s.routes.decode(ref.Route)
+	st := &streamState{}
+	ctx := context.Background()
+	s.handle(ctx, st, pr, err, ref.Headers)
+	resp := s.handle(ctx, st, pr, err, ref.Body)
+	return int(resp.GetImmediateResponse().GetStatus().GetCode())
+}
+
+// BenchmarkLambdaServe is the processor's own share of a Lambda exchange (serveRef), without gRPC.
+//
+//	go test ./extproc -run '^$' -bench BenchmarkLambdaServe -benchmem
+func BenchmarkLambdaServe(b *testing.B) {
+	s, ref := refServer(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if serveRef(s, ref) != 201 {
+			b.Fatal("status")
+		}
+	}
+}
+
+// TestLambdaServeAllocs pins the processor's allocations per Lambda request (PR-5: deterministic, skipped
+// under -race): the stream state, the header values, the generated ids, the integration timeout's context and
+// timer, the function output's conversion and the immediate response. A new allocation on this path shows
+// here first.
+func TestLambdaServeAllocs(t *testing.T) {
+	if instrumented() {
+		t.Skip("allocation counts differ under -race and coverage")
+	}
+	s, ref := refServer(t)
+	if serveRef(s, ref) != 201 {
+		t.Fatal("status")
+	}
+	const want = 15
+	if got := testing.AllocsPerRun(200, func() { serveRef(s, ref) }); got > want {
+		t.Errorf("%v allocations per Lambda request, want at most %d", got, want)
+	}
+}
+
+// instrumented reports a -race or coverage build.
+func instrumented() bool {
+	if testing.CoverMode() != "" {
+		return true
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-race" && s.Value == "true" {
+				return true
+			}
+		}
+	}
+	return false
+}
