@@ -324,7 +324,8 @@ func listen(addr string) (net.Listener, error) {
 // serveExtProc runs the processor with message limits raised for 10 MB bodies, gRPC health (hs; a new one when
 // nil) and reflection.
 func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server) error {
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxProcessorMessage), grpc.MaxSendMsgSize(maxProcessorMessage))
+	gs := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(maxProcessorMessage), grpc.MaxSendMsgSize(maxProcessorMessage)},
+		extproc.ServerOptions()...)...)
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda))
 	if hs == nil {
 		hs = health.NewServer()
