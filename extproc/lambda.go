@@ -245,7 +245,24 @@ func LambdaRequest(rh *RequestHeaders, body []byte, sourceIP, protocol string) *
 	if protocol == "" {
 		protocol = "HTTP/1.1"
 	}
+	apiGatewayXFF(rh.Headers)
 	return &lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, Body: body, SourceIP: sourceIP, Protocol: protocol}
+}
+
+// apiGatewayXFF rewrites, in place, the separator Envoy put before the client address it appended to
+// X-Forwarded-For: Envoy appends with "," (source/common/http/utility.cc, Utility::appendXff:
+// appendForwardedFor(address, ",")), API Gateway with ", " (EVT-10). Only that last separator is Envoy's; commas
+// the client sent stay as sent. With use_remote_address (HCM-5) Envoy always appends, so the last entry is its.
+func apiGatewayXFF(hs [][2]string) {
+	for i := range hs {
+		if !strings.EqualFold(hs[i][0], "x-forwarded-for") {
+			continue
+		}
+		v := hs[i][1]
+		if c := strings.LastIndexByte(v, ','); c >= 0 && (c+1 == len(v) || v[c+1] != ' ') {
+			hs[i][1] = v[:c+1] + " " + v[c+1:]
+		}
+	}
 }
 
 // sourceIP is the client address Envoy trusted: the last x-forwarded-for entry it appended (use_remote_address,

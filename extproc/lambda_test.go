@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -245,4 +246,40 @@ func TestServiceRestart(t *testing.T) {
 	gs2, _ := start(addr)
 	defer gs2.Stop()
 	exchange()
+}
+
+// TestLambdaXForwardedForSeparator: Envoy appends the client address to X-Forwarded-For with ",", API Gateway
+// with ", " (EVT-10): the event shows API Gateway's separator before the appended address, and the client's own
+// separators as sent.
+func TestLambdaXForwardedForSeparator(t *testing.T) {
+	for _, tc := range []struct{ fromEnvoy, want string }{
+		{"203.0.113.9", "203.0.113.9"},
+		{"198.51.100.1,203.0.113.9", "198.51.100.1, 203.0.113.9"},
+		{"10.0.0.1,10.0.0.2, 198.51.100.1,203.0.113.9", "10.0.0.1,10.0.0.2, 198.51.100.1, 203.0.113.9"},
+		{"198.51.100.1, 203.0.113.9", "198.51.100.1, 203.0.113.9"},
+	} {
+		var event map[string]any
+		client := startLambdaProcessor(t, func(_ context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {
+			if err := json.Unmarshal(payload, &event); err != nil {
+				t.Errorf("event is not JSON: %v", err)
+			}
+			return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200}`)}, nil
+		})
+		stream := openStream(t, client, context.Background(), lambdaRoute(t, 5*time.Second))
+		req := headers(":method", "GET", ":path", "/prod/items/42", ":authority", "api0000001.execute-api.us-east-1.amazonaws.com",
+			"x-forwarded-for", tc.fromEnvoy)
+		req.GetRequestHeaders().EndOfStream = true
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		recvImmediate(t, stream)
+		hs, _ := event["headers"].(map[string]any)
+		mv, _ := event["multiValueHeaders"].(map[string]any)
+		if hs["X-Forwarded-For"] != tc.want || fmt.Sprint(mv["X-Forwarded-For"]) != "["+tc.want+"]" {
+			t.Errorf("Envoy sent %q: event has %q / %v, want %q", tc.fromEnvoy, hs["X-Forwarded-For"], mv["X-Forwarded-For"], tc.want)
+		}
+		if rc := event["requestContext"].(map[string]any); rc["identity"].(map[string]any)["sourceIp"] != "203.0.113.9" {
+			t.Errorf("sourceIp: %v", rc["identity"])
+		}
+	}
 }
