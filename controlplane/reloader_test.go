@@ -86,18 +86,8 @@ func TestPipelineToADSClient(t *testing.T) {
 	}
 	v1 := (<-reloads).Version
 
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
-	defer ccancel()
-	client := sotwclient.NewADSClient(cctx, &corev3.Node{Id: "envoy-1"}, resourcev3.RouteType)
-	if err := client.InitConnect(conn); err != nil {
-		t.Fatal(err)
-	}
 	_ = v1
+	client := routesClient(t, lis.Addr().String())
 	routes := fetchRoutes(t, client, func(string) bool { return true })
 	if !strings.Contains(routes, "feature001/dev/") || strings.Contains(routes, "/pets/{id}") {
 		t.Fatalf("first configuration routes: %s", routes)
@@ -131,6 +121,23 @@ func TestPipelineToADSClient(t *testing.T) {
 	if !strings.Contains(routes, "/pets/{id}") {
 		t.Fatalf("updated routes lack the new resource: %s", routes)
 	}
+}
+
+// routesClient connects an ADS client subscribed to routes (node "envoy-1") to addr until the test ends.
+func routesClient(t *testing.T, addr string) sotwclient.ADSClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	client := sotwclient.NewADSClient(ctx, &corev3.Node{Id: "envoy-1"}, resourcev3.RouteType)
+	if err := client.InitConnect(conn); err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 // fetchRoutes receives responses until one satisfies done, ACKing each, and returns its route names and resources.

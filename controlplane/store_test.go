@@ -8,14 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	sotwclient "github.com/envoyproxy/go-control-plane/pkg/client/sotw/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/loader"
@@ -67,17 +61,7 @@ func TestStoreDeploymentsReachADSClient(t *testing.T) {
 		t.Fatalf("first reload: %+v", first)
 	}
 
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
-	defer ccancel()
-	client := sotwclient.NewADSClient(cctx, &corev3.Node{Id: "envoy-1"}, resourcev3.RouteType)
-	if err := client.InitConnect(conn); err != nil {
-		t.Fatal(err)
-	}
+	client := routesClient(t, lis.Addr().String())
 	fetchRoutes(t, client, func(r string) bool { return strings.Contains(r, "feature001/dev/") })
 
 	// Deployment 1 (one resource) to prod, then the API gains a resource and deployment 2 goes to beta.
