@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func openTest(t *testing.T) (*Bolt, string) {
@@ -45,16 +43,11 @@ func TestBoltRestartKeepsState(t *testing.T) {
 	d := must[*Deployment](t)(s.CreateDeployment(ctx, "pets", "d"))
 	must[*Stage](t)(s.PutStage(ctx, &Stage{APIID: "pets", Name: "prod", DeploymentID: d.ID, Variables: map[string]string{"a": "b"}}, 0))
 	must[*API](t)(s.UpdateAPI(ctx, def("pets", "v2"), 0))
-	rev, stages, err := s.Deployed(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeRev := must[Revision](t)(s.Revision(ctx))
-	api := must[*API](t)(s.GetAPI(ctx, "pets"))
+	before := captureRestartState(t, s, "pets")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.GetAPI(ctx, "pets")
+	_, err := s.GetAPI(ctx, "pets")
 	wantErr(t, err, ErrClosed)
 
 	s2, err := OpenBolt(path)
@@ -62,25 +55,5 @@ func TestBoltRestartKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	rev2, stages2, err := s2.Deployed(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rev2 != rev {
-		t.Errorf("Deployed revision %d after restart, want %d", rev2, rev)
-	}
-	if diff := cmp.Diff(stages, stages2, cmpOpts); diff != "" {
-		t.Errorf("Deployed after restart (-before +after):\n%s", diff)
-	}
-	if r := must[Revision](t)(s2.Revision(ctx)); r != storeRev {
-		t.Errorf("store revision %d after restart, want %d", r, storeRev)
-	}
-	if diff := cmp.Diff(api, must[*API](t)(s2.GetAPI(ctx, "pets")), cmpOpts); diff != "" {
-		t.Errorf("API after restart:\n%s", diff)
-	}
-	// Revisions continue from where they were.
-	a := must[*API](t)(s2.UpdateAPI(ctx, def("pets", "v3"), api.Revision))
-	if a.Revision != storeRev+1 {
-		t.Errorf("revision after restart write %d, want %d", a.Revision, storeRev+1)
-	}
+	checkRestarted(t, s2, before)
 }

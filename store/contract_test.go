@@ -671,3 +671,53 @@ func testConcurrentWriters(t *testing.T, open func(*testing.T) contractStore) {
 		t.Errorf("watch last saw %d, want %d", last, storeRev)
 	}
 }
+
+// revisioned is a Store that reports its store-wide revision (Bolt and Etcd do).
+type revisioned interface {
+	Store
+	Revision(ctx context.Context) (Revision, error)
+}
+
+// restartState is what a store must report again after a restart.
+type restartState struct {
+	deployedRev, storeRev Revision
+	stages                []DeployedStage
+	api                   *API
+}
+
+func captureRestartState(t *testing.T, s revisioned, apiID string) restartState {
+	t.Helper()
+	ctx := t.Context()
+	rev, stages, err := s.Deployed(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return restartState{deployedRev: rev, storeRev: must[Revision](t)(s.Revision(ctx)), stages: stages, api: must[*API](t)(s.GetAPI(ctx, apiID))}
+}
+
+// checkRestarted checks that s2, reopened on the same data, reports before's state and continues its revisions.
+func checkRestarted(t *testing.T, s2 revisioned, before restartState) {
+	t.Helper()
+	ctx := t.Context()
+	rev2, stages2, err := s2.Deployed(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev2 != before.deployedRev {
+		t.Errorf("Deployed revision %d after restart, want %d", rev2, before.deployedRev)
+	}
+	if diff := cmp.Diff(before.stages, stages2, cmpOpts); diff != "" {
+		t.Errorf("Deployed after restart (-before +after):\n%s", diff)
+	}
+	if r := must[Revision](t)(s2.Revision(ctx)); r != before.storeRev {
+		t.Errorf("store revision %d after restart, want %d", r, before.storeRev)
+	}
+	if diff := cmp.Diff(before.api, must[*API](t)(s2.GetAPI(ctx, before.api.ID)), cmpOpts); diff != "" {
+		t.Errorf("API after restart:\n%s", diff)
+	}
+	// Revisions continue from where they were.
+	a := must[*API](t)(s2.UpdateAPI(ctx, def(before.api.ID, "v3"), before.api.Revision))
+	if a.Revision != before.storeRev+1 {
+		t.Errorf("revision after restart write %d, want %d", a.Revision, before.storeRev+1)
+	}
+}

@@ -367,16 +367,12 @@ func TestEtcdRestartKeepsState(t *testing.T) {
 	d := must[*Deployment](t)(s.CreateDeployment(ctx, api.ID, "d"))
 	must[*Stage](t)(s.PutStage(ctx, &Stage{APIID: api.ID, Name: "prod", DeploymentID: d.ID, Variables: map[string]string{"a": "b"}}, 0))
 	api = must[*API](t)(s.UpdateAPI(ctx, def(api.ID, "v2"), 0))
-	rev, stages, err := s.Deployed(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeRev := must[Revision](t)(s.Revision(ctx))
+	before := captureRestartState(t, s, api.ID)
 	ch := s.Watch(ctx)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.GetAPI(ctx, api.ID)
+	_, err := s.GetAPI(ctx, api.ID)
 	wantErr(t, err, ErrClosed)
 	_, err = s.CreateAPI(ctx, def("x", "x"))
 	wantErr(t, err, ErrClosed)
@@ -389,26 +385,7 @@ func TestEtcdRestartKeepsState(t *testing.T) {
 
 	// Leading and trailing slashes do not make another store.
 	s2 := openEtcdAt(t, "/"+prefix+"/")
-	rev2, stages2, err := s2.Deployed(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rev2 != rev {
-		t.Errorf("Deployed revision %d after restart, want %d", rev2, rev)
-	}
-	if diff := cmp.Diff(stages, stages2, cmpOpts); diff != "" {
-		t.Errorf("Deployed after restart (-before +after):\n%s", diff)
-	}
-	if r := must[Revision](t)(s2.Revision(ctx)); r != storeRev {
-		t.Errorf("store revision %d after restart, want %d", r, storeRev)
-	}
-	if diff := cmp.Diff(api, must[*API](t)(s2.GetAPI(ctx, api.ID)), cmpOpts); diff != "" {
-		t.Errorf("API after restart:\n%s", diff)
-	}
-	a := must[*API](t)(s2.UpdateAPI(ctx, def(api.ID, "v3"), api.Revision))
-	if a.Revision != storeRev+1 {
-		t.Errorf("revision after restart write %d, want %d", a.Revision, storeRev+1)
-	}
+	checkRestarted(t, s2, before)
 
 	// Another prefix is another, empty store.
 	other := openEtcdAt(t, newPrefix(t))
