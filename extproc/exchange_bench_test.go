@@ -174,8 +174,21 @@ type recorder struct {
 }
 
 func (r *recorder) Send(m *extprocsvcv3.ProcessingResponse) error {
-	if m.GetImmediateResponse() != nil {
-		*r.last = proto.Clone(m).(*extprocsvcv3.ProcessingResponse) // unknown fields (the marker) included
+	// The service sends its Lambda answer as wire bytes (unknown fields of an empty message): keep what the
+	// client receives, decoded.
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var got extprocsvcv3.ProcessingResponse
+	if err := proto.Unmarshal(b, &got); err != nil {
+		return err
+	}
+	if got.GetImmediateResponse() != nil {
+		// Replayed as the same bytes, sent the way the service sends them.
+		last := &extprocsvcv3.ProcessingResponse{}
+		last.ProtoReflect().SetUnknown(b)
+		*r.last = last
 	}
 	return r.ExternalProcessor_ProcessServer.Send(m)
 }

@@ -57,10 +57,13 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 			return err
 		}
 		resp := s.handle(stream.Context(), st, pr, routeErr, req)
-		if err := stream.Send(resp); err != nil {
+		err = stream.Send(resp)
+		final := resp == &st.resp || resp.GetImmediateResponse() != nil
+		st.sent()
+		if err != nil {
 			return err
 		}
-		if resp.GetImmediateResponse() != nil {
+		if final {
 			return nil
 		}
 	}
@@ -75,6 +78,23 @@ type streamState struct {
 	lreq    lambdaproxy.Request
 	x       Exchange
 	list    [24][2]string // room for a usual request's headers; more spill to the heap
+	// resp is a Lambda answer in wire form (appendImmediateWire) as unknown fields, in wire's pooled buffer.
+	resp extprocsvcv3.ProcessingResponse
+	wire *[]byte
+}
+
+// sent is called once an answer has been sent (gRPC has copied it): the wire buffer goes back to the pool.
+func (st *streamState) sent() {
+	bp := st.wire
+	if bp == nil {
+		return
+	}
+	st.wire = nil
+	st.resp.ProtoReflect().SetUnknown(nil)
+	if cap(*bp) <= maxPooledWire {
+		*bp = (*bp)[:0]
+		wireBuffers.Put(bp)
+	}
 }
 
 func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRoute, routeErr error, req *extprocsvcv3.ProcessingRequest) *extprocsvcv3.ProcessingResponse {
@@ -155,11 +175,20 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 		s.log.Debug("lambda proxy request", "route", pr.Route.Name, "function", pr.Route.Integration.Lambda.FunctionARN,
 			"status", x.Response.StatusCode, "details", x.Response.Details, "request_id", x.Context.RequestID)
 	}
-	resp := ImmediateResponse(x.Response)
-	// The marker as ready wire bytes: marshalling the Struct walks its maps by reflection on every request.
-	resp.DynamicMetadata = nil
-	resp.ProtoReflect().SetUnknown(processorMarkerWire)
-	return resp
+	if !immediateWireOK(x.Response) {
+		// Not UTF-8 where proto3 wants a string: the message form, which the codec refuses as before.
+		resp := ImmediateResponse(x.Response)
+		resp.DynamicMetadata = nil
+		resp.ProtoReflect().SetUnknown(processorMarkerWire)
+		return resp
+	}
+	// The answer as wire bytes (wire.go): what proto.Marshal writes for ImmediateResponse(x.Response) and the
+	// marker, in one pass and no messages.
+	bp := wireBuffers.Get().(*[]byte)
+	*bp = appendImmediateWire((*bp)[:0], x.Response)
+	st.wire = bp
+	st.resp.ProtoReflect().SetUnknown(*bp)
+	return &st.resp
 }
 
 // ImmediateResponse is a client response as an ext_proc immediate response: raw_value headers, repeated names

@@ -1,0 +1,131 @@
+package extproc
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/proxyplus/proxyplus/lambdaproxy"
+)
+
+// messageForm is the answer as the service built it before the wire form: ImmediateResponse with the marker as
+// unknown fields, the bytes Envoy then received.
+func messageForm(t *testing.T, r *lambdaproxy.Response) []byte {
+	t.Helper()
+	resp := ImmediateResponse(r)
+	resp.DynamicMetadata = nil
+	resp.ProtoReflect().SetUnknown(processorMarkerWire)
+	b, err := proto.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func wireResponses(t *testing.T) map[string]*lambdaproxy.Response {
+	c := &lambdaproxy.Context{AccountID: "123456789012", RequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+		ExtendedRequestID: "TWegAcC4EowCHnA=", TraceID: "Root=1-5e1b4151-5ac6c58f5b5d4ed6a4b3c2d1"}
+	many := &lambdaproxy.Response{StatusCode: 200, Body: bytes.Repeat([]byte("x"), 70000), Details: "proxyplus_lambda_ok"}
+	for i := range 40 {
+		many.Headers = append(many.Headers, [2]string{fmt.Sprintf("X-Long-Header-Name-Number-%02d-%s", i%30, strings.Repeat("A", 20)), strings.Repeat("v", i*10)})
+	}
+	out := map[string]*lambdaproxy.Response{
+		"empty":           {StatusCode: 204},
+		"status zero":     {},
+		"negative status": {StatusCode: -1, Details: "d"},
+		"no headers body": {StatusCode: 200, Body: []byte(`{"ok":true}`), Details: "proxyplus_lambda_ok"},
+		"names": {StatusCode: 201, Headers: [][2]string{{"Content-Type", "application/json"}, {"set-cookie", "a=1"},
+			{"Set-Cookie", "b=2"}, {"SET-COOKIE", "c=3"}, {"X-Ünïcode", "é"}, {"x-ünïcode", "2"}, {"x-empty", ""},
+			{"", "no name"}, {"x-binary", "\xff\x00"}}, Body: []byte("body"), Details: "proxyplus_lambda_ok"},
+		"many headers, big body": many,
+		"gateway 500":            lambdaproxy.GatewayError(500, c),
+		"gateway 502":            lambdaproxy.GatewayError(502, c),
+		"gateway 504":            lambdaproxy.GatewayError(504, c),
+		"gateway 413":            lambdaproxy.GatewayError(413, c),
+		"content length":         lambdaproxy.ContentLengthExceeded(),
+	}
+	// REF-OUTPUT through the conversion, and the function's error shapes.
+	ref := LoadRef(t)
+	req := &lambdaproxy.Request{Method: "POST", Path: "/dev/orders/1"}
+	for name, inv := range map[string]*lambdaproxy.Invocation{
+		"ref output":     {Payload: ref.Output},
+		"function error": {Payload: []byte(`{"errorMessage":"boom"}`), FunctionError: "Unhandled"},
+		"malformed":      {Payload: []byte(`{"statusCode":"x"}`)},
+		"timed out":      {TimedOut: true},
+	} {
+		out[name] = lambdaproxy.ConvertResponse(req, nil, inv, c)
+	}
+	return out
+}
+
+// TestImmediateWireMatchesMarshal: the wire form is, byte for byte, what the message form marshals to, so Envoy
+// receives the same answer (EXT-9); and it decodes to the same message.
+func TestImmediateWireMatchesMarshal(t *testing.T) {
+	for name, r := range wireResponses(t) {
+		if !immediateWireOK(r) {
+			t.Errorf("%s: not encodable", name)
+			continue
+		}
+		want := messageForm(t, r)
+		got := appendImmediateWire([]byte("prefix"), r)
+		if !bytes.HasPrefix(got, []byte("prefix")) || !bytes.Equal(got[len("prefix"):], want) {
+			t.Errorf("%s: wire form differs from proto.Marshal\n got %x\nwant %x", name, got[len("prefix"):], want)
+			continue
+		}
+		var dec extprocsvcv3.ProcessingResponse
+		if err := proto.Unmarshal(got[len("prefix"):], &dec); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		msg := ImmediateResponse(r)
+		if !proto.Equal(&dec, msg) {
+			t.Errorf("%s: decodes to %v, want %v", name, &dec, msg)
+		}
+		if name != "status zero" && name != "negative status" && name != "names" { // synthetic inputs outside PGV rules
+			if err := dec.ValidateAll(); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+}
+
+// TestImmediateWireNotUTF8: a header name or details that is not UTF-8 cannot be a proto3 string; the service
+// keeps the message form, which gRPC's codec refuses, as before.
+func TestImmediateWireNotUTF8(t *testing.T) {
+	for _, r := range []*lambdaproxy.Response{
+		{StatusCode: 200, Headers: [][2]string{{"x-\xff", "v"}}},
+		{StatusCode: 200, Details: "\xff"},
+	} {
+		if immediateWireOK(r) {
+			t.Errorf("%v: want the message form", r)
+		}
+	}
+}
+
+// TestServeLambdaSendsWireForm: the service's Lambda answer is the wire form of the conversion's response, for
+// the reference exchange through handle.
+func TestServeLambdaSendsWireForm(t *testing.T) {
+	s, ref := refServer(t)
+	pr, err := s.routes.decode(ref.Route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &streamState{}
+	s.handle(t.Context(), st, pr, nil, ref.Headers)
+	resp := s.handle(t.Context(), st, pr, nil, ref.Body)
+	if resp != &st.resp || st.wire == nil {
+		t.Fatal("want the wire form")
+	}
+	dec := onTheWire(resp)
+	ir := dec.GetImmediateResponse()
+	if ir.GetStatus().GetCode() != 201 || dec.GetDynamicMetadata().GetFields()["proxyplus"] == nil {
+		t.Fatalf("answer %v", dec)
+	}
+	st.sent()
+	if st.wire != nil || len(st.resp.ProtoReflect().GetUnknown()) != 0 {
+		t.Error("sent should release the buffer")
+	}
+}
