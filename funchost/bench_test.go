@@ -331,7 +331,7 @@ func BenchmarkColdStart(b *testing.B) {
 		b.StartTimer()
 	}
 	slices.Sort(durs)
-	b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds()), "p50-ns/op")
 }
 
 // benchEnv is the function's environment: FUNCHOST_BENCH_GOMAXPROCS sets the function's GOMAXPROCS.
