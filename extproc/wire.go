@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -48,7 +49,7 @@ func immediateWireOK(r *lambdaproxy.Response) bool {
 		return false
 	}
 	for _, h := range r.Headers {
-		if !utf8.ValidString(h[0]) {
+		if !isASCII(h[0]) && !utf8.ValidString(h[0]) {
 			return false
 		}
 	}
@@ -58,27 +59,34 @@ func immediateWireOK(r *lambdaproxy.Response) bool {
 // appendImmediateWire appends ProcessingResponse{immediate_response: ImmediateResponse(r), dynamic_metadata:
 // the marker} as proto.Marshal writes it. r must pass immediateWireOK.
 func appendImmediateWire(b []byte, r *lambdaproxy.Response) []byte {
-	// Header names as sent: lower-case (Envoy's header map is). An ASCII name is lower-cased as it is written, a
-	// non-ASCII one (rare) by strings.ToLower here; either way the lengths are those of the names as written.
-	var nameArr [16]string
-	names := nameArr[:0]
-	if len(r.Headers) > len(nameArr) {
-		names = make([]string, 0, len(r.Headers))
+	// One line per header: its name as sent, lower-case (Envoy's header map is; an ASCII name is lower-cased as
+	// it is written, a non-ASCII one, rare, by strings.ToLower here, so lengths are those of the names as
+	// written), whether it repeats an earlier name (then it is appended, EXT-9), and its option's size.
+	var lineArr [16]wireLine
+	lines := lineArr[:0]
+	if len(r.Headers) > len(lineArr) {
+		lines = make([]wireLine, 0, len(r.Headers))
 	}
-	for _, h := range r.Headers {
+	mutation := 0
+	for i, h := range r.Headers {
 		n := h[0]
 		if !isASCII(n) {
 			n = strings.ToLower(n)
 		}
-		names = append(names, n)
-	}
-
-	// Sizes, innermost first.
-	mutation := 0
-	for i, h := range r.Headers {
-		opt := optionSize(names[i], h[1], repeated(names, i))
+		app := false
+		for j := 0; j < i && !app; j++ {
+			app = equalLowerASCII(lines[j].name, n)
+		}
+		hv := headerValueSize(n, h[1])
+		opt := protowire.SizeTag(fieldOptionHeader) + protowire.SizeBytes(hv) + protowire.SizeTag(fieldOptionAppend) + 1
+		if app {
+			opt += 2
+		}
+		lines = append(lines, wireLine{name: n, hv: hv, opt: opt, app: app})
 		mutation += protowire.SizeTag(fieldMutationSetHeaders) + protowire.SizeBytes(opt)
 	}
+
+	// The status's and the immediate response's sizes.
 	code := uint64(int64(int32(r.StatusCode))) // an enum: int32, sign-extended
 	status := 0
 	if code != 0 {
@@ -93,6 +101,7 @@ func appendImmediateWire(b []byte, r *lambdaproxy.Response) []byte {
 		immediate += protowire.SizeTag(fieldImmediateDetails) + protowire.SizeBytes(len(r.Details))
 	}
 
+	b = slices.Grow(b, protowire.SizeTag(fieldProcessingImmediate)+protowire.SizeBytes(immediate)+len(processorMarkerWire))
 	b = protowire.AppendTag(b, fieldProcessingImmediate, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(immediate))
 	b = protowire.AppendTag(b, fieldImmediateStatus, protowire.BytesType)
@@ -104,11 +113,12 @@ func appendImmediateWire(b []byte, r *lambdaproxy.Response) []byte {
 	b = protowire.AppendTag(b, fieldImmediateHeaders, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(mutation))
 	for i, h := range r.Headers {
-		name, value, app := names[i], h[1], repeated(names, i)
+		l := &lines[i]
+		name, value := l.name, h[1]
 		b = protowire.AppendTag(b, fieldMutationSetHeaders, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(optionSize(name, value, app)))
+		b = protowire.AppendVarint(b, uint64(l.opt))
 		b = protowire.AppendTag(b, fieldOptionHeader, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(headerValueSize(name, value)))
+		b = protowire.AppendVarint(b, uint64(l.hv))
 		if name != "" {
 			b = protowire.AppendTag(b, fieldHeaderKey, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(len(name)))
@@ -119,7 +129,7 @@ func appendImmediateWire(b []byte, r *lambdaproxy.Response) []byte {
 			b = protowire.AppendString(b, value)
 		}
 		b = protowire.AppendTag(b, fieldOptionAppend, protowire.BytesType)
-		if app {
+		if l.app {
 			b = append(b, 2) // BoolValue{value: true}
 			b = protowire.AppendTag(b, fieldBoolValue, protowire.VarintType)
 			b = append(b, 1)
@@ -138,15 +148,12 @@ func appendImmediateWire(b []byte, r *lambdaproxy.Response) []byte {
 	return append(b, processorMarkerWire...)
 }
 
-// repeated reports whether names[i] was already set by an earlier line, lower-cased names compared: then the
-// line is appended (EXT-9).
-func repeated(names []string, i int) bool {
-	for j := 0; j < i; j++ {
-		if equalLowerASCII(names[j], names[i]) {
-			return true
-		}
-	}
-	return false
+// wireLine is one header line of appendImmediateWire: the name as sent (before ASCII lower-casing), the sizes of
+// its HeaderValue and HeaderValueOption, and whether it is appended.
+type wireLine struct {
+	name    string
+	hv, opt int
+	app     bool
 }
 
 // equalLowerASCII reports whether a and b are equal once ASCII upper-case letters are lower-cased.
@@ -179,13 +186,4 @@ func headerValueSize(name, value string) int {
 		n += protowire.SizeTag(fieldHeaderRawValue) + protowire.SizeBytes(len(value))
 	}
 	return n
-}
-
-func optionSize(name, value string, app bool) int {
-	n := protowire.SizeTag(fieldOptionHeader) + protowire.SizeBytes(headerValueSize(name, value)) +
-		protowire.SizeTag(fieldOptionAppend)
-	if app {
-		return n + 1 + 2
-	}
-	return n + 1
 }

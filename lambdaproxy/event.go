@@ -3,6 +3,7 @@ package lambdaproxy
 import (
 	"encoding/base64"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -591,12 +592,14 @@ func evAppendString(dst []byte, s string) []byte {
 func evAppendStringBody(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
-		// Skip eight plain ASCII bytes at a time.
-		for i+8 <= len(s) && !evSpecial8(evLoad8(s, i)) {
-			i += 8
-		}
-		if i >= len(s) {
-			break
+		if i+8 <= len(s) {
+			// Eight bytes at a time: skip a plain word, or go straight to its first special byte.
+			m := evSpecialMask(evLoad8(s, i))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -646,15 +649,20 @@ func evLoad8(s string, i int) uint64 {
 }
 
 // evSpecial8 reports whether one of the eight bytes of x is not written as it is: a control character, '"',
-// '\' or a non-ASCII byte. The word tricks are exact as a yes/no answer.
-func evSpecial8(x uint64) bool {
+// '\' or a non-ASCII byte.
+func evSpecial8(x uint64) bool { return evSpecialMask(x) != 0 }
+
+// evSpecialMask has the high bit of each byte of x that is not written as it is (evSpecial8) set, and maybe of
+// some bytes above the first such byte: a borrow runs only upwards, so the lowest bit set is exact (the first
+// special byte, in little-endian order), and the mask is zero exactly when no byte is special.
+func evSpecialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote := x ^ (ones * '"')
 	backslash := x ^ (ones * '\\')
 	control := (x - ones*0x20) &^ x             // a byte below 0x20
 	quote = (quote - ones) &^ quote             // a '"' byte
 	backslash = (backslash - ones) &^ backslash // a '\' byte
-	return (control|quote|backslash|x)&highs != 0
+	return (control | quote | backslash | x) & highs
 }
 
 const evHex = "0123456789abcdef"

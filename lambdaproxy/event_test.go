@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
+	mrand "math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -1039,8 +1041,41 @@ func TestEventSpecial8(t *testing.T) {
 				if got := evSpecial8(evLoad8(string(b[:]), 0)); got != want {
 					t.Fatalf("evSpecial8(%q) = %v, want %v", b, got, want)
 				}
+				checkFirstSpecial(t, b, special)
 			}
 		}
+	}
+}
+
+// checkFirstSpecial: the lowest byte flagged by evSpecialMask is the first special byte of b.
+func checkFirstSpecial(t *testing.T, b [8]byte, special func(byte) bool) {
+	t.Helper()
+	first := 8
+	for i := len(b) - 1; i >= 0; i-- {
+		if special(b[i]) {
+			first = i
+		}
+	}
+	if got := bits.TrailingZeros64(evSpecialMask(evLoad8(string(b[:]), 0))) >> 3; got != first {
+		t.Fatalf("evSpecialMask(%q) flags byte %d first, want %d", b, got, first)
+	}
+}
+
+// TestEventSpecialMaskFirst checks the first flagged byte on random words mixing plain and special bytes.
+func TestEventSpecialMaskFirst(t *testing.T) {
+	special := func(c byte) bool { return c >= 0x80 || !evPlain[c] }
+	pick := []byte{'a', ' ', '~', 0x21, 0x7f, 0x00, 0x1f, 0x20, '"', '\\', '#', '[', ']', 0x80, 0xff, 0xc3, 0x01, 'A'}
+	r := mrand.New(mrand.NewPCG(1, 2))
+	for range 200000 {
+		var b [8]byte
+		for i := range b {
+			if r.IntN(4) == 0 {
+				b[i] = byte(r.IntN(256))
+			} else {
+				b[i] = pick[r.IntN(len(pick))]
+			}
+		}
+		checkFirstSpecial(t, b, special)
 	}
 }
 
