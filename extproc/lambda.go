@@ -132,7 +132,7 @@ func (l *Lambda) newContext(req *lambdaproxy.Request) lambdaproxy.Context {
 	if l.Now != nil {
 		now = l.Now
 	}
-	id, ext, trace := l.id(), l.id(), l.id()
+	id, ext, trace := l.threeIDs()
 	c := lambdaproxy.Context{AccountID: l.AccountID, Now: now().UTC()}
 	// The generated ids share one string: one allocation per request instead of one or more per id.
 	var b [36 + 16 + 40]byte
@@ -156,11 +156,17 @@ func (l *Lambda) newContext(req *lambdaproxy.Request) lambdaproxy.Context {
 	return c
 }
 
-func (l *Lambda) id() [16]byte {
+// threeIDs are the request id's, the extended id's and the trace id's random bytes, in that order; without NewID
+// read under one lock.
+func (l *Lambda) threeIDs() (a, b, c [16]byte) {
 	if l.NewID != nil {
-		return l.NewID()
+		return l.NewID(), l.NewID(), l.NewID()
 	}
-	return randomID()
+	var buf [48]byte
+	ids.Lock()
+	_, _ = ids.r.Read(buf[:])
+	ids.Unlock()
+	return [16]byte(buf[:16]), [16]byte(buf[16:32]), [16]byte(buf[32:])
 }
 
 // ids is a ChaCha8 stream seeded from crypto/rand: request ids need to be unique and unpredictable, not a
