@@ -4,12 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"testing"
 
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
 
@@ -72,7 +72,7 @@ func BenchmarkLambdaServe(b *testing.B) {
 // function output's conversion; the stream state is recycled and the answer written as wire bytes into a
 // recycled buffer (wire.go). A new allocation on this path shows here first.
 func TestLambdaServeAllocs(t *testing.T) {
-	if instrumented() {
+	if testutil.Instrumented() {
 		t.Skip("allocation counts differ under -race and coverage")
 	}
 	s, ref := refServer(t)
@@ -83,19 +83,4 @@ func TestLambdaServeAllocs(t *testing.T) {
 	if got := testing.AllocsPerRun(200, func() { serveRef(s, ref, false) }); got > want {
 		t.Errorf("%v allocations per Lambda request, want at most %d", got, want)
 	}
-}
-
-// instrumented reports a -race or coverage build.
-func instrumented() bool {
-	if testing.CoverMode() != "" {
-		return true
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -132,7 +131,7 @@ func TestEventReferenceGolden(t *testing.T) {
 
 // TestEventEncodeAllocs is the deterministic part of P1 (PR-5): a warm encoder allocates nothing.
 func TestEventEncodeAllocs(t *testing.T) {
-	if evInstrumented() {
+	if testutil.Instrumented() {
 		t.Skip("allocation counts are not meaningful under -race or coverage")
 	}
 	route, req, c := evLoadRef(t)
@@ -155,21 +154,6 @@ func TestEventEncodeAllocs(t *testing.T) {
 			t.Errorf("%s: AppendEvent allocates %.1f times per call, want 0", name, n)
 		}
 	}
-}
-
-// evInstrumented reports a -race or coverage build, where allocation counts change.
-func evInstrumented() bool {
-	if testing.CoverMode() != "" {
-		return true
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // ---- the encoding/json side: a straightforward build of the same event with maps and pointers ----
