@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -728,7 +727,7 @@ func outRefOutput(t testing.TB) []byte {
 // TestConvertResponseAllocs pins the allocation count of the REF-OUTPUT conversion (PR-5: deterministic, skipped
 // under -race and coverage, which change allocation behaviour).
 func TestConvertResponseAllocs(t *testing.T) {
-	if outRaceOrCover() {
+	if testutil.Instrumented() {
 		t.Skip("allocation counts differ under -race and coverage")
 	}
 	payload := outRefOutput(t)
@@ -739,20 +738,6 @@ func TestConvertResponseAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() { ConvertResponse(outRefRequest, nil, inv, outTestContext) }); n > max {
 		t.Errorf("%.1f allocs per conversion, want <= %d", n, max)
 	}
-}
-
-func outRaceOrCover() bool {
-	if testing.CoverMode() != "" {
-		return true
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // TestConvertResponseConcurrent catches state leaking between pooled parsers.
