@@ -183,15 +183,8 @@ func (s *kvStore) ListAPIs(ctx context.Context, size int, token string) ([]*API,
 	var out []*API
 	var next string
 	err = s.b.view(ctx, func(tx kvTx) error {
-		out = nil // view may run fn again
 		var err error
-		next, err = page(tx, tableAPIs, nil, after, n, func(v []byte) error {
-			a, err := decodeAPI(v)
-			if err == nil {
-				out = append(out, a)
-			}
-			return err
-		})
+		out, next, err = page(tx, tableAPIs, nil, after, n, decodeAPI)
 		return err
 	})
 	if err != nil {
@@ -200,27 +193,30 @@ func (s *kvStore) ListAPIs(ctx context.Context, size int, token string) ([]*API,
 	return out, next, nil
 }
 
-// page reads up to n values with the prefix, strictly after `after` (if
-// set), calling add for each. It returns the token for the next page, or "".
-func page(tx kvTx, t table, prefix, after []byte, n int, add func(v []byte) error) (string, error) {
+// page decodes up to n values with the prefix, strictly after `after` (if set). It returns them and the token
+// for the next page, or "".
+func page[T any](tx kvTx, t table, prefix, after []byte, n int, decode func(v []byte) (T, error)) ([]T, string, error) {
 	// One extra row tells whether there is a next page.
 	kvs, err := tx.scan(t, prefix, after, n+1)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	more := len(kvs) > n
 	if more {
 		kvs = kvs[:n]
 	}
+	out := make([]T, 0, len(kvs))
 	for _, kv := range kvs {
-		if err := add(kv.val); err != nil {
-			return "", err
+		v, err := decode(kv.val)
+		if err != nil {
+			return nil, "", err
 		}
+		out = append(out, v)
 	}
 	if !more {
-		return "", nil
+		return out, "", nil
 	}
-	return encodeToken(kvs[len(kvs)-1].key), nil
+	return out, encodeToken(kvs[len(kvs)-1].key), nil
 }
 
 // UpdateAPI implements Store.
@@ -344,18 +340,11 @@ func (s *kvStore) ListDeployments(ctx context.Context, apiID string, size int, t
 	var out []*Deployment
 	var next string
 	err = s.b.view(ctx, func(tx kvTx) error {
-		out = nil // view may run fn again
 		if _, err := getAPI(tx, apiID); err != nil {
 			return err
 		}
 		var err error
-		next, err = page(tx, tableDeployments, prefix, after, n, func(v []byte) error {
-			d, err := decodeDeployment(v)
-			if err == nil {
-				out = append(out, d)
-			}
-			return err
-		})
+		out, next, err = page(tx, tableDeployments, prefix, after, n, decodeDeployment)
 		return err
 	})
 	if err != nil {
