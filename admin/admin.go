@@ -330,7 +330,7 @@ func (s *Server) ImportRestApi(ctx context.Context, req *adminv1.ImportRestApiRe
 		return nil, err
 	}
 	if id := req.GetRestApiId(); id != "" {
-		a, err = s.opts.Store.UpdateAPI(ctx, res.API, 0)
+		a, err = s.opts.Store.UpdateAPI(ctx, res.API, store.Revision(req.GetExpectedRevision()))
 	} else {
 		a, err = s.opts.Store.CreateAPI(ctx, res.API)
 	}

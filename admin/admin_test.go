@@ -587,3 +587,24 @@ func TestFileDefinedAPIsAreReadOnly(t *testing.T) {
 		t.Fatalf("an id no file defines: %v", err)
 	}
 }
+
+// TestImportRestApiExpectedRevision: re-importing over an API checks the revision like UpdateRestApi does.
+func TestImportRestApiExpectedRevision(t *testing.T) {
+	ctx := t.Context()
+	c := newClient(t, Options{})
+	created, err := c.CreateRestApi(ctx, &adminv1.CreateRestApiRequest{RestApi: petAPI("pets1", "pets")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := protojson.Marshal(petAPI("", "pets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := created.GetRecord().GetRevision()
+	_, err = c.ImportRestApi(ctx, &adminv1.ImportRestApiRequest{RestApiId: "pets1", Body: body, ExpectedRevision: rev + 1})
+	wantCode(t, err, codes.Aborted)
+	resp, err := c.ImportRestApi(ctx, &adminv1.ImportRestApiRequest{RestApiId: "pets1", Body: body, ExpectedRevision: rev})
+	if err != nil || resp.GetRecord().GetRevision() <= rev {
+		t.Fatalf("import at the current revision: %v, %v", resp, err)
+	}
+}

@@ -102,7 +102,7 @@ func resourceAttrs(req, resp any) []slog.Attr {
 	case *adminv1.DeleteRestApiRequest:
 		apiID, expected = r.GetRestApiId(), r.GetExpectedRevision()
 	case *adminv1.ImportRestApiRequest:
-		apiID = r.GetRestApiId()
+		apiID, expected = r.GetRestApiId(), r.GetExpectedRevision()
 		if apiID == "" {
 			out, _ := resp.(*adminv1.ImportRestApiResponse)
 			apiID = out.GetRecord().GetRestApi().GetId()

@@ -509,7 +509,7 @@ func apisGet(e *env) func(context.Context, *adminConn, *adminFlags, []string) er
 // apisApply creates the file's API when it is missing and updates it otherwise. The API is the one with the
 // file's id (declared, or derived from the name as the loader does); failing that, with no declared id, the one
 // API with the file's name. Updates of proxyplus definitions carry the revision just read, so a concurrent change
-// fails instead of being overwritten; OpenAPI documents go through ImportRestApi, which replaces unconditionally.
+// fails instead of being overwritten; OpenAPI documents go through ImportRestApi with the same revision check.
 func apisApply(ctx context.Context, e *env, c *adminConn, a *adminFlags, file, basePath string) error {
 	res, err := loader.LoadFile(file, loader.Options{BasePathMode: basePath})
 	if err != nil {
@@ -565,8 +565,7 @@ func apisApply(ctx context.Context, e *env, c *adminConn, a *adminFlags, file, b
 			api.Id = cur.GetRestApi().GetId()
 			resp, err := c.UpdateRestApi(ctx, &adminv1.UpdateRestApiRequest{RestApi: api, ExpectedRevision: cur.GetRevision()})
 			if status.Code(err) == codes.Aborted {
-				return fmt.Errorf("Aborted: API %s was changed concurrently by someone else after revision %d was read; nothing was written: check it (proxyplus apis get %s) and apply again",
-					api.GetId(), cur.GetRevision(), api.GetId())
+				return concurrentChange(api.GetId(), cur.GetRevision())
 			}
 			if err != nil {
 				return c.rpcError(err)
@@ -580,9 +579,12 @@ func apisApply(ctx context.Context, e *env, c *adminConn, a *adminFlags, file, b
 		}
 		req := &adminv1.ImportRestApiRequest{Body: body, BasePathMode: basePath}
 		if cur != nil {
-			req.RestApiId = cur.GetRestApi().GetId()
+			req.RestApiId, req.ExpectedRevision = cur.GetRestApi().GetId(), cur.GetRevision()
 		}
 		resp, err := c.ImportRestApi(ctx, req)
+		if status.Code(err) == codes.Aborted {
+			return concurrentChange(req.RestApiId, cur.GetRevision())
+		}
 		if err != nil {
 			return c.rpcError(err)
 		}
@@ -595,6 +597,12 @@ func apisApply(ctx context.Context, e *env, c *adminConn, a *adminFlags, file, b
 	fmt.Fprintf(e.stdout, "%s API %s (%s) at revision %d\n", verb, rec.GetRestApi().GetId(), rec.GetRestApi().GetName(),
 		rec.GetRevision())
 	return nil
+}
+
+// concurrentChange is the error of an apply that lost a race with another writer.
+func concurrentChange(id string, read uint64) error {
+	return fmt.Errorf("Aborted: API %s was changed concurrently by someone else after revision %d was read; nothing was written: check it (proxyplus apis get %s) and apply again",
+		id, read, id)
 }
 
 // declaresID reports whether a proxyplus definition names its id (OpenAPI documents never do).

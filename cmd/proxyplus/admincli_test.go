@@ -214,39 +214,54 @@ func TestApisApplyInvalidFile(t *testing.T) {
 
 // A write between apply's read and its update makes the update fail with ABORTED, reported as such.
 func TestApisApplyConcurrentChange(t *testing.T) {
-	var st store.Store
-	var raced atomic.Bool
-	race := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if info.FullMethod == adminv1.AdminService_UpdateRestApi_FullMethodName && raced.CompareAndSwap(false, true) {
-			a, err := st.GetAPI(ctx, "petstore01")
+	for _, tc := range []struct{ name, file, method string }{
+		{"proxyplus", petstoreFile, adminv1.AdminService_UpdateRestApi_FullMethodName},
+		{"openapi", conformanceOpenAPI(t), adminv1.AdminService_ImportRestApi_FullMethodName},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var st store.Store
+			var raced, armed atomic.Bool
+			var id string
+			// Someone else changes the API between the CLI's read and its write.
+			race := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				if info.FullMethod == tc.method && armed.Load() && raced.CompareAndSwap(false, true) {
+					a, err := st.GetAPI(ctx, id)
+					if err != nil {
+						return nil, err
+					}
+					a.Definition.Id = a.ID
+					a.Definition.Description = "changed by someone else"
+					if _, err := st.UpdateAPI(ctx, a.Definition, 0); err != nil {
+						return nil, err
+					}
+				}
+				return h(ctx, req)
+			}
+			s := startCLIServer(t, admin.Options{}, grpc.ChainUnaryInterceptor(race))
+			st = s.store
+			out := s.ok(t, "apis", "apply", "-f", tc.file)
+			if f := strings.Fields(out); len(f) < 3 || f[0] != "created" {
+				t.Fatalf("first apply: %q", out)
+			} else {
+				id = f[2]
+			}
+			armed.Store(true)
+			e := s.fails(t, "apis", "apply", "-f", tc.file)
+			if !strings.Contains(e, "Aborted: API "+id+" was changed concurrently") {
+				t.Errorf("stderr: %q", e)
+			}
+			a, err := st.GetAPI(t.Context(), id)
 			if err != nil {
-				return nil, err
+				t.Fatal(err)
 			}
-			a.Definition.Id = a.ID
-			a.Definition.Description = "changed by someone else"
-			if _, err := st.UpdateAPI(ctx, a.Definition, 0); err != nil {
-				return nil, err
+			if a.Definition.GetDescription() != "changed by someone else" {
+				t.Errorf("the concurrent change was overwritten: %q", a.Definition.GetDescription())
 			}
-		}
-		return h(ctx, req)
-	}
-	s := startCLIServer(t, admin.Options{}, grpc.ChainUnaryInterceptor(race))
-	st = s.store
-	s.ok(t, "apis", "apply", "-f", petstoreFile)
-	e := s.fails(t, "apis", "apply", "-f", petstoreFile)
-	if !strings.Contains(e, "Aborted: API petstore01 was changed concurrently") {
-		t.Errorf("stderr: %q", e)
-	}
-	a, err := st.GetAPI(t.Context(), "petstore01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Definition.GetDescription() != "changed by someone else" {
-		t.Errorf("the concurrent change was overwritten: %q", a.Definition.GetDescription())
-	}
-	// Applying again, with nothing racing, succeeds.
-	if out := s.ok(t, "apis", "apply", "-f", petstoreFile); !strings.HasPrefix(out, "updated") {
-		t.Errorf("apply after the conflict: %q", out)
+			// Applying again, with nothing racing, succeeds.
+			if out := s.ok(t, "apis", "apply", "-f", tc.file); !strings.HasPrefix(out, "updated") {
+				t.Errorf("apply after the conflict: %q", out)
+			}
+		})
 	}
 }
 

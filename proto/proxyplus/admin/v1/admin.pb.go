@@ -803,9 +803,11 @@ type ImportRestApiRequest struct {
 	// Replace the API with this id instead of creating one.
 	RestApiId string `protobuf:"bytes,2,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
 	// ignore (default), prepend or split (API Gateway's basepath import modes).
-	BasePathMode  string `protobuf:"bytes,3,opt,name=base_path_mode,json=basePathMode,proto3" json:"base_path_mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BasePathMode string `protobuf:"bytes,3,opt,name=base_path_mode,json=basePathMode,proto3" json:"base_path_mode,omitempty"`
+	// With rest_api_id: replace only if the API is at this revision (ABORTED otherwise); 0 replaces unconditionally.
+	ExpectedRevision uint64 `protobuf:"varint,4,opt,name=expected_revision,json=expectedRevision,proto3" json:"expected_revision,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ImportRestApiRequest) Reset() {
@@ -857,6 +859,13 @@ func (x *ImportRestApiRequest) GetBasePathMode() string {
 		return x.BasePathMode
 	}
 	return ""
+}
+
+func (x *ImportRestApiRequest) GetExpectedRevision() uint64 {
+	if x != nil {
+		return x.ExpectedRevision
+	}
+	return 0
 }
 
 type ImportRestApiResponse struct {
@@ -1955,11 +1964,12 @@ const file_proxyplus_admin_v1_admin_proto_rawDesc = "" +
 	"\x14DeleteRestApiRequest\x12\x1e\n" +
 	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12+\n" +
 	"\x11expected_revision\x18\x02 \x01(\x04R\x10expectedRevision\"\x17\n" +
-	"\x15DeleteRestApiResponse\"p\n" +
+	"\x15DeleteRestApiResponse\"\x9d\x01\n" +
 	"\x14ImportRestApiRequest\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1e\n" +
 	"\vrest_api_id\x18\x02 \x01(\tR\trestApiId\x12$\n" +
-	"\x0ebase_path_mode\x18\x03 \x01(\tR\fbasePathMode\"\x8b\x01\n" +
+	"\x0ebase_path_mode\x18\x03 \x01(\tR\fbasePathMode\x12+\n" +
+	"\x11expected_revision\x18\x04 \x01(\x04R\x10expectedRevision\"\x8b\x01\n" +
 	"\x15ImportRestApiResponse\x129\n" +
 	"\x06record\x18\x01 \x01(\v2!.proxyplus.admin.v1.RestApiRecordR\x06record\x127\n" +
 	"\bwarnings\x18\x02 \x03(\v2\x1b.proxyplus.admin.v1.WarningR\bwarnings\"U\n" +
