@@ -281,7 +281,7 @@ func evAppendHeaderName(dst []byte, name string) []byte {
 	upper := true
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !evTokenByte[c] {
+		if !tokenByte[c] {
 			return evAppendStringBody(dst[:start], name)
 		}
 		if upper {
@@ -355,8 +355,8 @@ func (s *evScratch) appendHeaders(dst []byte) []byte {
 	return append(dst, "]}"...)
 }
 
-// evTokenByte marks the bytes of an RFC 9110 token (tchar).
-var evTokenByte = func() (t [256]bool) {
+// tokenByte marks the bytes of an RFC 9110 token (tchar); header names in events and function output use it.
+var tokenByte = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}

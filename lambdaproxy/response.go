@@ -1160,26 +1160,12 @@ func outAppendUnescaped(dst, raw []byte) []byte {
 	return dst
 }
 
-// outTokenByte marks RFC 9110 tchar.
-var outTokenByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
 func outValidHeaderName(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
 	for _, c := range b {
-		if !outTokenByte[c] {
+		if !tokenByte[c] {
 			return false
 		}
 	}
