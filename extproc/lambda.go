@@ -248,11 +248,19 @@ func headerValue(hs [][2]string, name string) string {
 
 // LambdaRequest turns the processor's view of a request into the event builder's input.
 func LambdaRequest(rh *RequestHeaders, body []byte, sourceIP, protocol string) *lambdaproxy.Request {
+	req := &lambdaproxy.Request{}
+	fillLambdaRequest(req, rh, body, sourceIP, protocol)
+	return req
+}
+
+// fillLambdaRequest is LambdaRequest into dst (the service's stream state owns one). It rewrites rh's
+// X-Forwarded-For separator in place (apiGatewayXFF).
+func fillLambdaRequest(dst *lambdaproxy.Request, rh *RequestHeaders, body []byte, sourceIP, protocol string) {
 	if protocol == "" {
 		protocol = "HTTP/1.1"
 	}
 	apiGatewayXFF(rh.Headers)
-	return &lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, Body: body, SourceIP: sourceIP, Protocol: protocol}
+	*dst = lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, Body: body, SourceIP: sourceIP, Protocol: protocol}
 }
 
 // apiGatewayXFF rewrites, in place, the separator Envoy put before the client address it appended to

@@ -180,9 +180,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 		return s.unsupported(pr)
 	}
 	req := &st.lreq
-	apiGatewayXFF(st.headers.Headers)
-	*req = lambdaproxy.Request{Method: st.headers.Method, Path: st.headers.Path, Authority: st.headers.Authority,
-		Headers: st.headers.Headers, Body: st.body, SourceIP: sourceIP(st.headers), Protocol: "HTTP/1.1"}
+	fillLambdaRequest(req, st.headers, st.body, sourceIP(st.headers), "")
 	x := &st.x
 	s.lambda.servePooled(ctx, pr, req, x)
 	defer x.release()
