@@ -99,8 +99,10 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	r.loaded = fp
 	r.status.LastReload = time.Now()
 	r.status.Diagnostics = diags
-	r.status.FileAPIs = b.fileAPIs
-	if r.Store != nil && b.storeRead {
+	if b.fileAPIs != nil {
+		r.status.FileAPIs = b.fileAPIs
+	}
+	if b.storeRead {
 		r.status.StoreRevision = b.storeRevision
 	}
 	if err != nil {
@@ -137,6 +139,7 @@ type buildResult struct {
 	diags   diag.List
 	// published says whether the Publisher saw the configuration (and so recorded any error).
 	published     bool
+	// fileAPIs are the API ids the files define (id → file); nil when a file could not be read.
 	fileAPIs      map[string]string
 	storeRevision store.Revision
 	storeRead     bool
@@ -145,24 +148,26 @@ type buildResult struct {
 // build runs the pipeline.
 func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 	var inputs []translator.Input
-	b.fileAPIs = map[string]string{}
+	fileAPIs := map[string]string{}
 	for _, s := range r.sources {
 		res, err := loader.LoadFile(s.File, loader.Options{})
 		if res != nil {
 			b.diags = append(b.diags, res.Diagnostics...)
 		}
 		if err != nil {
+			// b.fileAPIs stays nil: the ids the files defined before stay read-only.
 			return b, err
 		}
 		if id := res.API.GetId(); id != "" {
-			if _, dup := b.fileAPIs[id]; !dup {
-				b.fileAPIs[id] = s.File
+			if _, dup := fileAPIs[id]; !dup {
+				fileAPIs[id] = s.File
 			}
 		}
 		inputs = append(inputs, s.input(res.API))
 	}
+	b.fileAPIs = fileAPIs
 	if r.Store != nil {
-		rev, stored, ds, err := storeInputs(ctx, r.Store, b.fileAPIs)
+		rev, stored, ds, err := storeInputs(ctx, r.Store, fileAPIs)
 		b.diags = append(b.diags, ds...)
 		if err != nil {
 			return b, fmt.Errorf("reading deployed stages from the store: %w", err)

@@ -68,7 +68,7 @@ func openStore(ctx context.Context, spec, dataDir string, log *slog.Logger) (sto
 		}
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		st, err := store.OpenEtcd(octx, endpoints, prefix)
+		st, err := store.OpenEtcd(octx, endpoints, prefix, store.WithEtcdLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("store %s: %w", spec, err)
 		}
