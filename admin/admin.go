@@ -319,17 +319,18 @@ func (s *Server) ImportRestApi(ctx context.Context, req *adminv1.ImportRestApiRe
 	if res.API == nil {
 		return nil, fieldError("body", "the document holds no API definition")
 	}
-	var (
-		a   *store.API
-		err error
-	)
-	if id := req.GetRestApiId(); id != "" {
-		res.API.Id = id
+	replace := req.GetRestApiId() != ""
+	if replace {
+		res.API.Id = req.GetRestApiId()
 	}
 	if err := s.fileOwned("rest_api_id", res.API.GetId()); err != nil {
 		return nil, err
 	}
-	if id := req.GetRestApiId(); id != "" {
+	var (
+		a   *store.API
+		err error
+	)
+	if replace {
 		a, err = s.opts.Store.UpdateAPI(ctx, res.API, store.Revision(req.GetExpectedRevision()))
 	} else {
 		a, err = s.opts.Store.CreateAPI(ctx, res.API)
