@@ -83,9 +83,9 @@ func ServerOptions(addr string, sec Security, audit *slog.Logger) ([]grpc.Server
 	if audit == nil {
 		audit = slog.Default()
 	}
-	loopback, err := isLoopback(addr)
+	loopback, err := IsLoopback(addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("admin %w", err)
 	}
 	g := &guard{log: audit}
 	if sec.TokenFile != "" {
@@ -123,20 +123,6 @@ func ServerOptions(addr string, sec Security, audit *slog.Logger) ([]grpc.Server
 	return opts, nil
 }
 
-// isLoopback reports whether a listen address binds loopback interfaces only. An empty host binds every interface;
-// a host name other than localhost cannot be judged and counts as not loopback.
-func isLoopback(addr string) (bool, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false, fmt.Errorf("admin address %q: %w", addr, err)
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true, nil
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback(), nil
-}
-
 func serverTLS(sec Security) (*tls.Config, error) {
 	if (sec.CertFile == "") != (sec.KeyFile == "") {
 		return nil, errors.New("admin TLS needs both --admin-tls-cert and --admin-tls-key")
@@ -152,6 +138,21 @@ func serverTLS(sec Security) (*tls.Config, error) {
 		return nil, fmt.Errorf("admin TLS: %w", err)
 	}
 	return cfg, nil
+}
+
+// IsLoopback reports whether a listen or dial address (host:port) names loopback only: 127.0.0.0/8, ::1 or
+// localhost. An empty host binds every interface and a host name other than localhost cannot be judged: both
+// count as not loopback.
+func IsLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("address %q: %w", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
 }
 
 // unauthenticatedServices are reachable without credentials: health checks for probes, reflection for grpcurl.

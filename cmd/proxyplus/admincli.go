@@ -7,14 +7,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -34,6 +32,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/proxyplus/proxyplus/admin"
+	"github.com/proxyplus/proxyplus/internal/tlsconfig"
 	"github.com/proxyplus/proxyplus/loader"
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
@@ -111,7 +110,7 @@ func (a *adminFlags) connect() (*adminConn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !secure && !loopbackAddress(a.address) {
+		if !secure && !isLoopback(a.address) {
 			return nil, fmt.Errorf("refusing to send the token in clear text to %s: give --tls-ca (and --tls-server-name if needed)", a.address)
 		}
 		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken(tok)))
@@ -126,13 +125,9 @@ func (a *adminFlags) connect() (*adminConn, error) {
 func (a *adminFlags) clientTLS() (*tls.Config, error) {
 	cfg := &tls.Config{ServerName: a.tlsServerName, MinVersion: tls.VersionTLS12}
 	if a.tlsCA != "" {
-		pem, err := os.ReadFile(a.tlsCA)
+		pool, err := tlsconfig.CertPool(a.tlsCA)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca %s: no PEM certificates found", a.tlsCA)
 		}
 		cfg.RootCAs = pool
 	}
@@ -161,16 +156,10 @@ func readToken(path string) (string, error) {
 	return tok, nil
 }
 
-func loopbackAddress(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// isLoopback reports whether addr names loopback only (admin.IsLoopback); a malformed address does not.
+func isLoopback(addr string) bool {
+	ok, err := admin.IsLoopback(addr)
+	return ok && err == nil
 }
 
 // bearerToken sends "authorization: Bearer <token>"; connect has already refused clear text to other hosts.

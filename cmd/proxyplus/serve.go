@@ -230,7 +230,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return usageError{errors.New("--lambda-api-address needs local functions (--local-function or functions in --config)")}
 		}
 		// The Invoke API checks no signatures: it must not be reachable from other machines.
-		if h, _, err := net.SplitHostPort(cfg.LambdaApiAddress); err != nil || !net.ParseIP(h).IsLoopback() {
+		if !isLoopback(cfg.LambdaApiAddress) {
 			return usageError{fmt.Errorf("--lambda-api-address %s: a loopback address is required (the local Invoke API is unauthenticated)", cfg.LambdaApiAddress)}
 		}
 		lLis, err := net.Listen("tcp", cfg.LambdaApiAddress)
