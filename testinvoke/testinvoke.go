@@ -79,7 +79,6 @@ func setBody(m *Message, b []byte) {
 
 // Invoker runs test invokes against one generated configuration.
 type Invoker struct {
-	res  *xdstranslator.Resources
 	eval *evaluator.Evaluator
 	// Backends maps a cluster name to its backend, to send HTTP_PROXY requests where Envoy would.
 	backends map[string]ir.Backend
@@ -109,7 +108,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route evaluator: %w", err)
 	}
-	inv := &Invoker{res: res, eval: ev, backends: map[string]ir.Backend{}, routeTypes: map[string]string{},
+	inv := &Invoker{eval: ev, backends: map[string]ir.Backend{}, routeTypes: map[string]string{},
 		localAddr: net.JoinHostPort(cfg.Listener.Address, strconv.Itoa(int(cfg.Listener.Port)))}
 	if cfg.Listener.Address == "0.0.0.0" {
 		inv.localAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cfg.Listener.Port)))
@@ -132,9 +131,6 @@ func New(cfg *ir.Config) (*Invoker, error) {
 	}
 	return inv, nil
 }
-
-// Resources returns the Envoy resources the invoker evaluates.
-func (inv *Invoker) Resources() *xdstranslator.Resources { return inv.res }
 
 // Invoke evaluates one request.
 func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {

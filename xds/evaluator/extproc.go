@@ -376,17 +376,6 @@ type ProcessorRequest struct {
 	TrustedAddress string
 }
 
-// Header returns the last value of a header in the processor's view.
-func (p *ProcessorRequest) Header(name string) (string, bool) {
-	v, ok := "", false
-	for _, kv := range p.Headers {
-		if kv[0] == name {
-			v, ok = kv[1], true
-		}
-	}
-	return v, ok
-}
-
 // ProcessorView returns what the ext_proc filter of the selected route sends to the processor. The ext_proc
 // filter is the first HTTP filter proxyplus configures, so no other decoder filter has run yet.
 func (e *Evaluator) ProcessorView(sel *Selection, req *Request) (*ProcessorRequest, error) {
