@@ -648,11 +648,8 @@ func evLoad8(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// evSpecial8 reports whether one of the eight bytes of x is not written as it is: a control character, '"',
-// '\' or a non-ASCII byte.
-func evSpecial8(x uint64) bool { return evSpecialMask(x) != 0 }
-
-// evSpecialMask has the high bit of each byte of x that is not written as it is (evSpecial8) set, and maybe of
+// evSpecialMask has the high bit of each byte of x that is not written as it is (a control character, '"', '\'
+// or a non-ASCII byte) set, and maybe of
 // some bytes above the first such byte: a borrow runs only upwards, so the lowest bit set is exact (the first
 // special byte, in little-endian order), and the mask is zero exactly when no byte is special.
 func evSpecialMask(x uint64) uint64 {
