@@ -648,10 +648,10 @@ func evLoad8(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// evSpecialMask has the high bit of each byte of x that is not written as it is (a control character, '"', '\'
-// or a non-ASCII byte) set, and maybe of
-// some bytes above the first such byte: a borrow runs only upwards, so the lowest bit set is exact (the first
-// special byte, in little-endian order), and the mask is zero exactly when no byte is special.
+// evSpecialMask has the high bit set of each byte of x that is not written as it is (a control character, '"',
+// '\' or a non-ASCII byte), and maybe of some bytes above the first such byte: a borrow runs only upwards, so the
+// lowest bit set is exact (the first special byte, in little-endian order), and the mask is zero exactly when no
+// byte is special.
 func evSpecialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote := x ^ (ones * '"')
