@@ -138,7 +138,7 @@ type buildResult struct {
 	version string
 	diags   diag.List
 	// published says whether the Publisher saw the configuration (and so recorded any error).
-	published     bool
+	published bool
 	// fileAPIs are the API ids the files define (id → file); nil when a file could not be read.
 	fileAPIs      map[string]string
 	storeRevision store.Revision
