@@ -98,9 +98,10 @@ func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
 func translateAPI(in Input) (ir.API, diag.List) {
 	def := in.API
 	api := ir.API{
-		ID:               def.GetId(),
-		Name:             def.GetName(),
-		BinaryMediaTypes: append([]string(nil), def.GetBinaryMediaTypes()...),
+		ID:                           def.GetId(),
+		Name:                         def.GetName(),
+		BinaryMediaTypes:             append([]string(nil), def.GetBinaryMediaTypes()...),
+		ServeUnauthenticatedInsecure: def.GetServeUnauthenticatedInsecure(),
 	}
 	// Every API answers on its execute-api style host in any region and domain (RTE-1).
 	api.Hosts = appendUnique([]string{api.ID + ".execute-api.*"}, def.GetHosts()...)
@@ -133,7 +134,39 @@ func translateAPI(in Input) (ir.API, diag.List) {
 		api.Stages = append(api.Stages, stage)
 	}
 	sort.Slice(api.Stages, func(i, j int) bool { return api.Stages[i].Name < api.Stages[j].Name })
+	if d, open := servedOpen(in.File, api); open {
+		diags = append(diags, d)
+	}
 	return api, diags
+}
+
+// servedOpen is the warning every translation of an API repeats while its insecure opt-out serves methods that
+// require authorization to anyone (issue 10 scope 1: logged at every load).
+func servedOpen(file string, api ir.API) (diag.Diagnostic, bool) {
+	if !api.ServeUnauthenticatedInsecure {
+		return diag.Diagnostic{}, false
+	}
+	var names []string
+	for _, st := range api.Stages {
+		for _, r := range st.Routes {
+			if r.Authorization != nil {
+				names = append(names, fmt.Sprintf("%s %s (stage %s)", r.Method, r.ResourcePath, st.Name))
+			}
+		}
+	}
+	if len(names) == 0 {
+		return diag.Diagnostic{}, false
+	}
+	const shown = 5
+	more := ""
+	if len(names) > shown {
+		more = fmt.Sprintf(" and %d more", len(names)-shown)
+		names = names[:shown]
+	}
+	return diag.Diagnostic{Severity: diag.Warning, File: file, Field: "serveUnauthenticatedInsecure",
+		Rule: diag.RuleServedUnauthenticated, Message: fmt.Sprintf("INSECURE: API %s serves methods that require "+
+			"authorization to anyone without credentials (serveUnauthenticatedInsecure): %s%s",
+			api.ID, strings.Join(names, ", "), more)}, true
 }
 
 func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Stage) (ir.Stage, diag.List) {
@@ -178,6 +211,7 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 				Method:        m,
 				OperationName: meth.GetOperationName(),
 				Integration:   *integ,
+				Authorization: ir.NewAuthorization(meth.GetAuthorizationType(), meth.GetApiKeyRequired()),
 			})
 		}
 	}
