@@ -135,6 +135,16 @@ func (a *Authorization) Unauthenticated() GatewayErrorResponse {
 	return GatewayErrorResponse{StatusCode: 403, Body: `{"message":"Forbidden"}`, ErrorType: "ForbiddenException"}
 }
 
+// Refusal is the answer route r of api gives every request because it requires authorization proxyplus does not
+// enforce yet (fail-closed); nil when the route is served: it requires nothing, or the API opted out.
+func (api API) Refusal(r Route) *GatewayErrorResponse {
+	if r.Authorization == nil || api.ServeUnauthenticatedInsecure {
+		return nil
+	}
+	refusal := r.Authorization.Unauthenticated()
+	return &refusal
+}
+
 // String names the requirement for messages: "a Lambda authorizer (CUSTOM) and an API key".
 func (a *Authorization) String() string {
 	var parts []string

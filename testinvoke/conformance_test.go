@@ -43,10 +43,6 @@ func runCase(t *testing.T, c *conformance.Case) {
 			t.Fatalf("header %v is not [name, value]", h)
 		}
 		req.Headers = append(req.Headers, [2]string{h[0], h[1]})
-		// The case addresses its API by the execute-api host: the API's id is the host's first label (RTE-1).
-		if strings.EqualFold(h[0], "host") {
-			res.API.Id = strings.SplitN(h[1], ".", 2)[0]
-		}
 	}
 	if req.Body, err = c.Request.BodyBytes(); err != nil {
 		t.Fatal(err)

@@ -111,11 +111,10 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		}}
 	}
 	route := &routev3.Route{Match: match, Metadata: routeMetadata(r)}
-	if a := r.Authorization; a != nil && !api.ServeUnauthenticatedInsecure {
+	if refusal := api.Refusal(r); refusal != nil {
 		// Fail closed: proxyplus enforces no authorizer, IAM signature or API key yet, so every request is refused
 		// as API Gateway refuses one without credentials, before any integration (and the processor, disabled
 		// unless a route enables it) is reached (issue 10 scope 1).
-		refusal := a.Unauthenticated()
 		route.Action = directResponse(refusal.StatusCode, refusal.Body)
 		route.ResponseHeadersToAdd = gatewayHeaders(refusal.ErrorType)
 		return route, nil
