@@ -38,7 +38,8 @@ type Options struct {
 	ListenerPort    uint32
 	// ExtProcAddress is where Envoy reaches the ext_proc service (host:port or unix:/path).
 	ExtProcAddress string
-	// ExtraHosts are served by every API (e.g. "localhost" for local use) when only one API is configured.
+	// ExtraHosts are listed among the hosts of the API when only one API is configured (e.g. "localhost"). Envoy
+	// then serves that API on every Host anyway (xds/translator virtualHost); the list matters to readers of the IR.
 	ExtraHosts []string
 }
 
