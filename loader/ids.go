@@ -44,9 +44,9 @@ func resourceID(api, path string, used map[string]bool) string {
 }
 
 // executeAPIHostRe is an API's default endpoint host, "{restApiId}.execute-api.{region}.amazonaws.com" (RTE-1),
-// with an optional port and the China partition's ".com.cn". The id is what API Gateway generates: 10 lower-case
-// letters and digits.
-var executeAPIHostRe = regexp.MustCompile(`^([a-z0-9]{10})\.execute-api\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?(?::[0-9]+)?$`)
+// with an optional port and the China partition's ".com.cn". API Gateway generates 10 lower-case letters and
+// digits; any lower-case alphanumeric label is taken, so ids given in proxyplus's format survive an export.
+var executeAPIHostRe = regexp.MustCompile(`^([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?(?::[0-9]+)?$`)
 
 // exportIDFromHost is the API id an execute-api host names, "" for any other host.
 func exportIDFromHost(host string) string {
