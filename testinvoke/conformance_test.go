@@ -62,7 +62,15 @@ func runCase(t *testing.T, c *conformance.Case) {
 		t.Fatalf("invoke: %v", err)
 	}
 
-	for _, p := range conformance.Check(c, got) {
+	printed, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out conformance.Outcome
+	if err := json.Unmarshal(printed, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range conformance.Check(c, &out) {
 		t.Error(p)
 	}
 }

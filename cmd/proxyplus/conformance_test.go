@@ -14,7 +14,6 @@ import (
 
 	"github.com/proxyplus/proxyplus/internal/conformance"
 	"github.com/proxyplus/proxyplus/internal/testutil"
-	"github.com/proxyplus/proxyplus/testinvoke"
 )
 
 // TestConformanceCLI runs every conformance case of the groups issue 10 names through the `proxyplus test-invoke`
@@ -170,7 +169,7 @@ func runCaseCLI(t *testing.T, c *conformance.Case) []string {
 	if code != 0 {
 		return []string{fmt.Sprintf("proxyplus %s: exit %d: %s", strings.Join(args, " "), code, stderr)}
 	}
-	var got testinvoke.Result
+	var got conformance.Outcome
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		return []string{fmt.Sprintf("output is not test-invoke's JSON: %v\n%s", err, stdout)}
 	}

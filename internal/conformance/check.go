@@ -7,13 +7,42 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-
-	"github.com/proxyplus/proxyplus/testinvoke"
 )
 
-// Check compares what test-invoke made of a case's request (its Result, as the CLI prints it) with the case's
-// expectations under the README's matching rules, and returns every difference.
-func Check(c *Case, got *testinvoke.Result) []string {
+// Outcome is what `proxyplus test-invoke` prints for one request (the JSON form of testinvoke.Result, the CLI's
+// contract); this package reads it without importing testinvoke, which packages under test here depend on.
+type Outcome struct {
+	Route       *RouteRef    `json:"route"`
+	Integration *Integration `json:"integration"`
+	Response    *Message     `json:"response"`
+}
+
+// RouteRef is the (resource, method) that handled the request.
+type RouteRef struct {
+	Resource string `json:"resource"`
+	Method   string `json:"method"`
+}
+
+// Integration is the HTTP request or Lambda event the integration gets.
+type Integration struct {
+	Type    string          `json:"type"`
+	Request *Message        `json:"request,omitempty"`
+	Event   json.RawMessage `json:"event,omitempty"`
+}
+
+// Message is an HTTP request or response; Body is base64 when IsBase64Encoded.
+type Message struct {
+	Method          string      `json:"method,omitempty"`
+	URL             string      `json:"url,omitempty"`
+	StatusCode      int         `json:"statusCode,omitempty"`
+	Headers         [][2]string `json:"headers"`
+	Body            string      `json:"body"`
+	IsBase64Encoded bool        `json:"isBase64Encoded"`
+}
+
+// Check compares what test-invoke made of a case's request (as the CLI prints it) with the case's expectations
+// under the README's matching rules, and returns every difference.
+func Check(c *Case, got *Outcome) []string {
 	var problems []string
 	if c.Expect.Route != nil {
 		problems = append(problems, checkRoute(c.Expect.Route, got.Route)...)
@@ -75,14 +104,14 @@ func lowerHeaderKeys(ev map[string]any) {
 	}
 }
 
-func checkRoute(want json.RawMessage, got *testinvoke.RouteRef) []string {
+func checkRoute(want json.RawMessage, got *RouteRef) []string {
 	if string(want) == "null" {
 		if got != nil {
 			return []string{fmt.Sprintf("route: want none, got %+v", *got)}
 		}
 		return nil
 	}
-	var w testinvoke.RouteRef
+	var w RouteRef
 	if err := json.Unmarshal(want, &w); err != nil {
 		return []string{fmt.Sprintf("expect.route: %v", err)}
 	}
@@ -92,7 +121,7 @@ func checkRoute(want json.RawMessage, got *testinvoke.RouteRef) []string {
 	return nil
 }
 
-func checkResponse(want *Response, got *testinvoke.Message) []string {
+func checkResponse(want *Response, got *Message) []string {
 	if got == nil {
 		return []string{"want a response, got none"}
 	}
@@ -132,7 +161,7 @@ func checkResponse(want *Response, got *testinvoke.Message) []string {
 	return problems
 }
 
-func checkUpstream(want *Upstream, got *testinvoke.Message) []string {
+func checkUpstream(want *Upstream, got *Message) []string {
 	var problems []string
 	if want.Method != nil && *want.Method != got.Method {
 		problems = append(problems, fmt.Sprintf("upstream method: want %s, got %s", *want.Method, got.Method))
