@@ -19,6 +19,15 @@ func ExportOpenAPI(api *apigatewayv1.RestApi) ([]byte, error) {
 		info["description"] = api.GetDescription()
 	}
 	doc := map[string]any{"openapi": "3.0.1", "info": info}
+	// The API's execute-api host, as API Gateway's export writes it, carries the id: the loader takes the id from it,
+	// so importing the export gives back the same API id (issue 10 scope 5).
+	doc["servers"] = []any{map[string]any{
+		"url":       "https://" + api.GetId() + ".execute-api.{region}.amazonaws.com",
+		"variables": map[string]any{"region": map[string]any{"default": "us-east-1"}},
+	}}
+	if api.GetServeUnauthenticatedInsecure() {
+		doc["x-proxyplus-serve-unauthenticated-insecure"] = true
+	}
 	if len(api.GetBinaryMediaTypes()) > 0 {
 		doc["x-amazon-apigateway-binary-media-types"] = api.GetBinaryMediaTypes()
 	}

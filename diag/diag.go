@@ -96,3 +96,13 @@ func (e *ListError) Error() string {
 	}
 	return fmt.Sprintf("%d errors:\n  %s", len(lines), strings.Join(lines, "\n  "))
 }
+
+// Rules about authorization that proxyplus does not enforce yet (issue 10 scope 1). They are warnings, so the
+// definition is served (fail-closed); `validate` reports RuleUnenforcedAuthorization as an error.
+const (
+	// RuleUnenforcedAuthorization: a method requires an authorizer, AWS_IAM or an API key; proxyplus refuses every
+	// request to it as API Gateway refuses one without credentials.
+	RuleUnenforcedAuthorization = "AUTH-1"
+	// RuleServedUnauthenticated: the API's insecure opt-out serves such methods open, to anyone.
+	RuleServedUnauthenticated = "AUTH-2"
+)

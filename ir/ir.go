@@ -5,6 +5,7 @@ package ir
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,9 @@ type API struct {
 	Hosts            []string `json:"hosts"`
 	BinaryMediaTypes []string `json:"binaryMediaTypes,omitempty"`
 	Stages           []Stage  `json:"stages"`
+	// ServeUnauthenticatedInsecure is the API's opt-out: routes that require authorization proxyplus does not
+	// enforce are served open instead of refusing every request (Route.Authorization).
+	ServeUnauthenticatedInsecure bool `json:"serveUnauthenticatedInsecure,omitempty"`
 }
 
 // Stage is one deployed stage. Routes are in first-match order (apigateway-rest RTE-11).
@@ -81,6 +85,84 @@ type Route struct {
 	Method        string      `json:"method"`
 	OperationName string      `json:"operationName,omitempty"`
 	Integration   Integration `json:"integration"`
+	// Authorization is what the method requires of a caller before the integration runs; nil when nothing.
+	Authorization *Authorization `json:"authorization,omitempty"`
+}
+
+// Authorization types of API Gateway methods (Method.authorizationType) other than NONE.
+const (
+	AuthCustom   = "CUSTOM" // Lambda authorizer, TOKEN or REQUEST
+	AuthCognito  = "COGNITO_USER_POOLS"
+	AuthAWSIAM   = "AWS_IAM"
+	authNoneType = "NONE"
+)
+
+// Authorization is a method's access control: an authorizer (or AWS_IAM) and/or an API key.
+type Authorization struct {
+	// Type is CUSTOM, COGNITO_USER_POOLS or AWS_IAM; empty when only an API key is required.
+	Type           string `json:"type,omitempty"`
+	APIKeyRequired bool   `json:"apiKeyRequired,omitempty"`
+}
+
+// NewAuthorization is the requirement of a method with API Gateway's authorizationType and apiKeyRequired; nil
+// when it requires nothing.
+func NewAuthorization(authorizationType string, apiKeyRequired bool) *Authorization {
+	if authorizationType == authNoneType {
+		authorizationType = ""
+	}
+	if authorizationType == "" && !apiKeyRequired {
+		return nil
+	}
+	return &Authorization{Type: authorizationType, APIKeyRequired: apiKeyRequired}
+}
+
+// Unauthenticated is API Gateway's answer to a request that carries no credentials at all (AUTHORIZERS.md §1, §5,
+// §6; apigateway-rest ERR-2): the authorizer comes first, so a missing token is refused before the API key is
+// looked at.
+//   - Lambda (TOKEN or REQUEST) and Cognito authorizers: 401 {"message":"Unauthorized"}, UnauthorizedException.
+//   - AWS_IAM without a signature: 403 {"message":"Missing Authentication Token"}, the MISSING_AUTHENTICATION_TOKEN
+//     gateway response, which AWS documents for missing authentication as well as for unknown resources.
+//   - API key missing: 403 {"message":"Forbidden"}; its x-amzn-ErrorType is unrecorded, proxyplus sends
+//     ForbiddenException as for the other 403 Forbidden (RTE-17).
+func (a *Authorization) Unauthenticated() GatewayErrorResponse {
+	switch a.Type {
+	case "":
+	case AuthAWSIAM:
+		return GatewayErrorResponse{StatusCode: 403, Body: `{"message":"Missing Authentication Token"}`, ErrorType: "MissingAuthenticationTokenException"}
+	default:
+		return GatewayErrorResponse{StatusCode: 401, Body: `{"message":"Unauthorized"}`, ErrorType: "UnauthorizedException"}
+	}
+	return GatewayErrorResponse{StatusCode: 403, Body: `{"message":"Forbidden"}`, ErrorType: "ForbiddenException"}
+}
+
+// Refusal is the answer route r of api gives every request because it requires authorization proxyplus does not
+// enforce yet (fail-closed); nil when the route is served: it requires nothing, or the API opted out.
+func (api API) Refusal(r Route) *GatewayErrorResponse {
+	if r.Authorization == nil || api.ServeUnauthenticatedInsecure {
+		return nil
+	}
+	refusal := r.Authorization.Unauthenticated()
+	return &refusal
+}
+
+// String names the requirement for messages: "a Lambda authorizer (CUSTOM) and an API key".
+func (a *Authorization) String() string {
+	var parts []string
+	switch a.Type {
+	case "":
+	case AuthCustom:
+		parts = append(parts, "a Lambda authorizer (CUSTOM)")
+	case AuthCognito:
+		parts = append(parts, "a Cognito user pool authorizer (COGNITO_USER_POOLS)")
+	case AuthAWSIAM:
+		parts = append(parts, "IAM signatures (AWS_IAM)")
+	default:
+		parts = append(parts, "authorization type "+a.Type)
+	}
+	if a.APIKeyRequired {
+		parts = append(parts, "an API key")
+	}
+	return strings.Join(parts, " and ")
 }
 
 // IntegrationType is what serves a route.

@@ -15,6 +15,8 @@ const (
 	extIntegration      = "x-amazon-apigateway-integration"
 	extAnyMethod        = "x-amazon-apigateway-any-method"
 	extBinaryMediaTypes = "x-amazon-apigateway-binary-media-types"
+	// extServeInsecure is proxyplus's own opt-out (RestApi.serve_unauthenticated_insecure).
+	extServeInsecure = "x-proxyplus-serve-unauthenticated-insecure"
 )
 
 // operationKeys are the path-item keys that are API Gateway methods (RES-8); the key upper-cased is the method.
@@ -32,6 +34,9 @@ type oasImporter struct {
 	src     *sourceMap
 	// handled holds the JSON paths of the extensions the importer read; the rest are reported.
 	handled map[string]bool
+	// rootAuth and rootAPIKey are what the document root's security requires of every operation without its own.
+	rootAuth   string
+	rootAPIKey bool
 }
 
 func loadOpenAPI(r *reporter, d *document, format, version string, opts Options) (*apigatewayv1.RestApi, *sourceMap) {
@@ -55,8 +60,9 @@ func loadOpenAPI(r *reporter, d *document, format, version string, opts Options)
 		"operationName":     "operationId",
 	}
 	im.src.apiFields = map[string]string{
-		"name":             "$.info.title",
-		"binaryMediaTypes": child("$", extBinaryMediaTypes),
+		"name":                         "$.info.title",
+		"binaryMediaTypes":             child("$", extBinaryMediaTypes),
+		"serveUnauthenticatedInsecure": child("$", extServeInsecure),
 	}
 
 	api := &apigatewayv1.RestApi{}
@@ -65,9 +71,14 @@ func loadOpenAPI(r *reporter, d *document, format, version string, opts Options)
 	api.Description = im.doc.str(info, "description", "$.info")
 	api.BinaryMediaTypes = im.doc.strList(im.root, extBinaryMediaTypes, "$")
 	im.handled[child("$", extBinaryMediaTypes)] = true
-	if sec, ok := im.root["security"].([]any); ok && len(sec) > 0 {
-		r.warnf("$.security", "security", "OAS-10", "security declared at the document root is ignored by API Gateway, "+
-			"which applies security per operation only; proxyplus ignores it too")
+	api.Id = im.exportedID()
+	api.ServeUnauthenticatedInsecure = im.doc.boolean(im.root, extServeInsecure, "$")
+	// Root-level security applies to every operation without its own, as API Gateway's importer applies it
+	// (AUTHORIZERS.md §7: LocalStack's AWS recordings test_import_with_global_api_key_authorizer and
+	// test_import_with_cognito_auth_identity_source).
+	im.rootAuth, im.rootAPIKey = "NONE", false
+	if v, ok := im.root["security"]; ok && v != nil {
+		im.rootAuth, im.rootAPIKey = im.security(v, "$")
 	}
 	prefix := im.basePathPrefix(opts.BasePathMode)
 	paths := im.doc.object(im.root, "paths", "$")
@@ -161,7 +172,16 @@ func (im *oasImporter) operation(res *apigatewayv1.Resource, key string, v any, 
 			m.RequestParameters["method.request."+p.in+"."+p.name] = p.required
 		}
 	}
-	m.AuthorizationType, m.ApiKeyRequired = im.security(op, path)
+	src := methodSource{method: path, integration: child(path, extIntegration)}
+	if v, own := op["security"]; own && v != nil {
+		// An operation's own security, an empty list included, replaces the root's (AUTHORIZERS.md §7).
+		m.AuthorizationType, m.ApiKeyRequired = im.security(v, path)
+	} else {
+		m.AuthorizationType, m.ApiKeyRequired = im.rootAuth, im.rootAPIKey
+		if m.AuthorizationType != "NONE" || m.ApiKeyRequired {
+			src.security = "$.security"
+		}
+	}
 	if iv, ok := op[extIntegration]; ok {
 		ip := child(path, extIntegration)
 		im.handled[ip] = true
@@ -171,7 +191,7 @@ func (im *oasImporter) operation(res *apigatewayv1.Resource, key string, v any, 
 		res.ResourceMethods = map[string]*apigatewayv1.Method{}
 	}
 	res.ResourceMethods[key] = m
-	im.src.methods[m] = methodSource{method: path, integration: child(path, extIntegration)}
+	im.src.methods[m] = src
 }
 
 // oasParam is a method request parameter; in is already API Gateway's word (querystring, not query).

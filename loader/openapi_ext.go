@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/proxyplus/proxyplus/diag"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 )
 
@@ -115,14 +116,11 @@ func (im *oasImporter) integrationResponses(obj map[string]any, path string) map
 	return out
 }
 
-// security maps an operation's security requirements to API Gateway's authorization type and API key flag, as
-// API Gateway's importer does; validate reports both as unsupported (RES-12, OAS-10).
-func (im *oasImporter) security(op map[string]any, path string) (authType string, apiKey bool) {
+// security maps a security requirement list (an operation's, or the document root's) to API Gateway's
+// authorization type and API key flag, as API Gateway's importer does; path locates the object holding the list.
+// validate reports methods that require either (AUTH-1, AUTH-2).
+func (im *oasImporter) security(v any, path string) (authType string, apiKey bool) {
 	authType = "NONE"
-	v, ok := op["security"]
-	if !ok || v == nil {
-		return authType, false
-	}
 	list, isList := v.([]any)
 	if !isList {
 		im.doc.typeError(path, "security", "an array", v)
@@ -221,13 +219,13 @@ func schemeAuthType(scheme map[string]any) string {
 
 // extensionNotes explains, per unsupported API Gateway extension, what proxyplus does instead (OAS-10).
 var extensionNotes = map[string]string{
-	"x-amazon-apigateway-authorizer":         "authorizers are not supported; proxyplus does not call or enforce them",
-	"x-amazon-apigateway-authtype":           "authorizers are not supported; proxyplus does not call or enforce them",
+	"x-amazon-apigateway-authorizer":         "authorizers are not run yet; methods that use this one refuse every request as API Gateway refuses one without credentials (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
+	"x-amazon-apigateway-authtype":           "this authorization is not enforced yet; methods that use it refuse every request as API Gateway refuses one without credentials (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
 	"x-amazon-apigateway-request-validator":  "request validation is not supported; requests reach the integration unvalidated",
 	"x-amazon-apigateway-request-validators": "request validation is not supported; requests reach the integration unvalidated",
 	"x-amazon-apigateway-gateway-responses":  "custom gateway responses are not supported; proxyplus sends API Gateway's default responses",
 	"x-amazon-apigateway-policy":             "resource policies are not supported; proxyplus does not enforce them",
-	"x-amazon-apigateway-api-key-source":     "API keys are not supported; proxyplus does not check them",
+	"x-amazon-apigateway-api-key-source":     "API keys are not checked yet; methods that require one answer 403 Forbidden to every request (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
 }
 
 // reportExtensions walks the whole document and warns about every x-amazon-apigateway-* key the importer did not

@@ -151,11 +151,20 @@ func TestLoadOpenAPIFindings(t *testing.T) {
 			[]want{errAt("OAS-4", petsInteg+".requestParameters['integration.request.header.x']", "requestParameters", "must be a string, not a number")}},
 
 		// OAS-10
-		{"OAS-10 root security", oasGet("") + "security: [{key: []}]\ncomponents: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
-			[]want{warnAt("OAS-10", "$.security", "security", "ignored by API Gateway")}},
+		// Root security is inherited by operations without their own (AUTHORIZERS.md §7); the finding points at it.
+		{"AUTH-1 root security", oasGet("") + "security: [{key: []}]\ncomponents: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
+			[]want{warnAt(diag.RuleUnenforcedAuthorization, "$.security", "security", `GET /pets requires an API key, which proxyplus does not enforce yet: it is served fail-closed, answering every request 403 {"message":"Forbidden"}`)}},
+		{"AUTH-1 root security, operation opts out", strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: []\n", 1) +
+			"security: [{key: []}]\ncomponents: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
+			nil},
+		{"AUTH-2 insecure opt-out", oasGet("") + "x-proxyplus-serve-unauthenticated-insecure: true\nsecurity: [{key: []}]\n" +
+			"components: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
+			[]want{warnAt(diag.RuleServedUnauthenticated, "$.security", "security", "INSECURE: GET /pets requires an API key")}},
+		{"AUTH-2 opt-out type", oasGet("") + "x-proxyplus-serve-unauthenticated-insecure: 'yes'\n",
+			[]want{errAt("OAS-1", "$.x-proxyplus-serve-unauthenticated-insecure", "x-proxyplus-serve-unauthenticated-insecure", "true or false")}},
 		{"OAS-10 API key", strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: [{key: []}]\n", 1) +
 			"components: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
-			[]want{warnAt("RES-12", "$.paths['/pets'].get.security", "security", "GET /pets requires an API key")}},
+			[]want{warnAt(diag.RuleUnenforcedAuthorization, "$.paths['/pets'].get.security", "security", "GET /pets requires an API key")}},
 		{"OAS-10 authorizer", strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: [{auth: []}]\n", 1) + `components:
   securitySchemes:
     auth:
@@ -169,9 +178,9 @@ x-amazon-apigateway-policy: {Version: '2012-10-17'}
 x-amazon-apigateway-api-key-source: HEADER
 x-amazon-apigateway-minimum-compression-size: 0
 `, []want{
-			warnAt("RES-12", "$.paths['/pets'].get.security", "security", "authorization type CUSTOM"),
-			warnAt("OAS-10", "$.components.securitySchemes.auth.x-amazon-apigateway-authorizer", "x-amazon-apigateway-authorizer", "authorizers are not supported"),
-			warnAt("OAS-10", "$.components.securitySchemes.auth.x-amazon-apigateway-authtype", "x-amazon-apigateway-authtype", "authorizers are not supported"),
+			warnAt(diag.RuleUnenforcedAuthorization, "$.paths['/pets'].get.security", "security", `GET /pets requires a Lambda authorizer (CUSTOM), which proxyplus does not enforce yet: it is served fail-closed, answering every request 401 {"message":"Unauthorized"}`),
+			warnAt("OAS-10", "$.components.securitySchemes.auth.x-amazon-apigateway-authorizer", "x-amazon-apigateway-authorizer", "authorizers are not run yet"),
+			warnAt("OAS-10", "$.components.securitySchemes.auth.x-amazon-apigateway-authtype", "x-amazon-apigateway-authtype", "this authorization is not enforced yet"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-gateway-responses", "x-amazon-apigateway-gateway-responses", "gateway responses are not supported"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-policy", "x-amazon-apigateway-policy", "resource policies"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-api-key-source", "x-amazon-apigateway-api-key-source", "API keys"),
@@ -309,4 +318,77 @@ func TestLoadBasePath(t *testing.T) {
 	bad := strings.Replace(swagger, "/v1/api", "/v 1", 1)
 	res, _ = Load("api.json", []byte(bad), Options{BasePathMode: BasePathPrepend})
 	checkDiags(t, "api.json", res.Diagnostics, errAt("OAS-6", "$.basePath", "basePath", `path part "v 1"`))
+}
+
+// TestLoadOpenAPISecurity: root-level security applies to every operation without its own, an operation's own list
+// (empty included) replaces it, as API Gateway's importer does (AUTHORIZERS.md §7).
+func TestLoadOpenAPISecurity(t *testing.T) {
+	doc := oasPetsHead + `security: [{pool: [email]}]
+components:
+  securitySchemes:
+    pool:
+      type: apiKey
+      name: Authorization
+      in: header
+      x-amazon-apigateway-authtype: cognito_user_pools
+      x-amazon-apigateway-authorizer: {type: cognito_user_pools, providerARNs: ['arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_X']}
+    key: {type: apiKey, name: x-api-key, in: header}
+    sig: {type: apiKey, name: Authorization, in: header, x-amazon-apigateway-authtype: awsSigv4}
+paths:
+  /inherits:
+    get: {x-amazon-apigateway-integration: {type: mock}}
+  /open:
+    get: {security: [], x-amazon-apigateway-integration: {type: mock}}
+  /key:
+    get: {security: [{key: []}], x-amazon-apigateway-integration: {type: mock}}
+  /iam:
+    get: {security: [{sig: []}], x-amazon-apigateway-integration: {type: mock}}
+`
+	res, _ := Load("api.yaml", []byte(doc), Options{})
+	if res.API == nil {
+		t.Fatalf("no model: %v", res.Diagnostics)
+	}
+	for path, want := range map[string]struct {
+		auth string
+		key  bool
+	}{"/inherits": {"COGNITO_USER_POOLS", false}, "/open": {"NONE", false}, "/key": {"NONE", true}, "/iam": {"AWS_IAM", false}} {
+		m := findResource(t, res.API, path).ResourceMethods["GET"]
+		if m.AuthorizationType != want.auth || m.ApiKeyRequired != want.key {
+			t.Errorf("GET %s: authorizationType %s apiKeyRequired %v, want %s %v", path, m.AuthorizationType, m.ApiKeyRequired, want.auth, want.key)
+		}
+	}
+	for _, d := range res.Diagnostics {
+		if strings.Contains(d.Message, "document root is ignored") {
+			t.Errorf("the old, wrong root-security warning is back: %v", d)
+		}
+	}
+}
+
+// TestLoadExportedID: an export that names the API's execute-api host keeps that API id (issue 10 scope 5).
+func TestLoadExportedID(t *testing.T) {
+	paths := "paths:\n  /pets:\n    get: {x-amazon-apigateway-integration: {type: mock}}\n"
+	for _, tc := range []struct{ name, doc, want string }{
+		{"OAS3 servers with basePath variable", oasPetsHead + `servers:
+- url: https://4z9giyi2c1.execute-api.us-east-1.amazonaws.com/{basePath}
+  variables: {basePath: {default: /test}}
+` + paths, "4z9giyi2c1"},
+		{"OAS3 host from variables", oasPetsHead + `servers:
+- url: https://example.com/v1
+- url: 'https://{restApiId}.execute-api.{region}.amazonaws.com/prod'
+  variables: {restApiId: {default: a1b2c3d4e5}, region: {default: eu-west-1}}
+` + paths, "a1b2c3d4e5"},
+		{"Swagger host", "swagger: '2.0'\ninfo: {title: pets, version: '1'}\nhost: gy415nuibc.execute-api.us-east-1.amazonaws.com\nbasePath: /testStage\n" + paths, "gy415nuibc"},
+		{"custom domain: derived", oasPetsHead + "servers: [{url: 'https://api.example.com/'}]\n" + paths, apiID("pets")},
+		{"no servers: derived", oasPetsHead + paths, apiID("pets")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Load("api.yaml", []byte(tc.doc), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.API.Id != tc.want {
+				t.Errorf("id %q, want %q", res.API.Id, tc.want)
+			}
+		})
+	}
 }

@@ -23,6 +23,9 @@ type sourceMap struct {
 
 type methodSource struct {
 	method, integration string
+	// security locates the requirement the method's authorization came from when it is not the method's own
+	// field: the document root's security (OpenAPI), which every operation without its own inherits.
+	security string
 }
 
 func newSourceMap() *sourceMap {
@@ -84,9 +87,12 @@ func (l *locator) integration(m *apigatewayv1.Method, methodLoc string) string {
 func (l *locator) methodField(m *apigatewayv1.Method, methodLoc, field string) (loc, name string) {
 	name = field
 	if l.src != nil {
-		if _, ok := l.src.methods[m]; ok {
+		if s, ok := l.src.methods[m]; ok {
 			if renamed, ok := l.src.methodFields[field]; ok {
 				name = renamed
+			}
+			if s.security != "" && (field == "authorizationType" || field == "apiKeyRequired") {
+				return s.security, name
 			}
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/proxyplus/proxyplus/diag"
+	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 )
 
@@ -220,6 +222,38 @@ func partError(part string) string {
 		"path parameter in braces", part)
 }
 
+// authorizationTypes are API Gateway's method authorization types (Method.authorizationType).
+var authorizationTypes = map[string]bool{"": true, "NONE": true, "CUSTOM": true, "COGNITO_USER_POOLS": true, "AWS_IAM": true}
+
+// validateAuthorization reports a method that requires authorization proxyplus does not enforce yet: it is served
+// fail-closed (AUTH-1, an error for `validate`), or open because the API opted out (AUTH-2).
+func validateAuthorization(r *reporter, l *locator, m *apigatewayv1.Method, loc, name string, insecure bool) {
+	floc, field := l.methodField(m, loc, "authorizationType")
+	if !authorizationTypes[m.AuthorizationType] {
+		r.errorf(floc, field, "RES-12", "authorization type %q of %s is not an API Gateway type: use NONE, CUSTOM, "+
+			"COGNITO_USER_POOLS or AWS_IAM", m.AuthorizationType, name)
+		return
+	}
+	auth := ir.NewAuthorization(m.AuthorizationType, m.ApiKeyRequired)
+	if auth == nil {
+		return
+	}
+	if auth.Type == "" {
+		floc, field = l.methodField(m, loc, "apiKeyRequired")
+	}
+	if insecure {
+		r.warnf(floc, field, diag.RuleServedUnauthenticated, "INSECURE: %s requires %s, which proxyplus does not check; "+
+			"serveUnauthenticatedInsecure (%s) serves it to anyone without credentials", name, auth, extServeInsecure)
+		return
+	}
+	refusal := auth.Unauthenticated()
+	r.warnf(floc, field, diag.RuleUnenforcedAuthorization, "%s requires %s, which proxyplus does not enforce yet: it is "+
+		"served fail-closed, answering every request %d %s as API Gateway answers a request without credentials, and "+
+		"never reaches its integration; to serve it open to anyone (insecure), set %s: true at the document root "+
+		"(serveUnauthenticatedInsecure: true in proxyplus's format)", name, auth, refusal.StatusCode, refusal.Body,
+		extServeInsecure)
+}
+
 // validateMethods checks every method and its integration (RES-8, RES-9, HTP-3 and the integration rules).
 func validateMethods(r *reporter, api *apigatewayv1.RestApi, l *locator) {
 	for i, res := range api.Resources {
@@ -250,6 +284,7 @@ func validateMethods(r *reporter, api *apigatewayv1.RestApi, l *locator) {
 				continue
 			}
 			validateMethod(r, l, m, loc, key, name, res.Path)
+			validateAuthorization(r, l, m, loc, name, api.GetServeUnauthenticatedInsecure())
 		}
 	}
 }
@@ -258,15 +293,6 @@ func validateMethod(r *reporter, l *locator, m *apigatewayv1.Method, loc, key, n
 	if m.HttpMethod != "" && m.HttpMethod != key {
 		floc, field := l.methodField(m, loc, "httpMethod")
 		r.errorf(floc, field, "RES-8", "httpMethod %q of %s disagrees with the key %q it is declared under", m.HttpMethod, name, key)
-	}
-	if m.AuthorizationType != "" && m.AuthorizationType != "NONE" {
-		floc, field := l.methodField(m, loc, "authorizationType")
-		r.warnf(floc, field, "RES-12", "%s uses authorization type %s, which proxyplus does not support and does not enforce "+
-			"(only NONE)", name, m.AuthorizationType)
-	}
-	if m.ApiKeyRequired {
-		floc, field := l.methodField(m, loc, "apiKeyRequired")
-		r.warnf(floc, field, "RES-12", "%s requires an API key; proxyplus does not support API keys and does not check them", name)
 	}
 	// The resource path declares its own path parameters, as the API Gateway console adds them for you; other
 	// sources must be declared explicitly (HTP-3).

@@ -202,9 +202,17 @@ func TestValidateRules(t *testing.T) {
 		{"RES-12 missing type", func(a *apigatewayv1.RestApi) { getMethod(a).Integration.Type = "" },
 			[]want{errAt("RES-12", getInteg+".type", "type", "has no type")}},
 		{"RES-12 authorizer", func(a *apigatewayv1.RestApi) { getMethod(a).AuthorizationType = "CUSTOM" },
-			[]want{warnAt("RES-12", getLoc+".authorizationType", "authorizationType", "GET /pets uses authorization type CUSTOM")}},
+			[]want{warnAt(diag.RuleUnenforcedAuthorization, getLoc+".authorizationType", "authorizationType", "GET /pets requires a Lambda authorizer (CUSTOM), which proxyplus does not enforce yet: it is served fail-closed")}},
+		{"AUTH-1 AWS_IAM", func(a *apigatewayv1.RestApi) { getMethod(a).AuthorizationType = "AWS_IAM" },
+			[]want{warnAt(diag.RuleUnenforcedAuthorization, getLoc+".authorizationType", "authorizationType", `answering every request 403 {"message":"Missing Authentication Token"}`)}},
+		{"AUTH-2 opt-out", func(a *apigatewayv1.RestApi) {
+			getMethod(a).AuthorizationType = "COGNITO_USER_POOLS"
+			a.ServeUnauthenticatedInsecure = true
+		}, []want{warnAt(diag.RuleServedUnauthenticated, getLoc+".authorizationType", "authorizationType", "INSECURE: GET /pets requires a Cognito user pool authorizer")}},
+		{"RES-12 unknown authorization type", func(a *apigatewayv1.RestApi) { getMethod(a).AuthorizationType = "cognito" },
+			[]want{errAt("RES-12", getLoc+".authorizationType", "authorizationType", `authorization type "cognito" of GET /pets is not an API Gateway type`)}},
 		{"RES-12 API key", func(a *apigatewayv1.RestApi) { getMethod(a).ApiKeyRequired = true },
-			[]want{warnAt("RES-12", getLoc+".apiKeyRequired", "apiKeyRequired", "requires an API key")}},
+			[]want{warnAt(diag.RuleUnenforcedAuthorization, getLoc+".apiKeyRequired", "apiKeyRequired", "requires an API key")}},
 		{"OAS-4 VPC link", func(a *apigatewayv1.RestApi) { getMethod(a).Integration.ConnectionType = "VPC_LINK" },
 			[]want{warnAt("OAS-4", getInteg+".connectionType", "connectionType", "VPC_LINK is not supported")}},
 		{"OAS-4 passthrough", func(a *apigatewayv1.RestApi) { getMethod(a).Integration.PassthroughBehavior = "SOMETIMES" },

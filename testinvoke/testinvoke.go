@@ -119,6 +119,9 @@ func New(cfg *ir.Config) (*Invoker, error) {
 		}
 		for _, st := range api.Stages {
 			for _, r := range st.Routes {
+				if api.Refusal(r) != nil {
+					continue // refused before any integration: the output names none
+				}
 				inv.routeTypes[r.Name] = string(r.Integration.Type)
 				if h := r.Integration.HTTP; h != nil {
 					inv.backends[xdstranslator.ClusterName(h.Backend)] = h.Backend

@@ -38,7 +38,8 @@ type Options struct {
 	ListenerPort    uint32
 	// ExtProcAddress is where Envoy reaches the ext_proc service (host:port or unix:/path).
 	ExtProcAddress string
-	// ExtraHosts are served by every API (e.g. "localhost" for local use) when only one API is configured.
+	// ExtraHosts are listed among the hosts of the API when only one API is configured (e.g. "localhost"). Envoy
+	// then serves that API on every Host anyway (xds/translator virtualHost); the list matters to readers of the IR.
 	ExtraHosts []string
 }
 
@@ -98,9 +99,10 @@ func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
 func translateAPI(in Input) (ir.API, diag.List) {
 	def := in.API
 	api := ir.API{
-		ID:               def.GetId(),
-		Name:             def.GetName(),
-		BinaryMediaTypes: append([]string(nil), def.GetBinaryMediaTypes()...),
+		ID:                           def.GetId(),
+		Name:                         def.GetName(),
+		BinaryMediaTypes:             append([]string(nil), def.GetBinaryMediaTypes()...),
+		ServeUnauthenticatedInsecure: def.GetServeUnauthenticatedInsecure(),
 	}
 	// Every API answers on its execute-api style host in any region and domain (RTE-1).
 	api.Hosts = appendUnique([]string{api.ID + ".execute-api.*"}, def.GetHosts()...)
@@ -133,7 +135,39 @@ func translateAPI(in Input) (ir.API, diag.List) {
 		api.Stages = append(api.Stages, stage)
 	}
 	sort.Slice(api.Stages, func(i, j int) bool { return api.Stages[i].Name < api.Stages[j].Name })
+	if d, open := servedOpen(in.File, api); open {
+		diags = append(diags, d)
+	}
 	return api, diags
+}
+
+// servedOpen is the warning every translation of an API repeats while its insecure opt-out serves methods that
+// require authorization to anyone (issue 10 scope 1: logged at every load).
+func servedOpen(file string, api ir.API) (diag.Diagnostic, bool) {
+	if !api.ServeUnauthenticatedInsecure {
+		return diag.Diagnostic{}, false
+	}
+	var names []string
+	for _, st := range api.Stages {
+		for _, r := range st.Routes {
+			if r.Authorization != nil {
+				names = append(names, fmt.Sprintf("%s %s (stage %s)", r.Method, r.ResourcePath, st.Name))
+			}
+		}
+	}
+	if len(names) == 0 {
+		return diag.Diagnostic{}, false
+	}
+	const shown = 5
+	more := ""
+	if len(names) > shown {
+		more = fmt.Sprintf(" and %d more", len(names)-shown)
+		names = names[:shown]
+	}
+	return diag.Diagnostic{Severity: diag.Warning, File: file, Field: "serveUnauthenticatedInsecure",
+		Rule: diag.RuleServedUnauthenticated, Message: fmt.Sprintf("INSECURE: API %s serves methods that require "+
+			"authorization to anyone without credentials (serveUnauthenticatedInsecure): %s%s",
+			api.ID, strings.Join(names, ", "), more)}, true
 }
 
 func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Stage) (ir.Stage, diag.List) {
@@ -178,6 +212,7 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 				Method:        m,
 				OperationName: meth.GetOperationName(),
 				Integration:   *integ,
+				Authorization: ir.NewAuthorization(meth.GetAuthorizationType(), meth.GetApiKeyRequired()),
 			})
 		}
 	}

@@ -18,13 +18,13 @@ import (
 )
 
 func runTestInvoke(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "test-invoke", "test-invoke --api FILE --stage NAME [--stage-variable k=v]... --method M --target RAW_TARGET [-H 'Name: value']... [--body-file F] [--dry-run]")
+	fs := newFlagSet(e, "test-invoke", "test-invoke --api FILE --stage NAME [--stage-variable k=v]... --method M --target RAW_TARGET [-H 'Name: value']... [--body-file F] [--dry-run | --function-response F [--function-error TYPE] | --local-function NAME=COMMAND... | --lambda-endpoint URL]")
 	var a apiFlags
 	a.register(fs)
 	method := fs.String("method", "", "request method as the client sends it (required)")
 	target := fs.String("target", "", "raw request target as the client sends it: /stage/path?query (required)")
 	var headers multiFlag
-	fs.Var(&headers, "H", "request header 'Name: value' (repeatable, in order; include Host to address an API by host)")
+	fs.Var(&headers, "H", "request header 'Name: value' (repeatable, in order; Host as the client sends it: the one API given answers any Host)")
 	bodyFile := fs.String("body-file", "", "file holding the raw request body")
 	dryRun := fs.Bool("dry-run", false, "stop before calling any backend or function: show the integration request or event only")
 	functionResponse := fs.String("function-response", "", "AWS_PROXY: file holding the bytes the function returned, instead of invoking it")
@@ -58,7 +58,7 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return withDiagnostics(e, diags, err)
 	}
-	cfg, tdiags, err := translateOne(in, translator.Options{ExtraHosts: []string{"localhost", "127.0.0.1"}})
+	cfg, tdiags, err := translateOne(in, translator.Options{})
 	diags = append(diags, tdiags...)
 	if err != nil {
 		return withDiagnostics(e, diags, err)

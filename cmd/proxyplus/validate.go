@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/translator"
 )
@@ -19,8 +20,12 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 	}
 	res, err := loader.LoadFile(*file, loader.Options{})
 	if res != nil {
+		failClosedAsErrors(res.Diagnostics)
 		for _, d := range res.Diagnostics {
 			fmt.Fprintln(e.stdout, d.String())
+		}
+		if err == nil {
+			err = res.Diagnostics.Err()
 		}
 	}
 	if err != nil {
@@ -40,4 +45,15 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: valid (%d resources, %d warnings)\n", *file, len(res.API.GetResources()), len(res.Diagnostics.Warnings())+len(diags.Warnings()))
 	return nil
+}
+
+// failClosedAsErrors makes the methods served fail-closed errors for validate: serve answers them 401/403 to
+// everyone, which is not what the definition does on AWS, so the definition is not valid as it stands (issue 10
+// scope 1). The insecure opt-out (AUTH-2) stays a warning.
+func failClosedAsErrors(diags diag.List) {
+	for i := range diags {
+		if diags[i].Rule == diag.RuleUnenforcedAuthorization {
+			diags[i].Severity = diag.Error
+		}
+	}
 }

@@ -53,6 +53,11 @@ func routeConfiguration(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
 
 func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
 	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts}
+	if len(cfg.APIs) == 1 {
+		// One API served: it answers whatever Host a request carries (issue 10 scope 5), so clients that address it
+		// by its AWS execute-api host, a custom domain or an IP keep working; hosts only choose between APIs.
+		vh.Domains = []string{"*"}
+	}
 	for _, st := range api.Stages {
 		routes, err := stageRoutes(cfg, api, st)
 		if err != nil {
@@ -106,6 +111,14 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		}}
 	}
 	route := &routev3.Route{Match: match, Metadata: routeMetadata(r)}
+	if refusal := api.Refusal(r); refusal != nil {
+		// Fail closed: proxyplus enforces no authorizer, IAM signature or API key yet, so every request is refused
+		// as API Gateway refuses one without credentials, before any integration (and the processor, disabled
+		// unless a route enables it) is reached (issue 10 scope 1).
+		route.Action = directResponse(refusal.StatusCode, refusal.Body)
+		route.ResponseHeadersToAdd = gatewayHeaders(refusal.ErrorType)
+		return route, nil
+	}
 	in := r.Integration
 	switch in.Type {
 	case ir.Mock:

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/proxyplus/proxyplus/testinvoke"
+)
+
+// TestTestInvokeFailsClosed: through the command line, a protected method (root-level Cognito, per-method Lambda
+// authorizer, API key) answers as API Gateway answers a request without credentials and never reaches its
+// function, which here would answer 200; the method whose own empty security replaces the root's is served.
+func TestTestInvokeFailsClosed(t *testing.T) {
+	fn := filepath.Join(t.TempDir(), "fn.json")
+	if err := os.WriteFile(fn, []byte(`{"statusCode":200,"body":"reached"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		target    string
+		status    int
+		body      string
+		errorType string
+	}{
+		{"/prod/me", 401, `{"message":"Unauthorized"}`, "UnauthorizedException"},
+		{"/prod/pets", 401, `{"message":"Unauthorized"}`, "UnauthorizedException"},
+		{"/prod/inventory", 403, `{"message":"Forbidden"}`, "ForbiddenException"},
+		{"/prod/health", 200, "reached", ""},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			code, out, stderr := runCLI(t, "test-invoke", "--api", "testdata/protected.yaml", "--stage", "prod",
+				"--method", "GET", "--target", tc.target, "-H", "Host: anything.example", "--function-response", fn)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var res testinvoke.Result
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Response.StatusCode != tc.status || res.Response.Body != tc.body {
+				t.Errorf("response %d %q, want %d %q", res.Response.StatusCode, res.Response.Body, tc.status, tc.body)
+			}
+			if tc.errorType == "" {
+				return
+			}
+			if res.Integration != nil {
+				t.Errorf("integration reached: %+v", res.Integration)
+			}
+			found := false
+			for _, h := range res.Response.Headers {
+				found = found || strings.EqualFold(h[0], "x-amzn-ErrorType") && h[1] == tc.errorType
+			}
+			if !found {
+				t.Errorf("no x-amzn-ErrorType %s: %v", tc.errorType, res.Response.Headers)
+			}
+			if !strings.Contains(stderr, "AUTH-1") {
+				t.Errorf("test-invoke does not warn that the method is served fail-closed:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// TestValidateUnenforcedAuthorization: validate reports a method served fail-closed as an error; the insecure
+// opt-out makes it valid, with a warning that says so.
+func TestValidateUnenforcedAuthorization(t *testing.T) {
+	code, out, _ := runCLI(t, "validate", "--api", "testdata/protected.yaml")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"error: testdata/protected.yaml: $.security: security: GET /me requires a Cognito user pool authorizer",
+		"error: testdata/protected.yaml: $.paths['/pets'].get.security: security: GET /pets requires a Lambda authorizer",
+		"error: testdata/protected.yaml: $.paths['/inventory'].get.security: security: GET /inventory requires an API key",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "health") || strings.Contains(out, "ignored by API Gateway") {
+		t.Errorf("output reports the open method or the old root-security text:\n%s", out)
+	}
+
+	raw, err := os.ReadFile("testdata/protected.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	insecure := filepath.Join(t.TempDir(), "insecure.yaml")
+	doc := strings.Replace(string(raw), "security: [{pool: []}]\n", "security: [{pool: []}]\nx-proxyplus-serve-unauthenticated-insecure: true\n", 1)
+	if err := os.WriteFile(insecure, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI(t, "validate", "--api", insecure)
+	if code != 0 || !strings.Contains(out, ": valid (") {
+		t.Errorf("opt-out: exit %d, want 0 and valid:\n%s", code, out)
+	}
+	if n := strings.Count(out, "warning: ") - strings.Count(out, "[OAS-10]"); n < 4 || !strings.Contains(out, "INSECURE: API p0t3ct3d01 serves methods") {
+		t.Errorf("opt-out: want an INSECURE warning per method and one for the API (%d):\n%s", n, out)
+	}
+}

@@ -1,0 +1,188 @@
+package conformance
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"reflect"
+	"strings"
+)
+
+// Outcome is what `proxyplus test-invoke` prints for one request (the JSON form of testinvoke.Result, the CLI's
+// contract); this package reads it without importing testinvoke, which packages under test here depend on.
+type Outcome struct {
+	Route       *RouteRef    `json:"route"`
+	Integration *Integration `json:"integration"`
+	Response    *Message     `json:"response"`
+}
+
+// RouteRef is the (resource, method) that handled the request.
+type RouteRef struct {
+	Resource string `json:"resource"`
+	Method   string `json:"method"`
+}
+
+// Integration is the HTTP request or Lambda event the integration gets.
+type Integration struct {
+	Type    string          `json:"type"`
+	Request *Message        `json:"request,omitempty"`
+	Event   json.RawMessage `json:"event,omitempty"`
+}
+
+// Message is an HTTP request or response; Body is base64 when IsBase64Encoded.
+type Message struct {
+	Method          string      `json:"method,omitempty"`
+	URL             string      `json:"url,omitempty"`
+	StatusCode      int         `json:"statusCode,omitempty"`
+	Headers         [][2]string `json:"headers"`
+	Body            string      `json:"body"`
+	IsBase64Encoded bool        `json:"isBase64Encoded"`
+}
+
+// Check compares what test-invoke made of a case's request (as the CLI prints it) with the case's expectations
+// under the README's matching rules, and returns every difference.
+func Check(c *Case, got *Outcome) []string {
+	var problems []string
+	if c.Expect.Route != nil {
+		problems = append(problems, checkRoute(c.Expect.Route, got.Route)...)
+	}
+	if c.Expect.Response != nil {
+		problems = append(problems, checkResponse(c.Expect.Response, got.Response)...)
+	}
+	if c.Expect.Upstream != nil {
+		if got.Integration == nil || got.Integration.Request == nil {
+			return append(problems, fmt.Sprintf("want an upstream request, got integration %+v response %+v", got.Integration, got.Response))
+		}
+		problems = append(problems, checkUpstream(c.Expect.Upstream, got.Integration.Request)...)
+	}
+	if c.Expect.Event != nil || c.Expect.EventAbsentHeaders != nil {
+		if got.Integration == nil || got.Integration.Event == nil {
+			return append(problems, fmt.Sprintf("want a Lambda event, got integration %+v", got.Integration))
+		}
+		problems = append(problems, checkEvent(c, got.Integration.Event)...)
+	}
+	return problems
+}
+
+// checkEvent compares the event with the expectation (README matching rules: header names case-insensitive).
+func checkEvent(c *Case, event json.RawMessage) []string {
+	var got map[string]any
+	if err := json.Unmarshal(event, &got); err != nil {
+		return []string{fmt.Sprintf("event is not a JSON object: %v: %s", err, event)}
+	}
+	var problems []string
+	if c.Expect.Event != nil {
+		var want map[string]any
+		if err := json.Unmarshal(c.Expect.Event, &want); err != nil {
+			return []string{fmt.Sprintf("expect.event: %v", err)}
+		}
+		lowerHeaderKeys(want)
+		lowerHeaderKeys(got)
+		if d := MatchJSON("event", want, got); d != "" {
+			problems = append(problems, fmt.Sprintf("%s\nevent: %s", d, event))
+		}
+	}
+	headers, _ := got["headers"].(map[string]any)
+	for _, name := range c.Expect.EventAbsentHeaders {
+		if _, present := headers[strings.ToLower(name)]; present {
+			problems = append(problems, fmt.Sprintf("event.headers has %s, which API Gateway drops", name))
+		}
+	}
+	return problems
+}
+
+func lowerHeaderKeys(ev map[string]any) {
+	for _, k := range []string{"headers", "multiValueHeaders"} {
+		if m, ok := ev[k].(map[string]any); ok {
+			low := make(map[string]any, len(m))
+			for name, v := range m {
+				low[strings.ToLower(name)] = v
+			}
+			ev[k] = low
+		}
+	}
+}
+
+func checkRoute(want json.RawMessage, got *RouteRef) []string {
+	if string(want) == "null" {
+		if got != nil {
+			return []string{fmt.Sprintf("route: want none, got %+v", *got)}
+		}
+		return nil
+	}
+	var w RouteRef
+	if err := json.Unmarshal(want, &w); err != nil {
+		return []string{fmt.Sprintf("expect.route: %v", err)}
+	}
+	if got == nil || *got != w {
+		return []string{fmt.Sprintf("route: want %+v, got %+v", w, got)}
+	}
+	return nil
+}
+
+func checkResponse(want *Response, got *Message) []string {
+	if got == nil {
+		return []string{"want a response, got none"}
+	}
+	var problems []string
+	if want.StatusCode != nil && *want.StatusCode != got.StatusCode {
+		problems = append(problems, fmt.Sprintf("status: want %d, got %d", *want.StatusCode, got.StatusCode))
+	}
+	problems = append(problems, MatchHeaders("response", want.Headers, got.Headers)...)
+	body := []byte(got.Body)
+	if got.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(got.Body)
+		if err != nil {
+			return append(problems, fmt.Sprintf("response body marked base64 is not: %v", err))
+		}
+		body = b
+	}
+	if want.Body != nil && *want.Body != string(body) {
+		problems = append(problems, fmt.Sprintf("body: want %q, got %q", *want.Body, body))
+	}
+	if want.BodyBase64 != nil {
+		if w, err := base64.StdEncoding.DecodeString(*want.BodyBase64); err != nil || string(w) != string(body) {
+			problems = append(problems, fmt.Sprintf("body: want base64 %s, got %s", *want.BodyBase64, base64.StdEncoding.EncodeToString(body)))
+		}
+	}
+	if want.BodyJSON != nil {
+		var w, g any
+		if err := json.Unmarshal(want.BodyJSON, &w); err != nil {
+			return append(problems, fmt.Sprintf("expect.response.bodyJson: %v", err))
+		}
+		if err := json.Unmarshal(body, &g); err != nil {
+			return append(problems, fmt.Sprintf("body %q is not JSON: %v", body, err))
+		}
+		if d := MatchJSON("body", w, g); d != "" {
+			problems = append(problems, d)
+		}
+	}
+	return problems
+}
+
+func checkUpstream(want *Upstream, got *Message) []string {
+	var problems []string
+	if want.Method != nil && *want.Method != got.Method {
+		problems = append(problems, fmt.Sprintf("upstream method: want %s, got %s", *want.Method, got.Method))
+	}
+	gotURL := got.URL
+	if want.Query != nil {
+		u, err := url.Parse(got.URL)
+		if err != nil {
+			return append(problems, fmt.Sprintf("upstream url %q: %v", got.URL, err))
+		}
+		if q := u.Query(); !reflect.DeepEqual(map[string][]string(q), want.Query) {
+			problems = append(problems, fmt.Sprintf("upstream query: want %v, got %v", want.Query, q))
+		}
+		gotURL, _, _ = strings.Cut(got.URL, "?")
+	}
+	if want.URL != nil && *want.URL != gotURL {
+		problems = append(problems, fmt.Sprintf("upstream url: want %s, got %s", *want.URL, gotURL))
+	}
+	problems = append(problems, MatchHeaders("upstream", want.Headers, got.Headers)...)
+	if want.Body != nil && *want.Body != got.Body {
+		problems = append(problems, fmt.Sprintf("upstream body: want %q, got %q", *want.Body, got.Body))
+	}
+	return problems
+}
