@@ -99,7 +99,7 @@ func TestForgedRouteInvokesNothing(t *testing.T) {
 	forged := strings.Replace(signed, "function:items", "function:admin", 1)
 	cases := []struct {
 		name, route, reason string
-		body               bool
+		body                bool
 	}{
 		{"forged", forged, "does not verify", false},
 		{"forged with body", forged, "does not verify", true},
