@@ -17,8 +17,17 @@ func runTranslate(ctx context.Context, e *env, args []string) error {
 	var a apiFlags
 	a.register(fs)
 	output := fs.String("o", "json", "output format: json or yaml")
+	routeKeyFile := fs.String("route-key-file", "", "sign the route data for the ext_proc service with these keys (the processor's --route-key-file); without it the route data is unsigned and every processor refuses it")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var opts translator.Options
+	if *routeKeyFile != "" {
+		keys, err := readRouteKeys(*routeKeyFile)
+		if err != nil {
+			return usageError{err}
+		}
+		opts.RouteKeys = keys
 	}
 	if *output != "json" && *output != "yaml" {
 		return usageError{fmt.Errorf("-o %q: want json or yaml", *output)}
@@ -27,7 +36,7 @@ func runTranslate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return withDiagnostics(e, diags, err)
 	}
-	cfg, tdiags, err := translateOne(in, translator.Options{})
+	cfg, tdiags, err := translateOne(in, opts)
 	diags = append(diags, tdiags...)
 	if err != nil {
 		return withDiagnostics(e, diags, err)
