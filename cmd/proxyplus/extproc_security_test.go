@@ -185,3 +185,25 @@ func TestServeRouteKeyInDataDir(t *testing.T) {
 		t.Fatalf("etcd without a key file: %v", err)
 	}
 }
+
+// TestBootstrapTLS: `proxyplus bootstrap` gives Envoy TLS to the ADS server (inline files) and the static secrets
+// the processor cluster's TLS names (serve --extproc-tls-*); the bootstrap validates.
+func TestBootstrapTLS(t *testing.T) {
+	code, out, stderr := runCLI(t, "bootstrap", "--xds-address", "proxyplus.gateway.svc:18000", "--node-id", "n1", "-o", "json",
+		"--xds-tls-ca", "/etc/envoy/tls/ca.pem", "--xds-tls-cert", "/etc/envoy/tls/envoy.pem", "--xds-tls-key", "/etc/envoy/tls/envoy-key.pem",
+		"--extproc-tls-ca", "/etc/envoy/tls/ca.pem", "--extproc-tls-cert", "/etc/envoy/tls/envoy.pem", "--extproc-tls-key", "/etc/envoy/tls/envoy-key.pem")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		`"name":"proxyplus-extproc-ca"`, `"name":"proxyplus-extproc-client"`, `"sni":"proxyplus.gateway.svc"`,
+		`"exact":"proxyplus.gateway.svc"`, `"filename":"/etc/envoy/tls/envoy-key.pem"`, `UpstreamTlsContext`,
+	} {
+		if !strings.Contains(strings.ReplaceAll(out, " ", ""), want) {
+			t.Errorf("bootstrap lacks %s:\n%s", want, out)
+		}
+	}
+	if code, _, stderr := runCLI(t, "bootstrap", "--node-id", "n1", "--extproc-tls-cert", "/c.pem"); code == 0 || !strings.Contains(stderr, "CA file is required") {
+		t.Errorf("a client certificate without a CA: exit %d, %s", code, stderr)
+	}
+}
