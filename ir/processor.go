@@ -27,7 +27,8 @@ const MaxRouteMetadataBytes = 16384
 // (routeWire) in printable ASCII without '%': Envoy reads grpc_initial_metadata values as header formatters,
 // where '%' starts a command (Router::HeaderParser::configure via Grpc::AsyncClientImpl, source/common/grpc/
 // async_client_impl.cc, main 1.37.0-dev, 321a098d81), and gRPC metadata values are printable ASCII. The MAC is
-// HMAC-SHA256 with the key named by the key id over everything before the last '.', base64url.
+// HMAC-SHA256 (truncated to macBytes) with the key named by the key id over everything before the last '.',
+// base64url.
 const routeFormat = "v1"
 
 // unsignedKeyID marks a value built without a route key (`translate` without --route-key-file): readable, never
@@ -125,12 +126,16 @@ func CheckProcessorRoute(pr ProcessorRoute) error {
 	return err
 }
 
-// appendMAC appends base64url(HMAC-SHA256(key, signed)).
+// macBytes is the MAC's length: HMAC-SHA256 truncated to 128 bits, as HMAC-SHA-256-128 (RFC 4868 §2.6) — a
+// forger's chance per try stays 2^-128, and every Lambda route carries 21 characters fewer.
+const macBytes = 16
+
+// appendMAC appends base64url(HMAC-SHA256(key, signed)[:macBytes]).
 func appendMAC(dst []byte, key RouteKey, signed []byte) []byte {
 	m := hmac.New(sha256.New, key.secret)
 	m.Write(signed)
 	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(sum[:0]))
+	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(sum[:0])[:macBytes])
 }
 
 // appendHeaderSafeJSON appends the JSON text js with every byte outside printable ASCII, and '%', written as a
