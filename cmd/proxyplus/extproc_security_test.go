@@ -207,3 +207,21 @@ func TestBootstrapTLS(t *testing.T) {
 		t.Errorf("a client certificate without a CA: exit %d, %s", code, stderr)
 	}
 }
+
+// TestTranslateSignsRouteData: `translate --route-key-file` signs as serve does; without it the output says that
+// a processor will refuse it.
+func TestTranslateSignsRouteData(t *testing.T) {
+	keyFile := writeRouteKeyFile(t)
+	keys, err := readRouteKeys(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "translate", "--api", "testdata/lambda.yaml", "--stage", "dev", "--route-key-file", keyFile)
+	if code != 0 || !strings.Contains(out, "v1."+keys[0].ID+".") || strings.Contains(stderr, "unsigned") {
+		t.Fatalf("signed: exit %d, stderr %q", code, stderr)
+	}
+	code, out, stderr = runCLI(t, "translate", "--api", "testdata/lambda.yaml", "--stage", "dev")
+	if code != 0 || !strings.Contains(out, "v1.0.") || !strings.Contains(stderr, "unsigned") {
+		t.Fatalf("unsigned: exit %d, stderr %q", code, stderr)
+	}
+}

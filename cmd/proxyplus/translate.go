@@ -49,6 +49,9 @@ func runTranslate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(opts.RouteKeys) == 0 && usesProcessor(res, cfg.ExtProc.ClusterName) {
+		fmt.Fprintln(e.stderr, "warning: the route data for the ext_proc service is unsigned: every processor refuses it (500); give --route-key-file (the processor's key file) to serve this output")
+	}
 	if w := diags.Warnings(); len(w) > 0 {
 		doc.Warnings = w
 		printWarnings(e, w)
@@ -78,4 +81,14 @@ func printWarnings(e *env, w diag.List) {
 	for _, d := range w {
 		fmt.Fprintln(e.stderr, d.String())
 	}
+}
+
+// usesProcessor reports whether res sends any route to the ext_proc service (its cluster is emitted only then).
+func usesProcessor(res *xdstranslator.Resources, cluster string) bool {
+	for _, c := range res.Clusters {
+		if c.GetName() == cluster {
+			return true
+		}
+	}
+	return false
 }
