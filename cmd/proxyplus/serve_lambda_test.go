@@ -57,8 +57,9 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errb bytes.Buffer
+	logw := &syncWriter{w: &errb}
 	go func() {
-		done <- run(ctx, &env{stdout: io.Discard, stderr: &syncWriter{w: &errb}}, []string{"serve", "--api", "testdata/lambda.yaml", "--stage", "dev",
+		done <- run(ctx, &env{stdout: io.Discard, stderr: logw}, []string{"serve", "--api", "testdata/lambda.yaml", "--stage", "dev",
 			"--xds-address", ports[0], "--extproc-address", ports[1], "--metrics-address", ports[2], "--admin-address", "off", "--account-id", "123456789012",
 			"--route-key-file", keyFile})
 	}()
@@ -106,6 +107,33 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	}
 	if rc, _ := gotEvent["requestContext"].(map[string]any); rc["accountId"] != "123456789012" || gotEvent["path"] != "/hello/ann" {
 		t.Errorf("event: %v", gotEvent)
+	}
+
+	// The same route signed with another key (a forger's, or a control plane with another key file): serve's
+	// processor answers 500 and the Invoke API is never called.
+	gotPath = ""
+	forged := generatedRouteMetadata(t, "testdata/lambda.yaml", "dev", "POST", writeRouteKeyFile(t))
+	fctx, fcancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), forged[0], forged[1]), 20*time.Second)
+	defer fcancel()
+	fstream, err := extprocsvcv3.NewExternalProcessorClient(conn).Process(fctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fstream.Send(&extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvcv3.HttpHeaders{Headers: hm, EndOfStream: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	fresp, err := fstream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresp.GetImmediateResponse().GetStatus().GetCode() != 500 || gotPath != "" {
+		t.Fatalf("forged route: %v, Invoke API called at %q", fresp, gotPath)
+	}
+	logw.mu.Lock()
+	logged := errb.String()
+	logw.mu.Unlock()
+	if !strings.Contains(logged, "does not hold") {
+		t.Errorf("serve did not log the refusal:\n%s", logged)
 	}
 }
 
