@@ -129,10 +129,7 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	if fresp.GetImmediateResponse().GetStatus().GetCode() != 500 || gotPath != "" {
 		t.Fatalf("forged route: %v, Invoke API called at %q", fresp, gotPath)
 	}
-	logw.mu.Lock()
-	logged := errb.String()
-	logw.mu.Unlock()
-	if !strings.Contains(logged, "does not hold") {
+	if logged := logw.String(); !strings.Contains(logged, "does not hold") {
 		t.Errorf("serve did not log the refusal:\n%s", logged)
 	}
 }
