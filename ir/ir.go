@@ -208,7 +208,8 @@ type Mapping struct {
 
 // ProcessorRoute is everything the ext_proc service needs to serve one route. The xDS builders encode it into the
 // route's per-route ext_proc gRPC initial metadata, so it reaches the service from Envoy's configuration for the
-// matched route: a client cannot forge it, and the service keeps no copy of the definitions.
+// matched route, signed with the control plane's route key (EncodeProcessorRoute): the service acts on no route
+// data it cannot verify, and keeps no copy of the definitions.
 type ProcessorRoute struct {
 	APIID            string            `json:"apiId"`
 	Stage            string            `json:"stage"`
