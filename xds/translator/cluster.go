@@ -167,7 +167,9 @@ func extProcTransportSocket(ep ir.ExtProcService) (*corev3.TransportSocket, erro
 		san.SanType, sni = tlsv3.SubjectAltNameMatcher_IP_ADDRESS, ""
 	}
 	common := &tlsv3.CommonTlsContext{
-		// The processor speaks gRPC over HTTP/2; grpc-go's TLS server requires h2 in ALPN.
+		// grpc-go's TLS server refuses a client that does not offer h2 in ALPN. Envoy offers it by itself for an
+		// HTTP/2 pool when alpn_protocols is empty (wrapTransportSocketOptions fallbacks, source/common/http/
+		// conn_pool_base.cc, main 1.37.0-dev, 321a098d81); stated so the configuration says it.
 		AlpnProtocols: []string{"h2"},
 		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 			DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{san}},
