@@ -18,7 +18,7 @@ func refServer(tb testing.TB) (*Server, *Ref) {
 	ref := LoadRef(tb)
 	res := &lambdainvoke.Result{Payload: ref.Output}
 	s := NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), &Lambda{AccountID: "123456789012",
-		Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) { return res, nil })})
+		Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) { return res, nil })}, testutil.RouteKeys(tb))
 	return s, ref
 }
 

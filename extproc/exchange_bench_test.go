@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
@@ -103,7 +104,7 @@ func benchmarkExchange(b *testing.B, network string, decode bool) {
 	lambda := &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
 		return res, nil
 	})}
-	srv := extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lambda)
+	srv := extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lambda, testutil.RouteKeys(b))
 
 	// exchange runs one operation. The answers are received as rawAnswer (the kind checked: CONTINUE to the
 	// headers, then last) unless full is set; then they are decoded into messages and the last one is checked.

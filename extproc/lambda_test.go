@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
@@ -34,7 +35,7 @@ func lambdaRoute(t *testing.T, timeout time.Duration) string {
 		Type:   ir.AWSProxy,
 		Lambda: &ir.LambdaIntegration{FunctionARN: "arn:aws:lambda:us-east-1:123456789012:function:items", Timeout: ir.Duration(timeout)},
 	}}
-	v, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "api0000001", Stage: "prod", DeploymentID: "dep001", Route: r})
+	v, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "api0000001", Stage: "prod", DeploymentID: "dep001", Route: r}, testutil.RouteKeys(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestServiceRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		gs := grpc.NewServer()
-		extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), &extproc.Lambda{Invoker: fn}))
+		extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), &extproc.Lambda{Invoker: fn}, testutil.RouteKeys(t)))
 		go func() { _ = gs.Serve(lis) }()
 		return gs, lis.Addr().String()
 	}

@@ -9,6 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/ir"
 )
 
@@ -42,7 +43,7 @@ func LoadRef(tb testing.TB) *Ref {
 	if err := json.Unmarshal(raw, &in); err != nil {
 		tb.Fatal(err)
 	}
-	route, err := ir.EncodeProcessorRoute(in.Route)
+	route, err := ir.EncodeProcessorRoute(in.Route, testutil.RouteKeys(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

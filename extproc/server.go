@@ -17,6 +17,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -36,8 +37,11 @@ type Server struct {
 }
 
 // NewServer returns a processor that logs to log and serves Lambda proxy routes with lambda (nil: those
-// routes fail with API Gateway's 500).
-func NewServer(log *slog.Logger, lambda *Lambda) *Server { return &Server{log: log, lambda: lambda} }
+// routes fail with API Gateway's 500). It acts only on route data signed with one of keys (the control plane's
+// route keys, ir.RouteKeys); any other stream gets API Gateway's 500 and invokes nothing.
+func NewServer(log *slog.Logger, lambda *Lambda, keys ir.RouteKeys) *Server {
+	return &Server{log: log, lambda: lambda, routes: routeCache{keys: keys}}
+}
 
 // Process serves one HTTP request: Envoy opens one stream per request (envoy-notes EXT-1) and expects exactly one
 // answer of the matching kind per message it sends (EXT-5).
@@ -328,21 +332,59 @@ func (s *Server) unsupported(pr *ir.ProcessorRoute) *extprocsvcv3.ProcessingResp
 	return internalError("proxyplus_integration_not_supported")
 }
 
+// routeFromMetadata reads and verifies the stream's route data. A refusal carries what the one log line needs
+// (routeRefusal): why, the route the data claims, and the peer.
 func (s *Server) routeFromMetadata(stream extprocsvcv3.ExternalProcessor_ProcessServer) (*ir.ProcessorRoute, error) {
 	// Only the one key: FromIncomingContext would copy all of the stream's metadata.
 	vals := metadata.ValueFromIncomingContext(stream.Context(), ir.RouteMetadataKey)
-	if len(vals) != 1 {
-		return nil, fmt.Errorf("want one %s metadata value, got %d", ir.RouteMetadataKey, len(vals))
+	var err error
+	if len(vals) == 1 {
+		var pr *ir.ProcessorRoute
+		if pr, err = s.routes.decode(vals[0]); err == nil {
+			return pr, nil
+		}
+	} else {
+		err = &ir.RouteDataError{Reason: fmt.Sprintf("want one %s metadata value, got %d", ir.RouteMetadataKey, len(vals))}
 	}
-	return s.routes.decode(vals[0])
+	r := &routeRefusal{err: err}
+	if p, ok := peer.FromContext(stream.Context()); ok && p.Addr != nil {
+		r.peer = p.Addr.String()
+	}
+	return nil, r
 }
 
-// routeCache remembers decoded route metadata by its exact value. It holds only what Envoy sent on earlier
-// streams (the key is the value itself, so a changed route is a new key), never a copy of the definitions; it is
-// bounded and starts over when full.
+// routeRefusal is a stream whose route data the processor refuses. Logged as a group (slog.LogValuer): reason,
+// the route the unverified data claims, and the peer that sent it.
+type routeRefusal struct {
+	err  error
+	peer string
+}
+
+func (r *routeRefusal) Error() string { return r.err.Error() }
+func (r *routeRefusal) Unwrap() error { return r.err }
+
+func (r *routeRefusal) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("reason", r.err.Error())}
+	var rd *ir.RouteDataError
+	if errors.As(r.err, &rd) {
+		attrs[0] = slog.String("reason", rd.Reason)
+		if rd.ClaimedRoute != "" {
+			attrs = append(attrs, slog.String("claimed_route", rd.ClaimedRoute))
+		}
+	}
+	if r.peer != "" {
+		attrs = append(attrs, slog.String("peer", r.peer))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// routeCache remembers verified route metadata by its exact value. It holds only what Envoy sent on earlier
+// streams (the key is the value itself, signature included, so a changed route is a new key), never a copy of
+// the definitions and never a value that failed verification; it is bounded and starts over when full.
 type routeCache struct {
-	mu sync.Mutex
-	m  map[string]*ir.ProcessorRoute
+	keys ir.RouteKeys
+	mu   sync.Mutex
+	m    map[string]*ir.ProcessorRoute
 }
 
 const routeCacheSize = 4096
@@ -354,7 +396,7 @@ func (c *routeCache) decode(v string) (*ir.ProcessorRoute, error) {
 	if ok {
 		return pr, nil
 	}
-	pr, err := ir.DecodeProcessorRoute(v)
+	pr, err := ir.DecodeProcessorRoute(v, c.keys)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/ir"
 )
 
@@ -29,7 +30,7 @@ func startServer(t *testing.T, lambda *extproc.Lambda) extprocsvcv3.ExternalProc
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lambda))
+	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lambda, testutil.RouteKeys(t)))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufconn",
@@ -61,7 +62,7 @@ func route(t *testing.T) string {
 			Processor:     true,
 		},
 	}}
-	v, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "api0000001", Stage: "test", DeploymentID: "dep001", Route: r})
+	v, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "api0000001", Stage: "test", DeploymentID: "dep001", Route: r}, testutil.RouteKeys(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,20 @@ type ExtProcService struct {
 	Address string `json:"address"`
 	// MessageTimeout is above the largest integration timeout of the configuration (envoy-notes EXT-11).
 	MessageTimeout Duration `json:"messageTimeout"`
+	// RouteKeys sign the route data each route sends the processor (EncodeProcessorRoute); never written out.
+	RouteKeys RouteKeys `json:"-"`
+	// TLS, when set, makes Envoy reach the processor over TLS.
+	TLS *ExtProcTLS `json:"tls,omitempty"`
+}
+
+// ExtProcTLS is how Envoy connects to the processor over TLS. Certificates and keys are files on Envoy's side,
+// named in Envoy's bootstrap as static secrets (`proxyplus bootstrap --extproc-tls-*`), so the control plane
+// needs no path of any Envoy's file system.
+type ExtProcTLS struct {
+	// ServerName is the SNI sent and the DNS name (or IP address) the processor's certificate must carry.
+	ServerName string `json:"serverName"`
+	// ClientCertificate makes Envoy present its certificate (mTLS).
+	ClientCertificate bool `json:"clientCertificate,omitempty"`
 }
 
 // API is one REST API with its deployed stages.
@@ -276,7 +290,8 @@ type Mapping struct {
 
 // ProcessorRoute is everything the ext_proc service needs to serve one route. The xDS builders encode it into the
 // route's per-route ext_proc gRPC initial metadata, so it reaches the service from Envoy's configuration for the
-// matched route: a client cannot forge it, and the service keeps no copy of the definitions.
+// matched route, signed with the control plane's route key (EncodeProcessorRoute): the service acts on no route
+// data it cannot verify, and keeps no copy of the definitions.
 type ProcessorRoute struct {
 	APIID            string            `json:"apiId"`
 	Stage            string            `json:"stage"`

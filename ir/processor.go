@@ -1,42 +1,254 @@
 package ir
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
-// RouteMetadataKey carries a route's ProcessorRoute (base64url JSON) to the ext_proc service as per-route gRPC
-// initial metadata. Base64 keeps the value a plain token: no '%' that a formatter could read, no non-ASCII bytes.
+// RouteMetadataKey carries a route's ProcessorRoute to the ext_proc service as per-route gRPC initial metadata
+// (EncodeProcessorRoute).
 const RouteMetadataKey = "x-proxyplus-route"
 
-// EncodeProcessorRoute is the value of RouteMetadataKey. Segments and the name are left out (the resource path
-// and ids hold them): the value is carried by every processor route, in proxyplus's and Envoy's memory.
-func EncodeProcessorRoute(pr ProcessorRoute) (string, error) {
-	pr.Route.Segments, pr.Route.Name = nil, ""
-	b, err := json.Marshal(pr)
-	if err != nil {
-		return "", fmt.Errorf("encode processor route %s: %w", pr.Route.Name, err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+// MaxRouteMetadataBytes is the longest value Envoy accepts: HeaderValue.value is max_bytes 16384
+// (api/envoy/config/core/v3/base.proto, validated in the unpacked per-route ExtProcPerRoute; main 1.37.0-dev,
+// 321a098d81). A processor refuses longer values before reading them.
+const MaxRouteMetadataBytes = 16384
+
+// routeFormat is the version of the value's layout: "v1.<key id>.<payload>.<mac>". The payload is compact JSON
+// (routeWire) in printable ASCII without '%': Envoy reads grpc_initial_metadata values as header formatters,
+// where '%' starts a command (Router::HeaderParser::configure via Grpc::AsyncClientImpl, source/common/grpc/
+// async_client_impl.cc, main 1.37.0-dev, 321a098d81), and gRPC metadata values are printable ASCII. The MAC is
+// HMAC-SHA256 (truncated to macBytes) with the key named by the key id over everything before the last '.',
+// base64url.
+const routeFormat = "v1"
+
+// unsignedKeyID marks a value built without a route key (`translate` without --route-key-file): readable, never
+// accepted by a processor. Derived key ids are 8 characters, so it names no key.
+const unsignedKeyID = "0"
+
+// routeWire is what the processor needs of a route, with one-letter names. Left out: segments and the route name
+// (the resource path and ids give them back), the Lambda region (the invoker reads the function ARN), an
+// HTTP_PROXY route's backend, timeout and stage variables (Envoy's cluster and route hold the first two, the
+// rewrite has the third resolved already), which integrations the processor never serves.
+type routeWire struct {
+	APIID        string            `json:"a"`
+	Stage        string            `json:"s"`
+	DeploymentID string            `json:"d,omitempty"`
+	Variables    map[string]string `json:"v,omitempty"`
+	Binary       []string          `json:"b,omitempty"`
+	ResourceID   string            `json:"r"`
+	ResourcePath string            `json:"p"`
+	Method       string            `json:"m"`
+	Operation    string            `json:"o,omitempty"`
+	// Type is set only when neither Lambda nor HTTP says it.
+	Type   IntegrationType `json:"t,omitempty"`
+	Lambda *lambdaWire     `json:"l,omitempty"`
+	HTTP   *httpWire       `json:"h,omitempty"`
 }
 
-// DecodeProcessorRoute reverses EncodeProcessorRoute.
-func DecodeProcessorRoute(v string) (*ProcessorRoute, error) {
-	b, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not base64url: %w", RouteMetadataKey, err)
+type lambdaWire struct {
+	Function string   `json:"f"`
+	Timeout  Duration `json:"t"`
+}
+
+type httpWire struct {
+	Method         string                 `json:"m,omitempty"`
+	Path           []PathPart             `json:"p"`
+	Query          []QueryPart            `json:"q,omitempty"`
+	Placeholders   map[string]ValueSource `json:"x,omitempty"`
+	QueryMappings  []Mapping              `json:"qm,omitempty"`
+	HeaderMappings []Mapping              `json:"hm,omitempty"`
+}
+
+// EncodeProcessorRoute is the value of RouteMetadataKey, signed with the first of keys (unsigned without keys:
+// a processor refuses it). A value longer than Envoy accepts is an error naming the API, stage and resource.
+func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
+	w := routeWire{APIID: pr.APIID, Stage: pr.Stage, DeploymentID: pr.DeploymentID, ResourceID: pr.Route.ResourceID,
+		ResourcePath: pr.Route.ResourcePath, Method: pr.Route.Method, Operation: pr.Route.OperationName}
+	switch in := pr.Route.Integration; {
+	case in.Type == AWSProxy && in.Lambda != nil:
+		// The Lambda event carries the stage's variables and the response conversion the binary media types.
+		w.Variables, w.Binary = pr.StageVariables, pr.BinaryMediaTypes
+		w.Lambda = &lambdaWire{Function: in.Lambda.FunctionARN, Timeout: in.Lambda.Timeout}
+	case in.Type == HTTPProxy && in.HTTP != nil:
+		h := in.HTTP
+		w.HTTP = &httpWire{Method: h.Method, Path: h.Path, Query: h.Query, Placeholders: h.Placeholders,
+			QueryMappings: h.QueryMappings, HeaderMappings: h.HeaderMappings}
+	default:
+		w.Type = in.Type
 	}
-	var pr ProcessorRoute
-	if err := json.Unmarshal(b, &pr); err != nil {
-		return nil, fmt.Errorf("%s: %w", RouteMetadataKey, err)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&w); err != nil {
+		return "", fmt.Errorf("API %s stage %s resource %s %s: encode processor route: %w", pr.APIID, pr.Stage, pr.Route.ResourcePath, pr.Route.Method, err)
 	}
+	payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	keyID := unsignedKeyID
+	if len(keys) > 0 {
+		keyID = keys[0].ID
+	}
+	v := make([]byte, 0, len(routeFormat)+len(keyID)+len(payload)+50)
+	v = append(v, routeFormat+"."...)
+	v = append(v, keyID...)
+	v = append(v, '.')
+	v = appendHeaderSafeJSON(v, payload)
+	v = append(v, '.')
+	if len(keys) > 0 {
+		v = appendMAC(v, keys[0], v[:len(v)-1])
+	}
+	if len(v) > MaxRouteMetadataBytes {
+		varBytes := 0
+		for k, val := range w.Variables {
+			varBytes += len(k) + len(val)
+		}
+		return "", fmt.Errorf("API %s stage %s resource %s %s: the route data Envoy sends to the processor is %d bytes, Envoy accepts at most %d (stage variables take %d): shorten the stage's variables",
+			pr.APIID, pr.Stage, pr.Route.ResourcePath, pr.Route.Method, len(v), MaxRouteMetadataBytes, varBytes)
+	}
+	return string(v), nil
+}
+
+// sizingKey has a real key's id length: CheckProcessorRoute measures a signed value without a secret.
+var sizingKey = RouteKeys{{ID: "00000000", secret: make([]byte, MinRouteKeyBytes)}}
+
+// CheckProcessorRoute reports whether pr's route data fits what Envoy accepts, once signed by any key.
+func CheckProcessorRoute(pr ProcessorRoute) error {
+	_, err := EncodeProcessorRoute(pr, sizingKey)
+	return err
+}
+
+// macBytes is the MAC's length: HMAC-SHA256 truncated to 128 bits, as HMAC-SHA-256-128 (RFC 4868 §2.6) — a
+// forger's chance per try stays 2^-128, and every Lambda route carries 21 characters fewer.
+const macBytes = 16
+
+// appendMAC appends base64url(HMAC-SHA256(key, signed)[:macBytes]).
+func appendMAC(dst []byte, key RouteKey, signed []byte) []byte {
+	m := hmac.New(sha256.New, key.secret)
+	m.Write(signed)
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(sum[:0])[:macBytes])
+}
+
+// appendHeaderSafeJSON appends the JSON text js with every byte outside printable ASCII, and '%', written as a
+// JSON \u escape. Such bytes occur only inside JSON strings (encoding/json escapes control characters itself), so
+// the result is the same JSON value.
+func appendHeaderSafeJSON(dst, js []byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	esc := func(dst []byte, r rune) []byte {
+		return append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+	}
+	for i := 0; i < len(js); {
+		c := js[i]
+		switch {
+		case c >= 0x80:
+			r, n := utf8.DecodeRune(js[i:])
+			if r > 0xffff {
+				r1, r2 := utf16.EncodeRune(r)
+				dst = esc(esc(dst, r1), r2)
+			} else {
+				dst = esc(dst, r)
+			}
+			i += n
+			continue
+		case c == '%' || c == 0x7f:
+			dst = esc(dst, rune(c))
+		default:
+			dst = append(dst, c)
+		}
+		i++
+	}
+	return dst
+}
+
+// RouteDataError is route metadata a processor refuses: missing, unsigned, signed with a key it does not hold,
+// altered, or malformed. ClaimedRoute is the route name the unverified payload states, when it can be read, for
+// the log only.
+type RouteDataError struct {
+	Reason       string
+	ClaimedRoute string
+}
+
+func (e *RouteDataError) Error() string {
+	if e.ClaimedRoute != "" {
+		return e.Reason + " (claimed route " + e.ClaimedRoute + ")"
+	}
+	return e.Reason
+}
+
+// DecodeProcessorRoute verifies a RouteMetadataKey value against keys, then decodes it. Nothing of an unverified
+// value is used except, in the error, the route name it claims.
+func DecodeProcessorRoute(v string, keys RouteKeys) (*ProcessorRoute, error) {
+	if len(v) > MaxRouteMetadataBytes {
+		return nil, &RouteDataError{Reason: fmt.Sprintf("%s value is %d bytes, over Envoy's limit of %d", RouteMetadataKey, len(v), MaxRouteMetadataBytes)}
+	}
+	rest, ok := strings.CutPrefix(v, routeFormat+".")
+	if !ok {
+		return nil, &RouteDataError{Reason: fmt.Sprintf("%s value is not proxyplus route data (want format %s)", RouteMetadataKey, routeFormat)}
+	}
+	keyID, rest, ok1 := strings.Cut(rest, ".")
+	dot := strings.LastIndexByte(rest, '.')
+	if !ok1 || dot < 0 {
+		return nil, &RouteDataError{Reason: fmt.Sprintf("%s value is malformed", RouteMetadataKey)}
+	}
+	payload, mac := rest[:dot], rest[dot+1:]
+	if keyID == unsignedKeyID {
+		return nil, &RouteDataError{Reason: "route data is unsigned (translated without a route key)", ClaimedRoute: claimedRoute(payload)}
+	}
+	key, ok := keys.find(keyID)
+	if !ok {
+		return nil, &RouteDataError{Reason: fmt.Sprintf("route data is signed with key %q, which this processor does not hold", keyID), ClaimedRoute: claimedRoute(payload)}
+	}
+	signed := v[:len(v)-len(mac)-1]
+	var want [64]byte
+	if subtle.ConstantTimeCompare(appendMAC(want[:0], key, []byte(signed)), []byte(mac)) != 1 {
+		return nil, &RouteDataError{Reason: fmt.Sprintf("route data signature does not verify with key %q (forged or altered)", keyID), ClaimedRoute: claimedRoute(payload)}
+	}
+	var w routeWire
+	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+		return nil, &RouteDataError{Reason: fmt.Sprintf("%s payload: %v", RouteMetadataKey, err)}
+	}
+	pr := &ProcessorRoute{APIID: w.APIID, Stage: w.Stage, DeploymentID: w.DeploymentID, StageVariables: w.Variables,
+		BinaryMediaTypes: w.Binary, Route: Route{ResourceID: w.ResourceID, ResourcePath: w.ResourcePath, Method: w.Method,
+			OperationName: w.Operation, Integration: Integration{Type: w.Type}}}
+	switch {
+	case w.Lambda != nil:
+		pr.Route.Integration.Type = AWSProxy
+		pr.Route.Integration.Lambda = &LambdaIntegration{FunctionARN: w.Lambda.Function, Timeout: w.Lambda.Timeout}
+	case w.HTTP != nil:
+		pr.Route.Integration.Type = HTTPProxy
+		h := w.HTTP
+		pr.Route.Integration.HTTP = &HTTPIntegration{Method: h.Method, Path: h.Path, Query: h.Query, Placeholders: h.Placeholders,
+			QueryMappings: h.QueryMappings, HeaderMappings: h.HeaderMappings, Processor: true}
+	}
+	var err error
 	if pr.Route.Segments, err = ParseResourcePath(pr.Route.ResourcePath); err != nil {
 		return nil, fmt.Errorf("%s: %w", RouteMetadataKey, err)
 	}
 	pr.Route.Name = RouteName(pr.APIID, pr.Stage, pr.Route.ResourceID, pr.Route.Method)
-	return &pr, nil
+	return pr, nil
+}
+
+// claimedRoute is the route name an unverified payload states, or "".
+func claimedRoute(payload string) string {
+	var w struct {
+		APIID      string `json:"a"`
+		Stage      string `json:"s"`
+		ResourceID string `json:"r"`
+		Method     string `json:"m"`
+	}
+	if json.Unmarshal([]byte(payload), &w) != nil || w.APIID == "" {
+		return ""
+	}
+	return strconv.QuoteToASCII(RouteName(w.APIID, w.Stage, w.ResourceID, w.Method))
 }
 
 // ParseResourcePath splits a resource path ("/pets/{petId}", "/{proxy+}", "/") into segments. The loader has

@@ -7,6 +7,7 @@ package testinvoke
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -84,6 +85,8 @@ type Invoker struct {
 	backends map[string]ir.Backend
 	// routeTypes maps route names to their integration type, for the output.
 	routeTypes map[string]string
+	// routeKeys verify the route data as the processor does.
+	routeKeys ir.RouteKeys
 	// localAddr is the listener address clients connect to; defaultHost is used when no Host header is given.
 	localAddr, defaultHost string
 	// Lambda serves AWS_PROXY routes as the ext_proc service does; nil shows the event without invoking.
@@ -96,6 +99,20 @@ type Invoker struct {
 
 // New builds the Envoy resources for cfg and an evaluator over them.
 func New(cfg *ir.Config) (*Invoker, error) {
+	if len(cfg.ExtProc.RouteKeys) == 0 {
+		// The route data is signed and verified as between serve and its processor; a key of this run's own.
+		secret := make([]byte, ir.MinRouteKeyBytes)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, fmt.Errorf("route key: %w", err)
+		}
+		key, err := ir.NewRouteKey(secret)
+		if err != nil {
+			return nil, err
+		}
+		c := *cfg
+		c.ExtProc.RouteKeys = ir.RouteKeys{key}
+		cfg = &c
+	}
 	res, err := xdstranslator.Build(cfg)
 	if err != nil {
 		return nil, err
@@ -108,7 +125,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route evaluator: %w", err)
 	}
-	inv := &Invoker{eval: ev, backends: map[string]ir.Backend{}, routeTypes: map[string]string{},
+	inv := &Invoker{eval: ev, backends: map[string]ir.Backend{}, routeTypes: map[string]string{}, routeKeys: cfg.ExtProc.RouteKeys,
 		localAddr: net.JoinHostPort(cfg.Listener.Address, strconv.Itoa(int(cfg.Listener.Port)))}
 	if cfg.Listener.Address == "0.0.0.0" {
 		inv.localAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cfg.Listener.Port)))
@@ -167,7 +184,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 		out.Route = &RouteRef{Resource: res, Method: meth}
 	}
 	if ep := sel.ExtProc; ep != nil {
-		pr, err := processorRoute(ep.GRPCInitialMetadata)
+		pr, err := processorRoute(ep.GRPCInitialMetadata, inv.routeKeys)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", sel.Name, err)
 		}
@@ -339,10 +356,10 @@ func (inv *Invoker) evaluatorRequest(in Request) *evaluator.Request {
 	return req
 }
 
-func processorRoute(md [][2]string) (*ir.ProcessorRoute, error) {
+func processorRoute(md [][2]string, keys ir.RouteKeys) (*ir.ProcessorRoute, error) {
 	for _, kv := range md {
 		if kv[0] == ir.RouteMetadataKey {
-			return ir.DecodeProcessorRoute(kv[1])
+			return ir.DecodeProcessorRoute(kv[1], keys)
 		}
 	}
 	return nil, fmt.Errorf("route enables ext_proc without %s metadata", ir.RouteMetadataKey)

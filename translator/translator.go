@@ -41,6 +41,11 @@ type Options struct {
 	// ExtraHosts are listed among the hosts of the API when only one API is configured (e.g. "localhost"). Envoy
 	// then serves that API on every Host anyway (xds/translator virtualHost); the list matters to readers of the IR.
 	ExtraHosts []string
+	// RouteKeys sign the route data sent to the ext_proc service (ir.EncodeProcessorRoute); none: unsigned,
+	// which a processor refuses.
+	RouteKeys ir.RouteKeys
+	// ExtProcTLS, when set, makes Envoy reach the ext_proc service over TLS.
+	ExtProcTLS *ir.ExtProcTLS
 }
 
 // Translate builds one configuration generation. APIs with errors are left out and reported, so one bad API
@@ -52,6 +57,8 @@ func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
 			ClusterName:    "proxyplus-extproc",
 			Address:        opts.ExtProcAddress,
 			MessageTimeout: ir.Duration(DefaultIntegrationTimeout + time.Second),
+			RouteKeys:      opts.RouteKeys,
+			TLS:            opts.ExtProcTLS,
 		},
 	}
 	if cfg.Listener.Address == "" {
@@ -133,6 +140,7 @@ func translateAPI(in Input) (ir.API, diag.List) {
 		stage, ds := translateStage(in.File, stageDef, st)
 		diags = append(diags, ds...)
 		api.Stages = append(api.Stages, stage)
+		diags = append(diags, checkProcessorRoutes(in.File, api, stage)...)
 	}
 	sort.Slice(api.Stages, func(i, j int) bool { return api.Stages[i].Name < api.Stages[j].Name })
 	if d, open := servedOpen(in.File, api); open {
@@ -168,6 +176,26 @@ func servedOpen(file string, api ir.API) (diag.Diagnostic, bool) {
 		Rule: diag.RuleServedUnauthenticated, Message: fmt.Sprintf("INSECURE: API %s serves methods that require "+
 			"authorization to anyone without credentials (serveUnauthenticatedInsecure): %s%s",
 			api.ID, strings.Join(names, ", "), more)}, true
+}
+
+// checkProcessorRoutes reports routes whose data for the processor is longer than Envoy accepts (envoy-notes:
+// HeaderValue.value ≤ 16,384 bytes, ir.MaxRouteMetadataBytes): usually a stage with long stage variables, which
+// every Lambda event carries.
+func checkProcessorRoutes(file string, api ir.API, st ir.Stage) diag.List {
+	var diags diag.List
+	for _, r := range st.Routes {
+		if r.Integration.Type != ir.AWSProxy && (r.Integration.HTTP == nil || !r.Integration.HTTP.Processor) {
+			continue
+		}
+		pr := ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
+			BinaryMediaTypes: api.BinaryMediaTypes, Route: r}
+		if err := ir.CheckProcessorRoute(pr); err != nil {
+			diags = append(diags, diag.Diagnostic{Severity: diag.Error, File: file, Field: "variables", Message: err.Error()})
+			// One finding per stage: the stage variables are the same on every route.
+			break
+		}
+	}
+	return diags
 }
 
 func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Stage) (ir.Stage, diag.List) {

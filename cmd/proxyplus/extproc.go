@@ -2,17 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
+	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 )
 
 // runExtProc runs the ext_proc service alone, so it can be scaled as a sidecar or a separate deployment: it needs
 // no definitions, because every route's data arrives from Envoy's configuration with each stream.
 func runExtProc(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "extproc", "extproc --listen HOST:PORT|unix:/path [--account-id ID]")
-	addr := fs.String("listen", "127.0.0.1:18001", "address to listen on, host:port or unix:/path")
+	fs := newFlagSet(e, "extproc", "extproc --route-key-file FILE [--listen HOST:PORT|unix:/path] [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--account-id ID]")
+	addr := fs.String("listen", "127.0.0.1:18001", "address to listen on, host:port or unix:/path; anything but loopback or a unix socket must be reachable by Envoy only (a warning is logged)")
+	routeKeyFile := fs.String("route-key-file", "", "route keys of the control plane (serve's --route-key-file, or route.key in its data dir): the processor acts only on route data signed with one of them (required)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM); Envoy must then connect over TLS (serve --extproc-tls-cert with the same CA)")
+	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
+	clientCA := fs.String("client-ca", "", "require Envoys to present a certificate issued by these CAs (PEM; mTLS)")
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -20,6 +26,18 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log, err := newLogger(e, *logFormat, *logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	if *routeKeyFile == "" {
+		return usageError{errors.New("--route-key-file is required: the processor acts only on route data the control plane signed (serve's key file)")}
+	}
+	keys, err := readRouteKeys(*routeKeyFile)
+	if err != nil {
+		return usageError{err}
+	}
+	tlsFiles := &apigatewayv1.TLSFiles{CertFile: *tlsCert, KeyFile: *tlsKey, ClientCaFile: *clientCA}
+	opts, err := processorServerOptions(tlsFiles)
 	if err != nil {
 		return usageError{err}
 	}
@@ -31,8 +49,9 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("ext_proc listener: %w", err)
 	}
-	log.Info("ext_proc service listening", "address", lis.Addr().String())
-	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID}, nil)
+	log.Info("ext_proc service listening", "address", lis.Addr().String(), "tls", *tlsCert != "", "mtls", *clientCA != "", "route_keys", len(keys))
+	warnIfReachable(log, *addr, tlsFiles)
+	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID}, nil, keys, opts)
 	log.Info("ext_proc service stopped")
 	return err
 }

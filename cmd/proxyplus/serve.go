@@ -29,6 +29,7 @@ import (
 	"github.com/proxyplus/proxyplus/admin"
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/translator"
@@ -66,6 +67,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.Var(&localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell, e.g. hello='./bin/hello'); AWS_PROXY integrations naming NAME invoke it")
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	watchInterval := fs.Duration("watch-interval", 500*time.Millisecond, "how often definition files are checked for changes (0 disables)")
+	routeKeyFile := fs.String("route-key-file", "", "route keys signing the route data Envoy sends the ext_proc service, one per line, first signs (default: route.key in --data-dir, created if missing; required with an etcd store). A standalone proxyplus extproc needs the same file")
+	extprocCert := fs.String("extproc-tls-cert", "", "ext_proc service TLS certificate chain (PEM); Envoy then connects over TLS (its bootstrap: proxyplus bootstrap --extproc-tls-ca)")
+	extprocKey := fs.String("extproc-tls-key", "", "ext_proc service TLS private key (PEM)")
+	extprocClientCA := fs.String("extproc-client-ca", "", "require Envoys to present a certificate issued by these CAs to the ext_proc service (PEM; mTLS; bootstrap --extproc-tls-cert/--extproc-tls-key)")
+	extprocServerName := fs.String("extproc-tls-server-name", "", "name Envoy checks in the ext_proc service's certificate and sends as SNI (default: the host of --extproc-advertise-address)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -98,6 +104,25 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	override(&cfg.ExtprocAdvertiseAddress, *extprocAdvertise, cfg.ExtprocAddress)
 	if host, _, err := net.SplitHostPort(cfg.ExtprocAdvertiseAddress); err == nil && (host == "0.0.0.0" || host == "::" || host == "") {
 		return usageError{fmt.Errorf("Envoy cannot dial the ext_proc service at %s: give --extproc-advertise-address (the address Envoy reaches this process at)", cfg.ExtprocAdvertiseAddress)}
+	}
+	cfg.RouteKeyFile = resolve(baseDir, cfg.RouteKeyFile)
+	override(&cfg.RouteKeyFile, *routeKeyFile, "")
+	cfg.ExtprocTls = resolveTLS(baseDir, cfg.ExtprocTls, *extprocCert, *extprocKey, *extprocClientCA)
+	override(&cfg.ExtprocTlsServerName, *extprocServerName, "")
+	epOpts, err := processorServerOptions(cfg.ExtprocTls)
+	if err != nil {
+		return usageError{err}
+	}
+	var epTLS *ir.ExtProcTLS
+	if cfg.ExtprocTls.GetCertFile() != "" {
+		epTLS = &ir.ExtProcTLS{ServerName: cfg.ExtprocTlsServerName, ClientCertificate: cfg.ExtprocTls.GetClientCaFile() != ""}
+		if epTLS.ServerName == "" {
+			host, _, err := net.SplitHostPort(cfg.ExtprocAdvertiseAddress)
+			if err != nil {
+				return usageError{fmt.Errorf("ext_proc TLS: give --extproc-tls-server-name (the advertised address %s has no host name)", cfg.ExtprocAdvertiseAddress)}
+			}
+			epTLS.ServerName = strings.Trim(host, "[]")
+		}
 	}
 	if cfg.Listener == nil {
 		cfg.Listener = &apigatewayv1.Listener{}
@@ -142,12 +167,18 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Errorf("xds TLS: %w", err)}
 	}
 
+	routeKeys, err := serveRouteKeys(cfg.RouteKeyFile, cfg.DataDir, cfg.Store, log)
+	if err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	xds := xdsserver.New(xdsserver.Options{Logger: log, Registerer: reg, GRPCOptions: xdsTLS})
 	reloader := controlplane.NewReloader(sources, translator.Options{
 		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
 		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
+		RouteKeys: routeKeys, ExtProcTLS: epTLS,
 	}, xdsPublisher{xds}, log)
 	var st store.Store
 	if adminOn {
@@ -213,9 +244,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("ext_proc listener: %w", err)
 	}
-	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress)
+	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress, "tls", cfg.ExtprocTls.GetCertFile() != "", "mtls", cfg.ExtprocTls.GetClientCaFile() != "")
+	warnIfReachable(log, cfg.ExtprocAddress, cfg.ExtprocTls)
 	epHealth := health.NewServer()
-	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth) })
+	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, epOpts) })
 
 	if cfg.MetricsAddress != "off" {
 		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
@@ -321,12 +353,11 @@ func listen(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// serveExtProc runs the processor with message limits raised for 10 MB bodies, gRPC health (hs; a new one when
-// nil) and reflection.
-func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server) error {
-	gs := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(maxProcessorMessage), grpc.MaxSendMsgSize(maxProcessorMessage)},
-		extproc.ServerOptions()...)...)
-	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda))
+// serveExtProc runs the processor with opts (processorServerOptions), acting on route data signed with keys,
+// gRPC health (hs; a new one when nil) and reflection.
+func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, opts []grpc.ServerOption) error {
+	gs := grpc.NewServer(append(opts, extproc.ServerOptions()...)...)
+	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda, keys))
 	if hs == nil {
 		hs = health.NewServer()
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/translator"
 	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
@@ -51,12 +53,15 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	}
 
 	ports := freePorts(t, 3)
+	keyFile := writeRouteKeyFile(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errb bytes.Buffer
+	logw := &syncWriter{w: &errb}
 	go func() {
-		done <- run(ctx, &env{stdout: io.Discard, stderr: &syncWriter{w: &errb}}, []string{"serve", "--api", "testdata/lambda.yaml", "--stage", "dev",
-			"--xds-address", ports[0], "--extproc-address", ports[1], "--metrics-address", ports[2], "--admin-address", "off", "--account-id", "123456789012"})
+		done <- run(ctx, &env{stdout: io.Discard, stderr: logw}, []string{"serve", "--api", "testdata/lambda.yaml", "--stage", "dev",
+			"--xds-address", ports[0], "--extproc-address", ports[1], "--metrics-address", ports[2], "--admin-address", "off", "--account-id", "123456789012",
+			"--route-key-file", keyFile})
 	}()
 	defer func() {
 		cancel()
@@ -70,7 +75,7 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	route := generatedRouteMetadata(t, "testdata/lambda.yaml", "dev", "POST")
+	route := generatedRouteMetadata(t, "testdata/lambda.yaml", "dev", "POST", keyFile)
 	md := metadata.AppendToOutgoingContext(context.Background(), route[0], route[1])
 	// WaitForReady: the stream waits for serve's listener instead of the test sleeping.
 	rctx, rcancel := context.WithTimeout(md, 20*time.Second)
@@ -103,17 +108,45 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	if rc, _ := gotEvent["requestContext"].(map[string]any); rc["accountId"] != "123456789012" || gotEvent["path"] != "/hello/ann" {
 		t.Errorf("event: %v", gotEvent)
 	}
+
+	// The same route signed with another key (a forger's, or a control plane with another key file): serve's
+	// processor answers 500 and the Invoke API is never called.
+	gotPath = ""
+	forged := generatedRouteMetadata(t, "testdata/lambda.yaml", "dev", "POST", writeRouteKeyFile(t))
+	fctx, fcancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), forged[0], forged[1]), 20*time.Second)
+	defer fcancel()
+	fstream, err := extprocsvcv3.NewExternalProcessorClient(conn).Process(fctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fstream.Send(&extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvcv3.HttpHeaders{Headers: hm, EndOfStream: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	fresp, err := fstream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresp.GetImmediateResponse().GetStatus().GetCode() != 500 || gotPath != "" {
+		t.Fatalf("forged route: %v, Invoke API called at %q", fresp, gotPath)
+	}
+	if logged := logw.String(); !strings.Contains(logged, "does not hold") {
+		t.Errorf("serve did not log the refusal:\n%s", logged)
+	}
 }
 
 // generatedRouteMetadata translates a definition as serve does and returns the gRPC initial metadata the
 // generated route of method M tells Envoy to send to the processor.
-func generatedRouteMetadata(t *testing.T, file, stage, method string) [2]string {
+func generatedRouteMetadata(t *testing.T, file, stage, method, keyFile string) [2]string {
 	t.Helper()
 	res, err := loader.LoadFile(file, loader.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(file, res.API, stage, nil)}, translator.Options{})
+	keys, err := readRouteKeys(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(file, res.API, stage, nil)}, translator.Options{RouteKeys: keys})
 	if err := diags.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -140,4 +173,18 @@ func generatedRouteMetadata(t *testing.T, file, stage, method string) [2]string 
 	}
 	t.Fatalf("no %s route in %s", method, file)
 	return [2]string{}
+}
+
+// writeRouteKeyFile writes a fresh route key file, as an operator would for serve and extproc.
+func writeRouteKeyFile(t *testing.T) string {
+	t.Helper()
+	raw, err := ir.NewRouteKeyFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "route.key")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -139,10 +139,12 @@ func TestServeTwoReplicasOnEtcd(t *testing.T) {
 	}
 	t.Cleanup(etcd.Close) // registered first, so it runs after the replicas' cleanups have stopped them
 	storeURL := "etcd://" + etcd.Endpoints[0] + "/proxyplus-" + t.Name()
+	// Replicas sign route data with one shared key, so they publish the same configuration (same version).
+	keyFile := writeRouteKeyFile(t)
 	replica := func() (xdsAddr, adminAddr string) {
 		p := freePorts(t, 4)
 		startServe(t, p[3], "--store", storeURL, "--xds-address", p[0], "--extproc-address", p[1],
-			"--metrics-address", p[2], "--admin-address", p[3], "--watch-interval", "0")
+			"--metrics-address", p[2], "--admin-address", p[3], "--watch-interval", "0", "--route-key-file", keyFile)
 		return p[0], p[3]
 	}
 	xdsA, adminA := replica()

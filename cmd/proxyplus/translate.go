@@ -17,8 +17,17 @@ func runTranslate(ctx context.Context, e *env, args []string) error {
 	var a apiFlags
 	a.register(fs)
 	output := fs.String("o", "json", "output format: json or yaml")
+	routeKeyFile := fs.String("route-key-file", "", "sign the route data for the ext_proc service with these keys (the processor's --route-key-file); without it the route data is unsigned and every processor refuses it")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var opts translator.Options
+	if *routeKeyFile != "" {
+		keys, err := readRouteKeys(*routeKeyFile)
+		if err != nil {
+			return usageError{err}
+		}
+		opts.RouteKeys = keys
 	}
 	if *output != "json" && *output != "yaml" {
 		return usageError{fmt.Errorf("-o %q: want json or yaml", *output)}
@@ -27,7 +36,7 @@ func runTranslate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return withDiagnostics(e, diags, err)
 	}
-	cfg, tdiags, err := translateOne(in, translator.Options{})
+	cfg, tdiags, err := translateOne(in, opts)
 	diags = append(diags, tdiags...)
 	if err != nil {
 		return withDiagnostics(e, diags, err)
@@ -39,6 +48,9 @@ func runTranslate(ctx context.Context, e *env, args []string) error {
 	doc, err := res.Document()
 	if err != nil {
 		return err
+	}
+	if len(opts.RouteKeys) == 0 && usesProcessor(res, cfg.ExtProc.ClusterName) {
+		fmt.Fprintln(e.stderr, "warning: the route data for the ext_proc service is unsigned: every processor refuses it (500); give --route-key-file (the processor's key file) to serve this output")
 	}
 	if w := diags.Warnings(); len(w) > 0 {
 		doc.Warnings = w
@@ -69,4 +81,14 @@ func printWarnings(e *env, w diag.List) {
 	for _, d := range w {
 		fmt.Fprintln(e.stderr, d.String())
 	}
+}
+
+// usesProcessor reports whether res sends any route to the ext_proc service (its cluster is emitted only then).
+func usesProcessor(res *xdstranslator.Resources, cluster string) bool {
+	for _, c := range res.Clusters {
+		if c.GetName() == cluster {
+			return true
+		}
+	}
+	return false
 }

@@ -112,6 +112,13 @@ func extProcCluster(ep ir.ExtProcService) (*clusterv3.Cluster, error) {
 		ConnectTimeout:                durationpb.New(time.Second),
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": opts},
 	}
+	if ep.TLS != nil {
+		ts, err := extProcTransportSocket(ep)
+		if err != nil {
+			return nil, err
+		}
+		c.TransportSocket = ts
+	}
 	if path, ok := strings.CutPrefix(ep.Address, "unix:"); ok {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
 		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{ClusterName: ep.ClusterName, Endpoints: []*endpointv3.LocalityLbEndpoints{{
@@ -134,6 +141,49 @@ func extProcCluster(ep ir.ExtProcService) (*clusterv3.Cluster, error) {
 	}
 	c.LoadAssignment = hostAssignment(ep.ClusterName, host, uint32(port))
 	return c, nil
+}
+
+// Static secrets of Envoy's bootstrap (Bootstrap with ExtProcTLS) that the processor cluster's TLS refers to by name.
+// An SdsSecretConfig with a name and no sds_config is looked up among the bootstrap's static secrets
+// (getTlsCertificateConfigProviders / getProviderFromSds, source/common/tls/context_config_impl.cc, main
+// 1.37.0-dev, 321a098d81): each Envoy keeps its own file paths, the control plane names none.
+const (
+	ExtProcCASecret         = "proxyplus-extproc-ca"
+	ExtProcClientCertSecret = "proxyplus-extproc-client"
+)
+
+// extProcTransportSocket is TLS to the processor: the CA from the bootstrap's secret, the certificate's subject
+// alternative name checked against ServerName, and Envoy's client certificate for mTLS.
+func extProcTransportSocket(ep ir.ExtProcService) (*corev3.TransportSocket, error) {
+	name := ep.TLS.ServerName
+	if name == "" {
+		return nil, fmt.Errorf("ext_proc TLS: no server name to verify the processor's certificate against")
+	}
+	san := &tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_DNS,
+		Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: name}}}
+	sni := name
+	if isIP(name) {
+		// An IP literal is not a valid SNI (RFC 6066 §3); the certificate carries it as an IP SAN.
+		san.SanType, sni = tlsv3.SubjectAltNameMatcher_IP_ADDRESS, ""
+	}
+	common := &tlsv3.CommonTlsContext{
+		// grpc-go's TLS server refuses a client that does not offer h2 in ALPN. Envoy offers it by itself for an
+		// HTTP/2 pool when alpn_protocols is empty (wrapTransportSocketOptions fallbacks, source/common/http/
+		// conn_pool_base.cc, main 1.37.0-dev, 321a098d81); stated so the configuration says it.
+		AlpnProtocols: []string{"h2"},
+		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{san}},
+			ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: ExtProcCASecret},
+		}},
+	}
+	if ep.TLS.ClientCertificate {
+		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{Name: ExtProcClientCertSecret}}
+	}
+	a, err := anypb.New(&tlsv3.UpstreamTlsContext{Sni: sni, CommonTlsContext: common})
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.TransportSocket{Name: wellknown.TransportSocketTLS, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
 }
 
 func hostAssignment(cluster, host string, port uint32) *endpointv3.ClusterLoadAssignment {

@@ -56,11 +56,11 @@ func extProcFilter(cfg *ir.Config) (*hcmv3.HttpFilter, error) {
 
 // extProcPerRoute enables the processor on one route and tells it which route it serves (EXT-14).
 // Lambda routes send the buffered body; HTTP_PROXY rewrites need the request headers only.
-func extProcPerRoute(api ir.API, st ir.Stage, r ir.Route, withBody bool) (map[string]*anypb.Any, error) {
+func extProcPerRoute(keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Route, withBody bool) (map[string]*anypb.Any, error) {
 	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{
 		APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
 		BinaryMediaTypes: api.BinaryMediaTypes, Route: r,
-	})
+	}, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ var httpProxyDroppedRequestHeaders = []string{
 // httpProxyRoute fills an HTTP_PROXY route (envoy-notes RTM-12): cluster, host and path rewrite, timeout, header
 // drops and mappings, response remapping. When the IR says route configuration cannot express the integration,
 // the processor rewrites method, path and query in headers-only mode and the route only forwards.
-func httpProxyRoute(route *routev3.Route, api ir.API, st ir.Stage, r ir.Route, matchRegex string) error {
+func httpProxyRoute(route *routev3.Route, keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Route, matchRegex string) error {
 	h := r.Integration.HTTP
 	action := &routev3.RouteAction{
 		ClusterSpecifier:     &routev3.RouteAction_Cluster{Cluster: ClusterName(h.Backend)},
@@ -86,7 +86,7 @@ func httpProxyRoute(route *routev3.Route, api ir.API, st ir.Stage, r ir.Route, m
 		}
 	}
 	if h.Processor {
-		ep, err := extProcPerRoute(api, st, r, false)
+		ep, err := extProcPerRoute(keys, api, st, r, false)
 		if err != nil {
 			return err
 		}

@@ -137,13 +137,13 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		// Its API Gateway headers come from the HCM's 500 mapper, which keeps them out of every Lambda route.
 		route.Action = directResponse(500, `{"message": "Internal server error"}`)
 		route.RequestBodyBufferLimit = wrapperspb.UInt64(lambdaBodyLimit)
-		pf, err := extProcPerRoute(api, st, r, true)
+		pf, err := extProcPerRoute(cfg.ExtProc.RouteKeys, api, st, r, true)
 		if err != nil {
 			return nil, err
 		}
 		route.TypedPerFilterConfig = pf
 	case ir.HTTPProxy:
-		if err := httpProxyRoute(route, api, st, r, re); err != nil {
+		if err := httpProxyRoute(route, cfg.ExtProc.RouteKeys, api, st, r, re); err != nil {
 			return nil, err
 		}
 	default:

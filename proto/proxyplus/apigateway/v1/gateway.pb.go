@@ -54,9 +54,21 @@ type GatewayConfig struct {
 	// TLS for the admin API; with client_ca_file, clients must present a certificate signed by it (mTLS).
 	AdminTls *TLSFiles `protobuf:"bytes,13,opt,name=admin_tls,json=adminTls,proto3" json:"admin_tls,omitempty"`
 	// TLS for the ADS server; with client_ca_file, Envoys must present a certificate signed by it (mTLS).
-	XdsTls        *TLSFiles `protobuf:"bytes,14,opt,name=xds_tls,json=xdsTls,proto3" json:"xds_tls,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	XdsTls *TLSFiles `protobuf:"bytes,14,opt,name=xds_tls,json=xdsTls,proto3" json:"xds_tls,omitempty"`
+	// File of route keys (one per line, hex or base64 of 32+ random bytes; the first signs, every one verifies).
+	// The route data each Lambda and rewritten HTTP_PROXY route sends the ext_proc service is signed with it, and
+	// the processor acts on nothing else. Every serve replica and every standalone `proxyplus extproc` must use the
+	// same file. Empty: route.key in data_dir, created when missing (one replica only; refused with an etcd store).
+	RouteKeyFile string `protobuf:"bytes,15,opt,name=route_key_file,json=routeKeyFile,proto3" json:"route_key_file,omitempty"`
+	// TLS for the ext_proc service; with client_ca_file, Envoys must present a certificate signed by it (mTLS).
+	// Envoy then reaches the processor over TLS with the CA and client certificate its bootstrap names
+	// (`proxyplus bootstrap --extproc-tls-ca/--extproc-tls-cert/--extproc-tls-key`).
+	ExtprocTls *TLSFiles `protobuf:"bytes,16,opt,name=extproc_tls,json=extprocTls,proto3" json:"extproc_tls,omitempty"`
+	// Name Envoy expects in the processor's certificate (SNI and subject alternative name); default: the host of
+	// extproc_advertise_address.
+	ExtprocTlsServerName string `protobuf:"bytes,17,opt,name=extproc_tls_server_name,json=extprocTlsServerName,proto3" json:"extproc_tls_server_name,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *GatewayConfig) Reset() {
@@ -185,6 +197,27 @@ func (x *GatewayConfig) GetXdsTls() *TLSFiles {
 		return x.XdsTls
 	}
 	return nil
+}
+
+func (x *GatewayConfig) GetRouteKeyFile() string {
+	if x != nil {
+		return x.RouteKeyFile
+	}
+	return ""
+}
+
+func (x *GatewayConfig) GetExtprocTls() *TLSFiles {
+	if x != nil {
+		return x.ExtprocTls
+	}
+	return nil
+}
+
+func (x *GatewayConfig) GetExtprocTlsServerName() string {
+	if x != nil {
+		return x.ExtprocTlsServerName
+	}
+	return ""
 }
 
 // TLSFiles names PEM files for a TLS server.
@@ -479,7 +512,7 @@ var File_proxyplus_apigateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_proxyplus_apigateway_v1_gateway_proto_rawDesc = "" +
 	"\n" +
-	"%proxyplus/apigateway/v1/gateway.proto\x12\x17proxyplus.apigateway.v1\x1a%proxyplus/apigateway/v1/restapi.proto\"\xa5\x05\n" +
+	"%proxyplus/apigateway/v1/gateway.proto\x12\x17proxyplus.apigateway.v1\x1a%proxyplus/apigateway/v1/restapi.proto\"\xc6\x06\n" +
 	"\rGatewayConfig\x12\x1f\n" +
 	"\vxds_address\x18\x01 \x01(\tR\n" +
 	"xdsAddress\x12'\n" +
@@ -496,7 +529,11 @@ const file_proxyplus_apigateway_v1_gateway_proto_rawDesc = "" +
 	"\x05store\x18\v \x01(\tR\x05store\x12(\n" +
 	"\x10admin_token_file\x18\f \x01(\tR\x0eadminTokenFile\x12>\n" +
 	"\tadmin_tls\x18\r \x01(\v2!.proxyplus.apigateway.v1.TLSFilesR\badminTls\x12:\n" +
-	"\axds_tls\x18\x0e \x01(\v2!.proxyplus.apigateway.v1.TLSFilesR\x06xdsTls\"h\n" +
+	"\axds_tls\x18\x0e \x01(\v2!.proxyplus.apigateway.v1.TLSFilesR\x06xdsTls\x12$\n" +
+	"\x0eroute_key_file\x18\x0f \x01(\tR\frouteKeyFile\x12B\n" +
+	"\vextproc_tls\x18\x10 \x01(\v2!.proxyplus.apigateway.v1.TLSFilesR\n" +
+	"extprocTls\x125\n" +
+	"\x17extproc_tls_server_name\x18\x11 \x01(\tR\x14extprocTlsServerName\"h\n" +
 	"\bTLSFiles\x12\x1b\n" +
 	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
 	"\bkey_file\x18\x02 \x01(\tR\akeyFile\x12$\n" +
@@ -550,13 +587,14 @@ var file_proxyplus_apigateway_v1_gateway_proto_depIdxs = []int32{
 	2, // 2: proxyplus.apigateway.v1.GatewayConfig.functions:type_name -> proxyplus.apigateway.v1.LocalFunction
 	1, // 3: proxyplus.apigateway.v1.GatewayConfig.admin_tls:type_name -> proxyplus.apigateway.v1.TLSFiles
 	1, // 4: proxyplus.apigateway.v1.GatewayConfig.xds_tls:type_name -> proxyplus.apigateway.v1.TLSFiles
-	5, // 5: proxyplus.apigateway.v1.LocalFunction.environment:type_name -> proxyplus.apigateway.v1.LocalFunction.EnvironmentEntry
-	6, // 6: proxyplus.apigateway.v1.ApiSource.stages:type_name -> proxyplus.apigateway.v1.Stage
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	1, // 5: proxyplus.apigateway.v1.GatewayConfig.extproc_tls:type_name -> proxyplus.apigateway.v1.TLSFiles
+	5, // 6: proxyplus.apigateway.v1.LocalFunction.environment:type_name -> proxyplus.apigateway.v1.LocalFunction.EnvironmentEntry
+	6, // 7: proxyplus.apigateway.v1.ApiSource.stages:type_name -> proxyplus.apigateway.v1.Stage
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_proxyplus_apigateway_v1_gateway_proto_init() }
