@@ -79,6 +79,19 @@ func compilePerFilter(m map[string]*anypb.Any, l loc, h *hcmConfig, routeLevel b
 				return nil, err
 			}
 			disabled, inner = fc.GetDisabled(), fc.GetConfig()
+			// Envoy source/common/router/per_filter_config.cc PerFilterConfigs::PerFilterConfigs
+			// (main 1.37.0-dev, 321a098d81): a FilterConfig that is not disabled must carry
+			// `config` - "Empty route/virtual host per filter configuration for <name> filter"
+			// fails the whole RouteConfiguration (a NACK). A `config` Any with an empty type_url
+			// enables the filter without a per-route config.
+			switch {
+			case disabled:
+				inner = nil
+			case inner == nil:
+				return nil, el.errf("Envoy rejects this configuration: Empty route/virtual host per filter configuration for %s filter", name)
+			case inner.GetTypeUrl() == "":
+				inner = nil
+			}
 		}
 		pf.explicit[name] = disabled
 		if inner == nil {

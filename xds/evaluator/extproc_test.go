@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -53,7 +54,7 @@ virtual_hosts:
 - name: vh
   domains: ["*"]
   typed_per_filter_config:
-    envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig}
+    envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
   routes:
   - {name: inherits, match: {path: /a}, route: {cluster: c}}
   - name: filter-disabled
@@ -226,5 +227,25 @@ func TestBufferLimit413(t *testing.T) {
 	r.Body = r.Body[:10485760]
 	if out := forward(t, e, r); out.Response == nil || out.Response.Status != 500 {
 		t.Fatalf("at the limit: the route's fallback direct response, got %+v", out.Response)
+	}
+}
+
+// Envoy NACKs a RouteConfiguration whose FilterConfig has neither config nor disabled
+// (per_filter_config.cc, "Empty route/virtual host per filter configuration").
+func TestEmptyFilterConfigRefused(t *testing.T) {
+	for _, level := range []string{"vhost", "route"} {
+		fc := `typed_per_filter_config: {envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, is_optional: true}}`
+		vh, rt := "", ""
+		if level == "vhost" {
+			vh = "  " + fc
+		} else {
+			rt = "    " + fc
+		}
+		y := "name: t\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n" + vh + "\n  routes:\n  - name: r\n    match: {prefix: /}\n    route: {cluster: c}\n" + rt + "\n"
+		_, err := New(rcYAML(t, y), baseHCM(t))
+		u, ok := err.(*UnsupportedError)
+		if !ok || !strings.Contains(u.Reason, "Empty route/virtual host per filter configuration for envoy.filters.http.ext_proc filter") {
+			t.Errorf("%s: want the per-filter-config NACK, got %v", level, err)
+		}
 	}
 }
