@@ -130,7 +130,7 @@ virtual_hosts:
     match: {prefix: /prod}
     route: {cluster: backend}
     typed_per_filter_config:
-      envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig}
+      envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
 `
 	e := mustNew(t, rcYAML(t, y), baseHCM(t))
 	yes, no := true, false
