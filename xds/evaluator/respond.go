@@ -292,11 +292,16 @@ func (e *Evaluator) encodeResponse(sel *Selection, d *decodedRequest, resp *head
 			resp.setInline("x-request-id", id)
 		}
 	}
-	// HTTP/1 server codec (StreamEncoderImpl::encodeHeadersBase).
+	// HTTP/1 server codec: Envoy source/common/http/http1/codec_impl.cc
+	// StreamEncoderImpl::encodeHeadersBase (main 1.37.0-dev, 321a098d81). Without
+	// content-length, 1xx/204/304 get nothing; a headers-only response gets
+	// "content-length: 0" unless it answers a HEAD request; everything else - a HEAD
+	// response included ("Envoy may send an informational Transfer-Encoding: chunked
+	// header, but should not send a chunk encoded body") - gets transfer-encoding: chunked.
 	st, _ := resp.first(":status")
 	status, _ := strconv.Atoi(st)
-	if !resp.has("content-length") && status >= 200 && status != 204 && status != 304 && !head {
-		if endStream {
+	if !resp.has("content-length") && status >= 200 && status != 204 && status != 304 {
+		if endStream && !head {
 			resp.add("content-length", "0")
 		} else {
 			resp.add("transfer-encoding", "chunked")

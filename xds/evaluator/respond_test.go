@@ -321,7 +321,7 @@ func TestRespondRejectsProcessorResponses(t *testing.T) {
 	h := baseHCM(t)
 	y := strings.Replace(readTestdata(t, "hcm.yaml"), "response_header_mode: SKIP", "response_header_mode: SEND", 1)
 	h = hcmYAML(t, y)
-	rc := rcYAML(t, `{name: t, virtual_hosts: [{name: vh, domains: ["*"], routes: [{name: r, match: {prefix: /}, route: {cluster: c}, typed_per_filter_config: {envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig}}}]}]}`)
+	rc := rcYAML(t, `{name: t, virtual_hosts: [{name: vh, domains: ["*"], routes: [{name: r, match: {prefix: /}, route: {cluster: c}, typed_per_filter_config: {envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}}}]}]}`)
 	e := mustNew(t, rc, h)
 	r := req("GET", "h", "/")
 	sel, _ := e.Select(r)
@@ -365,5 +365,37 @@ func TestInlineRouteConfig(t *testing.T) {
 	}
 	if _, err := New(rcYAML(t, `{name: other}`), h); err == nil {
 		t.Fatal("want an error for a RouteConfiguration that differs from the inline one")
+	}
+}
+
+// A HEAD response without content-length gets transfer-encoding: chunked from the HTTP/1
+// codec (codec_impl.cc StreamEncoderImpl::encodeHeadersBase), for upstream responses and
+// local replies alike; 204 and 304 get neither header.
+func TestHeadWithoutContentLengthIsChunked(t *testing.T) {
+	rc := rcYAML(t, `
+name: t
+virtual_hosts:
+- name: vh
+  domains: ["*"]
+  routes:
+  - {name: up, match: {prefix: /up}, route: {cluster: c}}
+  - {name: empty, match: {prefix: /empty}, direct_response: {status: 200}}
+`)
+	e := mustNew(t, rc, baseHCM(t))
+	for _, up := range []*UpstreamResponse{{Status: 200}, {Status: 200, Body: []byte("x")}} {
+		r := respond(t, e, req("HEAD", "h", "/up"), up)
+		if got := r.Header("transfer-encoding"); len(got) != 1 || got[0] != "chunked" || r.Header("content-length") != nil {
+			t.Errorf("HEAD upstream %q: headers %v", up.Body, r.Headers)
+		}
+	}
+	for _, st := range []int{204, 304} {
+		r := respond(t, e, req("HEAD", "h", "/up"), &UpstreamResponse{Status: st})
+		if r.Header("transfer-encoding") != nil || r.Header("content-length") != nil {
+			t.Errorf("HEAD %d: headers %v", st, r.Headers)
+		}
+	}
+	out := forward(t, e, req("HEAD", "h", "/empty"))
+	if got := out.Response.Header("transfer-encoding"); len(got) != 1 || got[0] != "chunked" {
+		t.Errorf("HEAD direct response with an empty body: headers %v", out.Response.Headers)
 	}
 }
