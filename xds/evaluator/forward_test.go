@@ -361,3 +361,32 @@ func TestInternalRequest(t *testing.T) {
 		t.Errorf("external: %v", up.Headers)
 	}
 }
+
+// Repeated inline request headers reach the filters and the upstream as one
+// ","-joined entry (HeaderMapImpl::insertByKey); other headers stay separate lines.
+func TestRepeatedInlineRequestHeadersJoined(t *testing.T) {
+	e := oneVH(t, "  - {name: r, match: {prefix: /}, route: {cluster: c}}\n")
+	out := forward(t, e, req("GET", "h", "/",
+		"Accept", "text/html", "Accept", "application/json",
+		"Authorization", "a", "Authorization", "b",
+		"Cache-Control", "no-cache", "Cache-Control", "max-age=0",
+		"If-None-Match", `"x"`, "If-None-Match", `"y"`,
+		"Access-Control-Request-Headers", "x-a", "Access-Control-Request-Headers", "x-b",
+		"Origin", "https://a.example", "Origin", "https://b.example",
+		"Cookie", "a=1", "Cookie", "b=2",
+		"X-Custom", "1", "X-Custom", "2"))
+	for name, want := range map[string][]string{
+		"accept":                         {"text/html,application/json"},
+		"authorization":                  {"a,b"},
+		"cache-control":                  {"no-cache,max-age=0"},
+		"if-none-match":                  {`"x","y"`},
+		"access-control-request-headers": {"x-a,x-b"},
+		"origin":                         {"https://a.example,https://b.example"},
+		"cookie":                         {"a=1", "b=2"},
+		"x-custom":                       {"1", "2"},
+	} {
+		if diff := cmp.Diff(want, out.Upstream.Header(name)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}

@@ -65,26 +65,48 @@ func (d *decodedRequest) clone() *decodedRequest {
 func (d *decodedRequest) method() string { v, _ := d.h.first(":method"); return v }
 func (d *decodedRequest) path() string   { v, _ := d.h.first(":path"); return v }
 
-// staticInlineRequestHeaders are Envoy's O(1) request headers
-// (INLINE_REQ_STRING_HEADERS / INLINE_REQ_RESP_STRING_HEADERS in
-// envoy/http/header_map.h). When a client repeats one of them, HeaderMapImpl::insertByKey
-// appends the value to the existing entry with "," instead of adding a second entry
-// (apigateway notes: "inline headers such as x-forwarded-for and user-agent are joined
-// with ,"). Custom inline headers registered by extensions (cookie, referer,
-// authorization, ...) are not in this list and are kept as separate entries.
-var staticInlineRequestHeaders = map[string]bool{}
+// inlineRequestHeaders are the request headers Envoy keeps as O(1) inline headers. When a
+// client repeats one of them, HeaderMapImpl::insertByKey (Envoy
+// source/common/http/header_map_impl.cc, main 1.37.0-dev, 321a098d81) appends the value to
+// the existing entry with "," (delimiterByHeader: "; " only for cookie, which no standard
+// extension registers for requests) instead of adding a second entry, so every filter, the
+// processor and the function's multiValueHeaders see one joined value. The set is
+//   - the static ones: INLINE_REQ_STRING_HEADERS, INLINE_REQ_NUMERIC_HEADERS,
+//     INLINE_REQ_RESP_STRING_HEADERS and INLINE_REQ_RESP_NUMERIC_HEADERS in
+//     envoy/http/header_map.h (host is :authority);
+//   - the custom inline headers that extensions compiled into the standard build
+//     (source/extensions/extensions_build_config.bzl) register at static initialisation,
+//     whether configured or not (RegisterCustomInlineHeader<...RequestHeaders>): cache and
+//     cache_v2 (authorization, pragma, cache-control, if-match, if-none-match,
+//     if-modified-since, if-unmodified-since, if-range), compressor and decompressor
+//     (accept-encoding, cache-control, content-encoding), cors
+//     (access-control-request-headers, access-control-request-method,
+//     access-control-request-private-network, origin), csrf (origin, referer), jwt_authn,
+//     grpc_web (accept, grpc-accept-encoding), grpc_http1_reverse_bridge (accept),
+//     cdn_loop (cdn-loop), oauth2 (authorization), the gRPC and OpenTelemetry access
+//     loggers and CEL (referer), the SkyWalking tracer (authentication).
+var inlineRequestHeaders = map[string]bool{}
 
 func init() {
-	for _, n := range strings.Fields(`connection content-type x-envoy-decorator-operation keep-alive
-		proxy-connection proxy-status x-request-id transfer-encoding upgrade via x-client-trace-id
-		x-envoy-downstream-service-cluster x-envoy-downstream-service-node x-envoy-external-address
-		x-envoy-force-trace x-envoy-hedge-on-per-try-timeout x-envoy-internal x-envoy-ip-tags
-		x-envoy-retry-on x-envoy-retry-grpc-on x-envoy-retriable-status-codes
-		x-envoy-retriable-header-names x-envoy-original-path x-envoy-original-url
+	for _, n := range strings.Fields(`
+		x-client-trace-id x-envoy-downstream-service-cluster x-envoy-downstream-service-node
+		x-envoy-external-address x-envoy-force-trace x-envoy-hedge-on-per-try-timeout
+		x-envoy-internal x-envoy-ip-tags x-envoy-retry-on x-envoy-retry-grpc-on
+		x-envoy-retriable-status-codes x-envoy-retriable-header-names x-envoy-is-timeout-retry
+		x-envoy-original-path x-envoy-original-host x-envoy-original-url
 		x-envoy-upstream-alt-stat-name x-envoy-upstream-rq-timeout-alt-response expect
 		x-forwarded-client-cert x-forwarded-for x-forwarded-host x-forwarded-proto grpc-timeout
-		te user-agent`) {
-		staticInlineRequestHeaders[n] = true
+		te user-agent
+		x-envoy-expected-rq-timeout-ms x-envoy-max-retries x-envoy-upstream-rq-timeout-ms
+		x-envoy-upstream-rq-per-try-timeout-ms x-envoy-upstream-stream-duration-ms x-forwarded-port
+		connection content-type x-envoy-decorator-operation keep-alive proxy-connection
+		proxy-status x-request-id transfer-encoding upgrade via
+		content-length x-envoy-attempt-count
+		accept accept-encoding access-control-request-headers access-control-request-method
+		access-control-request-private-network authentication authorization cache-control
+		cdn-loop content-encoding grpc-accept-encoding if-match if-modified-since if-none-match
+		if-range if-unmodified-since origin pragma referer`) {
+		inlineRequestHeaders[n] = true
 	}
 }
 
@@ -120,7 +142,7 @@ func buildRequestMap(req *Request) (*headerMap, error) {
 			authority, hasAuthority = kv[1], true
 			continue
 		}
-		if staticInlineRequestHeaders[k] && h.has(k) {
+		if inlineRequestHeaders[k] && h.has(k) {
 			h.appendInline(k, kv[1], ",")
 			continue
 		}
