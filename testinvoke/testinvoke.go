@@ -180,7 +180,17 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 				return nil, err
 			}
 			if err := inv.eval.ApplyExtProcHeaderMutation(req, hm, true); err != nil {
-				return nil, err
+				// A mutation Envoy cannot apply fails the request with the ext_proc filter's local reply.
+				var xe *evaluator.ExtProcError
+				if !errors.As(err, &xe) {
+					return nil, err
+				}
+				r, err := inv.eval.LocalReply(sel, req, xe.Status, "", "", xe.Details)
+				if err != nil {
+					return nil, err
+				}
+				out.Response = fromEvaluatorResponse(r)
+				return out, nil
 			}
 		case ir.AWSProxy:
 			return inv.invokeLambda(ctx, sel, req, pr, out)

@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -247,5 +248,48 @@ func TestEmptyFilterConfigRefused(t *testing.T) {
 		if !ok || !strings.Contains(u.Reason, "Empty route/virtual host per filter configuration for envoy.filters.http.ext_proc filter") {
 			t.Errorf("%s: want the per-filter-config NACK, got %v", level, err)
 		}
+	}
+}
+
+// A processor header value with a control character other than tab, or DEL, fails the
+// request (HeaderUtility::headerValueIsValid -> mutation_utils.cc
+// "header_mutation_set_contains_invalid_character" -> Filter::handleErrorResponse: 500).
+func TestExtProcMutationControlCharacters(t *testing.T) {
+	y := `
+name: t
+virtual_hosts:
+- name: vh
+  domains: ["*"]
+  routes:
+  - name: r
+    match: {prefix: /prod}
+    route: {cluster: backend}
+    typed_per_filter_config:
+      envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
+`
+	e := mustNew(t, rcYAML(t, y), baseHCM(t))
+	for _, v := range []string{"a\x01b", "a\x1fb", "a\x7fb", "a\rb", "a\nb", "a\x00b", "\x0b"} {
+		r := req("GET", "h", "/prod/x")
+		sel, err := e.Select(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hm := &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{setHeader("x-p", v, nil)}}
+		err = e.ApplyExtProcHeaderMutation(r, hm, true)
+		var xe *ExtProcError
+		if !errors.As(err, &xe) || xe.Status != 500 || xe.Details != "header_mutation_set_contains_invalid_character" {
+			t.Errorf("%q: want ExtProcError 500 header_mutation_set_contains_invalid_character, got %v", v, err)
+			continue
+		}
+		resp, err := e.LocalReply(sel, r, xe.Status, "", "", xe.Details)
+		if err != nil || resp.Status != 500 {
+			t.Errorf("%q: local reply %+v %v", v, resp, err)
+		}
+	}
+	// Tab, space, visible ASCII and obs-text are valid.
+	r := req("GET", "h", "/prod/x")
+	hm := &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{setHeader("x-p", "a\tb ~\x80\xff", nil)}}
+	if err := e.ApplyExtProcHeaderMutation(r, hm, true); err != nil {
+		t.Errorf("valid value refused: %v", err)
 	}
 }
