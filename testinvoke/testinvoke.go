@@ -139,8 +139,9 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 	sel, err := inv.eval.Select(req)
 	var rejected *evaluator.RejectedError
 	if errors.As(err, &rejected) {
-		// Envoy answers before routing (oversized headers → 431, ...): its local reply, through the HCM's mappers.
-		r, err := inv.eval.LocalReply(nil, req, rejected.Status, "", "", rejected.Details)
+		// Envoy answers before routing (its HTTP/1 parser: a header block over the limit → 431, a method or target
+		// it refuses → 400; the HCM: no Host → 400, ...): its local reply, through the HCM's mappers.
+		r, err := inv.eval.Reject(req, rejected)
 		if err != nil {
 			return nil, err
 		}

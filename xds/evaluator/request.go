@@ -39,6 +39,15 @@ type RejectedError struct {
 	Status  int
 	Details string
 	Reason  string
+	// Body is the local reply's body: HTTP/1 codec errors carry the status text
+	// (ServerConnectionImpl::sendProtocolError: CodeUtility::toString(code), e.g. "Bad
+	// Request"), the HCM's own rejections none.
+	Body string
+	// Codec is true when the HTTP/1 codec refused the request before the HCM saw its
+	// headers: the local reply then sees no request headers (StaticEmptyHeaders in
+	// LocalReplyImpl::rewrite) and a HEAD request still gets the body (is_head_request_ is
+	// set in ActiveStream::decodeHeaders, which never ran).
+	Codec bool
 }
 
 func (e *RejectedError) Error() string {
@@ -54,6 +63,10 @@ type decodedRequest struct {
 	trustedAddr string // final_remote_address, "ip[:port]"
 	internal    bool
 	framing     string // "content-length", "chunked" or "" (no body framing)
+	// clientClose is HeaderUtility::shouldCloseConnection on the request as the client
+	// sent it (HTTP/1.1 Connection or Proxy-Connection with a "close" token): the HCM marks
+	// the stream to drain the connection, so every response gets connection: close.
+	clientClose bool
 }
 
 func (d *decodedRequest) clone() *decodedRequest {
@@ -173,6 +186,9 @@ func (e *Evaluator) decode(req *Request) (*decodedRequest, error) {
 	if req.decoded != nil {
 		return req.decoded.clone(), nil
 	}
+	if rej := e.codecCheck(req); rej != nil {
+		return nil, rej
+	}
 	h, err := buildRequestMap(req)
 	if err != nil {
 		return nil, err
@@ -187,23 +203,8 @@ func (e *Evaluator) decode(req *Request) (*decodedRequest, error) {
 	if strings.Contains(req.Path, "#") {
 		return nil, &RejectedError{Status: 400, Details: "http.invalid_path", Reason: "path with a fragment"}
 	}
-	// Header limits (HCM max_request_headers_kb, default 60; common_http_protocol_options
-	// .max_headers_count, default 100): the HTTP/1 codec answers 431. The byte count here
-	// is HeaderMap::byteSize() of the client headers (names + values); the codec's exact
-	// accounting differs slightly around the request line.
-	clientHeaders := 0
-	for _, kv := range req.Headers {
-		clientHeaders += len(kv[0]) + len(kv[1])
-	}
-	if clientHeaders > e.hcm.maxHeadersKB*1024 {
-		return nil, &RejectedError{Status: 431, Details: "http1.headers_too_large", Reason: fmt.Sprintf("%d header bytes > max_request_headers_kb %d", clientHeaders, e.hcm.maxHeadersKB)}
-	}
-	if len(req.Headers) > e.hcm.maxHeadersCount {
-		return nil, &RejectedError{Status: 431, Details: "http1.too_many_headers", Reason: fmt.Sprintf("%d headers > max_headers_count %d", len(req.Headers), e.hcm.maxHeadersCount)}
-	}
-
 	// Framing of the body as the client sent it.
-	d := &decodedRequest{h: h, body: req.Body}
+	d := &decodedRequest{h: h, body: req.Body, clientClose: shouldCloseConnection(h)}
 	switch {
 	case h.has("transfer-encoding"):
 		d.framing = "chunked"
@@ -245,6 +246,121 @@ func (e *Evaluator) decode(req *Request) (*decodedRequest, error) {
 		}
 	}
 	return d, nil
+}
+
+// shouldCloseConnection is HeaderUtility::shouldCloseConnection for HTTP/1.1 (Envoy
+// source/common/http/header_utility.cc, main 1.37.0-dev, 321a098d81): a "close" token in
+// Connection or Proxy-Connection.
+func shouldCloseConnection(h *headerMap) bool {
+	for _, n := range []string{"connection", "proxy-connection"} {
+		if v, ok := h.first(n); ok && hasToken(v, "close") {
+			return true
+		}
+	}
+	return false
+}
+
+// codecCheck is what Envoy's HTTP/1 server codec refuses before the HCM sees the request
+// (Envoy source/common/http/http1/balsa_parser.cc and codec_impl.cc, main 1.37.0-dev,
+// 321a098d81). Each refusal goes through ServerConnectionImpl::sendProtocolError: a local
+// reply whose body is the status text.
+//
+//   - Header block size: BalsaFrame (quiche/balsa/balsa_frame.cc ProcessInput /
+//     ProcessHeaders) counts the raw header block - the request line with the whole target,
+//     every header line with its ": " and CRLF, Host included, and the blank line ending the
+//     block - against max_header_length = max_request_headers_kb * 1024; a block longer
+//     than that is HEADERS_TOO_LONG -> 431 "Request Header Fields Too Large"
+//     (http1.headers_too_large). The evaluator renders each header as "name: value\r\n",
+//     the form HTTP clients send. If the request line's LF lies beyond the limit the first
+//     line is never validated and the answer is 431 too.
+//   - Request line: BalsaParser::OnRequestFirstLineInput refuses a method outside the
+//     http-parser list unless http_protocol_options.allow_custom_methods (isMethodValid,
+//     HPE_INVALID_METHOD) and a target with a space, a control character, DEL or a byte
+//     >= 0x80 (balsaURLValid): 400 "Bad Request" (http1.codec_error).
+//   - Header count: ConnectionImpl::completeCurrentHeader counts every header line, Host
+//     included, against common_http_protocol_options.max_headers_count: 431
+//     (http1.too_many_headers).
+func (e *Evaluator) codecCheck(req *Request) *RejectedError {
+	const tooLarge, badRequest = "Request Header Fields Too Large", "Bad Request"
+	limit := e.hcm.maxHeadersKB * 1024
+	firstLine := len(req.Method) + 1 + len(req.Path) + 1 + len("HTTP/1.1") + 2
+	block := firstLine
+	lines := len(req.Headers)
+	hasHost := false
+	for _, kv := range req.Headers {
+		block += len(kv[0]) + 2 + len(kv[1]) + 2
+		hasHost = hasHost || strings.EqualFold(kv[0], "host")
+	}
+	if !hasHost && req.Authority != "" {
+		block += len("host: ") + len(req.Authority) + 2
+		lines++
+	}
+	block += 2
+	if firstLine > limit {
+		return &RejectedError{Status: 431, Details: "http1.headers_too_large", Body: tooLarge, Codec: true,
+			Reason: fmt.Sprintf("%d-byte request line > max_request_headers_kb %d", firstLine, e.hcm.maxHeadersKB)}
+	}
+	if !e.hcm.allowCustomMethods && !httpParserMethods[req.Method] || e.hcm.allowCustomMethods && !isToken(req.Method) {
+		return &RejectedError{Status: 400, Details: "http1.codec_error", Body: badRequest, Codec: true, Reason: fmt.Sprintf("method %q (HPE_INVALID_METHOD)", req.Method)}
+	}
+	if !balsaURLValid(req.Path) {
+		return &RejectedError{Status: 400, Details: "http1.codec_error", Body: badRequest, Codec: true, Reason: fmt.Sprintf("request target %q (HPE_INVALID_URL)", req.Path)}
+	}
+	if block > limit {
+		return &RejectedError{Status: 431, Details: "http1.headers_too_large", Body: tooLarge, Codec: true,
+			Reason: fmt.Sprintf("%d-byte header block > max_request_headers_kb %d", block, e.hcm.maxHeadersKB)}
+	}
+	if lines > e.hcm.maxHeadersCount {
+		return &RejectedError{Status: 431, Details: "http1.too_many_headers", Body: tooLarge, Codec: true,
+			Reason: fmt.Sprintf("%d header lines > max_headers_count %d", lines, e.hcm.maxHeadersCount)}
+	}
+	return nil
+}
+
+// httpParserMethods is balsa_parser.cc isMethodValid's kValidMethods.
+var httpParserMethods = map[string]bool{}
+
+func init() {
+	for _, m := range strings.Fields(`ACL BIND CHECKOUT CONNECT COPY DELETE GET HEAD LINK LOCK MERGE
+		MKACTIVITY MKCALENDAR MKCOL MOVE MSEARCH NOTIFY OPTIONS PATCH POST PROPFIND PROPPATCH PURGE
+		PUT REBIND REPORT SEARCH SOURCE SUBSCRIBE TRACE UNBIND UNLINK UNLOCK UNSUBSCRIBE`) {
+		httpParserMethods[m] = true
+	}
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// balsaURLValid is what Envoy's parser accepts as an origin-form target. BalsaFrame
+// (quiche/balsa/balsa_frame.cc ParseHTTPFirstLine / ParseOneIsland) splits the request
+// line at every byte <= ' ' (space, tab, form feed, any control character), so such a byte
+// inside the target leaves the rest of the target in the version, which
+// BalsaParser::isVersionValid refuses (HPE_INVALID_VERSION); BalsaParser::isUrlValid then
+// accepts only '!' <= c <= 126 for a signed char c, refusing DEL and every byte >= 0x80
+// (HPE_INVALID_URL). Either way: 400. Absolute-form targets are not modelled
+// (buildRequestMap refuses them).
+func balsaURLValid(u string) bool {
+	if u == "" {
+		return false
+	}
+	if u[0] != '/' && u[0] != '*' {
+		return true // left to buildRequestMap
+	}
+	for i := 1; i < len(u); i++ {
+		if c := u[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func hasToken(v, tok string) bool {

@@ -349,10 +349,16 @@ mappers:
 		t.Fatal(err)
 	}
 	want := &Response{Status: 400, Details: rej.Details, Body: []byte("{\"code\":400,\"message\":\"Bad request\"}\n"), Headers: [][2]string{
-		{"content-length", "37"}, {"content-type", "application/json"}, {"date", gatewayDate},
+		{"content-length", "37"}, {"content-type", "application/json"}, {"date", gatewayDate}, {"connection", "close"},
 	}}
 	if diff := cmp.Diff(want, resp); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	if resp, err = e.Reject(r, rej); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, resp); diff != "" {
+		t.Fatalf("Reject (-want +got):\n%s", diff)
 	}
 }
 

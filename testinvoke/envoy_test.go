@@ -1,0 +1,96 @@
+package testinvoke_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/internal/conformance"
+	"github.com/proxyplus/proxyplus/internal/testutil"
+	"github.com/proxyplus/proxyplus/lambdainvoke"
+	"github.com/proxyplus/proxyplus/loader"
+	"github.com/proxyplus/proxyplus/testinvoke"
+	"github.com/proxyplus/proxyplus/translator"
+)
+
+// lambdaAPI is a test-invoke over the recorded `/{proxy+}` ANY Lambda proxy API of
+// lambda-response/base64-flag-without-binary-media-types; the function answers payload.
+func lambdaAPI(t *testing.T, payload string) *testinvoke.Invoker {
+	t.Helper()
+	cases, err := conformance.Load(testutil.SharedDir(t), "lambda-response")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *conformance.Case
+	for _, x := range cases {
+		if x.ID == "lambda-response/base64-flag-without-binary-media-types" {
+			c = x
+		}
+	}
+	if c == nil {
+		t.Fatal("case lambda-response/base64-flag-without-binary-media-types not found")
+	}
+	res, err := loader.Load(c.File, c.API, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.API.Id = "a1b2c3d4e5"
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(c.File, res.API, c.Stage, c.StageVariables)}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := testinvoke.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Lambda = &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
+		return &lambdainvoke.Result{Payload: []byte(payload)}, nil
+	})}
+	return inv
+}
+
+func header(m *testinvoke.Message, name string) []string {
+	var out []string
+	for _, h := range m.Headers {
+		if strings.EqualFold(h[0], name) {
+			out = append(out, h[1])
+		}
+	}
+	return out
+}
+
+const apiHost = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+
+// test-invoke answers what Envoy's HTTP/1 parser answers for a request it refuses: 400
+// "Bad Request" for a method or target it does not accept (balsa_parser.cc), 431 "Request
+// Header Fields Too Large" past max_request_headers_kb counted on the raw header block;
+// both close the connection.
+func TestParserRefusalsThroughTestInvoke(t *testing.T) {
+	inv := lambdaAPI(t, `{"statusCode": 200, "body": "ok"}`)
+	for _, c := range []struct {
+		method, target string
+		headers        [][2]string
+		status         int
+		body           string
+	}{
+		{"GET", "/test/caf\xc3\xa9", nil, 400, "Bad Request"},
+		{"GET", "/test/a b", nil, 400, "Bad Request"},
+		{"FETCH", "/test/a", nil, 400, "Bad Request"},
+		{"get", "/test/a", nil, 400, "Bad Request"},
+		// 10,240-byte block: "GET /test/a?q=… HTTP/1.1\r\n" + "Host: …\r\n" + "\r\n".
+		{"GET", "/test/a?q=" + strings.Repeat("x", 10240-len("GET /test/a?q= HTTP/1.1\r\n")-len("Host: "+apiHost+"\r\n")-2+1), nil, 431, "Request Header Fields Too Large"},
+		{"GET", "/test/a?q=" + strings.Repeat("x", 10240-len("GET /test/a?q= HTTP/1.1\r\n")-len("Host: "+apiHost+"\r\n")-2), nil, 200, "ok"},
+	} {
+		res, err := inv.Invoke(context.Background(), testinvoke.Request{Method: c.method, Target: c.target, Headers: append([][2]string{{"Host", apiHost}}, c.headers...)})
+		if err != nil {
+			t.Fatalf("%s %.40q: %v", c.method, c.target, err)
+		}
+		if res.Response.StatusCode != c.status || res.Response.Body != c.body {
+			t.Errorf("%s %.40q: %d %q, want %d %q", c.method, c.target, res.Response.StatusCode, res.Response.Body, c.status, c.body)
+		}
+		if c.status != 200 && (strings.Join(header(res.Response, "connection"), ",") != "close" || strings.Join(header(res.Response, "content-type"), ",") != "text/plain") {
+			t.Errorf("%s %.40q: headers %v, want text/plain and connection: close", c.method, c.target, res.Response.Headers)
+		}
+	}
+}
