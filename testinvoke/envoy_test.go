@@ -94,3 +94,26 @@ func TestParserRefusalsThroughTestInvoke(t *testing.T) {
 		}
 	}
 }
+
+// A gateway reply sent before the request body was read (the 403 catch-all answering a
+// POST with a body) carries connection: close (conn_manager_impl.cc
+// ActiveStream::encodeHeaders); the same POST without a body keeps the connection.
+func TestConnectionCloseBeforeBody(t *testing.T) {
+	inv := lambdaAPI(t, `{"statusCode": 200, "body": "ok"}`)
+	for _, c := range []struct {
+		body string
+		want []string
+	}{{"x=1", []string{"close"}}, {"", nil}} {
+		req := testinvoke.Request{Method: "POST", Target: "/other-stage/a", Headers: [][2]string{{"Host", apiHost}}, Body: []byte(c.body)}
+		if c.body != "" {
+			req.Headers = append(req.Headers, [2]string{"Content-Length", "3"})
+		}
+		res, err := inv.Invoke(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Response.StatusCode != 403 || strings.Join(header(res.Response, "connection"), ",") != strings.Join(c.want, ",") {
+			t.Errorf("body %q: %d %v, want 403 with connection %v", c.body, res.Response.StatusCode, res.Response.Headers, c.want)
+		}
+	}
+}

@@ -75,6 +75,11 @@ func (d *decodedRequest) clone() *decodedRequest {
 	return &c
 }
 
+// hasBodyStream reports whether the request's headers were not its end: the HTTP/1 codec
+// calls decodeHeaders with end_stream false only for a chunked request or a
+// content-length > 0 (codec_impl.cc ServerConnectionImpl::onHeadersCompleteBase).
+func (d *decodedRequest) hasBodyStream() bool { return d.framing == "chunked" || len(d.body) > 0 }
+
 func (d *decodedRequest) method() string { v, _ := d.h.first(":method"); return v }
 func (d *decodedRequest) path() string   { v, _ := d.h.first(":path"); return v }
 

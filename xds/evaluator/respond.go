@@ -204,7 +204,7 @@ func (e *Evaluator) localReplyConn(sel *Selection, d *decodedRequest, code int, 
 	// stream_error_on_invalid_http_message; the code is the one the source asked for,
 	// before any mapper rewrote it.
 	closeConn = closeConn || d.clientClose || (code == 400 && !e.hcm.streamErrorOnInvalidHTTPMessage) ||
-		(repliesBeforeRequestEnd[details] && (d.framing != "" || len(d.body) > 0))
+		(repliesBeforeRequestEnd[details] && d.hasBodyStream())
 	fl, err := parseFlags(flags)
 	if err != nil {
 		return nil, err

@@ -405,3 +405,64 @@ virtual_hosts:
 		t.Errorf("HEAD direct response with an empty body: headers %v", out.Response.Headers)
 	}
 }
+
+// connection: close on every reply Envoy sends before the request was complete
+// (ActiveStream::encodeHeaders, !hasLastDownstreamByteReceived), on every 400 local reply
+// (ActiveStream::onLocalReply) and when the client asked for close
+// (HeaderUtility::shouldCloseConnection).
+func TestConnectionClose(t *testing.T) {
+	e := oneVH(t, `  - {name: mock, match: {prefix: /mock}, direct_response: {status: 200, body: {inline_string: "{}"}}}
+  - {name: up, match: {prefix: /up}, route: {cluster: c}}
+`)
+	closes := func(r *Response) bool { return strings.Join(r.Header("connection"), ",") == "close" }
+	post := func(path string, body string, headers ...string) *Request {
+		r := req("POST", "h", path, headers...)
+		r.Body = []byte(body)
+		return r
+	}
+	for _, c := range []struct {
+		name string
+		r    *Request
+		want bool
+	}{
+		{"direct response to a POST with a body", post("/mock", "x"), true},
+		{"direct response to a chunked POST", post("/mock", "", "transfer-encoding", "chunked"), true},
+		{"direct response to a POST with content-length: 0", post("/mock", "", "content-length", "0"), false},
+		{"direct response to a GET", req("GET", "h", "/mock"), false},
+		{"no route, POST with a body", post("/nope", "x"), true},
+		{"client sent connection: close", req("GET", "h", "/mock", "connection", "close"), true},
+		{"client sent proxy-connection: close", req("GET", "h", "/mock", "proxy-connection", "close"), true},
+	} {
+		out := forward(t, e, c.r)
+		if closes(out.Response) != c.want {
+			t.Errorf("%s: headers %v, want connection: close = %v", c.name, out.Response.Headers, c.want)
+		}
+	}
+	// Upstream responses come after the request: only the client's close applies.
+	for _, c := range []struct {
+		r    *Request
+		want bool
+	}{{post("/up", "x"), false}, {req("GET", "h", "/up", "connection", "close"), true}} {
+		if got := closes(respond(t, e, c.r, &UpstreamResponse{Status: 200})); got != c.want {
+			t.Errorf("upstream response: connection: close = %v, want %v", got, c.want)
+		}
+	}
+	sel, err := e.Select(req("GET", "h", "/up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		code    int
+		details string
+		want    bool
+	}{{400, "x", true}, {503, "upstream_reset_before_response_started{connection_failure}", false}, {413, "request_payload_too_large", true}} {
+		r := post("/up", "x")
+		resp, err := e.LocalReply(sel, r, c.code, "", "", c.details)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if closes(resp) != c.want {
+			t.Errorf("local reply %d %s: connection: close = %v, want %v", c.code, c.details, closes(resp), c.want)
+		}
+	}
+}
