@@ -2,6 +2,7 @@ package testinvoke_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
 	"github.com/proxyplus/proxyplus/translator"
+	"github.com/proxyplus/proxyplus/xds/evaluator"
 )
 
 // lambdaAPI is a test-invoke over the recorded `/{proxy+}` ANY Lambda proxy API of
@@ -115,5 +117,39 @@ func TestConnectionCloseBeforeBody(t *testing.T) {
 		if res.Response.StatusCode != 403 || strings.Join(header(res.Response, "connection"), ",") != strings.Join(c.want, ",") {
 			t.Errorf("body %q: %d %v, want 403 with connection %v", c.body, res.Response.StatusCode, res.Response.Headers, c.want)
 		}
+	}
+}
+
+// A loopback client: Envoy appends its own LocalInfo address to X-Forwarded-For
+// (appendXff), while sourceIp is the trusted client address, 127.0.0.1 - the processor
+// reads it from x-envoy-external-address, test-invoke from the evaluator.
+func TestLoopbackClientXFFAndSourceIP(t *testing.T) {
+	inv := lambdaAPI(t, `{"statusCode": 200, "body": "ok"}`)
+	res, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: "/test/a", Headers: [][2]string{{"Host", apiHost}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Headers        map[string]string `json:"headers"`
+		RequestContext struct {
+			Identity struct {
+				SourceIP string `json:"sourceIp"`
+			} `json:"identity"`
+		} `json:"requestContext"`
+	}
+	if err := json.Unmarshal(res.Integration.Event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.RequestContext.Identity.SourceIP != "127.0.0.1" {
+		t.Errorf("sourceIp = %q, want 127.0.0.1", ev.RequestContext.Identity.SourceIP)
+	}
+	var xff string
+	for k, v := range ev.Headers {
+		if strings.EqualFold(k, "x-forwarded-for") {
+			xff = v
+		}
+	}
+	if want := evaluator.ServerAddress(); xff != want {
+		t.Errorf("X-Forwarded-For = %q, want the server's address %q", xff, want)
 	}
 }

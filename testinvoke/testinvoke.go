@@ -104,7 +104,9 @@ func New(cfg *ir.Config) (*Invoker, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev, err := evaluator.New(res.Routes[0], hcm, evaluator.WithUUIDSource(extproc.NewUUID), evaluator.WithClock(time.Now))
+	// A loopback client's X-Forwarded-For entry is this machine's address, as Envoy's appendXff writes it.
+	ev, err := evaluator.New(res.Routes[0], hcm, evaluator.WithUUIDSource(extproc.NewUUID), evaluator.WithClock(time.Now),
+		evaluator.WithServerAddress(evaluator.ServerAddress()))
 	if err != nil {
 		return nil, fmt.Errorf("route evaluator: %w", err)
 	}

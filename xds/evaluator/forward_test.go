@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -478,5 +479,33 @@ func TestParserRefusals(t *testing.T) {
 	e2 := mustNew(t, rcYAML(t, "name: t\nvirtual_hosts:\n- {name: vh, domains: [\"*\"], routes: [{name: r, match: {prefix: /}, direct_response: {status: 200}}]}\n"), h)
 	if _, err := e2.Select(req("FETCH", "h", "/")); err != nil {
 		t.Errorf("FETCH with allow_custom_methods: %v", err)
+	}
+}
+
+// A loopback client: appendXff appends the server's LocalInfo address (first non-loopback
+// interface address), not the listener's; the trusted client address - and
+// x-envoy-external-address - stays the peer.
+func TestXFFForLoopbackClient(t *testing.T) {
+	y := "name: t\nvirtual_hosts:\n- {name: vh, domains: [\"*\"], routes: [{name: r, match: {prefix: /}, route: {cluster: c}}]}\n"
+	for _, c := range []struct {
+		opts []Option
+		want string
+	}{
+		{nil, "198.51.100.1,127.0.0.1"}, // no non-loopback interface: Envoy falls back to 127.0.0.1
+		{[]Option{WithServerAddress("172.17.0.2")}, "198.51.100.1,172.17.0.2"},
+	} {
+		e := mustNew(t, rcYAML(t, y), baseHCM(t), c.opts...)
+		r := req("GET", "h", "/", "x-forwarded-for", "198.51.100.1")
+		r.RemoteAddr, r.LocalAddr = "127.0.0.1:40000", "10.0.0.5:443"
+		out := forward(t, e, r)
+		if diff := cmp.Diff([]string{c.want}, out.Upstream.Header("x-forwarded-for")); diff != "" {
+			t.Errorf("x-forwarded-for (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"127.0.0.1"}, out.Upstream.Header("x-envoy-external-address")); diff != "" {
+			t.Errorf("x-envoy-external-address (-want +got):\n%s", diff)
+		}
+	}
+	if a := ServerAddress(); net.ParseIP(a).To4() == nil {
+		t.Errorf("ServerAddress() = %q, want an IPv4 address", a)
 	}
 }

@@ -24,7 +24,8 @@ type Request struct {
 	// %DOWNSTREAM_REMOTE_ADDRESS[_WITHOUT_PORT]% operators.
 	RemoteAddr string
 	// LocalAddr is the listener address the client connected to ("ip:port"); it feeds
-	// x-forwarded-port (append_x_forwarded_port) and replaces a loopback peer in XFF.
+	// x-forwarded-port (append_x_forwarded_port). (A loopback peer is replaced in XFF by
+	// the server's address, WithServerAddress, not by this one.)
 	LocalAddr string
 
 	// decoded is set by ApplyExtProcHeaderMutation: the request as Envoy's filters see it
@@ -440,8 +441,8 @@ func sanitizeConnectionHeader(h *headerMap) error {
 //   - a referer that is repeated or not an absolute URL is removed;
 //   - use_remote_address: the trusted client address is the peer (or the Nth address from
 //     the right of XFF with xff_num_trusted_hops N), the peer is appended to
-//     x-forwarded-for unless skip_xff_append (a loopback peer is replaced by the listener
-//     address), x-forwarded-proto is overwritten with the connection's scheme unless a
+//     x-forwarded-for unless skip_xff_append (a loopback peer is replaced by the server's
+//     LocalInfo address), x-forwarded-proto is overwritten with the connection's scheme unless a
 //     trusted hop set it, x-forwarded-port is set from the listener port when
 //     append_x_forwarded_port;
 //   - x-forwarded-proto is set when absent;
@@ -504,12 +505,14 @@ func (e *Evaluator) mutateRequestHeaders(d *decodedRequest, req *Request) error 
 			if ip == nil {
 				return fmt.Errorf("evaluator: Request.RemoteAddr %q is not an IP address", peer)
 			}
+			// ConnectionManagerUtility::appendXff (Envoy source/common/http/
+			// conn_manager_utility.cc, main 1.37.0-dev, 321a098d81): a loopback peer is
+			// replaced by config.localAddress() - the server's LocalInfo address
+			// (WithServerAddress), not the listener's. The trusted address (and
+			// x-envoy-external-address) stays the peer.
 			appended := ip.String()
 			if ip.IsLoopback() {
-				if req.LocalAddr == "" {
-					return fmt.Errorf("evaluator: a loopback peer is replaced by the listener address in XFF; set Request.LocalAddr")
-				}
-				appended = hostOnly(req.LocalAddr)
+				appended = e.serverAddr
 			}
 			h.appendInline("x-forwarded-for", appended, ",")
 		}
