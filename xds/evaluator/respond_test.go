@@ -466,3 +466,24 @@ func TestConnectionClose(t *testing.T) {
 		}
 	}
 }
+
+// Envoy's response header map joins a repeated inline header (cache-control, vary,
+// content-type, ...) with "," as the upstream codec adds it (HeaderMapImpl::insertByKey);
+// set-cookie and custom headers keep their lines.
+func TestUpstreamInlineResponseHeadersJoined(t *testing.T) {
+	e := oneVH(t, "  - {name: r, match: {prefix: /}, route: {cluster: c}}\n")
+	r := respond(t, e, req("GET", "h", "/"), &UpstreamResponse{Status: 200, Headers: [][2]string{
+		{"cache-control", "no-cache"}, {"cache-control", "no-store"}, {"vary", "a"}, {"vary", ""}, {"vary", "b"},
+		{"set-cookie", "a=1"}, {"set-cookie", "b=2"}, {"x-c", "1"}, {"x-c", "2"}, {"content-length", "0"},
+	}})
+	for name, want := range map[string][]string{
+		"cache-control": {"no-cache,no-store"},
+		"vary":          {"a,b"},
+		"set-cookie":    {"a=1", "b=2"},
+		"x-c":           {"1", "2"},
+	} {
+		if diff := cmp.Diff(want, r.Header(name)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}
