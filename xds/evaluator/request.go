@@ -567,10 +567,14 @@ func (e *Evaluator) mutateRequestHeaders(d *decodedRequest, req *Request) error 
 	if internal {
 		h.setInline("x-envoy-internal", "true")
 	} else {
+		// ConnectionManagerUtility::cleanInternalHeaders (main 1.37.0-dev, 321a098d81): at the
+		// edge also x-envoy-original-path and x-envoy-original-host.
 		if edge {
 			h.remove("x-envoy-decorator-operation")
 			h.remove("x-envoy-downstream-service-cluster")
 			h.remove("x-envoy-downstream-service-node")
+			h.remove("x-envoy-original-path")
+			h.remove("x-envoy-original-host")
 		}
 		for _, n := range []string{"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
 			"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-alt-stat-name",

@@ -195,11 +195,18 @@ var repliesBeforeRequestEnd = map[string]bool{
 }
 
 func (e *Evaluator) localReply(sel *Selection, d *decodedRequest, code int, body, flags, details string, meta map[string]*structpb.Struct, routeHeaders bool) (*Response, error) {
-	return e.localReplyConn(sel, d, code, body, flags, details, meta, routeHeaders, false)
+	return e.localReplyModify(sel, d, code, body, flags, details, meta, routeHeaders, false, nil)
 }
 
 // localReplyConn is localReply; closeConn forces connection: close (rejections).
 func (e *Evaluator) localReplyConn(sel *Selection, d *decodedRequest, code int, body, flags, details string, meta map[string]*structpb.Struct, routeHeaders, closeConn bool) (*Response, error) {
+	return e.localReplyModify(sel, d, code, body, flags, details, meta, routeHeaders, closeConn, nil)
+}
+
+// localReplyModify is localReplyConn with the sendLocalReply caller's modify_headers
+// (applied after the route's response headers, before the mappers: DownstreamFilterManager::
+// sendLocalReplyViaFilterChain's first EncodeFunction).
+func (e *Evaluator) localReplyModify(sel *Selection, d *decodedRequest, code int, body, flags, details string, meta map[string]*structpb.Struct, routeHeaders, closeConn bool, modify func(*headerMap)) (*Response, error) {
 	// ActiveStream::onLocalReply: a 400 local reply on HTTP/1 drains the connection unless
 	// stream_error_on_invalid_http_message; the code is the one the source asked for,
 	// before any mapper rewrote it.
@@ -221,6 +228,9 @@ func (e *Evaluator) localReplyConn(sel *Selection, d *decodedRequest, code int, 
 				return nil, err
 			}
 		}
+	}
+	if modify != nil {
+		modify(resp)
 	}
 	original := body
 	ctBefore, _ := resp.first("content-type")
