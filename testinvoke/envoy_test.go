@@ -153,3 +153,52 @@ func TestLoopbackClientXFFAndSourceIP(t *testing.T) {
 		t.Errorf("X-Forwarded-For = %q, want the server's address %q", xff, want)
 	}
 }
+
+// test-invoke answers a Lambda route with what Envoy sends for the processor's immediate
+// response: date added, function x-envoy-* headers dropped by ext_proc's mutation rules,
+// and an empty body keeping its Content-Type through the generated config's mapper and
+// header_mutation (Utility::prepareLocalReply would drop it; issue 9 items 4 and 13).
+func TestLambdaResponseAsEnvoyBuildsIt(t *testing.T) {
+	for _, c := range []struct {
+		name, method, payload string
+		contentType           []string
+		contentLength         []string
+		body                  string
+	}{
+		{"empty body, default type", "GET", `{"statusCode": 200}`, []string{"application/json"}, []string{"0"}, ""},
+		{"empty body, own type", "GET", `{"statusCode": 200, "headers": {"Content-Type": "text/html"}}`, []string{"text/html"}, []string{"0"}, ""},
+		{"body", "GET", `{"statusCode": 200, "body": "hi", "headers": {"content-type": "text/plain"}}`, []string{"text/plain"}, []string{"2"}, "hi"},
+		{"HEAD, body", "HEAD", `{"statusCode": 200, "body": "hi"}`, []string{"application/json"}, []string{"2"}, ""},
+	} {
+		inv := lambdaAPI(t, c.payload)
+		res, err := inv.Invoke(context.Background(), testinvoke.Request{Method: c.method, Target: "/test/a", Headers: [][2]string{{"Host", apiHost}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := res.Response
+		if m.StatusCode != 200 || m.Body != c.body {
+			t.Errorf("%s: %d %q", c.name, m.StatusCode, m.Body)
+		}
+		for name, want := range map[string][]string{"content-type": c.contentType, "content-length": c.contentLength, "x-proxyplus-local-reply-content-type": nil} {
+			if got := header(m, name); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("%s: %s = %v, want %v (headers %v)", c.name, name, got, want, m.Headers)
+			}
+		}
+		if len(header(m, "date")) != 1 {
+			t.Errorf("%s: no date header: %v", c.name, m.Headers)
+		}
+	}
+	inv := lambdaAPI(t, `{"statusCode": 200, "headers": {"X-Envoy-Upstream-Service-Time": "1", "X-Envoy-Custom": "1", "X-Kept": "1"}}`)
+	res, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: "/test/a", Headers: [][2]string{{"Host", apiHost}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range res.Response.Headers {
+		if strings.HasPrefix(strings.ToLower(h[0]), "x-envoy-") {
+			t.Errorf("function header %v reached the client; ext_proc's mutation rules (allow_envoy false) drop it", h)
+		}
+	}
+	if len(header(res.Response, "x-kept")) != 1 {
+		t.Errorf("x-kept missing: %v", res.Response.Headers)
+	}
+}

@@ -233,7 +233,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 
 // invokeLambda runs an AWS_PROXY route as Envoy and the ext_proc service do: Envoy buffers the body (413 past
 // the route's limit, EXT-7), the service builds the event, invokes the function and answers with an immediate
-// response, which Envoy sends as a local reply (a HEAD response loses its body).
+// response, which Envoy sends as a local reply (evaluator.ImmediateResponse).
 func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, pr *ir.ProcessorRoute, out *Result) (*Result, error) {
 	view, err := inv.eval.ProcessorView(sel, req)
 	if err != nil {
@@ -265,11 +265,13 @@ func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, 
 	}
 	x := lam.Serve(ctx, pr, lreq)
 	out.Integration = &Integration{Type: string(ir.AWSProxy), Event: x.Event}
-	m := &Message{StatusCode: x.Response.StatusCode, Headers: nonNil(x.Response.Headers)}
-	if !strings.EqualFold(req.Method, "HEAD") {
-		setBody(m, x.Response.Body)
+	// The service's answer, exactly as it sends it to Envoy, becomes the client's response the way Envoy builds a
+	// local reply from an immediate response (mutation rules, mappers, date, framing, HEAD).
+	r, err := inv.eval.ImmediateResponse(sel, req, extproc.ImmediateResponse(x.Response))
+	if err != nil {
+		return nil, err
 	}
-	out.Response = m
+	out.Response = fromEvaluatorResponse(r)
 	return out, nil
 }
 
