@@ -438,6 +438,10 @@ func TestHeaderBlockLimit(t *testing.T) {
 	if _, err := e2.Select(req("GET", "h", "/", "x-a", "1", "x-b", "2")); !errors.As(err, &rej) || rej.Status != 431 || rej.Details != "http1.too_many_headers" {
 		t.Errorf("host + 2 headers with max_headers_count 2: want 431 too_many_headers, got %v", err)
 	}
+	// A repeated inline header is one entry of the map.
+	if _, err := e2.Select(req("GET", "h", "/", "accept", "a", "accept", "b")); err != nil {
+		t.Errorf("host + accept twice with max_headers_count 2: %v", err)
+	}
 }
 
 // Envoy's HTTP/1 parser refuses methods outside http-parser's list (custom methods off) and

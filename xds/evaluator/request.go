@@ -283,23 +283,37 @@ func shouldCloseConnection(h *headerMap) bool {
 //     http-parser list unless http_protocol_options.allow_custom_methods (isMethodValid,
 //     HPE_INVALID_METHOD) and a target with a space, a control character, DEL or a byte
 //     >= 0x80 (balsaURLValid): 400 "Bad Request" (http1.codec_error).
-//   - Header count: ConnectionImpl::completeCurrentHeader counts every header line, Host
-//     included, against common_http_protocol_options.max_headers_count: 431
-//     (http1.too_many_headers).
+//   - Header count: ConnectionImpl::completeCurrentHeader checks the header map's size(),
+//     Host included (a repeated inline header joins its first entry), against
+//     common_http_protocol_options.max_headers_count: 431 (http1.too_many_headers).
 func (e *Evaluator) codecCheck(req *Request) *RejectedError {
 	const tooLarge, badRequest = "Request Header Fields Too Large", "Bad Request"
 	limit := e.hcm.maxHeadersKB * 1024
 	firstLine := len(req.Method) + 1 + len(req.Path) + 1 + len("HTTP/1.1") + 2
 	block := firstLine
-	lines := len(req.Headers)
+	// The count is the header map's size(): a repeated inline header joins the first entry
+	// (insertByKey) and does not add one; host is the inline :authority.
+	entries := 0
+	seenInline := map[string]bool{}
 	hasHost := false
 	for _, kv := range req.Headers {
 		block += len(kv[0]) + 2 + len(kv[1]) + 2
-		hasHost = hasHost || strings.EqualFold(kv[0], "host")
+		k := asciiLower(kv[0])
+		if k == "host" {
+			hasHost = true
+			k = ":authority"
+		}
+		if inlineRequestHeaders[k] || k == ":authority" {
+			if seenInline[k] {
+				continue
+			}
+			seenInline[k] = true
+		}
+		entries++
 	}
 	if !hasHost && req.Authority != "" {
 		block += len("host: ") + len(req.Authority) + 2
-		lines++
+		entries++
 	}
 	block += 2
 	if firstLine > limit {
@@ -316,9 +330,9 @@ func (e *Evaluator) codecCheck(req *Request) *RejectedError {
 		return &RejectedError{Status: 431, Details: "http1.headers_too_large", Body: tooLarge, Codec: true,
 			Reason: fmt.Sprintf("%d-byte header block > max_request_headers_kb %d", block, e.hcm.maxHeadersKB)}
 	}
-	if lines > e.hcm.maxHeadersCount {
+	if entries > e.hcm.maxHeadersCount {
 		return &RejectedError{Status: 431, Details: "http1.too_many_headers", Body: tooLarge, Codec: true,
-			Reason: fmt.Sprintf("%d header lines > max_headers_count %d", lines, e.hcm.maxHeadersCount)}
+			Reason: fmt.Sprintf("%d headers > max_headers_count %d", entries, e.hcm.maxHeadersCount)}
 	}
 	return nil
 }
