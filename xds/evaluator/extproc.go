@@ -290,7 +290,10 @@ func (e *Evaluator) ApplyExtProcHeaderMutation(req *Request, hm *extprocv3.Heade
 			return fail("header_mutation_set_contains_invalid_character", "invalid character in set_headers mutation %q: %q", key, value)
 		}
 		name := asciiLower(key)
-		ok := rules.allowed(name) && rules.validValue(name, value)
+		// Checker::isAllowed (mutation_rules.cc): a ":" header cannot be appended to (the
+		// operation is APPEND when append is set and the header exists).
+		appendOp := sh.GetAppend().GetValue() && h.has(name)
+		ok := rules.allowed(name) && !(appendOp && strings.HasPrefix(name, ":")) && rules.validValue(name, value)
 		if !ok {
 			if rules.disallowIsError {
 				return fail("header_mutation_set_headers_failed", "invalid attempt to modify %s", name)

@@ -293,3 +293,33 @@ virtual_hosts:
 		t.Errorf("valid value refused: %v", err)
 	}
 }
+
+// Checker::isAllowed refuses appending to a ":" header: the mutation is ignored.
+func TestExtProcAppendToPseudoHeaderIgnored(t *testing.T) {
+	y := `
+name: t
+virtual_hosts:
+- name: vh
+  domains: ["*"]
+  routes:
+  - name: r
+    match: {prefix: /prod}
+    route: {cluster: backend}
+    typed_per_filter_config:
+      envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
+`
+	e := mustNew(t, rcYAML(t, y), baseHCM(t))
+	r := req("GET", "h", "/prod/x")
+	sel, _ := e.Select(r)
+	yes := true
+	if err := e.ApplyExtProcHeaderMutation(r, &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{setHeader(":path", "/other", &yes)}}, true); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Forward(sel, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Upstream.Path != "/prod/x" {
+		t.Errorf("path %q: an append to :path must be ignored", out.Upstream.Path)
+	}
+}
