@@ -471,6 +471,16 @@ func TestParserRefusals(t *testing.T) {
 			t.Errorf("%s %q (-want +got):\n%s", r.Method, r.Path, diff)
 		}
 	}
+	// Header lines: control characters (but tab) and DEL, names that are not tokens.
+	for _, r := range []*Request{req("GET", "h", "/", "x-a", "a\x01b"), req("GET", "h", "/", "x-a", "a\x7f"), req("GET", "h", "/", "x a", "1"), req("GET", "h", "/", "x(a)", "1")} {
+		var rej *RejectedError
+		if _, err := e.Select(r); !errors.As(err, &rej) || rej.Status != 400 || rej.Body != "Bad Request" {
+			t.Errorf("headers %q: want a 400 Bad Request rejection, got %v", r.Headers, err)
+		}
+	}
+	if _, err := e.Select(req("GET", "h", "/", "x-a", "a\tb\x80")); err != nil {
+		t.Errorf("tab and obs-text in a value: %v", err)
+	}
 	// PURGE and MSEARCH are in the list; visible ASCII passes.
 	for _, r := range []*Request{req("PURGE", "h", "/"), req("MSEARCH", "h", "/"), req("GET", "h", "/a!~%20?b=\"{}|")} {
 		if _, err := e.Select(r); err != nil {

@@ -283,6 +283,8 @@ func shouldCloseConnection(h *headerMap) bool {
 //     http-parser list unless http_protocol_options.allow_custom_methods (isMethodValid,
 //     HPE_INVALID_METHOD) and a target with a space, a control character, DEL or a byte
 //     >= 0x80 (balsaURLValid): 400 "Bad Request" (http1.codec_error).
+//   - Header lines: a control character (but tab) or DEL in a header, or a name that is not
+//     a token: 400 "Bad Request" (see below).
 //   - Header count: ConnectionImpl::completeCurrentHeader checks the header map's size(),
 //     Host included (a repeated inline header joins its first entry), against
 //     common_http_protocol_options.max_headers_count: 431 (http1.too_many_headers).
@@ -329,6 +331,29 @@ func (e *Evaluator) codecCheck(req *Request) *RejectedError {
 	if block > limit {
 		return &RejectedError{Status: 431, Details: "http1.headers_too_large", Body: tooLarge, Codec: true,
 			Reason: fmt.Sprintf("%d-byte header block > max_request_headers_kb %d", block, e.hcm.maxHeadersKB)}
+	}
+	// BalsaFrame::CheckHeaderLinesForInvalidChars (InvalidCharsLevel::kError): a control
+	// character other than tab, or DEL, anywhere in the header lines -> "header value
+	// contains invalid chars" (http1.invalid_characters); a CR or LF inside a value would
+	// break the line. Then BalsaParser::isHeaderNameValid: a name that is not a token ->
+	// HPE_INVALID_HEADER_TOKEN. Both 400.
+	for _, kv := range req.Headers {
+		for i := 0; i < len(kv[0])+len(kv[1]); i++ {
+			var c byte
+			if i < len(kv[0]) {
+				c = kv[0][i]
+			} else {
+				c = kv[1][i-len(kv[0])]
+			}
+			if (c < 0x20 && c != '\t') || c == 0x7f {
+				return &RejectedError{Status: 400, Details: "http1.invalid_characters", Body: badRequest, Codec: true, Reason: fmt.Sprintf("header %q: invalid character %#x", kv[0], c)}
+			}
+		}
+	}
+	for _, kv := range req.Headers {
+		if !isToken(kv[0]) {
+			return &RejectedError{Status: 400, Details: "http1.codec_error", Body: badRequest, Codec: true, Reason: fmt.Sprintf("header name %q (HPE_INVALID_HEADER_TOKEN)", kv[0])}
+		}
 	}
 	if entries > e.hcm.maxHeadersCount {
 		return &RejectedError{Status: 431, Details: "http1.too_many_headers", Body: tooLarge, Codec: true,
