@@ -202,3 +202,31 @@ func TestLambdaResponseAsEnvoyBuildsIt(t *testing.T) {
 		t.Errorf("x-kept missing: %v", res.Response.Headers)
 	}
 }
+
+// Repeated request headers that Envoy keeps inline reach the function as one joined value,
+// in headers and multiValueHeaders alike (HeaderMapImpl::insertByKey); others keep their lines.
+func TestRepeatedInlineHeadersInLambdaEvent(t *testing.T) {
+	inv := lambdaAPI(t, `{"statusCode": 200}`)
+	res, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: "/test/a", Headers: [][2]string{
+		{"Host", apiHost}, {"Accept", "text/html"}, {"Accept", "application/json"}, {"X-Custom", "1"}, {"X-Custom", "2"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+	}
+	if err := json.Unmarshal(res.Integration.Event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for k, v := range ev.MultiValueHeaders {
+		got[strings.ToLower(k)] = v
+	}
+	if a := got["accept"]; len(a) != 1 || a[0] != "text/html,application/json" {
+		t.Errorf("multiValueHeaders accept = %q, want one joined value", a)
+	}
+	if c := got["x-custom"]; len(c) != 2 {
+		t.Errorf("multiValueHeaders x-custom = %q, want two values", c)
+	}
+}
