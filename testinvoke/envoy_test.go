@@ -230,3 +230,20 @@ func TestRepeatedInlineHeadersInLambdaEvent(t *testing.T) {
 		t.Errorf("multiValueHeaders x-custom = %q, want two values", c)
 	}
 }
+
+// A function's repeated response header that Envoy keeps inline (vary) reaches the client
+// as one joined line - the processor appends it, Envoy's insertByKey joins it; set-cookie
+// keeps its lines.
+func TestRepeatedInlineResponseHeadersFromFunction(t *testing.T) {
+	inv := lambdaAPI(t, `{"statusCode": 200, "multiValueHeaders": {"Vary": ["a", "b"], "Set-Cookie": ["x=1", "y=2"]}}`)
+	res, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: "/test/a", Headers: [][2]string{{"Host", apiHost}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := header(res.Response, "vary"); len(v) != 1 || v[0] != "a,b" {
+		t.Errorf("vary = %q, want one joined line", v)
+	}
+	if c := header(res.Response, "set-cookie"); len(c) != 2 {
+		t.Errorf("set-cookie = %q, want two lines", c)
+	}
+}
