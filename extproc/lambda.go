@@ -279,9 +279,15 @@ func apiGatewayXFF(hs [][2]string) {
 	}
 }
 
-// sourceIP is the client address Envoy trusted: the last x-forwarded-for entry it appended (use_remote_address,
-// HCM-5), without port.
+// sourceIP is the client address Envoy trusted. At the edge (use_remote_address, HCM-5; no client is internal,
+// HCM-16) Envoy sets x-envoy-external-address to exactly that address (ConnectionManagerUtility::
+// mutateRequestHeaders, source/common/http/conn_manager_utility.cc, main 1.37.0-dev): it is read first. The last
+// x-forwarded-for entry is not always the client: for a loopback client Envoy appends its own LocalInfo address
+// instead (appendXff), so it is only the fallback, without port.
 func sourceIP(rh *RequestHeaders) string {
+	if ext, ok := rh.Get("x-envoy-external-address"); ok && ext != "" {
+		return ext
+	}
 	xff, _ := rh.Get("x-forwarded-for")
 	ip := strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])
 	if i := strings.LastIndex(ip, ":"); i > 0 && strings.Count(ip, ":") == 1 {

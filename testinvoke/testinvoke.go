@@ -121,7 +121,9 @@ func New(cfg *ir.Config) (*Invoker, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev, err := evaluator.New(res.Routes[0], hcm, evaluator.WithUUIDSource(extproc.NewUUID), evaluator.WithClock(time.Now))
+	// A loopback client's X-Forwarded-For entry is this machine's address, as Envoy's appendXff writes it.
+	ev, err := evaluator.New(res.Routes[0], hcm, evaluator.WithUUIDSource(extproc.NewUUID), evaluator.WithClock(time.Now),
+		evaluator.WithServerAddress(evaluator.ServerAddress()))
 	if err != nil {
 		return nil, fmt.Errorf("route evaluator: %w", err)
 	}
@@ -159,8 +161,9 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 	sel, err := inv.eval.Select(req)
 	var rejected *evaluator.RejectedError
 	if errors.As(err, &rejected) {
-		// Envoy answers before routing (oversized headers → 431, ...): its local reply, through the HCM's mappers.
-		r, err := inv.eval.LocalReply(nil, req, rejected.Status, "", "", rejected.Details)
+		// Envoy answers before routing (its HTTP/1 parser: a header block over the limit → 431, a method or target
+		// it refuses → 400; the HCM: no Host → 400, ...): its local reply, through the HCM's mappers.
+		r, err := inv.eval.Reject(req, rejected)
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +203,17 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 				return nil, err
 			}
 			if err := inv.eval.ApplyExtProcHeaderMutation(req, hm, true); err != nil {
-				return nil, err
+				// A mutation Envoy cannot apply fails the request with the ext_proc filter's local reply.
+				var xe *evaluator.ExtProcError
+				if !errors.As(err, &xe) {
+					return nil, err
+				}
+				r, err := inv.eval.LocalReply(sel, req, xe.Status, "", "", xe.Details)
+				if err != nil {
+					return nil, err
+				}
+				out.Response = fromEvaluatorResponse(r)
+				return out, nil
 			}
 		case ir.AWSProxy:
 			return inv.invokeLambda(ctx, sel, req, pr, out)
@@ -240,7 +253,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 
 // invokeLambda runs an AWS_PROXY route as Envoy and the ext_proc service do: Envoy buffers the body (413 past
 // the route's limit, EXT-7), the service builds the event, invokes the function and answers with an immediate
-// response, which Envoy sends as a local reply (a HEAD response loses its body).
+// response, which Envoy sends as a local reply (evaluator.ImmediateResponse).
 func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, pr *ir.ProcessorRoute, out *Result) (*Result, error) {
 	view, err := inv.eval.ProcessorView(sel, req)
 	if err != nil {
@@ -272,11 +285,13 @@ func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, 
 	}
 	x := lam.Serve(ctx, pr, lreq)
 	out.Integration = &Integration{Type: string(ir.AWSProxy), Event: x.Event}
-	m := &Message{StatusCode: x.Response.StatusCode, Headers: nonNil(x.Response.Headers)}
-	if !strings.EqualFold(req.Method, "HEAD") {
-		setBody(m, x.Response.Body)
+	// The service's answer, exactly as it sends it to Envoy, becomes the client's response the way Envoy builds a
+	// local reply from an immediate response (mutation rules, mappers, date, framing, HEAD).
+	r, err := inv.eval.ImmediateResponse(sel, req, extproc.ImmediateResponse(x.Response))
+	if err != nil {
+		return nil, err
 	}
-	out.Response = m
+	out.Response = fromEvaluatorResponse(r)
 	return out, nil
 }
 

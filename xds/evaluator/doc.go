@@ -18,19 +18,32 @@
 // Source files are cited by path in envoyproxy/envoy; "notes" refers to
 // /work/shared/spec/envoy-notes.md.
 //
+// Envoy source read for the behaviours below: main 1.37.0-dev, commit 321a098d81
+// (/work/envoy-src); each function cites the file and function it follows.
+//
 // Request decoding (request.go):
+//   - HTTP/1 parser (BalsaParser/BalsaFrame, codec_impl.cc): the raw header block (request
+//     line with the query, "name: value" lines with CRLFs, Host included, final CRLF) over
+//     max_request_headers_kb and more header lines (Host included) than max_headers_count
+//     answer 431 "Request Header Fields Too Large"; methods outside http-parser's list
+//     (allow_custom_methods off) and targets with bytes <= 0x20, DEL or >= 0x80 answer 400
+//     "Bad Request" (Evaluator.Reject builds these replies, connection: close).
 //   - HTTP/1 codec: Host becomes :authority (and "host" is an alias of :authority in the
-//     request map); repeated static inline headers (x-forwarded-for, user-agent, ...) are
-//     coalesced with ","; Connection-nominated headers are removed and abusive
-//     nominations rejected (Utility::sanitizeConnectionHeader); header count/size limits
-//     answer 431; a '#' in the path answers 400 (http_reject_path_with_fragment).
+//     request map); repeated inline headers - Envoy's static ones and those the standard
+//     build's extensions register (accept, authorization, cache-control, origin, ...) - are
+//     joined with "," (HeaderMapImpl::insertByKey), in responses too; Connection-nominated
+//     headers are removed and abusive nominations rejected
+//     (Utility::sanitizeConnectionHeader); a '#' in the path answers 400
+//     (http_reject_path_with_fragment).
 //   - HCM (ConnectionManagerUtility::mutateRequestHeaders, docs "HTTP header
 //     manipulation" and "HTTP header sanitizing"): hop-by-hop headers connection, upgrade,
 //     keep-alive, proxy-connection, transfer-encoding removed, te reduced to "trailers"
 //     (envoy PR#30535/#32255); x-forwarded-for/-proto/-port, x-envoy-external-address,
 //     x-envoy-internal, x-request-id, x-forwarded-client-cert and the x-envoy-* control
 //     headers per use_remote_address, xff_num_trusted_hops, internal_address_config
-//     (nothing internal by default since 1.33), generate_request_id (default true);
+//     (nothing internal by default since 1.33), generate_request_id (default true); a
+//     loopback peer is replaced in x-forwarded-for by the server's LocalInfo address
+//     (WithServerAddress), not the listener's;
 //     Expect: 100-continue is consumed when proxy_100_continue is false (HCM-14); a
 //     request without Host answers 400 (missing_host_header); :scheme follows
 //     x-forwarded-proto. Route matching sees the request after this step.
@@ -60,7 +73,9 @@
 // response_flag_filter, header_filter, metadata_filter, and_filter, or_filter; body,
 // body_format_override text/json, status_code, headers_to_add; first match wins) and
 // Utility::prepareLocalReply's content-length/content-type rules; a HEAD request gets the
-// headers without the body.
+// headers without the body (and transfer-encoding: chunked without content-length).
+// connection: close follows ActiveStream::encodeHeaders/onLocalReply: replies sent before
+// the request was complete, 400 local replies, a client's Connection: close.
 //
 // Formatters (formatter.go): literals, %%, %REQ()%, %RESP()%, %UNIQUE_ID%,
 // %DOWNSTREAM_REMOTE_ADDRESS[_WITHOUT_PORT]%, and in local replies %LOCAL_REPLY_BODY%,
@@ -71,5 +86,8 @@
 // ext_proc (extproc.go): which routes enable the filter (HttpFilter.disabled plus
 // typed_per_filter_config FilterConfig/ExtProcPerRoute, EXT-15), the effective
 // processing mode and grpc_initial_metadata, and ApplyExtProcHeaderMutation for a
-// processor's request-headers answer (mutation_utils.cc, mutation_rules Checker).
+// processor's request-headers answer (mutation_utils.cc, mutation_rules Checker; a value
+// with a control character fails the request: *ExtProcError), and ImmediateResponse for a
+// processor's immediate response (Filter::sendImmediateResponse, setDynamicMetadata's
+// receiving namespaces, then the local-reply path).
 package evaluator

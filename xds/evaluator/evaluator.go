@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"regexp/syntax"
 	"sync/atomic"
@@ -28,6 +29,8 @@ type Evaluator struct {
 	uuid     func() string
 	now      func() time.Time
 	warnings []string
+	// serverAddr is Envoy's LocalInfo address (WithServerAddress).
+	serverAddr string
 }
 
 // Option configures an Evaluator.
@@ -41,6 +44,38 @@ func WithUUIDSource(f func() string) Option { return func(e *Evaluator) { e.uuid
 // WithClock sets the clock used for the date header the HCM adds to responses. The
 // default is a fixed time, 2026-01-02T03:04:05Z, so outputs are reproducible.
 func WithClock(f func() time.Time) Option { return func(e *Evaluator) { e.now = f } }
+
+// WithServerAddress sets Envoy's own address, LocalInfo::address(): what
+// ConnectionManagerUtility::appendXff appends to x-forwarded-for in place of a loopback
+// peer. Envoy takes it at start-up from Network::Utility::getLocalAddress (source/exe/
+// main_common.cc; source/common/network/utility.cc, main 1.37.0-dev, 321a098d81): the
+// first non-loopback address of --local-address-ip-version (default v4) in getifaddrs
+// order, else 127.0.0.1 - not the listener's address. The default here is 127.0.0.1 (a
+// host without such an interface); ServerAddress computes the real one.
+func WithServerAddress(ip string) Option { return func(e *Evaluator) { e.serverAddr = ip } }
+
+// ServerAddress is Network::Utility::getLocalAddress(v4) on this machine: the first
+// non-loopback IPv4 interface address (interfaces in index order, as getifaddrs lists
+// them), else 127.0.0.1.
+func ServerAddress() string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+				return n.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
 
 // Selection is the result of route selection.
 type Selection struct {
@@ -124,7 +159,7 @@ func (e *Evaluator) Warnings() []string { return append([]string(nil), e.warning
 // virtual host, route and field, any configuration it does not implement and any
 // configuration Envoy itself rejects, so that an evaluation is never silently wrong.
 func New(rc *routev3.RouteConfiguration, hcm *hcmv3.HttpConnectionManager, opts ...Option) (*Evaluator, error) {
-	e := &Evaluator{}
+	e := &Evaluator{serverAddr: "127.0.0.1"}
 	var n atomic.Uint64
 	e.uuid = func() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n.Add(1)) }
 	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -79,6 +79,19 @@ func compilePerFilter(m map[string]*anypb.Any, l loc, h *hcmConfig, routeLevel b
 				return nil, err
 			}
 			disabled, inner = fc.GetDisabled(), fc.GetConfig()
+			// Envoy source/common/router/per_filter_config.cc PerFilterConfigs::PerFilterConfigs
+			// (main 1.37.0-dev, 321a098d81): a FilterConfig that is not disabled must carry
+			// `config` - "Empty route/virtual host per filter configuration for <name> filter"
+			// fails the whole RouteConfiguration (a NACK). A `config` Any with an empty type_url
+			// enables the filter without a per-route config.
+			switch {
+			case disabled:
+				inner = nil
+			case inner == nil:
+				return nil, el.errf("Envoy rejects this configuration: Empty route/virtual host per filter configuration for %s filter", name)
+			case inner.GetTypeUrl() == "":
+				inner = nil
+			}
 		}
 		pf.explicit[name] = disabled
 		if inner == nil {
@@ -230,7 +243,8 @@ func (e *Evaluator) extProcFor(vh *vhost, r *route) *ExtProcOverride {
 //     disallow_is_error;
 //   - invalid header names/values fail the request.
 //
-// An error means Envoy fails the request (ext_proc answers 500 unless failure_mode_allow).
+// An *ExtProcError means Envoy fails the request with a local reply (handleErrorResponse);
+// other errors are answers the evaluator does not model.
 func (e *Evaluator) ApplyExtProcHeaderMutation(req *Request, hm *extprocv3.HeaderMutation, allowAllRouting bool) error {
 	d, err := e.decode(req)
 	if err != nil {
@@ -242,17 +256,20 @@ func (e *Evaluator) ApplyExtProcHeaderMutation(req *Request, hm *extprocv3.Heade
 	}
 	rules.allowAllRouting = allowAllRouting
 	h := d.h
+	fail := func(details, format string, a ...any) error {
+		return &ExtProcError{Status: e.extProcStatusOnError(), Details: details, Reason: fmt.Sprintf(format, a...)}
+	}
 	if len(hm.GetRemoveHeaders()) > e.hcm.maxHeadersCount || len(hm.GetSetHeaders()) > e.hcm.maxHeadersCount {
-		return fmt.Errorf("evaluator: ext_proc header mutation exceeds the header count limit")
+		return fail("header_mutation_operation_count_exceeds_limit", "ext_proc header mutation exceeds the header count limit")
 	}
 	for _, r := range hm.GetRemoveHeaders() {
 		if !headerNameIsValid(r) {
-			return fmt.Errorf("evaluator: ext_proc: invalid character in remove_headers mutation %q", r)
+			return fail("header_mutation_remove_contains_invalid_character", "invalid character in remove_headers mutation %q", r)
 		}
 		name := asciiLower(r)
 		if strings.HasPrefix(name, ":") || name == "host" || !rules.allowed(name) {
 			if rules.disallowIsError {
-				return fmt.Errorf("evaluator: ext_proc: invalid attempt to remove %s", name)
+				return fail("header_mutation_remove_headers_failed", "invalid attempt to remove %s", name)
 			}
 			continue
 		}
@@ -270,13 +287,16 @@ func (e *Evaluator) ApplyExtProcHeaderMutation(req *Request, hm *extprocv3.Heade
 		}
 		key, value := sh.GetHeader().GetKey(), string(sh.GetHeader().GetRawValue())
 		if !headerNameIsValid(key) || !headerValueIsValid(value) {
-			return fmt.Errorf("evaluator: ext_proc: invalid character in set_headers mutation %q", key)
+			return fail("header_mutation_set_contains_invalid_character", "invalid character in set_headers mutation %q: %q", key, value)
 		}
 		name := asciiLower(key)
-		ok := rules.allowed(name) && rules.validValue(name, value)
+		// Checker::isAllowed (mutation_rules.cc): a ":" header cannot be appended to (the
+		// operation is APPEND when append is set and the header exists).
+		appendOp := sh.GetAppend().GetValue() && h.has(name)
+		ok := rules.allowed(name) && !(appendOp && strings.HasPrefix(name, ":")) && rules.validValue(name, value)
 		if !ok {
 			if rules.disallowIsError {
-				return fmt.Errorf("evaluator: ext_proc: invalid attempt to modify %s", name)
+				return fail("header_mutation_set_headers_failed", "invalid attempt to modify %s", name)
 			}
 			continue
 		}
@@ -287,7 +307,7 @@ func (e *Evaluator) ApplyExtProcHeaderMutation(req *Request, hm *extprocv3.Heade
 		}
 	}
 	if h.byteSize() > e.hcm.maxHeadersKB*1024 || len(h.entries) > e.hcm.maxHeadersCount {
-		return fmt.Errorf("evaluator: ext_proc: header mutation exceeds the HCM header limits")
+		return fail("header_mutation_result_exceeds_limit", "header mutation exceeds the HCM header limits")
 	}
 	req.decoded = d
 	return nil
@@ -362,9 +382,51 @@ func headerNameIsValid(n string) bool {
 	return true
 }
 
-// headerValueIsValid is HeaderUtility::headerValueIsValid (nghttp2_check_header_value: no
-// NUL, CR or LF).
-func headerValueIsValid(v string) bool { return !strings.ContainsAny(v, "\x00\r\n") }
+// headerValueIsValid is HeaderUtility::headerValueIsValid (Envoy
+// source/common/http/header_utility.cc, main 1.37.0-dev, 321a098d81):
+// http2::adapter::HeaderValidator::IsValidHeaderValue with ObsTextOption::kAllow - tab,
+// space, the visible ASCII characters and obs-text (0x80-0xFF) are valid; every other
+// control character (NUL, CR, LF, ...) and DEL are not.
+func headerValueIsValid(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// ExtProcError is the ext_proc filter failing the request after a processor answer it
+// cannot apply (an invalid or refused header mutation): Envoy source/extensions/filters/
+// http/ext_proc/ext_proc.cc Filter::onReceiveMessage -> Filter::handleErrorResponse (main
+// 1.37.0-dev, 321a098d81) sends an immediate response with the filter's status_on_error
+// (500 unless a 4xx/5xx is configured), no body and the mutation error as
+// %RESPONSE_CODE_DETAILS% (mutation_utils.cc messages, e.g.
+// "header_mutation_set_contains_invalid_character"). Feed Status and Details to
+// LocalReply on the same selection to get the client's response.
+type ExtProcError struct {
+	Status  int
+	Details string
+	Reason  string
+}
+
+func (e *ExtProcError) Error() string {
+	return fmt.Sprintf("evaluator: ext_proc fails the request with %d (%s): %s", e.Status, e.Details, e.Reason)
+}
+
+// extProcStatusOnError is FilterConfig's status_on_error (ext_proc.h toErrorCode: only
+// 4xx and 5xx codes are used, anything else is 500).
+func (e *Evaluator) extProcStatusOnError() int {
+	if e.hcm.extProc == nil {
+		return 500
+	}
+	c := int(e.hcm.extProc.extProc.GetStatusOnError().GetCode())
+	if c >= 400 && c <= 599 {
+		return c
+	}
+	return 500
+}
 
 // ProcessorRequest is what the ext_proc filter sends in its request_headers message (and, in BUFFERED mode, its
 // request_body message): the request after Envoy's codec and the HCM processed it (x-forwarded-*, hop-by-hop

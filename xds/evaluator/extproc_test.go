@@ -1,6 +1,8 @@
 package evaluator
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -53,7 +55,7 @@ virtual_hosts:
 - name: vh
   domains: ["*"]
   typed_per_filter_config:
-    envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig}
+    envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
   routes:
   - {name: inherits, match: {path: /a}, route: {cluster: c}}
   - name: filter-disabled
@@ -129,7 +131,7 @@ virtual_hosts:
     match: {prefix: /prod}
     route: {cluster: backend}
     typed_per_filter_config:
-      envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig}
+      envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
 `
 	e := mustNew(t, rcYAML(t, y), baseHCM(t))
 	yes, no := true, false
@@ -226,5 +228,98 @@ func TestBufferLimit413(t *testing.T) {
 	r.Body = r.Body[:10485760]
 	if out := forward(t, e, r); out.Response == nil || out.Response.Status != 500 {
 		t.Fatalf("at the limit: the route's fallback direct response, got %+v", out.Response)
+	}
+}
+
+// Envoy NACKs a RouteConfiguration whose FilterConfig has neither config nor disabled
+// (per_filter_config.cc, "Empty route/virtual host per filter configuration").
+func TestEmptyFilterConfigRefused(t *testing.T) {
+	for _, level := range []string{"vhost", "route"} {
+		fc := `typed_per_filter_config: {envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, is_optional: true}}`
+		vh, rt := "", ""
+		if level == "vhost" {
+			vh = "  " + fc
+		} else {
+			rt = "    " + fc
+		}
+		y := "name: t\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n" + vh + "\n  routes:\n  - name: r\n    match: {prefix: /}\n    route: {cluster: c}\n" + rt + "\n"
+		_, err := New(rcYAML(t, y), baseHCM(t))
+		u, ok := err.(*UnsupportedError)
+		if !ok || !strings.Contains(u.Reason, "Empty route/virtual host per filter configuration for envoy.filters.http.ext_proc filter") {
+			t.Errorf("%s: want the per-filter-config NACK, got %v", level, err)
+		}
+	}
+}
+
+// A processor header value with a control character other than tab, or DEL, fails the
+// request (HeaderUtility::headerValueIsValid -> mutation_utils.cc
+// "header_mutation_set_contains_invalid_character" -> Filter::handleErrorResponse: 500).
+func TestExtProcMutationControlCharacters(t *testing.T) {
+	y := `
+name: t
+virtual_hosts:
+- name: vh
+  domains: ["*"]
+  routes:
+  - name: r
+    match: {prefix: /prod}
+    route: {cluster: backend}
+    typed_per_filter_config:
+      envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
+`
+	e := mustNew(t, rcYAML(t, y), baseHCM(t))
+	for _, v := range []string{"a\x01b", "a\x1fb", "a\x7fb", "a\rb", "a\nb", "a\x00b", "\x0b"} {
+		r := req("GET", "h", "/prod/x")
+		sel, err := e.Select(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hm := &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{setHeader("x-p", v, nil)}}
+		err = e.ApplyExtProcHeaderMutation(r, hm, true)
+		var xe *ExtProcError
+		if !errors.As(err, &xe) || xe.Status != 500 || xe.Details != "header_mutation_set_contains_invalid_character" {
+			t.Errorf("%q: want ExtProcError 500 header_mutation_set_contains_invalid_character, got %v", v, err)
+			continue
+		}
+		resp, err := e.LocalReply(sel, r, xe.Status, "", "", xe.Details)
+		if err != nil || resp.Status != 500 {
+			t.Errorf("%q: local reply %+v %v", v, resp, err)
+		}
+	}
+	// Tab, space, visible ASCII and obs-text are valid.
+	r := req("GET", "h", "/prod/x")
+	hm := &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{setHeader("x-p", "a\tb ~\x80\xff", nil)}}
+	if err := e.ApplyExtProcHeaderMutation(r, hm, true); err != nil {
+		t.Errorf("valid value refused: %v", err)
+	}
+}
+
+// Checker::isAllowed refuses appending to a ":" header: the mutation is ignored.
+func TestExtProcAppendToPseudoHeaderIgnored(t *testing.T) {
+	y := `
+name: t
+virtual_hosts:
+- name: vh
+  domains: ["*"]
+  routes:
+  - name: r
+    match: {prefix: /prod}
+    route: {cluster: backend}
+    typed_per_filter_config:
+      envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
+`
+	e := mustNew(t, rcYAML(t, y), baseHCM(t))
+	r := req("GET", "h", "/prod/x")
+	sel, _ := e.Select(r)
+	yes := true
+	if err := e.ApplyExtProcHeaderMutation(r, &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{setHeader(":path", "/other", &yes)}}, true); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Forward(sel, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Upstream.Path != "/prod/x" {
+		t.Errorf("path %q: an append to :path must be ignored", out.Upstream.Path)
 	}
 }

@@ -2,11 +2,14 @@ package evaluator
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 func forward(t *testing.T, e *Evaluator, r *Request) *Outcome {
@@ -359,5 +362,164 @@ func TestInternalRequest(t *testing.T) {
 	up = forward(t, e, r).Upstream
 	if up.Header("x-envoy-internal") != nil || up.Header("x-envoy-decorator-operation") != nil || up.Header("x-envoy-external-address")[0] != "10.1.2.3" {
 		t.Errorf("external: %v", up.Headers)
+	}
+}
+
+// Repeated inline request headers reach the filters and the upstream as one
+// ","-joined entry (HeaderMapImpl::insertByKey); other headers stay separate lines.
+func TestRepeatedInlineRequestHeadersJoined(t *testing.T) {
+	e := oneVH(t, "  - {name: r, match: {prefix: /}, route: {cluster: c}}\n")
+	out := forward(t, e, req("GET", "h", "/",
+		"Accept", "text/html", "Accept", "application/json",
+		"Authorization", "a", "Authorization", "b",
+		"Cache-Control", "no-cache", "Cache-Control", "max-age=0",
+		"If-None-Match", `"x"`, "If-None-Match", `"y"`,
+		"Access-Control-Request-Headers", "x-a", "Access-Control-Request-Headers", "x-b",
+		"Origin", "https://a.example", "Origin", "https://b.example",
+		"Cookie", "a=1", "Cookie", "b=2",
+		"X-Custom", "1", "X-Custom", "2"))
+	for name, want := range map[string][]string{
+		"accept":                         {"text/html,application/json"},
+		"authorization":                  {"a,b"},
+		"cache-control":                  {"no-cache,max-age=0"},
+		"if-none-match":                  {`"x","y"`},
+		"access-control-request-headers": {"x-a,x-b"},
+		"origin":                         {"https://a.example,https://b.example"},
+		"cookie":                         {"a=1", "b=2"},
+		"x-custom":                       {"1", "2"},
+	} {
+		if diff := cmp.Diff(want, out.Upstream.Header(name)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+// Envoy's HTTP/1 parser counts the raw header block - request line with the query, every
+// "name: value" line with its CRLF, Host included, and the final CRLF - against
+// max_request_headers_kb (BalsaFrame max_header_length), and answers 431 "Request Header
+// Fields Too Large" (text/plain, connection: close) past it; Host counts toward
+// max_headers_count too (codec_impl.cc).
+func TestHeaderBlockLimit(t *testing.T) {
+	e := oneVH(t, "  - {name: r, match: {prefix: /}, direct_response: {status: 200}}\n")
+	const limit = 10 * 1024 // testdata/hcm.yaml max_request_headers_kb: 10
+	// "GET /?q=<pad> HTTP/1.1\r\n" + "host: h\r\n" + "x-a: <v>\r\n" + "\r\n"
+	build := func(total int) *Request {
+		fixed := len("GET /?q= HTTP/1.1\r\n") + len("host: h\r\n") + len("x-a: \r\n") + len("\r\n")
+		pad := total - fixed
+		return req("GET", "h", "/?q="+strings.Repeat("q", pad/2), "x-a", strings.Repeat("v", pad-pad/2))
+	}
+	if _, err := e.Select(build(limit)); err != nil {
+		t.Fatalf("a %d-byte header block is within the limit: %v", limit, err)
+	}
+	r := build(limit + 1)
+	_, err := e.Select(r)
+	var rej *RejectedError
+	if !errors.As(err, &rej) || rej.Status != 431 || rej.Details != "http1.headers_too_large" {
+		t.Fatalf("a %d-byte header block: want 431, got %v", limit+1, err)
+	}
+	resp, err := e.Reject(r, rej)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Response{Status: 431, Details: "http1.headers_too_large", Body: []byte("Request Header Fields Too Large"), Headers: [][2]string{
+		{"content-length", "31"}, {"content-type", "text/plain"}, {"date", gatewayDate}, {"connection", "close"},
+	}}
+	if diff := cmp.Diff(want, resp); diff != "" {
+		t.Errorf("431 reply (-want +got):\n%s", diff)
+	}
+
+	// Host is one of the max_headers_count header lines.
+	h := baseHCM(t)
+	h.CommonHttpProtocolOptions.MaxHeadersCount = wrapperspb.UInt32(2)
+	e2 := mustNew(t, rcYAML(t, "name: t\nvirtual_hosts:\n- {name: vh, domains: [\"*\"], routes: [{name: r, match: {prefix: /}, direct_response: {status: 200}}]}\n"), h)
+	if _, err := e2.Select(req("GET", "h", "/", "x-a", "1")); err != nil {
+		t.Errorf("host + 1 header with max_headers_count 2: %v", err)
+	}
+	if _, err := e2.Select(req("GET", "h", "/", "x-a", "1", "x-b", "2")); !errors.As(err, &rej) || rej.Status != 431 || rej.Details != "http1.too_many_headers" {
+		t.Errorf("host + 2 headers with max_headers_count 2: want 431 too_many_headers, got %v", err)
+	}
+	// A repeated inline header is one entry of the map.
+	if _, err := e2.Select(req("GET", "h", "/", "accept", "a", "accept", "b")); err != nil {
+		t.Errorf("host + accept twice with max_headers_count 2: %v", err)
+	}
+}
+
+// Envoy's HTTP/1 parser refuses methods outside http-parser's list (custom methods off) and
+// targets with a space, a control character, DEL or a byte >= 0x80: 400 "Bad Request"
+// (balsa_parser.cc isMethodValid / isUrlValid, ServerConnectionImpl::sendProtocolError).
+func TestParserRefusals(t *testing.T) {
+	e := oneVH(t, "  - {name: r, match: {prefix: /}, direct_response: {status: 200}}\n")
+	for _, r := range []*Request{
+		req("FETCH", "h", "/"), req("get", "h", "/"), req("GET", "h", "/a b"), req("GET", "h", "/caf\xc3\xa9"),
+		req("GET", "h", "/a\x7f"), req("GET", "h", "/a\x01"), req("GET", "h", "/?q=\x80"),
+		req("GET", "h", "/a\tb"), req("GET", "h", "/a\fb"),
+	} {
+		_, err := e.Select(r)
+		var rej *RejectedError
+		if !errors.As(err, &rej) || rej.Status != 400 || !rej.Codec {
+			t.Errorf("%s %q: want a codec 400, got %v", r.Method, r.Path, err)
+			continue
+		}
+		resp, err := e.Reject(r, rej)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &Response{Status: 400, Details: "http1.codec_error", Body: []byte("Bad Request"), Headers: [][2]string{
+			{"content-length", "11"}, {"content-type", "text/plain"}, {"date", gatewayDate}, {"connection", "close"},
+		}}
+		if diff := cmp.Diff(want, resp); diff != "" {
+			t.Errorf("%s %q (-want +got):\n%s", r.Method, r.Path, diff)
+		}
+	}
+	// Header lines: control characters (but tab) and DEL, names that are not tokens.
+	for _, r := range []*Request{req("GET", "h", "/", "x-a", "a\x01b"), req("GET", "h", "/", "x-a", "a\x7f"), req("GET", "h", "/", "x a", "1"), req("GET", "h", "/", "x(a)", "1")} {
+		var rej *RejectedError
+		if _, err := e.Select(r); !errors.As(err, &rej) || rej.Status != 400 || rej.Body != "Bad Request" {
+			t.Errorf("headers %q: want a 400 Bad Request rejection, got %v", r.Headers, err)
+		}
+	}
+	if _, err := e.Select(req("GET", "h", "/", "x-a", "a\tb\x80")); err != nil {
+		t.Errorf("tab and obs-text in a value: %v", err)
+	}
+	// PURGE and MSEARCH are in the list; visible ASCII passes.
+	for _, r := range []*Request{req("PURGE", "h", "/"), req("MSEARCH", "h", "/"), req("GET", "h", "/a!~%20?b=\"{}|")} {
+		if _, err := e.Select(r); err != nil {
+			t.Errorf("%s %q: %v", r.Method, r.Path, err)
+		}
+	}
+	// allow_custom_methods accepts any token.
+	h := baseHCM(t)
+	h.HttpProtocolOptions = &corev3.Http1ProtocolOptions{AllowCustomMethods: true}
+	e2 := mustNew(t, rcYAML(t, "name: t\nvirtual_hosts:\n- {name: vh, domains: [\"*\"], routes: [{name: r, match: {prefix: /}, direct_response: {status: 200}}]}\n"), h)
+	if _, err := e2.Select(req("FETCH", "h", "/")); err != nil {
+		t.Errorf("FETCH with allow_custom_methods: %v", err)
+	}
+}
+
+// A loopback client: appendXff appends the server's LocalInfo address (first non-loopback
+// interface address), not the listener's; the trusted client address - and
+// x-envoy-external-address - stays the peer.
+func TestXFFForLoopbackClient(t *testing.T) {
+	y := "name: t\nvirtual_hosts:\n- {name: vh, domains: [\"*\"], routes: [{name: r, match: {prefix: /}, route: {cluster: c}}]}\n"
+	for _, c := range []struct {
+		opts []Option
+		want string
+	}{
+		{nil, "198.51.100.1,127.0.0.1"}, // no non-loopback interface: Envoy falls back to 127.0.0.1
+		{[]Option{WithServerAddress("172.17.0.2")}, "198.51.100.1,172.17.0.2"},
+	} {
+		e := mustNew(t, rcYAML(t, y), baseHCM(t), c.opts...)
+		r := req("GET", "h", "/", "x-forwarded-for", "198.51.100.1")
+		r.RemoteAddr, r.LocalAddr = "127.0.0.1:40000", "10.0.0.5:443"
+		out := forward(t, e, r)
+		if diff := cmp.Diff([]string{c.want}, out.Upstream.Header("x-forwarded-for")); diff != "" {
+			t.Errorf("x-forwarded-for (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"127.0.0.1"}, out.Upstream.Header("x-envoy-external-address")); diff != "" {
+			t.Errorf("x-envoy-external-address (-want +got):\n%s", diff)
+		}
+	}
+	if a := ServerAddress(); net.ParseIP(a).To4() == nil {
+		t.Errorf("ServerAddress() = %q, want an IPv4 address", a)
 	}
 }

@@ -64,6 +64,11 @@ type hcmConfig struct {
 	serverTransform           hcmv3.HttpConnectionManager_ServerHeaderTransformation
 	maxHeadersKB              int
 	maxHeadersCount           int
+	allowCustomMethods        bool
+	// streamErrorOnInvalidHTTPMessage is the HTTP/1 codec's setting: http_protocol_options
+	// .override_stream_error_on_invalid_http_message, else the HCM's
+	// stream_error_on_invalid_http_message (default false).
+	streamErrorOnInvalidHTTPMessage bool
 
 	filters        []*httpFilter
 	extProc        *httpFilter
@@ -159,6 +164,13 @@ func compileHCM(m *hcmv3.HttpConnectionManager) (*hcmConfig, error) {
 	}
 	if h.serverName == "" {
 		h.serverName = "envoy" // server_name: "If not set, the default is envoy."
+	}
+	// http_protocol_options.allow_custom_methods (default false): BalsaParser's
+	// isMethodValid (codecCheck).
+	h.allowCustomMethods = m.GetHttpProtocolOptions().GetAllowCustomMethods()
+	h.streamErrorOnInvalidHTTPMessage = m.GetStreamErrorOnInvalidHttpMessage().GetValue()
+	if o := m.GetHttpProtocolOptions().GetOverrideStreamErrorOnInvalidHttpMessage(); o != nil {
+		h.streamErrorOnInvalidHTTPMessage = o.GetValue()
 	}
 	if m.GetMaxRequestHeadersKb() != nil {
 		h.maxHeadersKB = int(m.GetMaxRequestHeadersKb().GetValue())

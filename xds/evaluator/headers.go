@@ -67,9 +67,26 @@ func (h *headerMap) first(k string) (string, bool) {
 
 func (h *headerMap) has(k string) bool { _, ok := h.first(k); return ok }
 
-// add appends an entry (addCopy / addReferenceKey).
+// add is addCopy / addReferenceKey / addViaMove, all HeaderMapImpl::insertByKey (Envoy
+// source/common/http/header_map_impl.cc, main 1.37.0-dev, 321a098d81): a header Envoy
+// keeps inline (inlineRequestHeaders, inlineResponseHeaders) that is already present gets
+// the value appended with "," (appendToHeader; an empty value changes nothing); any other
+// header gets a new entry.
 func (h *headerMap) add(k, v string) {
 	k = h.canon(k)
+	if !strings.HasPrefix(k, ":") && h.isInline(k) {
+		for i, e := range h.entries {
+			if e.k == k {
+				if v != "" {
+					if e.v != "" {
+						v = e.v + "," + v
+					}
+					h.entries[i].v = v
+				}
+				return
+			}
+		}
+	}
 	if strings.HasPrefix(k, ":") {
 		// Pseudo-headers are inserted after the last pseudo-header.
 		i := 0
@@ -82,6 +99,35 @@ func (h *headerMap) add(k, v string) {
 		return
 	}
 	h.entries = append(h.entries, hdr{k, v})
+}
+
+func (h *headerMap) isInline(k string) bool {
+	if h.request {
+		return inlineRequestHeaders[k]
+	}
+	return inlineResponseHeaders[k]
+}
+
+// inlineResponseHeaders are the response headers Envoy keeps inline: INLINE_RESP_*_HEADERS,
+// INLINE_REQ_RESP_*_HEADERS and INLINE_RESP_*_HEADERS_TRAILERS in envoy/http/header_map.h,
+// plus the custom inline response headers the extensions of a standard build register
+// (RegisterCustomInlineHeader<...ResponseHeaders>: cache and cache_v2, compressor,
+// decompressor, cors, hystrix). A repeated one is joined with "," (headerMap.add).
+var inlineResponseHeaders = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`date x-envoy-degraded x-envoy-immediate-health-check-fail
+		x-envoy-ratelimited x-envoy-upstream-canary x-envoy-upstream-healthchecked-cluster location server
+		x-envoy-upstream-service-time
+		connection content-type x-envoy-decorator-operation keep-alive proxy-connection proxy-status
+		x-request-id transfer-encoding upgrade via content-length x-envoy-attempt-count
+		grpc-message grpc-status
+		age cache-control content-encoding etag expires last-modified vary
+		access-control-allow-credentials access-control-allow-headers access-control-allow-methods
+		access-control-allow-origin access-control-allow-private-network access-control-expose-headers
+		access-control-max-age`) {
+		inlineResponseHeaders[n] = true
+	}
 }
 
 // set removes every entry named k and adds one with value v.
@@ -118,6 +164,9 @@ func (h *headerMap) appendInline(k, v, delim string) {
 	k = h.canon(k)
 	for i, e := range h.entries {
 		if e.k == k {
+			if v == "" {
+				return // appendToHeader: empty data changes nothing
+			}
 			if e.v == "" {
 				h.entries[i].v = v
 			} else {

@@ -7,10 +7,12 @@ import (
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
 
 	// Types that appear inside Any fields of the test configurations.
@@ -90,3 +92,25 @@ func req(method, authority, path string, headers ...string) *Request {
 }
 
 func replaceOnce(s, old, new string) string { return strings.Replace(s, old, new, 1) }
+
+func extProcConfig(t testing.TB, a *anypb.Any) *extprocfilterv3.ExternalProcessor {
+	t.Helper()
+	ep := &extprocfilterv3.ExternalProcessor{}
+	if err := a.UnmarshalTo(ep); err != nil {
+		t.Fatal(err)
+	}
+	return ep
+}
+
+func metadataOptions(untyped []string) *extprocfilterv3.MetadataOptions {
+	return &extprocfilterv3.MetadataOptions{ReceivingNamespaces: &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: untyped}}
+}
+
+func typedConfig(t testing.TB, m proto.Message) *hcmv3.HttpFilter_TypedConfig {
+	t.Helper()
+	a, err := anypb.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}
+}

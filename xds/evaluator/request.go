@@ -24,7 +24,8 @@ type Request struct {
 	// %DOWNSTREAM_REMOTE_ADDRESS[_WITHOUT_PORT]% operators.
 	RemoteAddr string
 	// LocalAddr is the listener address the client connected to ("ip:port"); it feeds
-	// x-forwarded-port (append_x_forwarded_port) and replaces a loopback peer in XFF.
+	// x-forwarded-port (append_x_forwarded_port). (A loopback peer is replaced in XFF by
+	// the server's address, WithServerAddress, not by this one.)
 	LocalAddr string
 
 	// decoded is set by ApplyExtProcHeaderMutation: the request as Envoy's filters see it
@@ -39,6 +40,15 @@ type RejectedError struct {
 	Status  int
 	Details string
 	Reason  string
+	// Body is the local reply's body: HTTP/1 codec errors carry the status text
+	// (ServerConnectionImpl::sendProtocolError: CodeUtility::toString(code), e.g. "Bad
+	// Request"), the HCM's own rejections none.
+	Body string
+	// Codec is true when the HTTP/1 codec refused the request before the HCM saw its
+	// headers: the local reply then sees no request headers (StaticEmptyHeaders in
+	// LocalReplyImpl::rewrite) and a HEAD request still gets the body (is_head_request_ is
+	// set in ActiveStream::decodeHeaders, which never ran).
+	Codec bool
 }
 
 func (e *RejectedError) Error() string {
@@ -54,6 +64,10 @@ type decodedRequest struct {
 	trustedAddr string // final_remote_address, "ip[:port]"
 	internal    bool
 	framing     string // "content-length", "chunked" or "" (no body framing)
+	// clientClose is HeaderUtility::shouldCloseConnection on the request as the client
+	// sent it (HTTP/1.1 Connection or Proxy-Connection with a "close" token): the HCM marks
+	// the stream to drain the connection, so every response gets connection: close.
+	clientClose bool
 }
 
 func (d *decodedRequest) clone() *decodedRequest {
@@ -62,29 +76,56 @@ func (d *decodedRequest) clone() *decodedRequest {
 	return &c
 }
 
+// hasBodyStream reports whether the request's headers were not its end: the HTTP/1 codec
+// calls decodeHeaders with end_stream false only for a chunked request or a
+// content-length > 0 (codec_impl.cc ServerConnectionImpl::onHeadersCompleteBase).
+func (d *decodedRequest) hasBodyStream() bool { return d.framing == "chunked" || len(d.body) > 0 }
+
 func (d *decodedRequest) method() string { v, _ := d.h.first(":method"); return v }
 func (d *decodedRequest) path() string   { v, _ := d.h.first(":path"); return v }
 
-// staticInlineRequestHeaders are Envoy's O(1) request headers
-// (INLINE_REQ_STRING_HEADERS / INLINE_REQ_RESP_STRING_HEADERS in
-// envoy/http/header_map.h). When a client repeats one of them, HeaderMapImpl::insertByKey
-// appends the value to the existing entry with "," instead of adding a second entry
-// (apigateway notes: "inline headers such as x-forwarded-for and user-agent are joined
-// with ,"). Custom inline headers registered by extensions (cookie, referer,
-// authorization, ...) are not in this list and are kept as separate entries.
-var staticInlineRequestHeaders = map[string]bool{}
+// inlineRequestHeaders are the request headers Envoy keeps as O(1) inline headers. When a
+// client repeats one of them, HeaderMapImpl::insertByKey (Envoy
+// source/common/http/header_map_impl.cc, main 1.37.0-dev, 321a098d81) appends the value to
+// the existing entry with "," (delimiterByHeader: "; " only for cookie, which no standard
+// extension registers for requests) instead of adding a second entry, so every filter, the
+// processor and the function's multiValueHeaders see one joined value. The set is
+//   - the static ones: INLINE_REQ_STRING_HEADERS, INLINE_REQ_NUMERIC_HEADERS,
+//     INLINE_REQ_RESP_STRING_HEADERS and INLINE_REQ_RESP_NUMERIC_HEADERS in
+//     envoy/http/header_map.h (host is :authority);
+//   - the custom inline headers that extensions compiled into the standard build
+//     (source/extensions/extensions_build_config.bzl) register at static initialisation,
+//     whether configured or not (RegisterCustomInlineHeader<...RequestHeaders>): cache and
+//     cache_v2 (authorization, pragma, cache-control, if-match, if-none-match,
+//     if-modified-since, if-unmodified-since, if-range), compressor and decompressor
+//     (accept-encoding, cache-control, content-encoding), cors
+//     (access-control-request-headers, access-control-request-method,
+//     access-control-request-private-network, origin), csrf (origin, referer), jwt_authn,
+//     grpc_web (accept, grpc-accept-encoding), grpc_http1_reverse_bridge (accept),
+//     cdn_loop (cdn-loop), oauth2 (authorization), the gRPC and OpenTelemetry access
+//     loggers and CEL (referer), the SkyWalking tracer (authentication).
+var inlineRequestHeaders = map[string]bool{}
 
 func init() {
-	for _, n := range strings.Fields(`connection content-type x-envoy-decorator-operation keep-alive
-		proxy-connection proxy-status x-request-id transfer-encoding upgrade via x-client-trace-id
-		x-envoy-downstream-service-cluster x-envoy-downstream-service-node x-envoy-external-address
-		x-envoy-force-trace x-envoy-hedge-on-per-try-timeout x-envoy-internal x-envoy-ip-tags
-		x-envoy-retry-on x-envoy-retry-grpc-on x-envoy-retriable-status-codes
-		x-envoy-retriable-header-names x-envoy-original-path x-envoy-original-url
+	for _, n := range strings.Fields(`
+		x-client-trace-id x-envoy-downstream-service-cluster x-envoy-downstream-service-node
+		x-envoy-external-address x-envoy-force-trace x-envoy-hedge-on-per-try-timeout
+		x-envoy-internal x-envoy-ip-tags x-envoy-retry-on x-envoy-retry-grpc-on
+		x-envoy-retriable-status-codes x-envoy-retriable-header-names x-envoy-is-timeout-retry
+		x-envoy-original-path x-envoy-original-host x-envoy-original-url
 		x-envoy-upstream-alt-stat-name x-envoy-upstream-rq-timeout-alt-response expect
 		x-forwarded-client-cert x-forwarded-for x-forwarded-host x-forwarded-proto grpc-timeout
-		te user-agent`) {
-		staticInlineRequestHeaders[n] = true
+		te user-agent
+		x-envoy-expected-rq-timeout-ms x-envoy-max-retries x-envoy-upstream-rq-timeout-ms
+		x-envoy-upstream-rq-per-try-timeout-ms x-envoy-upstream-stream-duration-ms x-forwarded-port
+		connection content-type x-envoy-decorator-operation keep-alive proxy-connection
+		proxy-status x-request-id transfer-encoding upgrade via
+		content-length x-envoy-attempt-count
+		accept accept-encoding access-control-request-headers access-control-request-method
+		access-control-request-private-network authentication authorization cache-control
+		cdn-loop content-encoding grpc-accept-encoding if-match if-modified-since if-none-match
+		if-range if-unmodified-since origin pragma referer`) {
+		inlineRequestHeaders[n] = true
 	}
 }
 
@@ -120,7 +161,7 @@ func buildRequestMap(req *Request) (*headerMap, error) {
 			authority, hasAuthority = kv[1], true
 			continue
 		}
-		if staticInlineRequestHeaders[k] && h.has(k) {
+		if inlineRequestHeaders[k] && h.has(k) {
 			h.appendInline(k, kv[1], ",")
 			continue
 		}
@@ -151,6 +192,9 @@ func (e *Evaluator) decode(req *Request) (*decodedRequest, error) {
 	if req.decoded != nil {
 		return req.decoded.clone(), nil
 	}
+	if rej := e.codecCheck(req); rej != nil {
+		return nil, rej
+	}
 	h, err := buildRequestMap(req)
 	if err != nil {
 		return nil, err
@@ -165,23 +209,8 @@ func (e *Evaluator) decode(req *Request) (*decodedRequest, error) {
 	if strings.Contains(req.Path, "#") {
 		return nil, &RejectedError{Status: 400, Details: "http.invalid_path", Reason: "path with a fragment"}
 	}
-	// Header limits (HCM max_request_headers_kb, default 60; common_http_protocol_options
-	// .max_headers_count, default 100): the HTTP/1 codec answers 431. The byte count here
-	// is HeaderMap::byteSize() of the client headers (names + values); the codec's exact
-	// accounting differs slightly around the request line.
-	clientHeaders := 0
-	for _, kv := range req.Headers {
-		clientHeaders += len(kv[0]) + len(kv[1])
-	}
-	if clientHeaders > e.hcm.maxHeadersKB*1024 {
-		return nil, &RejectedError{Status: 431, Details: "http1.headers_too_large", Reason: fmt.Sprintf("%d header bytes > max_request_headers_kb %d", clientHeaders, e.hcm.maxHeadersKB)}
-	}
-	if len(req.Headers) > e.hcm.maxHeadersCount {
-		return nil, &RejectedError{Status: 431, Details: "http1.too_many_headers", Reason: fmt.Sprintf("%d headers > max_headers_count %d", len(req.Headers), e.hcm.maxHeadersCount)}
-	}
-
 	// Framing of the body as the client sent it.
-	d := &decodedRequest{h: h, body: req.Body}
+	d := &decodedRequest{h: h, body: req.Body, clientClose: shouldCloseConnection(h)}
 	switch {
 	case h.has("transfer-encoding"):
 		d.framing = "chunked"
@@ -223,6 +252,160 @@ func (e *Evaluator) decode(req *Request) (*decodedRequest, error) {
 		}
 	}
 	return d, nil
+}
+
+// shouldCloseConnection is HeaderUtility::shouldCloseConnection for HTTP/1.1 (Envoy
+// source/common/http/header_utility.cc, main 1.37.0-dev, 321a098d81): a "close" token in
+// Connection or Proxy-Connection.
+func shouldCloseConnection(h *headerMap) bool {
+	for _, n := range []string{"connection", "proxy-connection"} {
+		if v, ok := h.first(n); ok && hasToken(v, "close") {
+			return true
+		}
+	}
+	return false
+}
+
+// codecCheck is what Envoy's HTTP/1 server codec refuses before the HCM sees the request
+// (Envoy source/common/http/http1/balsa_parser.cc and codec_impl.cc, main 1.37.0-dev,
+// 321a098d81). Each refusal goes through ServerConnectionImpl::sendProtocolError: a local
+// reply whose body is the status text.
+//
+//   - Header block size: BalsaFrame (quiche/balsa/balsa_frame.cc ProcessInput /
+//     ProcessHeaders) counts the raw header block - the request line with the whole target,
+//     every header line with its ": " and CRLF, Host included, and the blank line ending the
+//     block - against max_header_length = max_request_headers_kb * 1024; a block longer
+//     than that is HEADERS_TOO_LONG -> 431 "Request Header Fields Too Large"
+//     (http1.headers_too_large). The evaluator renders each header as "name: value\r\n",
+//     the form HTTP clients send. If the request line's LF lies beyond the limit the first
+//     line is never validated and the answer is 431 too.
+//   - Request line: BalsaParser::OnRequestFirstLineInput refuses a method outside the
+//     http-parser list unless http_protocol_options.allow_custom_methods (isMethodValid,
+//     HPE_INVALID_METHOD) and a target with a space, a control character, DEL or a byte
+//     >= 0x80 (balsaURLValid): 400 "Bad Request" (http1.codec_error).
+//   - Header lines: a control character (but tab) or DEL in a header, or a name that is not
+//     a token: 400 "Bad Request" (see below).
+//   - Header count: ConnectionImpl::completeCurrentHeader checks the header map's size(),
+//     Host included (a repeated inline header joins its first entry), against
+//     common_http_protocol_options.max_headers_count: 431 (http1.too_many_headers).
+func (e *Evaluator) codecCheck(req *Request) *RejectedError {
+	const tooLarge, badRequest = "Request Header Fields Too Large", "Bad Request"
+	limit := e.hcm.maxHeadersKB * 1024
+	firstLine := len(req.Method) + 1 + len(req.Path) + 1 + len("HTTP/1.1") + 2
+	block := firstLine
+	// The count is the header map's size(): a repeated inline header joins the first entry
+	// (insertByKey) and does not add one; host is the inline :authority.
+	entries := 0
+	seenInline := map[string]bool{}
+	hasHost := false
+	for _, kv := range req.Headers {
+		block += len(kv[0]) + 2 + len(kv[1]) + 2
+		k := asciiLower(kv[0])
+		if k == "host" {
+			hasHost = true
+			k = ":authority"
+		}
+		if inlineRequestHeaders[k] || k == ":authority" {
+			if seenInline[k] {
+				continue
+			}
+			seenInline[k] = true
+		}
+		entries++
+	}
+	if !hasHost && req.Authority != "" {
+		block += len("host: ") + len(req.Authority) + 2
+		entries++
+	}
+	block += 2
+	if firstLine > limit {
+		return &RejectedError{Status: 431, Details: "http1.headers_too_large", Body: tooLarge, Codec: true,
+			Reason: fmt.Sprintf("%d-byte request line > max_request_headers_kb %d", firstLine, e.hcm.maxHeadersKB)}
+	}
+	if !e.hcm.allowCustomMethods && !httpParserMethods[req.Method] || e.hcm.allowCustomMethods && !isToken(req.Method) {
+		return &RejectedError{Status: 400, Details: "http1.codec_error", Body: badRequest, Codec: true, Reason: fmt.Sprintf("method %q (HPE_INVALID_METHOD)", req.Method)}
+	}
+	if !balsaURLValid(req.Path) {
+		return &RejectedError{Status: 400, Details: "http1.codec_error", Body: badRequest, Codec: true, Reason: fmt.Sprintf("request target %q (HPE_INVALID_URL)", req.Path)}
+	}
+	if block > limit {
+		return &RejectedError{Status: 431, Details: "http1.headers_too_large", Body: tooLarge, Codec: true,
+			Reason: fmt.Sprintf("%d-byte header block > max_request_headers_kb %d", block, e.hcm.maxHeadersKB)}
+	}
+	// BalsaFrame::CheckHeaderLinesForInvalidChars (InvalidCharsLevel::kError): a control
+	// character other than tab, or DEL, anywhere in the header lines -> "header value
+	// contains invalid chars" (http1.invalid_characters); a CR or LF inside a value would
+	// break the line. Then BalsaParser::isHeaderNameValid: a name that is not a token ->
+	// HPE_INVALID_HEADER_TOKEN. Both 400.
+	for _, kv := range req.Headers {
+		for i := 0; i < len(kv[0])+len(kv[1]); i++ {
+			var c byte
+			if i < len(kv[0]) {
+				c = kv[0][i]
+			} else {
+				c = kv[1][i-len(kv[0])]
+			}
+			if (c < 0x20 && c != '\t') || c == 0x7f {
+				return &RejectedError{Status: 400, Details: "http1.invalid_characters", Body: badRequest, Codec: true, Reason: fmt.Sprintf("header %q: invalid character %#x", kv[0], c)}
+			}
+		}
+	}
+	for _, kv := range req.Headers {
+		if !isToken(kv[0]) {
+			return &RejectedError{Status: 400, Details: "http1.codec_error", Body: badRequest, Codec: true, Reason: fmt.Sprintf("header name %q (HPE_INVALID_HEADER_TOKEN)", kv[0])}
+		}
+	}
+	if entries > e.hcm.maxHeadersCount {
+		return &RejectedError{Status: 431, Details: "http1.too_many_headers", Body: tooLarge, Codec: true,
+			Reason: fmt.Sprintf("%d headers > max_headers_count %d", entries, e.hcm.maxHeadersCount)}
+	}
+	return nil
+}
+
+// httpParserMethods is balsa_parser.cc isMethodValid's kValidMethods.
+var httpParserMethods = map[string]bool{}
+
+func init() {
+	for _, m := range strings.Fields(`ACL BIND CHECKOUT CONNECT COPY DELETE GET HEAD LINK LOCK MERGE
+		MKACTIVITY MKCALENDAR MKCOL MOVE MSEARCH NOTIFY OPTIONS PATCH POST PROPFIND PROPPATCH PURGE
+		PUT REBIND REPORT SEARCH SOURCE SUBSCRIBE TRACE UNBIND UNLINK UNLOCK UNSUBSCRIBE`) {
+		httpParserMethods[m] = true
+	}
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// balsaURLValid is what Envoy's parser accepts as an origin-form target. BalsaFrame
+// (quiche/balsa/balsa_frame.cc ParseHTTPFirstLine / ParseOneIsland) splits the request
+// line at every byte <= ' ' (space, tab, form feed, any control character), so such a byte
+// inside the target leaves the rest of the target in the version, which
+// BalsaParser::isVersionValid refuses (HPE_INVALID_VERSION); BalsaParser::isUrlValid then
+// accepts only '!' <= c <= 126 for a signed char c, refusing DEL and every byte >= 0x80
+// (HPE_INVALID_URL). Either way: 400. Absolute-form targets are not modelled
+// (buildRequestMap refuses them).
+func balsaURLValid(u string) bool {
+	if u == "" {
+		return false
+	}
+	if u[0] != '/' && u[0] != '*' {
+		return true // left to buildRequestMap
+	}
+	for i := 1; i < len(u); i++ {
+		if c := u[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func hasToken(v, tok string) bool {
@@ -297,8 +480,8 @@ func sanitizeConnectionHeader(h *headerMap) error {
 //   - a referer that is repeated or not an absolute URL is removed;
 //   - use_remote_address: the trusted client address is the peer (or the Nth address from
 //     the right of XFF with xff_num_trusted_hops N), the peer is appended to
-//     x-forwarded-for unless skip_xff_append (a loopback peer is replaced by the listener
-//     address), x-forwarded-proto is overwritten with the connection's scheme unless a
+//     x-forwarded-for unless skip_xff_append (a loopback peer is replaced by the server's
+//     LocalInfo address), x-forwarded-proto is overwritten with the connection's scheme unless a
 //     trusted hop set it, x-forwarded-port is set from the listener port when
 //     append_x_forwarded_port;
 //   - x-forwarded-proto is set when absent;
@@ -361,12 +544,14 @@ func (e *Evaluator) mutateRequestHeaders(d *decodedRequest, req *Request) error 
 			if ip == nil {
 				return fmt.Errorf("evaluator: Request.RemoteAddr %q is not an IP address", peer)
 			}
+			// ConnectionManagerUtility::appendXff (Envoy source/common/http/
+			// conn_manager_utility.cc, main 1.37.0-dev, 321a098d81): a loopback peer is
+			// replaced by config.localAddress() - the server's LocalInfo address
+			// (WithServerAddress), not the listener's. The trusted address (and
+			// x-envoy-external-address) stays the peer.
 			appended := ip.String()
 			if ip.IsLoopback() {
-				if req.LocalAddr == "" {
-					return fmt.Errorf("evaluator: a loopback peer is replaced by the listener address in XFF; set Request.LocalAddr")
-				}
-				appended = hostOnly(req.LocalAddr)
+				appended = e.serverAddr
 			}
 			h.appendInline("x-forwarded-for", appended, ",")
 		}
@@ -421,10 +606,14 @@ func (e *Evaluator) mutateRequestHeaders(d *decodedRequest, req *Request) error 
 	if internal {
 		h.setInline("x-envoy-internal", "true")
 	} else {
+		// ConnectionManagerUtility::cleanInternalHeaders (main 1.37.0-dev, 321a098d81): at the
+		// edge also x-envoy-original-path and x-envoy-original-host.
 		if edge {
 			h.remove("x-envoy-decorator-operation")
 			h.remove("x-envoy-downstream-service-cluster")
 			h.remove("x-envoy-downstream-service-node")
+			h.remove("x-envoy-original-path")
+			h.remove("x-envoy-original-host")
 		}
 		for _, n := range []string{"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
 			"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-alt-stat-name",

@@ -73,7 +73,7 @@ func (e *Evaluator) Respond(sel *Selection, req *Request, up *UpstreamResponse) 
 	}
 	head := d.method() == "HEAD"
 	body := up.Body
-	if err := e.encodeResponse(sel, d, resp, head, !streamed && len(body) == 0); err != nil {
+	if err := e.encodeResponse(sel, d, resp, head, !streamed && len(body) == 0, d.clientClose); err != nil {
 		return nil, err
 	}
 	return e.finish(resp, body, head, "via_upstream")
@@ -159,7 +159,59 @@ func parseFlags(flags string) (map[string]bool, error) {
 	return out, nil
 }
 
+// Reject computes the client's response when Envoy refuses the request before routing
+// (a *RejectedError from Select, Forward, Respond or LocalReply): the local reply with the
+// rejection's status, body and details through the HCM's local_reply_config, without a
+// route, and with connection: close - the HTTP/1 codec's refusals come before the request
+// was complete (ActiveStream::encodeHeaders, !hasLastDownstreamByteReceived), a 400 drains
+// the connection (ActiveStream::onLocalReply) and so does a refused upgrade
+// (setShouldDrainConnectionUponCompletion before the 403).
+func (e *Evaluator) Reject(req *Request, rej *RejectedError) (*Response, error) {
+	if req == nil || rej == nil {
+		return nil, fmt.Errorf("evaluator: Reject needs the request and its rejection")
+	}
+	d := &decodedRequest{h: newRequestMap(), body: req.Body, trustedAddr: req.RemoteAddr}
+	if !rej.Codec {
+		var err error
+		if d, err = e.rawDecode(req); err != nil {
+			return nil, err
+		}
+	}
+	return e.localReplyConn(&Selection{}, d, rej.Status, rej.Body, "", rej.Details, nil, false, true)
+}
+
+// repliesBeforeRequestEnd are the local replies Envoy sends while the request body, if
+// any, is still to come: the router's at decodeHeaders (direct_response, no route) and
+// the buffer limit's 413, which is exceeded while the body arrives. Envoy source/common/
+// http/conn_manager_impl.cc ActiveStream::encodeHeaders (main 1.37.0-dev, 321a098d81):
+// "If we are destroying a stream before remote is complete and the connection does not
+// support multiplexing, we should disconnect" - connection: close on HTTP/1.1. Replies
+// after the whole request (upstream responses and failures, ext_proc answers, which come
+// after the body was buffered or streamed to its end) keep the connection.
+var repliesBeforeRequestEnd = map[string]bool{
+	"direct_response":           true,
+	"route_not_found":           true,
+	"request_payload_too_large": true,
+}
+
 func (e *Evaluator) localReply(sel *Selection, d *decodedRequest, code int, body, flags, details string, meta map[string]*structpb.Struct, routeHeaders bool) (*Response, error) {
+	return e.localReplyModify(sel, d, code, body, flags, details, meta, routeHeaders, false, nil)
+}
+
+// localReplyConn is localReply; closeConn forces connection: close (rejections).
+func (e *Evaluator) localReplyConn(sel *Selection, d *decodedRequest, code int, body, flags, details string, meta map[string]*structpb.Struct, routeHeaders, closeConn bool) (*Response, error) {
+	return e.localReplyModify(sel, d, code, body, flags, details, meta, routeHeaders, closeConn, nil)
+}
+
+// localReplyModify is localReplyConn with the sendLocalReply caller's modify_headers
+// (applied after the route's response headers, before the mappers: DownstreamFilterManager::
+// sendLocalReplyViaFilterChain's first EncodeFunction).
+func (e *Evaluator) localReplyModify(sel *Selection, d *decodedRequest, code int, body, flags, details string, meta map[string]*structpb.Struct, routeHeaders, closeConn bool, modify func(*headerMap)) (*Response, error) {
+	// ActiveStream::onLocalReply: a 400 local reply on HTTP/1 drains the connection unless
+	// stream_error_on_invalid_http_message; the code is the one the source asked for,
+	// before any mapper rewrote it.
+	closeConn = closeConn || d.clientClose || (code == 400 && !e.hcm.streamErrorOnInvalidHTTPMessage) ||
+		(repliesBeforeRequestEnd[details] && d.hasBodyStream())
 	fl, err := parseFlags(flags)
 	if err != nil {
 		return nil, err
@@ -176,6 +228,9 @@ func (e *Evaluator) localReply(sel *Selection, d *decodedRequest, code int, body
 				return nil, err
 			}
 		}
+	}
+	if modify != nil {
+		modify(resp)
 	}
 	original := body
 	ctBefore, _ := resp.first("content-type")
@@ -224,7 +279,7 @@ func (e *Evaluator) localReply(sel *Selection, d *decodedRequest, code int, body
 		resp.remove("content-type")
 	}
 	head := d.method() == "HEAD"
-	if err := e.encodeResponse(sel, d, resp, head, body == "" || head); err != nil {
+	if err := e.encodeResponse(sel, d, resp, head, body == "" || head, closeConn); err != nil {
 		return nil, err
 	}
 	r, err := e.finish(resp, []byte(body), head, details)
@@ -243,7 +298,7 @@ func normFlags(f string) string {
 
 // encodeResponse runs the encoder filters, the HCM's response processing and the HTTP/1
 // codec framing on resp.
-func (e *Evaluator) encodeResponse(sel *Selection, d *decodedRequest, resp *headerMap, head, endStream bool) error {
+func (e *Evaluator) encodeResponse(sel *Selection, d *decodedRequest, resp *headerMap, head, endStream, closeConn bool) error {
 	c := &fmtCtx{req: d.h, resp: resp, uuid: e.uuid, remoteAddr: d.trustedAddr}
 	fs := e.hcm.filters
 	for i := len(fs) - 1; i >= 0; i-- {
@@ -287,16 +342,27 @@ func (e *Evaluator) encodeResponse(sel *Selection, d *decodedRequest, resp *head
 	for _, n := range []string{"connection", "upgrade", "transfer-encoding", "keep-alive", "proxy-connection"} {
 		resp.remove(n)
 	}
+	// ActiveStream::encodeHeaders, after mutateResponseHeaders: a stream that drains its
+	// HTTP/1.1 connection (the client asked for close, a 400 local reply, a reply before the
+	// request was complete) gets "connection: close" (setReferenceConnection).
+	if closeConn {
+		resp.setInline("connection", "close")
+	}
 	if e.hcm.alwaysSetRequestIDInResp {
 		if id, ok := d.h.first("x-request-id"); ok {
 			resp.setInline("x-request-id", id)
 		}
 	}
-	// HTTP/1 server codec (StreamEncoderImpl::encodeHeadersBase).
+	// HTTP/1 server codec: Envoy source/common/http/http1/codec_impl.cc
+	// StreamEncoderImpl::encodeHeadersBase (main 1.37.0-dev, 321a098d81). Without
+	// content-length, 1xx/204/304 get nothing; a headers-only response gets
+	// "content-length: 0" unless it answers a HEAD request; everything else - a HEAD
+	// response included ("Envoy may send an informational Transfer-Encoding: chunked
+	// header, but should not send a chunk encoded body") - gets transfer-encoding: chunked.
 	st, _ := resp.first(":status")
 	status, _ := strconv.Atoi(st)
-	if !resp.has("content-length") && status >= 200 && status != 204 && status != 304 && !head {
-		if endStream {
+	if !resp.has("content-length") && status >= 200 && status != 204 && status != 304 {
+		if endStream && !head {
 			resp.add("content-length", "0")
 		} else {
 			resp.add("transfer-encoding", "chunked")

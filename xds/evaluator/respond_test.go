@@ -321,7 +321,7 @@ func TestRespondRejectsProcessorResponses(t *testing.T) {
 	h := baseHCM(t)
 	y := strings.Replace(readTestdata(t, "hcm.yaml"), "response_header_mode: SKIP", "response_header_mode: SEND", 1)
 	h = hcmYAML(t, y)
-	rc := rcYAML(t, `{name: t, virtual_hosts: [{name: vh, domains: ["*"], routes: [{name: r, match: {prefix: /}, route: {cluster: c}, typed_per_filter_config: {envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig}}}]}]}`)
+	rc := rcYAML(t, `{name: t, virtual_hosts: [{name: vh, domains: ["*"], routes: [{name: r, match: {prefix: /}, route: {cluster: c}, typed_per_filter_config: {envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}}}]}]}`)
 	e := mustNew(t, rc, h)
 	r := req("GET", "h", "/")
 	sel, _ := e.Select(r)
@@ -349,10 +349,16 @@ mappers:
 		t.Fatal(err)
 	}
 	want := &Response{Status: 400, Details: rej.Details, Body: []byte("{\"code\":400,\"message\":\"Bad request\"}\n"), Headers: [][2]string{
-		{"content-length", "37"}, {"content-type", "application/json"}, {"date", gatewayDate},
+		{"content-length", "37"}, {"content-type", "application/json"}, {"date", gatewayDate}, {"connection", "close"},
 	}}
 	if diff := cmp.Diff(want, resp); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	if resp, err = e.Reject(r, rej); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, resp); diff != "" {
+		t.Fatalf("Reject (-want +got):\n%s", diff)
 	}
 }
 
@@ -365,5 +371,119 @@ func TestInlineRouteConfig(t *testing.T) {
 	}
 	if _, err := New(rcYAML(t, `{name: other}`), h); err == nil {
 		t.Fatal("want an error for a RouteConfiguration that differs from the inline one")
+	}
+}
+
+// A HEAD response without content-length gets transfer-encoding: chunked from the HTTP/1
+// codec (codec_impl.cc StreamEncoderImpl::encodeHeadersBase), for upstream responses and
+// local replies alike; 204 and 304 get neither header.
+func TestHeadWithoutContentLengthIsChunked(t *testing.T) {
+	rc := rcYAML(t, `
+name: t
+virtual_hosts:
+- name: vh
+  domains: ["*"]
+  routes:
+  - {name: up, match: {prefix: /up}, route: {cluster: c}}
+  - {name: empty, match: {prefix: /empty}, direct_response: {status: 200}}
+`)
+	e := mustNew(t, rc, baseHCM(t))
+	for _, up := range []*UpstreamResponse{{Status: 200}, {Status: 200, Body: []byte("x")}} {
+		r := respond(t, e, req("HEAD", "h", "/up"), up)
+		if got := r.Header("transfer-encoding"); len(got) != 1 || got[0] != "chunked" || r.Header("content-length") != nil {
+			t.Errorf("HEAD upstream %q: headers %v", up.Body, r.Headers)
+		}
+	}
+	for _, st := range []int{204, 304} {
+		r := respond(t, e, req("HEAD", "h", "/up"), &UpstreamResponse{Status: st})
+		if r.Header("transfer-encoding") != nil || r.Header("content-length") != nil {
+			t.Errorf("HEAD %d: headers %v", st, r.Headers)
+		}
+	}
+	out := forward(t, e, req("HEAD", "h", "/empty"))
+	if got := out.Response.Header("transfer-encoding"); len(got) != 1 || got[0] != "chunked" {
+		t.Errorf("HEAD direct response with an empty body: headers %v", out.Response.Headers)
+	}
+}
+
+// connection: close on every reply Envoy sends before the request was complete
+// (ActiveStream::encodeHeaders, !hasLastDownstreamByteReceived), on every 400 local reply
+// (ActiveStream::onLocalReply) and when the client asked for close
+// (HeaderUtility::shouldCloseConnection).
+func TestConnectionClose(t *testing.T) {
+	e := oneVH(t, `  - {name: mock, match: {prefix: /mock}, direct_response: {status: 200, body: {inline_string: "{}"}}}
+  - {name: up, match: {prefix: /up}, route: {cluster: c}}
+`)
+	closes := func(r *Response) bool { return strings.Join(r.Header("connection"), ",") == "close" }
+	post := func(path string, body string, headers ...string) *Request {
+		r := req("POST", "h", path, headers...)
+		r.Body = []byte(body)
+		return r
+	}
+	for _, c := range []struct {
+		name string
+		r    *Request
+		want bool
+	}{
+		{"direct response to a POST with a body", post("/mock", "x"), true},
+		{"direct response to a chunked POST", post("/mock", "", "transfer-encoding", "chunked"), true},
+		{"direct response to a POST with content-length: 0", post("/mock", "", "content-length", "0"), false},
+		{"direct response to a GET", req("GET", "h", "/mock"), false},
+		{"no route, POST with a body", post("/nope", "x"), true},
+		{"client sent connection: close", req("GET", "h", "/mock", "connection", "close"), true},
+		{"client sent proxy-connection: close", req("GET", "h", "/mock", "proxy-connection", "close"), true},
+	} {
+		out := forward(t, e, c.r)
+		if closes(out.Response) != c.want {
+			t.Errorf("%s: headers %v, want connection: close = %v", c.name, out.Response.Headers, c.want)
+		}
+	}
+	// Upstream responses come after the request: only the client's close applies.
+	for _, c := range []struct {
+		r    *Request
+		want bool
+	}{{post("/up", "x"), false}, {req("GET", "h", "/up", "connection", "close"), true}} {
+		if got := closes(respond(t, e, c.r, &UpstreamResponse{Status: 200})); got != c.want {
+			t.Errorf("upstream response: connection: close = %v, want %v", got, c.want)
+		}
+	}
+	sel, err := e.Select(req("GET", "h", "/up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		code    int
+		details string
+		want    bool
+	}{{400, "x", true}, {503, "upstream_reset_before_response_started{connection_failure}", false}, {413, "request_payload_too_large", true}} {
+		r := post("/up", "x")
+		resp, err := e.LocalReply(sel, r, c.code, "", "", c.details)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if closes(resp) != c.want {
+			t.Errorf("local reply %d %s: connection: close = %v, want %v", c.code, c.details, closes(resp), c.want)
+		}
+	}
+}
+
+// Envoy's response header map joins a repeated inline header (cache-control, vary,
+// content-type, ...) with "," as the upstream codec adds it (HeaderMapImpl::insertByKey);
+// set-cookie and custom headers keep their lines.
+func TestUpstreamInlineResponseHeadersJoined(t *testing.T) {
+	e := oneVH(t, "  - {name: r, match: {prefix: /}, route: {cluster: c}}\n")
+	r := respond(t, e, req("GET", "h", "/"), &UpstreamResponse{Status: 200, Headers: [][2]string{
+		{"cache-control", "no-cache"}, {"cache-control", "no-store"}, {"vary", "a"}, {"vary", ""}, {"vary", "b"},
+		{"set-cookie", "a=1"}, {"set-cookie", "b=2"}, {"x-c", "1"}, {"x-c", "2"}, {"content-length", "0"},
+	}})
+	for name, want := range map[string][]string{
+		"cache-control": {"no-cache,no-store"},
+		"vary":          {"a,b"},
+		"set-cookie":    {"a=1", "b=2"},
+		"x-c":           {"1", "2"},
+	} {
+		if diff := cmp.Diff(want, r.Header(name)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
 	}
 }

@@ -46,6 +46,11 @@ func extProcFilter(cfg *ir.Config) (*hcmv3.HttpFilter, error) {
 		MessageTimeout: durationpb.New(time.Duration(cfg.ExtProc.MessageTimeout)),
 		// HTTP_PROXY rewrites change :method and :path (EXT-12, RTM-12).
 		MutationRules: &mutationrulesv3.HeaderMutationRules{AllowAllRouting: wrapperspb.Bool(true)},
+		// The processor's marker (HCM-12) reaches the local-reply mappers only from a receiving namespace
+		// (Filter::setDynamicMetadata, ext_proc.cc); issue 9 item 3 (the same line may come from that branch).
+		MetadataOptions: &extprocv3.MetadataOptions{ReceivingNamespaces: &extprocv3.MetadataOptions_MetadataNamespaces{
+			Untyped: []string{ProcessorMetadataNamespace},
+		}},
 	}
 	a, err := anypb.New(ep)
 	if err != nil {

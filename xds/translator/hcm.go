@@ -85,6 +85,20 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 // body_format, which would rewrite every local reply.
 func localReplyConfig() *hcmv3.LocalReplyConfig {
 	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
+		// A processor reply keeps its Content-Type when its body is empty (OUT-15): Utility::prepareLocalReply
+		// (source/common/http/utility.cc, Envoy main 1.37.0-dev) removes content-type from a local reply with an
+		// empty body after the mappers ran, and nothing but the encoder filters runs after it
+		// (DownstreamFilterManager::sendLocalReplyViaFilterChain → encodeHeaders(nullptr, ...)). So this mapper
+		// copies the reply's content-type to LocalReplyContentTypeHeader, which prepareLocalReply leaves alone, and
+		// the Lambda route's header_mutation puts it back (lambdaContentTypeFilterConfig). It sets no body, status
+		// or format: the default body formatter leaves the body and an existing content-type as they are.
+		{
+			Filter: fromProcessor(),
+			HeadersToAdd: []*corev3.HeaderValueOption{{
+				Header:       &corev3.HeaderValue{Key: LocalReplyContentTypeHeader, Value: "%RESP(content-type)%"},
+				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+			}},
+		},
 		// Upstream timeout → 504 (HTP-14, ERR-2).
 		jsonMapper(responseFlags("UT"), 504, `{"message": "Endpoint request timed out"}`, "InternalServerErrorException"),
 		// Any other 504 Envoy makes itself — chiefly the ext_proc message timeout (EXT-11, EXT-16) — is the same
@@ -160,6 +174,17 @@ func notFromProcessor() *accesslogv3.AccessLogFilter {
 	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_MetadataFilter{MetadataFilter: &accesslogv3.MetadataFilter{
 		Matcher:            processorMarker(),
 		MatchIfKeyNotFound: wrapperspb.Bool(true),
+	}}}
+}
+
+// fromProcessor matches a reply that carries the processor's marker (AccessLogFilter MetadataFilter; a missing
+// key does not match).
+func fromProcessor() *accesslogv3.AccessLogFilter {
+	m := processorMarker()
+	m.Value = &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_BoolMatch{BoolMatch: true}}
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_MetadataFilter{MetadataFilter: &accesslogv3.MetadataFilter{
+		Matcher:            m,
+		MatchIfKeyNotFound: wrapperspb.Bool(false),
 	}}}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -43,4 +44,22 @@ func responseRemapFilterConfig() (map[string]*anypb.Any, error) {
 	return enableFilter(HeaderMutationFilterName, &headermutationv3.HeaderMutationPerRoute{
 		Mutations: &headermutationv3.Mutations{ResponseMutations: ms},
 	})
+}
+
+// LocalReplyContentTypeHeader carries a processor reply's content-type past Utility::prepareLocalReply, which
+// drops content-type from a local reply with an empty body (see localReplyConfig). It never reaches a client.
+const LocalReplyContentTypeHeader = "x-proxyplus-local-reply-content-type"
+
+// lambdaContentTypeMutations restore the content-type of an empty-bodied processor reply on a Lambda route. The
+// header_mutation filter is an encoder filter, so it runs on the local reply after prepareLocalReply
+// (HeaderMutation::encodeHeaders, source/extensions/filters/http/header_mutation/header_mutation.cc): content-type
+// from LocalReplyContentTypeHeader when none is left (an empty value adds nothing), then the carrier goes.
+func lambdaContentTypeMutations() *headermutationv3.HeaderMutationPerRoute {
+	return &headermutationv3.HeaderMutationPerRoute{Mutations: &headermutationv3.Mutations{ResponseMutations: []*mutationrulesv3.HeaderMutation{
+		{Action: &mutationrulesv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: "content-type", Value: "%RESP(" + LocalReplyContentTypeHeader + ")%"},
+			AppendAction: corev3.HeaderValueOption_ADD_IF_ABSENT,
+		}}},
+		{Action: &mutationrulesv3.HeaderMutation_Remove{Remove: LocalReplyContentTypeHeader}},
+	}}}
 }

@@ -141,6 +141,12 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		if err != nil {
 			return nil, err
 		}
+		// An empty function body keeps its Content-Type (OUT-15; localReplyConfig explains the mechanism).
+		hm, err := enableFilter(HeaderMutationFilterName, lambdaContentTypeMutations())
+		if err != nil {
+			return nil, err
+		}
+		pf[HeaderMutationFilterName] = hm[HeaderMutationFilterName]
 		route.TypedPerFilterConfig = pf
 	case ir.HTTPProxy:
 		if err := httpProxyRoute(route, cfg.ExtProc.RouteKeys, api, st, r, re); err != nil {
