@@ -101,11 +101,11 @@ func TestProtectedMethodsFailClosed(t *testing.T) {
 			if got.Response.StatusCode != tc.status || got.Response.Body != tc.body {
 				t.Errorf("response %d %s, want %d %s", got.Response.StatusCode, got.Response.Body, tc.status, tc.body)
 			}
-			if v := header(got.Response.Headers, "x-amzn-ErrorType"); v != tc.errorType {
+			if v := firstHeader(got.Response.Headers, "x-amzn-ErrorType"); v != tc.errorType {
 				t.Errorf("x-amzn-ErrorType %q, want %q", v, tc.errorType)
 			}
 			for _, h := range []string{"x-amzn-RequestId", "x-amz-apigw-id"} {
-				if header(got.Response.Headers, h) == "" {
+				if firstHeader(got.Response.Headers, h) == "" {
 					t.Errorf("no %s header: %v", h, got.Response.Headers)
 				}
 			}
@@ -182,7 +182,7 @@ func protectedInvoker(t *testing.T, insecure bool) (*testinvoke.Invoker, *atomic
 	return inv, &lambdaCalls, &backendCalls
 }
 
-func header(hs [][2]string, name string) string {
+func firstHeader(hs [][2]string, name string) string {
 	for _, h := range hs {
 		if strings.EqualFold(h[0], name) {
 			return h[1]
