@@ -161,9 +161,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}()
 		reloader.Store = st
 	}
-	// The first configuration must be valid: there is no last good one to keep serving.
+	// At start there is no last good version to keep serving. A broken definition file stops serve (the operator
+	// is at hand, and a new replica failing to start leaves the running ones serving); a broken stored API does
+	// not: it was accepted by the admin API, so it broke by an upgrade, and one API must not keep a replica down.
+	// It is held back (not served) and named in status.
 	if err := reloader.Reload(ctx); err != nil {
-		return err
+		var held *controlplane.HeldBackError
+		if !errors.As(err, &held) || held.FromFiles() {
+			return err
+		}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
