@@ -29,7 +29,9 @@ func TestServeBrokenFileHeldBack(t *testing.T) {
 		"apis:\n  - file: good.yaml\n  - file: other.yaml\n", p[0], p[1], p[2], p[3])
 	writeTestFile(t, filepath.Join(dir, "gateway.yaml"), cfg)
 	startServe(t, p[3], "--config", filepath.Join(dir, "gateway.yaml"), "--watch-interval", "20ms")
-	routesVersion(t, p[0], func(n map[string]bool) bool { return hasStage("clitest001", "dev")(n) && hasStage("other00001", "dev")(n) })
+	routesVersion(t, p[0], func(n map[string]bool) bool {
+		return hasStage("clitest001", "dev")(n) && hasStage("other00001", "dev")(n)
+	})
 
 	// Break other.yaml, then add a resource to good.yaml: any reload that reads the edit also reads the break.
 	writeTestFile(t, other, strings.Replace(otherDef, `variables: {backend: "127.0.0.1:1025"}`, `variables: {}`, 1))
