@@ -178,16 +178,19 @@ func (c *adminConn) rpcError(err error) error {
 		return err
 	}
 	msg := st.Message()
-	var details []string
+	// details are "field: description"; descs the descriptions alone, to leave out what the message already says.
+	var details, descs []string
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.BadRequest:
 			for _, v := range d.GetFieldViolations() {
 				details = append(details, v.GetField()+": "+v.GetDescription())
+				descs = append(descs, v.GetDescription())
 			}
 		case *errdetails.PreconditionFailure:
 			for _, v := range d.GetViolations() {
 				details = append(details, v.GetSubject()+": "+v.GetDescription())
+				descs = append(descs, v.GetDescription())
 			}
 		}
 	}
@@ -197,8 +200,8 @@ func (c *adminConn) rpcError(err error) error {
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
 	var extra []string
-	for _, d := range details {
-		if !strings.Contains(msg, d) {
+	for i, d := range details {
+		if !strings.Contains(msg, d) && !strings.Contains(msg, strings.Join(strings.Fields(descs[i]), " ")) {
 			extra = append(extra, d)
 		}
 	}
