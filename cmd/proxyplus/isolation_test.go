@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/proxyplus/proxyplus/loader"
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
+	"github.com/proxyplus/proxyplus/store"
 )
 
 // TestServeBrokenFileHeldBack: serve --config with two definition files. One file breaks (its stage loses a
@@ -81,5 +83,58 @@ func writeTestFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServeStartWithBrokenDefinitions: at start a broken definition file stops serve with every error, naming the
+// stage and the variable; a broken stored API does not: serve starts, serves the rest and names it as not served.
+func TestServeStartWithBrokenDefinitions(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("testdata/api.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "broken.yaml")
+	writeTestFile(t, broken, strings.Replace(string(src), `variables: {backend: "127.0.0.1:1025"}`, `variables: {}`, 1))
+	code, _, stderr := runCLI(t, "serve", "--api", broken, "--stage", "dev", "--admin-address", "off", "--metrics-address", "off",
+		"--xds-address", "127.0.0.1:0", "--extproc-address", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, "stage dev, GET /items/{id}") || !strings.Contains(stderr, "backend") {
+		t.Fatalf("serve with a broken file: exit %d\n%s", code, stderr)
+	}
+
+	// A stored stage lacking its variable, written behind the admin API's back (as an older proxyplus could have).
+	dataDir := filepath.Join(dir, "data")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenBolt(filepath.Join(dataDir, "proxyplus.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := loader.Load("api.yaml", src, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := st.CreateAPI(ctx, res.API); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := st.CreateDeployment(ctx, "clitest001", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutStage(ctx, &store.Stage{APIID: "clitest001", Name: "dev", DeploymentID: dep.ID}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := freePorts(t, 4)
+	startServe(t, p[3], "--xds-address", p[0], "--extproc-address", p[1], "--metrics-address", p[2], "--admin-address", p[3],
+		"--data-dir", dataDir, "--watch-interval", "0")
+	code, out, stderr := runCLI(t, "status", "--admin-address", p[3])
+	if code != 0 || !strings.Contains(out, "API clitest001 (store:apis/clitest001)") || !strings.Contains(out, "NOT SERVED") ||
+		!strings.Contains(out, "stage dev") {
+		t.Fatalf("proxyplus status: exit %d\n%s%s", code, out, stderr)
 	}
 }

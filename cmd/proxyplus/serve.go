@@ -28,6 +28,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/admin"
 	"github.com/proxyplus/proxyplus/controlplane"
+	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/extproc"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
@@ -167,8 +168,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// It is held back (not served) and named in status.
 	if err := reloader.Reload(ctx); err != nil {
 		var held *controlplane.HeldBackError
-		if !errors.As(err, &held) || held.FromFiles() {
+		if !errors.As(err, &held) {
 			return err
+		}
+		var fileErrs diag.List
+		for _, h := range held.APIs {
+			if h.FromFile() {
+				fileErrs = append(fileErrs, h.Errors...)
+			}
+		}
+		if len(fileErrs) > 0 {
+			return fmt.Errorf("a definition file cannot be served: %w", fileErrs.Err())
 		}
 	}
 
