@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -318,6 +319,13 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 			c.errs = diag.List{{Severity: diag.Error, File: c.source, Field: "id",
 				Message: fmt.Sprintf("API id %q is also used by %s; ids must be unique", api.ID, prev)}}
 			b.diags = append(b.diags, c.errs...)
+			continue
+		}
+		// Validate the API's own Envoy configuration, unless it is the translation already published (most APIs,
+		// most reloads): then it was validated before.
+		if good, ok := r.lastGood[c.key]; ok && reflect.DeepEqual(good.api, api) {
+			ids[api.ID] = c.source
+			c.api = good.api
 			continue
 		}
 		if _, err := xdstranslator.Build(translator.Assemble([]ir.API{api}, r.opts)); err != nil {
