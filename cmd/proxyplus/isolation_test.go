@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +78,18 @@ func TestServeBrokenFileHeldBack(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "held back:") || !strings.Contains(out, "API other00001 ("+other+")") ||
 		!strings.Contains(out, "serving its last good version") {
 		t.Fatalf("proxyplus status: exit %d\n%s%s", code, out, stderr)
+	}
+	metrics, err := http.Get("http://" + p[2] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer metrics.Body.Close()
+	body, err := io.ReadAll(metrics.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), "\nproxyplus_apis_held_back 1\n") {
+		t.Errorf("metrics lack proxyplus_apis_held_back 1")
 	}
 }
 

@@ -150,6 +150,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
 		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
 	}, xdsPublisher{xds}, log)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proxyplus_apis_held_back",
+		Help: "APIs whose latest definition cannot be served; each keeps its last good version, if any (status names them)"},
+		func() float64 { return float64(len(reloader.Status().HeldBack)) }))
 	var st store.Store
 	if adminOn {
 		if st, err = openStore(ctx, cfg.Store, cfg.DataDir, log); err != nil {
