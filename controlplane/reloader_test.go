@@ -61,8 +61,8 @@ func (p serverPublisher) Publish(ctx context.Context, res *xdstranslator.Resourc
 func (p serverPublisher) Reject(err error) { p.s.Reject(err) }
 
 // TestPipelineToADSClient drives the real pipeline and the real ADS server in-process: a definition file is
-// loaded, translated and published; an ADS client receives the generated routes; a broken edit is refused and
-// the last good configuration stays; a good edit is picked up by the file watcher and pushed.
+// loaded, translated and published; an ADS client receives the generated routes; a broken edit is held back and
+// its last good version stays; a good edit is picked up by the file watcher and pushed.
 func TestPipelineToADSClient(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "api.yaml")

@@ -20,7 +20,7 @@ import (
 	xdsserver "github.com/proxyplus/proxyplus/xds/server"
 )
 
-func parseAPI(t *testing.T, id, yaml string) *apigatewayv1.RestApi {
+func parseAPI(t testing.TB, id, yaml string) *apigatewayv1.RestApi {
 	t.Helper()
 	res, err := loader.Load(id+".yaml", []byte(strings.Replace(yaml, "id: feature001", "id: "+id, 1)), loader.Options{})
 	if err != nil {
