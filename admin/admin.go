@@ -444,9 +444,11 @@ var stageVariableRef = regexp.MustCompile(`\$\{stageVariables\.([A-Za-z0-9_]+)\}
 // do not fit together) with one field violation per missing stage variable ("stage.variables.NAME") and per
 // other error; hint tells the caller how to set a missing variable.
 func servable(dep *store.Deployment, st *store.Stage, hint string) error {
-	def := dep.Definition
+	def := &apigatewayv1.RestApi{}
+	if dep.Definition != nil {
+		def = proto.Clone(dep.Definition).(*apigatewayv1.RestApi)
+	}
 	if def.GetId() == "" {
-		def = proto.Clone(def).(*apigatewayv1.RestApi)
 		def.Id = st.APIID
 	}
 	in := translator.Input{File: "store:apis/" + st.APIID, API: def, Stages: []*apigatewayv1.Stage{{
