@@ -474,8 +474,14 @@ func servable(dep *store.Deployment, st *store.Stage, hint string) error {
 			}
 		}
 	}
+	// Only variables the errors are about: a reference in an integration the translator does not serve is no error.
+	var missing []string
+	for _, name := range slices.Sorted(maps.Keys(users)) {
+		if slices.ContainsFunc(errs, func(d diag.Diagnostic) bool { return mentionsAny(d.Message, []string{name}) }) {
+			missing = append(missing, name)
+		}
+	}
 	var v []*errdetails.BadRequest_FieldViolation
-	missing := slices.Sorted(maps.Keys(users))
 	for _, name := range missing {
 		v = append(v, &errdetails.BadRequest_FieldViolation{Field: "stage.variables." + name,
 			Description: fmt.Sprintf("stage %s does not define the variable %s, which the integration uri of %s uses",
@@ -513,9 +519,10 @@ func servable(dep *store.Deployment, st *store.Stage, hint string) error {
 	return stat.Err()
 }
 
+// mentionsAny reports whether s holds a ${stageVariables.NAME} reference to one of names.
 func mentionsAny(s string, names []string) bool {
 	for _, n := range names {
-		if strings.Contains(s, n) {
+		if strings.Contains(s, "${stageVariables."+n+"}") {
 			return true
 		}
 	}
