@@ -9,21 +9,27 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"regexp"
+	"slices"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/proxyplus/proxyplus/diag"
+	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/loader"
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/testinvoke"
 	"github.com/proxyplus/proxyplus/translator"
+	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
 // Options configure a Server.
@@ -380,18 +386,19 @@ func (s *Server) stageDeployment(ctx context.Context, apiID, name string) (*stor
 }
 
 // CreateDeployment snapshots an API and, with stage_name, points that stage at the snapshot (keeping its
-// variables and description).
+// variables and description). A stage that could not serve the snapshot (see servable) is refused with
+// FAILED_PRECONDITION and left unchanged, and no deployment is created.
 func (s *Server) CreateDeployment(ctx context.Context, req *adminv1.CreateDeploymentRequest) (*adminv1.CreateDeploymentResponse, error) {
 	if err := required("rest_api_id", req.GetRestApiId()); err != nil {
 		return nil, err
 	}
-	dep, err := s.opts.Store.CreateDeployment(ctx, req.GetRestApiId(), req.GetDescription())
-	if err != nil {
-		return nil, s.storeError(ctx, "CreateDeployment", err)
-	}
+	var (
+		st       *store.Stage
+		expected store.Revision
+	)
+	const hint = "set it on the stage first (PutStage, or proxyplus deploy --variable NAME=VALUE)"
 	if name := req.GetStageName(); name != "" {
-		st := &store.Stage{APIID: req.GetRestApiId(), Name: name}
-		var expected store.Revision
+		st = &store.Stage{APIID: req.GetRestApiId(), Name: name}
 		cur, err := s.opts.Store.GetStage(ctx, req.GetRestApiId(), name)
 		switch {
 		case err == nil:
@@ -400,12 +407,126 @@ func (s *Server) CreateDeployment(ctx context.Context, req *adminv1.CreateDeploy
 		default:
 			return nil, s.storeError(ctx, "CreateDeployment", err)
 		}
+		// Check the API as it is now before snapshotting it, so that a refusal leaves no deployment behind.
+		a, err := s.opts.Store.GetAPI(ctx, req.GetRestApiId())
+		if err != nil {
+			return nil, s.storeError(ctx, "CreateDeployment", err)
+		}
+		if err := servable(&store.Deployment{Definition: a.Definition}, st, hint); err != nil {
+			return nil, err
+		}
+	}
+	dep, err := s.opts.Store.CreateDeployment(ctx, req.GetRestApiId(), req.GetDescription())
+	if err != nil {
+		return nil, s.storeError(ctx, "CreateDeployment", err)
+	}
+	if st != nil {
 		st.DeploymentID = dep.ID
+		// The API may have changed since the check above: check the snapshot itself.
+		if err := servable(dep, st, hint); err != nil {
+			return nil, err
+		}
 		if _, err := s.opts.Store.PutStage(ctx, st, expected); err != nil {
 			return nil, s.storeError(ctx, "CreateDeployment", err)
 		}
 	}
 	return &adminv1.CreateDeploymentResponse{Deployment: deploymentMsg(dep)}, nil
+}
+
+// stageVariableRef is API Gateway's stage variable reference in integration URIs (HTP-2, RES-17); the translator
+// resolves the same syntax.
+var stageVariableRef = regexp.MustCompile(`\$\{stageVariables\.([A-Za-z0-9_]+)\}`)
+
+// servable refuses a stage that the control plane could not serve: the deployment's definition is translated on
+// the stage, with the stage's own variables, exactly as the control plane translates stored stages, and the Envoy
+// configuration built from it is validated. Accepting such a stage would only hold the API back at the next
+// reload (controlplane.HeldBack) with nobody told. The error is FAILED_PRECONDITION (the stage and the deployment
+// do not fit together) with one field violation per missing stage variable ("stage.variables.NAME") and per
+// other error; hint tells the caller how to set a missing variable.
+func servable(dep *store.Deployment, st *store.Stage, hint string) error {
+	def := &apigatewayv1.RestApi{}
+	if dep.Definition != nil {
+		def = proto.Clone(dep.Definition).(*apigatewayv1.RestApi)
+	}
+	if def.GetId() == "" {
+		def.Id = st.APIID
+	}
+	in := translator.Input{File: "store:apis/" + st.APIID, API: def, Stages: []*apigatewayv1.Stage{{
+		StageName: st.Name, DeploymentId: st.DeploymentID, Description: st.Description, Variables: st.Variables}}}
+	api, l := translator.TranslateAPI(in)
+	errs := l.Errors()
+	if len(errs) == 0 {
+		_, err := xdstranslator.Build(translator.Assemble([]ir.API{api}, translator.Options{}))
+		if err == nil {
+			return nil
+		}
+		errs = diag.List{{Severity: diag.Error, Message: "the generated Envoy configuration is invalid (a proxyplus bug; please report it): " + err.Error()}}
+	}
+
+	// Missing stage variables, each with the methods that need it.
+	users := map[string][]string{}
+	for _, res := range def.GetResources() {
+		for _, m := range slices.Sorted(maps.Keys(res.GetResourceMethods())) {
+			for _, ref := range stageVariableRef.FindAllStringSubmatch(res.GetResourceMethods()[m].GetIntegration().GetUri(), -1) {
+				if _, ok := st.Variables[ref[1]]; !ok {
+					users[ref[1]] = append(users[ref[1]], m+" "+res.GetPath())
+				}
+			}
+		}
+	}
+	// Only variables the errors are about: a reference in an integration the translator does not serve is no error.
+	var missing []string
+	for _, name := range slices.Sorted(maps.Keys(users)) {
+		if slices.ContainsFunc(errs, func(d diag.Diagnostic) bool { return mentionsAny(d.Message, []string{name}) }) {
+			missing = append(missing, name)
+		}
+	}
+	var v []*errdetails.BadRequest_FieldViolation
+	for _, name := range missing {
+		v = append(v, &errdetails.BadRequest_FieldViolation{Field: "stage.variables." + name,
+			Description: fmt.Sprintf("stage %s does not define the variable %s, which the integration uri of %s uses",
+				st.Name, name, strings.Join(slices.Compact(users[name]), ", "))})
+	}
+	for _, d := range errs {
+		if d.Field == "uri" && mentionsAny(d.Message, missing) {
+			continue // reported above, by variable
+		}
+		field := "rest_api"
+		if d.Path != "" {
+			field += ": " + d.Path
+		}
+		if d.Field != "" {
+			field += ": " + d.Field
+		}
+		v = append(v, &errdetails.BadRequest_FieldViolation{Field: field, Description: d.Message})
+	}
+	summary := v[0].GetDescription()
+	if len(v) > 1 {
+		summary += fmt.Sprintf(" (and %d more)", len(v)-1)
+	}
+	if len(missing) > 0 {
+		summary += "; " + hint
+	}
+	what := "the new deployment"
+	if dep.ID != "" {
+		what = "deployment " + dep.ID
+	}
+	msg := fmt.Sprintf("stage %s of API %s cannot serve %s, the stage was not changed: %s", st.Name, st.APIID, what, summary)
+	stat := status.New(codes.FailedPrecondition, msg)
+	if d, err := stat.WithDetails(&errdetails.BadRequest{FieldViolations: v}); err == nil {
+		stat = d
+	}
+	return stat.Err()
+}
+
+// mentionsAny reports whether s holds a ${stageVariables.NAME} reference to one of names.
+func mentionsAny(s string, names []string) bool {
+	for _, n := range names {
+		if strings.Contains(s, "${stageVariables."+n+"}") {
+			return true
+		}
+	}
+	return false
 }
 
 // ListDeployments pages through an API's deployments.
@@ -428,7 +549,8 @@ func (s *Server) ListDeployments(ctx context.Context, req *adminv1.ListDeploymen
 	return resp, nil
 }
 
-// PutStage creates or updates a stage.
+// PutStage creates or updates a stage. A stage that could not serve its deployment (see servable) is refused
+// with FAILED_PRECONDITION.
 func (s *Server) PutStage(ctx context.Context, req *adminv1.PutStageRequest) (*adminv1.PutStageResponse, error) {
 	if err := required("rest_api_id", req.GetRestApiId()); err != nil {
 		return nil, err
@@ -440,10 +562,20 @@ func (s *Server) PutStage(ctx context.Context, req *adminv1.PutStageRequest) (*a
 	if err := required("stage.deployment_id", in.GetDeploymentId()); err != nil {
 		return nil, err
 	}
-	st, err := s.opts.Store.PutStage(ctx, &store.Stage{
+	want := &store.Stage{
 		APIID: req.GetRestApiId(), Name: in.GetStageName(), DeploymentID: in.GetDeploymentId(),
 		Variables: in.GetVariables(), Description: in.GetDescription(),
-	}, store.Revision(req.GetExpectedRevision()))
+	}
+	// A stage that cannot serve its deployment is refused; a missing API or deployment is reported by the store.
+	switch dep, err := s.opts.Store.GetDeployment(ctx, want.APIID, want.DeploymentID); {
+	case err == nil:
+		if err := servable(dep, want, "set it in stage.variables (proxyplus deploy --variable NAME=VALUE)"); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, s.storeError(ctx, "PutStage", err)
+	}
+	st, err := s.opts.Store.PutStage(ctx, want, store.Revision(req.GetExpectedRevision()))
 	if err != nil {
 		return nil, s.storeError(ctx, "PutStage", err)
 	}

@@ -87,6 +87,26 @@ func wantCode(t *testing.T, err error, code codes.Code) *status.Status {
 	return st
 }
 
+// wantViolation checks a refusal of a stage that cannot be served: FAILED_PRECONDITION whose message contains msg,
+// with a field violation for field.
+func wantViolation(t *testing.T, err error, field, msg string) {
+	t.Helper()
+	st := wantCode(t, err, codes.FailedPrecondition)
+	if !strings.Contains(st.Message(), msg) {
+		t.Errorf("message %q lacks %q", st.Message(), msg)
+	}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				if v.GetField() == field {
+					return
+				}
+			}
+		}
+	}
+	t.Errorf("no field violation for %s in %v", field, st.Details())
+}
+
 func TestRestApiCRUD(t *testing.T) {
 	ctx := t.Context()
 	c := newClient(t, Options{})
@@ -397,13 +417,26 @@ func TestDeployStageTestInvoke(t *testing.T) {
 	_, err := c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: "nosuch"})
 	wantCode(t, err, codes.NotFound)
 
-	d1, err := c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: "pets1", Description: "first", StageName: "dev"})
+	// The API needs the stage variable "backend": a deployment to a new stage (which has no variables) is refused.
+	_, err = c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: "pets1", Description: "first", StageName: "dev"})
+	wantViolation(t, err, "stage.variables.backend", "ANY /api/{proxy+}")
+	_, err = c.GetStage(ctx, &adminv1.GetStageRequest{RestApiId: "pets1", StageName: "dev"})
+	wantCode(t, err, codes.NotFound)
+
+	d1, err := c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: "pets1", Description: "first"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dep1 := d1.GetDeployment()
 	if dep1.GetId() == "" || dep1.GetRestApi().GetName() != "pets" || dep1.GetDescription() != "first" {
 		t.Fatalf("deployment = %v", dep1)
+	}
+	// A stage without the variable is refused too; with it, it is created.
+	_, err = c.PutStage(ctx, &adminv1.PutStageRequest{RestApiId: "pets1", Stage: &apigatewayv1.Stage{StageName: "dev", DeploymentId: dep1.GetId()}})
+	wantViolation(t, err, "stage.variables.backend", "stage dev")
+	if _, err := c.PutStage(ctx, &adminv1.PutStageRequest{RestApiId: "pets1", Stage: &apigatewayv1.Stage{StageName: "dev",
+		DeploymentId: dep1.GetId(), Variables: map[string]string{"backend": "first.internal:8081"}}}); err != nil {
+		t.Fatal(err)
 	}
 	stage, err := c.GetStage(ctx, &adminv1.GetStageRequest{RestApiId: "pets1", StageName: "dev"})
 	if err != nil {
@@ -420,8 +453,12 @@ func TestDeployStageTestInvoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.PutStage(ctx, &adminv1.PutStageRequest{RestApiId: "pets1", ExpectedRevision: stage.GetRecord().GetRevision(),
-		Stage: &apigatewayv1.Stage{StageName: "dev", DeploymentId: dep1.GetId()}})
+		Stage: &apigatewayv1.Stage{StageName: "dev", DeploymentId: dep1.GetId(), Variables: map[string]string{"backend": "x:8080"}}})
 	wantCode(t, err, codes.Aborted)
+	// Removing the variable the served deployment needs is refused: the stage keeps serving as it does.
+	_, err = c.PutStage(ctx, &adminv1.PutStageRequest{RestApiId: "pets1",
+		Stage: &apigatewayv1.Stage{StageName: "dev", DeploymentId: dep1.GetId()}})
+	wantViolation(t, err, "stage.variables.backend", "backend")
 	_, err = c.PutStage(ctx, &adminv1.PutStageRequest{RestApiId: "pets1",
 		Stage: &apigatewayv1.Stage{StageName: "prod", DeploymentId: "nosuchdeployment"}})
 	wantCode(t, err, codes.FailedPrecondition)

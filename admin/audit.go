@@ -70,17 +70,6 @@ func (g *guard) audit(ctx context.Context, c caller, fullMethod string, req, res
 	g.log.LogAttrs(ctx, level, "admin audit", attrs...)
 }
 
-// authFailed logs a rejected call (any method but the unauthenticated services).
-func (g *guard) authFailed(ctx context.Context, fullMethod string, err error) {
-	attrs := []slog.Attr{slog.String("method", shortMethod(fullMethod))}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		attrs = append(attrs, slog.String("peer", p.Addr.String()))
-	}
-	st := status.Convert(err)
-	attrs = append(attrs, slog.String("code", st.Code().String()), slog.String("error", st.Message()))
-	g.log.LogAttrs(ctx, slog.LevelWarn, "admin authentication failed", attrs...)
-}
-
 // resourceAttrs names what a mutating request touches: API id (taken from the response when the server chose
 // it), stage, deployment and the expected revision the caller gave. Request bodies are never logged.
 func resourceAttrs(req, resp any) []slog.Attr {

@@ -62,7 +62,10 @@ func TestAuditMutatingCalls(t *testing.T) {
 	c := adminv1.NewAdminServiceClient(dial(t, addr, nil))
 	ctx := withToken(t.Context(), aliceToken)
 
-	created, err := c.CreateRestApi(ctx, &adminv1.CreateRestApiRequest{RestApi: petAPI("", "pets")})
+	// No stage variable needed, so that a deployment to a new stage is servable.
+	api := petAPI("", "pets")
+	api.Resources[2].ResourceMethods["ANY"].Integration.Uri = "http://backend.internal:8080/{proxy}"
+	created, err := c.CreateRestApi(ctx, &adminv1.CreateRestApiRequest{RestApi: api})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,8 @@ const anonymousLoopback = "anonymous (loopback)"
 // net.Listen): transport credentials, the authentication and audit interceptors, and the MaxRequestBytes limit.
 // It refuses, with an error naming the address and the flags to give, to run without authentication on an address
 // that is not loopback, and to accept bearer tokens over plaintext on one. audit receives one line per mutating
-// call and per rejected authentication; slog.Default() when nil.
+// call and, per peer and AuthFailureLogInterval, one line counting its rejected authentications; a peer that fails
+// too often is refused for a while (AuthFailureBurst). slog.Default() when nil.
 //
 // The gRPC health (grpc.health.v1) and reflection (grpc.reflection.*) services stay reachable without a token, so
 // probes and grpcurl work; every other method, in particular all of proxyplus.admin.v1, requires authentication
@@ -87,7 +88,7 @@ func ServerOptions(addr string, sec Security, audit *slog.Logger) ([]grpc.Server
 	if err != nil {
 		return nil, fmt.Errorf("admin %w", err)
 	}
-	g := &guard{log: audit}
+	g := &guard{log: audit, limit: newAuthLimiter(audit, time.Now, func(d time.Duration, f func()) { time.AfterFunc(d, f) })}
 	if sec.TokenFile != "" {
 		if g.tokens, err = openTokens(sec.TokenFile, audit); err != nil {
 			return nil, err
@@ -185,6 +186,7 @@ type caller struct {
 // guard authenticates calls and audits the mutating ones.
 type guard struct {
 	log       *slog.Logger
+	limit     *authLimiter
 	tokens    *tokenSet // nil when no token file is configured
 	mtls      bool
 	anonymous bool
@@ -194,9 +196,8 @@ func (g *guard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 	if exempt(info.FullMethod) {
 		return handler(ctx, req)
 	}
-	c, err := g.authenticate(ctx)
+	c, err := g.check(ctx, info.FullMethod)
 	if err != nil {
-		g.authFailed(ctx, info.FullMethod, err)
 		return nil, err
 	}
 	if !isMutating(info.FullMethod) {
@@ -213,11 +214,26 @@ func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 	if exempt(info.FullMethod) {
 		return handler(srv, ss)
 	}
-	if _, err := g.authenticate(ss.Context()); err != nil {
-		g.authFailed(ss.Context(), info.FullMethod, err)
+	if _, err := g.check(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}
 	return handler(srv, ss)
+}
+
+// check authenticates a call unless its peer failed too often (authLimiter); failures are counted and logged in
+// aggregate.
+func (g *guard) check(ctx context.Context, fullMethod string) (caller, error) {
+	if g.anonymous {
+		return g.authenticate(ctx)
+	}
+	if err := g.limit.allow(ctx, fullMethod); err != nil {
+		return caller{}, err
+	}
+	c, err := g.authenticate(ctx)
+	if err != nil {
+		g.limit.failed(ctx, fullMethod, err)
+	}
+	return c, err
 }
 
 func (g *guard) authenticate(ctx context.Context) (caller, error) {

@@ -1,7 +1,9 @@
 // Package controlplane drives one configuration pipeline: load the definition files and the stages deployed
-// through the admin API (the store), validate, translate to IR, build Envoy resources and publish them. A
-// definition that fails anywhere leaves the last good configuration published and is reported; files are
-// watched and reloaded after a quiet period, the store is watched and reloaded on every committed change.
+// through the admin API (the store), validate, translate to IR, build Envoy resources and publish them. Each API
+// is loaded, translated and validated on its own (envoy-notes STY-6 item 5): an API whose definition fails is held
+// back — its last good translation stays served and it is reported in Status.HeldBack — while the other APIs go
+// on updating. Files are watched and reloaded after a quiet period, the store is watched and reloaded on every
+// committed change.
 //
 // File definitions are a read-only source (GitOps): they are served as they are, and an API id defined by a
 // file shadows a stored API with the same id (reported as a warning). The admin API refuses to create or change
@@ -15,10 +17,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/proxyplus/proxyplus/diag"
+	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/loader"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
@@ -52,9 +58,66 @@ type Status struct {
 	Diagnostics diag.List `json:"diagnostics,omitempty"`
 	// StoreRevision is the store's deployed revision the latest reload read (0 without a store).
 	StoreRevision store.Revision `json:"store_revision,omitempty"`
-	// FileAPIs maps the API ids defined by files to their file, as of the latest reload.
+	// FileAPIs maps the API ids defined by files to their file, as of the latest reload. A file that cannot be
+	// read keeps the id of its last good version.
 	FileAPIs map[string]string `json:"file_apis,omitempty"`
+	// HeldBack lists the APIs whose latest definition the latest reload could not serve, sorted by source.
+	HeldBack []HeldBack `json:"held_back,omitempty"`
 }
+
+// HeldBack is an API whose latest definition cannot be served. Its last good translation stays served when
+// there is one; the other APIs go on updating.
+type HeldBack struct {
+	// API is the API id; "" when the definition could not be read far enough to know it and never was.
+	API string `json:"api,omitempty"`
+	// Source is the definition file, or store:apis/<id> for an API deployed through the admin API.
+	Source string `json:"source"`
+	// Reason is the first error on one line, with the number of further ones; Errors lists them all.
+	Reason string    `json:"reason"`
+	Errors diag.List `json:"errors"`
+	// ServingLastGood says the API's last good translation (made at LastGoodAt) is still served; false when this
+	// process never translated the API successfully, so it is not served at all.
+	ServingLastGood bool      `json:"serving_last_good"`
+	LastGoodAt      time.Time `json:"last_good_at,omitzero"`
+	// Since is when the reloads began holding the API back.
+	Since time.Time `json:"since"`
+}
+
+// FromFile reports whether the API is defined by a file (not the store).
+func (h HeldBack) FromFile() bool { return !strings.HasPrefix(h.Source, storeSourcePrefix) }
+
+// HeldBackError is what Reload returns when it published a configuration without the latest definition of some
+// APIs (held back, see HeldBack). Everything else was published.
+type HeldBackError struct{ APIs []HeldBack }
+
+func (e *HeldBackError) Error() string {
+	parts := make([]string, len(e.APIs))
+	for i, h := range e.APIs {
+		name := h.API
+		if name == "" {
+			name = "?"
+		}
+		served := "not served"
+		if h.ServingLastGood {
+			served = "its last good version stays served"
+		}
+		parts[i] = fmt.Sprintf("API %s (%s) held back, %s: %s", name, h.Source, served, h.Reason)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// FromFiles reports whether any held-back API is defined by a file.
+func (e *HeldBackError) FromFiles() bool {
+	for _, h := range e.APIs {
+		if h.FromFile() {
+			return true
+		}
+	}
+	return false
+}
+
+// storeSourcePrefix starts the Source of APIs deployed through the admin API.
+const storeSourcePrefix = "store:apis/"
 
 // Reloader runs the pipeline.
 type Reloader struct {
@@ -73,11 +136,24 @@ type Reloader struct {
 	status    Status
 	// loaded fingerprints the file contents the latest reload read, the baseline Watch compares against.
 	loaded string
+
+	// lastGood holds, per API source (see candidate.key), the translation last published; heldSince when each
+	// held-back source began failing. Both are used only under reloading.
+	lastGood  map[string]goodAPI
+	heldSince map[string]time.Time
+	now       func() time.Time
+}
+
+// goodAPI is the last published translation of one API source.
+type goodAPI struct {
+	api ir.API
+	at  time.Time
 }
 
 // NewReloader returns a reloader for sources.
 func NewReloader(sources []Source, opts translator.Options, publish Publisher, log *slog.Logger) *Reloader {
-	return &Reloader{sources: sources, opts: opts, publish: publish, log: log}
+	return &Reloader{sources: sources, opts: opts, publish: publish, log: log, lastGood: map[string]goodAPI{},
+		heldSince: map[string]time.Time{}, now: time.Now}
 }
 
 // Status returns the latest reload outcome.
@@ -87,7 +163,10 @@ func (r *Reloader) Status() Status {
 	return r.status
 }
 
-// Reload runs the pipeline once. On any error nothing is published and the error says which file and field.
+// Reload runs the pipeline once. An API that fails is held back (its last good translation stays served) and the
+// others are published: Reload then returns a *HeldBackError naming the held-back APIs. Any other error means
+// nothing was published (the store could not be read, the combined configuration is invalid); it says which file
+// and field.
 func (r *Reloader) Reload(ctx context.Context) error {
 	r.reloading.Lock()
 	defer r.reloading.Unlock()
@@ -97,7 +176,7 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	r.mu.Lock()
 	prevVersion := r.status.Version
 	r.loaded = fp
-	r.status.LastReload = time.Now()
+	r.status.LastReload = r.now()
 	r.status.Diagnostics = diags
 	if b.fileAPIs != nil {
 		r.status.FileAPIs = b.fileAPIs
@@ -109,6 +188,7 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		r.status.Error = err.Error()
 	} else {
 		r.status.Error, r.status.Version, r.status.LastSuccess = "", version, r.status.LastReload
+		r.status.HeldBack = b.heldBack
 	}
 	st := r.status
 	r.mu.Unlock()
@@ -119,17 +199,29 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		r.log.Warn("definition warning", "diagnostic", d.String())
 	}
 	if err != nil {
-		r.log.Error("configuration not published; the last good configuration stays in service", "err", err)
+		r.log.Error("configuration not published; the last good configuration stays in service", "error", err)
 		if !published {
 			r.publish.Reject(err)
 		}
 		return err
 	}
+	for _, h := range b.heldBack {
+		msg := "API held back: its definition cannot be served; its last good version stays in service"
+		if !h.ServingLastGood {
+			msg = "API held back: its definition cannot be served and it has no last good version; it is not served"
+		}
+		r.log.Error(msg, "api", h.API, "source", h.Source, "error", h.Reason, "errors", len(h.Errors),
+			"held_back_since", h.Since)
+	}
 	if version == prevVersion {
 		r.log.Debug("configuration unchanged", "version", version, "store_revision", b.storeRevision)
-		return nil
+	} else {
+		r.log.Info("configuration published", "version", version, "store_revision", b.storeRevision,
+			"held_back", len(b.heldBack))
 	}
-	r.log.Info("configuration published", "version", version, "store_revision", b.storeRevision)
+	if len(b.heldBack) > 0 {
+		return &HeldBackError{APIs: b.heldBack}
+	}
 	return nil
 }
 
@@ -139,31 +231,55 @@ type buildResult struct {
 	diags   diag.List
 	// published says whether the Publisher saw the configuration (and so recorded any error).
 	published bool
-	// fileAPIs are the API ids the files define (id → file); nil when a file could not be read.
+	// fileAPIs are the API ids the files define (id → file).
 	fileAPIs      map[string]string
 	storeRevision store.Revision
 	storeRead     bool
+	heldBack      []HeldBack
 }
 
-// build runs the pipeline.
+// candidate is one API source of a reload: a definition file or an API in the store.
+type candidate struct {
+	// key identifies the source across reloads: "file:<index in sources>" or "store:<API id>".
+	key    string
+	source string
+	id     string
+	input  translator.Input
+	// errs, when not empty, say why the source cannot be served (loading failed before translation).
+	errs diag.List
+	api  ir.API
+}
+
+// build runs the pipeline: every source is loaded, translated and validated on its own; the sources that fail
+// are held back with their last good translation, the rest is published together.
 func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
-	var inputs []translator.Input
+	var cands []*candidate
 	fileAPIs := map[string]string{}
-	for _, s := range r.sources {
+	for i, s := range r.sources {
+		c := &candidate{key: fmt.Sprintf("file:%d", i), source: s.File}
 		res, err := loader.LoadFile(s.File, loader.Options{})
 		if res != nil {
 			b.diags = append(b.diags, res.Diagnostics...)
 		}
-		if err != nil {
-			// b.fileAPIs stays nil: the ids the files defined before stay read-only.
-			return b, err
+		if res != nil && res.API != nil {
+			c.id = res.API.GetId()
 		}
-		if id := res.API.GetId(); id != "" {
-			if _, dup := fileAPIs[id]; !dup {
-				fileAPIs[id] = s.File
+		if err != nil {
+			c.errs = loadErrors(s.File, res, err)
+			if c.id == "" {
+				c.id = r.lastGood[c.key].api.ID
+			}
+		} else {
+			c.input = s.input(res.API)
+		}
+		// A file that cannot be read keeps the id of its last good version read-only: the store must not start
+		// serving a stored API of that id because the file broke.
+		if c.id != "" {
+			if _, dup := fileAPIs[c.id]; !dup {
+				fileAPIs[c.id] = s.File
 			}
 		}
-		inputs = append(inputs, s.input(res.API))
+		cands = append(cands, c)
 	}
 	b.fileAPIs = fileAPIs
 	if r.Store != nil {
@@ -173,25 +289,158 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 			return b, fmt.Errorf("reading deployed stages from the store: %w", err)
 		}
 		b.storeRevision, b.storeRead = rev, true
-		inputs = append(inputs, stored...)
+		for _, in := range stored {
+			id := in.API.GetId()
+			cands = append(cands, &candidate{key: "store:" + id, source: in.File, id: id, input: in})
+		}
 	}
-	if len(inputs) == 0 {
+	if len(cands) == 0 {
 		// Nothing deployed yet (a store-only control plane before the first deployment): an empty configuration
 		// still gives Envoy its listener, which answers every request like API Gateway does for unknown APIs.
 		b.diags = append(b.diags, diag.Diagnostic{Severity: diag.Warning, Message: "no API is deployed yet: serving an empty configuration"})
 	}
-	cfg, tdiags := translator.Translate(inputs, r.opts)
-	b.diags = append(b.diags, tdiags...)
-	if err := tdiags.Err(); err != nil {
-		return b, err
+
+	// Translate and validate each API alone; the first source of an id wins, as in translator.Translate.
+	ids := map[string]string{}
+	for _, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return b, err
+		}
+		if len(c.errs) > 0 {
+			continue
+		}
+		api, ds := translator.TranslateAPI(c.input)
+		b.diags = append(b.diags, ds...)
+		if ds.Err() != nil {
+			c.errs = stageErrors(c.input, ds)
+			continue
+		}
+		if prev, dup := ids[api.ID]; dup {
+			c.errs = diag.List{{Severity: diag.Error, File: c.source, Field: "id",
+				Message: fmt.Sprintf("API id %q is also used by %s; ids must be unique", api.ID, prev)}}
+			b.diags = append(b.diags, c.errs...)
+			continue
+		}
+		// Validate the API's own Envoy configuration, unless it is the translation already published (most APIs,
+		// most reloads): then it was validated before.
+		if good, ok := r.lastGood[c.key]; ok && reflect.DeepEqual(good.api, api) {
+			ids[api.ID] = c.source
+			c.api = good.api
+			continue
+		}
+		if _, err := xdstranslator.Build(translator.Assemble([]ir.API{api}, r.opts)); err != nil {
+			c.errs = diag.List{{Severity: diag.Error, File: c.source,
+				Message: fmt.Sprintf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %v", err)}}
+			b.diags = append(b.diags, c.errs...)
+			continue
+		}
+		ids[api.ID] = c.source
+		c.api = api
 	}
-	res, err := xdstranslator.Build(cfg)
+
+	// Serve the good translations and, for the sources that failed, their last good ones.
+	now := r.now()
+	var apis []ir.API
+	heldSince := map[string]time.Time{}
+	for _, c := range cands {
+		if len(c.errs) == 0 {
+			apis = append(apis, c.api)
+			continue
+		}
+		h := HeldBack{API: c.id, Source: c.source, Reason: reason(c.errs), Errors: c.errs, Since: now}
+		if since, ok := r.heldSince[c.key]; ok {
+			h.Since = since
+		}
+		if good, ok := r.lastGood[c.key]; ok {
+			if _, dup := ids[good.api.ID]; !dup {
+				ids[good.api.ID] = c.source
+				apis = append(apis, good.api)
+				h.ServingLastGood, h.LastGoodAt = true, good.at
+				if h.API == "" {
+					h.API = good.api.ID
+				}
+			}
+		}
+		heldSince[c.key] = h.Since
+		b.heldBack = append(b.heldBack, h)
+	}
+	res, err := xdstranslator.Build(translator.Assemble(apis, r.opts))
 	if err != nil {
 		return b, fmt.Errorf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %w", err)
 	}
 	b.published = true
-	b.version, err = r.publish.Publish(ctx, res)
-	return b, err
+	if b.version, err = r.publish.Publish(ctx, res); err != nil {
+		return b, err
+	}
+
+	// Published: remember what is served, forget sources that are gone.
+	lastGood := map[string]goodAPI{}
+	for _, c := range cands {
+		if len(c.errs) == 0 {
+			lastGood[c.key] = goodAPI{api: c.api, at: now}
+		} else if good, ok := r.lastGood[c.key]; ok {
+			lastGood[c.key] = good
+		}
+	}
+	r.lastGood, r.heldSince = lastGood, heldSince
+	sort.SliceStable(b.heldBack, func(i, j int) bool { return b.heldBack[i].Source < b.heldBack[j].Source })
+	return b, nil
+}
+
+// loadErrors are the errors of a definition that failed to load.
+func loadErrors(file string, res *loader.Result, err error) diag.List {
+	if res != nil {
+		if errs := res.Diagnostics.Errors(); len(errs) > 0 {
+			return errs
+		}
+	}
+	return diag.List{{Severity: diag.Error, File: file, Message: err.Error()}}
+}
+
+// stageErrors returns the errors of a failed translation with the stage each belongs to in their Path (the
+// translator's diagnostics name the method, not the stage): the API is translated once per stage to find out.
+// Only a failing API pays for this.
+func stageErrors(in translator.Input, all diag.List) diag.List {
+	stages := in.Stages
+	if len(stages) == 0 {
+		stages = in.API.GetStages()
+	}
+	if len(stages) < 1 {
+		return all.Errors()
+	}
+	var out diag.List
+	for _, st := range stages {
+		one := in
+		one.Stages = []*apigatewayv1.Stage{st}
+		_, ds := translator.TranslateAPI(one)
+		for _, d := range ds.Errors() {
+			if d.Path != "" {
+				d.Path = "stage " + st.GetStageName() + ", " + d.Path
+			} else {
+				d.Path = "stage " + st.GetStageName()
+			}
+			out = append(out, d)
+		}
+	}
+	if len(out) == 0 {
+		// The stages translate alone: the failure is about the API as a whole (e.g. a stage listed twice).
+		return all.Errors()
+	}
+	return out
+}
+
+// reason is the first error on one line, with the number of further ones.
+func reason(errs diag.List) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	d := errs[0]
+	d.Severity, d.File = "", ""
+	msg := strings.Join(strings.Fields(strings.TrimPrefix(d.String(), ": ")), " ")
+	if n := len(errs) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	return msg
 }
 
 // storeInputs turns the store's deployed stages into translator inputs, one per API with each stage serving its
@@ -207,7 +456,7 @@ func storeInputs(ctx context.Context, st store.Store, fileAPIs map[string]string
 	newest := map[string]store.Revision{}
 	for _, d := range deployed {
 		apiID := d.Stage.APIID
-		file := "store:apis/" + apiID
+		file := storeSourcePrefix + apiID
 		if f, shadowed := fileAPIs[apiID]; shadowed {
 			diags = append(diags, diag.Diagnostic{Severity: diag.Warning, File: file, Field: "stages." + d.Stage.Name,
 				Message: fmt.Sprintf("not served: API id %q is defined by %s, and file definitions take precedence over stored ones", apiID, f)})

@@ -2,6 +2,8 @@ package controlplane_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -59,8 +61,8 @@ func (p serverPublisher) Publish(ctx context.Context, res *xdstranslator.Resourc
 func (p serverPublisher) Reject(err error) { p.s.Reject(err) }
 
 // TestPipelineToADSClient drives the real pipeline and the real ADS server in-process: a definition file is
-// loaded, translated and published; an ADS client receives the generated routes; a broken edit is refused and
-// the last good configuration stays; a good edit is picked up by the file watcher and pushed.
+// loaded, translated and published; an ADS client receives the generated routes; a broken edit is held back and
+// its last good version stays; a good edit is picked up by the file watcher and pushed.
 func TestPipelineToADSClient(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "api.yaml")
@@ -93,15 +95,17 @@ func TestPipelineToADSClient(t *testing.T) {
 		t.Fatalf("first configuration routes: %s", routes)
 	}
 
-	// A broken definition: refused with a clear error, the served version does not change.
+	// A broken definition is held back with a clear error; the served version does not change.
 	write(t, file, apiBroken)
 	err = r.Reload(ctx)
 	st := <-reloads
-	if err == nil || !strings.Contains(err.Error(), "RES-3") || st.Version != v1 || st.Error == "" {
+	var held *controlplane.HeldBackError
+	if !errors.As(err, &held) || !strings.Contains(err.Error(), "RES-3") || st.Version != v1 || len(st.HeldBack) != 1 ||
+		!st.HeldBack[0].ServingLastGood || st.HeldBack[0].API != "feature001" {
 		t.Fatalf("broken definition: err %v, status %+v", err, st)
 	}
-	if s := srv.Status(); s.Snapshot.Version != v1 || s.Snapshot.LastError == nil {
-		t.Fatalf("xds status after a rejected definition: %+v", s.Snapshot)
+	if s := srv.Status(); s.Snapshot.Version != v1 {
+		t.Fatalf("xds status after a held-back definition: %+v", s.Snapshot)
 	}
 
 	// A good edit, picked up by the watcher after its quiet period, reaches the client as a new version.
@@ -174,4 +178,158 @@ func write(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// apiNeedsBackend needs the stage variable "backend" (HTP-2): a stage without it cannot be served.
+const apiNeedsBackend = `
+name: other
+id: other00001
+resources:
+  - path: /orders
+    resourceMethods:
+      GET: {integration: {type: HTTP_PROXY, httpMethod: GET, uri: "http://${stageVariables.backend}/orders"}}
+stages:
+  - stageName: dev
+    variables: {backend: "orders.example:8080"}
+`
+
+// TestBrokenAPIHeldBackOthersUpdate: two file-defined APIs on one ADS server. One file breaks (a stage variable
+// it needs disappears): that API is held back — its last good routes stay served and status names it with the
+// stage and variable — while edits to the other API go on reaching the ADS client. Fixing the file releases it.
+func TestBrokenAPIHeldBackOthersUpdate(t *testing.T) {
+	dir := t.TempDir()
+	good, other := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "other.yaml")
+	write(t, good, apiV1)
+	write(t, other, apiNeedsBackend)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := xdsserver.New(xdsserver.Options{Logger: log, Registerer: prometheus.NewRegistry()})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = srv.Serve(ctx, lis) }()
+	r := controlplane.NewReloader([]controlplane.Source{
+		{File: good, Stages: []*apigatewayv1.Stage{{StageName: "dev"}}},
+		{File: other},
+	}, translator.Options{}, serverPublisher{srv}, log)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	client := routesClient(t, lis.Addr().String())
+	fetchRoutes(t, client, func(rs string) bool {
+		return strings.Contains(rs, "feature001/dev/") && strings.Contains(rs, "other00001/dev/")
+	})
+
+	// The other API loses its variable: held back, still served as it was.
+	write(t, other, strings.Replace(apiNeedsBackend, `variables: {backend: "orders.example:8080"}`, `variables: {}`, 1))
+	err = r.Reload(ctx)
+	var held *controlplane.HeldBackError
+	if !errors.As(err, &held) || held.FromFiles() != true {
+		t.Fatalf("reload with a broken API: %v", err)
+	}
+	st := r.Status()
+	if st.Error != "" || len(st.HeldBack) != 1 {
+		t.Fatalf("status after the break: %+v", st)
+	}
+	h := st.HeldBack[0]
+	if h.API != "other00001" || h.Source != other || !h.ServingLastGood || h.LastGoodAt.IsZero() ||
+		!strings.Contains(h.Reason, "stage dev") || !strings.Contains(h.Reason, "backend") {
+		t.Fatalf("held back: %+v", h)
+	}
+	if st.FileAPIs["other00001"] != other {
+		t.Fatalf("the held-back API's id is no longer file-owned: %v", st.FileAPIs)
+	}
+
+	// The good API keeps updating: its new resource reaches the client, next to the held-back API's old routes.
+	write(t, good, apiV2)
+	err = r.Reload(ctx)
+	if !errors.As(err, &held) || len(held.APIs) != 1 {
+		t.Fatalf("reload after editing the good API: %v", err)
+	}
+	routes := fetchRoutes(t, client, func(rs string) bool { return strings.Contains(rs, "/pets/{id}") })
+	if !hasRoute(routes, "feature001/dev/", "GET /pets/{id}") || !hasRoute(routes, "other00001/dev/", "GET /orders") {
+		t.Fatalf("after editing the good API next to a broken one:\n%s", routes)
+	}
+	since := r.Status().HeldBack[0].Since
+	if !since.Equal(h.Since) {
+		t.Errorf("held back since %v, then %v: the first time must stay", h.Since, since)
+	}
+
+	// Fixed: released, nothing held back.
+	write(t, other, apiNeedsBackend)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Status(); len(st.HeldBack) != 0 {
+		t.Fatalf("still held back after the fix: %+v", st.HeldBack)
+	}
+}
+
+// TestBrokenAPIWithoutLastGood: a file that is broken from the first reload (no last good version) is reported
+// as not served; the other API is served; an unreadable file keeps its API id file-owned from its last good load.
+func TestBrokenAPIWithoutLastGood(t *testing.T) {
+	dir := t.TempDir()
+	good, other := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "other.yaml")
+	write(t, good, apiV1)
+	write(t, other, apiBroken)
+	pub := &recordingPublisher{}
+	r := controlplane.NewReloader([]controlplane.Source{
+		{File: good, Stages: []*apigatewayv1.Stage{{StageName: "dev"}}},
+		{File: other, Stages: []*apigatewayv1.Stage{{StageName: "dev"}}},
+	}, translator.Options{}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	err := r.Reload(context.Background())
+	var held *controlplane.HeldBackError
+	if !errors.As(err, &held) {
+		t.Fatalf("reload: %v", err)
+	}
+	st := r.Status()
+	if len(st.HeldBack) != 1 || st.HeldBack[0].ServingLastGood || st.HeldBack[0].Source != other || st.Version == "" {
+		t.Fatalf("status: %+v", st)
+	}
+	if !strings.Contains(pub.routes(), "feature001/dev/") {
+		t.Fatalf("the good API is not published: %s", pub.routes())
+	}
+
+	// A good version, then the file becomes unreadable YAML: held back with its id still known.
+	write(t, other, strings.Replace(apiV1, "id: feature001", "id: other00002", 1))
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	write(t, other, "name: [unclosed")
+	if err := r.Reload(context.Background()); !errors.As(err, &held) {
+		t.Fatalf("reload of unreadable YAML: %v", err)
+	}
+	st = r.Status()
+	if len(st.HeldBack) != 1 || st.HeldBack[0].API != "other00002" || !st.HeldBack[0].ServingLastGood ||
+		st.FileAPIs["other00002"] != other || !strings.Contains(pub.routes(), "other00002/dev/") {
+		t.Fatalf("status after the file became unreadable: %+v, routes %s", st, pub.routes())
+	}
+}
+
+// recordingPublisher keeps the last published resources.
+type recordingPublisher struct {
+	last *xdstranslator.Resources
+}
+
+func (p *recordingPublisher) Publish(_ context.Context, res *xdstranslator.Resources) (string, error) {
+	p.last = res
+	return fmt.Sprintf("v%d", len(p.routes())), nil
+}
+func (p *recordingPublisher) Reject(error) {}
+
+func (p *recordingPublisher) routes() string {
+	var b strings.Builder
+	if p.last == nil {
+		return ""
+	}
+	for _, rc := range p.last.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				b.WriteString(r.GetName() + "\n")
+			}
+		}
+	}
+	return b.String()
 }

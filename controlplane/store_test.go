@@ -2,6 +2,7 @@ package controlplane_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -19,7 +20,7 @@ import (
 	xdsserver "github.com/proxyplus/proxyplus/xds/server"
 )
 
-func parseAPI(t *testing.T, id, yaml string) *apigatewayv1.RestApi {
+func parseAPI(t testing.TB, id, yaml string) *apigatewayv1.RestApi {
 	t.Helper()
 	res, err := loader.Load(id+".yaml", []byte(strings.Replace(yaml, "id: feature001", "id: "+id, 1)), loader.Options{})
 	if err != nil {
@@ -135,4 +136,66 @@ func hasRoute(routes, stagePrefix, methodPath string) bool {
 		}
 	}
 	return false
+}
+
+// TestStoredAPIHeldBack: a stage changed in the store behind the admin API's back (the admin API refuses stages
+// that do not translate) so that it lacks a variable its deployment needs: that API is held back with its last
+// good routes, and a new deployment of another stored API is still published.
+func TestStoredAPIHeldBack(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	deploy := func(id, yaml, stage string, vars map[string]string) {
+		t.Helper()
+		if _, err := st.GetAPI(ctx, id); err != nil {
+			if _, err := st.CreateAPI(ctx, parseAPI(t, id, yaml)); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := st.UpdateAPI(ctx, parseAPI(t, id, yaml), 0); err != nil {
+			t.Fatal(err)
+		}
+		d, err := st.CreateDeployment(ctx, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PutStage(ctx, &store.Stage{APIID: id, Name: stage, DeploymentID: d.ID, Variables: vars}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := &recordingPublisher{}
+	r := controlplane.NewReloader(nil, translator.Options{}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.Store = st
+	deploy("stored0001", apiV1, "prod", nil)
+	deploy("other00001", apiNeedsBackend, "prod", map[string]string{"backend": "orders.example"})
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The stage loses its variable; the other API gets a new deployment.
+	cur, err := st.GetStage(ctx, "other00001", "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Variables = nil
+	if _, err := st.PutStage(ctx, cur, 0); err != nil {
+		t.Fatal(err)
+	}
+	deploy("stored0001", apiV2, "prod", nil)
+	err = r.Reload(ctx)
+	var held *controlplane.HeldBackError
+	if !errors.As(err, &held) || held.FromFiles() {
+		t.Fatalf("reload: %v", err)
+	}
+	s := r.Status()
+	if len(s.HeldBack) != 1 || s.HeldBack[0].API != "other00001" || s.HeldBack[0].Source != "store:apis/other00001" ||
+		!s.HeldBack[0].ServingLastGood || !strings.Contains(s.HeldBack[0].Reason, "stage prod") {
+		t.Fatalf("held back: %+v", s.HeldBack)
+	}
+	routes := pub.routes()
+	// Deployment 2 of stored0001 has two GET methods (/pets and /pets/{id}).
+	if n := strings.Count(routes, "/GET\n"); n != 3 || !strings.Contains(routes, "other00001/prod/") {
+		t.Fatalf("routes:\n%s", routes)
+	}
 }

@@ -5,6 +5,7 @@ package translator
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -51,29 +52,11 @@ type Options struct {
 // Translate builds one configuration generation. APIs with errors are left out and reported, so one bad API
 // does not stop the others (envoy-notes STY-6 item 5); callers decide whether any error blocks publishing.
 func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
-	cfg := &ir.Config{
-		Listener: ir.Listener{Name: "proxyplus-http", Address: opts.ListenerAddress, Port: opts.ListenerPort},
-		ExtProc: ir.ExtProcService{
-			ClusterName:    "proxyplus-extproc",
-			Address:        opts.ExtProcAddress,
-			MessageTimeout: ir.Duration(DefaultIntegrationTimeout + time.Second),
-			RouteKeys:      opts.RouteKeys,
-			TLS:            opts.ExtProcTLS,
-		},
-	}
-	if cfg.Listener.Address == "" {
-		cfg.Listener.Address = "0.0.0.0"
-	}
-	if cfg.Listener.Port == 0 {
-		cfg.Listener.Port = 8080
-	}
-	if cfg.ExtProc.Address == "" {
-		cfg.ExtProc.Address = "127.0.0.1:18001"
-	}
 	var diags diag.List
+	var apis []ir.API
 	seen := map[string]string{}
 	for _, in := range inputs {
-		api, ds := translateAPI(in)
+		api, ds := TranslateAPI(in)
 		diags = append(diags, ds...)
 		if ds.Err() != nil {
 			continue
@@ -84,11 +67,41 @@ func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
 			continue
 		}
 		seen[api.ID] = in.File
-		cfg.APIs = append(cfg.APIs, api)
+		apis = append(apis, api)
+	}
+	return Assemble(apis, opts), diags
+}
+
+// TranslateAPI translates one API on its stages. Error diagnostics mean the API cannot be served; the
+// control plane translates each API on its own so that one broken API holds back only itself.
+func TranslateAPI(in Input) (ir.API, diag.List) { return translateAPI(in) }
+
+// Assemble builds the configuration generation serving apis: each translated by TranslateAPI without errors,
+// with unique ids. The APIs are not modified (the control plane keeps the last good ones across generations).
+func Assemble(apis []ir.API, opts Options) *ir.Config {
+	cfg := &ir.Config{
+		Listener: ir.Listener{Name: "proxyplus-http", Address: opts.ListenerAddress, Port: opts.ListenerPort},
+		ExtProc: ir.ExtProcService{
+			ClusterName:    "proxyplus-extproc",
+			Address:        opts.ExtProcAddress,
+			MessageTimeout: ir.Duration(DefaultIntegrationTimeout + time.Second),
+			RouteKeys:      opts.RouteKeys,
+			TLS:            opts.ExtProcTLS,
+		},
+		APIs: slices.Clone(apis),
+	}
+	if cfg.Listener.Address == "" {
+		cfg.Listener.Address = "0.0.0.0"
+	}
+	if cfg.Listener.Port == 0 {
+		cfg.Listener.Port = 8080
+	}
+	if cfg.ExtProc.Address == "" {
+		cfg.ExtProc.Address = "127.0.0.1:18001"
 	}
 	sort.Slice(cfg.APIs, func(i, j int) bool { return cfg.APIs[i].ID < cfg.APIs[j].ID })
 	if len(cfg.APIs) == 1 {
-		cfg.APIs[0].Hosts = appendUnique(cfg.APIs[0].Hosts, opts.ExtraHosts...)
+		cfg.APIs[0].Hosts = appendUnique(slices.Clone(cfg.APIs[0].Hosts), opts.ExtraHosts...)
 	}
 	// Envoy must wait for the longest integration before timing out a processor message (envoy-notes EXT-11).
 	for _, api := range cfg.APIs {
@@ -100,7 +113,7 @@ func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
 			}
 		}
 	}
-	return cfg, diags
+	return cfg
 }
 
 func translateAPI(in Input) (ir.API, diag.List) {

@@ -178,16 +178,19 @@ func (c *adminConn) rpcError(err error) error {
 		return err
 	}
 	msg := st.Message()
-	var details []string
+	// details are "field: description"; descs the descriptions alone, to leave out what the message already says.
+	var details, descs []string
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.BadRequest:
 			for _, v := range d.GetFieldViolations() {
 				details = append(details, v.GetField()+": "+v.GetDescription())
+				descs = append(descs, v.GetDescription())
 			}
 		case *errdetails.PreconditionFailure:
 			for _, v := range d.GetViolations() {
 				details = append(details, v.GetSubject()+": "+v.GetDescription())
+				descs = append(descs, v.GetDescription())
 			}
 		}
 	}
@@ -197,8 +200,8 @@ func (c *adminConn) rpcError(err error) error {
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
 	var extra []string
-	for _, d := range details {
-		if !strings.Contains(msg, d) {
+	for i, d := range details {
+		if !strings.Contains(msg, d) && !strings.Contains(msg, strings.Join(strings.Fields(descs[i]), " ")) {
 			extra = append(extra, d)
 		}
 	}
@@ -662,41 +665,67 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			id := rec.GetRestApi().GetId()
-			st := &apigatewayv1.Stage{StageName: stage, Variables: map[string]string{}}
-			var expected uint64
-			cur, err := c.GetStage(ctx, &adminv1.GetStageRequest{RestApiId: id, StageName: stage})
-			switch {
-			case err == nil:
-				st.Description, expected = cur.GetRecord().GetStage().GetDescription(), cur.GetRecord().GetRevision()
-				for k, v := range cur.GetRecord().GetStage().GetVariables() {
-					st.Variables[k] = v
+			var (
+				dep *adminv1.CreateDeploymentResponse
+				put *adminv1.StageRecord
+			)
+			if len(set) == 0 {
+				// One call: the server checks that the stage can serve the new deployment before creating it.
+				if dep, err = c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: id, Description: description,
+					StageName: stage}); err != nil {
+					return c.rpcError(err)
 				}
-			case status.Code(err) != codes.NotFound:
-				return c.rpcError(err)
-			}
-			for k, v := range set {
-				st.Variables[k] = v
-			}
-			dep, err := c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: id, Description: description})
-			if err != nil {
-				return c.rpcError(err)
-			}
-			st.DeploymentId = dep.GetDeployment().GetId()
-			put, err := c.PutStage(ctx, &adminv1.PutStageRequest{RestApiId: id, Stage: st, ExpectedRevision: expected})
-			if status.Code(err) == codes.Aborted {
-				return fmt.Errorf("Aborted: stage %s of API %s was changed concurrently; deployment %s was created but the stage does not serve it: deploy again",
-					stage, id, st.DeploymentId)
-			}
-			if err != nil {
-				return fmt.Errorf("deployment %s was created but the stage was not updated: %w", st.DeploymentId, c.rpcError(err))
+				got, err := c.GetStage(ctx, &adminv1.GetStageRequest{RestApiId: id, StageName: stage})
+				if err != nil {
+					return c.rpcError(err)
+				}
+				put = got.GetRecord()
+			} else {
+				if dep, put, err = deployWithVariables(ctx, c, id, stage, description, set); err != nil {
+					return err
+				}
 			}
 			if a.output == "json" {
-				return printDeployJSON(e.stdout, dep.GetDeployment(), put.GetRecord())
+				return printDeployJSON(e.stdout, dep.GetDeployment(), put)
 			}
 			fmt.Fprintf(e.stdout, "deployed API %s (%s) to stage %s: deployment %s (revision %d), stage revision %d\n",
-				id, rec.GetRestApi().GetName(), stage, st.DeploymentId, dep.GetDeployment().GetRevision(), put.GetRecord().GetRevision())
+				id, rec.GetRestApi().GetName(), stage, dep.GetDeployment().GetId(), dep.GetDeployment().GetRevision(), put.GetRevision())
 			return nil
 		})
+}
+
+// deployWithVariables creates a deployment and points the stage at it with the variables set (the stage's other
+// variables and its description are kept). The server refuses a stage that cannot serve the deployment.
+func deployWithVariables(ctx context.Context, c *adminConn, id, stage, description string, set map[string]string) (*adminv1.CreateDeploymentResponse, *adminv1.StageRecord, error) {
+	st := &apigatewayv1.Stage{StageName: stage, Variables: map[string]string{}}
+	var expected uint64
+	cur, err := c.GetStage(ctx, &adminv1.GetStageRequest{RestApiId: id, StageName: stage})
+	switch {
+	case err == nil:
+		st.Description, expected = cur.GetRecord().GetStage().GetDescription(), cur.GetRecord().GetRevision()
+		for k, v := range cur.GetRecord().GetStage().GetVariables() {
+			st.Variables[k] = v
+		}
+	case status.Code(err) != codes.NotFound:
+		return nil, nil, c.rpcError(err)
+	}
+	for k, v := range set {
+		st.Variables[k] = v
+	}
+	dep, err := c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: id, Description: description})
+	if err != nil {
+		return nil, nil, c.rpcError(err)
+	}
+	st.DeploymentId = dep.GetDeployment().GetId()
+	put, err := c.PutStage(ctx, &adminv1.PutStageRequest{RestApiId: id, Stage: st, ExpectedRevision: expected})
+	if status.Code(err) == codes.Aborted {
+		return nil, nil, fmt.Errorf("Aborted: stage %s of API %s was changed concurrently; deployment %s was created but the stage does not serve it: deploy again",
+			stage, id, st.DeploymentId)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("deployment %s was created but the stage was not updated: %w", st.DeploymentId, c.rpcError(err))
+	}
+	return dep, put.GetRecord(), nil
 }
 
 // printDeployJSON prints {"deployment": Deployment, "stage": StageRecord}, both as protojson.
@@ -724,6 +753,15 @@ type statusDoc struct {
 		Version    string    `json:"version"`
 		LastReload time.Time `json:"last_reload"`
 		Error      string    `json:"error"`
+		// HeldBack mirrors controlplane.HeldBack.
+		HeldBack []struct {
+			API             string    `json:"api"`
+			Source          string    `json:"source"`
+			Reason          string    `json:"reason"`
+			ServingLastGood bool      `json:"serving_last_good"`
+			LastGoodAt      time.Time `json:"last_good_at"`
+			Since           time.Time `json:"since"`
+		} `json:"held_back"`
 	} `json:"definitions"`
 }
 
@@ -758,6 +796,15 @@ func printStatus(w io.Writer, doc *statusDoc, extproc bool) error {
 			line += ", error: " + strings.Join(strings.Fields(d.Error), " ")
 		}
 		fmt.Fprintf(tw, "definitions:\t%s\n", line)
+		// An API held back keeps its last good version (or is not served) while the others update: name each.
+		for _, h := range d.HeldBack {
+			served := "NOT SERVED (no good version since start)"
+			if h.ServingLastGood {
+				served = "serving its last good version of " + formatGoTime(h.LastGoodAt)
+			}
+			fmt.Fprintf(tw, "held back:\tAPI %s (%s) since %s, %s: %s\n", orDash(h.API), h.Source, formatGoTime(h.Since),
+				served, strings.Join(strings.Fields(h.Reason), " "))
+		}
 	}
 	if doc.XDS == nil {
 		fmt.Fprintln(tw, "xds:\tno xDS status reported")

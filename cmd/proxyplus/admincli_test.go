@@ -277,11 +277,15 @@ func TestDeployAndStatus(t *testing.T) {
 						LastNack: &xdsserver.NackStatus{RejectedVersion: "v42", Message: "route: bad\nregex", At: at}},
 				}}},
 		},
-		"definitions": map[string]any{"version": "v42", "last_reload": at},
+		"definitions": map[string]any{"version": "v42", "last_reload": at, "held_back": []map[string]any{
+			{"api": "other00001", "source": "store:apis/other00001", "reason": "stage dev, GET /orders: uri: uses stage variable(s) backend [HTP-2]",
+				"serving_last_good": true, "last_good_at": at, "since": at},
+			{"source": "/etc/apis/broken.yaml", "reason": "read: cannot read the definition", "since": at},
+		}},
 	}
 	s := startCLIServer(t, admin.Options{StatusFunc: func() any { return doc }, ExtProcHealthy: func() bool { return true }})
 	s.ok(t, "apis", "apply", "-f", petstoreFile)
-	out := s.ok(t, "deploy", "--api", "petstore", "--stage", "dev", "--description", "first", "--variable", "backend=127.0.0.1:9",
+	out := s.ok(t, "deploy", "--api", "petstore", "--stage", "dev", "--description", "first", "--variable", "backend=127.0.0.1:9009",
 		"--variable", "mode=a")
 	if !strings.HasPrefix(out, "deployed API petstore01 (petstore) to stage dev: deployment ") {
 		t.Errorf("deploy: %q", out)
@@ -303,7 +307,7 @@ func TestDeployAndStatus(t *testing.T) {
 	}
 	// The stage serves the new deployment, keeps the variable not given and takes the new value of the one given.
 	vars := stage.GetStage().GetVariables()
-	if stage.GetStage().GetDeploymentId() != d.GetId() || vars["backend"] != "127.0.0.1:9" || vars["mode"] != "b" {
+	if stage.GetStage().GetDeploymentId() != d.GetId() || vars["backend"] != "127.0.0.1:9009" || vars["mode"] != "b" {
 		t.Errorf("stage after the second deploy = %v (deployment %s)", &stage, d.GetId())
 	}
 	stored, err := s.store.GetStage(t.Context(), "petstore01", "dev")
@@ -316,7 +320,9 @@ func TestDeployAndStatus(t *testing.T) {
 
 	out = s.ok(t, "status")
 	for _, want := range []string{"ext_proc:", "SERVING", "version v42 (generation 3)", "envoy-1", "edge",
-		"since 2026-03-01T12:00:00Z", "Listener", "RouteConfiguration", "v42 at 2026-03-01T12:00:00Z: route: bad regex"} {
+		"since 2026-03-01T12:00:00Z", "Listener", "RouteConfiguration", "v42 at 2026-03-01T12:00:00Z: route: bad regex",
+		"held back:", "API other00001 (store:apis/other00001) since 2026-03-01T12:00:00Z, serving its last good version of 2026-03-01T12:00:00Z: stage dev, GET /orders: uri: uses stage variable(s) backend [HTP-2]",
+		"API - (/etc/apis/broken.yaml) since 2026-03-01T12:00:00Z, NOT SERVED (no good version since start): read: cannot read the definition"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -331,6 +337,37 @@ func TestDeployAndStatus(t *testing.T) {
 
 	if e := s.fails(t, "deploy", "--api", "nosuch", "--stage", "dev"); !strings.Contains(e, `NotFound: no API has the id or name "nosuch"`) {
 		t.Errorf("deploy of a missing API: %q", e)
+	}
+}
+
+// TestDeployRefusesUnservableStage: deploying an API to a stage that lacks a stage variable the API needs is
+// refused with the stage and the variable named, exit 1, and changes nothing; with the variable it deploys.
+func TestDeployRefusesUnservableStage(t *testing.T) {
+	s := startCLIServer(t, admin.Options{})
+	s.ok(t, "apis", "apply", "-f", petstoreFile)
+	e := s.fails(t, "deploy", "--api", "petstore", "--stage", "dev")
+	for _, want := range []string{"FailedPrecondition", "stage dev of API petstore01", "the stage was not changed",
+		"does not define the variable backend", "GET /pets"} {
+		if !strings.Contains(e, want) {
+			t.Errorf("refusal lacks %q: %s", want, e)
+		}
+	}
+	if _, err := s.store.GetStage(t.Context(), "petstore01", "dev"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused stage exists: %v", err)
+	}
+	if deps, _, err := s.store.ListDeployments(t.Context(), "petstore01", 0, ""); err != nil || len(deps) != 0 {
+		t.Errorf("the refused deploy left deployments: %v, %v", deps, err)
+	}
+	s.ok(t, "deploy", "--api", "petstore", "--stage", "dev", "--variable", "backend=127.0.0.1:8081")
+	// Redeploying keeps the variable: accepted without --variable.
+	s.ok(t, "deploy", "--api", "petstore", "--stage", "dev")
+	// Overwriting the variable with a port API Gateway refuses is refused with the reason.
+	e = s.fails(t, "deploy", "--api", "petstore", "--stage", "dev", "--variable", "backend=127.0.0.1:1")
+	if !strings.Contains(e, "stage dev of API petstore01") || !strings.Contains(e, "RES-15") && !strings.Contains(e, "port") {
+		t.Errorf("refusal of a bad variable value: %s", e)
+	}
+	if st, err := s.store.GetStage(t.Context(), "petstore01", "dev"); err != nil || st.Variables["backend"] != "127.0.0.1:8081" {
+		t.Errorf("stage after the refusal: %+v, %v", st, err)
 	}
 }
 
@@ -405,7 +442,8 @@ func TestAdminRPCErrorOneLine(t *testing.T) {
 	}
 	single, _ := status.New(codes.InvalidArgument, "stage.stage_name is required").WithDetails(&errdetails.BadRequest{
 		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "stage.stage_name", Description: "stage.stage_name is required"}}})
-	if got := c.rpcError(single.Err()).Error(); got != "InvalidArgument: stage.stage_name is required (stage.stage_name: stage.stage_name is required)" {
+	// A violation whose description the message already holds is not repeated.
+	if got := c.rpcError(single.Err()).Error(); got != "InvalidArgument: stage.stage_name is required" {
 		t.Errorf("single violation: %q", got)
 	}
 	plain := errors.New("not a status")

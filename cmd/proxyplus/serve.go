@@ -28,6 +28,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/admin"
 	"github.com/proxyplus/proxyplus/controlplane"
+	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
@@ -180,6 +181,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
 		RouteKeys: routeKeys, ExtProcTLS: epTLS,
 	}, xdsPublisher{xds}, log)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proxyplus_apis_held_back",
+		Help: "APIs whose latest definition cannot be served; each keeps its last good version, if any (status names them)"},
+		func() float64 { return float64(len(reloader.Status().HeldBack)) }))
 	var st store.Store
 	if adminOn {
 		if st, err = openStore(ctx, cfg.Store, cfg.DataDir, log); err != nil {
@@ -192,9 +196,24 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}()
 		reloader.Store = st
 	}
-	// The first configuration must be valid: there is no last good one to keep serving.
+	// At start there is no last good version to keep serving. A broken definition file stops serve (the operator
+	// is at hand, and a new replica failing to start leaves the running ones serving); a broken stored API does
+	// not: it was accepted by the admin API, so it broke by an upgrade, and one API must not keep a replica down.
+	// It is held back (not served) and named in status.
 	if err := reloader.Reload(ctx); err != nil {
-		return err
+		var held *controlplane.HeldBackError
+		if !errors.As(err, &held) {
+			return err
+		}
+		var fileErrs diag.List
+		for _, h := range held.APIs {
+			if h.FromFile() {
+				fileErrs = append(fileErrs, h.Errors...)
+			}
+		}
+		if len(fileErrs) > 0 {
+			return fmt.Errorf("a definition file cannot be served: %w", fileErrs.Err())
+		}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
