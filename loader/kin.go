@@ -43,7 +43,7 @@ func checkWithKin(r *reporter, tree map[string]any, swagger bool) (ok bool) {
 	} else {
 		// External references stay disallowed (the default): loading a definition never reads files or URLs.
 		if doc, err = openapi3.NewLoader().LoadFromData(js); err != nil {
-			r.errorf("$", "", "OAS-1", "not a valid OpenAPI 3 document: %v", err)
+			r.errorf("$", "", "OAS-1", "not a valid OpenAPI 3 document: %s", kinLoadError(err))
 			return false
 		}
 	}
@@ -83,6 +83,18 @@ func kinCopy(tree map[string]any, swagger bool) map[string]any {
 		out["paths"] = renamed
 	}
 	return out
+}
+
+// kinLoadError is the JSON half of kin-openapi's load error: it tries JSON, then YAML, and reports both, but
+// the document it gets is always JSON, so the YAML attempt only repeats the finding in other words.
+func kinLoadError(err error) string {
+	msg := oneLine(err)
+	msg = strings.TrimPrefix(msg, "failed to unmarshal data: ")
+	msg = strings.TrimPrefix(msg, "json error: ")
+	if i := strings.Index(msg, ", yaml error:"); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
 }
 
 func oneLine(err error) string {

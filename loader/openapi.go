@@ -43,6 +43,7 @@ func loadOpenAPI(r *reporter, d *document, format, version string, opts Options)
 		src:     newSourceMap(),
 		handled: map[string]bool{},
 	}
+	coerceLoose(r, d.tree, "$")
 	if !im.checkVersion(version) || !checkWithKin(r, d.tree, im.swagger) {
 		return nil, nil
 	}
