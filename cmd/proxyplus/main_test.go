@@ -443,3 +443,25 @@ func TestTestInvokeLambda(t *testing.T) {
 		t.Errorf("function error: exit %d, %s", code, out)
 	}
 }
+
+// TestValidateStage: validate --stage deploys the definition to that stage with --stage-variable values; a stage
+// variable the API uses and the stage lacks is an error naming it.
+func TestValidateStage(t *testing.T) {
+	code, out, stderr := runCLI(t, "validate", "--api", "testdata/stagevars.yaml", "--stage", "dev")
+	if code != 1 || !strings.Contains(out, "host") || !strings.Contains(out, "testdata/stagevars.yaml") {
+		t.Errorf("missing variable: exit %d, output %s%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "validate", "--api", "testdata/stagevars.yaml", "--stage", "dev",
+		"--stage-variable", "host=backend.example.com")
+	if code != 0 || !strings.Contains(out, "valid") || !strings.Contains(out, "stage dev") {
+		t.Errorf("with the variable: exit %d, output %s%s", code, out, stderr)
+	}
+	// A stage the definition does not declare is reported.
+	code, out, stderr = runCLI(t, "validate", "--api", "testdata/api.yaml", "--stage", "nosuch")
+	if !strings.Contains(out, `stage "nosuch" is not declared`) {
+		t.Errorf("undeclared stage: exit %d, output %s%s", code, out, stderr)
+	}
+	if code, _, _ := runCLI(t, "validate", "--api", "testdata/stagevars.yaml", "--stage-variable", "host=x"); code != 2 {
+		t.Errorf("--stage-variable without --stage: exit %d, want 2", code)
+	}
+}
