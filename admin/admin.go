@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/proxyplus/proxyplus/diag"
@@ -359,6 +360,22 @@ func (s *Server) ExportRestApi(ctx context.Context, req *adminv1.ExportRestApiRe
 			return nil, s.storeError(ctx, "ExportRestApi", err)
 		}
 		def = a.Definition
+	}
+	// The stages the store serves, with their variables, are the API's stages: the store does not read a
+	// definition's own (store.API). A stage export carries that stage only.
+	stages, err := s.opts.Store.ListStages(ctx, req.GetRestApiId())
+	if err != nil {
+		return nil, s.storeError(ctx, "ExportRestApi", err)
+	}
+	var served []*apigatewayv1.Stage
+	for _, st := range stages {
+		if name := req.GetStageName(); name == "" || st.Name == name {
+			served = append(served, &apigatewayv1.Stage{StageName: st.Name, Description: st.Description, Variables: st.Variables})
+		}
+	}
+	if len(served) > 0 {
+		def = proto.CloneOf(def)
+		def.Stages = served
 	}
 	body, err := ExportOpenAPI(def)
 	if err != nil {

@@ -75,6 +75,7 @@ func loadOpenAPI(r *reporter, d *document, format, version string, opts Options)
 	for _, key := range slices.Sorted(maps.Keys(paths)) {
 		im.pathItem(api, prefix, key, paths[key])
 	}
+	im.keepStored(api)
 	im.reportExtensions(im.root, "$")
 	return api, im.src
 }
@@ -163,6 +164,7 @@ func (im *oasImporter) operation(res *apigatewayv1.Resource, key string, v any, 
 		}
 	}
 	m.AuthorizationType, m.ApiKeyRequired = im.security(op, path)
+	m.AuthorizerName, m.AuthorizationScopes = im.methodAuthorizer(op, m.AuthorizationType)
 	if iv, ok := op[extIntegration]; ok {
 		ip := child(path, extIntegration)
 		im.handled[ip] = true

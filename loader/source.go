@@ -19,6 +19,8 @@ type sourceMap struct {
 	apiFields map[string]string
 	// pathIsKey says a resource's path is the key it is declared under ($.paths['/pets']), not a field.
 	pathIsKey bool
+	// stages locates the list of stages when the input does not call it $.stages (x-proxyplus-stages).
+	stages string
 }
 
 type methodSource struct {
@@ -109,6 +111,14 @@ func (l *locator) resourcePath(loc string) string {
 		return loc
 	}
 	return child(loc, "path")
+}
+
+// stages locates the list of stages.
+func (l *locator) stages() string {
+	if l.src != nil && l.src.stages != "" {
+		return l.src.stages
+	}
+	return "$.stages"
 }
 
 // lastKey is the last plain key of a JSON path: "title" for $.info.title.

@@ -41,7 +41,7 @@ func validate(r *reporter, api *apigatewayv1.RestApi, src *sourceMap) {
 	validateAPI(r, api, l)
 	validateTree(r, api, l)
 	validateMethods(r, api, l)
-	validateStages(r, api)
+	validateStages(r, api, l.stages())
 }
 
 func validateAPI(r *reporter, api *apigatewayv1.RestApi, l *locator) {

@@ -41,9 +41,18 @@ type RestApi struct {
 	Stages    []*Stage    `protobuf:"bytes,6,rep,name=stages,proto3" json:"stages,omitempty"`
 	// Extra host names (custom domains) that serve this API with the same stage-prefixed paths. The execute-api
 	// style host "{id}.execute-api.{region}.amazonaws.com" and any host given at serve time are always served.
-	Hosts         []string `protobuf:"bytes,7,rep,name=hosts,proto3" json:"hosts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Hosts []string `protobuf:"bytes,7,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// Kept so that an export gives back what was imported; proxyplus does not apply them yet. Field numbers from 20
+	// leave room for served fields.
+	//
+	// Where API keys are read from: HEADER (the default) or AUTHORIZER (x-amazon-apigateway-api-key-source).
+	ApiKeySource string `protobuf:"bytes,20,opt,name=api_key_source,json=apiKeySource,proto3" json:"api_key_source,omitempty"`
+	// Authorizers, by the name of the security scheme that declares them (x-amazon-apigateway-authorizer).
+	Authorizers []*Authorizer `protobuf:"bytes,21,rep,name=authorizers,proto3" json:"authorizers,omitempty"`
+	// Gateway responses keyed by response type, e.g. DEFAULT_4XX, UNAUTHORIZED (x-amazon-apigateway-gateway-responses).
+	GatewayResponses map[string]*GatewayResponse `protobuf:"bytes,22,rep,name=gateway_responses,json=gatewayResponses,proto3" json:"gateway_responses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RestApi) Reset() {
@@ -125,6 +134,226 @@ func (x *RestApi) GetHosts() []string {
 	return nil
 }
 
+func (x *RestApi) GetApiKeySource() string {
+	if x != nil {
+		return x.ApiKeySource
+	}
+	return ""
+}
+
+func (x *RestApi) GetAuthorizers() []*Authorizer {
+	if x != nil {
+		return x.Authorizers
+	}
+	return nil
+}
+
+func (x *RestApi) GetGatewayResponses() map[string]*GatewayResponse {
+	if x != nil {
+		return x.GatewayResponses
+	}
+	return nil
+}
+
+// Authorizer is an API Gateway authorizer as an OpenAPI security scheme declares it. Stored for export only.
+type Authorizer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The security scheme's name; methods refer to it (Method.authorizer_name).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// TOKEN, REQUEST or COGNITO_USER_POOLS (x-amazon-apigateway-authorizer.type, upper-cased).
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// x-amazon-apigateway-authtype as written (custom, cognito_user_pools, awsSigv4 ...).
+	AuthType                     string `protobuf:"bytes,3,opt,name=auth_type,json=authType,proto3" json:"auth_type,omitempty"`
+	AuthorizerUri                string `protobuf:"bytes,4,opt,name=authorizer_uri,json=authorizerUri,proto3" json:"authorizer_uri,omitempty"`
+	AuthorizerCredentials        string `protobuf:"bytes,5,opt,name=authorizer_credentials,json=authorizerCredentials,proto3" json:"authorizer_credentials,omitempty"`
+	IdentitySource               string `protobuf:"bytes,6,opt,name=identity_source,json=identitySource,proto3" json:"identity_source,omitempty"`
+	IdentityValidationExpression string `protobuf:"bytes,7,opt,name=identity_validation_expression,json=identityValidationExpression,proto3" json:"identity_validation_expression,omitempty"`
+	// Unset when the input does not give it (API Gateway then caches for 300 s); 0 turns caching off.
+	AuthorizerResultTtlInSeconds *int32   `protobuf:"varint,8,opt,name=authorizer_result_ttl_in_seconds,json=authorizerResultTtlInSeconds,proto3,oneof" json:"authorizer_result_ttl_in_seconds,omitempty"`
+	ProviderArns                 []string `protobuf:"bytes,10,rep,name=provider_arns,json=providerArns,proto3" json:"provider_arns,omitempty"`
+	// The scheme's own fields: its OpenAPI type (apiKey), the header or parameter name and where it is read (in).
+	SchemeType    string `protobuf:"bytes,11,opt,name=scheme_type,json=schemeType,proto3" json:"scheme_type,omitempty"`
+	SchemeName    string `protobuf:"bytes,12,opt,name=scheme_name,json=schemeName,proto3" json:"scheme_name,omitempty"`
+	SchemeIn      string `protobuf:"bytes,13,opt,name=scheme_in,json=schemeIn,proto3" json:"scheme_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authorizer) Reset() {
+	*x = Authorizer{}
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authorizer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authorizer) ProtoMessage() {}
+
+func (x *Authorizer) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authorizer.ProtoReflect.Descriptor instead.
+func (*Authorizer) Descriptor() ([]byte, []int) {
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Authorizer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Authorizer) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Authorizer) GetAuthType() string {
+	if x != nil {
+		return x.AuthType
+	}
+	return ""
+}
+
+func (x *Authorizer) GetAuthorizerUri() string {
+	if x != nil {
+		return x.AuthorizerUri
+	}
+	return ""
+}
+
+func (x *Authorizer) GetAuthorizerCredentials() string {
+	if x != nil {
+		return x.AuthorizerCredentials
+	}
+	return ""
+}
+
+func (x *Authorizer) GetIdentitySource() string {
+	if x != nil {
+		return x.IdentitySource
+	}
+	return ""
+}
+
+func (x *Authorizer) GetIdentityValidationExpression() string {
+	if x != nil {
+		return x.IdentityValidationExpression
+	}
+	return ""
+}
+
+func (x *Authorizer) GetAuthorizerResultTtlInSeconds() int32 {
+	if x != nil && x.AuthorizerResultTtlInSeconds != nil {
+		return *x.AuthorizerResultTtlInSeconds
+	}
+	return 0
+}
+
+func (x *Authorizer) GetProviderArns() []string {
+	if x != nil {
+		return x.ProviderArns
+	}
+	return nil
+}
+
+func (x *Authorizer) GetSchemeType() string {
+	if x != nil {
+		return x.SchemeType
+	}
+	return ""
+}
+
+func (x *Authorizer) GetSchemeName() string {
+	if x != nil {
+		return x.SchemeName
+	}
+	return ""
+}
+
+func (x *Authorizer) GetSchemeIn() string {
+	if x != nil {
+		return x.SchemeIn
+	}
+	return ""
+}
+
+// GatewayResponse customises one of API Gateway's own responses. Stored for export only.
+type GatewayResponse struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	StatusCode         string                 `protobuf:"bytes,1,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	ResponseParameters map[string]string      `protobuf:"bytes,2,rep,name=response_parameters,json=responseParameters,proto3" json:"response_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ResponseTemplates  map[string]string      `protobuf:"bytes,3,rep,name=response_templates,json=responseTemplates,proto3" json:"response_templates,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *GatewayResponse) Reset() {
+	*x = GatewayResponse{}
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayResponse) ProtoMessage() {}
+
+func (x *GatewayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayResponse.ProtoReflect.Descriptor instead.
+func (*GatewayResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GatewayResponse) GetStatusCode() string {
+	if x != nil {
+		return x.StatusCode
+	}
+	return ""
+}
+
+func (x *GatewayResponse) GetResponseParameters() map[string]string {
+	if x != nil {
+		return x.ResponseParameters
+	}
+	return nil
+}
+
+func (x *GatewayResponse) GetResponseTemplates() map[string]string {
+	if x != nil {
+		return x.ResponseTemplates
+	}
+	return nil
+}
+
 // Resource is one node of the resource tree, identified by its full path ("/pets/{petId}", "/{proxy+}").
 type Resource struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -139,7 +368,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[1]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -151,7 +380,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[1]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -164,7 +393,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{1}
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Resource) GetId() string {
@@ -201,13 +430,17 @@ type Method struct {
 	RequestParameters map[string]bool `protobuf:"bytes,4,rep,name=request_parameters,json=requestParameters,proto3" json:"request_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	ApiKeyRequired    bool            `protobuf:"varint,5,opt,name=api_key_required,json=apiKeyRequired,proto3" json:"api_key_required,omitempty"`
 	Integration       *Integration    `protobuf:"bytes,6,opt,name=integration,proto3" json:"integration,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The authorizer (RestApi.authorizers, by name) of a CUSTOM or COGNITO_USER_POOLS method, and the OAuth scopes
+	// its security requirement lists. Stored for export only.
+	AuthorizerName      string   `protobuf:"bytes,20,opt,name=authorizer_name,json=authorizerName,proto3" json:"authorizer_name,omitempty"`
+	AuthorizationScopes []string `protobuf:"bytes,21,rep,name=authorization_scopes,json=authorizationScopes,proto3" json:"authorization_scopes,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Method) Reset() {
 	*x = Method{}
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[2]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +452,7 @@ func (x *Method) String() string {
 func (*Method) ProtoMessage() {}
 
 func (x *Method) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[2]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +465,7 @@ func (x *Method) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Method.ProtoReflect.Descriptor instead.
 func (*Method) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{2}
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Method) GetHttpMethod() string {
@@ -277,6 +510,20 @@ func (x *Method) GetIntegration() *Integration {
 	return nil
 }
 
+func (x *Method) GetAuthorizerName() string {
+	if x != nil {
+		return x.AuthorizerName
+	}
+	return ""
+}
+
+func (x *Method) GetAuthorizationScopes() []string {
+	if x != nil {
+		return x.AuthorizationScopes
+	}
+	return nil
+}
+
 // Integration is the backend of a method.
 type Integration struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -310,7 +557,7 @@ type Integration struct {
 
 func (x *Integration) Reset() {
 	*x = Integration{}
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[3]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +569,7 @@ func (x *Integration) String() string {
 func (*Integration) ProtoMessage() {}
 
 func (x *Integration) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[3]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +582,7 @@ func (x *Integration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integration.ProtoReflect.Descriptor instead.
 func (*Integration) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{3}
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Integration) GetType() string {
@@ -452,7 +699,7 @@ type TlsConfig struct {
 
 func (x *TlsConfig) Reset() {
 	*x = TlsConfig{}
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[4]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +711,7 @@ func (x *TlsConfig) String() string {
 func (*TlsConfig) ProtoMessage() {}
 
 func (x *TlsConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[4]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +724,7 @@ func (x *TlsConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsConfig.ProtoReflect.Descriptor instead.
 func (*TlsConfig) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{4}
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TlsConfig) GetInsecureSkipVerification() bool {
@@ -500,7 +747,7 @@ type IntegrationResponse struct {
 
 func (x *IntegrationResponse) Reset() {
 	*x = IntegrationResponse{}
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[5]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +759,7 @@ func (x *IntegrationResponse) String() string {
 func (*IntegrationResponse) ProtoMessage() {}
 
 func (x *IntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[5]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +772,7 @@ func (x *IntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntegrationResponse.ProtoReflect.Descriptor instead.
 func (*IntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{5}
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *IntegrationResponse) GetStatusCode() string {
@@ -577,7 +824,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[6]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +836,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[6]
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +849,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{6}
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Stage) GetStageName() string {
@@ -637,7 +884,7 @@ var File_proxyplus_apigateway_v1_restapi_proto protoreflect.FileDescriptor
 
 const file_proxyplus_apigateway_v1_restapi_proto_rawDesc = "" +
 	"\n" +
-	"%proxyplus/apigateway/v1/restapi.proto\x12\x17proxyplus.apigateway.v1\"\x8c\x02\n" +
+	"%proxyplus/apigateway/v1/restapi.proto\x12\x17proxyplus.apigateway.v1\"\xcd\x04\n" +
 	"\aRestApi\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -645,14 +892,49 @@ const file_proxyplus_apigateway_v1_restapi_proto_rawDesc = "" +
 	"\x12binary_media_types\x18\x04 \x03(\tR\x10binaryMediaTypes\x12?\n" +
 	"\tresources\x18\x05 \x03(\v2!.proxyplus.apigateway.v1.ResourceR\tresources\x126\n" +
 	"\x06stages\x18\x06 \x03(\v2\x1e.proxyplus.apigateway.v1.StageR\x06stages\x12\x14\n" +
-	"\x05hosts\x18\a \x03(\tR\x05hosts\"\xf6\x01\n" +
+	"\x05hosts\x18\a \x03(\tR\x05hosts\x12$\n" +
+	"\x0eapi_key_source\x18\x14 \x01(\tR\fapiKeySource\x12E\n" +
+	"\vauthorizers\x18\x15 \x03(\v2#.proxyplus.apigateway.v1.AuthorizerR\vauthorizers\x12c\n" +
+	"\x11gateway_responses\x18\x16 \x03(\v26.proxyplus.apigateway.v1.RestApi.GatewayResponsesEntryR\x10gatewayResponses\x1am\n" +
+	"\x15GatewayResponsesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12>\n" +
+	"\x05value\x18\x02 \x01(\v2(.proxyplus.apigateway.v1.GatewayResponseR\x05value:\x028\x01\"\x94\x04\n" +
+	"\n" +
+	"Authorizer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
+	"\tauth_type\x18\x03 \x01(\tR\bauthType\x12%\n" +
+	"\x0eauthorizer_uri\x18\x04 \x01(\tR\rauthorizerUri\x125\n" +
+	"\x16authorizer_credentials\x18\x05 \x01(\tR\x15authorizerCredentials\x12'\n" +
+	"\x0fidentity_source\x18\x06 \x01(\tR\x0eidentitySource\x12D\n" +
+	"\x1eidentity_validation_expression\x18\a \x01(\tR\x1cidentityValidationExpression\x12K\n" +
+	" authorizer_result_ttl_in_seconds\x18\b \x01(\x05H\x00R\x1cauthorizerResultTtlInSeconds\x88\x01\x01\x12#\n" +
+	"\rprovider_arns\x18\n" +
+	" \x03(\tR\fproviderArns\x12\x1f\n" +
+	"\vscheme_type\x18\v \x01(\tR\n" +
+	"schemeType\x12\x1f\n" +
+	"\vscheme_name\x18\f \x01(\tR\n" +
+	"schemeName\x12\x1b\n" +
+	"\tscheme_in\x18\r \x01(\tR\bschemeInB#\n" +
+	"!_authorizer_result_ttl_in_seconds\"\xa2\x03\n" +
+	"\x0fGatewayResponse\x12\x1f\n" +
+	"\vstatus_code\x18\x01 \x01(\tR\n" +
+	"statusCode\x12q\n" +
+	"\x13response_parameters\x18\x02 \x03(\v2@.proxyplus.apigateway.v1.GatewayResponse.ResponseParametersEntryR\x12responseParameters\x12n\n" +
+	"\x12response_templates\x18\x03 \x03(\v2?.proxyplus.apigateway.v1.GatewayResponse.ResponseTemplatesEntryR\x11responseTemplates\x1aE\n" +
+	"\x17ResponseParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
+	"\x16ResponseTemplatesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf6\x01\n" +
 	"\bResource\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12a\n" +
 	"\x10resource_methods\x18\x03 \x03(\v26.proxyplus.apigateway.v1.Resource.ResourceMethodsEntryR\x0fresourceMethods\x1ac\n" +
 	"\x14ResourceMethodsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x125\n" +
-	"\x05value\x18\x02 \x01(\v2\x1f.proxyplus.apigateway.v1.MethodR\x05value:\x028\x01\"\x9e\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x1f.proxyplus.apigateway.v1.MethodR\x05value:\x028\x01\"\xfa\x03\n" +
 	"\x06Method\x12\x1f\n" +
 	"\vhttp_method\x18\x01 \x01(\tR\n" +
 	"httpMethod\x12%\n" +
@@ -660,7 +942,9 @@ const file_proxyplus_apigateway_v1_restapi_proto_rawDesc = "" +
 	"\x12authorization_type\x18\x03 \x01(\tR\x11authorizationType\x12e\n" +
 	"\x12request_parameters\x18\x04 \x03(\v26.proxyplus.apigateway.v1.Method.RequestParametersEntryR\x11requestParameters\x12(\n" +
 	"\x10api_key_required\x18\x05 \x01(\bR\x0eapiKeyRequired\x12F\n" +
-	"\vintegration\x18\x06 \x01(\v2$.proxyplus.apigateway.v1.IntegrationR\vintegration\x1aD\n" +
+	"\vintegration\x18\x06 \x01(\v2$.proxyplus.apigateway.v1.IntegrationR\vintegration\x12'\n" +
+	"\x0fauthorizer_name\x18\x14 \x01(\tR\x0eauthorizerName\x121\n" +
+	"\x14authorization_scopes\x18\x15 \x03(\tR\x13authorizationScopes\x1aD\n" +
 	"\x16RequestParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xb8\b\n" +
@@ -729,44 +1013,54 @@ func file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP() []byte {
 	return file_proxyplus_apigateway_v1_restapi_proto_rawDescData
 }
 
-var file_proxyplus_apigateway_v1_restapi_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_proxyplus_apigateway_v1_restapi_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_proxyplus_apigateway_v1_restapi_proto_goTypes = []any{
 	(*RestApi)(nil),             // 0: proxyplus.apigateway.v1.RestApi
-	(*Resource)(nil),            // 1: proxyplus.apigateway.v1.Resource
-	(*Method)(nil),              // 2: proxyplus.apigateway.v1.Method
-	(*Integration)(nil),         // 3: proxyplus.apigateway.v1.Integration
-	(*TlsConfig)(nil),           // 4: proxyplus.apigateway.v1.TlsConfig
-	(*IntegrationResponse)(nil), // 5: proxyplus.apigateway.v1.IntegrationResponse
-	(*Stage)(nil),               // 6: proxyplus.apigateway.v1.Stage
-	nil,                         // 7: proxyplus.apigateway.v1.Resource.ResourceMethodsEntry
-	nil,                         // 8: proxyplus.apigateway.v1.Method.RequestParametersEntry
-	nil,                         // 9: proxyplus.apigateway.v1.Integration.RequestParametersEntry
-	nil,                         // 10: proxyplus.apigateway.v1.Integration.RequestTemplatesEntry
-	nil,                         // 11: proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry
-	nil,                         // 12: proxyplus.apigateway.v1.IntegrationResponse.ResponseParametersEntry
-	nil,                         // 13: proxyplus.apigateway.v1.IntegrationResponse.ResponseTemplatesEntry
-	nil,                         // 14: proxyplus.apigateway.v1.Stage.VariablesEntry
+	(*Authorizer)(nil),          // 1: proxyplus.apigateway.v1.Authorizer
+	(*GatewayResponse)(nil),     // 2: proxyplus.apigateway.v1.GatewayResponse
+	(*Resource)(nil),            // 3: proxyplus.apigateway.v1.Resource
+	(*Method)(nil),              // 4: proxyplus.apigateway.v1.Method
+	(*Integration)(nil),         // 5: proxyplus.apigateway.v1.Integration
+	(*TlsConfig)(nil),           // 6: proxyplus.apigateway.v1.TlsConfig
+	(*IntegrationResponse)(nil), // 7: proxyplus.apigateway.v1.IntegrationResponse
+	(*Stage)(nil),               // 8: proxyplus.apigateway.v1.Stage
+	nil,                         // 9: proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry
+	nil,                         // 10: proxyplus.apigateway.v1.GatewayResponse.ResponseParametersEntry
+	nil,                         // 11: proxyplus.apigateway.v1.GatewayResponse.ResponseTemplatesEntry
+	nil,                         // 12: proxyplus.apigateway.v1.Resource.ResourceMethodsEntry
+	nil,                         // 13: proxyplus.apigateway.v1.Method.RequestParametersEntry
+	nil,                         // 14: proxyplus.apigateway.v1.Integration.RequestParametersEntry
+	nil,                         // 15: proxyplus.apigateway.v1.Integration.RequestTemplatesEntry
+	nil,                         // 16: proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry
+	nil,                         // 17: proxyplus.apigateway.v1.IntegrationResponse.ResponseParametersEntry
+	nil,                         // 18: proxyplus.apigateway.v1.IntegrationResponse.ResponseTemplatesEntry
+	nil,                         // 19: proxyplus.apigateway.v1.Stage.VariablesEntry
 }
 var file_proxyplus_apigateway_v1_restapi_proto_depIdxs = []int32{
-	1,  // 0: proxyplus.apigateway.v1.RestApi.resources:type_name -> proxyplus.apigateway.v1.Resource
-	6,  // 1: proxyplus.apigateway.v1.RestApi.stages:type_name -> proxyplus.apigateway.v1.Stage
-	7,  // 2: proxyplus.apigateway.v1.Resource.resource_methods:type_name -> proxyplus.apigateway.v1.Resource.ResourceMethodsEntry
-	8,  // 3: proxyplus.apigateway.v1.Method.request_parameters:type_name -> proxyplus.apigateway.v1.Method.RequestParametersEntry
-	3,  // 4: proxyplus.apigateway.v1.Method.integration:type_name -> proxyplus.apigateway.v1.Integration
-	9,  // 5: proxyplus.apigateway.v1.Integration.request_parameters:type_name -> proxyplus.apigateway.v1.Integration.RequestParametersEntry
-	4,  // 6: proxyplus.apigateway.v1.Integration.tls_config:type_name -> proxyplus.apigateway.v1.TlsConfig
-	10, // 7: proxyplus.apigateway.v1.Integration.request_templates:type_name -> proxyplus.apigateway.v1.Integration.RequestTemplatesEntry
-	11, // 8: proxyplus.apigateway.v1.Integration.integration_responses:type_name -> proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry
-	12, // 9: proxyplus.apigateway.v1.IntegrationResponse.response_parameters:type_name -> proxyplus.apigateway.v1.IntegrationResponse.ResponseParametersEntry
-	13, // 10: proxyplus.apigateway.v1.IntegrationResponse.response_templates:type_name -> proxyplus.apigateway.v1.IntegrationResponse.ResponseTemplatesEntry
-	14, // 11: proxyplus.apigateway.v1.Stage.variables:type_name -> proxyplus.apigateway.v1.Stage.VariablesEntry
-	2,  // 12: proxyplus.apigateway.v1.Resource.ResourceMethodsEntry.value:type_name -> proxyplus.apigateway.v1.Method
-	5,  // 13: proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry.value:type_name -> proxyplus.apigateway.v1.IntegrationResponse
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	3,  // 0: proxyplus.apigateway.v1.RestApi.resources:type_name -> proxyplus.apigateway.v1.Resource
+	8,  // 1: proxyplus.apigateway.v1.RestApi.stages:type_name -> proxyplus.apigateway.v1.Stage
+	1,  // 2: proxyplus.apigateway.v1.RestApi.authorizers:type_name -> proxyplus.apigateway.v1.Authorizer
+	9,  // 3: proxyplus.apigateway.v1.RestApi.gateway_responses:type_name -> proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry
+	10, // 4: proxyplus.apigateway.v1.GatewayResponse.response_parameters:type_name -> proxyplus.apigateway.v1.GatewayResponse.ResponseParametersEntry
+	11, // 5: proxyplus.apigateway.v1.GatewayResponse.response_templates:type_name -> proxyplus.apigateway.v1.GatewayResponse.ResponseTemplatesEntry
+	12, // 6: proxyplus.apigateway.v1.Resource.resource_methods:type_name -> proxyplus.apigateway.v1.Resource.ResourceMethodsEntry
+	13, // 7: proxyplus.apigateway.v1.Method.request_parameters:type_name -> proxyplus.apigateway.v1.Method.RequestParametersEntry
+	5,  // 8: proxyplus.apigateway.v1.Method.integration:type_name -> proxyplus.apigateway.v1.Integration
+	14, // 9: proxyplus.apigateway.v1.Integration.request_parameters:type_name -> proxyplus.apigateway.v1.Integration.RequestParametersEntry
+	6,  // 10: proxyplus.apigateway.v1.Integration.tls_config:type_name -> proxyplus.apigateway.v1.TlsConfig
+	15, // 11: proxyplus.apigateway.v1.Integration.request_templates:type_name -> proxyplus.apigateway.v1.Integration.RequestTemplatesEntry
+	16, // 12: proxyplus.apigateway.v1.Integration.integration_responses:type_name -> proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry
+	17, // 13: proxyplus.apigateway.v1.IntegrationResponse.response_parameters:type_name -> proxyplus.apigateway.v1.IntegrationResponse.ResponseParametersEntry
+	18, // 14: proxyplus.apigateway.v1.IntegrationResponse.response_templates:type_name -> proxyplus.apigateway.v1.IntegrationResponse.ResponseTemplatesEntry
+	19, // 15: proxyplus.apigateway.v1.Stage.variables:type_name -> proxyplus.apigateway.v1.Stage.VariablesEntry
+	2,  // 16: proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry.value:type_name -> proxyplus.apigateway.v1.GatewayResponse
+	4,  // 17: proxyplus.apigateway.v1.Resource.ResourceMethodsEntry.value:type_name -> proxyplus.apigateway.v1.Method
+	7,  // 18: proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry.value:type_name -> proxyplus.apigateway.v1.IntegrationResponse
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_proxyplus_apigateway_v1_restapi_proto_init() }
@@ -774,13 +1068,14 @@ func file_proxyplus_apigateway_v1_restapi_proto_init() {
 	if File_proxyplus_apigateway_v1_restapi_proto != nil {
 		return
 	}
+	file_proxyplus_apigateway_v1_restapi_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxyplus_apigateway_v1_restapi_proto_rawDesc), len(file_proxyplus_apigateway_v1_restapi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
