@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"errors"
 	"fmt"
 
 	yamlv3 "go.yaml.in/yaml/v3"
@@ -26,8 +25,16 @@ var yamlBooleans = map[string]bool{
 	"n": false, "N": false, "no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false,
 }
 
-// errTooLarge stops the size count as soon as the limit is passed, so a count never runs past it.
-var errTooLarge = errors.New("expanded size over the limit")
+// scanError is a finding of the size count, with the node it was made at.
+type scanError struct {
+	tooLarge bool
+	node     *yamlv3.Node
+	path     string
+	field    string // the nearest key on the way to node
+	msg      string
+}
+
+func (e *scanError) Error() string { return e.msg }
 
 // scanYAML checks a YAML document before it is converted to JSON: its expanded size (aliases counted at the size
 // of what they stand for) must stay within maxExpandedSize, and no plain scalar may be a YAML 1.1 boolean other
@@ -41,15 +48,15 @@ func scanYAML(r *reporter, data []byte) bool {
 		return false
 	}
 	s := &yamlScan{r: r, sizes: map[*yamlv3.Node]int64{}, open: map[*yamlv3.Node]bool{}}
-	_, err := s.size(&root)
-	switch {
-	case errors.Is(err, errTooLarge):
-		r.errorf("$", "", "LIM-10", "the YAML document expands to more than %d bytes (%d MB) once its aliases are "+
-			"expanded; proxyplus refuses larger documents (twice API Gateway's 6 MB definition limit) so that aliases "+
-			"cannot multiply the memory an import takes", maxExpandedSize, maxExpandedSize>>20)
-		return false
-	case err != nil:
-		r.errorf("$", "", "format", "not valid JSON or YAML: %v", err)
+	if _, err := s.size(&root); err != nil {
+		if err.tooLarge {
+			r.errorf(err.path, err.field, "LIM-10", "line %d, column %d: the YAML document expands to more than %d bytes "+
+				"(%d MB) once its aliases are expanded, passing the limit here; proxyplus refuses larger documents "+
+				"(twice API Gateway's 6 MB definition limit) so that aliases cannot multiply the memory an import "+
+				"takes", err.node.Line, err.node.Column, maxExpandedSize, maxExpandedSize>>20)
+		} else {
+			r.errorf(err.path, err.field, "format", "line %d, column %d: %s", err.node.Line, err.node.Column, err.msg)
+		}
 		return false
 	}
 	s.booleans(&root, "$", "")
@@ -64,13 +71,37 @@ type yamlScan struct {
 	// open holds the nodes being counted, to refuse an alias inside its own anchor.
 	open map[*yamlv3.Node]bool
 	// total is the expanded size counted so far.
-	total  int64
+	total int64
+	// at is the way from the root to the node being counted, turned into a JSON path only for an error.
+	at     []pathStep
 	failed bool
 }
 
-// size counts n's expanded size; it fails with errTooLarge once the whole document's running total passes the
-// limit.
-func (s *yamlScan) size(n *yamlv3.Node) (int64, error) {
+// pathStep is one step of a JSON path: an index when i >= 0, a key when i is -1, nothing when i is noStep (the
+// stack stays balanced for nodes that add no step).
+type pathStep struct {
+	key string
+	i   int
+}
+
+const noStep = -2
+
+func (s *yamlScan) fail(n *yamlv3.Node, tooLarge bool, msg string) *scanError {
+	path, field := "$", ""
+	for _, st := range s.at {
+		switch {
+		case st.i == noStep:
+		case st.i >= 0:
+			path = index(path, st.i)
+		default:
+			path, field = child(path, st.key), st.key
+		}
+	}
+	return &scanError{tooLarge: tooLarge, node: n, path: path, field: field, msg: msg}
+}
+
+// size counts n's expanded size; it fails once the whole document's running total passes the limit.
+func (s *yamlScan) size(n *yamlv3.Node) (int64, *scanError) {
 	if n == nil {
 		return 0, nil
 	}
@@ -80,37 +111,37 @@ func (s *yamlScan) size(n *yamlv3.Node) (int64, error) {
 			return 0, nil
 		}
 		if s.open[target] {
-			return 0, fmt.Errorf("line %d, column %d: alias *%s refers to the value that contains it", n.Line, n.Column, n.Value)
+			return 0, s.fail(n, false, fmt.Sprintf("alias *%s refers to the value that contains it", n.Value))
 		}
 		// An anchor precedes its aliases and is counted where it is written, so its size is known here.
-		return s.add(s.sizes[target])
+		return s.add(n, s.sizes[target])
 	}
 	if n.Anchor != "" {
-		if sz, ok := s.sizes[n]; ok {
-			return s.add(sz)
-		}
 		s.open[n] = true
 		defer delete(s.open, n)
 	}
-	var sz int64
-	switch n.Kind {
-	case yamlv3.ScalarNode:
-		var err error
-		if sz, err = s.add(int64(len(n.Value)) + scalarOverhead); err != nil {
+	sz := int64(scalarOverhead)
+	if n.Kind == yamlv3.ScalarNode {
+		sz += int64(len(n.Value))
+	}
+	if _, err := s.add(n, sz); err != nil {
+		return 0, err
+	}
+	for i, c := range n.Content {
+		switch {
+		case n.Kind == yamlv3.MappingNode && i%2 == 1:
+			s.at = append(s.at, pathStep{key: n.Content[i-1].Value, i: -1})
+		case n.Kind == yamlv3.SequenceNode:
+			s.at = append(s.at, pathStep{i: i})
+		default: // a mapping key or a document's content: no step of its own
+			s.at = append(s.at, pathStep{i: noStep})
+		}
+		csz, err := s.size(c)
+		s.at = s.at[:len(s.at)-1]
+		if err != nil {
 			return 0, err
 		}
-	default:
-		sz = scalarOverhead
-		if _, err := s.add(scalarOverhead); err != nil {
-			return 0, err
-		}
-		for _, c := range n.Content {
-			csz, err := s.size(c)
-			if err != nil {
-				return 0, err
-			}
-			sz += csz
-		}
+		sz += csz
 	}
 	if n.Anchor != "" {
 		s.sizes[n] = sz
@@ -119,12 +150,12 @@ func (s *yamlScan) size(n *yamlv3.Node) (int64, error) {
 }
 
 // add adds to the running total; sizes never exceed the limit by more than one node, so they cannot overflow.
-func (s *yamlScan) add(n int64) (int64, error) {
-	s.total += n
+func (s *yamlScan) add(n *yamlv3.Node, sz int64) (int64, *scanError) {
+	s.total += sz
 	if s.total > maxExpandedSize {
-		return 0, errTooLarge
+		return 0, s.fail(n, true, "")
 	}
-	return n, nil
+	return sz, nil
 }
 
 // booleans reports every plain YAML 1.1 boolean other than true/false, naming its key and JSON path. Aliases are
