@@ -465,3 +465,20 @@ func TestValidateStage(t *testing.T) {
 		t.Errorf("--stage-variable without --stage: exit %d, want 2", code)
 	}
 }
+
+// TestValidateYAMLAliasBomb: validate refuses a 5 MB string aliased 100 times with one error naming the file and
+// the expanded-size limit, instead of expanding it (2.7 GB of heap before).
+func TestValidateYAMLAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("openapi: 3.0.1\ninfo: {title: bomb, version: '1'}\npaths: {}\nx-big: &big ")
+	b.WriteString(strings.Repeat("a", 5<<20))
+	b.WriteString("\nx-copies: [" + strings.Repeat("*big, ", 99) + "*big]\n")
+	path := filepath.Join(t.TempDir(), "bomb.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "validate", "--api", path)
+	if code != 1 || strings.Count(out, "error:") != 1 || !strings.Contains(out, path) || !strings.Contains(out, "LIM-10") {
+		t.Errorf("exit %d, output %s%s", code, out, stderr)
+	}
+}
