@@ -70,9 +70,13 @@ func (im *oasImporter) keepStored(api *apigatewayv1.RestApi) {
 		schemeType, _ := scheme["type"].(string)
 		schemeName, _ := scheme["name"].(string)
 		schemeIn, _ := scheme["in"].(string)
+		typ := strings.ToUpper(j.str(a, "type", p))
+		if typ == "" {
+			typ = "TOKEN" // API Gateway's default
+		}
 		az := &apigatewayv1.Authorizer{
 			Name:                         name,
-			Type:                         strings.ToUpper(j.str(a, "type", p)),
+			Type:                         typ,
 			AuthType:                     authType,
 			AuthorizerUri:                j.str(a, "authorizerUri", p),
 			AuthorizerCredentials:        j.str(a, "authorizerCredentials", p),
@@ -88,6 +92,10 @@ func (im *oasImporter) keepStored(api *apigatewayv1.RestApi) {
 			az.AuthorizerResultTtlInSeconds = &ttl
 		}
 		j.warnUnknown(a, authorizerFields, p, extAuthorizer)
+		if im.src.authorizers == nil {
+			im.src.authorizers = map[*apigatewayv1.Authorizer]string{}
+		}
+		im.src.authorizers[az] = p
 		api.Authorizers = append(api.Authorizers, az)
 	}
 	im.stages(api)

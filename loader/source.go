@@ -21,6 +21,8 @@ type sourceMap struct {
 	pathIsKey bool
 	// stages locates the list of stages when the input does not call it $.stages (x-proxyplus-stages).
 	stages string
+	// authorizers locates authorizers declared elsewhere than $.authorizers (OpenAPI security schemes).
+	authorizers map[*apigatewayv1.Authorizer]string
 }
 
 type methodSource struct {
@@ -111,6 +113,16 @@ func (l *locator) resourcePath(loc string) string {
 		return loc
 	}
 	return child(loc, "path")
+}
+
+// authorizer locates the fields of authorizer i.
+func (l *locator) authorizer(a *apigatewayv1.Authorizer, i int) string {
+	if l.src != nil {
+		if loc, ok := l.src.authorizers[a]; ok {
+			return loc
+		}
+	}
+	return index("$.authorizers", i)
 }
 
 // stages locates the list of stages.

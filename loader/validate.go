@@ -42,6 +42,7 @@ func validate(r *reporter, api *apigatewayv1.RestApi, src *sourceMap) {
 	validateTree(r, api, l)
 	validateMethods(r, api, l)
 	validateStages(r, api, l.stages())
+	validateStored(r, api, l)
 }
 
 func validateAPI(r *reporter, api *apigatewayv1.RestApi, l *locator) {
