@@ -59,7 +59,6 @@ func scanYAML(r *reporter, data []byte) bool {
 		}
 		return false
 	}
-	s.booleans(&root, "$", "")
 	return !s.failed
 }
 
@@ -86,8 +85,9 @@ type pathStep struct {
 
 const noStep = -2
 
-func (s *yamlScan) fail(n *yamlv3.Node, tooLarge bool, msg string) *scanError {
-	path, field := "$", ""
+// path is the JSON path of the node being walked and the nearest key on the way to it.
+func (s *yamlScan) path() (path, field string) {
+	path = "$"
 	for _, st := range s.at {
 		switch {
 		case st.i == noStep:
@@ -97,6 +97,11 @@ func (s *yamlScan) fail(n *yamlv3.Node, tooLarge bool, msg string) *scanError {
 			path, field = child(path, st.key), st.key
 		}
 	}
+	return path, field
+}
+
+func (s *yamlScan) fail(n *yamlv3.Node, tooLarge bool, msg string) *scanError {
+	path, field := s.path()
 	return &scanError{tooLarge: tooLarge, node: n, path: path, field: field, msg: msg}
 }
 
@@ -123,17 +128,27 @@ func (s *yamlScan) size(n *yamlv3.Node) (int64, *scanError) {
 	sz := int64(scalarOverhead)
 	if n.Kind == yamlv3.ScalarNode {
 		sz += int64(len(n.Value))
+		s.checkBoolean(n, "value")
 	}
 	if _, err := s.add(n, sz); err != nil {
 		return 0, err
 	}
 	for i, c := range n.Content {
 		switch {
+		case n.Kind == yamlv3.MappingNode && i%2 == 0 && c.Kind == yamlv3.ScalarNode && c.Anchor == "":
+			// A plain key: counted here, so that its check names it as a key.
+			s.checkBoolean(c, "key")
+			ksz, err := s.add(c, int64(len(c.Value))+scalarOverhead)
+			if err != nil {
+				return 0, err
+			}
+			sz += ksz
+			continue
 		case n.Kind == yamlv3.MappingNode && i%2 == 1:
 			s.at = append(s.at, pathStep{key: n.Content[i-1].Value, i: -1})
 		case n.Kind == yamlv3.SequenceNode:
 			s.at = append(s.at, pathStep{i: i})
-		default: // a mapping key or a document's content: no step of its own
+		default: // a complex mapping key or a document's content: no step of its own
 			s.at = append(s.at, pathStep{i: noStep})
 		}
 		csz, err := s.size(c)
@@ -158,31 +173,9 @@ func (s *yamlScan) add(n *yamlv3.Node, sz int64) (int64, *scanError) {
 	return sz, nil
 }
 
-// booleans reports every plain YAML 1.1 boolean other than true/false, naming its key and JSON path. Aliases are
-// not followed: the anchored value is reported where it is written.
-func (s *yamlScan) booleans(n *yamlv3.Node, path, field string) {
-	switch n.Kind {
-	case yamlv3.DocumentNode:
-		for _, c := range n.Content {
-			s.booleans(c, path, field)
-		}
-	case yamlv3.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			s.checkBoolean(k, path, k.Value, "key")
-			p := child(path, k.Value)
-			s.booleans(v, p, k.Value)
-		}
-	case yamlv3.SequenceNode:
-		for i, c := range n.Content {
-			s.booleans(c, index(path, i), field)
-		}
-	case yamlv3.ScalarNode:
-		s.checkBoolean(n, path, field, "value")
-	}
-}
-
-func (s *yamlScan) checkBoolean(n *yamlv3.Node, path, field, what string) {
+// checkBoolean reports a plain YAML 1.1 boolean other than true/false, naming its key and JSON path; what is "key"
+// or "value". Aliases are not followed by the walk, so an anchored value is reported where it is written.
+func (s *yamlScan) checkBoolean(n *yamlv3.Node, what string) {
 	if n.Kind != yamlv3.ScalarNode || n.Style&^yamlv3.FlowStyle != 0 || n.Tag != "!!str" {
 		return // quoted, block or explicitly tagged scalars mean what they say
 	}
@@ -191,6 +184,10 @@ func (s *yamlScan) checkBoolean(n *yamlv3.Node, path, field, what string) {
 		return
 	}
 	s.failed = true
+	path, field := s.path()
+	if what == "key" {
+		field = n.Value
+	}
 	s.r.errorf(path, field, "format", "line %d, column %d: the %s %s is read as the boolean %t by YAML 1.1, which "+
 		"this document is converted with, but as the string %q by YAML 1.2 and JSON; write \"%s\" (quoted) for the "+
 		"string or %t for the boolean", n.Line, n.Column, what, n.Value, b, n.Value, n.Value, b)

@@ -167,6 +167,14 @@ paths:
 		!strings.Contains(d.Message, "boolean false") || !strings.Contains(d.Message, `"NO"`) {
 		t.Errorf("diagnostic %+v", d)
 	}
+	keyed := strings.Replace(doc, "paths:", "x-flags: {on: 1}\npaths:", 1)
+	res, err = Load("keys.yaml", []byte(keyed), Options{})
+	if err == nil || len(res.Diagnostics.Errors()) != 2 {
+		t.Fatalf("key: %v", res.Diagnostics)
+	}
+	if k := res.Diagnostics.Errors()[0]; k.Path != "$.x-flags" || k.Field != "on" || !strings.Contains(k.Message, "the key on") {
+		t.Errorf("key diagnostic %+v", k)
+	}
 	quoted := strings.Replace(doc, "default: NO", `default: "NO"`, 1)
 	if _, err := Load("countries.yaml", []byte(quoted), Options{}); err != nil {
 		t.Errorf("quoted: %v", err)
@@ -189,4 +197,50 @@ func BenchmarkLoadAliasBomb(b *testing.B) {
 		peak = max(peak, ms.HeapInuse)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "MB-heap-inuse")
+}
+
+// largeYAML is an alias-free OpenAPI document of n paths (about 600 bytes each).
+func largeYAML(n int) []byte {
+	var b strings.Builder
+	b.WriteString("openapi: 3.0.1\ninfo: {title: large, version: '1'}\npaths:\n")
+	for i := range n {
+		fmt.Fprintf(&b, `  /r%d/{id}:
+    get:
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+        - {name: filter, in: query, required: false, schema: {type: string}}
+      responses:
+        '200': {description: ok}
+      x-amazon-apigateway-integration:
+        type: http_proxy
+        httpMethod: GET
+        uri: https://backend.example.com/r%d/{id}
+        requestParameters:
+          integration.request.path.id: method.request.path.id
+        passthroughBehavior: when_no_match
+`, i, i)
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkScanYAML is the cost scanYAML adds to loading an alias-free document, next to the whole Load
+// (go test ./loader/ -run '^$' -bench 'ScanYAML|LoadLargeYAML' -benchmem).
+func BenchmarkScanYAML(b *testing.B) {
+	doc := largeYAML(250)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if !scanYAML(newReporter("large.yaml"), doc) {
+			b.Fatal("refused")
+		}
+	}
+}
+
+func BenchmarkLoadLargeYAML(b *testing.B) {
+	doc := largeYAML(250)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if _, err := Load("large.yaml", doc, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
