@@ -60,3 +60,20 @@ func TestKinLoadErrorOnce(t *testing.T) {
 		t.Errorf("errors %v", errs)
 	}
 }
+
+// TestKinLoadErrorLocated: when kin-openapi cannot read a value the importer reads too, the error is the
+// importer's, with the path and field ("required": "maybe" is no boolean API Gateway accepts either).
+func TestKinLoadErrorLocated(t *testing.T) {
+	doc := `{"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {"/p": {"get": {
+ "parameters": [{"name": "q", "in": "query", "required": "maybe", "type": "string"}],
+ "responses": {"200": {"description": "ok"}}}}}}`
+	res, err := Load("maybe.json", []byte(doc), Options{})
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	errs := res.Diagnostics.Errors()
+	if len(errs) != 1 || errs[0].Path != "$.paths['/p'].get.parameters[0].required" || errs[0].Field != "required" ||
+		errs[0].File != "maybe.json" {
+		t.Errorf("errors %v", errs)
+	}
+}
