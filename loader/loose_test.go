@@ -56,7 +56,8 @@ func TestKinLoadErrorOnce(t *testing.T) {
 		t.Fatal("loaded")
 	}
 	errs := res.Diagnostics.Errors()
-	if len(errs) != 1 || strings.Contains(errs[0].Message, "yaml") || !strings.Contains(errs[0].Message, "deprecated") {
+	if len(errs) != 1 || strings.Contains(errs[0].Message, "yaml") || errs[0].Field != "deprecated" ||
+		errs[0].Path != "$.paths['/p'].get.deprecated" {
 		t.Errorf("errors %v", errs)
 	}
 }
