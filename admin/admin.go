@@ -366,6 +366,22 @@ func (s *Server) ExportRestApi(ctx context.Context, req *adminv1.ExportRestApiRe
 		}
 		def = a.Definition
 	}
+	// The stages the store serves, with their variables, are the API's stages: the store does not read a
+	// definition's own (store.API). A stage export carries that stage only.
+	stages, err := s.opts.Store.ListStages(ctx, req.GetRestApiId())
+	if err != nil {
+		return nil, s.storeError(ctx, "ExportRestApi", err)
+	}
+	var served []*apigatewayv1.Stage
+	for _, st := range stages {
+		if name := req.GetStageName(); name == "" || st.Name == name {
+			served = append(served, &apigatewayv1.Stage{StageName: st.Name, Description: st.Description, Variables: st.Variables})
+		}
+	}
+	if len(served) > 0 {
+		def = proto.CloneOf(def)
+		def.Stages = served
+	}
 	body, err := ExportOpenAPI(def)
 	if err != nil {
 		return nil, s.internal(ctx, "ExportRestApi", err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/proxyplus/proxyplus/internal/testutil"
@@ -25,6 +27,7 @@ import (
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
+	"github.com/proxyplus/proxyplus/translator"
 )
 
 func newClient(t *testing.T, opts Options) adminv1.AdminServiceClient {
@@ -36,7 +39,8 @@ func newClient(t *testing.T, opts Options) adminv1.AdminServiceClient {
 	t.Cleanup(func() { st.Close() })
 	opts.Store = st
 	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
+	// The request size limit of the real server (ServerOptions), so imports of large documents reach the handler.
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(MaxRequestBytes))
 	New(opts).Register(gs)
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
@@ -310,10 +314,41 @@ func TestImportRestApi(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument)
 }
 
+// TestImportRestApiYAMLAliasBomb: a 5 MB string aliased 100 times (500 MB expanded; 2.7 GB of heap in the old
+// code) is refused with a field violation naming the limit, having allocated a small multiple of the document.
+func TestImportRestApiYAMLAliasBomb(t *testing.T) {
+	ctx := t.Context()
+	c := newClient(t, Options{})
+	var b strings.Builder
+	b.WriteString("openapi: 3.0.1\ninfo: {title: bomb, version: '1'}\npaths: {}\nx-big: &big ")
+	b.WriteString(strings.Repeat("a", 5<<20))
+	b.WriteString("\nx-copies: [" + strings.Repeat("*big, ", 99) + "*big]\n")
+	body := []byte(b.String())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := c.ImportRestApi(ctx, &adminv1.ImportRestApiRequest{Body: body})
+	runtime.ReadMemStats(&after)
+	st := wantCode(t, err, codes.InvalidArgument)
+	if !strings.Contains(st.Message(), "once its aliases are expanded") {
+		t.Errorf("status %v does not name the expanded-size limit", st)
+	}
+	// Client and server share the process: the request is marshalled, sent and parsed once each (3 × 5 MB) and
+	// scanned once.
+	alloc := after.TotalAlloc - before.TotalAlloc
+	if alloc > 128<<20 {
+		t.Errorf("the refused import allocated %d MB", alloc>>20)
+	}
+	t.Logf("refused import of %d bytes: %.1f MB allocated (client and server)", len(body), float64(alloc)/(1<<20))
+}
+
+// TestExportImportRoundTrip: importing an export gives back the model, through the loader and through the
+// service. keep.openapi.yaml adds what the conformance files lack: authorizers (and which method uses which, with
+// scopes), gateway responses, the API key source, and a stored stage with variables.
 func TestExportImportRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	c := newClient(t, Options{})
-	for _, f := range conformanceFiles(t) {
+	for _, f := range append(conformanceFiles(t), filepath.Join("testdata", "keep.openapi.yaml")) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			// The OpenAPI 3 and Swagger 2.0 variants of a case share a title, hence an id: one store each.
 			c := newClient(t, Options{})
@@ -326,6 +361,23 @@ func TestExportImportRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := imp.GetRecord().GetRestApi()
+			keep := filepath.Base(f) == "keep.openapi.yaml"
+			if keep {
+				stage := &apigatewayv1.Stage{StageName: "dev", Description: "development",
+					Variables: map[string]string{"backend": "orders.dev.example.com"}}
+				dep, err := c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: want.GetId()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				put := proto.CloneOf(stage)
+				put.DeploymentId = dep.GetDeployment().GetId()
+				if _, err := c.PutStage(ctx, &adminv1.PutStageRequest{RestApiId: want.GetId(), Stage: put}); err != nil {
+					t.Fatal(err)
+				}
+				want = proto.CloneOf(want)
+				want.Stages = []*apigatewayv1.Stage{stage}
+				checkKept(t, want)
+			}
 			exp, err := c.ExportRestApi(ctx, &adminv1.ExportRestApiRequest{RestApiId: want.GetId()})
 			if err != nil {
 				t.Fatal(err)
@@ -346,6 +398,13 @@ func TestExportImportRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(want, res.API, protocmp.Transform()); diff != "" {
 				t.Errorf("Import(Export(api)) differs (-want +got):\n%s", diff)
 			}
+			if keep {
+				// The export validates as a deployment of its stage: the stage variable the uris use is there.
+				_, diags := translator.Translate([]translator.Input{{File: "export.json", API: res.API}}, translator.Options{})
+				if err := diags.Err(); err != nil {
+					t.Errorf("export does not translate for its stages: %v", err)
+				}
+			}
 			// The same through the service: replacing the API with its export changes nothing.
 			re, err := c.ImportRestApi(ctx, &adminv1.ImportRestApiRequest{Body: exp.GetBody(), RestApiId: want.GetId()})
 			if err != nil {
@@ -358,6 +417,30 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	_, err := c.ExportRestApi(ctx, &adminv1.ExportRestApiRequest{RestApiId: "nosuch"})
 	wantCode(t, err, codes.NotFound)
+}
+
+// checkKept: the import of keep.openapi.yaml holds what the round trip must keep, so an equal re-import means it
+// was kept (the old model had none of it).
+func checkKept(t *testing.T, api *apigatewayv1.RestApi) {
+	t.Helper()
+	if api.GetApiKeySource() != "AUTHORIZER" || len(api.GetGatewayResponses()) != 2 || len(api.GetAuthorizers()) != 2 ||
+		api.GetGatewayResponses()["UNAUTHORIZED"].GetStatusCode() != "401" {
+		t.Errorf("import lost API settings: %v", api)
+	}
+	token := api.GetAuthorizers()[0]
+	if token.GetName() != "tokenAuth" || token.GetType() != "TOKEN" || token.AuthorizerResultTtlInSeconds == nil ||
+		token.GetIdentityValidationExpression() == "" {
+		t.Errorf("authorizer %v", token)
+	}
+	for _, r := range api.GetResources() {
+		if get := r.GetResourceMethods()["GET"]; get != nil && (get.GetAuthorizerName() != "tokenAuth" || !get.GetApiKeyRequired()) {
+			t.Errorf("GET %s: %v", r.GetPath(), get)
+		}
+		if post := r.GetResourceMethods()["POST"]; post != nil && (post.GetAuthorizerName() != "users" ||
+			len(post.GetAuthorizationScopes()) != 1 || post.GetAuthorizationType() != "COGNITO_USER_POOLS") {
+			t.Errorf("POST %s: %v", r.GetPath(), post)
+		}
+	}
 }
 
 func TestExportRoundTripModel(t *testing.T) {

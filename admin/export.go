@@ -7,12 +7,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/proxyplus/proxyplus/loader"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 )
 
 // ExportOpenAPI writes api as an OpenAPI 3.0 JSON document with API Gateway's extensions, in the form API
 // Gateway's own export uses (enumerations such as the integration type in lower case), so that importing it
-// gives back the same model (stages and extra hosts are not part of an export).
+// gives back the same model. Authorizers, gateway responses and the API key source are written as API Gateway
+// writes them; stages and their variables, which OpenAPI has no place for, under x-proxyplus-stages. Extra hosts
+// are not part of an export.
 func ExportOpenAPI(api *apigatewayv1.RestApi) ([]byte, error) {
 	info := map[string]any{"title": api.GetName(), "version": "1.0"}
 	if api.GetDescription() != "" {
@@ -31,7 +34,19 @@ func ExportOpenAPI(api *apigatewayv1.RestApi) ([]byte, error) {
 	if len(api.GetBinaryMediaTypes()) > 0 {
 		doc["x-amazon-apigateway-binary-media-types"] = api.GetBinaryMediaTypes()
 	}
+	if api.GetApiKeySource() != "" {
+		doc["x-amazon-apigateway-api-key-source"] = api.GetApiKeySource()
+	}
+	if len(api.GetGatewayResponses()) > 0 {
+		doc["x-amazon-apigateway-gateway-responses"] = exportGatewayResponses(api.GetGatewayResponses())
+	}
+	if stages := exportStages(api.GetStages()); len(stages) > 0 {
+		doc[loader.ExtStages] = stages
+	}
 	schemes := map[string]any{}
+	for _, a := range api.GetAuthorizers() {
+		schemes[a.GetName()] = exportAuthorizer(a)
+	}
 	paths := map[string]any{}
 	for _, res := range api.GetResources() {
 		if res.GetPath() == "" {
@@ -53,6 +68,73 @@ func ExportOpenAPI(api *apigatewayv1.RestApi) ([]byte, error) {
 		doc["components"] = map[string]any{"securitySchemes": schemes}
 	}
 	return json.MarshalIndent(doc, "", "  ")
+}
+
+func exportGatewayResponses(responses map[string]*apigatewayv1.GatewayResponse) map[string]any {
+	out := map[string]any{}
+	for typ, gr := range responses {
+		r := map[string]any{}
+		if gr.GetStatusCode() != "" {
+			r["statusCode"] = gr.GetStatusCode()
+		}
+		if len(gr.GetResponseParameters()) > 0 {
+			r["responseParameters"] = gr.GetResponseParameters()
+		}
+		if len(gr.GetResponseTemplates()) > 0 {
+			r["responseTemplates"] = gr.GetResponseTemplates()
+		}
+		out[typ] = r
+	}
+	return out
+}
+
+func exportStages(stages []*apigatewayv1.Stage) []any {
+	var out []any
+	for _, st := range stages {
+		s := map[string]any{"stageName": st.GetStageName()}
+		if st.GetDescription() != "" {
+			s["description"] = st.GetDescription()
+		}
+		if len(st.GetVariables()) > 0 {
+			s["variables"] = st.GetVariables()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// exportAuthorizer writes the security scheme that declares a, as API Gateway's export does.
+func exportAuthorizer(a *apigatewayv1.Authorizer) map[string]any {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	scheme := map[string]any{"type": or(a.GetSchemeType(), "apiKey"), "name": or(a.GetSchemeName(), "Authorization"),
+		"in": or(a.GetSchemeIn(), "header")}
+	if a.GetAuthType() != "" {
+		scheme["x-amazon-apigateway-authtype"] = a.GetAuthType()
+	}
+	ext := map[string]any{}
+	set := func(k, v string) {
+		if v != "" {
+			ext[k] = v
+		}
+	}
+	set("type", strings.ToLower(a.GetType()))
+	set("authorizerUri", a.GetAuthorizerUri())
+	set("authorizerCredentials", a.GetAuthorizerCredentials())
+	set("identitySource", a.GetIdentitySource())
+	set("identityValidationExpression", a.GetIdentityValidationExpression())
+	if a.AuthorizerResultTtlInSeconds != nil {
+		ext["authorizerResultTtlInSeconds"] = a.GetAuthorizerResultTtlInSeconds()
+	}
+	if len(a.GetProviderArns()) > 0 {
+		ext["providerARNs"] = a.GetProviderArns()
+	}
+	scheme["x-amazon-apigateway-authorizer"] = ext
+	return scheme
 }
 
 var methodParamRe = regexp.MustCompile(`^method\.request\.(path|querystring|header)\.(.+)$`)
@@ -79,11 +161,19 @@ func exportOperation(m *apigatewayv1.Method, schemes map[string]any) map[string]
 		op["parameters"] = params
 	}
 	var sec []any
-	switch t := m.GetAuthorizationType(); t {
-	case "", "NONE":
+	switch t := m.GetAuthorizationType(); {
+	case t == "" || t == "NONE":
+	case m.GetAuthorizerName() != "" && schemes[m.GetAuthorizerName()] != nil:
+		scopes := []any{}
+		for _, s := range m.GetAuthorizationScopes() {
+			scopes = append(scopes, s)
+		}
+		sec = append(sec, map[string]any{m.GetAuthorizerName(): scopes})
 	default:
 		name, scheme := securityScheme(t)
-		schemes[name] = scheme
+		if _, taken := schemes[name]; !taken {
+			schemes[name] = scheme
+		}
 		sec = append(sec, map[string]any{name: []any{}})
 	}
 	if m.GetApiKeyRequired() {

@@ -24,15 +24,20 @@ type document struct {
 	tree map[string]any
 }
 
-// decode reads JSON or YAML. JSON is used as is because YAML 1.1 differs from JSON in corner cases (tabs);
-// everything else goes through YAMLToJSON, which also accepts JSON-like YAML.
-func decode(data []byte) (*document, error) {
+// decode reads JSON or YAML, reporting why it cannot. JSON is used as is because YAML 1.1 differs from JSON in
+// corner cases (tabs); everything else goes through YAMLToJSON, which also accepts JSON-like YAML, after
+// scanYAML has bounded its expanded size and refused YAML 1.1 booleans.
+func decode(r *reporter, data []byte) *document {
 	js := data
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+		if !scanYAML(r, data) {
+			return nil
+		}
 		var err error
 		if js, err = yaml.YAMLToJSON(data); err != nil {
-			return nil, fmt.Errorf("not valid JSON or YAML: %v", err)
+			r.errorf("$", "", "format", "not valid JSON or YAML: %v", err)
+			return nil
 		}
 	}
 	var v any
@@ -40,16 +45,19 @@ func decode(data []byte) (*document, error) {
 	// Numbers are kept as json.Number so integers (timeouts, status codes) are read exactly.
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("not valid JSON or YAML: %v", err)
+		r.errorf("$", "", "format", "not valid JSON or YAML: %v", err)
+		return nil
 	}
 	tree, ok := v.(map[string]any)
 	if !ok {
 		if v == nil {
-			return nil, fmt.Errorf("the document is empty")
+			r.errorf("$", "", "format", "the document is empty")
+		} else {
+			r.errorf("$", "", "format", "the document must be an object, not %s", jsonType(v))
 		}
-		return nil, fmt.Errorf("the document must be an object, not %s", jsonType(v))
+		return nil
 	}
-	return &document{json: js, tree: tree}, nil
+	return &document{json: js, tree: tree}
 }
 
 // detectFormat tells OpenAPI 3 (openapi: 3.x) and Swagger 2 (swagger: "2.0") from proxyplus's own format, which

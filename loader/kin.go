@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi2"
@@ -33,7 +35,8 @@ func checkWithKin(r *reporter, tree map[string]any, swagger bool) (ok bool) {
 	if swagger {
 		var doc2 openapi2.T
 		if err := json.Unmarshal(js, &doc2); err != nil {
-			r.errorf("$", "", "OAS-1", "not a valid Swagger 2.0 document: %v", err)
+			path, field := locateTypeError(tree, err)
+			r.errorf(path, field, "OAS-1", "not a valid Swagger 2.0 document: %s", kinLoadError(err))
 			return false
 		}
 		if doc, err = openapi2conv.ToV3(&doc2); err != nil {
@@ -43,7 +46,8 @@ func checkWithKin(r *reporter, tree map[string]any, swagger bool) (ok bool) {
 	} else {
 		// External references stay disallowed (the default): loading a definition never reads files or URLs.
 		if doc, err = openapi3.NewLoader().LoadFromData(js); err != nil {
-			r.errorf("$", "", "OAS-1", "not a valid OpenAPI 3 document: %v", err)
+			path, field := locateTypeError(tree, err)
+			r.errorf(path, field, "OAS-1", "not a valid OpenAPI 3 document: %s", kinLoadError(err))
 			return false
 		}
 	}
@@ -83,6 +87,74 @@ func kinCopy(tree map[string]any, swagger bool) map[string]any {
 		out["paths"] = renamed
 	}
 	return out
+}
+
+// kinLoadError is the JSON half of kin-openapi's load error: it tries JSON, then YAML, and reports both, but
+// the document it gets is always JSON, so the YAML attempt only repeats the finding in other words.
+func kinLoadError(err error) string {
+	msg := oneLine(err)
+	msg = strings.TrimPrefix(msg, "failed to unmarshal data: ")
+	msg = strings.TrimPrefix(msg, "json error: ")
+	if i := strings.Index(msg, ", yaml error:"); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+// typeErrorRe reads the field and wanted type out of encoding/json's type error, which kin-openapi passes on:
+// "cannot unmarshal string into field Operation.deprecated of type bool".
+var typeErrorRe = regexp.MustCompile(`cannot unmarshal (\w+) into (?:Go struct )?field (?:\w+\.)*(\w+) of type (\S+)`)
+
+// locateTypeError finds, for a JSON type error, the first value in the document under that key with the JSON
+// type the error names; "$" and no field when there is none.
+func locateTypeError(tree map[string]any, err error) (path, field string) {
+	m := typeErrorRe.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "$", ""
+	}
+	got, key := m[1], m[2]
+	var find func(v any, p string) (string, bool)
+	find = func(v any, p string) (string, bool) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				if k == key && jsonKind(v[k]) == got {
+					return child(p, k), true
+				}
+				if found, ok := find(v[k], child(p, k)); ok {
+					return found, true
+				}
+			}
+		case []any:
+			for i, e := range v {
+				if found, ok := find(e, index(p, i)); ok {
+					return found, true
+				}
+			}
+		}
+		return "", false
+	}
+	if p, ok := find(tree, "$"); ok {
+		return p, key
+	}
+	return "$", ""
+}
+
+// jsonKind names a decoded value's type the way encoding/json's errors do.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case bool:
+		return "bool"
+	case json.Number, float64:
+		return "number"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "null"
 }
 
 func oneLine(err error) string {

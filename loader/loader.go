@@ -89,13 +89,12 @@ func load(r *reporter, res *Result, data []byte, opts Options) (*apigatewayv1.Re
 		return nil, nil
 	}
 	if len(data) > maxDocumentSize {
-		r.errorf("$", "", "LIM-10", "the definition is larger than 6 MB (%d bytes), the most API Gateway imports",
-			maxDocumentSize)
+		r.errorf("$", "", "LIM-10", "the definition is larger than 6 MB (%d bytes), the most API Gateway imports; "+
+			"it was not read", maxDocumentSize)
 		return nil, nil
 	}
-	doc, err := decode(data)
-	if err != nil {
-		r.errorf("$", "", "format", "%v", err)
+	doc := decode(r, data)
+	if doc == nil {
 		return nil, nil
 	}
 	format, version := detectFormat(doc.tree)

@@ -39,8 +39,8 @@ type oasImporter struct {
 	rootAPIKey bool
 }
 
-func loadOpenAPI(r *reporter, d *document, format, version string, opts Options) (*apigatewayv1.RestApi, *sourceMap) {
-	im := &oasImporter{
+func newOASImporter(r *reporter, d *document, format string) *oasImporter {
+	return &oasImporter{
 		doc:     jsonReader{r: r, rule: "OAS-1"},
 		integ:   jsonReader{r: r, rule: "OAS-4"},
 		root:    d.tree,
@@ -48,9 +48,33 @@ func loadOpenAPI(r *reporter, d *document, format, version string, opts Options)
 		src:     newSourceMap(),
 		handled: map[string]bool{},
 	}
-	if !im.checkVersion(version) || !checkWithKin(r, d.tree, im.swagger) {
+}
+
+func loadOpenAPI(r *reporter, d *document, format, version string, opts Options) (*apigatewayv1.RestApi, *sourceMap) {
+	im := newOASImporter(r, d, format)
+	coerceLoose(r, d.tree, "$")
+	if !im.checkVersion(version) {
 		return nil, nil
 	}
+	kin := newReporter(r.file)
+	if !checkWithKin(kin, d.tree, im.swagger) {
+		// kin-openapi's message for a value of the wrong type names neither the path nor the field; the importer's
+		// own reading of the document does. Its errors replace kin's when it finds any.
+		probe := newReporter(r.file)
+		newOASImporter(probe, d, format).read(opts)
+		if errs := probe.list.Errors(); len(errs) > 0 {
+			r.addAll(errs)
+		} else {
+			r.addAll(kin.list)
+		}
+		return nil, nil
+	}
+	r.addAll(kin.list)
+	return im.read(opts)
+}
+
+// read builds the model from a document kin-openapi could read (or, for locating errors, could not).
+func (im *oasImporter) read(opts Options) (*apigatewayv1.RestApi, *sourceMap) {
 	im.src.pathIsKey = true
 	im.src.methodFields = map[string]string{
 		"requestParameters": "parameters",
@@ -85,6 +109,7 @@ func loadOpenAPI(r *reporter, d *document, format, version string, opts Options)
 	for _, key := range slices.Sorted(maps.Keys(paths)) {
 		im.pathItem(api, prefix, key, paths[key])
 	}
+	im.keepStored(api)
 	im.reportExtensions(im.root, "$")
 	return api, im.src
 }
@@ -182,6 +207,7 @@ func (im *oasImporter) operation(res *apigatewayv1.Resource, key string, v any, 
 			src.security = "$.security"
 		}
 	}
+	m.AuthorizerName, m.AuthorizationScopes = im.methodAuthorizer(op, m.AuthorizationType)
 	if iv, ok := op[extIntegration]; ok {
 		ip := child(path, extIntegration)
 		im.handled[ip] = true

@@ -38,6 +38,13 @@ func (r *reporter) add(sev diag.Severity, path, field, rule, format string, args
 	r.list = append(r.list, d)
 }
 
+// addAll adds diagnostics made by another reporter for the same file.
+func (r *reporter) addAll(list diag.List) {
+	for _, d := range list {
+		r.add(d.Severity, d.Path, d.Field, d.Rule, "%s", d.Message)
+	}
+}
+
 func (r *reporter) errorf(path, field, rule, format string, args ...any) {
 	r.add(diag.Error, path, field, rule, format, args...)
 }

@@ -19,6 +19,10 @@ type sourceMap struct {
 	apiFields map[string]string
 	// pathIsKey says a resource's path is the key it is declared under ($.paths['/pets']), not a field.
 	pathIsKey bool
+	// stages locates the list of stages when the input does not call it $.stages (x-proxyplus-stages).
+	stages string
+	// authorizers locates authorizers declared elsewhere than $.authorizers (OpenAPI security schemes).
+	authorizers map[*apigatewayv1.Authorizer]string
 }
 
 type methodSource struct {
@@ -115,6 +119,24 @@ func (l *locator) resourcePath(loc string) string {
 		return loc
 	}
 	return child(loc, "path")
+}
+
+// authorizer locates the fields of authorizer i.
+func (l *locator) authorizer(a *apigatewayv1.Authorizer, i int) string {
+	if l.src != nil {
+		if loc, ok := l.src.authorizers[a]; ok {
+			return loc
+		}
+	}
+	return index("$.authorizers", i)
+}
+
+// stages locates the list of stages.
+func (l *locator) stages() string {
+	if l.src != nil && l.src.stages != "" {
+		return l.src.stages
+	}
+	return "$.stages"
 }
 
 // lastKey is the last plain key of a JSON path: "title" for $.info.title.

@@ -43,7 +43,8 @@ func validate(r *reporter, api *apigatewayv1.RestApi, src *sourceMap) {
 	validateAPI(r, api, l)
 	validateTree(r, api, l)
 	validateMethods(r, api, l)
-	validateStages(r, api)
+	validateStages(r, api, l.stages())
+	validateStored(r, api, l)
 }
 
 func validateAPI(r *reporter, api *apigatewayv1.RestApi, l *locator) {

@@ -126,9 +126,11 @@ func validateEnums(r *reporter, in *apigatewayv1.Integration, c integrationConte
 	switch in.ConnectionType {
 	case "", "INTERNET":
 	case "VPC_LINK":
-		if served {
+		if served && in.Type != "MOCK" {
 			r.warnf(c.at("connectionType"), "connectionType", "OAS-4", "connectionType VPC_LINK is not supported "+
-				"(INTERNET only); method %s will not be served", c.method)
+				"(INTERNET only): proxyplus cannot reach a VPC link, so %s is not served; every request to it is answered "+
+				"500 {\"message\": \"Internal server error\"}, what API Gateway answers when the link's target is "+
+				"unreachable (HTP-15), and nothing is sent to the uri", c.method)
 		}
 	default:
 		r.errorf(c.at("connectionType"), "connectionType", "OAS-4", "connectionType %q of %s must be INTERNET or VPC_LINK",

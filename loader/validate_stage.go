@@ -23,16 +23,16 @@ var (
 	stageVarValueRe = regexp.MustCompile(`^[A-Za-z0-9\-._~:/?#&=,]+$`)
 )
 
-// validateStages applies RES-10, LIM-7 and LIM-8. Stages only come from proxyplus's format (OpenAPI documents never
-// create stages, OAS-6), so locations are always $.stages[i].
-func validateStages(r *reporter, api *apigatewayv1.RestApi) {
+// validateStages applies RES-10, LIM-7 and LIM-8. Stages come from proxyplus's format ($.stages) or from the
+// x-proxyplus-stages extension of proxyplus's exports (OpenAPI host and basePath never create stages, OAS-6).
+func validateStages(r *reporter, api *apigatewayv1.RestApi, at string) {
 	if len(api.Stages) > maxStages {
-		r.warnf("$.stages", "stages", "LIM-7", "the API has %d stages; API Gateway's default quota is %d per API (raisable)",
+		r.warnf(at, "stages", "LIM-7", "the API has %d stages; API Gateway's default quota is %d per API (raisable)",
 			len(api.Stages), maxStages)
 	}
 	names := map[string]bool{}
 	for i, st := range api.Stages {
-		loc := index("$.stages", i)
+		loc := index(at, i)
 		if st == nil {
 			r.errorf(loc, "stages", "model", "stage %d is null", i)
 			continue

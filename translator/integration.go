@@ -37,7 +37,18 @@ func translateIntegration(file, loc string, m *apigatewayv1.Method, res *apigate
 	if in.GetTimeoutInMillis() > 0 {
 		timeout = time.Duration(in.GetTimeoutInMillis()) * time.Millisecond
 	}
-	switch strings.ToUpper(in.GetType()) {
+	typ := strings.ToUpper(in.GetType())
+	if strings.EqualFold(in.GetConnectionType(), "VPC_LINK") && (typ == "AWS_PROXY" || typ == "HTTP_PROXY") {
+		// The uri of a VPC link integration names a host inside the VPC (often a load balancer's private DNS name),
+		// reached through the link: sending the request to it over the internet would reach something else or
+		// nothing. proxyplus has no VPC link, so it answers as API Gateway does when the link's target is
+		// unreachable (HTP-15) and never forwards.
+		return gatewayError500(), diag.List{d(diag.Warning, "connectionType", "OAS-4",
+			"connectionType VPC_LINK (connectionId %q) is not supported: this method is not served; every request is "+
+				"answered 500 {\"message\": \"Internal server error\"} as API Gateway answers when the VPC link's target "+
+				"is unreachable, and nothing is sent to %q", in.GetConnectionId(), in.GetUri())}
+	}
+	switch typ {
 	case "MOCK":
 		return &ir.Integration{Type: ir.Mock, Mock: &ir.MockIntegration{StatusCode: mockStatus(in)}}, nil
 	case "AWS_PROXY":

@@ -133,6 +133,8 @@ func translateAPI(in Input) (ir.API, diag.List) {
 	stages := in.Stages
 	if len(stages) == 0 {
 		stages = def.GetStages()
+	} else if in.StageAPIs == nil {
+		diags = append(diags, undeclaredStages(in.File, def, stages)...)
 	}
 	if len(stages) == 0 {
 		return api, diag.List{{Severity: diag.Error, File: in.File, Field: "stages", Rule: "RES-11",
@@ -206,6 +208,30 @@ func checkProcessorRoutes(file string, api ir.API, st ir.Stage) diag.List {
 			diags = append(diags, diag.Diagnostic{Severity: diag.Error, File: file, Field: "variables", Message: err.Error()})
 			// One finding per stage: the stage variables are the same on every route.
 			break
+		}
+	}
+	return diags
+}
+
+// undeclaredStages reports stages served from a definition that declares stages but not these: usually a typo
+// (--stage prdo) that would otherwise serve a new stage without the declared one's variables.
+func undeclaredStages(file string, def *apigatewayv1.RestApi, stages []*apigatewayv1.Stage) diag.List {
+	if len(def.GetStages()) == 0 {
+		return nil
+	}
+	declared := map[string]bool{}
+	var names []string
+	for _, st := range def.GetStages() {
+		declared[st.GetStageName()] = true
+		names = append(names, st.GetStageName())
+	}
+	var diags diag.List
+	for _, st := range stages {
+		if !declared[st.GetStageName()] {
+			diags = append(diags, diag.Diagnostic{Severity: diag.Warning, File: file, Path: "$.stages",
+				Field: "stages", Rule: "RES-11", Message: fmt.Sprintf("stage %q is not declared in the definition "+
+					"(it declares %s); it is served as a new stage, without the declared stages' variables",
+					st.GetStageName(), strings.Join(names, ", "))})
 		}
 	}
 	return diags
@@ -290,7 +316,7 @@ func appendUnique(list []string, more ...string) []string {
 }
 
 // DeployStage deploys api to one stage: the stage's declared variables, overridden by vars. A stage the
-// definition does not declare is created, like a deployment to a new stage.
+// definition does not declare is created, like a deployment to a new stage; Translate reports it (RES-11).
 func DeployStage(file string, api *apigatewayv1.RestApi, stage string, vars map[string]string) Input {
 	st := &apigatewayv1.Stage{StageName: stage}
 	for _, s := range api.GetStages() {

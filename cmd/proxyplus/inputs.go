@@ -24,7 +24,8 @@ func (a *apiFlags) register(fs *flag.FlagSet) {
 }
 
 // input loads the definition and deploys it to the named stage: the stage's declared variables, overridden by
-// --stage-variable. A stage the definition does not declare is created, like a deployment to a new stage.
+// --stage-variable. A stage the definition does not declare is created, like a deployment to a new stage, with a
+// warning from Translate when the definition declares others.
 func (a *apiFlags) input() (translator.Input, diag.List, error) {
 	if a.api == "" {
 		return translator.Input{}, nil, usageError{fmt.Errorf("--api is required")}

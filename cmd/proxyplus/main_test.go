@@ -443,3 +443,42 @@ func TestTestInvokeLambda(t *testing.T) {
 		t.Errorf("function error: exit %d, %s", code, out)
 	}
 }
+
+// TestValidateStage: validate --stage deploys the definition to that stage with --stage-variable values; a stage
+// variable the API uses and the stage lacks is an error naming it.
+func TestValidateStage(t *testing.T) {
+	code, out, stderr := runCLI(t, "validate", "--api", "testdata/stagevars.yaml", "--stage", "dev")
+	if code != 1 || !strings.Contains(out, "host") || !strings.Contains(out, "testdata/stagevars.yaml") {
+		t.Errorf("missing variable: exit %d, output %s%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "validate", "--api", "testdata/stagevars.yaml", "--stage", "dev",
+		"--stage-variable", "host=backend.example.com")
+	if code != 0 || !strings.Contains(out, "valid") || !strings.Contains(out, "stage dev") {
+		t.Errorf("with the variable: exit %d, output %s%s", code, out, stderr)
+	}
+	// A stage the definition does not declare is reported.
+	code, out, stderr = runCLI(t, "validate", "--api", "testdata/api.yaml", "--stage", "nosuch")
+	if !strings.Contains(out, `stage "nosuch" is not declared`) {
+		t.Errorf("undeclared stage: exit %d, output %s%s", code, out, stderr)
+	}
+	if code, _, _ := runCLI(t, "validate", "--api", "testdata/stagevars.yaml", "--stage-variable", "host=x"); code != 2 {
+		t.Errorf("--stage-variable without --stage: exit %d, want 2", code)
+	}
+}
+
+// TestValidateYAMLAliasBomb: validate refuses a 5 MB string aliased 100 times with one error naming the file and
+// the expanded-size limit, instead of expanding it (2.7 GB of heap before).
+func TestValidateYAMLAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("openapi: 3.0.1\ninfo: {title: bomb, version: '1'}\npaths: {}\nx-big: &big ")
+	b.WriteString(strings.Repeat("a", 5<<20))
+	b.WriteString("\nx-copies: [" + strings.Repeat("*big, ", 99) + "*big]\n")
+	path := filepath.Join(t.TempDir(), "bomb.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "validate", "--api", path)
+	if code != 1 || strings.Count(out, "error:") != 1 || !strings.Contains(out, path) || !strings.Contains(out, "LIM-10") {
+		t.Errorf("exit %d, output %s%s", code, out, stderr)
+	}
+}
