@@ -37,7 +37,12 @@ type Server struct {
 
 // NewServer returns a processor that logs to log and serves Lambda proxy routes with lambda (nil: those
 // routes fail with API Gateway's 500).
-func NewServer(log *slog.Logger, lambda *Lambda) *Server { return &Server{log: log, lambda: lambda} }
+func NewServer(log *slog.Logger, lambda *Lambda) *Server {
+	if lambda != nil && lambda.Log == nil {
+		lambda.Log = log
+	}
+	return &Server{log: log, lambda: lambda}
+}
 
 // Process serves one HTTP request: Envoy opens one stream per request (envoy-notes EXT-1) and expects exactly one
 // answer of the matching kind per message it sends (EXT-5).
