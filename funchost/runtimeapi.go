@@ -131,9 +131,13 @@ func (in *instance) serveRuntimeAPI(ln net.Listener) {
 			return
 		}
 		if len(in.conns) >= maxConnsPerInstance {
+			first := !in.connLimitLogged // logged once per instance: a flood of connections is no flood of lines
+			in.connLimitLogged = true
 			in.mu.Unlock()
-			in.p.h.log.Warn("runtime API connection refused: too many connections", "function", in.p.fn.Name,
-				"instance", in.id, "limit", maxConnsPerInstance)
+			if first {
+				in.p.h.log.Warn("runtime API connection refused: too many connections", "function", in.p.fn.Name,
+					"instance", in.id, "limit", maxConnsPerInstance)
+			}
 			_ = c.Close()
 			continue
 		}
@@ -376,6 +380,7 @@ func (rc *rconn) expectContinue(req *http.Request) {
 	if req.ContentLength != 0 && expects100(req) {
 		rc.continued = true
 		rc.wmu.Lock()
+		_ = rc.c.SetWriteDeadline(time.Now().Add(rc.in.p.h.rtl.write))
 		_, _ = io.WriteString(rc.c, "HTTP/1.1 100 Continue\r\n\r\n")
 		rc.wmu.Unlock()
 	}
