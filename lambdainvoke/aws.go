@@ -30,8 +30,10 @@ type Options struct {
 	// by NewAWS. Requests are still signed with the function's region.
 	Endpoint string
 	// MaxAttempts bounds the SDK's attempts per invocation. 0 means 1: no retries, so a function never runs twice
-	// for one request and throttling reaches the caller at once. Above 1 the SDK's standard retryer retries
-	// throttling and transient errors with backoff, within the context's deadline.
+	// for one request and throttling reaches the caller at once; only a request that cannot have been sent (no
+	// connection, or a keep-alive connection the server had closed) is sent again, within the attempt (retry.go).
+	// Above 1 the SDK's standard retryer retries throttling and transient errors with backoff, within the
+	// context's deadline.
 	MaxAttempts int
 	// Credentials replace the standard credential chain when set, e.g. static credentials for an emulator.
 	Credentials aws.CredentialsProvider
