@@ -29,13 +29,13 @@ import (
 // event on the waiting connection itself. Responses are written with one write (writev for large bodies).
 //
 // Limits, because anything on the machine can connect to the loopback port, and a runtime with a bug must not
-// hold the host up: request line and headers at most maxHeaderBytes (431 and close beyond), headersTimeout from a
-// request's first byte to the end of its headers, bodyTimeout to read a body, writeTimeout to write a response
-// or event, at most maxConnsPerInstance connections, and a connection that is neither in a request nor waiting
-// on …/invocation/next is closed after the instance's idle limit (the function timeout plus idleMargin, so that
-// a keep-alive connection a runtime will post its response on is never closed under it). A body that cannot be
-// read to its end (a malformed chunked encoding, a timeout) closes the connection: what follows it is not
-// parsed as another request. A …/invocation/next while another of the instance's is waiting is refused as
+// hold the host up (runtimeLimits): request line and headers at most maxHeaderBytes (431 and close beyond), a
+// time limit from a request's first byte to the end of its headers, one to read a body and one to write a
+// response or event, at most maxConnsPerInstance connections, and a connection that is neither in a request nor
+// waiting on …/invocation/next is closed after the instance's idle limit (the function timeout plus a margin:
+// the connection that carried an event stays open for as long as the function may take to post its response
+// on it). A …/invocation/next waits without limit, as on Lambda. A body that cannot be read to its end (a
+// malformed chunked encoding, a timeout) closes the connection: what follows it is not parsed as another request. A …/invocation/next while another of the instance's is waiting is refused as
 // Lambda refuses it: 403 InvalidStateTransition (the runtime interface emulator,
 // lambda/rapi/handler/invocationnext.go: runtime.Ready() fails from the Ready state, RenderForbiddenWithTypeMsg).
 
