@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	mrand "math/rand/v2"
 	"strconv"
 	"strings"
@@ -30,6 +31,8 @@ type Lambda struct {
 	// Now and NewID default to the clock and crypto/rand; tests fix them.
 	Now   func() time.Time
 	NewID func() [16]byte
+	// Log receives one line per failed invocation (lambda_log.go); nil means slog.Default(). NewServer sets it.
+	Log *slog.Logger
 }
 
 // Exchange is one Lambda proxy request's outcome.
@@ -124,6 +127,9 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		x.settled = true
 	}
 	x.Response = lambdaproxy.ConvertResponse(req, pr.BinaryMediaTypes, inv, c)
+	if err != nil {
+		l.logInvokeError(ctx, lam.FunctionARN, c.RequestID, err, x.Response)
+	}
 	return x
 }
 

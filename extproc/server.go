@@ -40,6 +40,9 @@ type Server struct {
 // routes fail with API Gateway's 500). It acts only on route data signed with one of keys (the control plane's
 // route keys, ir.RouteKeys); any other stream gets API Gateway's 500 and invokes nothing.
 func NewServer(log *slog.Logger, lambda *Lambda, keys ir.RouteKeys) *Server {
+	if lambda != nil && lambda.Log == nil {
+		lambda.Log = log
+	}
 	return &Server{log: log, lambda: lambda, routes: routeCache{keys: keys}}
 }
 

@@ -117,6 +117,7 @@ type Host struct {
 	names   []string
 	closing chan struct{}
 	once    sync.Once
+	rtl     runtimeLimits // the Runtime API server's time limits
 
 	testHookQueued func(function string) // called when an invocation starts waiting for a slot
 }
@@ -130,6 +131,7 @@ func New(fns []Function, opts Options) (*Host, error) {
 		pools:   make(map[string]*pool, len(fns)),
 		byARN:   make(map[string]*pool, len(fns)),
 		closing: make(chan struct{}),
+		rtl:     defaultRuntimeLimits,
 	}
 	if h.log == nil {
 		h.log = slog.Default()

@@ -36,18 +36,19 @@ type instance struct {
 	initOnce   sync.Once
 	readyOnce  sync.Once
 
-	mu        sync.Mutex
-	conns     map[net.Conn]struct{} // the Runtime API's open connections
-	apiClosed bool                  // the Runtime API is shut down
-	waiters   []*rconn              // connections whose …/invocation/next waits for an invocation, oldest first
-	pending   *invocation           // an invocation waiting for the runtime's …/invocation/next
-	current   *invocation           // the invocation the runtime is working on
-	lastID    string                // request id for output lines
-	lastInv   *invocation           // the invocation output lines belong to (current or last)
-	stopOnce  sync.Once
-	termOnce  sync.Once
-	logStdout *lineWriter
-	logStderr *lineWriter
+	mu              sync.Mutex
+	conns           map[net.Conn]struct{} // the Runtime API's open connections
+	apiClosed       bool                  // the Runtime API is shut down
+	connLimitLogged bool                  // the connection limit was reached and logged
+	waiters         []*rconn              // connections whose …/invocation/next waits for an invocation, oldest first
+	pending         *invocation           // an invocation waiting for the runtime's …/invocation/next
+	current         *invocation           // the invocation the runtime is working on
+	lastID          string                // request id for output lines
+	lastInv         *invocation           // the invocation output lines belong to (current or last)
+	stopOnce        sync.Once
+	termOnce        sync.Once
+	logStdout       *lineWriter
+	logStderr       *lineWriter
 }
 
 func startInstance(p *pool, seq int) (*instance, error) {

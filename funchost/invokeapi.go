@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +52,13 @@ const (
 //
 // The handler checks no signature and no credentials: any client may invoke any function with any credentials.
 // It is meant for local development only; serve it on a loopback address (127.0.0.1), never on a public one.
+// Because a web page the developer visits can make the browser send requests to loopback addresses, the handler
+// refuses, with 403 AccessDeniedException and a message saying why:
+//   - a request whose Host is not a loopback name: localhost, an address of 127.0.0.0/8 or [::1], each with or
+//     without a port (DNS rebinding: a page of an attacker's domain that resolves to 127.0.0.1 sends its own
+//     name as Host);
+//   - a request carrying an Origin header (cross-site requests from a page: browsers send Origin with every
+//     POST; the AWS SDKs and CLI never do).
 func (h *Host) InvokeAPIHandler() http.Handler {
 	a := &invokeAPI{h: h, events: make(chan struct{}, maxEventInFlight)}
 	mux := http.NewServeMux()
@@ -57,7 +66,41 @@ func (h *Host) InvokeAPIHandler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "UnknownOperationException", "User", "Unknown operation "+r.Method+" "+r.URL.Path)
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if msg := refuseNonLocal(r); msg != "" {
+			apiError(w, http.StatusForbidden, "AccessDeniedException", "User", msg)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// refuseNonLocal says why the local Invoke API refuses r, or "" when it serves it.
+func refuseNonLocal(r *http.Request) string {
+	if o := r.Header.Get("Origin"); o != "" || len(r.Header.Values("Origin")) > 0 {
+		return fmt.Sprintf("proxyplus local Invoke API: request with an Origin header (%q) refused: "+
+			"browsers send Origin, and a web page must not invoke local functions (CSRF); SDKs and the AWS CLI send none", o)
+	}
+	if !isLoopbackHost(r.Host) {
+		return fmt.Sprintf("proxyplus local Invoke API: Host %q refused: only loopback names are served "+
+			"(localhost, 127.0.0.0/8, [::1], with or without a port; DNS rebinding protection)", r.Host)
+	}
+	return ""
+}
+
+// isLoopbackHost reports whether a Host header names the loopback interface: localhost, an IPv4 address of
+// 127.0.0.0/8 or [::1], optionally with a port.
+func isLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
 }
 
 type invokeAPI struct {

@@ -218,3 +218,47 @@ func TestInvokeAPIRaw(t *testing.T) {
 		t.Errorf("function error: %v", resp.Header)
 	}
 }
+
+// TestInvokeAPIRefusesNonLocal: the Invoke API serves loopback Host names only (DNS rebinding) and no request
+// with an Origin header (CSRF from a web page), with 403 AccessDeniedException saying why.
+func TestInvokeAPIRefusesNonLocal(t *testing.T) {
+	_, srv := apiServer(t, []Function{echoFunction()}, Options{})
+	do := func(host, origin string) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequest("POST", srv.URL+"/2015-03-31/functions/echo/invocations", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("X-Amz-Invocation-Type", "DryRun")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc struct{ Message string }
+		_ = json.NewDecoder(resp.Body).Decode(&doc)
+		return resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), doc.Message
+	}
+	for _, host := range []string{"localhost", "LOCALHOST:9001", "127.0.0.1", "127.0.0.1:9001", "127.9.8.7:1", "[::1]", "[::1]:9001"} {
+		if code, typ, msg := do(host, ""); code != http.StatusNoContent {
+			t.Errorf("Host %q: %d %s %s, want 204", host, code, typ, msg)
+		}
+	}
+	for _, host := range []string{"evil.example", "evil.example:9001", "localhost.evil.example", "127.0.0.1.nip.io:9001",
+		"10.0.0.1:9001", "0.0.0.0:9001", "[::]:9001", "[fe80::1%25lo]:9001"} {
+		code, typ, msg := do(host, "")
+		if code != http.StatusForbidden || typ != "AccessDeniedException" || !strings.Contains(msg, "Host") || !strings.Contains(msg, "loopback") {
+			t.Errorf("Host %q: %d %s %q, want 403 AccessDeniedException naming the Host", host, code, typ, msg)
+		}
+	}
+	for _, origin := range []string{"http://localhost:3000", "https://evil.example", "null"} {
+		code, typ, msg := do("127.0.0.1", origin)
+		if code != http.StatusForbidden || typ != "AccessDeniedException" || !strings.Contains(msg, "Origin") {
+			t.Errorf("Origin %q: %d %s %q, want 403 AccessDeniedException naming Origin", origin, code, typ, msg)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,17 @@ import (
 // …/invocation/next that finds no invocation pending parks its connection among the instance's waiters and the
 // goroutine goes back to reading (which notices a runtime that hangs up while waiting); Invoke then writes the
 // event on the waiting connection itself. Responses are written with one write (writev for large bodies).
+//
+// Limits, because anything on the machine can connect to the loopback port, and a runtime with a bug must not
+// hold the host up (runtimeLimits): request line and headers at most maxHeaderBytes (431 and close beyond), a
+// time limit from a request's first byte to the end of its headers, one to read a body and one to write a
+// response or event, at most maxConnsPerInstance connections, and a connection that is neither in a request nor
+// waiting on …/invocation/next is closed after the instance's idle limit (the function timeout plus a margin:
+// the connection that carried an event stays open for as long as the function may take to post its response
+// on it). A …/invocation/next waits without limit, as on Lambda. A body that cannot be read to its end (a
+// malformed chunked encoding, a timeout) closes the connection: what follows it is not parsed as another request. A …/invocation/next while another of the instance's is waiting is refused as
+// Lambda refuses it: 403 InvalidStateTransition (the runtime interface emulator,
+// lambda/rapi/handler/invocationnext.go: runtime.Ready() fails from the Ready state, RenderForbiddenWithTypeMsg).
 
 const (
 	// maxDrain is how much of a request body the server reads and discards to keep a connection open (e.g.
@@ -33,18 +45,76 @@ const (
 	maxDrain = 64 << 20
 	// inlineBody is the largest body copied into the connection's write buffer; larger ones go out with writev.
 	inlineBody = 64 << 10
+
+	// maxHeaderBytes bounds a request's line and headers (a runtime sends a few hundred bytes).
+	maxHeaderBytes = 64 << 10
+	// maxConnsPerInstance bounds the Runtime API connections of one instance (a runtime uses one or two).
+	maxConnsPerInstance = 64
+	// maxLinger is how much unread input is discarded, for at most runtimeLimits.linger, before closing a
+	// connection after an error answer: closing with unread input makes the kernel send a reset, which can
+	// destroy the answer before the runtime reads it (net/http's server does the same, closeWriteAndWait).
+	maxLinger = 256 << 10
 )
+
+// runtimeLimits are the Runtime API server's time limits (Host.rtl; tests shorten them).
+type runtimeLimits struct {
+	headers    time.Duration // from a request's first byte to the end of its headers
+	body       time.Duration // reading a request body (6 MB over loopback takes milliseconds)
+	write      time.Duration // writing a response or an event to a runtime that does not read
+	idleMargin time.Duration // added to the function timeout: the idle limit of a connection
+	linger     time.Duration // see maxLinger
+	idle       time.Duration // when set, the idle limit itself (tests)
+}
+
+var defaultRuntimeLimits = runtimeLimits{headers: 10 * time.Second, body: 60 * time.Second, write: 30 * time.Second,
+	idleMargin: 5 * time.Minute, linger: 500 * time.Millisecond}
+
+// errHeaderTooLarge: a request's line and headers are longer than maxHeaderBytes.
+var errHeaderTooLarge = errors.New("request header too large")
+
+// limitReader is the connection as its bufio.Reader reads it: while a request's headers are read, at most n
+// bytes (net/http's server does the same with its connReader and MaxHeaderBytes).
+type limitReader struct {
+	c net.Conn
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.c.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+const noLimit = 1<<63 - 1
 
 // rconn is one connection of a runtime to its instance's Runtime API.
 type rconn struct {
-	in *instance
-	c  net.Conn
-	br *bufio.Reader
+	in  *instance
+	c   net.Conn
+	br  *bufio.Reader
+	lim limitReader
 
 	wmu       sync.Mutex
 	wbuf      []byte
 	closeNext bool // the …/next request asked for Connection: close (set before the conn becomes a waiter)
 	continued bool // 100 Continue sent for the current request
+	linger    bool // close after an error with input possibly unread: lingerClose
+}
+
+// lingerClose half-closes c and discards what the peer still sends, up to maxLinger bytes or for d, so that the
+// error answer just written is not destroyed by a reset.
+func lingerClose(c net.Conn, d time.Duration) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	_, _ = io.CopyN(io.Discard, c, maxLinger)
 }
 
 // serveRuntimeAPI accepts the runtime's connections until the listener is closed.
@@ -60,10 +130,31 @@ func (in *instance) serveRuntimeAPI(ln net.Listener) {
 			_ = c.Close()
 			return
 		}
+		if len(in.conns) >= maxConnsPerInstance {
+			first := !in.connLimitLogged // logged once per instance: a flood of connections is no flood of lines
+			in.connLimitLogged = true
+			in.mu.Unlock()
+			if first {
+				in.p.h.log.Warn("runtime API connection refused: too many connections", "function", in.p.fn.Name,
+					"instance", in.id, "limit", maxConnsPerInstance)
+			}
+			_ = c.Close()
+			continue
+		}
 		in.conns[c] = struct{}{}
 		in.mu.Unlock()
 		go in.serveConn(c)
 	}
+}
+
+// idleLimit is how long a Runtime API connection may stay without a request when it is not waiting on
+// …/invocation/next: longer than the function may run, so that a keep-alive connection the runtime will post the
+// response on is never closed while the function runs.
+func (in *instance) idleLimit() time.Duration {
+	if d := in.p.h.rtl.idle; d > 0 {
+		return d
+	}
+	return in.p.fn.Timeout + in.p.h.rtl.idleMargin
 }
 
 // closeRuntimeAPI closes the listener and every connection.
@@ -81,18 +172,40 @@ func (in *instance) closeRuntimeAPI() {
 }
 
 func (in *instance) serveConn(c net.Conn) {
-	rc := &rconn{in: in, c: c, br: bufio.NewReaderSize(c, 4<<10)}
+	rc := &rconn{in: in, c: c}
+	rc.lim = limitReader{c: c, n: noLimit}
+	rc.br = bufio.NewReaderSize(&rc.lim, 4<<10)
+	lim := &in.p.h.rtl
+	idle := in.idleLimit()
 	defer func() {
 		in.mu.Lock()
 		in.unwait(rc)
 		delete(in.conns, c)
 		in.mu.Unlock()
+		if rc.linger {
+			lingerClose(c, lim.linger)
+		}
 		_ = c.Close()
 	}()
+	_ = c.SetReadDeadline(time.Now().Add(idle))
 	for {
+		rc.lim.n = maxHeaderBytes + 4096 // the bufio.Reader may read up to a buffer beyond the headers
+		if _, err := rc.br.Peek(1); err != nil {
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(lim.headers))
 		req, err := http.ReadRequest(rc.br)
+		rc.lim.n = noLimit
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			switch {
+			case errors.Is(err, errHeaderTooLarge):
+				rc.linger = true
+				_ = rc.write(http.StatusRequestHeaderFieldsTooLarge, nil,
+					fmt.Appendf(nil, `{"errorType":"InvalidRequest","errorMessage":"request line and headers exceed %d bytes"}`, maxHeaderBytes), true)
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF),
+				errors.Is(err, os.ErrDeadlineExceeded):
+			default:
+				rc.linger = true
 				_ = rc.write(http.StatusBadRequest, nil, []byte(`{"errorType":"InvalidRequest","errorMessage":"malformed HTTP request"}`), true)
 			}
 			return
@@ -103,9 +216,20 @@ func (in *instance) serveConn(c net.Conn) {
 		if waiting {
 			return // a request while its …/next is unanswered: not a runtime client we can serve
 		}
+		_ = c.SetReadDeadline(time.Now().Add(lim.body))
 		if !rc.handle(req) {
 			return
 		}
+		// Between requests: no limit while the runtime waits on …/next here, else the idle limit until the next
+		// request's first byte. Under mu: Invoke sets the idle limit once it has written the event
+		// (sendInvocation), after taking rc from the waiters under mu.
+		in.mu.Lock()
+		if slices.Contains(in.waiters, rc) {
+			_ = c.SetReadDeadline(time.Time{})
+		} else {
+			_ = c.SetReadDeadline(time.Now().Add(idle))
+		}
+		in.mu.Unlock()
 	}
 }
 
@@ -138,7 +262,10 @@ func (rc *rconn) handle(req *http.Request) bool {
 			return rc.reply(req, http.StatusForbidden, "InvalidStateTransition", "init error after initialization")
 		}
 		rc.expectContinue(req)
-		body, _, _ := readBody(req)
+		body, _, err := readBody(req)
+		if err != nil {
+			return rc.reply(req, http.StatusBadRequest, "InvalidRequest", "reading the body: "+err.Error())
+		}
 		in.initOnce.Do(func() {
 			in.initErr = errorDocument(body, req.Header.Get("Lambda-Runtime-Function-Error-Type"))
 			in.p.h.log.Warn("function init error", "function", in.p.fn.Name, "instance", in.id, "error", string(in.initErr))
@@ -173,6 +300,13 @@ func (rc *rconn) next(req *http.Request) bool {
 	}
 	inv := in.pending
 	if inv == nil {
+		if len(in.waiters) > 0 {
+			// One runtime, one …/next at a time: Lambda answers a second one from the Ready state with 403
+			// (runtime interface emulator lambda/rapi/handler/invocationnext.go).
+			in.mu.Unlock()
+			return rc.reply(req, http.StatusForbidden, "InvalidStateTransition",
+				"State transition from Ready to Ready failed for runtime. Error: another /runtime/invocation/next is already waiting")
+		}
 		in.waiters = append(in.waiters, rc)
 		in.mu.Unlock()
 		return true // keep reading: Invoke writes the answer
@@ -204,6 +338,10 @@ func (rc *rconn) sendInvocation(inv *invocation) error {
 	err := rc.finish(b, inv.payload, rc.closeNext)
 	if rc.closeNext {
 		_ = rc.c.Close()
+	} else {
+		// The connection's reader waits without a deadline while the runtime waits here; from now on the idle
+		// limit applies until the runtime's next request.
+		_ = rc.c.SetReadDeadline(time.Now().Add(rc.in.idleLimit()))
 	}
 	return err
 }
@@ -242,6 +380,7 @@ func (rc *rconn) expectContinue(req *http.Request) {
 	if req.ContentLength != 0 && expects100(req) {
 		rc.continued = true
 		rc.wmu.Lock()
+		_ = rc.c.SetWriteDeadline(time.Now().Add(rc.in.p.h.rtl.write))
 		_, _ = io.WriteString(rc.c, "HTTP/1.1 100 Continue\r\n\r\n")
 		rc.wmu.Unlock()
 	}
@@ -262,12 +401,14 @@ func (rc *rconn) reply(req *http.Request, status int, errorType, msg string) boo
 }
 
 // done discards what is left of the request body, writes the response and says whether the connection stays
-// open. A body the client holds back for a 100 Continue it did not get is not waited for: the connection closes.
+// open. A body the client holds back for a 100 Continue it did not get is not waited for, and a body that cannot
+// be read to its end (a malformed chunked encoding, a read timeout) or is over maxDrain is not parsed further:
+// the connection closes, so what follows it is never taken for another request.
 func (rc *rconn) done(req *http.Request, status int, body []byte) bool {
 	keep := !req.Close && (rc.continued || req.ContentLength == 0 || !expects100(req))
 	if keep {
-		if n, _ := io.CopyN(io.Discard, req.Body, maxDrain); n == maxDrain {
-			keep = false
+		if n, err := io.CopyN(io.Discard, req.Body, maxDrain); n == maxDrain || !errors.Is(err, io.EOF) {
+			keep, rc.linger = false, true
 		}
 	}
 	if rc.write(status, nil, body, !keep) != nil {
@@ -303,6 +444,7 @@ func (rc *rconn) finish(b, body []byte, closeConn bool) error {
 		b = append(b, "\r\nConnection: close"...)
 	}
 	b = append(b, "\r\n\r\n"...)
+	_ = rc.c.SetWriteDeadline(time.Now().Add(rc.in.p.h.rtl.write))
 	var err error
 	if len(body) <= inlineBody {
 		b = append(b, body...)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -29,8 +30,10 @@ type Options struct {
 	// by NewAWS. Requests are still signed with the function's region.
 	Endpoint string
 	// MaxAttempts bounds the SDK's attempts per invocation. 0 means 1: no retries, so a function never runs twice
-	// for one request and throttling reaches the caller at once. Above 1 the SDK's standard retryer retries
-	// throttling and transient errors with backoff, within the context's deadline.
+	// for one request and throttling reaches the caller at once; only a request that cannot have been sent (no
+	// connection, or a keep-alive connection the server had closed) is sent again, within the attempt (retry.go).
+	// Above 1 the SDK's standard retryer retries throttling and transient errors with backoff, within the
+	// context's deadline.
 	MaxAttempts int
 	// Credentials replace the standard credential chain when set, e.g. static credentials for an emulator.
 	Credentials aws.CredentialsProvider
@@ -72,7 +75,8 @@ func NewAWS(ctx context.Context, opts Options) (Invoker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	inv := &awsInvoker{cfg: cfg, maxAttempts: max(opts.MaxAttempts, 1), clients: map[string]*lambda.Client{}}
+	inv := &awsInvoker{cfg: cfg, maxAttempts: max(opts.MaxAttempts, 1), clients: map[string]*lambda.Client{},
+		ownClient: opts.HTTPClient == nil}
 	// The SDK resolves the configured endpoint (AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL, shared config) when a
 	// client is created. Resolve it once here so that every regional client uses the same one.
 	if opts.Endpoint != "" {
@@ -83,10 +87,14 @@ func NewAWS(ctx context.Context, opts Options) (Invoker, error) {
 	return inv, nil
 }
 
+// maxIdleConns is how many idle keep-alive connections to the Invoke API NewAWS keeps per host.
+const maxIdleConns = 256
+
 type awsInvoker struct {
 	cfg         aws.Config
 	endpoint    *string // nil: the regional AWS endpoint
 	maxAttempts int
+	ownClient   bool // the HTTP client is the SDK's default, which NewAWS may tune
 
 	mu      sync.Mutex
 	clients map[string]*lambda.Client // by region
@@ -101,6 +109,16 @@ func (a *awsInvoker) client(region string) *lambda.Client {
 			o.Region = region
 			o.BaseEndpoint = a.endpoint
 			o.RetryMaxAttempts = a.maxAttempts
+			if b, ok := o.HTTPClient.(*awshttp.BuildableClient); ok && a.ownClient {
+				// The SDK keeps 10 idle connections per host (awshttp.DefaultHTTPTransportMaxIdleConnsPerHost):
+				// under more concurrent invocations every request beyond them opens and closes a connection,
+				// which wastes ports (TIME_WAIT) and time.
+				o.HTTPClient = b.WithTransportOptions(func(tr *http.Transport) {
+					tr.MaxIdleConns = max(tr.MaxIdleConns, maxIdleConns)
+					tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, maxIdleConns)
+				})
+			}
+			o.HTTPClient = &sendRetrier{next: o.HTTPClient}
 		})
 		a.clients[region] = c
 	}
@@ -126,7 +144,8 @@ func (a *awsInvoker) Invoke(ctx context.Context, function string, payload []byte
 	if qualifier != "" {
 		in.Qualifier = aws.String(qualifier)
 	}
-	out, err := a.client(region).Invoke(ctx, in)
+	// sendRetrier reads the payload from the context to rewind the request body (retry.go).
+	out, err := a.client(region).Invoke(context.WithValue(ctx, payloadKey{}, payload), in)
 	if err != nil {
 		return nil, classifySDKError(ctx, function, err)
 	}
@@ -147,6 +166,10 @@ func classifySDKError(ctx context.Context, function string, err error) error {
 	var respErr *smithyhttp.ResponseError
 	if errors.As(err, &respErr) {
 		e.StatusCode = respErr.HTTPStatusCode()
+	}
+	var withID interface{ ServiceRequestID() string }
+	if errors.As(err, &withID) {
+		e.RequestID = withID.ServiceRequestID()
 	}
 	if e.Code != "" || e.StatusCode != 0 {
 		e.Class = classifyCode(e.Code, e.StatusCode)

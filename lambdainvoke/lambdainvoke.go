@@ -77,6 +77,8 @@ type InvokeError struct {
 	Message string
 	// StatusCode is the HTTP status of Lambda's answer; 0 when there was none.
 	StatusCode int
+	// RequestID is the Invoke API's request id (X-Amzn-RequestId) when it answered; "" otherwise.
+	RequestID string
 	// Class is ErrThrottled, ErrNotFound, ErrAccessDenied, ErrPayloadTooLarge or nil.
 	Class error
 	// Err is the underlying error.
