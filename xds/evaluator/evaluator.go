@@ -28,6 +28,8 @@ type Evaluator struct {
 	uuid     func() string
 	now      func() time.Time
 	warnings []string
+	// connBufferLimit is the listener's per_connection_buffer_limit_bytes, every stream's initial buffer limit.
+	connBufferLimit uint64
 }
 
 // Option configures an Evaluator.
@@ -41,6 +43,14 @@ func WithUUIDSource(f func() string) Option { return func(e *Evaluator) { e.uuid
 // WithClock sets the clock used for the date header the HCM adds to responses. The
 // default is a fixed time, 2026-01-02T03:04:05Z, so outputs are reproducible.
 func WithClock(f func() time.Time) Option { return func(e *Evaluator) { e.now = f } }
+
+// DefaultConnectionBufferLimit is Envoy's per_connection_buffer_limit_bytes when the listener sets none (1 MiB,
+// api/envoy/config/listener/v3/listener.proto).
+const DefaultConnectionBufferLimit = 1 << 20
+
+// WithConnectionBufferLimit sets the listener's per_connection_buffer_limit_bytes (default
+// DefaultConnectionBufferLimit): the buffer limit of a stream whose route has no route entry (EXT-7).
+func WithConnectionBufferLimit(n uint64) Option { return func(e *Evaluator) { e.connBufferLimit = n } }
 
 // Selection is the result of route selection.
 type Selection struct {
@@ -124,7 +134,7 @@ func (e *Evaluator) Warnings() []string { return append([]string(nil), e.warning
 // virtual host, route and field, any configuration it does not implement and any
 // configuration Envoy itself rejects, so that an evaluation is never silently wrong.
 func New(rc *routev3.RouteConfiguration, hcm *hcmv3.HttpConnectionManager, opts ...Option) (*Evaluator, error) {
-	e := &Evaluator{}
+	e := &Evaluator{connBufferLimit: DefaultConnectionBufferLimit}
 	var n atomic.Uint64
 	e.uuid = func() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n.Add(1)) }
 	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

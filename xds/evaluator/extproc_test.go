@@ -213,11 +213,24 @@ virtual_hosts:
 	})
 }
 
-// EXT-7 / HCM-18: a Lambda route buffers the body for the processor; over the route's
-// request_body_buffer_limit Envoy answers 413 through the local reply mappers.
+// EXT-7 / HCM-18: a BUFFERED ext_proc route buffers the body for the processor. Its route is a direct_response
+// route, which has no route entry: its request_body_buffer_limit never applies (ActiveStream::refreshBufferLimit
+// returns early, conn_manager_impl.cc; Router::Filter::decodeHeaders answers the direct response before the
+// limit, router.cc), the listener's per_connection_buffer_limit_bytes does (1 MiB by default).
 func TestBufferLimit413(t *testing.T) {
 	e := mustNew(t, rcYAML(t, readTestdata(t, "api.yaml")), baseHCM(t))
 	r := req("GET", "api.example.com", "/prod/pets/1")
+	r.Body = make([]byte, 1<<20+1)
+	if out := forward(t, e, r); out.Response == nil || out.Response.Status != 413 {
+		t.Fatalf("1 MiB + 1 on a direct_response route with the default listener limit: want 413, got %+v", out.Response)
+	}
+	r.Body = r.Body[:1<<20]
+	if out := forward(t, e, r); out.Response == nil || out.Response.Status != 500 {
+		t.Fatalf("1 MiB: the route's fallback direct response, got %+v", out.Response)
+	}
+
+	// With the listener's limit at 10 MB, that limit decides.
+	e = mustNew(t, rcYAML(t, readTestdata(t, "api.yaml")), baseHCM(t), WithConnectionBufferLimit(10485760))
 	r.Body = make([]byte, 10485761)
 	out := forward(t, e, r)
 	if out.Response == nil || out.Response.Status != 413 || string(out.Response.Body) != "HTTP content length exceeded 10485760 bytes." {
