@@ -132,3 +132,32 @@ func TestWireRouteConfigurationIsTheSameConfiguration(t *testing.T) {
 		t.Fatalf("decoded configuration is empty: %v", decoded.GetName())
 	}
 }
+
+// TestValidateInsideAny: Envoy validates the message inside every Any once it unpacks it (per-route filter
+// configs: MessageUtil::anyConvertAndValidate), so a per-route ExtProcPerRoute whose grpc_initial_metadata value
+// exceeds HeaderValue.value's 16,384 bytes NACKs the whole RouteConfiguration. Build must refuse it and name the
+// route; ValidateAll on the resource alone stops at the Any and accepted it.
+func TestValidateInsideAny(t *testing.T) {
+	raw, err := os.ReadFile("testdata/in/lambda-mock-errors.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg ir.Config
+	if err := yaml.UnmarshalStrict(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := &cfg.APIs[0].Stages[0]
+	st.Variables = map[string]string{}
+	for i := range 7 { // the issue's seven 2,000-character stage variables
+		st.Variables[string(rune('a'+i))] = strings.Repeat("x", 2000)
+	}
+	res, err := xdstranslator.Build(&cfg)
+	if err == nil {
+		t.Fatalf("built a route whose per-route metadata Envoy rejects (%d route configurations)", len(res.Routes))
+	}
+	for _, want := range []string{"typed_per_filter_config", "envoy.filters.http.ext_proc", "GrpcInitialMetadata", "HeaderValue.Value", "routes[\"" + st.Routes[0].Name} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q: %v", want, err)
+		}
+	}
+}
