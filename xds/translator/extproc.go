@@ -100,8 +100,17 @@ func extProcPerRoute(api ir.API, st ir.Stage, r ir.Route, lambda bool) (map[stri
 	return enableFilter(ExtProcFilterName, per)
 }
 
-// enableFilter wraps a per-route config in FilterConfig, which enables a filter that is disabled on the HCM.
-func enableFilter(name string, cfg proto.Message) (map[string]*anypb.Any, error) {
+// enableFilter wraps a per-route config in FilterConfig, which enables a filter that is disabled on the HCM. The
+// config is validated first, as Envoy validates it once it unpacks it (validateAnys): a resource's own ValidateAll
+// stops at the Any. Every typed_per_filter_config the builders make comes through here, so route configurations
+// need no walk through their Anys (which would triple translation time, P4).
+func enableFilter(name string, cfg interface {
+	proto.Message
+	ValidateAll() error
+}) (map[string]*anypb.Any, error) {
+	if err := cfg.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("typed_per_filter_config[%q] (%s): Envoy rejects this configuration: %w", name, proto.MessageName(cfg), err)
+	}
 	inner, err := anypb.New(cfg)
 	if err != nil {
 		return nil, err

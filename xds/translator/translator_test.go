@@ -7,8 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
 
 	"github.com/proxyplus/proxyplus/internal/testutil"
@@ -30,7 +33,7 @@ func TestBuildGolden(t *testing.T) {
 		cases[name] = true
 		t.Run(name, func(t *testing.T) {
 			res := buildFile(t, in)
-			if err := res.Validate(); err != nil {
+			if err := res.ValidateNested(); err != nil {
 				t.Fatal(err)
 			}
 			doc, err := res.Document()
@@ -155,9 +158,35 @@ func TestValidateInsideAny(t *testing.T) {
 	if err == nil {
 		t.Fatalf("built a route whose per-route metadata Envoy rejects (%d route configurations)", len(res.Routes))
 	}
-	for _, want := range []string{"typed_per_filter_config", "envoy.filters.http.ext_proc", "GrpcInitialMetadata", "HeaderValue.Value", "routes[\"" + st.Routes[0].Name} {
+	for _, want := range []string{"typed_per_filter_config", "envoy.filters.http.ext_proc", "GrpcInitialMetadata", "HeaderValue.Value", "route " + st.Routes[0].Name} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q: %v", want, err)
 		}
+	}
+}
+
+// TestValidateNestedWalksAnys: the generic walk finds an invalid message two Anys deep in a route configuration
+// and names the route and filter.
+func TestValidateNestedWalksAnys(t *testing.T) {
+	res := buildFile(t, "testdata/in/lambda-mock-errors.yaml")
+	rt := res.Routes[0].GetVirtualHosts()[0].GetRoutes()[0]
+	inner, err := anypb.New(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Overrides{Overrides: &extprocv3.ExtProcOverrides{
+		GrpcInitialMetadata: []*corev3.HeaderValue{{Key: "k", Value: strings.Repeat("v", 16385)}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer, err := anypb.New(&routev3.FilterConfig{Config: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.TypedPerFilterConfig = map[string]*anypb.Any{xdstranslator.ExtProcFilterName: outer}
+	if err := res.Validate(); err != nil {
+		t.Fatalf("Validate leaves route Anys to the builders: %v", err)
+	}
+	err = res.ValidateNested()
+	if err == nil || !strings.Contains(err.Error(), `routes["`+rt.GetName()+`"].typed_per_filter_config["envoy.filters.http.ext_proc"].config`) ||
+		!strings.Contains(err.Error(), "HeaderValue.Value") {
+		t.Fatalf("want the route, the filter and the field named, got %v", err)
 	}
 }
