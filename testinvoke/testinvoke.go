@@ -20,6 +20,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -92,6 +94,9 @@ type Invoker struct {
 	DryRun bool
 	// Client sends integration requests; http.DefaultTransport-like with no redirects followed (HTP-16).
 	Client *http.Client
+	// Processor, when set, serves every route that enables ext_proc over gRPC with the message sequence Envoy
+	// plays for the generated configuration (wire.go), instead of calling the processor's code in-process.
+	Processor extprocsvcv3.ExternalProcessorClient
 }
 
 // New builds the Envoy resources for cfg and an evaluator over them.
@@ -168,8 +173,18 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", sel.Name, err)
 		}
-		switch pr.Route.Integration.Type {
-		case ir.HTTPProxy:
+		switch {
+		case inv.Processor != nil && pr.Route.Integration.Type == ir.HTTPProxy:
+			hm, err := inv.rewriteOverWire(ctx, sel, req)
+			if err != nil {
+				return nil, err
+			}
+			if err := inv.eval.ApplyExtProcHeaderMutation(req, hm, true); err != nil {
+				return nil, err
+			}
+		case inv.Processor != nil && pr.Route.Integration.Type == ir.AWSProxy:
+			return inv.invokeLambdaWire(ctx, sel, req, out)
+		case pr.Route.Integration.Type == ir.HTTPProxy:
 			// The same rewrite the ext_proc service answers Envoy with, applied as Envoy applies it.
 			view, err := inv.eval.ProcessorView(sel, req)
 			if err != nil {
@@ -182,7 +197,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 			if err := inv.eval.ApplyExtProcHeaderMutation(req, hm, true); err != nil {
 				return nil, err
 			}
-		case ir.AWSProxy:
+		case pr.Route.Integration.Type == ir.AWSProxy:
 			return inv.invokeLambda(ctx, sel, req, pr, out)
 		}
 	}
