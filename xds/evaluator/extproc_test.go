@@ -273,9 +273,9 @@ func TestExtProcExchange(t *testing.T) {
 	duplex := strings.Replace(api, "request_body_mode: BUFFERED", "request_body_mode: FULL_DUPLEX_STREAMED\n              request_trailer_mode: SEND", 1)
 	for _, c := range []struct {
 		name, rc string
-		body int
-		mode extprocfilterv3.ProcessingMode_BodySendMode
-		want []step
+		body     int
+		mode     extprocfilterv3.ProcessingMode_BodySendMode
+		want     []step
 	}{
 		{"buffered", api, 40000, extprocfilterv3.ProcessingMode_BUFFERED, []step{{"headers", 0, false, true}, {"body", 40000, true, true}}},
 		{"buffered-no-body", api, 0, extprocfilterv3.ProcessingMode_BUFFERED, []step{{"headers", 0, true, true}}},
