@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -188,5 +189,21 @@ func TestValidateNestedWalksAnys(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `routes["`+rt.GetName()+`"].typed_per_filter_config["envoy.filters.http.ext_proc"].config`) ||
 		!strings.Contains(err.Error(), "HeaderValue.Value") {
 		t.Fatalf("want the route, the filter and the field named, got %v", err)
+	}
+}
+
+// TestLambdaRoutesBoundedByIdleTimeout: Lambda routes run ext_proc in FULL_DUPLEX_STREAMED mode, where Envoy runs
+// no message timer, and as direct_response routes they have no route timeout; the HCM's stream_idle_timeout is
+// Envoy's backstop (504 once the request was read, ActiveStream::onIdleTimeout). It must lie above every
+// integration timeout (the processor's own 504 first) and far below Envoy's 5-minute default.
+func TestLambdaRoutesBoundedByIdleTimeout(t *testing.T) {
+	res := buildFile(t, "testdata/in/lambda-mock-errors.yaml")
+	hcm, err := res.HTTPConnectionManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := hcm.GetStreamIdleTimeout().AsDuration()
+	if idle <= 3*time.Second || idle > 30*time.Second {
+		t.Errorf("stream_idle_timeout %v: want above the route's 3 s integration timeout, at most 30 s", idle)
 	}
 }
