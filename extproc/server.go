@@ -263,6 +263,12 @@ func (s *Server) addBody(ctx context.Context, pr *ir.ProcessorRoute, st *streamS
 }
 
 // answerLambda answers a Lambda request with resp without invoking anything: a refusal decided before the event.
+// It may come while Envoy is still streaming the body: Envoy then sets processing_complete_, closes the stream and
+// sends the local reply (ext_proc.cc Filter::onReceiveMessage, sendImmediateResponse); body data arriving after
+// that is dropped (filter_manager.cc FilterManager::decodeData stops once a local reply is complete, and
+// Filter::onData continues when processing is complete). Main 1.37.0-dev, 321a098d81. Until the answer, a slow
+// processor holds the client back rather than filling Envoy's memory: the ext_proc side stream reports its
+// watermarks to the request (Http::StreamFilterSidestreamWatermarkCallbacks, ext_proc.h).
 func (s *Server) answerLambda(ctx context.Context, pr *ir.ProcessorRoute, st *streamState, resp *lambdaproxy.Response) *extprocsvcv3.ProcessingResponse {
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("lambda proxy request refused", "route", pr.Route.Name, "status", resp.StatusCode, "details", resp.Details, "body_bytes", st.received)
