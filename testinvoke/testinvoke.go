@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/proxyplus/proxyplus/extproc"
@@ -233,21 +234,25 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 	return out, nil
 }
 
-// invokeLambda runs an AWS_PROXY route as Envoy and the ext_proc service do: Envoy buffers the body (413 past
-// the route's limit, EXT-7), the service builds the event, invokes the function and answers with an immediate
-// response, which Envoy sends as a local reply (a HEAD response loses its body).
+// invokeLambda runs an AWS_PROXY route as Envoy and the ext_proc service do: Envoy streams the body to the service
+// (FULL_DUPLEX_STREAMED: no Envoy buffer limit applies; a BUFFERED route meets the stream's limit first, EXT-7),
+// the service refuses a body over 10 MB or one that cannot fit an invoke, builds the event, invokes the function
+// and answers with an immediate response, which Envoy sends as a local reply (a HEAD response loses its body).
 func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, pr *ir.ProcessorRoute, out *Result) (*Result, error) {
 	view, err := inv.eval.ProcessorView(sel, req)
 	if err != nil {
 		return nil, err
 	}
-	if limit := sel.RequestBodyBufferLimit; limit > 0 && uint64(len(view.Body)) > limit {
+	if sel.ExtProc.ProcessingMode.GetRequestBodyMode() == extprocfilterv3.ProcessingMode_BUFFERED {
+		// The evaluator decides whether Envoy's buffer limit answers 413 before the processor sees the body.
 		oc, err := inv.eval.Forward(sel, req)
 		if err != nil {
 			return nil, err
 		}
-		out.Response = fromEvaluatorResponse(oc.Response)
-		return out, nil
+		if oc.Response != nil && oc.Response.Status == 413 {
+			out.Response = fromEvaluatorResponse(oc.Response)
+			return out, nil
+		}
 	}
 	rh := extproc.NewRequestHeaders(view.Headers)
 	ip, _, err := net.SplitHostPort(view.TrustedAddress)
