@@ -415,6 +415,8 @@ type ExtProcMessage struct {
 //
 //   - request_headers first, end_of_stream only without a body (ext_proc.cc Filter::onHeaders), carrying
 //     protocol_config with the effective body modes (Filter::encodeProtocolConfig: the first message of a stream);
+//     content-length is still among the headers: Filter::decodeHeaders removes it in FULL_DUPLEX_STREAMED mode
+//     (ProcessorState::shouldRemoveContentLength) only after onHeaders copied the headers into the message;
 //   - the HTTP/1 codec hands the body to the filters as it reads it, every piece with end_stream false, and ends
 //     it with an empty end_stream chunk (http1/codec_impl.cc ServerConnectionImpl::onBody, onMessageCompleteBase);
 //     chunkSize splits the body like socket reads (0: one piece);
