@@ -194,6 +194,50 @@ func benchmarkExchange(b *testing.B, network string) {
 		}
 		report(b, lat)
 	})
+	b.Run("interleaved", func(b *testing.B) {
+		// A diagnostic for a shared, loaded machine: one operation is one lambda exchange, one noop exchange and one
+		// unary echo, in turn, each timed alone, so the three sides meet the same load; it reports their p50s and
+		// the P3a and P3b ratios of those p50s. The sides are the ones above, on their own connections.
+		ctx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, ref.Route)
+		lambdaClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) }))
+		noopClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, noopProcessor{}) }))
+		echoConn := serve(b, network, func(gs *grpc.Server) { testgrpc.RegisterTestServiceServer(gs, echoServer{}) })
+		isOK := func(r *extprocsvcv3.ProcessingResponse) bool { return r.GetImmediateResponse().GetStatus().GetCode() == typev3.StatusCode_OK }
+		raw := &rawAnswer{}
+		finish(b, exchange(b, lambdaClient, ctx, raw, answerImmediate, true, isLambda))
+		finish(b, exchange(b, noopClient, ctx, raw, answerImmediate, true, isOK))
+		req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: make([]byte, 1024)}}
+		var lam, noop, echo []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			s := exchange(b, lambdaClient, ctx, raw, answerImmediate, false, isLambda)
+			lam = append(lam, time.Since(start))
+			finish(b, s)
+			start = time.Now()
+			s = exchange(b, noopClient, ctx, raw, answerImmediate, false, isOK)
+			noop = append(noop, time.Since(start))
+			finish(b, s)
+			start = time.Now()
+			if err := echoConn.Invoke(context.Background(), testgrpc.TestService_UnaryCall_FullMethodName, req, raw); err != nil || raw.kind != 1 {
+				b.Fatalf("echo: %v %d", err, raw.kind)
+			}
+			echo = append(echo, time.Since(start))
+		}
+		l, n, e := median(lam), median(noop), median(echo)
+		b.ReportMetric(float64(l.Nanoseconds()), "lambda-p50-ns")
+		b.ReportMetric(float64(n.Nanoseconds()), "noop-p50-ns")
+		b.ReportMetric(float64(e.Nanoseconds()), "echo-p50-ns")
+		b.ReportMetric(float64(l)/float64(n), "P3a")
+		b.ReportMetric(float64(l)/float64(e), "P3b")
+	})
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2]
 }
 
 // Which answer a ProcessingResponse is: the field number of its response oneof.
