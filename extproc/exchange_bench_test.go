@@ -202,7 +202,9 @@ func benchmarkExchange(b *testing.B, network string) {
 		lambdaClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) }))
 		noopClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, noopProcessor{}) }))
 		echoConn := serve(b, network, func(gs *grpc.Server) { testgrpc.RegisterTestServiceServer(gs, echoServer{}) })
-		isOK := func(r *extprocsvcv3.ProcessingResponse) bool { return r.GetImmediateResponse().GetStatus().GetCode() == typev3.StatusCode_OK }
+		isOK := func(r *extprocsvcv3.ProcessingResponse) bool {
+			return r.GetImmediateResponse().GetStatus().GetCode() == typev3.StatusCode_OK
+		}
 		raw := &rawAnswer{}
 		finish(b, exchange(b, lambdaClient, ctx, raw, answerImmediate, true, isLambda))
 		finish(b, exchange(b, noopClient, ctx, raw, answerImmediate, true, isOK))
