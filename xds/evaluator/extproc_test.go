@@ -394,3 +394,22 @@ func TestFullDuplexNeedsTrailerSend(t *testing.T) {
 		t.Fatalf("want Envoy's refusal, got %v", err)
 	}
 }
+
+// TestFullDuplexNoEnvoyBodyLimit: on a FULL_DUPLEX_STREAMED route Envoy drains every chunk into the processor's
+// messages (ext_proc.cc handleDataStreamedModeBase) and keeps no body, so no buffer limit answers 413, however
+// large the body: the processor decides (LIM-1, OUT-4). The same body on the BUFFERED route gets Envoy's 413.
+func TestFullDuplexNoEnvoyBodyLimit(t *testing.T) {
+	api := readTestdata(t, "api.yaml")
+	duplex := strings.Replace(api, "request_body_mode: BUFFERED", "request_body_mode: FULL_DUPLEX_STREAMED\n              request_trailer_mode: SEND", 1)
+	r := req("GET", "api.example.com", "/prod/pets/1")
+	r.Body = make([]byte, 10485761)
+	for _, c := range []struct {
+		rc     string
+		status int
+	}{{duplex, 500}, {api, 413}} {
+		out := forward(t, mustNew(t, rcYAML(t, c.rc), baseHCM(t)), r)
+		if out.Response == nil || out.Response.Status != c.status {
+			t.Errorf("want %d (500: the route's fallback, nothing refused the body), got %+v", c.status, out.Response)
+		}
+	}
+}
