@@ -23,16 +23,19 @@ func refServer(tb testing.TB) (*Server, *Ref) {
 }
 
 // serveRef is the processor's whole per-request work for REF-EVENT without gRPC: the route from its metadata
-// value, the stream's state, request headers, then the body → event → invoke → conversion → immediate response,
-// and the answer's buffer released as after Send. With decode it returns the answer's status as Envoy reads it
+// value, the stream's state, Envoy's FULL_DUPLEX_STREAMED sequence (request headers and the body chunk, not
+// answered; the end_of_stream chunk) → event → invoke → conversion → immediate response, and the answer's buffer
+// released as after Send. With decode it returns the answer's status as Envoy reads it
 // (the answer marshalled and parsed again; not part of the processor's work), else 0.
 func serveRef(s *Server, ref *Ref, decode bool) int {
 	pr, err := s.routes.decode(ref.Route)
 	st := newStreamState()
 	defer st.free()
 	ctx := context.Background()
-	s.handle(ctx, st, pr, err, ref.Headers)
-	resp := s.handle(ctx, st, pr, err, ref.Body)
+	if s.handle(ctx, st, pr, err, ref.Headers) != nil || s.handle(ctx, st, pr, err, ref.Body) != nil {
+		panic("the processor answered before end_of_stream")
+	}
+	resp := s.handle(ctx, st, pr, err, ref.End)
 	code := 0
 	if decode {
 		code = int(onTheWire(resp).GetImmediateResponse().GetStatus().GetCode())

@@ -22,6 +22,11 @@ import (
 // maxEventBytes is Lambda's synchronous request limit (LIM-5): a larger event is API Gateway's 413 (OUT-4).
 const maxEventBytes = 6 * 1024 * 1024
 
+// MaxBodyBytes is API Gateway's request payload limit (LIM-1): a larger body gets 413 "HTTP content length
+// exceeded 10485760 bytes." before anything else. On Lambda routes the processor enforces it: Envoy keeps no copy
+// of a FULL_DUPLEX_STREAMED body, so no Envoy buffer limit applies (envoy-notes EXT-7).
+const MaxBodyBytes = 10 * 1024 * 1024
+
 // Lambda serves AWS_PROXY routes: event in, function out, client response back (apigateway-rest §3–§5). The gRPC
 // service and test-invoke both run requests through Serve, so test-invoke shows what the service does.
 type Lambda struct {
@@ -93,6 +98,18 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		x.Response = lambdaproxy.GatewayError(500, c)
 		return x
 	}
+	// Refused before the event is built: a body over LIM-1, or one whose event cannot fit Lambda's limit
+	// (MinEventSize counts the body as it will be encoded — a NUL byte takes six — in one pass, so a body that
+	// would make a 36 MB event costs no memory beyond itself).
+	if len(req.Body) > MaxBodyBytes {
+		x.Response = lambdaproxy.ContentLengthExceeded()
+		return x
+	}
+	// A byte of the body is at most six in the event (\u0000), so small bodies skip the scan.
+	if 6*len(req.Body)+2*len(req.Path) > maxEventBytes && lambdaproxy.MinEventSize(pr, req) > maxEventBytes {
+		x.Response = lambdaproxy.GatewayError(413, c)
+		return x
+	}
 	if need := 4096 + len(req.Body)*4/3; cap(buf) < need {
 		// Sized for the usual event plus a base64 body, so appending never regrows the buffer.
 		buf = make([]byte, 0, need)
@@ -131,6 +148,13 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		l.logInvokeError(ctx, lam.FunctionARN, c.RequestID, err, x.Response)
 	}
 	return x
+}
+
+// refuse answers a request whose body was too large to keep (the service stops keeping it past the invoke limit):
+// OUT-4's 413, with the ids the gateway generates for the request.
+func (l *Lambda) refuse(_ *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
+	*x = Exchange{Context: l.newContext(req)}
+	x.Response = lambdaproxy.GatewayError(413, &x.Context)
 }
 
 func (l *Lambda) newContext(req *lambdaproxy.Request) lambdaproxy.Context {

@@ -114,7 +114,10 @@ func TestLambdaHeadersOnly(t *testing.T) {
 	}
 }
 
-// TestLambdaWithBody: headers are answered with CONTINUE, the buffered body with the immediate response (EXT-8 2).
+// TestLambdaWithBody: the BUFFERED sequence (a configuration generated before Lambda routes moved to
+// FULL_DUPLEX_STREAMED, or an Envoy that sends no protocol_config): headers are answered with CONTINUE, the
+// buffered body with the immediate response (EXT-8 2). The generated configuration's sequence is
+// TestLambdaFullDuplexOneAnswer's.
 func TestLambdaWithBody(t *testing.T) {
 	var body any
 	client := startLambdaProcessor(t, func(_ context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/proxyplus/proxyplus/internal/testutil"
@@ -15,11 +16,24 @@ import (
 
 // Ref is the shared reference input of the P3 benchmarks and the allocation test (performance-targets PR-6):
 // REF-EVENT's route and request as Envoy sends them to the processor, and REF-OUTPUT as the function's answer.
+//
+// The messages are the sequence the generated configuration makes Envoy play on a Lambda route for an HTTP/1.1
+// client (xds/evaluator ExtProcExchange; envoy-notes EXT-6a): request_headers with end_of_stream false and
+// protocol_config naming FULL_DUPLEX_STREAMED (ext_proc.cc Filter::encodeProtocolConfig), the body as the codec
+// read it with end_of_stream false (http1/codec_impl.cc ServerConnectionImpl::onBody), and the empty
+// end_of_stream chunk (onMessageCompleteBase). Envoy waits for nothing before the last; the processor answers
+// that one only.
 type Ref struct {
 	Route   string // the x-proxyplus-route metadata value
 	Headers *extprocsvcv3.ProcessingRequest
 	Body    *extprocsvcv3.ProcessingRequest
+	End     *extprocsvcv3.ProcessingRequest
 	Output  []byte
+}
+
+// Messages are the messages of one exchange, in order.
+func (r *Ref) Messages() []*extprocsvcv3.ProcessingRequest {
+	return []*extprocsvcv3.ProcessingRequest{r.Headers, r.Body, r.End}
 }
 
 // LoadRef reads REF-EVENT and REF-OUTPUT from lambdaproxy/testdata.
@@ -57,9 +71,13 @@ func LoadRef(tb testing.TB) *Ref {
 		tb.Fatal(err)
 	}
 	return &Ref{
-		Route:   route,
-		Headers: &extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvcv3.HttpHeaders{Headers: hm}}},
-		Body:    &extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestBody{RequestBody: &extprocsvcv3.HttpBody{Body: []byte(r.Body), EndOfStream: true}}},
-		Output:  out,
+		Route: route,
+		Headers: &extprocsvcv3.ProcessingRequest{
+			Request:        &extprocsvcv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvcv3.HttpHeaders{Headers: hm}},
+			ProtocolConfig: &extprocsvcv3.ProtocolConfiguration{RequestBodyMode: extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED},
+		},
+		Body:   &extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestBody{RequestBody: &extprocsvcv3.HttpBody{Body: []byte(r.Body)}}},
+		End:    &extprocsvcv3.ProcessingRequest{Request: &extprocsvcv3.ProcessingRequest_RequestBody{RequestBody: &extprocsvcv3.HttpBody{EndOfStream: true}}},
+		Output: out,
 	}
 }

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc/codes"
@@ -65,6 +67,11 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 			return err
 		}
 		resp := s.handle(stream.Context(), st, pr, routeErr, req)
+		if resp == nil {
+			// FULL_DUPLEX_STREAMED: Envoy does not wait for an answer to the headers or to a body chunk before
+			// end_of_stream; the one answer comes after it (envoy-notes EXT-6a).
+			continue
+		}
 		err = stream.Send(resp)
 		final := resp == &st.resp || resp.GetImmediateResponse() != nil
 		st.sent()
@@ -82,10 +89,21 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 type streamState struct {
 	headers *RequestHeaders
 	body    []byte
-	rh      RequestHeaders
-	lreq    lambdaproxy.Request
-	x       Exchange
-	list    [24][2]string // room for a usual request's headers; more spill to the heap
+	// duplex is set when Envoy streams the body in FULL_DUPLEX_STREAMED mode (its first message's
+	// protocol_config says so): then nothing before end_of_stream is answered.
+	duplex bool
+	// received counts the body bytes Envoy has sent; once it passes maxEventBytes the body can no longer fit an
+	// event (tooLong) and is no longer kept, only counted up to the 10 MB limit (LIM-1).
+	received int
+	tooLong  bool
+	// declared is the Content-Length (0 when none): the room reserved once a second chunk comes; ownBody is set
+	// once body is a buffer of the stream's rather than the first chunk's bytes.
+	declared int
+	ownBody  bool
+	rh       RequestHeaders
+	lreq     lambdaproxy.Request
+	x        Exchange
+	list     [24][2]string // room for a usual request's headers; more spill to the heap
 	// resp is a Lambda answer in wire form (appendImmediateWire) as unknown fields, in wire's pooled buffer.
 	resp extprocsvcv3.ProcessingResponse
 	wire *[]byte
@@ -140,9 +158,21 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 			}}
 		case ir.AWSProxy:
 			st.headers = st.headersOf(r.RequestHeaders)
+			// Envoy names its body mode in the first message of a stream (ext_proc.cc
+			// Filter::encodeProtocolConfig, main 1.37.0-dev 321a098d81); without it (Envoy < 1.34) or in
+			// BUFFERED mode Envoy waits for a headers answer before it sends the body (EXT-8).
+			st.duplex = req.GetProtocolConfig().GetRequestBodyMode() == extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED
 			if r.RequestHeaders.GetEndOfStream() {
 				// No body: the whole exchange is headers → immediate response (envoy-notes EXT-8 item 1).
 				return s.serveLambda(ctx, pr, st)
+			}
+			if resp := s.refuseDeclaredBody(ctx, pr, st); resp != nil {
+				return resp
+			}
+			if st.duplex {
+				// The body follows without waiting; answering the headers would release the request to the
+				// router (processor_state.cc ProcessorState::handleHeadersResponse in FULL_DUPLEX_STREAMED).
+				return nil
 			}
 			// A body follows; Envoy buffers it once the headers are answered (EXT-8 item 2).
 			return continueRequestHeaders
@@ -153,23 +183,29 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 		if pr.Route.Integration.Type != ir.AWSProxy || st.headers == nil {
 			return s.unsupported(pr)
 		}
-		if st.body == nil && r.RequestBody.GetEndOfStream() {
-			// BUFFERED mode: the whole body in one message, which the stream owns; no copy.
-			st.body = r.RequestBody.GetBody()
-		} else {
-			st.body = append(st.body, r.RequestBody.GetBody()...)
+		chunk, eos := r.RequestBody.GetBody(), r.RequestBody.GetEndOfStream()
+		if resp := s.addBody(ctx, pr, st, chunk); resp != nil {
+			return resp
 		}
-		if !r.RequestBody.GetEndOfStream() {
+		if !eos {
+			if st.duplex {
+				return nil // FULL_DUPLEX_STREAMED: chunks are not answered (EXT-6a)
+			}
 			// BUFFERED mode sends the body in one message; keep the exchange well-formed if a chunk ever comes.
 			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestBody{RequestBody: &extprocsvcv3.BodyResponse{}}}
 		}
 		return s.serveLambda(ctx, pr, st)
+	case *extprocsvcv3.ProcessingRequest_RequestTrailers:
+		if pr.Route.Integration.Type == ir.AWSProxy && st.headers != nil && st.duplex {
+			// Trailers end a FULL_DUPLEX_STREAMED body (request_trailer_mode SEND): the last chunk came without
+			// end_of_stream. API Gateway's event has no trailers; they are dropped.
+			return s.serveLambda(ctx, pr, st)
+		}
+		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocsvcv3.TrailersResponse{}}}
 	case *extprocsvcv3.ProcessingRequest_ResponseHeaders:
 		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocsvcv3.HeadersResponse{}}}
 	case *extprocsvcv3.ProcessingRequest_ResponseBody:
 		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseBody{ResponseBody: &extprocsvcv3.BodyResponse{}}}
-	case *extprocsvcv3.ProcessingRequest_RequestTrailers:
-		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocsvcv3.TrailersResponse{}}}
 	case *extprocsvcv3.ProcessingRequest_ResponseTrailers:
 		return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocsvcv3.TrailersResponse{}}}
 	}
@@ -181,6 +217,72 @@ var continueRequestHeaders = &extprocsvcv3.ProcessingResponse{Response: &extproc
 	RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{}},
 }}
 
+// refuseDeclaredBody answers a request whose Content-Length says its body cannot be served, before any of it
+// arrives: over 10 MB API Gateway's 413 (LIM-1), else over Lambda's invoke limit the 413 of OUT-4 (the event is
+// never smaller than the body). Otherwise it reserves room for the declared body, so that appending the chunks
+// never regrows it. nil: go on.
+func (s *Server) refuseDeclaredBody(ctx context.Context, pr *ir.ProcessorRoute, st *streamState) *extprocsvcv3.ProcessingResponse {
+	v, ok := st.headers.Get("content-length")
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseUint(v, 10, 63)
+	if err != nil {
+		return nil // Envoy's codec has already refused an invalid Content-Length; a streamed count decides
+	}
+	switch {
+	case n > MaxBodyBytes:
+		return s.answerLambda(ctx, pr, st, lambdaproxy.ContentLengthExceeded())
+	case n > maxEventBytes:
+		st.tooLong = true
+	default:
+		st.declared = int(n)
+	}
+	return nil
+}
+
+// addBody takes one body chunk. Memory stays bounded whatever Envoy (or a peer posing as it) sends: past
+// maxEventBytes the body is dropped and only counted (an event cannot hold it), past MaxBodyBytes the request is
+// answered with LIM-1's 413 at once. nil: go on.
+func (s *Server) addBody(ctx context.Context, pr *ir.ProcessorRoute, st *streamState, chunk []byte) *extprocsvcv3.ProcessingResponse {
+	st.received += len(chunk)
+	switch {
+	case st.received > MaxBodyBytes:
+		return s.answerLambda(ctx, pr, st, lambdaproxy.ContentLengthExceeded())
+	case st.received > maxEventBytes || st.tooLong:
+		st.tooLong, st.body = true, nil
+	case len(chunk) == 0:
+		// Envoy's HTTP/1 codec ends every body with an empty end_of_stream chunk (ServerConnectionImpl::
+		// onMessageCompleteBase).
+	case st.body == nil:
+		// The first chunk — often the whole body — is the stream's own (gRPC decoded it into a new message): no copy.
+		st.body = chunk
+	case !st.ownBody:
+		// A second chunk: from now on a buffer of the stream's, with room for the declared length, so that
+		// appending never regrows it.
+		b := make([]byte, len(st.body), max(st.declared, st.received))
+		copy(b, st.body)
+		st.body, st.ownBody = append(b, chunk...), true
+	default:
+		st.body = append(st.body, chunk...)
+	}
+	return nil
+}
+
+// answerLambda answers a Lambda request with resp without invoking anything: a refusal decided before the event.
+// It may come while Envoy is still streaming the body: Envoy then sets processing_complete_, closes the stream and
+// sends the local reply (ext_proc.cc Filter::onReceiveMessage, sendImmediateResponse); body data arriving after
+// that is dropped (filter_manager.cc FilterManager::decodeData stops once a local reply is complete, and
+// Filter::onData continues when processing is complete). Main 1.37.0-dev, 321a098d81. Until the answer, a slow
+// processor holds the client back rather than filling Envoy's memory: the ext_proc side stream reports its
+// watermarks to the request (Http::StreamFilterSidestreamWatermarkCallbacks, ext_proc.h).
+func (s *Server) answerLambda(ctx context.Context, pr *ir.ProcessorRoute, st *streamState, resp *lambdaproxy.Response) *extprocsvcv3.ProcessingResponse {
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("lambda proxy request refused", "route", pr.Route.Name, "status", resp.StatusCode, "details", resp.Details, "body_bytes", st.received)
+	}
+	return ImmediateResponse(resp)
+}
+
 // serveLambda runs the Lambda exchange and answers with an immediate response (envoy-notes EXT-9).
 func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *streamState) *extprocsvcv3.ProcessingResponse {
 	if s.lambda == nil || s.lambda.Invoker == nil {
@@ -189,7 +291,12 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	req := &st.lreq
 	fillLambdaRequest(req, st.headers, st.body, sourceIP(st.headers), "")
 	x := &st.x
-	s.lambda.servePooled(ctx, pr, req, x)
+	if st.tooLong {
+		// The body was not kept: it cannot fit an event (OUT-4).
+		s.lambda.refuse(pr, req, x)
+	} else {
+		s.lambda.servePooled(ctx, pr, req, x)
+	}
 	defer x.release()
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("lambda proxy request", "route", pr.Route.Name, "function", pr.Route.Integration.Lambda.FunctionARN,

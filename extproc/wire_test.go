@@ -114,8 +114,12 @@ func TestServeLambdaSendsWireForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := &streamState{}
-	s.handle(t.Context(), st, pr, nil, ref.Headers)
-	resp := s.handle(t.Context(), st, pr, nil, ref.Body)
+	for _, m := range ref.Messages()[:2] {
+		if s.handle(t.Context(), st, pr, nil, m) != nil {
+			t.Fatal("an answer before end_of_stream (FULL_DUPLEX_STREAMED)")
+		}
+	}
+	resp := s.handle(t.Context(), st, pr, nil, ref.End)
 	if resp != &st.resp || st.wire == nil {
 		t.Fatal("want the wire form")
 	}

@@ -15,7 +15,9 @@ import (
 )
 
 // TestConformance runs every recorded routing and HTTP_PROXY case through test-invoke's code path: the generated
-// Envoy configuration, the route evaluator and, where a route enables it, the processor's rewrite.
+// Envoy configuration, the route evaluator and, where a route enables it, the processor — once in-process, and
+// once over the wire ("wire"): the ext_proc service over gRPC on a unix socket, played the exact message sequence
+// Envoy plays for the generated configuration (evaluator.ExtProcExchange).
 func TestConformance(t *testing.T) {
 	shared := testutil.SharedDir(t)
 	for _, group := range []string{"routing", "http-proxy", "lambda-event", "lambda-response"} {
@@ -24,12 +26,13 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range cases {
-			t.Run(c.ID, func(t *testing.T) { runCase(t, c) })
+			t.Run(c.ID, func(t *testing.T) { runCase(t, c, false) })
+			t.Run(c.ID+"/wire", func(t *testing.T) { runCase(t, c, true) })
 		}
 	}
 }
 
-func runCase(t *testing.T, c *conformance.Case) {
+func runCase(t *testing.T, c *conformance.Case, wire bool) {
 	res, err := loader.Load(c.File, c.API, loader.Options{})
 	if err != nil {
 		t.Fatalf("load api: %v", err)
@@ -54,12 +57,21 @@ func runCase(t *testing.T, c *conformance.Case) {
 	}
 	inv.DryRun = true // the backend of a recorded case is not reachable; the upstream request is what is checked
 	// The function answers what the recording says it returned (cases without one test what happens before).
-	inv.Lambda = &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(_ context.Context, _ string, _ []byte) (*lambdainvoke.Result, error) {
+	var event []byte
+	inv.Lambda = &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(_ context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {
+		event = append([]byte(nil), payload...)
 		return functionResult(t, c.FunctionResponse), nil
 	})}
+	if wire {
+		// Only the service answers: without an in-process Lambda test-invoke could not produce a response.
+		inv.Processor, inv.Lambda = startProcessor(t, inv.Lambda, inv.RouteKeys()), nil
+	}
 	got, err := inv.Invoke(context.Background(), req)
 	if err != nil {
 		t.Fatalf("invoke: %v", err)
+	}
+	if wire && got.Integration != nil && got.Integration.Type == "AWS_PROXY" && event != nil {
+		got.Integration.Event = event // what the function received over the wire
 	}
 
 	printed, err := json.Marshal(got)

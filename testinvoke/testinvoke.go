@@ -21,6 +21,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -95,7 +98,14 @@ type Invoker struct {
 	DryRun bool
 	// Client sends integration requests; http.DefaultTransport-like with no redirects followed (HTP-16).
 	Client *http.Client
+	// Processor, when set, serves every route that enables ext_proc over gRPC with the message sequence Envoy
+	// plays for the generated configuration (wire.go), instead of calling the processor's code in-process.
+	Processor extprocsvcv3.ExternalProcessorClient
 }
+
+// RouteKeys are the keys the invoker's route data is signed with: a processor serving it over the wire
+// (Processor) must verify with them.
+func (inv *Invoker) RouteKeys() ir.RouteKeys { return inv.routeKeys }
 
 // New builds the Envoy resources for cfg and an evaluator over them.
 func New(cfg *ir.Config) (*Invoker, error) {
@@ -191,8 +201,18 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", sel.Name, err)
 		}
-		switch pr.Route.Integration.Type {
-		case ir.HTTPProxy:
+		switch {
+		case inv.Processor != nil && pr.Route.Integration.Type == ir.HTTPProxy:
+			hm, err := inv.rewriteOverWire(ctx, sel, req)
+			if err != nil {
+				return nil, err
+			}
+			if err := inv.eval.ApplyExtProcHeaderMutation(req, hm, true); err != nil {
+				return nil, err
+			}
+		case inv.Processor != nil && pr.Route.Integration.Type == ir.AWSProxy:
+			return inv.invokeLambdaWire(ctx, sel, req, out)
+		case pr.Route.Integration.Type == ir.HTTPProxy:
 			// The same rewrite the ext_proc service answers Envoy with, applied as Envoy applies it.
 			view, err := inv.eval.ProcessorView(sel, req)
 			if err != nil {
@@ -215,7 +235,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 				out.Response = fromEvaluatorResponse(r)
 				return out, nil
 			}
-		case ir.AWSProxy:
+		case pr.Route.Integration.Type == ir.AWSProxy:
 			return inv.invokeLambda(ctx, sel, req, pr, out)
 		}
 	}
@@ -251,21 +271,25 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 	return out, nil
 }
 
-// invokeLambda runs an AWS_PROXY route as Envoy and the ext_proc service do: Envoy buffers the body (413 past
-// the route's limit, EXT-7), the service builds the event, invokes the function and answers with an immediate
-// response, which Envoy sends as a local reply (evaluator.ImmediateResponse).
+// invokeLambda runs an AWS_PROXY route as Envoy and the ext_proc service do: Envoy streams the body to the service
+// (FULL_DUPLEX_STREAMED: no Envoy buffer limit applies; a BUFFERED route meets the stream's limit first, EXT-7),
+// the service refuses a body over 10 MB or one that cannot fit an invoke, builds the event, invokes the function
+// and answers with an immediate response, which Envoy sends as a local reply (evaluator.ImmediateResponse: mutation rules, mappers, date, framing, HEAD).
 func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, pr *ir.ProcessorRoute, out *Result) (*Result, error) {
 	view, err := inv.eval.ProcessorView(sel, req)
 	if err != nil {
 		return nil, err
 	}
-	if limit := sel.RequestBodyBufferLimit; limit > 0 && uint64(len(view.Body)) > limit {
+	if sel.ExtProc.ProcessingMode.GetRequestBodyMode() == extprocfilterv3.ProcessingMode_BUFFERED {
+		// The evaluator decides whether Envoy's buffer limit answers 413 before the processor sees the body.
 		oc, err := inv.eval.Forward(sel, req)
 		if err != nil {
 			return nil, err
 		}
-		out.Response = fromEvaluatorResponse(oc.Response)
-		return out, nil
+		if oc.Response != nil && oc.Response.Status == 413 {
+			out.Response = fromEvaluatorResponse(oc.Response)
+			return out, nil
+		}
 	}
 	rh := extproc.NewRequestHeaders(view.Headers)
 	ip, _, err := net.SplitHostPort(view.TrustedAddress)

@@ -62,9 +62,15 @@
 // each level removing before adding (HeaderParser::evaluateHeaders), host_rewrite_literal,
 // prefix_rewrite / regex_rewrite (RE2 GlobalReplace on the path, query kept) - then the
 // HTTP/1 client codec framing (content-length: 0 for a headers-only request except GET,
-// HEAD, DELETE, TRACE, CONNECT). Route timeout defaults to 15s. A body over
-// request_body_buffer_limit on a route whose ext_proc buffers the body answers 413
-// (EXT-7).
+// HEAD, DELETE, TRACE, CONNECT). Route timeout defaults to 15s. On a route whose ext_proc
+// buffers the body (BUFFERED), a body over the stream's buffer limit answers 413 (EXT-7): the
+// listener's per_connection_buffer_limit_bytes (WithConnectionBufferLimit), raised to the
+// route's request_body_buffer_limit only for routes with a route entry (not direct_response);
+// FULL_DUPLEX_STREAMED keeps no body and has no Envoy limit.
+//
+// The ext_proc exchange (extproc.go): ExtProcExchange is the message sequence Envoy plays
+// (which messages, which await an answer); ExtProcDynamicMetadata what Envoy keeps of a
+// processor answer's dynamic_metadata (receiving_namespaces).
 //
 // Responses (respond.go): route -> virtual host -> route configuration response headers,
 // the header_mutation filter's response mutations, the HCM's date/server/hop-by-hop

@@ -31,6 +31,8 @@ type Evaluator struct {
 	warnings []string
 	// serverAddr is Envoy's LocalInfo address (WithServerAddress).
 	serverAddr string
+	// connBufferLimit is the listener's per_connection_buffer_limit_bytes, every stream's initial buffer limit.
+	connBufferLimit uint64
 }
 
 // Option configures an Evaluator.
@@ -76,6 +78,14 @@ func ServerAddress() string {
 	}
 	return "127.0.0.1"
 }
+
+// DefaultConnectionBufferLimit is Envoy's per_connection_buffer_limit_bytes when the listener sets none (1 MiB,
+// api/envoy/config/listener/v3/listener.proto).
+const DefaultConnectionBufferLimit = 1 << 20
+
+// WithConnectionBufferLimit sets the listener's per_connection_buffer_limit_bytes (default
+// DefaultConnectionBufferLimit): the buffer limit of a stream whose route has no route entry (EXT-7).
+func WithConnectionBufferLimit(n uint64) Option { return func(e *Evaluator) { e.connBufferLimit = n } }
 
 // Selection is the result of route selection.
 type Selection struct {
@@ -159,7 +169,7 @@ func (e *Evaluator) Warnings() []string { return append([]string(nil), e.warning
 // virtual host, route and field, any configuration it does not implement and any
 // configuration Envoy itself rejects, so that an evaluation is never silently wrong.
 func New(rc *routev3.RouteConfiguration, hcm *hcmv3.HttpConnectionManager, opts ...Option) (*Evaluator, error) {
-	e := &Evaluator{serverAddr: "127.0.0.1"}
+	e := &Evaluator{serverAddr: "127.0.0.1", connBufferLimit: DefaultConnectionBufferLimit}
 	var n atomic.Uint64
 	e.uuid = func() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n.Add(1)) }
 	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -14,6 +14,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 const (
@@ -461,4 +462,126 @@ func (e *Evaluator) ProcessorView(sel *Selection, req *Request) (*ProcessorReque
 		out.Headers = append(out.Headers, [2]string{h.k, h.v})
 	}
 	return out, nil
+}
+
+// ExtProcMessage is one message the ext_proc filter sends on the selected route, in order.
+type ExtProcMessage struct {
+	Request *extprocv3.ProcessingRequest
+	// AwaitsAnswer is set when Envoy sends nothing more until the processor has answered this message; in
+	// FULL_DUPLEX_STREAMED mode only the message carrying end_of_stream (or the trailers) awaits one.
+	AwaitsAnswer bool
+}
+
+// ExtProcExchange is the message sequence the ext_proc filter of the selected route plays for req, as Envoy
+// (main 1.37.0-dev, 321a098d81) plays it for an HTTP/1.1 client (the codec the evaluator models):
+//
+//   - request_headers first, end_of_stream only without a body (ext_proc.cc Filter::onHeaders), carrying
+//     protocol_config with the effective body modes (Filter::encodeProtocolConfig: the first message of a stream);
+//     content-length is still among the headers: Filter::decodeHeaders removes it in FULL_DUPLEX_STREAMED mode
+//     (ProcessorState::shouldRemoveContentLength) only after onHeaders copied the headers into the message;
+//   - the HTTP/1 codec hands the body to the filters as it reads it, every piece with end_stream false, and ends
+//     it with an empty end_stream chunk (http1/codec_impl.cc ServerConnectionImpl::onBody, onMessageCompleteBase);
+//     chunkSize splits the body like socket reads (0: one piece);
+//   - BUFFERED: Envoy waits for the headers answer, buffers, then sends the whole body in one request_body with
+//     end_of_stream (Filter::onData holds data during HeadersCallback; handleDataBufferedMode);
+//   - FULL_DUPLEX_STREAMED: Envoy sends each piece as it comes, without waiting for the headers answer
+//     (Filter::onData, handleDataStreamedModeBase drains it after copying it into the message), so a processor
+//     that answers once after end_of_stream costs one round trip (envoy-notes EXT-6a);
+//   - NONE: the headers message only.
+//
+// Request trailers are not modelled (the evaluator's requests have none); with request_trailer_mode SEND they
+// would end a FULL_DUPLEX_STREAMED body instead of the empty chunk. STREAMED and BUFFERED_PARTIAL are refused.
+func (e *Evaluator) ExtProcExchange(sel *Selection, req *Request, chunkSize int) ([]ExtProcMessage, error) {
+	view, err := e.ProcessorView(sel, req)
+	if err != nil {
+		return nil, err
+	}
+	mode := sel.ExtProc.ProcessingMode
+	switch mode.GetRequestHeaderMode() {
+	case extprocfilterv3.ProcessingMode_DEFAULT, extprocfilterv3.ProcessingMode_SEND:
+	default:
+		return nil, fmt.Errorf("evaluator: request_header_mode %v is not modelled", mode.GetRequestHeaderMode())
+	}
+	body := mode.GetRequestBodyMode()
+	hm := &corev3.HeaderMap{}
+	for _, h := range view.Headers {
+		// MutationUtils::headersToProto: raw_value only (runtime send_header_raw_value, EXT-4).
+		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: h[0], RawValue: []byte(h[1])})
+	}
+	noBody := len(view.Body) == 0
+	first := &extprocv3.ProcessingRequest{
+		Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{Headers: hm, EndOfStream: noBody}},
+		ProtocolConfig: &extprocv3.ProtocolConfiguration{
+			RequestBodyMode:  body,
+			ResponseBodyMode: mode.GetResponseBodyMode(),
+		},
+	}
+	bodyMsg := func(b []byte, eos bool) *extprocv3.ProcessingRequest {
+		return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{RequestBody: &extprocv3.HttpBody{Body: b, EndOfStream: eos}}}
+	}
+	switch body {
+	case extprocfilterv3.ProcessingMode_NONE:
+		return []ExtProcMessage{{Request: first, AwaitsAnswer: true}}, nil
+	case extprocfilterv3.ProcessingMode_BUFFERED:
+		out := []ExtProcMessage{{Request: first, AwaitsAnswer: true}}
+		if !noBody {
+			out = append(out, ExtProcMessage{Request: bodyMsg(view.Body, true), AwaitsAnswer: true})
+		}
+		return out, nil
+	case extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED:
+		out := []ExtProcMessage{{Request: first, AwaitsAnswer: noBody}}
+		if noBody {
+			return out, nil
+		}
+		if chunkSize <= 0 {
+			chunkSize = len(view.Body)
+		}
+		for b := view.Body; len(b) > 0; {
+			n := min(chunkSize, len(b))
+			out = append(out, ExtProcMessage{Request: bodyMsg(b[:n], false)})
+			b = b[n:]
+		}
+		return append(out, ExtProcMessage{Request: bodyMsg(nil, true), AwaitsAnswer: true}), nil
+	}
+	return nil, fmt.Errorf("evaluator: request_body_mode %v is not modelled", body)
+}
+
+// ExtProcDynamicMetadata is the part of a processor answer's dynamic_metadata Envoy keeps in the stream's dynamic
+// metadata, where the HCM's local-reply mappers read it: only the namespaces listed in the filter's
+// metadata_options.receiving_namespaces.untyped; the rest is dropped (ext_proc.cc Filter::setDynamicMetadata,
+// main 1.37.0-dev 321a098d81; the processor's own 500/502/504/413 depend on it, HCM-12). Routes cannot override
+// metadata_options here (compilePerFilter refuses it), so the filter's list applies.
+func (e *Evaluator) ExtProcDynamicMetadata(sel *Selection, md *structpb.Struct) map[string]*structpb.Struct {
+	if sel == nil || sel.ExtProc == nil || e.hcm.extProc == nil || md == nil {
+		return nil
+	}
+	var out map[string]*structpb.Struct
+	for _, ns := range e.hcm.extProc.extProc.GetMetadataOptions().GetReceivingNamespaces().GetUntyped() {
+		v, ok := md.GetFields()[ns]
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = map[string]*structpb.Struct{}
+		}
+		// setDynamicMetadata stores the value's struct_value (an empty struct for another kind).
+		out[ns] = v.GetStructValue()
+		if out[ns] == nil {
+			out[ns] = &structpb.Struct{}
+		}
+	}
+	return out
+}
+
+// verifyProcessingMode is the filter-level check Envoy makes when it loads the ext_proc filter (config.cc
+// verifyProcessingModeConfig, main 1.37.0-dev 321a098d81): FULL_DUPLEX_STREAMED bodies need trailer mode SEND.
+// Per-route overrides are not checked by Envoy (createRouteSpecificFilterConfigTyped).
+func verifyProcessingMode(m *extprocfilterv3.ProcessingMode) error {
+	if m.GetRequestBodyMode() == extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED && m.GetRequestTrailerMode() != extprocfilterv3.ProcessingMode_SEND {
+		return fmt.Errorf("If the ext_proc filter has the request_body_mode set to FULL_DUPLEX_STREAMED, then the request_trailer_mode has to be set to SEND")
+	}
+	if m.GetResponseBodyMode() == extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED && m.GetResponseTrailerMode() != extprocfilterv3.ProcessingMode_SEND {
+		return fmt.Errorf("If the ext_proc filter has the response_body_mode set to FULL_DUPLEX_STREAMED, then the response_trailer_mode has to be set to SEND")
+	}
+	return nil
 }

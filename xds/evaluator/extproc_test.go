@@ -7,9 +7,12 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -215,11 +218,24 @@ virtual_hosts:
 	})
 }
 
-// EXT-7 / HCM-18: a Lambda route buffers the body for the processor; over the route's
-// request_body_buffer_limit Envoy answers 413 through the local reply mappers.
+// EXT-7 / HCM-18: a BUFFERED ext_proc route buffers the body for the processor. Its route is a direct_response
+// route, which has no route entry: its request_body_buffer_limit never applies (ActiveStream::refreshBufferLimit
+// returns early, conn_manager_impl.cc; Router::Filter::decodeHeaders answers the direct response before the
+// limit, router.cc), the listener's per_connection_buffer_limit_bytes does (1 MiB by default).
 func TestBufferLimit413(t *testing.T) {
 	e := mustNew(t, rcYAML(t, readTestdata(t, "api.yaml")), baseHCM(t))
 	r := req("GET", "api.example.com", "/prod/pets/1")
+	r.Body = make([]byte, 1<<20+1)
+	if out := forward(t, e, r); out.Response == nil || out.Response.Status != 413 {
+		t.Fatalf("1 MiB + 1 on a direct_response route with the default listener limit: want 413, got %+v", out.Response)
+	}
+	r.Body = r.Body[:1<<20]
+	if out := forward(t, e, r); out.Response == nil || out.Response.Status != 500 {
+		t.Fatalf("1 MiB: the route's fallback direct response, got %+v", out.Response)
+	}
+
+	// With the listener's limit at 10 MB, that limit decides.
+	e = mustNew(t, rcYAML(t, readTestdata(t, "api.yaml")), baseHCM(t), WithConnectionBufferLimit(10485760))
 	r.Body = make([]byte, 10485761)
 	out := forward(t, e, r)
 	if out.Response == nil || out.Response.Status != 413 || string(out.Response.Body) != "HTTP content length exceeded 10485760 bytes." {
@@ -321,5 +337,173 @@ virtual_hosts:
 	}
 	if out.Upstream.Path != "/prod/x" {
 		t.Errorf("path %q: an append to :path must be ignored", out.Upstream.Path)
+	}
+}
+
+// TestExtProcExchange: the message sequence Envoy plays (main 1.37.0-dev, 321a098d81). BUFFERED: headers, wait,
+// the whole body, wait. FULL_DUPLEX_STREAMED (Lambda routes of the generated configuration): headers with
+// protocol_config, the body pieces and the HTTP/1 codec's empty end_of_stream chunk, waiting only for the last
+// (EXT-6a). Without a body: one message, awaited, in every mode.
+func TestExtProcExchange(t *testing.T) {
+	type step struct {
+		kind  string
+		n     int
+		eos   bool
+		await bool
+	}
+	summary := func(msgs []ExtProcMessage) []step {
+		var out []step
+		for _, m := range msgs {
+			switch r := m.Request.GetRequest().(type) {
+			case *extprocv3.ProcessingRequest_RequestHeaders:
+				out = append(out, step{"headers", 0, r.RequestHeaders.GetEndOfStream(), m.AwaitsAnswer})
+			case *extprocv3.ProcessingRequest_RequestBody:
+				out = append(out, step{"body", len(r.RequestBody.GetBody()), r.RequestBody.GetEndOfStream(), m.AwaitsAnswer})
+			}
+		}
+		return out
+	}
+	api := readTestdata(t, "api.yaml")
+	duplex := strings.Replace(api, "request_body_mode: BUFFERED", "request_body_mode: FULL_DUPLEX_STREAMED\n              request_trailer_mode: SEND", 1)
+	for _, c := range []struct {
+		name, rc string
+		body     int
+		mode     extprocfilterv3.ProcessingMode_BodySendMode
+		want     []step
+	}{
+		{"buffered", api, 40000, extprocfilterv3.ProcessingMode_BUFFERED, []step{{"headers", 0, false, true}, {"body", 40000, true, true}}},
+		{"buffered-no-body", api, 0, extprocfilterv3.ProcessingMode_BUFFERED, []step{{"headers", 0, true, true}}},
+		{"full-duplex", duplex, 40000, extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED, []step{
+			{"headers", 0, false, false}, {"body", 16384, false, false}, {"body", 16384, false, false}, {"body", 7232, false, false}, {"body", 0, true, true},
+		}},
+		{"full-duplex-no-body", duplex, 0, extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED, []step{{"headers", 0, true, true}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := mustNew(t, rcYAML(t, c.rc), baseHCM(t))
+			r := req("GET", "api.example.com", "/prod/pets/1")
+			r.Body = make([]byte, c.body)
+			sel, err := e.Select(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := e.ExtProcExchange(sel, r, 16384)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.want, summary(msgs), cmp.AllowUnexported(step{})); diff != "" {
+				t.Errorf("sequence (-want +got):\n%s", diff)
+			}
+			if got := msgs[0].Request.GetProtocolConfig().GetRequestBodyMode(); got != c.mode {
+				t.Errorf("protocol_config.request_body_mode %v, want %v", got, c.mode)
+			}
+			for _, m := range msgs {
+				if err := m.Request.ValidateAll(); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// TestExtProcDynamicMetadataDrop: Envoy keeps a processor answer's dynamic_metadata only in the namespaces listed
+// in metadata_options.receiving_namespaces.untyped (ext_proc.cc Filter::setDynamicMetadata); without the list the
+// marker is dropped and the local-reply mappers rewrite the processor's 500 (issue 9 item 3).
+func TestExtProcDynamicMetadataDrop(t *testing.T) {
+	md := &structpb.Struct{Fields: map[string]*structpb.Value{
+		"proxyplus": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"processor": structpb.NewBoolValue(true)}}),
+		"other":     structpb.NewStructValue(&structpb.Struct{}),
+	}}
+	withNamespaces := baseHCM(t)
+	for _, f := range withNamespaces.GetHttpFilters() {
+		if f.GetName() != "envoy.filters.http.ext_proc" {
+			continue
+		}
+		ep := &extprocfilterv3.ExternalProcessor{}
+		if err := f.GetTypedConfig().UnmarshalTo(ep); err != nil {
+			t.Fatal(err)
+		}
+		ep.MetadataOptions = &extprocfilterv3.MetadataOptions{ReceivingNamespaces: &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{"proxyplus"}}}
+		a, err := anypb.New(ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}
+	}
+	lr := `
+mappers:
+- filter:
+    and_filter:
+      filters:
+      - status_code_filter: {comparison: {op: EQ, value: {default_value: 500, runtime_key: k}}}
+      - metadata_filter:
+          matcher: {filter: proxyplus, path: [{key: processor}], value: {bool_match: false}}
+          match_if_key_not_found: true
+  body_format_override: {text_format: "gateway 500", content_type: application/json}
+`
+	for _, c := range []struct {
+		name string
+		hcm  *hcmv3.HttpConnectionManager
+		kept bool
+	}{{"no receiving namespaces", baseHCM(t), false}, {"proxyplus received", withNamespaces, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			c.hcm.LocalReplyConfig = hcmWithLocalReply(t, lr).GetLocalReplyConfig()
+			e := mustNew(t, rcYAML(t, readTestdata(t, "api.yaml")), c.hcm)
+			r := req("GET", "api.example.com", "/prod/pets/1")
+			sel, err := e.Select(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := e.ExtProcDynamicMetadata(sel, md)
+			if _, other := kept["other"]; other || (kept["proxyplus"] != nil) != c.kept {
+				t.Fatalf("kept %v", kept)
+			}
+			resp, err := e.LocalReplyWithMetadata(sel, r, 500, "the function's own words", "", "proxyplus_lambda_ok", kept)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if own := string(resp.Body) == "the function's own words"; own != c.kept {
+				t.Errorf("body %q", resp.Body)
+			}
+		})
+	}
+}
+
+// TestFullDuplexNeedsTrailerSend: Envoy refuses a filter-level FULL_DUPLEX_STREAMED request body mode without
+// request_trailer_mode SEND (config.cc verifyProcessingModeConfig).
+func TestFullDuplexNeedsTrailerSend(t *testing.T) {
+	h := baseHCM(t)
+	for _, f := range h.GetHttpFilters() {
+		if f.GetName() != "envoy.filters.http.ext_proc" {
+			continue
+		}
+		ep := &extprocfilterv3.ExternalProcessor{}
+		if err := f.GetTypedConfig().UnmarshalTo(ep); err != nil {
+			t.Fatal(err)
+		}
+		ep.ProcessingMode.RequestBodyMode = extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED
+		a, _ := anypb.New(ep)
+		f.ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}
+	}
+	if _, err := New(rcYAML(t, readTestdata(t, "api.yaml")), h); err == nil || !strings.Contains(err.Error(), "request_trailer_mode has to be set to SEND") {
+		t.Fatalf("want Envoy's refusal, got %v", err)
+	}
+}
+
+// TestFullDuplexNoEnvoyBodyLimit: on a FULL_DUPLEX_STREAMED route Envoy drains every chunk into the processor's
+// messages (ext_proc.cc handleDataStreamedModeBase) and keeps no body, so no buffer limit answers 413, however
+// large the body: the processor decides (LIM-1, OUT-4). The same body on the BUFFERED route gets Envoy's 413.
+func TestFullDuplexNoEnvoyBodyLimit(t *testing.T) {
+	api := readTestdata(t, "api.yaml")
+	duplex := strings.Replace(api, "request_body_mode: BUFFERED", "request_body_mode: FULL_DUPLEX_STREAMED\n              request_trailer_mode: SEND", 1)
+	r := req("GET", "api.example.com", "/prod/pets/1")
+	r.Body = make([]byte, 10485761)
+	for _, c := range []struct {
+		rc     string
+		status int
+	}{{duplex, 500}, {api, 413}} {
+		out := forward(t, mustNew(t, rcYAML(t, c.rc), baseHCM(t)), r)
+		if out.Response == nil || out.Response.Status != c.status {
+			t.Errorf("want %d (500: the route's fallback, nothing refused the body), got %+v", c.status, out.Response)
+		}
 	}
 }

@@ -48,23 +48,27 @@ func (e *Evaluator) Forward(sel *Selection, req *Request) (*Outcome, error) {
 		}
 		return &Outcome{Response: resp}, nil
 	}
-	// EXT-7: with request_body_mode BUFFERED the ext_proc filter buffers the whole body;
-	// a body over the route's (else the virtual host's) request_body_buffer_limit makes the
-	// filter manager answer 413 "Payload Too Large" (details request_payload_too_large)
-	// before the processor sees the body. Without a route/vhost limit the listener's
-	// per_connection_buffer_limit_bytes (default 1 MiB) applies, which the evaluator cannot
-	// see.
+	// EXT-7: with request_body_mode BUFFERED the ext_proc filter buffers the whole body; a body over the stream's
+	// buffer limit makes the filter manager answer 413 "Payload Too Large" (details request_payload_too_large)
+	// before the processor sees it. Which limit that is depends on the route's action (main 1.37.0-dev,
+	// 321a098d81): the stream starts with the listener's per_connection_buffer_limit_bytes (default 1 MiB), and
+	// ActiveStream::refreshBufferLimit (conn_manager_impl.cc) raises it to the route's (else the virtual host's)
+	// request_body_buffer_limit only for a route with a route entry; a direct_response route has none (and
+	// Router::Filter::decodeHeaders applies the route limit only after its direct_response branch, router.cc), so
+	// there the listener's limit stays. With FULL_DUPLEX_STREAMED the filter drains every chunk after copying it
+	// into its message (ext_proc.cc handleDataStreamedModeBase): Envoy keeps no body and no buffer limit applies;
+	// the processor decides (Lambda routes: LIM-1 and OUT-4 in the processor).
 	if sel.ExtProc != nil && sel.ExtProc.ProcessingMode.GetRequestBodyMode() == extprocfilterv3.ProcessingMode_BUFFERED {
-		limit := sel.RequestBodyBufferLimit
-		switch {
-		case limit > 0 && uint64(len(d.body)) > limit:
+		limit := e.connBufferLimit
+		if sel.rt.direct == nil && sel.RequestBodyBufferLimit > limit {
+			limit = sel.RequestBodyBufferLimit // refreshBufferLimit only raises the limit
+		}
+		if uint64(len(d.body)) > limit {
 			resp, err := e.localReply(sel, d, 413, "Payload Too Large", "", "request_payload_too_large", nil, sel.rt.direct == nil)
 			if err != nil {
 				return nil, err
 			}
 			return &Outcome{Response: resp}, nil
-		case limit == 0 && len(d.body) > 1<<20:
-			return nil, fmt.Errorf("evaluator: %d-byte body buffered by ext_proc without request_body_buffer_limit: the listener buffer limit decides; not modelled", len(d.body))
 		}
 	}
 	if sel.rt.direct != nil {

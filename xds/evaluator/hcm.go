@@ -221,6 +221,9 @@ func compileHCM(m *hcmv3.HttpConnectionManager) (*hcmConfig, error) {
 			if err := ep.ValidateAll(); err != nil {
 				return nil, fl.errf("Envoy rejects this configuration: %v", err)
 			}
+			if err := verifyProcessingMode(ep.GetProcessingMode()); err != nil {
+				return nil, fl.at("typed_config.processing_mode").errf("Envoy rejects this configuration: %v", err)
+			}
 			rules, err := compileMutationRules(ep.GetMutationRules(), fl.at("typed_config.mutation_rules"))
 			if err != nil {
 				return nil, err

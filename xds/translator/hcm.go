@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -10,6 +11,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/proxyplus/proxyplus/ir"
@@ -43,7 +45,7 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 	}
 	filters = append(filters, &hcmv3.HttpFilter{Name: wellknown.Router, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router}})
 
-	return &hcmv3.HttpConnectionManager{
+	h := &hcmv3.HttpConnectionManager{
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		StatPrefix: "proxyplus",
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
@@ -77,7 +79,21 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 			{AddressPrefix: "::", PrefixLen: wrapperspb.UInt32(128)},
 		}},
 		LocalReplyConfig: localReplyConfig(),
-	}, nil
+	}
+	if usesProcessor {
+		// Envoy's backstop for Lambda routes, which play ext_proc in FULL_DUPLEX_STREAMED mode where no message
+		// timer runs (processor_state.cc ProcessorState::onStartProcessorCall) and which, as direct_response
+		// routes, have no route entry for a route timeout, idle_timeout or max_stream_duration
+		// (conn_manager_impl.cc ActiveStream::refreshIdleTimeout / refreshDurationTimeout return early). Nothing
+		// moves on the downstream stream while Envoy waits for the processor (the ext_proc filter never resets
+		// the idle timer), so a hung processor or function gets ActiveStream::onIdleTimeout: a local reply with
+		// maybeRequestTimeoutCode(true) = 504 once the request was read (source/common/http/utility.cc), which
+		// the 504 mapper turns into API Gateway's timeout (OUT-17). The value is above every integration timeout,
+		// so the processor's own 504 comes first (EXT-11); on routing routes the route timeout is shorter still.
+		// Envoy main 1.37.0-dev, 321a098d81.
+		h.StreamIdleTimeout = durationpb.New(time.Duration(cfg.ExtProc.MessageTimeout))
+	}
+	return h, nil
 }
 
 // localReplyConfig shapes the replies Envoy generates itself like API Gateway's (HCM-12). Each mapper has a

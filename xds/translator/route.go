@@ -8,7 +8,6 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/proxyplus/proxyplus/ir"
 )
@@ -136,7 +135,9 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		// processor close would continue the request; this is the safe answer then (envoy-notes RTM-10, EXT-8).
 		// Its API Gateway headers come from the HCM's 500 mapper, which keeps them out of every Lambda route.
 		route.Action = directResponse(500, `{"message": "Internal server error"}`)
-		route.RequestBodyBufferLimit = wrapperspb.UInt64(lambdaBodyLimit)
+		// No request_body_buffer_limit: the router applies it only after its direct_response branch (router.cc
+		// Router::Filter::decodeHeaders) and refreshBufferLimit skips routes without a route entry
+		// (conn_manager_impl.cc), so on this route it would never apply (EXT-7); the processor enforces LIM-1.
 		pf, err := extProcPerRoute(cfg.ExtProc.RouteKeys, api, st, r, true)
 		if err != nil {
 			return nil, err

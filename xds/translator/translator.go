@@ -5,6 +5,7 @@ package translator
 
 import (
 	"fmt"
+	"strconv"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -84,11 +85,17 @@ func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfig
 // routeConfigurationNameField is RouteConfiguration.name's field number (route.proto).
 const routeConfigurationNameField = 1
 
-// Validate runs protoc-gen-validate's ValidateAll on every resource (envoy-notes XDS-3).
+// Validate runs protoc-gen-validate's ValidateAll on every resource (envoy-notes XDS-3), and on the message inside
+// every Any of the listeners and clusters, as Envoy does once it unpacks them (validateAnys). Route
+// configurations' Anys (typed_per_filter_config) are validated as they are made (enableFilter), which costs
+// nothing extra; ValidateNested walks them too (tests run it on every golden).
 func (r *Resources) Validate() error {
 	for _, l := range r.Listeners {
 		if err := l.ValidateAll(); err != nil {
 			return fmt.Errorf("listener %q: %w", l.GetName(), err)
+		}
+		if err := validateAnys(l.ProtoReflect(), "listener "+strconv.Quote(l.GetName())); err != nil {
+			return err
 		}
 	}
 	for _, rc := range r.Routes {
@@ -99,6 +106,22 @@ func (r *Resources) Validate() error {
 	for _, c := range r.Clusters {
 		if err := c.ValidateAll(); err != nil {
 			return fmt.Errorf("cluster %q: %w", c.GetName(), err)
+		}
+		if err := validateAnys(c.ProtoReflect(), "cluster "+strconv.Quote(c.GetName())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateNested is Validate with every route configuration's Anys validated as well (validateAnys).
+func (r *Resources) ValidateNested() error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	for _, rc := range r.Routes {
+		if err := validateAnys(rc.ProtoReflect(), "route configuration "+strconv.Quote(rc.GetName())); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -6,9 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
 
 	"github.com/proxyplus/proxyplus/internal/testutil"
@@ -30,7 +34,7 @@ func TestBuildGolden(t *testing.T) {
 		cases[name] = true
 		t.Run(name, func(t *testing.T) {
 			res := buildFile(t, in)
-			if err := res.Validate(); err != nil {
+			if err := res.ValidateNested(); err != nil {
 				t.Fatal(err)
 			}
 			doc, err := res.Document()
@@ -132,5 +136,79 @@ func TestWireRouteConfigurationIsTheSameConfiguration(t *testing.T) {
 	}
 	if len(decoded.GetVirtualHosts()) == 0 || decoded.GetName() != xdstranslator.RouteConfigName {
 		t.Fatalf("decoded configuration is empty: %v", decoded.GetName())
+	}
+}
+
+// TestValidateInsideAny: Envoy validates the message inside every Any once it unpacks it (per-route filter
+// configs: MessageUtil::anyConvertAndValidate), so a per-route ExtProcPerRoute whose grpc_initial_metadata value
+// exceeds HeaderValue.value's 16,384 bytes NACKs the whole RouteConfiguration. Build must refuse it and name the
+// route; ValidateAll on the resource alone stops at the Any and accepted it.
+func TestValidateInsideAny(t *testing.T) {
+	raw, err := os.ReadFile("testdata/in/lambda-mock-errors.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg ir.Config
+	if err := yaml.UnmarshalStrict(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := &cfg.APIs[0].Stages[0]
+	st.Variables = map[string]string{}
+	// Nine 2,000-character stage variables: the issue's seven fit since the route data became compact (14,270 bytes).
+	for i := range 9 {
+		st.Variables[string(rune('a'+i))] = strings.Repeat("x", 2000)
+	}
+	res, err := xdstranslator.Build(&cfg)
+	if err == nil {
+		t.Fatalf("built a route whose per-route metadata Envoy rejects (%d route configurations)", len(res.Routes))
+	}
+	// The route-data encoder refuses it first (ir.CheckProcessorRoute, with the byte counts); the validation inside
+	// the Any is the second guard, exercised on its own by TestValidateNestedWalksAnys.
+	for _, want := range []string{"route " + st.Routes[0].Name, "16384"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q: %v", want, err)
+		}
+	}
+}
+
+// TestValidateNestedWalksAnys: the generic walk finds an invalid message two Anys deep in a route configuration
+// and names the route and filter.
+func TestValidateNestedWalksAnys(t *testing.T) {
+	res := buildFile(t, "testdata/in/lambda-mock-errors.yaml")
+	rt := res.Routes[0].GetVirtualHosts()[0].GetRoutes()[0]
+	inner, err := anypb.New(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Overrides{Overrides: &extprocv3.ExtProcOverrides{
+		GrpcInitialMetadata: []*corev3.HeaderValue{{Key: "k", Value: strings.Repeat("v", 16385)}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer, err := anypb.New(&routev3.FilterConfig{Config: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.TypedPerFilterConfig = map[string]*anypb.Any{xdstranslator.ExtProcFilterName: outer}
+	if err := res.Validate(); err != nil {
+		t.Fatalf("Validate leaves route Anys to the builders: %v", err)
+	}
+	err = res.ValidateNested()
+	if err == nil || !strings.Contains(err.Error(), `routes["`+rt.GetName()+`"].typed_per_filter_config["envoy.filters.http.ext_proc"].config`) ||
+		!strings.Contains(err.Error(), "HeaderValue.Value") {
+		t.Fatalf("want the route, the filter and the field named, got %v", err)
+	}
+}
+
+// TestLambdaRoutesBoundedByIdleTimeout: Lambda routes run ext_proc in FULL_DUPLEX_STREAMED mode, where Envoy runs
+// no message timer, and as direct_response routes they have no route timeout; the HCM's stream_idle_timeout is
+// Envoy's backstop (504 once the request was read, ActiveStream::onIdleTimeout). It must lie above every
+// integration timeout (the processor's own 504 first) and far below Envoy's 5-minute default.
+func TestLambdaRoutesBoundedByIdleTimeout(t *testing.T) {
+	res := buildFile(t, "testdata/in/lambda-mock-errors.yaml")
+	hcm, err := res.HTTPConnectionManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := hcm.GetStreamIdleTimeout().AsDuration()
+	if idle <= 3*time.Second || idle > 30*time.Second {
+		t.Errorf("stream_idle_timeout %v: want above the route's 3 s integration timeout, at most 30 s", idle)
 	}
 }

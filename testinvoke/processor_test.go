@@ -1,0 +1,37 @@
+package testinvoke_test
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/ir"
+)
+
+// startProcessor runs the ext_proc service as serve does (its server options, 16 MiB messages) on a unix socket
+// and returns a client for it.
+func startProcessor(t *testing.T, lambda *extproc.Lambda, keys ir.RouteKeys) extprocsvcv3.ExternalProcessorClient {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "p.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(16 << 20), grpc.MaxSendMsgSize(16 << 20)}, extproc.ServerOptions()...)...)
+	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lambda, keys))
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return extprocsvcv3.NewExternalProcessorClient(conn)
+}
