@@ -1,9 +1,11 @@
 package translator
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/proxyplus/proxyplus/internal/re2"
 	"github.com/proxyplus/proxyplus/ir"
 )
 
@@ -18,10 +20,24 @@ import (
 // beyond the match. Envoy's `safe_regex` must match the whole path without the query string
 // (route_components.proto RouteMatch.safe_regex), which is exactly RTE-9. Matching is case-sensitive (RTE-8).
 
+// Segment classes are byte ranges of ASCII, not [^/] or '.': RE2 compiles a class that reaches beyond U+007F to a
+// UTF-8 byte trie (six more instructions per occurrence), and Envoy refuses a safe_regex whose RE2 program size
+// exceeds re2.max_program_size.error_level, default 100 (source/common/common/regex.cc,
+// CompiledGoogleReMatcher::CompiledGoogleReMatcher, main 1.37.0-dev, 321a098d81) — a refusal that NACKs the whole
+// RouteConfiguration. On a path of ASCII bytes, segChar is exactly [^/] and anyChar exactly '.' (every byte but
+// '\n'). Every HTTP/1 request target Envoy routes is ASCII: BalsaParser refuses a target with a byte outside
+// TAB, FF and '!'..'~' before routing (source/common/http/http1/balsa_parser.cc isUrlValid; `char` is signed, so
+// bytes ≥ 0x80 fail '!' <= c). HTTP/2 differs: Envoy leaves oghttp2's validate_path off
+// (source/common/http/http2/codec_impl.cc Http2Options) and header values may carry obs-text
+// (HeaderUtility::headerValueIsValid, ObsTextOption::kAllow), so a raw byte ≥ 0x80 can reach the router in :path;
+// such a path matches no resource and gets the stage's 403 (stageRegex keeps '.'), where [^/] routed valid
+// UTF-8. That is a documented deviation (README); clients percent-encode non-ASCII, which stays ASCII.
 const (
-	paramRe  = `([^/]+)`   // one non-empty segment, raw (RTE-15, RTE-7: %2F does not split)
-	greedyRe = `([^/].*?)` // at least one character, not starting with '/', lazily leaving trailing slashes (RTE-14, EVT-18)
-	trailRe  = `/*`        // any number of trailing slashes is ignored (RTE-5)
+	segChar  = `[\x00-.0-\x7f]`                // any ASCII byte but '/'
+	anyChar  = `[\x00-\t\x0b-\x7f]`            // any ASCII byte but '\n', as '.' is
+	paramRe  = `(` + segChar + `+)`            // one non-empty segment, raw (RTE-15, RTE-7: %2F does not split)
+	greedyRe = `(` + segChar + anyChar + `*?)` // at least one character, not starting with '/', lazily leaving trailing slashes (RTE-14, EVT-18)
+	trailRe  = `/*`                            // any number of trailing slashes is ignored (RTE-5)
 )
 
 // resourceRegex matches a resource under stage S.
@@ -71,4 +87,20 @@ func captureIndex(segs []ir.Segment, name string) int {
 		}
 	}
 	return 0
+}
+
+// checkProgramSize refuses a regex Envoy would refuse: one over RE2 program size 100, Envoy's default
+// re2.max_program_size.error_level (source/common/common/regex.cc, CompiledGoogleReMatcher; main 1.37.0-dev,
+// 321a098d81). The limit is the default on purpose: the route configuration must load on any Envoy, including one
+// whose bootstrap is not ours. Literal path bytes cost one instruction each and a parameter about seven, so this
+// is what stops a very long resource path.
+func checkProgramSize(re string) error {
+	n, err := re2.ProgramSize(re)
+	if err != nil {
+		return fmt.Errorf("regex %q: %w", re, err)
+	}
+	if n > re2.DefaultMaxProgramSize {
+		return fmt.Errorf("path regex %q has RE2 program size %d, over the %d Envoy accepts (runtime re2.max_program_size.error_level); Envoy would refuse the whole route configuration, so the resource path must be shorter", re, n, re2.DefaultMaxProgramSize)
+	}
+	return nil
 }

@@ -68,6 +68,9 @@ func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
 // stageRoutes: the ANY guard, the (resource, method) routes in first-match order, the 403 catch-all.
 func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
 	var out []*routev3.Route
+	if err := checkProgramSize(stageRegex(st.Name)); err != nil {
+		return nil, fmt.Errorf("stage catch-all: %w", err)
+	}
 	hasAny := false
 	for _, r := range st.Routes {
 		hasAny = hasAny || r.Method == "ANY"
@@ -83,7 +86,12 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
 	}
 	for _, r := range st.Routes {
-		route, err := integrationRoute(cfg, api, st, r, resourceRegex(st.Name, r.Segments))
+		re := resourceRegex(st.Name, r.Segments)
+		// The same regex is the route's match and, for HTTP_PROXY, its regex_rewrite pattern: one check covers both.
+		if err := checkProgramSize(re); err != nil {
+			return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
+		}
+		route, err := integrationRoute(cfg, api, st, r, re)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", r.Name, err)
 		}
