@@ -1,0 +1,146 @@
+package translator_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/proxyplus/proxyplus/internal/re2"
+	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+	"github.com/proxyplus/proxyplus/translator"
+	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+)
+
+// routeRegexes lists every RE2 regex Envoy compiles from a route configuration: route matches, header matchers
+// and regex_rewrite patterns (each goes through CompiledGoogleReMatcher's program size check).
+func routeRegexes(rcs []*routev3.RouteConfiguration) []string {
+	var out []string
+	for _, rc := range rcs {
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				if re := r.GetMatch().GetSafeRegex().GetRegex(); re != "" {
+					out = append(out, re)
+				}
+				for _, h := range r.GetMatch().GetHeaders() {
+					if re := h.GetStringMatch().GetSafeRegex().GetRegex(); re != "" {
+						out = append(out, re)
+					}
+				}
+				if re := r.GetRoute().GetRegexRewrite().GetPattern().GetRegex(); re != "" {
+					out = append(out, re)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// maxProgramSize is the largest RE2 program size among regexes, with the regex.
+func maxProgramSize(tb testing.TB, regexes []string) (int, string) {
+	tb.Helper()
+	best, which := 0, ""
+	for _, re := range regexes {
+		n, err := re2.ProgramSize(re)
+		if err != nil {
+			tb.Fatalf("%q: %v", re, err)
+		}
+		if n > best {
+			best, which = n, re
+		}
+	}
+	return best, which
+}
+
+// Envoy refuses a RouteConfiguration with a regex over RE2 program size 100 (re2.max_program_size.error_level,
+// source/common/common/regex.cc). REF-API(20000) must stay under it.
+func TestREFAPIRegexesWithinRE2Limit(t *testing.T) {
+	_, res, _ := translateAndBuild(t, 20000)
+	regexes := routeRegexes(res.Routes)
+	n, which := maxProgramSize(t, regexes)
+	t.Logf("REF-API(20000): %d regexes, largest RE2 program size %d (%s)", len(regexes), n, which)
+	if n > re2.DefaultMaxProgramSize {
+		t.Fatalf("regex %q has RE2 program size %d > %d", which, n, re2.DefaultMaxProgramSize)
+	}
+}
+
+// longPath is a resource path of length characters (at least) with params parameters at its end, after literal
+// segments of up to 60 letters, digits and RFC 3986 unreserved/sub-delims characters.
+func longPath(params, length int) string {
+	const lit = "abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@"
+	var tail strings.Builder
+	for i := range params {
+		fmt.Fprintf(&tail, "/{p%d}", i)
+	}
+	need := length - tail.Len() - 1
+	if need <= 0 {
+		if tail.Len() == 0 {
+			return "/"
+		}
+		return tail.String()
+	}
+	b := []byte{'/'}
+	for i := range need {
+		if i%61 == 60 && i != need-1 {
+			b = append(b, '/')
+			continue
+		}
+		b = append(b, lit[i%len(lit)])
+	}
+	return string(b) + tail.String()
+}
+
+// translateOne translates an API with one resource (GET, HTTP_PROXY rewriting to its first nine parameters, so the
+// regex_rewrite pattern is generated too; RE2 substitutions stop at \9) on stage "dev".
+func translateOne(t *testing.T, path string) (*xdstranslator.Resources, error) {
+	t.Helper()
+	uri := "http://backend.example/x"
+	params := map[string]string{}
+	for i := range min(strings.Count(path, "{p"), 9) {
+		uri += fmt.Sprintf("/{p%d}", i)
+		params[fmt.Sprintf("integration.request.path.p%d", i)] = fmt.Sprintf("method.request.path.p%d", i)
+	}
+	api := &apigatewayv1.RestApi{Id: "long000001", Name: "long", Stages: []*apigatewayv1.Stage{{StageName: "dev"}},
+		Resources: []*apigatewayv1.Resource{{Id: "res001", Path: path, ResourceMethods: map[string]*apigatewayv1.Method{
+			"GET": {HttpMethod: "GET", Integration: &apigatewayv1.Integration{Type: "HTTP_PROXY", HttpMethod: "GET", Uri: uri, RequestParameters: params}},
+		}}}}
+	cfg, diags := translator.Translate([]translator.Input{{File: "long", API: api}}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return xdstranslator.Build(cfg)
+}
+
+// Paths of up to 10 parameters and 512 characters: every generated regex is within RE2 program size 100, or the
+// translation fails with an error naming the API, stage and resource.
+func TestLongPathsWithinRE2LimitOrRefused(t *testing.T) {
+	fitting, refused, largest := 0, 0, 0
+	longestFit := map[int]int{}
+	for params := 0; params <= 10; params++ {
+		for length := max(1, 5*params); length <= 512; length += 7 {
+			path := longPath(params, length)
+			res, err := translateOne(t, path)
+			if err != nil {
+				refused++
+				for _, want := range []string{"API long000001", "stage dev", "resource res001", path, "RE2 program size"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Fatalf("%s: error %q does not name %q", path, err, want)
+					}
+				}
+				continue
+			}
+			fitting++
+			n, which := maxProgramSize(t, routeRegexes(res.Routes))
+			if n > re2.DefaultMaxProgramSize {
+				t.Fatalf("%s: regex %q has RE2 program size %d > %d and translation did not fail", path, which, n, re2.DefaultMaxProgramSize)
+			}
+			largest = max(largest, n)
+			longestFit[params] = max(longestFit[params], len(path))
+		}
+	}
+	t.Logf("%d paths translated (largest RE2 program size %d), %d refused; longest path that fits per parameter count: %v", fitting, largest, refused, longestFit)
+	if longestFit[10] == 0 || longestFit[4] < 60 {
+		t.Errorf("longest fitting paths %v: 10 parameters or a 4-parameter path of 60 characters no longer fit", longestFit)
+	}
+}
