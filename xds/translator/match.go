@@ -25,13 +25,10 @@ import (
 // exceeds re2.max_program_size.error_level, default 100 (source/common/common/regex.cc,
 // CompiledGoogleReMatcher::CompiledGoogleReMatcher, main 1.37.0-dev, 321a098d81) — a refusal that NACKs the whole
 // RouteConfiguration. On a path of ASCII bytes, segChar is exactly [^/] and anyChar exactly '.' (every byte but
-// '\n'). Every HTTP/1 request target Envoy routes is ASCII: BalsaParser refuses a target with a byte outside
-// TAB, FF and '!'..'~' before routing (source/common/http/http1/balsa_parser.cc isUrlValid; `char` is signed, so
-// bytes ≥ 0x80 fail '!' <= c). HTTP/2 differs: Envoy leaves oghttp2's validate_path off
-// (source/common/http/http2/codec_impl.cc Http2Options) and header values may carry obs-text
-// (HeaderUtility::headerValueIsValid, ObsTextOption::kAllow), so a raw byte ≥ 0x80 can reach the router in :path;
-// such a path matches no resource and gets the stage's 403 (stageRegex keeps '.'), where [^/] routed valid
-// UTF-8. That is a documented deviation (README); clients percent-encode non-ASCII, which stays ASCII.
+// '\n'), and resource regexes only ever see ASCII paths: HTTP/1 targets with a byte ≥ 0x80 never reach the router
+// (source/common/http/http1/balsa_parser.cc isUrlValid: only TAB, FF and '!'..'~'; `char` is signed), and the
+// HTTP/2 ones nghttp2 lets through are answered by the guard route ahead of every resource route
+// (nonASCIITargetRoute, route.go). TestASCIIClassesEquivalentToLegacyRegex checks the equivalence.
 const (
 	segChar  = `[\x00-.0-\x7f]`                // any ASCII byte but '/'
 	anyChar  = `[\x00-\t\x0b-\x7f]`            // any ASCII byte but '\n', as '.' is

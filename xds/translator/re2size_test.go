@@ -10,6 +10,7 @@ import (
 	"github.com/proxyplus/proxyplus/internal/re2"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/translator"
+	"github.com/proxyplus/proxyplus/xds/evaluator"
 	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
@@ -142,5 +143,50 @@ func TestLongPathsWithinRE2LimitOrRefused(t *testing.T) {
 	t.Logf("%d paths translated (largest RE2 program size %d), %d refused; longest path that fits per parameter count: %v", fitting, largest, refused, longestFit)
 	if longestFit[10] == 0 || longestFit[4] < 60 {
 		t.Errorf("longest fitting paths %v: 10 parameters or a 4-parameter path of 60 characters no longer fit", longestFit)
+	}
+}
+
+// A request target with a byte ≥ 0x80 (valid UTF-8 or not, in the path or the query) is answered 400 "Bad Request"
+// by the guard route ahead of the resource routes, as Envoy's HTTP/1 parser answers it before routing
+// (balsa_parser.cc isUrlValid); HTTP/2 (nghttp2) lets such a :path through to the router. ASCII targets route.
+func TestNonASCIITargetGuard(t *testing.T) {
+	const path = "/api/v1/organizations/{p0}/projects/{p1}/environments/{p2}/deployments/{p3}/logs"
+	res, err := translateOne(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcm, err := res.HTTPConnectionManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := evaluator.New(res.Routes[0], hcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ host, target, want string }{
+		{"long000001.execute-api.us-east-1.amazonaws.com", "//dev/api/v1/organizations/o/projects/p%C3%A9/environments/e/deployments/d/logs/?q=1", "long000001/dev/res001/GET"},
+		{"long000001.execute-api.us-east-1.amazonaws.com", "/dev/api/v1/organizations/o/projects/pé/environments/e/deployments/d/logs", "long000001/non-ascii-target"},
+		{"long000001.execute-api.us-east-1.amazonaws.com", "/dev/api/v1/organizations/o/projects/p\xff/environments/e/deployments/d/logs", "long000001/non-ascii-target"},
+		{"long000001.execute-api.us-east-1.amazonaws.com", "/dev/api/v1/organizations/o/projects/p/environments/e/deployments/d/logs?q=é", "long000001/non-ascii-target"},
+		{"other.example", "/dev/é", "unknown-host/non-ascii-target"},
+	} {
+		r := &evaluator.Request{Method: "GET", Path: c.target, Authority: c.host, RemoteAddr: "192.0.2.1:4000", LocalAddr: "127.0.0.1:8080"}
+		sel, err := ev.Select(r)
+		if err != nil {
+			t.Fatalf("%q: %v", c.target, err)
+		}
+		if sel.Route == nil || sel.Route.GetName() != c.want {
+			t.Fatalf("%q selects %v, want %s", c.target, sel.Route.GetName(), c.want)
+		}
+		if !strings.HasSuffix(c.want, "non-ascii-target") {
+			continue
+		}
+		out, err := ev.Forward(sel, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Response == nil || out.Response.Status != 400 || string(out.Response.Body) != "Bad Request" {
+			t.Fatalf("%q: %+v, want 400 Bad Request", c.target, out.Response)
+		}
 	}
 }

@@ -45,14 +45,17 @@ func routeConfiguration(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
 		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
 			Name:    "unknown-host",
 			Domains: []string{"*"},
-			Routes:  []*routev3.Route{errorRoute("unknown-host/forbidden", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException")},
+			Routes: []*routev3.Route{
+				nonASCIITargetRoute("unknown-host/non-ascii-target"),
+				errorRoute("unknown-host/forbidden", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException"),
+			},
 		})
 	}
 	return rc, nil
 }
 
 func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
-	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts}
+	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts, Routes: []*routev3.Route{nonASCIITargetRoute(api.ID + "/non-ascii-target")}}
 	for _, st := range api.Stages {
 		routes, err := stageRoutes(cfg, api, st)
 		if err != nil {
@@ -160,7 +163,8 @@ func regexMatch(re string) *routev3.RouteMatch {
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}
 }
 
-// prefixMatch is used only for the catch-alls at the end of a virtual host, where everything left must match.
+// prefixMatch is used only for routes that must see every path: the catch-alls at the end of a virtual host and the
+// non-ASCII guard at its start.
 func prefixMatch(p string) *routev3.RouteMatch {
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: p}}
 }
@@ -171,6 +175,25 @@ func directResponse(status uint32, body string) *routev3.Route_DirectResponse {
 		dr.Body = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}}
 	}
 	return &routev3.Route_DirectResponse{DirectResponse: dr}
+}
+
+// nonASCIITargetRoute answers 400 "Bad Request" to a request target (path or query) holding a byte ≥ 0x80, ahead
+// of every resource route. Envoy's HTTP/1 parser already refuses such a target with 400 "Bad Request" before
+// routing (source/common/http/http1/balsa_parser.cc isUrlValid → ServerConnectionImpl::sendProtocolError →
+// sendLocalReply, main 1.37.0-dev, 321a098d81); HTTP/2 lets it through (nghttp2_check_path accepts 0x80-0xFF,
+// lib/nghttp2_helper.c VALID_PATH_CHARS; Envoy's default HTTP/2 codec is nghttp2, runtime guard
+// http2_use_oghttp2 false). The guard makes both protocols answer alike, and it is what lets the resource regexes
+// use ASCII byte classes (match.go): every path they see is ASCII, where segChar is exactly [^/]. The header
+// regex is full-matched against :path (HeaderDataStringMatch); RE2's [\x00-\x7f] matches no byte ≥ 0x80,
+// whether in valid UTF-8 or not, so the inverted matcher fires for any such byte.
+func nonASCIITargetRoute(name string) *routev3.Route {
+	m := prefixMatch("/")
+	m.Headers = []*routev3.HeaderMatcher{{
+		Name:                 ":path",
+		HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: `[\x00-\x7f]*`}}}},
+		InvertMatch:          true,
+	}}
+	return &routev3.Route{Name: name, Match: m, Action: directResponse(400, "Bad Request")}
 }
 
 // errorRoute answers a gateway error with API Gateway's headers (ERR-1).
