@@ -30,29 +30,205 @@ import (
 // HTTP/2 ones nghttp2 lets through are answered by the guard route ahead of every resource route
 // (nonASCIITargetRoute, route.go). TestASCIIClassesEquivalentToLegacyRegex checks the equivalence.
 const (
-	segChar  = `[\x00-.0-\x7f]`                // any ASCII byte but '/'
-	anyChar  = `[\x00-\t\x0b-\x7f]`            // any ASCII byte but '\n', as '.' is
-	paramRe  = `(` + segChar + `+)`            // one non-empty segment, raw (RTE-15, RTE-7: %2F does not split)
-	greedyRe = `(` + segChar + anyChar + `*?)` // at least one character, not starting with '/', lazily leaving trailing slashes (RTE-14, EVT-18)
-	trailRe  = `/*`                            // any number of trailing slashes is ignored (RTE-5)
+	segChar = `[\x00-.0-\x7f]`     // any ASCII byte but '/'
+	anyChar = `[\x00-\t\x0b-\x7f]` // any ASCII byte but '\n', as '.' is
+	trailRe = `/*`                 // any number of trailing slashes is ignored (RTE-5)
 )
 
-// resourceRegex matches a resource under stage S.
-func resourceRegex(stage string, segs []ir.Segment) string {
+// hdrRest ends a :path header matcher (resourceMatch): after its last segment comes the rest of the path, the
+// query or the fragment, or nothing. A header matcher full-matches the raw :path (HeaderDataStringMatch), while
+// Envoy's path matching cuts the path at the first '?' or '#' (Matchers::PathMatcher::match → Http::PathUtil::
+// removeQueryAndFragment, source/common/common/matchers.cc; main 1.37.0-dev, 321a098d81). ASCII suffices: a
+// target with another byte was answered by nonASCIITargetRoute.
+const hdrRest = `(?:[/?#][\x00-\x7f]*)?`
+
+// rewriteRest ends a regex_rewrite pattern after the last parameter it captures: the rest of the path, if any.
+const rewriteRest = `(?:/[\x00-\x7f]*)?`
+
+// regexForm says how a resource regex is written.
+type regexForm struct {
+	// upTo > 0 checks segments 1..upTo only, and rest matches what follows them. 0: the whole path.
+	upTo    int
+	rest    string
+	spell   func(i int) bool // literal segment i is spelled out; otherwise it is matched as any segment
+	capture func(i int) bool // parameter segment i is a capture group
+}
+
+// buildRegex writes the regex of a resource under stage S: `^/+S/+seg/seg/.../*$`. Segments are single-slash
+// separated, non-empty and free of '/', so every form of one resource splits a path into the same segments; a
+// form only differs in which literal segments it spells out, which parameters it captures, and whether it stops
+// after segment upTo.
+func buildRegex(stage string, segs []ir.Segment, f regexForm) string {
+	n := len(segs)
+	if f.upTo > 0 {
+		n = f.upTo
+	}
 	var b strings.Builder
 	b.WriteString("^/+")
 	b.WriteString(regexp.QuoteMeta(stage))
-	for i, s := range segs {
+	for i, s := range segs[:n] {
 		if i == 0 {
 			b.WriteString("/+")
 		} else {
 			b.WriteByte('/')
 		}
-		b.WriteString(segmentRegex(s))
+		var re string
+		switch {
+		case s.Kind == ir.Literal && f.spell(i):
+			b.WriteString(regexp.QuoteMeta(s.Text))
+			continue
+		case s.Kind == ir.Greedy:
+			// At least one character, not starting with '/', lazily leaving trailing slashes (RTE-14, EVT-18).
+			re = segChar + anyChar + "*?"
+		default:
+			// One non-empty segment, raw (RTE-15, RTE-7: %2F does not split).
+			re = segChar + "+"
+		}
+		if s.Kind != ir.Literal && f.capture(i) {
+			re = "(" + re + ")"
+		}
+		b.WriteString(re)
 	}
-	b.WriteString(trailRe)
+	if f.upTo > 0 {
+		b.WriteString(f.rest)
+	} else {
+		b.WriteString(trailRe) // any number of trailing slashes is ignored (RTE-5)
+	}
 	b.WriteByte('$')
 	return b.String()
+}
+
+func all(int) bool  { return true }
+func none(int) bool { return false }
+
+// resourceRegex matches a resource under stage S, with every parameter captured.
+func resourceRegex(stage string, segs []ir.Segment) string {
+	return buildRegex(stage, segs, regexForm{spell: all, capture: all})
+}
+
+// pathMatch is how a route recognises its resource: a safe_regex on the path, and :path header matchers when the
+// resource's literal text does not fit one regex.
+type pathMatch struct {
+	path    string
+	headers []string
+}
+
+// resourceMatch is the match of a resource under stage S within Envoy's RE2 program size limit. One regex when
+// it fits (no captures: only regex_rewrite needs them, in its own pattern). Otherwise the route's safe_regex is
+// the resource's whole shape spelling out as many of its last literal segments as fit, and :path header matchers
+// check the other literal segments, front to back, each as many as fit, stopping after its last one (hdrRest).
+// Envoy requires all of them (RouteEntryImplBase::matchRoute: every header matcher, then the path;
+// source/common/router/config_impl.cc).
+//
+// Why the conjunction is exactly the single regex, for a path p (up to the first '?' or '#') and :path = p + q (q
+// empty or starting with '?' or '#'). Segments are single-slash separated, non-empty, '/'-free runs after
+// `/+S/+`, so a path has at most one split into segments. p matches the single regex iff p has the resource's
+// shape and each literal segment equals its text; the safe_regex checks the shape on p. A header matcher spelling
+// literals up to segment k full-matches p + q iff a prefix X of p + q splits into k segments with its literals
+// in place and is followed by '/', '?', '#' or nothing. If X lies within p (p has no '?' or '#'), X's segments
+// are p's first k segments. X cannot reach into q: it would then contain all of p, so k would be p's last segment
+// (a {proxy+} is never in a header matcher, and the shape fixes p's segment count), extended by q; the header
+// matcher spells it only if it is a literal, which holds no '?' or '#' (checked; RES-2 allows none anyway), and
+// a skipped segment constrains nothing. So every spelled literal is checked on p's own segment, and each literal
+// is spelled in one of the regexes. A resource whose shape alone, or the shape up to one of its literal segments,
+// is over the limit cannot be expressed: an error.
+func resourceMatch(stage string, segs []ir.Segment) (pathMatch, error) {
+	single := buildRegex(stage, segs, regexForm{spell: all, capture: none})
+	size, err := re2.ProgramSize(single)
+	if err != nil {
+		return pathMatch{}, fmt.Errorf("regex %q: %w", single, err)
+	}
+	if size <= re2.DefaultMaxProgramSize {
+		return pathMatch{path: single}, nil
+	}
+	fits := func(re string) bool {
+		n, err := re2.ProgramSize(re)
+		return err == nil && n <= re2.DefaultMaxProgramSize
+	}
+	spelling := func(set []int) func(int) bool {
+		m := map[int]bool{}
+		for _, i := range set {
+			m[i] = true
+		}
+		return func(i int) bool { return m[i] }
+	}
+	var literals []int
+	for i, s := range segs {
+		if s.Kind == ir.Literal {
+			literals = append(literals, i)
+		}
+	}
+	// The safe_regex: the shape, with the last literals spelled out while they fit.
+	pathForm := func(set []int) string { return buildRegex(stage, segs, regexForm{spell: spelling(set), capture: none}) }
+	var tail []int
+	for k := len(literals) - 1; k >= 0 && fits(pathForm(append([]int{literals[k]}, tail...))); k-- {
+		tail = append([]int{literals[k]}, tail...)
+	}
+	m := pathMatch{path: pathForm(tail)}
+	if !fits(m.path) {
+		return pathMatch{}, fmt.Errorf("the path regex %q matching only the resource's shape is already over RE2 program size %d, the most Envoy accepts (runtime re2.max_program_size.error_level); Envoy would refuse the whole route configuration, so the resource path must have fewer segments", m.path, re2.DefaultMaxProgramSize)
+	}
+	// Header matchers for the literals before those.
+	rest := literals[:len(literals)-len(tail)]
+	headerForm := func(set []int) string {
+		return buildRegex(stage, segs, regexForm{upTo: set[len(set)-1] + 1, rest: hdrRest, spell: spelling(set), capture: none})
+	}
+	var group []int
+	for _, i := range rest {
+		if strings.ContainsAny(segs[i].Text, "?#") {
+			return pathMatch{}, fmt.Errorf("literal segment %q holds '?' or '#', which a :path header matcher cannot check; the resource path is too long to be matched by one regex", segs[i].Text)
+		}
+		if next := append(group[:len(group):len(group)], i); fits(headerForm(next)) {
+			group = next
+			continue
+		}
+		if len(group) > 0 {
+			m.headers = append(m.headers, headerForm(group))
+		}
+		group = []int{i}
+		if !fits(headerForm(group)) {
+			re := headerForm(group)
+			n, _ := re2.ProgramSize(re)
+			return pathMatch{}, fmt.Errorf("literal segment %q: the :path regex %q checking it has RE2 program size %d, over the %d Envoy accepts (runtime re2.max_program_size.error_level); Envoy would refuse the whole route configuration, so the segment, or the path before it, must be shorter", segs[i].Text, re, n, re2.DefaultMaxProgramSize)
+		}
+	}
+	if len(group) > 0 {
+		m.headers = append(m.headers, headerForm(group))
+	}
+	return m, nil
+}
+
+// rewritePattern is the regex_rewrite pattern of an HTTP_PROXY route: the resource regex capturing the parameters
+// the substitution uses, in path order (captureOf gives each one's group). Envoy applies it to a path the route
+// has matched (RegexRouteEntryImpl::rewritePathHeader, source/common/router/config_impl.cc), so when spelling the
+// whole path is over the size limit, a pattern that stops after the last captured parameter (rewriteRest), and
+// then one that also matches the literal segments as any segment, capture the same text: on a path of the
+// resource's shape every form splits into the same segments (buildRegex). A {proxy+} captured last needs the
+// whole path (it spans slashes).
+func rewritePattern(stage string, segs []ir.Segment, used map[string]bool) (pattern string, captureOf map[string]int, err error) {
+	captureOf = map[string]int{}
+	last := -1
+	for i, s := range segs {
+		if s.Kind != ir.Literal && used[s.Text] {
+			captureOf[s.Text] = len(captureOf) + 1
+			last = i
+		}
+	}
+	capture := func(i int) bool { return used[segs[i].Text] }
+	forms := []regexForm{{spell: all, capture: capture}}
+	if last >= 0 && segs[last].Kind != ir.Greedy {
+		forms = append(forms, regexForm{upTo: last + 1, rest: rewriteRest, spell: all, capture: capture},
+			regexForm{upTo: last + 1, rest: rewriteRest, spell: none, capture: capture})
+	} else {
+		forms = append(forms, regexForm{spell: none, capture: capture})
+	}
+	for _, f := range forms {
+		pattern = buildRegex(stage, segs, f)
+		if err = checkProgramSize(pattern); err == nil {
+			return pattern, captureOf, nil
+		}
+	}
+	return "", nil, fmt.Errorf("regex_rewrite pattern: %w", err)
 }
 
 // stageRegex matches everything under a stage, with any leading slashes (the stage's 403 catch-all).
@@ -60,37 +236,10 @@ func stageRegex(stage string) string {
 	return "^/+" + regexp.QuoteMeta(stage) + "(?:/.*)?$"
 }
 
-func segmentRegex(s ir.Segment) string {
-	switch s.Kind {
-	case ir.Param:
-		return paramRe
-	case ir.Greedy:
-		return greedyRe
-	default:
-		return regexp.QuoteMeta(s.Text)
-	}
-}
-
-// captureIndex is the regex group of a path parameter: parameters are captured in path order.
-func captureIndex(segs []ir.Segment, name string) int {
-	n := 0
-	for _, s := range segs {
-		if s.Kind == ir.Literal {
-			continue
-		}
-		n++
-		if s.Text == name {
-			return n
-		}
-	}
-	return 0
-}
-
 // checkProgramSize refuses a regex Envoy would refuse: one over RE2 program size 100, Envoy's default
 // re2.max_program_size.error_level (source/common/common/regex.cc, CompiledGoogleReMatcher; main 1.37.0-dev,
 // 321a098d81). The limit is the default on purpose: the route configuration must load on any Envoy, including one
-// whose bootstrap is not ours. Literal path bytes cost one instruction each and a parameter about seven, so this
-// is what stops a very long resource path.
+// whose bootstrap is not ours.
 func checkProgramSize(re string) error {
 	n, err := re2.ProgramSize(re)
 	if err != nil {

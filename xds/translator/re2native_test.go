@@ -3,6 +3,7 @@
 package translator
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -68,7 +69,7 @@ func TestREFAPIRegexesAgainstRE2(t *testing.T) {
 func TestRandomPathRegexesAgainstRE2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 512))
 	litChars := []rune("abcxyzABC019-._~!$&'()*+,;=:@%[]^|\\\"<>`{}é日")
-	over := 0
+	over, published := 0, 0
 	for range 2000 {
 		var b strings.Builder
 		params := rng.IntN(11)
@@ -76,7 +77,7 @@ func TestRandomPathRegexesAgainstRE2(t *testing.T) {
 			b.WriteByte('/')
 			switch {
 			case params > 0 && rng.IntN(2) == 0:
-				b.WriteString("{p}")
+				fmt.Fprintf(&b, "{p%d}", params)
 				params--
 			default:
 				for range 1 + rng.IntN(40) {
@@ -93,19 +94,85 @@ func TestRandomPathRegexesAgainstRE2(t *testing.T) {
 			over++
 		}
 		checkAgainstRE2(t, stageRegex(stage))
+		// What the translator publishes for the resource: the match (split over :path header matchers when long)
+		// and a rewrite pattern capturing some parameters.
+		if m, err := resourceMatch(stage, segs); err == nil {
+			for _, re := range append([]string{m.path}, m.headers...) {
+				if n := checkAgainstRE2(t, re); n > re2.DefaultMaxProgramSize {
+					t.Fatalf("published regex %q has RE2 program size %d", re, n)
+				}
+				published++
+			}
+		}
+		used := map[string]bool{}
+		for _, s := range segs {
+			if s.Kind != ir.Literal && rng.IntN(2) == 0 {
+				used[s.Text] = true
+			}
+		}
+		if pattern, _, err := rewritePattern(stage, segs, used); err == nil {
+			checkAgainstRE2(t, pattern)
+			published++
+		}
 	}
-	t.Logf("2000 random paths: %d over the limit", over)
+	t.Logf("2000 random paths: %d over the limit as one regex; %d published regexes checked", over, published)
 }
 
 func parseSegments(t *testing.T, path string) []ir.Segment {
 	t.Helper()
 	var segs []ir.Segment
 	for _, s := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
-		if s == "{p}" {
-			segs = append(segs, ir.Segment{Kind: ir.Param, Text: "p"})
+		if strings.HasPrefix(s, "{p") {
+			segs = append(segs, ir.Segment{Kind: ir.Param, Text: strings.Trim(s, "{}")})
 			continue
 		}
 		segs = append(segs, ir.Segment{Kind: ir.Literal, Text: s})
 	}
 	return segs
+}
+
+// The 10-parameter, 512-character paths of TestLongPathsWithinRE2LimitOrRefused (literal segments of 60, 20 and 8
+// characters, then the parameters): every regex published for them has RE2's own program size within 100.
+func TestLongPathRegexesAgainstRE2(t *testing.T) {
+	const lit = "abcdefghijklmnopqrstuvwxyz0123456789_-.,:ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	largest := 0
+	for _, segLen := range []int{60, 20, 8} {
+		for params := 0; params <= 10; params++ {
+			var segs []ir.Segment
+			length := 0
+			for k := 0; length+6*params < 512; k++ {
+				n := min(segLen, 512-6*params-length-1)
+				if n <= 0 {
+					break
+				}
+				var b strings.Builder
+				for i := range n {
+					b.WriteByte(lit[(k*7+i)%len(lit)])
+				}
+				segs = append(segs, ir.Segment{Kind: ir.Literal, Text: b.String()})
+				length += n + 1
+			}
+			used := map[string]bool{}
+			for i := range params {
+				segs = append(segs, ir.Segment{Kind: ir.Param, Text: fmt.Sprintf("p%d", i)})
+				used[fmt.Sprintf("p%d", i)] = i < 9
+			}
+			m, err := resourceMatch("dev", segs)
+			if err != nil {
+				continue // refused with an error (TestLongPathsWithinRE2LimitOrRefused checks the message)
+			}
+			regexes := append([]string{m.path}, m.headers...)
+			if pattern, _, err := rewritePattern("dev", segs, used); err == nil {
+				regexes = append(regexes, pattern)
+			}
+			for _, re := range regexes {
+				n := checkAgainstRE2(t, re)
+				if n > re2.DefaultMaxProgramSize {
+					t.Fatalf("published regex %q has RE2 program size %d", re, n)
+				}
+				largest = max(largest, n)
+			}
+		}
+	}
+	t.Logf("largest RE2 program size (libre2) over the 512-character paths: %d", largest)
 }

@@ -66,30 +66,29 @@ func TestREFAPIRegexesWithinRE2Limit(t *testing.T) {
 	}
 }
 
-// longPath is a resource path of length characters (at least) with params parameters at its end, after literal
-// segments of up to 60 letters, digits and RFC 3986 unreserved/sub-delims characters.
-func longPath(params, length int) string {
-	const lit = "abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@"
+// longPath is a resource path of about length characters: literal segments of segLen characters (RES-2's
+// letters, digits and _ - . , :), then params parameters.
+func longPath(params, length, segLen int) string {
+	const lit = "abcdefghijklmnopqrstuvwxyz0123456789_-.,:ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	var tail strings.Builder
 	for i := range params {
 		fmt.Fprintf(&tail, "/{p%d}", i)
 	}
-	need := length - tail.Len() - 1
-	if need <= 0 {
-		if tail.Len() == 0 {
-			return "/"
+	var b strings.Builder
+	for k := 0; b.Len()+tail.Len() < length; k++ {
+		n := min(segLen, length-b.Len()-tail.Len()-1)
+		if n <= 0 {
+			break
 		}
-		return tail.String()
-	}
-	b := []byte{'/'}
-	for i := range need {
-		if i%61 == 60 && i != need-1 {
-			b = append(b, '/')
-			continue
+		b.WriteByte('/')
+		for i := range n {
+			b.WriteByte(lit[(k*7+i)%len(lit)])
 		}
-		b = append(b, lit[i%len(lit)])
 	}
-	return string(b) + tail.String()
+	if b.Len()+tail.Len() == 0 {
+		return "/"
+	}
+	return b.String() + tail.String()
 }
 
 // translateOne translates an API with one resource (GET, HTTP_PROXY rewriting to its first nine parameters, so the
@@ -114,35 +113,40 @@ func translateOne(t *testing.T, path string) (*xdstranslator.Resources, error) {
 }
 
 // Paths of up to 10 parameters and 512 characters: every generated regex is within RE2 program size 100, or the
-// translation fails with an error naming the API, stage and resource.
+// translation fails with an error naming the API, stage and resource. Paths with literal segments of 60
+// characters fit up to 512 characters with 10 parameters (split over :path header matchers, resourceMatch); with
+// short segments the segment count is what runs out.
 func TestLongPathsWithinRE2LimitOrRefused(t *testing.T) {
-	fitting, refused, largest := 0, 0, 0
-	longestFit := map[int]int{}
-	for params := 0; params <= 10; params++ {
-		for length := max(1, 5*params); length <= 512; length += 7 {
-			path := longPath(params, length)
-			res, err := translateOne(t, path)
-			if err != nil {
-				refused++
-				for _, want := range []string{"API long000001", "stage dev", "resource res001", path, "RE2 program size"} {
-					if !strings.Contains(err.Error(), want) {
-						t.Fatalf("%s: error %q does not name %q", path, err, want)
+	for _, segLen := range []int{60, 20, 8} {
+		fitting, refused, largest := 0, 0, 0
+		longestFit := map[int]int{}
+		for params := 0; params <= 10; params++ {
+			for length := max(1, 5*params); length <= 512; length += 11 {
+				path := longPath(params, length, segLen)
+				res, err := translateOne(t, path)
+				if err != nil {
+					refused++
+					for _, want := range []string{"API long000001", "stage dev", "resource res001", path, "RE2 program size"} {
+						if !strings.Contains(err.Error(), want) {
+							t.Fatalf("%s: error %q does not name %q", path, err, want)
+						}
 					}
+					continue
 				}
-				continue
+				fitting++
+				n, which := maxProgramSize(t, routeRegexes(res.Routes))
+				if n > re2.DefaultMaxProgramSize {
+					t.Fatalf("%s: regex %q has RE2 program size %d > %d and translation did not fail", path, which, n, re2.DefaultMaxProgramSize)
+				}
+				largest = max(largest, n)
+				longestFit[params] = max(longestFit[params], len(path))
 			}
-			fitting++
-			n, which := maxProgramSize(t, routeRegexes(res.Routes))
-			if n > re2.DefaultMaxProgramSize {
-				t.Fatalf("%s: regex %q has RE2 program size %d > %d and translation did not fail", path, which, n, re2.DefaultMaxProgramSize)
-			}
-			largest = max(largest, n)
-			longestFit[params] = max(longestFit[params], len(path))
 		}
-	}
-	t.Logf("%d paths translated (largest RE2 program size %d), %d refused; longest path that fits per parameter count: %v", fitting, largest, refused, longestFit)
-	if longestFit[10] == 0 || longestFit[4] < 60 {
-		t.Errorf("longest fitting paths %v: 10 parameters or a 4-parameter path of 60 characters no longer fit", longestFit)
+		t.Logf("segments of %d characters: %d paths translated (largest RE2 program size %d), %d refused; longest path that fits per parameter count: %v",
+			segLen, fitting, largest, refused, longestFit)
+		if segLen == 60 && longestFit[10] < 505 {
+			t.Errorf("a path of 10 parameters and 60-character literal segments no longer fits up to 512 characters: %v", longestFit)
+		}
 	}
 }
 
@@ -187,6 +191,67 @@ func TestNonASCIITargetGuard(t *testing.T) {
 		}
 		if out.Response == nil || out.Response.Status != 400 || string(out.Response.Body) != "Bad Request" {
 			t.Fatalf("%q: %+v, want 400 Bad Request", c.target, out.Response)
+		}
+	}
+}
+
+// A 512-character resource with 10 parameters, split over a safe_regex and :path header matchers, routes exactly
+// its own targets through the evaluator (Envoy's model), whatever the query holds, and rewrites the upstream path
+// from its parameters.
+func TestSplitRouteThroughEvaluator(t *testing.T) {
+	path := longPath(10, 512, 60)
+	res, err := translateOne(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var split *routev3.Route
+	for _, r := range res.Routes[0].GetVirtualHosts()[0].GetRoutes() {
+		if strings.HasSuffix(r.GetName(), "/res001/GET") {
+			split = r
+		}
+	}
+	if split == nil || len(split.GetMatch().GetHeaders()) < 2 {
+		t.Fatalf("route %v: want a safe_regex plus :path header matchers", split.GetMatch())
+	}
+	hcm, err := res.HTTPConnectionManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := evaluator.New(res.Routes[0], hcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := "//dev/" + strings.TrimPrefix(path, "/")
+	for i := range 10 {
+		target = strings.Replace(target, fmt.Sprintf("{p%d}", i), fmt.Sprintf("v%d", i), 1)
+	}
+	literal := strings.Split(path, "/")[3] // a literal segment the header matchers check
+	for _, c := range []struct {
+		target, want, upstream string
+	}{
+		{target + "//", "long000001/dev/res001/GET", "/x/v0/v1/v2/v3/v4/v5/v6/v7/v8"},
+		{target + "?q=/" + literal + "?", "long000001/dev/res001/GET", "/x/v0/v1/v2/v3/v4/v5/v6/v7/v8?q=/" + literal + "?"},
+		{strings.Replace(target, literal, literal+"x", 1), "long000001/dev/no-match", ""},
+		{strings.Replace(target, literal, literal[1:], 1) + "?" + literal, "long000001/dev/no-match", ""},
+		{strings.Replace(target, "/v9", "", 1), "long000001/dev/no-match", ""},
+	} {
+		r := &evaluator.Request{Method: "GET", Path: c.target, Authority: "long000001.execute-api.us-east-1.amazonaws.com", RemoteAddr: "192.0.2.1:4000", LocalAddr: "127.0.0.1:8080"}
+		sel, err := ev.Select(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sel.Route.GetName() != c.want {
+			t.Fatalf("%q selects %q, want %q", c.target, sel.Route.GetName(), c.want)
+		}
+		if c.upstream == "" {
+			continue
+		}
+		out, err := ev.Forward(sel, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Upstream == nil || out.Upstream.Path != c.upstream {
+			t.Fatalf("%q: upstream %+v, want path %q", c.target, out.Upstream, c.upstream)
 		}
 	}
 }

@@ -89,14 +89,13 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
 	}
 	for _, r := range st.Routes {
-		re := resourceRegex(st.Name, r.Segments)
-		// The same regex is the route's match and, for HTTP_PROXY, its regex_rewrite pattern: one check covers both.
-		if err := checkProgramSize(re); err != nil {
+		pm, err := resourceMatch(st.Name, r.Segments)
+		if err != nil {
 			return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
 		}
-		route, err := integrationRoute(cfg, api, st, r, re)
+		route, err := integrationRoute(cfg, api, st, r, pm)
 		if err != nil {
-			return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			return nil, fmt.Errorf("resource %s (%s %s), route %s: %w", r.ResourceID, r.Method, r.ResourcePath, r.Name, err)
 		}
 		route.Name = r.Name
 		out = append(out, route)
@@ -107,14 +106,21 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 }
 
 // integrationRoute is the route of one (resource, method) pair.
-func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re string) (*routev3.Route, error) {
-	match := regexMatch(re)
+func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, pm pathMatch) (*routev3.Route, error) {
+	match := regexMatch(pm.path)
 	if r.Method != "ANY" {
 		// An exact :method matcher: GET never covers HEAD (RTE-13).
-		match.Headers = []*routev3.HeaderMatcher{{
+		match.Headers = append(match.Headers, &routev3.HeaderMatcher{
 			Name:                 ":method",
 			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: r.Method}}},
-		}}
+		})
+	}
+	// The rest of a long resource's literal text (resourceMatch).
+	for _, re := range pm.headers {
+		match.Headers = append(match.Headers, &routev3.HeaderMatcher{
+			Name:                 ":path",
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}},
+		})
 	}
 	route := &routev3.Route{Match: match, Metadata: routeMetadata(r)}
 	in := r.Integration
@@ -141,7 +147,7 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		}
 		route.TypedPerFilterConfig = pf
 	case ir.HTTPProxy:
-		if err := httpProxyRoute(route, api, st, r, re); err != nil {
+		if err := httpProxyRoute(route, api, st, r); err != nil {
 			return nil, err
 		}
 	default:
