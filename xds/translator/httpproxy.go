@@ -27,7 +27,7 @@ var httpProxyDroppedRequestHeaders = []string{
 // httpProxyRoute fills an HTTP_PROXY route (envoy-notes RTM-12): cluster, host and path rewrite, timeout, header
 // drops and mappings, response remapping. When the IR says route configuration cannot express the integration,
 // the processor rewrites method, path and query in headers-only mode and the route only forwards.
-func httpProxyRoute(route *routev3.Route, api ir.API, st ir.Stage, r ir.Route) error {
+func httpProxyRoute(route *routev3.Route, z *regexSizer, api ir.API, st ir.Stage, r ir.Route) error {
 	h := r.Integration.HTTP
 	action := &routev3.RouteAction{
 		ClusterSpecifier:     &routev3.RouteAction_Cluster{Cluster: ClusterName(h.Backend)},
@@ -36,7 +36,7 @@ func httpProxyRoute(route *routev3.Route, api ir.API, st ir.Stage, r ir.Route) e
 		Timeout: durationpb.New(time.Duration(h.Timeout)),
 	}
 	if !h.Processor {
-		pattern, sub, err := pathRewrite(h, st.Name, r.Segments)
+		pattern, sub, err := pathRewrite(z, h, st.Name, r.Segments)
 		if err != nil {
 			return err
 		}
@@ -100,14 +100,14 @@ func httpProxyRoute(route *routev3.Route, api ir.API, st ir.Stage, r ir.Route) e
 
 // pathRewrite is the regex_rewrite pattern and the upstream path with \N for path parameters (RE2 substitution
 // syntax, \1..\9): only the parameters the path uses are captured, so any nine of a resource's parameters can be.
-func pathRewrite(h *ir.HTTPIntegration, stage string, segs []ir.Segment) (pattern, sub string, err error) {
+func pathRewrite(z *regexSizer, h *ir.HTTPIntegration, stage string, segs []ir.Segment) (pattern, sub string, err error) {
 	used := map[string]bool{}
 	for _, p := range h.Path {
 		if src, ok := h.Placeholders[p.Placeholder]; ok && p.Placeholder != "" && src.Kind == ir.FromPath {
 			used[src.Name] = true
 		}
 	}
-	pattern, captureOf, err := rewritePattern(stage, segs, used)
+	pattern, captureOf, err := rewritePattern(z, stage, segs, used)
 	if err != nil {
 		return "", "", err
 	}

@@ -59,13 +59,27 @@ type regexForm struct {
 // form only differs in which literal segments it spells out, which parameters it captures, and whether it stops
 // after segment upTo.
 func buildRegex(stage string, segs []ir.Segment, f regexForm) string {
+	re, _ := writeRegex(stage, segs, f, false)
+	return re
+}
+
+// writeRegex is buildRegex; with shape set, the stage and every spelled literal are written as one byte, and
+// literalBytes counts the bytes left out (see regexSizer).
+func writeRegex(stage string, segs []ir.Segment, f regexForm, shape bool) (re string, literalBytes int) {
+	literal := func(text string) string {
+		if shape {
+			literalBytes += len(text) - 1
+			return "a"
+		}
+		return regexp.QuoteMeta(text)
+	}
 	n := len(segs)
 	if f.upTo > 0 {
 		n = f.upTo
 	}
 	var b strings.Builder
 	b.WriteString("^/+")
-	b.WriteString(regexp.QuoteMeta(stage))
+	b.WriteString(literal(stage))
 	for i, s := range segs[:n] {
 		if i == 0 {
 			b.WriteString("/+")
@@ -75,7 +89,7 @@ func buildRegex(stage string, segs []ir.Segment, f regexForm) string {
 		var re string
 		switch {
 		case s.Kind == ir.Literal && f.spell(i):
-			b.WriteString(regexp.QuoteMeta(s.Text))
+			b.WriteString(literal(s.Text))
 			continue
 		case s.Kind == ir.Greedy:
 			// At least one character, not starting with '/', lazily leaving trailing slashes (RTE-14, EVT-18).
@@ -95,7 +109,39 @@ func buildRegex(stage string, segs []ir.Segment, f regexForm) string {
 		b.WriteString(trailRe) // any number of trailing slashes is ignored (RTE-5)
 	}
 	b.WriteByte('$')
-	return b.String()
+	return b.String(), literalBytes
+}
+
+// regexSizer gives the RE2 program size of resource regexes, computing it once per shape. RE2 compiles a literal
+// of n bytes to a chain of n ByteRange instructions (Compiler::Literal, re2/compile.cc); after flattening, every
+// byte but the first is the successor of the one before, so a root whose list is that one instruction
+// (Prog::Flatten, MarkSuccessors, re2/prog.cc), and shortening the literal to its first byte removes exactly those
+// lists. Nothing in these regexes lets a literal interact with its neighbours: no literal holds '/', so
+// CoalesceWalker never merges one with `/+` or `/*`, and every regex starts with `^/+`, so RE2::Init's required
+// literal prefix never applies. So size = size of the shape (stage and literals one byte each) + the bytes left
+// out. The tests built with -tags re2 compare it with libre2 (re2native_test.go).
+type regexSizer struct {
+	byShape map[string]int
+}
+
+func newRegexSizer() *regexSizer { return &regexSizer{byShape: map[string]int{}} }
+
+func (z *regexSizer) size(stage string, segs []ir.Segment, f regexForm) (int, error) {
+	shape, extra := writeRegex(stage, segs, f, true)
+	n, ok := z.byShape[shape]
+	if !ok {
+		var err error
+		if n, err = re2.ProgramSize(shape); err != nil {
+			return 0, fmt.Errorf("regex %q: %w", buildRegex(stage, segs, f), err)
+		}
+		z.byShape[shape] = n
+	}
+	return n + extra, nil
+}
+
+func (z *regexSizer) fits(stage string, segs []ir.Segment, f regexForm) bool {
+	n, err := z.size(stage, segs, f)
+	return err == nil && n <= re2.DefaultMaxProgramSize
 }
 
 func all(int) bool  { return true }
@@ -132,18 +178,14 @@ type pathMatch struct {
 // a skipped segment constrains nothing. So every spelled literal is checked on p's own segment, and each literal
 // is spelled in one of the regexes. A resource whose shape alone, or the shape up to one of its literal segments,
 // is over the limit cannot be expressed: an error.
-func resourceMatch(stage string, segs []ir.Segment) (pathMatch, error) {
-	single := buildRegex(stage, segs, regexForm{spell: all, capture: none})
-	size, err := re2.ProgramSize(single)
+func resourceMatch(z *regexSizer, stage string, segs []ir.Segment) (pathMatch, error) {
+	single := regexForm{spell: all, capture: none}
+	size, err := z.size(stage, segs, single)
 	if err != nil {
-		return pathMatch{}, fmt.Errorf("regex %q: %w", single, err)
+		return pathMatch{}, err
 	}
 	if size <= re2.DefaultMaxProgramSize {
-		return pathMatch{path: single}, nil
-	}
-	fits := func(re string) bool {
-		n, err := re2.ProgramSize(re)
-		return err == nil && n <= re2.DefaultMaxProgramSize
+		return pathMatch{path: buildRegex(stage, segs, single)}, nil
 	}
 	spelling := func(set []int) func(int) bool {
 		m := map[int]bool{}
@@ -159,41 +201,42 @@ func resourceMatch(stage string, segs []ir.Segment) (pathMatch, error) {
 		}
 	}
 	// The safe_regex: the shape, with the last literals spelled out while they fit.
-	pathForm := func(set []int) string { return buildRegex(stage, segs, regexForm{spell: spelling(set), capture: none}) }
+	pathForm := func(set []int) regexForm { return regexForm{spell: spelling(set), capture: none} }
 	var tail []int
-	for k := len(literals) - 1; k >= 0 && fits(pathForm(append([]int{literals[k]}, tail...))); k-- {
+	for k := len(literals) - 1; k >= 0 && z.fits(stage, segs, pathForm(append([]int{literals[k]}, tail...))); k-- {
 		tail = append([]int{literals[k]}, tail...)
 	}
-	m := pathMatch{path: pathForm(tail)}
-	if !fits(m.path) {
-		return pathMatch{}, fmt.Errorf("the path regex %q matching only the resource's shape is already over RE2 program size %d, the most Envoy accepts (runtime re2.max_program_size.error_level); Envoy would refuse the whole route configuration, so the resource path must have fewer segments", m.path, re2.DefaultMaxProgramSize)
+	if !z.fits(stage, segs, pathForm(tail)) {
+		re := buildRegex(stage, segs, pathForm(tail))
+		n, _ := z.size(stage, segs, pathForm(tail))
+		return pathMatch{}, fmt.Errorf("the path regex %q matching only the resource's shape has RE2 program size %d, over the %d Envoy accepts (runtime re2.max_program_size.error_level); Envoy would refuse the whole route configuration, so the resource path must have fewer segments", re, n, re2.DefaultMaxProgramSize)
 	}
+	m := pathMatch{path: buildRegex(stage, segs, pathForm(tail))}
 	// Header matchers for the literals before those.
 	rest := literals[:len(literals)-len(tail)]
-	headerForm := func(set []int) string {
-		return buildRegex(stage, segs, regexForm{upTo: set[len(set)-1] + 1, rest: hdrRest, spell: spelling(set), capture: none})
+	headerForm := func(set []int) regexForm {
+		return regexForm{upTo: set[len(set)-1] + 1, rest: hdrRest, spell: spelling(set), capture: none}
 	}
 	var group []int
 	for _, i := range rest {
 		if strings.ContainsAny(segs[i].Text, "?#") {
 			return pathMatch{}, fmt.Errorf("literal segment %q holds '?' or '#', which a :path header matcher cannot check; the resource path is too long to be matched by one regex", segs[i].Text)
 		}
-		if next := append(group[:len(group):len(group)], i); fits(headerForm(next)) {
+		if next := append(group[:len(group):len(group)], i); z.fits(stage, segs, headerForm(next)) {
 			group = next
 			continue
 		}
 		if len(group) > 0 {
-			m.headers = append(m.headers, headerForm(group))
+			m.headers = append(m.headers, buildRegex(stage, segs, headerForm(group)))
 		}
 		group = []int{i}
-		if !fits(headerForm(group)) {
-			re := headerForm(group)
-			n, _ := re2.ProgramSize(re)
-			return pathMatch{}, fmt.Errorf("literal segment %q: the :path regex %q checking it has RE2 program size %d, over the %d Envoy accepts (runtime re2.max_program_size.error_level); Envoy would refuse the whole route configuration, so the segment, or the path before it, must be shorter", segs[i].Text, re, n, re2.DefaultMaxProgramSize)
+		if !z.fits(stage, segs, headerForm(group)) {
+			n, _ := z.size(stage, segs, headerForm(group))
+			return pathMatch{}, fmt.Errorf("literal segment %q: the :path regex %q checking it has RE2 program size %d, over the %d Envoy accepts (runtime re2.max_program_size.error_level); Envoy would refuse the whole route configuration, so the segment, or the path before it, must be shorter", segs[i].Text, buildRegex(stage, segs, headerForm(group)), n, re2.DefaultMaxProgramSize)
 		}
 	}
 	if len(group) > 0 {
-		m.headers = append(m.headers, headerForm(group))
+		m.headers = append(m.headers, buildRegex(stage, segs, headerForm(group)))
 	}
 	return m, nil
 }
@@ -205,7 +248,7 @@ func resourceMatch(stage string, segs []ir.Segment) (pathMatch, error) {
 // then one that also matches the literal segments as any segment, capture the same text: on a path of the
 // resource's shape every form splits into the same segments (buildRegex). A {proxy+} captured last needs the
 // whole path (it spans slashes).
-func rewritePattern(stage string, segs []ir.Segment, used map[string]bool) (pattern string, captureOf map[string]int, err error) {
+func rewritePattern(z *regexSizer, stage string, segs []ir.Segment, used map[string]bool) (pattern string, captureOf map[string]int, err error) {
 	captureOf = map[string]int{}
 	last := -1
 	for i, s := range segs {
@@ -223,12 +266,16 @@ func rewritePattern(stage string, segs []ir.Segment, used map[string]bool) (patt
 		forms = append(forms, regexForm{spell: none, capture: capture})
 	}
 	for _, f := range forms {
-		pattern = buildRegex(stage, segs, f)
-		if err = checkProgramSize(pattern); err == nil {
-			return pattern, captureOf, nil
+		if z.fits(stage, segs, f) {
+			return buildRegex(stage, segs, f), captureOf, nil
 		}
 	}
-	return "", nil, fmt.Errorf("regex_rewrite pattern: %w", err)
+	pattern = buildRegex(stage, segs, forms[len(forms)-1])
+	n, err := z.size(stage, segs, forms[len(forms)-1])
+	if err != nil {
+		return "", nil, err
+	}
+	return "", nil, fmt.Errorf("regex_rewrite pattern %q has RE2 program size %d, over the %d Envoy accepts (runtime re2.max_program_size.error_level) even matching only the segments up to the last parameter the upstream path uses; Envoy would refuse the whole route configuration", pattern, n, re2.DefaultMaxProgramSize)
 }
 
 // stageRegex matches everything under a stage, with any leading slashes (the stage's 403 catch-all).

@@ -129,7 +129,7 @@ func TestSplitMatchEquivalentToSingleRegex(t *testing.T) {
 		if rng.IntN(4) == 0 {
 			segs = append(segs, ir.Segment{Kind: ir.Greedy, Text: "proxy"})
 		}
-		m, err := resourceMatch("dev", segs)
+		m, err := resourceMatch(newRegexSizer(), "dev", segs)
 		if err != nil {
 			continue // refused: nothing is published
 		}
@@ -143,7 +143,7 @@ func TestSplitMatchEquivalentToSingleRegex(t *testing.T) {
 				used[s.Text] = true
 			}
 		}
-		pattern, captureOf, err := rewritePattern("dev", segs, used)
+		pattern, captureOf, err := rewritePattern(newRegexSizer(), "dev", segs, used)
 		if err != nil {
 			t.Fatalf("%v: rewrite pattern: %v", segs, err)
 		}

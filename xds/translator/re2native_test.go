@@ -69,7 +69,8 @@ func TestREFAPIRegexesAgainstRE2(t *testing.T) {
 func TestRandomPathRegexesAgainstRE2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 512))
 	litChars := []rune("abcxyzABC019-._~!$&'()*+,;=:@%[]^|\\\"<>`{}é日")
-	over, published := 0, 0
+	over, published, sized := 0, 0, 0
+	z := newRegexSizer()
 	for range 2000 {
 		var b strings.Builder
 		params := rng.IntN(11)
@@ -94,9 +95,32 @@ func TestRandomPathRegexesAgainstRE2(t *testing.T) {
 			over++
 		}
 		checkAgainstRE2(t, stageRegex(stage))
+		// The shape cache's size (regexSizer) is RE2's on every form.
+		if len(segs) > 0 {
+			some := map[int]bool{}
+			for i := range segs {
+				some[i] = rng.IntN(2) == 0
+			}
+			spellSome := func(i int) bool { return some[i] }
+			k := 1 + rng.IntN(len(segs))
+			for _, f := range []regexForm{
+				{spell: all, capture: all}, {spell: none, capture: none}, {spell: spellSome, capture: spellSome},
+				{upTo: k, rest: hdrRest, spell: spellSome, capture: none}, {upTo: k, rest: rewriteRest, spell: all, capture: all},
+			} {
+				if f.upTo > 0 && segs[k-1].Kind == ir.Greedy {
+					continue
+				}
+				re := buildRegex(stage, segs, f)
+				got, err := z.size(stage, segs, f)
+				if want := checkAgainstRE2(t, re); err != nil || got != want {
+					t.Fatalf("regexSizer size of %q = %d, %v; RE2 says %d", re, got, err, want)
+				}
+				sized++
+			}
+		}
 		// What the translator publishes for the resource: the match (split over :path header matchers when long)
 		// and a rewrite pattern capturing some parameters.
-		if m, err := resourceMatch(stage, segs); err == nil {
+		if m, err := resourceMatch(newRegexSizer(), stage, segs); err == nil {
 			for _, re := range append([]string{m.path}, m.headers...) {
 				if n := checkAgainstRE2(t, re); n > re2.DefaultMaxProgramSize {
 					t.Fatalf("published regex %q has RE2 program size %d", re, n)
@@ -110,18 +134,21 @@ func TestRandomPathRegexesAgainstRE2(t *testing.T) {
 				used[s.Text] = true
 			}
 		}
-		if pattern, _, err := rewritePattern(stage, segs, used); err == nil {
+		if pattern, _, err := rewritePattern(newRegexSizer(), stage, segs, used); err == nil {
 			checkAgainstRE2(t, pattern)
 			published++
 		}
 	}
-	t.Logf("2000 random paths: %d over the limit as one regex; %d published regexes checked", over, published)
+	t.Logf("2000 random paths: %d over the limit as one regex; %d published regexes and %d sizes (%d shapes) checked", over, published, sized, len(z.byShape))
 }
 
 func parseSegments(t *testing.T, path string) []ir.Segment {
 	t.Helper()
 	var segs []ir.Segment
 	for _, s := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		if s == "" {
+			continue // the root resource has no segment
+		}
 		if strings.HasPrefix(s, "{p") {
 			segs = append(segs, ir.Segment{Kind: ir.Param, Text: strings.Trim(s, "{}")})
 			continue
@@ -157,12 +184,12 @@ func TestLongPathRegexesAgainstRE2(t *testing.T) {
 				segs = append(segs, ir.Segment{Kind: ir.Param, Text: fmt.Sprintf("p%d", i)})
 				used[fmt.Sprintf("p%d", i)] = i < 9
 			}
-			m, err := resourceMatch("dev", segs)
+			m, err := resourceMatch(newRegexSizer(), "dev", segs)
 			if err != nil {
 				continue // refused with an error (TestLongPathsWithinRE2LimitOrRefused checks the message)
 			}
 			regexes := append([]string{m.path}, m.headers...)
-			if pattern, _, err := rewritePattern("dev", segs, used); err == nil {
+			if pattern, _, err := rewritePattern(newRegexSizer(), "dev", segs, used); err == nil {
 				regexes = append(regexes, pattern)
 			}
 			for _, re := range regexes {

@@ -30,8 +30,9 @@ func routeConfiguration(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
 		IgnorePortInHostMatching: true,
 	}
 	claimsAll := false
+	z := newRegexSizer()
 	for _, api := range cfg.APIs {
-		vh, err := virtualHost(cfg, api)
+		vh, err := virtualHost(cfg, z, api)
 		if err != nil {
 			return nil, err
 		}
@@ -54,10 +55,10 @@ func routeConfiguration(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
 	return rc, nil
 }
 
-func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
+func virtualHost(cfg *ir.Config, z *regexSizer, api ir.API) (*routev3.VirtualHost, error) {
 	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts, Routes: []*routev3.Route{nonASCIITargetRoute(api.ID + "/non-ascii-target")}}
 	for _, st := range api.Stages {
-		routes, err := stageRoutes(cfg, api, st)
+		routes, err := stageRoutes(cfg, z, api, st)
 		if err != nil {
 			return nil, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 		}
@@ -69,7 +70,7 @@ func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
 }
 
 // stageRoutes: the ANY guard, the (resource, method) routes in first-match order, the 403 catch-all.
-func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
+func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
 	var out []*routev3.Route
 	if err := checkProgramSize(stageRegex(st.Name)); err != nil {
 		return nil, fmt.Errorf("stage catch-all: %w", err)
@@ -89,11 +90,11 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
 	}
 	for _, r := range st.Routes {
-		pm, err := resourceMatch(st.Name, r.Segments)
+		pm, err := resourceMatch(z, st.Name, r.Segments)
 		if err != nil {
 			return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
 		}
-		route, err := integrationRoute(cfg, api, st, r, pm)
+		route, err := integrationRoute(cfg, z, api, st, r, pm)
 		if err != nil {
 			return nil, fmt.Errorf("resource %s (%s %s), route %s: %w", r.ResourceID, r.Method, r.ResourcePath, r.Name, err)
 		}
@@ -106,7 +107,7 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 }
 
 // integrationRoute is the route of one (resource, method) pair.
-func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, pm pathMatch) (*routev3.Route, error) {
+func integrationRoute(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route, pm pathMatch) (*routev3.Route, error) {
 	match := regexMatch(pm.path)
 	if r.Method != "ANY" {
 		// An exact :method matcher: GET never covers HEAD (RTE-13).
@@ -147,7 +148,7 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, pm pa
 		}
 		route.TypedPerFilterConfig = pf
 	case ir.HTTPProxy:
-		if err := httpProxyRoute(route, api, st, r); err != nil {
+		if err := httpProxyRoute(route, z, api, st, r); err != nil {
 			return nil, err
 		}
 	default:
