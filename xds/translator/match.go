@@ -19,6 +19,8 @@ import (
 // at the end, while inner separators stay single. RE2 runs in time linear in the path with no per-request work
 // beyond the match. Envoy's `safe_regex` must match the whole path without the query string
 // (route_components.proto RouteMatch.safe_regex), which is exactly RTE-9. Matching is case-sensitive (RTE-8).
+// Envoy limits each regex's RE2 program size to 100 (see below): a resource too long for one regex is matched by
+// a safe_regex plus :path header matchers whose conjunction is exactly that regex (resourceMatch).
 
 // Segment classes are byte ranges of ASCII, not [^/] or '.': RE2 compiles a class that reaches beyond U+007F to a
 // UTF-8 byte trie (six more instructions per occurrence), and Envoy refuses a safe_regex whose RE2 program size
