@@ -3,6 +3,7 @@ package re2
 import (
 	"errors"
 	"regexp/syntax"
+	"slices"
 	"sort"
 	"unicode"
 	"unicode/utf8"
@@ -832,20 +833,39 @@ type prog struct {
 	startUnanchored uint32
 }
 
-// workq is an insertion-ordered set (RE2's Workq, a SparseSet) that may grow while iterated.
-type workq struct {
+// sparseSet is RE2's SparseSet over instruction ids: membership plus insertion order, cleared in time
+// proportional to its size.
+type sparseSet struct {
+	pos   []int32 // pos[id] is id's index in order, or -1
 	order []uint32
-	seen  map[uint32]bool
 }
 
-func (q *workq) add(id uint32) {
-	if id != 0 && !q.seen[id] {
-		q.seen[id] = true
-		q.order = append(q.order, id)
+func newSparseSet(n int) *sparseSet {
+	s := &sparseSet{pos: make([]int32, n), order: make([]uint32, 0, n)}
+	for i := range s.pos {
+		s.pos[i] = -1
+	}
+	return s
+}
+
+func (s *sparseSet) has(id uint32) bool { return s.pos[id] >= 0 }
+
+func (s *sparseSet) add(id uint32) {
+	if s.pos[id] < 0 {
+		s.pos[id] = int32(len(s.order))
+		s.order = append(s.order, id)
 	}
 }
 
-// optimize is Prog::Optimize: skip Nops, then mark .* loops before a Match as AltMatch.
+func (s *sparseSet) clear() {
+	for _, id := range s.order {
+		s.pos[id] = -1
+	}
+	s.order = s.order[:0]
+}
+
+// optimize is Prog::Optimize: skip Nops, then mark .* loops before a Match as AltMatch. Work queues start from
+// start_ and never hold instruction 0 (RE2's AddToQueue).
 func (p *prog) optimize() {
 	skipNops := func(j uint32) uint32 {
 		for j != 0 && p.inst[j].op == opNop {
@@ -853,15 +873,20 @@ func (p *prog) optimize() {
 		}
 		return j
 	}
-	q := &workq{seen: map[uint32]bool{}}
-	q.add(p.start)
+	q := newSparseSet(len(p.inst))
+	add := func(id uint32) {
+		if id != 0 {
+			q.add(id)
+		}
+	}
+	add(p.start)
 	for i := 0; i < len(q.order); i++ {
 		ip := &p.inst[q.order[i]]
 		ip.out = skipNops(ip.out)
-		q.add(ip.out)
+		add(ip.out)
 		if ip.op == opAlt {
 			ip.out1 = skipNops(ip.out1)
-			q.add(ip.out1)
+			add(ip.out1)
 		}
 	}
 	isMatch := func(id uint32) bool {
@@ -877,16 +902,16 @@ func (p *prog) optimize() {
 			}
 		}
 	}
-	q = &workq{seen: map[uint32]bool{}}
-	q.add(p.start)
+	q.clear()
+	add(p.start)
 	for i := 0; i < len(q.order); i++ {
 		id := q.order[i]
 		ip := &p.inst[id]
-		q.add(ip.out)
+		add(ip.out)
 		if ip.op != opAlt {
 			continue
 		}
-		q.add(ip.out1)
+		add(ip.out1)
 		j, k := p.inst[ip.out], p.inst[ip.out1]
 		if j.op == opByteRange && j.out == id && j.lo == 0x00 && j.hi == 0xFF && isMatch(ip.out1) {
 			ip.op = opAltMatch
@@ -898,39 +923,24 @@ func (p *prog) optimize() {
 	}
 }
 
-// orderedSet is RE2's SparseArray/SparseSet as Flatten uses them: membership plus insertion order.
-type orderedSet struct {
-	index map[uint32]int
-	order []uint32
-}
-
-func newOrderedSet() *orderedSet { return &orderedSet{index: map[uint32]int{}} }
-
-func (s *orderedSet) has(id uint32) bool { _, ok := s.index[id]; return ok }
-
-func (s *orderedSet) add(id uint32) {
-	if !s.has(id) {
-		s.index[id] = len(s.order)
-		s.order = append(s.order, id)
-	}
-}
-
-// flatten is Prog::Flatten reduced to what decides the size: the roots (MarkSuccessors, MarkDominator in
+// flatten is Prog::Flatten reduced to what decides the size: the roots (MarkSuccessors, then MarkDominator in
 // descending instruction order) and the length of each emitted list (EmitList).
 func (p *prog) flatten() int {
-	roots := newOrderedSet()
-	preds := map[uint32][]uint32{}
+	n := len(p.inst)
+	roots := newSparseSet(n)
+	reach := newSparseSet(n)
+	preds := make([][]uint32, n)
+	var stk []uint32
 	// MarkSuccessors.
 	roots.add(0)
 	roots.add(p.startUnanchored)
 	roots.add(p.start)
-	reachable := map[uint32]bool{}
-	stk := []uint32{p.startUnanchored}
+	stk = append(stk, p.startUnanchored)
 	for len(stk) > 0 {
 		id := stk[len(stk)-1]
 		stk = stk[:len(stk)-1]
-		for !reachable[id] {
-			reachable[id] = true
+		for !reach.has(id) {
+			reach.add(id)
 			ip := p.inst[id]
 			switch ip.op {
 			case opAlt, opAltMatch:
@@ -952,13 +962,13 @@ func (p *prog) flatten() int {
 	}
 	// MarkDominator over the successor roots, greatest instruction first, skipping the smallest.
 	sorted := append([]uint32(nil), roots.order...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	slices.Sort(sorted)
 	for i := len(sorted) - 1; i > 0; i-- {
 		root := sorted[i]
 		if root == p.startUnanchored || root == p.start {
 			continue
 		}
-		reach := p.tree(root, roots)
+		p.tree(root, roots, reach, &stk)
 		for _, id := range reach.order {
 			for _, pred := range preds[id] {
 				if !reach.has(pred) {
@@ -969,17 +979,16 @@ func (p *prog) flatten() int {
 	}
 	// EmitList per root.
 	size := 0
-	for _, root := range roots.order {
-		reach := p.tree(root, roots)
+	for i := 0; i < len(roots.order); i++ {
+		root := roots.order[i]
+		p.tree(root, roots, reach, &stk)
 		for _, id := range reach.order {
 			if id != root && roots.has(id) {
 				size++ // a Nop to the other list
 				continue
 			}
 			switch p.inst[id].op {
-			case opAltMatch:
-				size++
-			case opByteRange, opCapture, opEmptyWidth, opMatch, opFail:
+			case opAltMatch, opByteRange, opCapture, opEmptyWidth, opMatch, opFail:
 				size++
 			}
 		}
@@ -987,13 +996,13 @@ func (p *prog) flatten() int {
 	return size
 }
 
-// tree floods from root through Alt and Nop instructions, stopping at leaves and at other roots.
-func (p *prog) tree(root uint32, roots *orderedSet) *orderedSet {
-	reach := newOrderedSet()
-	stk := []uint32{root}
-	for len(stk) > 0 {
-		id := stk[len(stk)-1]
-		stk = stk[:len(stk)-1]
+// tree floods reach from root through Alt and Nop instructions, stopping at leaves and at other roots.
+func (p *prog) tree(root uint32, roots, reach *sparseSet, stk *[]uint32) {
+	reach.clear()
+	*stk = append((*stk)[:0], root)
+	for len(*stk) > 0 {
+		id := (*stk)[len(*stk)-1]
+		*stk = (*stk)[:len(*stk)-1]
 		for !reach.has(id) {
 			reach.add(id)
 			if id != root && roots.has(id) {
@@ -1001,7 +1010,7 @@ func (p *prog) tree(root uint32, roots *orderedSet) *orderedSet {
 			}
 			ip := p.inst[id]
 			if ip.op == opAlt || ip.op == opAltMatch {
-				stk = append(stk, ip.out1)
+				*stk = append(*stk, ip.out1)
 				id = ip.out
 				continue
 			}
@@ -1012,5 +1021,4 @@ func (p *prog) tree(root uint32, roots *orderedSet) *orderedSet {
 			break
 		}
 	}
-	return reach
 }
