@@ -12,15 +12,28 @@ import (
 // TestProgramSizeMatchesRE2 compares the Go port with the system's RE2 on fixed cases that exercise each part of
 // the compiler (literal prefix stripping, UTF-8 tries, case folding, nullable loops, AltMatch).
 func TestProgramSizeMatchesRE2(t *testing.T) {
-	for _, p := range []string{
-		`^/+dev/+api/v1/organizations/([^/]+)/projects/([^/]+)/environments/([^/]+)/deployments/([^/]+)/logs/*$`,
-		`^/+dev/+a/*$`, `^/+dev(?:/.*)?$`, `^/+dev/+([^/].*?)/*$`, `^/+dev/+([!-.0-~]+)/*$`, `a`, `^a$`, `^abc`, `^a+$`,
-		`^(?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$`, `.`, `(?s).`, `(?s).*`, `[^a]`, `(?i)abc`, `(?i)k`, `x*`,
-		`(a*)*`, `é+`, `[α-ω]`, `\bfoo\B`, `(?:a|b)*c?`, `[0-9a-f]{2,4}`, `ab|ac|ad`, `(a|)+`, `日本語`,
-		`[\x{100}-\x{10000}]`, `\pL`, `^$`, `^`, `$`, ``, `(?m)^a$`, `[^\x00-\x{10FFFF}]`, `a??b+?`,
-	} {
+	for _, p := range fixedCases {
 		checkSize(t, p)
 	}
+	// The recorded sizes the untagged test uses are RE2's.
+	for _, c := range recordedSizes {
+		if n, err := NativeProgramSize(c.pattern); err != nil || n != c.size {
+			t.Errorf("recorded size of %q is %d; RE2 says %d, %v", c.pattern, c.size, n, err)
+		}
+	}
+}
+
+var fixedCases = []string{
+	`^/+dev/+api/v1/organizations/([^/]+)/projects/([^/]+)/environments/([^/]+)/deployments/([^/]+)/logs/*$`,
+	`^/+dev/+a/*$`, `^/+dev(?:/.*)?$`, `^/+dev/+([^/].*?)/*$`, `^/+dev/+([!-.0-~]+)/*$`, `a`, `^a$`, `^abc`, `^a+$`,
+	`^(?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$`, `.`, `(?s).`, `(?s).*`, `[^a]`, `(?i)abc`, `(?i)k`, `x*`,
+	`(a*)*`, `é+`, `[α-ω]`, `\bfoo\B`, `(?:a|b)*c?`, `[0-9a-f]{2,4}`, `ab|ac|ad`, `(a|)+`, `日本語`,
+	`[\x{100}-\x{10000}]`, `\pL`, `^$`, `^`, `$`, ``, `(?m)^a$`, `[^\x00-\x{10FFFF}]`, `a??b+?`,
+	`^/+dev/+api/v1/organizations/([\x00-.0-\x7f]+)/projects/([\x00-.0-\x7f]+)/environments/([\x00-.0-\x7f]+)/deployments/([\x00-.0-\x7f]+)/logs/*$`,
+	`^/+dev/+api/v1/organizations/[\x00-.0-\x7f]+/projects/[\x00-.0-\x7f]+/environments/[\x00-.0-\x7f]+/deployments/[\x00-.0-\x7f]+/logs/*$`,
+	`^/+dev/+([\x00-.0-\x7f][\x00-\t\x0b-\x7f]*?)/*$`, `[\x00-\x7f]*`,
+	`^/+dev/+a/[\x00-.0-\x7f]+/bc(?:[/?#][\x00-\x7f]*)?$`, `^/+dev/+a/([\x00-.0-\x7f]+)(?:/[\x00-\x7f]*)?$`,
+	`//+/*a/+/a+a*`, `(?i)K+k`, `[a-zA-Z]+[A-Za-z]`, `a{3,}`, `a{2,5}?`, `(?:a{0,3}){2}`,
 }
 
 // TestProgramSizeRandomMatchesRE2 compares on random regexes built from the forms proxyplus generates.

@@ -123,8 +123,11 @@ func pathRewrite(z *regexSizer, h *ir.HTTPIntegration, stage string, segs []ir.S
 			b.WriteString(strings.ReplaceAll(src.Name, `\`, `\\`))
 		case ir.FromPath:
 			n := captureOf[src.Name]
-			if n == 0 || n > 9 {
-				return "", "", fmt.Errorf("placeholder {%s}: path parameter %q is not one of the first nine path parameters the upstream path uses (RE2 substitutions stop at \\9)", p.Placeholder, src.Name)
+			if n == 0 {
+				return "", "", fmt.Errorf("placeholder {%s}: %q is not a path parameter of the resource", p.Placeholder, src.Name)
+			}
+			if n > 9 {
+				return "", "", fmt.Errorf("placeholder {%s}: path parameter %q is the upstream path's parameter number %d; RE2 substitutions stop at \\9", p.Placeholder, src.Name, n)
 			}
 			b.WriteString(`\` + strconv.Itoa(n))
 		default:
