@@ -32,12 +32,15 @@ func compileFullRegex(rm *matcherv3.RegexMatcher, l loc) (*regexp.Regexp, error)
 	return re, nil
 }
 
-// checkRE2ProgramSize refuses what Envoy refuses: every RegexMatcher without the deprecated
-// google_re2.max_program_size (refused above by onlyFields) is built by CompiledGoogleReMatcher with the
-// runtime check "RE2 program size of N > max program size of 100 set for the error level threshold"
-// (source/common/common/regex.cc, CompiledGoogleReMatcher::CompiledGoogleReMatcher, main 1.37.0-dev,
-// 321a098d81); a failing matcher fails the whole RouteConfiguration. The evaluator models an Envoy with the
-// default runtime (re2.max_program_size.error_level = 100). re2.ProgramSize is a port of RE2's compiler.
+// checkRE2ProgramSize refuses what Envoy refuses. Every safe_regex (route match, header and string matchers,
+// regex_rewrite pattern) is compiled by Regex::Utility::parseRegex (source/common/common/regex.h): with google_re2
+// set, CompiledGoogleReMatcher::create, which checks the runtime limit unless the deprecated
+// google_re2.max_program_size is set (refused above by onlyFields); otherwise the default engine's
+// GoogleReEngine::matcher → CompiledGoogleReMatcher::createAndSizeCheck. Both refuse "RE2 program size of N > max
+// program size of 100 set for the error level threshold" (source/common/common/regex.cc, main 1.37.0-dev,
+// 321a098d81), and the failing matcher fails the whole RouteConfiguration. The evaluator models an Envoy with the
+// default runtime (re2.max_program_size.error_level = 100, which proxyplus's bootstrap also pins).
+// re2.ProgramSize is a port of RE2's compiler.
 func checkRE2ProgramSize(pattern string, l loc) error {
 	n, err := re2.ProgramSize(pattern)
 	if err != nil {
