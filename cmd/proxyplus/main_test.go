@@ -177,6 +177,13 @@ func TestBootstrap(t *testing.T) {
 	if b["node"].(map[string]any)["id"] != "n1" {
 		t.Errorf("node id not set: %v", b["node"])
 	}
+	// Envoy's RE2 program size limit, pinned in a static runtime layer to what translate checks (regex.cc
+	// CompiledGoogleReMatcher reads re2.max_program_size.error_level), with the admin layer kept.
+	layers, _ := b["layered_runtime"].(map[string]any)["layers"].([]any)
+	if len(layers) != 2 || layers[0].(map[string]any)["static_layer"].(map[string]any)["re2.max_program_size.error_level"] != float64(100) ||
+		layers[1].(map[string]any)["admin_layer"] == nil {
+		t.Errorf("layered_runtime %v, want a static layer with re2.max_program_size.error_level 100 and an admin layer", b["layered_runtime"])
+	}
 }
 
 // TestTestInvokeForwards really sends the integration request to a backend, as API Gateway's test invoke does.

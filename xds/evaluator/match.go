@@ -7,6 +7,8 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/proxyplus/proxyplus/internal/re2"
 )
 
 // compileFullRegex compiles an Envoy safe_regex for RE2 *full* matching
@@ -24,7 +26,30 @@ func compileFullRegex(rm *matcherv3.RegexMatcher, l loc) (*regexp.Regexp, error)
 	if err != nil {
 		return nil, l.at("regex").errf("Envoy would reject this RE2 regex (Go's RE2 implementation says: %v)", err)
 	}
+	if err := checkRE2ProgramSize(rm.GetRegex(), l.at("regex")); err != nil {
+		return nil, err
+	}
 	return re, nil
+}
+
+// checkRE2ProgramSize refuses what Envoy refuses. Every safe_regex (route match, header and string matchers,
+// regex_rewrite pattern) is compiled by Regex::Utility::parseRegex (source/common/common/regex.h): with google_re2
+// set, CompiledGoogleReMatcher::create, which checks the runtime limit unless the deprecated
+// google_re2.max_program_size is set (refused above by onlyFields); otherwise the default engine's
+// GoogleReEngine::matcher → CompiledGoogleReMatcher::createAndSizeCheck. Both refuse "RE2 program size of N > max
+// program size of 100 set for the error level threshold" (source/common/common/regex.cc, main 1.37.0-dev,
+// 321a098d81), and the failing matcher fails the whole RouteConfiguration. The evaluator models an Envoy with the
+// default runtime (re2.max_program_size.error_level = 100, which proxyplus's bootstrap also pins).
+// re2.ProgramSize is a port of RE2's compiler.
+func checkRE2ProgramSize(pattern string, l loc) error {
+	n, err := re2.ProgramSize(pattern)
+	if err != nil {
+		return l.errf("cannot compute the RE2 program size of %q: %v", pattern, err)
+	}
+	if n > re2.DefaultMaxProgramSize {
+		return l.errf("Envoy refuses regex %q: RE2 program size of %d > max program size of %d set for the error level threshold (runtime re2.max_program_size.error_level), which rejects the whole route configuration", pattern, n, re2.DefaultMaxProgramSize)
+	}
+	return nil
 }
 
 // removeQueryAndFragment is Http::PathUtil::removeQueryAndFragment: the path up to the

@@ -322,3 +322,29 @@ func TestNewRefusesHCM(t *testing.T) {
 		})
 	}
 }
+
+// Envoy refuses a regex whose RE2 program size exceeds re2.max_program_size.error_level (default 100;
+// source/common/common/regex.cc CompiledGoogleReMatcher), and with it the whole route configuration: in a route
+// match, a header matcher and a regex_rewrite pattern alike. The 117 is libre2's RE2::ProgramSize.
+func TestRE2ProgramSizeRefusesRouteConfiguration(t *testing.T) {
+	const big = `^/+dev/+api/v1/organizations/([^/]+)/projects/([^/]+)/environments/([^/]+)/deployments/([^/]+)/logs/*$`
+	const small = `^/+dev/+api/v1/organizations/([\x00-.0-\x7f]+)/projects/([\x00-.0-\x7f]+)/environments/([\x00-.0-\x7f]+)/deployments/([\x00-.0-\x7f]+)/logs/*$`
+	for _, c := range []struct{ name, routes string }{
+		{"route match", "  - {name: r, match: {safe_regex: {regex: '" + big + "'}}, direct_response: {status: 200}}\n"},
+		{"header matcher", "  - {name: r, match: {prefix: /, headers: [{name: ':path', string_match: {safe_regex: {regex: '" + big + "'}}}]}, direct_response: {status: 200}}\n"},
+		{"regex_rewrite", "  - {name: r, match: {prefix: /}, route: {cluster: c, regex_rewrite: {pattern: {regex: '" + big + "'}, substitution: /x}}}\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			y := "name: t\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n  routes:\n" + c.routes
+			_, err := New(rcYAML(t, y), baseHCM(t))
+			if err == nil || !strings.Contains(err.Error(), "RE2 program size of 117 > max program size of 100") {
+				t.Fatalf("New: %v, want the route configuration refused for RE2 program size 117", err)
+			}
+		})
+	}
+	// The same path with ASCII classes (what the translator generates) is 93: accepted, and it matches.
+	e := oneVH(t, "  - {name: r, match: {safe_regex: {regex: '"+small+"'}}, direct_response: {status: 200}}\n")
+	if got := selectName(t, e, req("GET", "h", "//dev/api/v1/organizations/o/projects/p/environments/e/deployments/d/logs/")); got != "r" {
+		t.Fatalf("selected %q", got)
+	}
+}

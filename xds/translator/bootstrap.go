@@ -15,6 +15,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/proxyplus/proxyplus/internal/re2"
 )
 
 // BootstrapOptions describe the Envoy that connects to proxyplus.
@@ -165,8 +168,25 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 			CdsConfig: adsSource(),
 		},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{xdsCluster}, Secrets: secrets},
+		LayeredRuntime: layeredRuntime(),
 		Admin: &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: o.AdminAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: o.AdminPort},
 		}}}},
 	}, nil
+}
+
+// layeredRuntime pins re2.max_program_size.error_level in a static layer to the limit the translator keeps every
+// generated regex under (Envoy's default, 100: source/common/common/regex.cc CompiledGoogleReMatcher), so an Envoy
+// started from our bootstrap accepts exactly what translate accepts even if a later Envoy changes the default.
+// A static layer is a Struct whose number fields become runtime entries (ProtoLayer::walkProtoValue,
+// source/common/runtime/runtime_impl.cc); the admin layer keeps /runtime_modify working, as Envoy adds it only
+// when layered_runtime has no layers (InitialImpl, source/server/configuration_impl.cc; main 1.37.0-dev,
+// 321a098d81). The route configuration never relies on this key: it stays under the default on any Envoy.
+func layeredRuntime() *bootstrapv3.LayeredRuntime {
+	return &bootstrapv3.LayeredRuntime{Layers: []*bootstrapv3.RuntimeLayer{
+		{Name: "proxyplus-static", LayerSpecifier: &bootstrapv3.RuntimeLayer_StaticLayer{StaticLayer: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"re2.max_program_size.error_level": structpb.NewNumberValue(re2.DefaultMaxProgramSize),
+		}}}},
+		{Name: "admin", LayerSpecifier: &bootstrapv3.RuntimeLayer_AdminLayer_{AdminLayer: &bootstrapv3.RuntimeLayer_AdminLayer{}}},
+	}}
 }

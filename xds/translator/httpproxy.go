@@ -27,7 +27,7 @@ var httpProxyDroppedRequestHeaders = []string{
 // httpProxyRoute fills an HTTP_PROXY route (envoy-notes RTM-12): cluster, host and path rewrite, timeout, header
 // drops and mappings, response remapping. When the IR says route configuration cannot express the integration,
 // the processor rewrites method, path and query in headers-only mode and the route only forwards.
-func httpProxyRoute(route *routev3.Route, keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Route, matchRegex string) error {
+func httpProxyRoute(route *routev3.Route, keys ir.RouteKeys, z *regexSizer, api ir.API, st ir.Stage, r ir.Route) error {
 	h := r.Integration.HTTP
 	action := &routev3.RouteAction{
 		ClusterSpecifier:     &routev3.RouteAction_Cluster{Cluster: ClusterName(h.Backend)},
@@ -36,14 +36,14 @@ func httpProxyRoute(route *routev3.Route, keys ir.RouteKeys, api ir.API, st ir.S
 		Timeout: durationpb.New(time.Duration(h.Timeout)),
 	}
 	if !h.Processor {
-		sub, err := pathSubstitution(h, r.Segments)
+		pattern, sub, err := pathRewrite(z, h, st.Name, r.Segments)
 		if err != nil {
 			return err
 		}
-		// The pattern is the route's own match regex, so its groups are the path parameters; Envoy rewrites the
+		// The pattern is the resource's regex capturing the parameters the substitution uses; Envoy rewrites the
 		// path without the query and keeps the client's query (route_components.proto RouteAction.regex_rewrite).
 		action.RegexRewrite = &matcherv3.RegexMatchAndSubstitute{
-			Pattern:      &matcherv3.RegexMatcher{Regex: matchRegex},
+			Pattern:      &matcherv3.RegexMatcher{Regex: pattern},
 			Substitution: sub,
 		}
 	}
@@ -98,8 +98,19 @@ func httpProxyRoute(route *routev3.Route, keys ir.RouteKeys, api ir.API, st ir.S
 	return nil
 }
 
-// pathSubstitution is the upstream path with \N for path parameters (RE2 substitution syntax, \1..\9).
-func pathSubstitution(h *ir.HTTPIntegration, segs []ir.Segment) (string, error) {
+// pathRewrite is the regex_rewrite pattern and the upstream path with \N for path parameters (RE2 substitution
+// syntax, \1..\9): only the parameters the path uses are captured, so any nine of a resource's parameters can be.
+func pathRewrite(z *regexSizer, h *ir.HTTPIntegration, stage string, segs []ir.Segment) (pattern, sub string, err error) {
+	used := map[string]bool{}
+	for _, p := range h.Path {
+		if src, ok := h.Placeholders[p.Placeholder]; ok && p.Placeholder != "" && src.Kind == ir.FromPath {
+			used[src.Name] = true
+		}
+	}
+	pattern, captureOf, err := rewritePattern(z, stage, segs, used)
+	if err != nil {
+		return "", "", err
+	}
 	var b strings.Builder
 	for _, p := range h.Path {
 		if p.Placeholder == "" {
@@ -111,16 +122,19 @@ func pathSubstitution(h *ir.HTTPIntegration, segs []ir.Segment) (string, error) 
 		case ir.FromStatic:
 			b.WriteString(strings.ReplaceAll(src.Name, `\`, `\\`))
 		case ir.FromPath:
-			n := captureIndex(segs, src.Name)
-			if n == 0 || n > 9 {
-				return "", fmt.Errorf("placeholder {%s}: path parameter %q is not capture 1..9 of the route", p.Placeholder, src.Name)
+			n := captureOf[src.Name]
+			if n == 0 {
+				return "", "", fmt.Errorf("placeholder {%s}: %q is not a path parameter of the resource", p.Placeholder, src.Name)
+			}
+			if n > 9 {
+				return "", "", fmt.Errorf("placeholder {%s}: path parameter %q is the upstream path's parameter number %d; RE2 substitutions stop at \\9", p.Placeholder, src.Name, n)
 			}
 			b.WriteString(`\` + strconv.Itoa(n))
 		default:
-			return "", fmt.Errorf("placeholder {%s} fed from %s needs the processor", p.Placeholder, src.Kind)
+			return "", "", fmt.Errorf("placeholder {%s} fed from %s needs the processor", p.Placeholder, src.Kind)
 		}
 	}
-	return b.String(), nil
+	return pattern, b.String(), nil
 }
 
 // hostHeader is the Host the backend receives: its host, with the port when it is not the scheme's default (HTP-9).

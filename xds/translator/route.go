@@ -29,8 +29,9 @@ func routeConfiguration(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
 		IgnorePortInHostMatching: true,
 	}
 	claimsAll := false
+	z := newRegexSizer()
 	for _, api := range cfg.APIs {
-		vh, err := virtualHost(cfg, api)
+		vh, err := virtualHost(cfg, z, api)
 		if err != nil {
 			return nil, err
 		}
@@ -44,21 +45,24 @@ func routeConfiguration(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
 		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
 			Name:    "unknown-host",
 			Domains: []string{"*"},
-			Routes:  []*routev3.Route{errorRoute("unknown-host/forbidden", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException")},
+			Routes: []*routev3.Route{
+				nonASCIITargetRoute("unknown-host/non-ascii-target"),
+				errorRoute("unknown-host/forbidden", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException"),
+			},
 		})
 	}
 	return rc, nil
 }
 
-func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
-	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts}
+func virtualHost(cfg *ir.Config, z *regexSizer, api ir.API) (*routev3.VirtualHost, error) {
+	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts, Routes: []*routev3.Route{nonASCIITargetRoute(api.ID + "/non-ascii-target")}}
 	if len(cfg.APIs) == 1 {
 		// One API served: it answers whatever Host a request carries (issue 10 scope 5), so clients that address it
 		// by its AWS execute-api host, a custom domain or an IP keep working; hosts only choose between APIs.
 		vh.Domains = []string{"*"}
 	}
 	for _, st := range api.Stages {
-		routes, err := stageRoutes(cfg, api, st)
+		routes, err := stageRoutes(cfg, z, api, st)
 		if err != nil {
 			return nil, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 		}
@@ -70,8 +74,11 @@ func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
 }
 
 // stageRoutes: the ANY guard, the (resource, method) routes in first-match order, the 403 catch-all.
-func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
+func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
 	var out []*routev3.Route
+	if err := checkProgramSize(stageRegex(st.Name)); err != nil {
+		return nil, fmt.Errorf("stage catch-all: %w", err)
+	}
 	hasAny := false
 	for _, r := range st.Routes {
 		hasAny = hasAny || r.Method == "ANY"
@@ -87,9 +94,13 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
 	}
 	for _, r := range st.Routes {
-		route, err := integrationRoute(cfg, api, st, r, resourceRegex(st.Name, r.Segments))
+		pm, err := resourceMatch(z, st.Name, r.Segments)
 		if err != nil {
-			return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
+		}
+		route, err := integrationRoute(cfg, z, api, st, r, pm)
+		if err != nil {
+			return nil, fmt.Errorf("resource %s (%s %s), route %s: %w", r.ResourceID, r.Method, r.ResourcePath, r.Name, err)
 		}
 		route.Name = r.Name
 		out = append(out, route)
@@ -100,14 +111,21 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 }
 
 // integrationRoute is the route of one (resource, method) pair.
-func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re string) (*routev3.Route, error) {
-	match := regexMatch(re)
+func integrationRoute(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route, pm pathMatch) (*routev3.Route, error) {
+	match := regexMatch(pm.path)
 	if r.Method != "ANY" {
 		// An exact :method matcher: GET never covers HEAD (RTE-13).
-		match.Headers = []*routev3.HeaderMatcher{{
+		match.Headers = append(match.Headers, &routev3.HeaderMatcher{
 			Name:                 ":method",
 			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: r.Method}}},
-		}}
+		})
+	}
+	// The rest of a long resource's literal text (resourceMatch).
+	for _, re := range pm.headers {
+		match.Headers = append(match.Headers, &routev3.HeaderMatcher{
+			Name:                 ":path",
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}},
+		})
 	}
 	route := &routev3.Route{Match: match, Metadata: routeMetadata(r)}
 	if refusal := api.Refusal(r); refusal != nil {
@@ -150,7 +168,7 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		pf[HeaderMutationFilterName] = hm[HeaderMutationFilterName]
 		route.TypedPerFilterConfig = pf
 	case ir.HTTPProxy:
-		if err := httpProxyRoute(route, cfg.ExtProc.RouteKeys, api, st, r, re); err != nil {
+		if err := httpProxyRoute(route, cfg.ExtProc.RouteKeys, z, api, st, r); err != nil {
 			return nil, err
 		}
 	default:
@@ -172,7 +190,8 @@ func regexMatch(re string) *routev3.RouteMatch {
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}
 }
 
-// prefixMatch is used only for the catch-alls at the end of a virtual host, where everything left must match.
+// prefixMatch is used only for routes that must see every path: the catch-alls at the end of a virtual host and the
+// non-ASCII guard at its start.
 func prefixMatch(p string) *routev3.RouteMatch {
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: p}}
 }
@@ -183,6 +202,25 @@ func directResponse(status uint32, body string) *routev3.Route_DirectResponse {
 		dr.Body = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}}
 	}
 	return &routev3.Route_DirectResponse{DirectResponse: dr}
+}
+
+// nonASCIITargetRoute answers 400 "Bad Request" to a request target (path or query) holding a byte ≥ 0x80, ahead
+// of every resource route. Envoy's HTTP/1 parser already refuses such a target with 400 "Bad Request" before
+// routing (source/common/http/http1/balsa_parser.cc isUrlValid → ServerConnectionImpl::sendProtocolError →
+// sendLocalReply, main 1.37.0-dev, 321a098d81); HTTP/2 lets it through (nghttp2_check_path accepts 0x80-0xFF,
+// lib/nghttp2_helper.c VALID_PATH_CHARS; Envoy's default HTTP/2 codec is nghttp2, runtime guard
+// http2_use_oghttp2 false). The guard makes both protocols answer alike, and it is what lets the resource regexes
+// use ASCII byte classes (match.go): every path they see is ASCII, where segChar is exactly [^/]. The header
+// regex is full-matched against :path (HeaderDataStringMatch); RE2's [\x00-\x7f] matches no byte ≥ 0x80,
+// whether in valid UTF-8 or not, so the inverted matcher fires for any such byte.
+func nonASCIITargetRoute(name string) *routev3.Route {
+	m := prefixMatch("/")
+	m.Headers = []*routev3.HeaderMatcher{{
+		Name:                 ":path",
+		HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: `[\x00-\x7f]*`}}}},
+		InvertMatch:          true,
+	}}
+	return &routev3.Route{Name: name, Match: m, Action: directResponse(400, "Bad Request")}
 }
 
 // errorRoute answers a gateway error with API Gateway's headers (ERR-1).
