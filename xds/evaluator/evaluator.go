@@ -27,7 +27,6 @@ type Evaluator struct {
 	hcm      *hcmConfig
 	uuid     func() string
 	now      func() time.Time
-	warnings []string
 	// serverAddr is Envoy's LocalInfo address (WithServerAddress).
 	serverAddr string
 	// connBufferLimit is the listener's per_connection_buffer_limit_bytes, every stream's initial buffer limit.
@@ -159,10 +158,6 @@ func headerValues(hs [][2]string, name string) []string {
 	return out
 }
 
-// Warnings lists things New accepted but could not verify. (RE2 program sizes are verified: a regex over Envoy's
-// limit is refused by New, as Envoy refuses the route configuration.)
-func (e *Evaluator) Warnings() []string { return append([]string(nil), e.warnings...) }
-
 // New compiles rc as served by hcm (rc may be nil when hcm carries an inline
 // route_config). It refuses, with an *UnsupportedError naming the
 // virtual host, route and field, any configuration it does not implement and any
@@ -189,11 +184,11 @@ func New(rc *routev3.RouteConfiguration, hcm *hcmv3.HttpConnectionManager, opts 
 		}
 	}
 	e.hcm = h
-	c, warnings, err := compileRouteConfig(rc, h)
+	c, err := compileRouteConfig(rc, h)
 	if err != nil {
 		return nil, err
 	}
-	e.rc, e.warnings = c, warnings
+	e.rc = c
 	return e, nil
 }
 
@@ -290,43 +285,41 @@ type directResponse struct {
 	body   string
 }
 
-func compileRouteConfig(rc *routev3.RouteConfiguration, h *hcmConfig) (*compiledRC, []string, error) {
+func compileRouteConfig(rc *routev3.RouteConfiguration, h *hcmConfig) (*compiledRC, error) {
 	l := loc{path: []string{"route_configuration"}}
 	if rc == nil {
-		return nil, nil, l.errf("nil RouteConfiguration")
+		return nil, l.errf("nil RouteConfiguration")
 	}
 	if err := rc.ValidateAll(); err != nil {
-		return nil, nil, l.errf("Envoy rejects this configuration (protoc-gen-validate): %v", err)
+		return nil, l.errf("Envoy rejects this configuration (protoc-gen-validate): %v", err)
 	}
 	if err := onlyFields(rc, l, "name", "virtual_hosts", "ignore_port_in_host_matching", "request_headers_to_add",
 		"request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
 		"most_specific_header_mutations_wins", "max_direct_response_body_size_bytes"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if rc.GetMostSpecificHeaderMutationsWins() {
-		return nil, nil, l.at("most_specific_header_mutations_wins").errf("only false (route -> virtual host -> route configuration) is modelled")
+		return nil, l.at("most_specific_header_mutations_wins").errf("only false (route -> virtual host -> route configuration) is modelled")
 	}
 	c := &compiledRC{name: rc.GetName(), exact: map[string]*vhost{}, ignorePort: rc.GetIgnorePortInHostMatching()}
 	var err error
 	if c.reqOps, err = compileHeaderOps(rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove(), l, "request_headers_to_add", "request_headers_to_remove", opsHeader); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if c.respOps, err = compileHeaderOps(rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove(), l, "response_headers_to_add", "response_headers_to_remove", opsHeader); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// max_direct_response_body_size_bytes: "If not specified the default is 4096."
 	maxBody := 4096
 	if v := rc.GetMaxDirectResponseBodySizeBytes(); v != nil {
 		maxBody = int(v.GetValue())
 	}
-	var warnings []string
 	for i, v := range rc.GetVirtualHosts() {
 		vl := loc{vh: v.GetName(), path: []string{fmt.Sprintf("virtual_hosts[%d]", i)}}
-		vh, w, err := compileVirtualHost(v, vl, h, maxBody)
+		vh, err := compileVirtualHost(v, vl, h, maxBody)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		warnings = append(warnings, w...)
 		c.vhosts = append(c.vhosts, vh)
 		// RouteMatcher::RouteMatcher: domains are lower-cased; "*" may appear once; every
 		// domain must be unique across virtual hosts ("Only unique values for domains are
@@ -353,55 +346,52 @@ func compileRouteConfig(rc *routev3.RouteConfiguration, h *hcmConfig) (*compiled
 				}
 			}
 			if !ok {
-				return nil, nil, dl.errf("Envoy rejects this configuration: duplicate domain %q", d)
+				return nil, dl.errf("Envoy rejects this configuration: duplicate domain %q", d)
 			}
 		}
 	}
-	return c, warnings, nil
+	return c, nil
 }
 
-func compileVirtualHost(v *routev3.VirtualHost, l loc, h *hcmConfig, maxBody int) (*vhost, []string, error) {
+func compileVirtualHost(v *routev3.VirtualHost, l loc, h *hcmConfig, maxBody int) (*vhost, error) {
 	if err := onlyFields(v, l, "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
 		"response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config", "metadata",
 		"request_body_buffer_limit"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	vh := &vhost{name: v.GetName(), pb: v, bufferLimit: v.GetRequestBodyBufferLimit().GetValue()}
 	var err error
 	if vh.reqOps, err = compileHeaderOps(v.GetRequestHeadersToAdd(), v.GetRequestHeadersToRemove(), l, "request_headers_to_add", "request_headers_to_remove", opsHeader); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if vh.respOps, err = compileHeaderOps(v.GetResponseHeadersToAdd(), v.GetResponseHeadersToRemove(), l, "response_headers_to_add", "response_headers_to_remove", opsHeader); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if vh.pf, err = compilePerFilter(v.GetTypedPerFilterConfig(), l.at("typed_per_filter_config"), h, false); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var warnings []string
 	for i, r := range v.GetRoutes() {
 		rl := loc{vh: v.GetName(), route: r.GetName(), path: []string{fmt.Sprintf("routes[%d]", i)}}
-		cr, w, err := compileRoute(r, rl, h, maxBody)
+		cr, err := compileRoute(r, rl, h, maxBody)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		warnings = append(warnings, w...)
 		vh.routes = append(vh.routes, cr)
 	}
-	return vh, warnings, nil
+	return vh, nil
 }
 
-func compileRoute(r *routev3.Route, l loc, h *hcmConfig, maxBody int) (*route, []string, error) {
+func compileRoute(r *routev3.Route, l loc, h *hcmConfig, maxBody int) (*route, error) {
 	if err := onlyFields(r, l, "name", "match", "route", "direct_response", "metadata", "request_headers_to_add",
 		"request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
 		"typed_per_filter_config", "request_body_buffer_limit"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cr := &route{name: r.GetName(), pb: r, caseSensitive: true, bufferLimit: r.GetRequestBodyBufferLimit().GetValue()}
-	var warnings []string
 	m := r.GetMatch()
 	ml := l.at("match")
 	if err := onlyFields(m, ml, "prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive", "headers"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if m.GetCaseSensitive() != nil {
 		cr.caseSensitive = m.GetCaseSensitive().GetValue()
@@ -416,17 +406,17 @@ func compileRoute(r *routev3.Route, l loc, h *hcmConfig, maxBody int) (*route, [
 	case *routev3.RouteMatch_SafeRegex:
 		re, err := compileFullRegex(p.SafeRegex, ml.at("safe_regex"))
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		cr.kind, cr.re = pathRegex, re
 	default:
 		// RouteCreator::createAndValidateRoute: "Invalid route config" when unset.
-		return nil, nil, ml.errf("no supported path specifier (%T)", p)
+		return nil, ml.errf("no supported path specifier (%T)", p)
 	}
 	for i, hm := range m.GetHeaders() {
 		c, err := compileHeaderMatcher(hm, ml.at(fmt.Sprintf("headers[%d]", i)))
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		cr.headers = append(cr.headers, c)
 	}
@@ -434,54 +424,54 @@ func compileRoute(r *routev3.Route, l loc, h *hcmConfig, maxBody int) (*route, [
 	switch a := r.GetAction().(type) {
 	case *routev3.Route_Route:
 		if err := compileRouteAction(a.Route, cr, l.at("route")); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	case *routev3.Route_DirectResponse:
 		dl := l.at("direct_response")
 		if err := onlyFields(a.DirectResponse, dl, "status", "body"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		st := int(a.DirectResponse.GetStatus())
 		// The router adds a Location header to 201 and 3xx direct responses
 		// (Router::Filter::decodeHeaders); not modelled.
 		if st == 201 || (st >= 300 && st < 400) {
-			return nil, nil, dl.at("status").errf("direct responses with status %d get a Location header; not modelled", st)
+			return nil, dl.at("status").errf("direct responses with status %d get a Location header; not modelled", st)
 		}
 		dr := &directResponse{status: st}
 		if a.DirectResponse.GetBody() != nil {
 			b, err := dataSource(a.DirectResponse.GetBody(), dl.at("body"))
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if len(b) > maxBody {
-				return nil, nil, dl.at("body").errf("Envoy rejects this configuration: body of %d bytes exceeds max_direct_response_body_size_bytes %d", len(b), maxBody)
+				return nil, dl.at("body").errf("Envoy rejects this configuration: body of %d bytes exceeds max_direct_response_body_size_bytes %d", len(b), maxBody)
 			}
 			dr.body = b
 		}
 		cr.direct = dr
 	default:
-		return nil, nil, l.errf("route action %T is not supported by the evaluator (only route and direct_response)", a)
+		return nil, l.errf("route action %T is not supported by the evaluator (only route and direct_response)", a)
 	}
 
 	var err error
 	if cr.reqOps, err = compileHeaderOps(r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove(), l, "request_headers_to_add", "request_headers_to_remove", opsHeader); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cr.respOps, err = compileHeaderOps(r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove(), l, "response_headers_to_add", "response_headers_to_remove", opsHeader); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cr.pf, err = compilePerFilter(r.GetTypedPerFilterConfig(), l.at("typed_per_filter_config"), h, true); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if md := r.GetMetadata(); md != nil {
 		if err := onlyFields(md, l.at("metadata"), "filter_metadata", "typed_filter_metadata"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if s := md.GetFilterMetadata()[MetadataNamespace]; s != nil {
 			cr.metadata = s.AsMap()
 		}
 	}
-	return cr, warnings, nil
+	return cr, nil
 }
 
 func compileRouteAction(a *routev3.RouteAction, cr *route, l loc) error {
