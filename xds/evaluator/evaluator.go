@@ -23,10 +23,10 @@ const DefaultRouteTimeout = 15 * time.Second
 // Evaluator answers "what does Envoy do with this request" for one RouteConfiguration
 // served by one HttpConnectionManager. It is safe for concurrent use.
 type Evaluator struct {
-	rc       *compiledRC
-	hcm      *hcmConfig
-	uuid     func() string
-	now      func() time.Time
+	rc   *compiledRC
+	hcm  *hcmConfig
+	uuid func() string
+	now  func() time.Time
 	// serverAddr is Envoy's LocalInfo address (WithServerAddress).
 	serverAddr string
 	// connBufferLimit is the listener's per_connection_buffer_limit_bytes, every stream's initial buffer limit.
