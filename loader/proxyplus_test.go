@@ -110,7 +110,7 @@ func TestLoadLimits(t *testing.T) {
 	}
 	checkDiags(t, "big.yaml", res.Diagnostics, errAt("LIM-10", "$", "", "larger than 6 MB"))
 
-	if apiID("a") == apiID("b") || apiID("a") != apiID("a") {
+	if a1, a2 := apiID("a"), apiID("a"); a1 == apiID("b") || a1 != a2 {
 		t.Error("api ids are not a function of the name")
 	}
 	used := map[string]bool{}

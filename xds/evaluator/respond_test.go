@@ -318,9 +318,8 @@ func mustStruct(t *testing.T, m map[string]any) *structpb.Struct {
 }
 
 func TestRespondRejectsProcessorResponses(t *testing.T) {
-	h := baseHCM(t)
 	y := strings.Replace(readTestdata(t, "hcm.yaml"), "response_header_mode: SKIP", "response_header_mode: SEND", 1)
-	h = hcmYAML(t, y)
+	h := hcmYAML(t, y)
 	rc := rcYAML(t, `{name: t, virtual_hosts: [{name: vh, domains: ["*"], routes: [{name: r, match: {prefix: /}, route: {cluster: c}, typed_per_filter_config: {envoy.filters.http.ext_proc: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}}}]}]}`)
 	e := mustNew(t, rc, h)
 	r := req("GET", "h", "/")
