@@ -33,6 +33,7 @@ type evaluator struct {
 	depth      int
 	stopped    bool
 	breaking   bool
+	inString   int // > 0 while an interpolated string renders into out
 	at         int // offset of the node being evaluated, for limit errors
 
 	bodyDone  bool
@@ -107,6 +108,11 @@ func (ev *evaluator) charge(n int) {
 }
 
 func (ev *evaluator) write(s string) {
+	if ev.inString > 0 { // rendering an interpolated string: a value, not output
+		ev.charge(len(s))
+		ev.out = append(ev.out, s...)
+		return
+	}
 	if len(ev.out)-ev.base+len(s) > ev.lim.MaxOutputBytes {
 		ev.limit("MaxOutputBytes", ev.lim.MaxOutputBytes)
 	}
@@ -114,6 +120,9 @@ func (ev *evaluator) write(s string) {
 }
 
 func (ev *evaluator) checkOut() {
+	if ev.inString > 0 {
+		return
+	}
 	if len(ev.out)-ev.base > ev.lim.MaxOutputBytes {
 		ev.limit("MaxOutputBytes", ev.lim.MaxOutputBytes)
 	}
@@ -188,7 +197,11 @@ func (ev *evaluator) renderRef(n *refNode) {
 		ev.write(s)
 		return
 	}
+	mark := len(ev.out)
 	ev.out = ev.appendString(ev.out, v, 0)
+	if ev.inString > 0 {
+		ev.charge(len(ev.out) - mark)
+	}
 	ev.checkOut()
 }
 
@@ -270,11 +283,12 @@ func (ev *evaluator) eval(e expr) any {
 	case *strExpr:
 		mark := len(ev.out)
 		stopped := ev.stopped
+		ev.inString++
 		ev.block(x.parts)
+		ev.inString--
 		ev.stopped = stopped
 		s := string(ev.out[mark:])
 		ev.out = ev.out[:mark]
-		ev.charge(len(s))
 		return s
 	case *notExpr:
 		return !truthy(ev.eval(x.x))
@@ -734,6 +748,9 @@ func (ev *evaluator) call(part *refPart, v any) any {
 }
 
 func (ev *evaluator) util(part *refPart, args []any) any {
+	if !utilMethods[part.name] {
+		ev.fail(part.off, true, "$util.%s is not supported", part.name)
+	}
 	if len(args) != 1 {
 		return nil
 	}
