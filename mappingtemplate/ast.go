@@ -69,6 +69,10 @@ type refPart struct {
 	name string
 	args []expr
 	path *jsonPath // $input.json / $input.path with a literal path, compiled at parse time
+	// For $context.a.b.c: ctxKey is the dotted key up to this part ("a.b"); on the first part, ctxLast is the index of
+	// the last consecutive property part (0 when there is none after it).
+	ctxKey  string
+	ctxLast int
 }
 
 type refExpr struct {

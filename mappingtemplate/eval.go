@@ -9,6 +9,12 @@ import (
 	"sync"
 )
 
+// strReg is returned instead of a string value that is held in evaluator.sreg: references rendered straight to
+// the output (the common case: "$context.stage", "$util.escapeJavaScript(...)") then never box the string into an
+// interface, which would allocate. Only property, call and walk return it; every other consumer goes through
+// evalRef, which boxes.
+var strReg any = &struct{ byte }{}
+
 type inputObj struct{}
 type utilObj struct{}
 
@@ -22,19 +28,23 @@ var (
 )
 
 type evaluator struct {
-	t          *Template
-	in         *Input
-	lim        Limits
-	out        []byte
-	base       int // len(out) before this evaluation
-	vars       []any
-	steps      int
-	valueBytes int
-	depth      int
-	stopped    bool
-	breaking   bool
-	inString   int // > 0 while an interpolated string renders into out
-	at         int // offset of the node being evaluated, for limit errors
+	t            *Template
+	in           *Input
+	lim          Limits
+	out          []byte
+	base         int // len(out) before this evaluation
+	vars         []any
+	steps        int
+	valueBytes   int
+	depth        int
+	stopped      bool
+	breaking     bool
+	inString     int    // > 0 while an interpolated string renders into out
+	sreg         string // the string behind strReg
+	foreachChunk []foreachObj
+	foreachUsed  int
+	argStack     []any // method arguments, a stack shared by nested calls
+	at           int   // offset of the node being evaluated, for limit errors
 
 	bodyDone  bool
 	body      any
@@ -55,7 +65,7 @@ func (t *Template) render(dst []byte, in *Input, lim Limits) (out []byte, err er
 	for range t.slots {
 		vars = append(vars, nil)
 	}
-	*ev = evaluator{t: t, in: in, lim: lim, out: dst, base: len(dst), vars: vars}
+	*ev = evaluator{t: t, in: in, lim: lim, out: dst, base: len(dst), vars: vars, argStack: ev.argStack[:0], foreachChunk: ev.foreachChunk}
 	ev.vars[slotInput] = theInput
 	ev.vars[slotContext] = theContext
 	ev.vars[slotUtil] = theUtil
@@ -69,6 +79,7 @@ func (t *Template) render(dst []byte, in *Input, lim Limits) (out []byte, err er
 			out, err = ev.out, a.err
 		}
 		clear(ev.vars)
+		clear(ev.argStack[:cap(ev.argStack)])
 		ev.t, ev.in, ev.out, ev.body, ev.params, ev.stageVars, ev.regexps = nil, nil, nil, nil, nil, nil, nil
 		evaluators.Put(ev)
 	}()
@@ -177,7 +188,10 @@ func (ev *evaluator) ifElse(n *ifNode) {
 }
 
 func (ev *evaluator) renderRef(n *refNode) {
-	v := ev.evalRef(n.r)
+	if !n.escaped && ev.renderDirect(n) {
+		return
+	}
+	v := ev.walk(n.r, ev.vars[n.r.slot], n.r.parts)
 	if n.escaped {
 		ev.write(n.escPrefix)
 		if v == nil {
@@ -193,6 +207,10 @@ func (ev *evaluator) renderRef(n *refNode) {
 		return
 	}
 	ev.write(n.escPrefix)
+	if v == strReg {
+		ev.write(ev.sreg)
+		return
+	}
 	if s, ok := v.(string); ok {
 		ev.write(s)
 		return
@@ -205,6 +223,47 @@ func (ev *evaluator) renderRef(n *refNode) {
 	ev.checkOut()
 }
 
+// renderDirect writes $util.escapeJavaScript(x), $util.urlEncode(x) and $util.base64Encode(x) straight into the
+// output when x is a string, without building the intermediate string. It reports whether it did.
+func (ev *evaluator) renderDirect(n *refNode) bool {
+	r := n.r
+	if r.slot != slotUtil || len(r.parts) != 1 || ev.vars[slotUtil] != theUtil || ev.inString > 0 {
+		return false
+	}
+	part := &r.parts[0]
+	if part.kind != partMethod || len(part.args) != 1 {
+		return false
+	}
+	switch part.name {
+	case "escapeJavaScript", "urlEncode", "base64Encode":
+	default:
+		return false
+	}
+	ev.step()
+	a := ev.eval(part.args[0])
+	s, ok := a.(string)
+	if !ok {
+		if a == nil {
+			ev.write(n.escPrefix)
+			ev.write(n.escPrefix)
+			ev.write(n.literal)
+			return true
+		}
+		s = ev.toString(a)
+	}
+	ev.write(n.escPrefix)
+	switch part.name {
+	case "escapeJavaScript":
+		ev.out = escapeJavaScript(ev.out, s)
+	case "urlEncode":
+		ev.out = appendURLEncode(ev.out, s)
+	case "base64Encode":
+		ev.out = base64.StdEncoding.AppendEncode(ev.out, []byte(s))
+	}
+	ev.checkOut()
+	return true
+}
+
 func (ev *evaluator) set(n *setNode) {
 	v := ev.eval(n.rhs)
 	if len(n.lhs.parts) == 0 {
@@ -213,6 +272,9 @@ func (ev *evaluator) set(n *setNode) {
 	}
 	last := n.lhs.parts[len(n.lhs.parts)-1]
 	target := ev.walk(n.lhs, ev.vars[n.lhs.slot], n.lhs.parts[:len(n.lhs.parts)-1])
+	if target == strReg {
+		target = ev.sreg
+	}
 	switch x := target.(type) {
 	case *vmap:
 		switch last.kind {
@@ -248,7 +310,7 @@ func (ev *evaluator) foreach(n *foreachNode) {
 	}
 	saved, savedForeach := ev.vars[n.slot], ev.vars[slotForeach]
 	savedCount, savedHasNext := ev.vars[slotVelocityCount], ev.vars[slotVelocityHasNext]
-	fo := &foreachObj{}
+	fo := ev.newForeach()
 	if p, ok := savedForeach.(*foreachObj); ok {
 		fo.parent = p
 	}
@@ -271,6 +333,19 @@ func (ev *evaluator) foreach(n *foreachNode) {
 	}
 	ev.vars[n.slot], ev.vars[slotForeach] = saved, savedForeach
 	ev.vars[slotVelocityCount], ev.vars[slotVelocityHasNext] = savedCount, savedHasNext
+}
+
+// newForeach hands out $foreach objects from a chunk kept with the pooled evaluator (one allocation for many
+// loops). They are never reused within an evaluation, so a $foreach kept by #set stays valid.
+func (ev *evaluator) newForeach() *foreachObj {
+	if ev.foreachUsed == len(ev.foreachChunk) {
+		ev.foreachChunk = make([]foreachObj, 8+len(ev.foreachChunk))
+		ev.foreachUsed = 0
+	}
+	fo := &ev.foreachChunk[ev.foreachUsed]
+	ev.foreachUsed++
+	*fo = foreachObj{}
+	return fo
 }
 
 func (ev *evaluator) eval(e expr) any {
@@ -296,14 +371,14 @@ func (ev *evaluator) eval(e expr) any {
 		return ev.binary(x)
 	case *listExpr:
 		ev.charge(16 * len(x.items))
-		l := &vlist{items: make([]any, len(x.items))}
+		l := newList(len(x.items), false)
 		for i, it := range x.items {
 			l.items[i] = ev.eval(it)
 		}
 		return l
 	case *mapExpr:
 		ev.charge(16 * len(x.keys))
-		m := &vmap{}
+		m := newMap(len(x.keys))
 		for i := range x.keys {
 			k := ev.eval(x.keys[i])
 			v := ev.eval(x.vals[i])
@@ -434,19 +509,34 @@ func (ev *evaluator) binary(x *binExpr) any {
 }
 
 func (ev *evaluator) evalRef(r *refExpr) any {
-	return ev.walk(r, ev.vars[r.slot], r.parts)
+	v := ev.walk(r, ev.vars[r.slot], r.parts)
+	if v == strReg {
+		return ev.sreg
+	}
+	return v
 }
 
 func (ev *evaluator) walk(r *refExpr, v any, parts []refPart) any {
 	if v == stageVarsSentinel {
 		v = ev.stageVariables()
 	}
-	for i := range parts {
+	for i := 0; i < len(parts); i++ {
 		if v == nil {
 			return nil
 		}
+		if v == strReg {
+			v = ev.sreg
+		}
 		part := &parts[i]
 		ev.step()
+		if c, ok := v.(*contextObj); ok && c.prefix == "" && part.ctxLast > i {
+			// $context.a.b.c: one lookup of "a.b.c" instead of an object per level.
+			if s, ok := ev.in.Context[parts[part.ctxLast].ctxKey]; ok {
+				ev.sreg, v = s, strReg
+				i = part.ctxLast
+				continue
+			}
+		}
 		switch part.kind {
 		case partProp:
 			v = ev.property(v, part.name)
@@ -472,10 +562,15 @@ func (ev *evaluator) property(v any, name string) any {
 		r, _ := x.get(name)
 		return r
 	case *contextObj:
+		if s, ok := ev.in.Context[x.prefix+name]; ok {
+			ev.sreg = s
+			return strReg
+		}
 		return ev.contextGet(x.prefix + name)
 	case *inputObj:
 		if name == "body" {
-			return ev.bodyString()
+			ev.sreg = ev.bodyString()
+			return strReg
 		}
 		return nil
 	case *foreachObj:
@@ -610,7 +705,7 @@ func (ev *evaluator) contextMap(prefix string) *vmap {
 
 func (ev *evaluator) paramsMap() *vmap {
 	if ev.params == nil {
-		m := &vmap{}
+		m := newMap(3)
 		m.put("path", mapFromStrings(ev.in.PathParams))
 		m.put("querystring", mapFromStrings(ev.in.QueryParams))
 		m.put("header", mapFromStrings(ev.in.Headers))
@@ -637,16 +732,17 @@ func (ev *evaluator) param(name string) string {
 	return ""
 }
 
-func (ev *evaluator) args(part *refPart) []any {
+// args evaluates a call's arguments onto ev.argStack; the caller truncates the stack to start afterwards.
+func (ev *evaluator) args(part *refPart) (args []any, start int) {
+	start = len(ev.argStack)
 	if len(part.args) == 0 {
-		return nil
+		return nil, start
 	}
-	var buf [4]any
-	out := buf[:0]
 	for _, a := range part.args {
-		out = append(out, ev.eval(a))
+		v := ev.eval(a)
+		ev.argStack = append(ev.argStack, v)
 	}
-	return out
+	return ev.argStack[start:len(ev.argStack):len(ev.argStack)], start
 }
 
 func (ev *evaluator) jsonPathArg(part *refPart, a any) *jsonPath {
@@ -665,7 +761,14 @@ func (ev *evaluator) jsonPathArg(part *refPart, a any) *jsonPath {
 }
 
 func (ev *evaluator) call(part *refPart, v any) any {
-	args := ev.args(part)
+	args, start := ev.args(part)
+	r := ev.callWith(part, v, args)
+	clear(ev.argStack[start:])
+	ev.argStack = ev.argStack[:start]
+	return r
+}
+
+func (ev *evaluator) callWith(part *refPart, v any, args []any) any {
 	switch x := v.(type) {
 	case *inputObj:
 		switch part.name {
@@ -676,7 +779,8 @@ func (ev *evaluator) call(part *refPart, v any) any {
 			if args[0] == nil {
 				return nil
 			}
-			return ev.param(ev.toString(args[0]))
+			ev.sreg = ev.param(ev.toString(args[0]))
+			return strReg
 		case "json", "path":
 			if len(args) != 1 {
 				return nil
@@ -688,7 +792,8 @@ func (ev *evaluator) call(part *refPart, v any) any {
 			}
 			b := ev.appendJSON(nil, sel, 0)
 			ev.charge(len(b))
-			return string(b)
+			ev.sreg = string(b)
+			return strReg
 		}
 		ev.fail(part.off, true, "$input.%s is not supported", part.name)
 	case *utilObj:
@@ -762,11 +867,13 @@ func (ev *evaluator) util(part *refPart, args []any) any {
 	case "escapeJavaScript":
 		b := escapeJavaScript(make([]byte, 0, len(s)+8), s)
 		ev.charge(len(b))
-		return string(b)
+		ev.sreg = string(b)
+		return strReg
 	case "urlEncode":
 		r := urlEncode(s)
 		ev.charge(len(r))
-		return r
+		ev.sreg = r
+		return strReg
 	case "urlDecode":
 		r, ok := urlDecode(s)
 		if !ok {
@@ -777,7 +884,8 @@ func (ev *evaluator) util(part *refPart, args []any) any {
 	case "base64Encode":
 		r := base64.StdEncoding.EncodeToString([]byte(s))
 		ev.charge(len(r))
-		return r
+		ev.sreg = r
+		return strReg
 	case "base64Decode":
 		r, ok := base64Decode(s)
 		if !ok {
@@ -833,7 +941,7 @@ func (ev *evaluator) mapMethod(part *refPart, m *vmap, args []any, ctx *contextO
 		}
 	case "keySet":
 		ev.charge(16 * len(m.keys))
-		l := &vlist{items: make([]any, len(m.keys))}
+		l := newList(len(m.keys), false)
 		for i, k := range m.keys {
 			l.items[i] = k
 		}

@@ -91,7 +91,7 @@ func (p *jsonParser) object() (any, error) {
 	p.enter()
 	defer func() { p.depth-- }()
 	p.i++
-	m := &vmap{}
+	m := newMap(4)
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == '}' {
 		p.i++
@@ -135,7 +135,7 @@ func (p *jsonParser) array() (any, error) {
 	p.enter()
 	defer func() { p.depth-- }()
 	p.i++
-	l := &vlist{fromJSON: true}
+	l := newList(0, true)
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == ']' {
 		p.i++

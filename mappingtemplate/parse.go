@@ -496,6 +496,20 @@ func (p *parser) reference(i, end int) (*refExpr, int, bool) {
 		k++
 	}
 	r.src = p.src[i:k]
+	if r.slot == slotContext {
+		key := ""
+		for n := range r.parts {
+			if r.parts[n].kind != partProp {
+				break
+			}
+			if n > 0 {
+				key += "."
+			}
+			key += r.parts[n].name
+			r.parts[n].ctxKey = key
+			r.parts[0].ctxLast = n
+		}
+	}
 	p.checkRef(r)
 	return r, k, true
 }

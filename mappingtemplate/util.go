@@ -78,23 +78,22 @@ func escapeJavaScript(dst []byte, s string) []byte {
 }
 
 // urlEncode is java.net.URLEncoder.encode(s, "UTF-8"): letters, digits and .-*_ stay, space is +, the rest %XX.
-func urlEncode(s string) string {
+func urlEncode(s string) string { return string(appendURLEncode(make([]byte, 0, len(s)+8), s)) }
+
+func appendURLEncode(dst []byte, s string) []byte {
 	const hex = "0123456789ABCDEF"
-	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case isLetter(c) || isDigit(c) || c == '.' || c == '-' || c == '*' || c == '_':
-			b.WriteByte(c)
+			dst = append(dst, c)
 		case c == ' ':
-			b.WriteByte('+')
+			dst = append(dst, '+')
 		default:
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&0xf])
+			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // urlDecode is java.net.URLDecoder.decode(s, "UTF-8"): + is a space, %XX a byte; a malformed escape is an error

@@ -82,9 +82,36 @@ func (m *vmap) remove(k string) any {
 	return old
 }
 
+// newMap returns an empty map with room for n entries. Small maps come in one allocation with their arrays.
+func newMap(n int) *vmap {
+	if n <= 4 {
+		s := &struct {
+			m vmap
+			k [4]string
+			v [4]any
+		}{}
+		s.m.keys, s.m.vals = s.k[:0], s.v[:0]
+		return &s.m
+	}
+	return &vmap{keys: make([]string, 0, n), vals: make([]any, 0, n)}
+}
+
+// newList returns a list of length n (capacity at least 4), in one allocation when small.
+func newList(n int, fromJSON bool) *vlist {
+	if n <= 4 {
+		s := &struct {
+			l vlist
+			a [4]any
+		}{}
+		s.l.items, s.l.fromJSON = s.a[:n], fromJSON
+		return &s.l
+	}
+	return &vlist{items: make([]any, n), fromJSON: fromJSON}
+}
+
 // mapFromStrings builds a map with sorted keys from a Go map.
 func mapFromStrings(src map[string]string) *vmap {
-	m := &vmap{keys: make([]string, 0, len(src)), vals: make([]any, 0, len(src))}
+	m := newMap(len(src))
 	for k := range src {
 		m.keys = append(m.keys, k)
 	}
