@@ -96,10 +96,22 @@
 //
 // Methods on values: strings — length, isEmpty, toLowerCase, toUpperCase, trim, substring, indexOf, lastIndexOf,
 // startsWith, endsWith, contains, equals, equalsIgnoreCase, replace, replaceAll, replaceFirst, matches, split,
-// charAt, toString; maps — size, isEmpty, get, containsKey, containsValue, keySet, values, entrySet, put, remove;
-// lists — size, isEmpty, get, contains, indexOf, add, remove(int); numbers and booleans — toString. Regular
+// charAt, toString; maps — size, isEmpty, get, containsKey, containsValue, keySet, values, put, remove;
+// lists — size, isEmpty, get, contains, indexOf, add, set, remove; numbers and booleans — toString, intValue,
+// longValue, doubleValue, booleanValue. A method a value does not have gives null (rendered as the reference's
+// source), as Velocity's uberspector does; a method name no value type implements is reported by Check. Regular
 // expressions (replaceAll, matches, split) use Go's RE2, which has no backreferences or lookaround; a pattern RE2
 // cannot compile is a RuntimeError.
+//
+// # Choices where API Gateway's behaviour is not recorded
+//
+//   - $input.json of a missing member renders null; $input.path of one is null (renders as its source).
+//   - $input.json writes compact JSON and does not escape "/".
+//   - $util functions and String methods apply toString to non-string arguments; a null argument gives null.
+//   - JSON numbers are int64 when integral and in range, float64 otherwise (rendered as Java's Double.toString by
+//     toString, as shortest JSON by $input.json).
+//   - Double-quoted strings keep backslashes as written (Velocity 1.7 does not unescape \n in literals).
+//   - #break outside #foreach stops the template, like #stop.
 //
 // # Unsupported (reported by Check and Unsupported, an error if reached)
 //

@@ -357,11 +357,11 @@ func (ev *evaluator) eval(e expr) any {
 		return ev.evalRef(x)
 	case *strExpr:
 		mark := len(ev.out)
-		stopped := ev.stopped
+		stopped, breaking := ev.stopped, ev.breaking
 		ev.inString++
 		ev.block(x.parts)
 		ev.inString--
-		ev.stopped = stopped
+		ev.stopped, ev.breaking = stopped, breaking
 		s := string(ev.out[mark:])
 		ev.out = ev.out[:mark]
 		return s

@@ -455,6 +455,8 @@ func (p *parser) refNodeFor(r *refExpr, backslashes, rend int) *refNode {
 
 // reference parses a reference at i ('$'). ok is false when '$' does not start one (it is text then).
 func (p *parser) reference(i, end int) (*refExpr, int, bool) {
+	p.enter(i)
+	defer p.leave()
 	j := i + 1
 	if j < end && p.src[j] == '!' {
 		j++
