@@ -126,7 +126,7 @@ func TestEvaluateAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	const maxAllocs = 95
+	const maxAllocs = 45
 	t.Logf("%.0f allocations per evaluation", allocs)
 	if allocs > maxAllocs {
 		t.Errorf("%.0f allocations per evaluation, want at most %d", allocs, maxAllocs)

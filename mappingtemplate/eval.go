@@ -1,6 +1,7 @@
 package mappingtemplate
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"regexp"
@@ -42,6 +43,10 @@ type evaluator struct {
 	inString     int    // > 0 while an interpolated string renders into out
 	sreg         string // the string behind strReg
 	foreachChunk []foreachObj
+	maps         []smallMap
+	mapsUsed     int
+	lists        []smallList
+	listsUsed    int
 	foreachUsed  int
 	argStack     []any // method arguments, a stack shared by nested calls
 	at           int   // offset of the node being evaluated, for limit errors
@@ -65,7 +70,8 @@ func (t *Template) render(dst []byte, in *Input, lim Limits) (out []byte, err er
 	for range t.slots {
 		vars = append(vars, nil)
 	}
-	*ev = evaluator{t: t, in: in, lim: lim, out: dst, base: len(dst), vars: vars, argStack: ev.argStack[:0], foreachChunk: ev.foreachChunk}
+	*ev = evaluator{t: t, in: in, lim: lim, out: dst, base: len(dst), vars: vars, argStack: ev.argStack[:0],
+		foreachChunk: ev.foreachChunk, maps: ev.maps, lists: ev.lists}
 	ev.vars[slotInput] = theInput
 	ev.vars[slotContext] = theContext
 	ev.vars[slotUtil] = theUtil
@@ -79,6 +85,9 @@ func (t *Template) render(dst []byte, in *Input, lim Limits) (out []byte, err er
 			out, err = ev.out, a.err
 		}
 		clear(ev.vars)
+		clear(ev.maps[:ev.mapsUsed]) // drop the values (and the body they may point into)
+		clear(ev.lists[:ev.listsUsed])
+		clear(ev.foreachChunk[:ev.foreachUsed])
 		clear(ev.argStack[:cap(ev.argStack)])
 		ev.t, ev.in, ev.out, ev.body, ev.params, ev.stageVars, ev.regexps = nil, nil, nil, nil, nil, nil, nil
 		evaluators.Put(ev)
@@ -227,6 +236,18 @@ func (ev *evaluator) renderRef(n *refNode) {
 // output when x is a string, without building the intermediate string. It reports whether it did.
 func (ev *evaluator) renderDirect(n *refNode) bool {
 	r := n.r
+	if r.slot == slotInput && len(r.parts) == 1 && r.parts[0].kind == partMethod && r.parts[0].name == "json" &&
+		len(r.parts[0].args) == 1 && ev.vars[slotInput] == theInput && ev.inString == 0 {
+		// $input.json(p) rendered: the JSON text goes straight into the output.
+		part := &r.parts[0]
+		ev.step()
+		jp := ev.jsonPathArg(part, ev.eval(part.args[0]))
+		sel := jp.eval(ev, ev.bodyValue(part.off))
+		ev.write(n.escPrefix)
+		ev.out = ev.appendJSON(ev.out, sel, 0)
+		ev.checkOut()
+		return true
+	}
 	if r.slot != slotUtil || len(r.parts) != 1 || ev.vars[slotUtil] != theUtil || ev.inString > 0 {
 		return false
 	}
@@ -371,14 +392,14 @@ func (ev *evaluator) eval(e expr) any {
 		return ev.binary(x)
 	case *listExpr:
 		ev.charge(16 * len(x.items))
-		l := newList(len(x.items), false)
+		l := ev.newList(len(x.items), false)
 		for i, it := range x.items {
 			l.items[i] = ev.eval(it)
 		}
 		return l
 	case *mapExpr:
 		ev.charge(16 * len(x.keys))
-		m := newMap(len(x.keys))
+		m := ev.newMap(len(x.keys))
 		for i := range x.keys {
 			k := ev.eval(x.keys[i])
 			v := ev.eval(x.vals[i])
@@ -551,7 +572,7 @@ func (ev *evaluator) walk(r *refExpr, v any, parts []refPart) any {
 
 func (ev *evaluator) stageVariables() *vmap {
 	if ev.stageVars == nil {
-		ev.stageVars = mapFromStrings(ev.in.StageVariables)
+		ev.stageVars = ev.mapFromStrings(ev.in.StageVariables)
 	}
 	return ev.stageVars
 }
@@ -644,10 +665,10 @@ func (ev *evaluator) bodyString() string {
 func (ev *evaluator) bodyValue(off int) any {
 	if !ev.bodyDone {
 		ev.bodyDone = true
-		if len(strings.TrimSpace(string(ev.in.Body))) == 0 {
+		if len(bytes.TrimSpace(ev.in.Body)) == 0 {
 			ev.body = &vmap{}
 		} else {
-			ev.body, ev.bodyErr = ev.parseJSON(ev.in.Body)
+			ev.body, ev.bodyErr = ev.parseJSON(string(ev.in.Body))
 		}
 	}
 	if ev.bodyErr != nil {
@@ -705,10 +726,10 @@ func (ev *evaluator) contextMap(prefix string) *vmap {
 
 func (ev *evaluator) paramsMap() *vmap {
 	if ev.params == nil {
-		m := newMap(3)
-		m.put("path", mapFromStrings(ev.in.PathParams))
-		m.put("querystring", mapFromStrings(ev.in.QueryParams))
-		m.put("header", mapFromStrings(ev.in.Headers))
+		m := ev.newMap(3)
+		m.put("path", ev.mapFromStrings(ev.in.PathParams))
+		m.put("querystring", ev.mapFromStrings(ev.in.QueryParams))
+		m.put("header", ev.mapFromStrings(ev.in.Headers))
 		ev.params = m
 	}
 	return ev.params
@@ -894,7 +915,7 @@ func (ev *evaluator) util(part *refPart, args []any) any {
 		ev.charge(len(r))
 		return r
 	case "parseJson":
-		v, err := ev.parseJSON([]byte(s))
+		v, err := ev.parseJSON(s)
 		if err != nil {
 			ev.fail(part.off, false, "$util.parseJson: %v", err)
 		}
@@ -941,7 +962,7 @@ func (ev *evaluator) mapMethod(part *refPart, m *vmap, args []any, ctx *contextO
 		}
 	case "keySet":
 		ev.charge(16 * len(m.keys))
-		l := newList(len(m.keys), false)
+		l := ev.newList(len(m.keys), false)
 		for i, k := range m.keys {
 			l.items[i] = k
 		}

@@ -82,36 +82,55 @@ func (m *vmap) remove(k string) any {
 	return old
 }
 
-// newMap returns an empty map with room for n entries. Small maps come in one allocation with their arrays.
-func newMap(n int) *vmap {
-	if n <= 4 {
-		s := &struct {
-			m vmap
-			k [4]string
-			v [4]any
-		}{}
-		s.m.keys, s.m.vals = s.k[:0], s.v[:0]
-		return &s.m
-	}
-	return &vmap{keys: make([]string, 0, n), vals: make([]any, 0, n)}
+// smallMap and smallList hold a map or list with its first four entries. The evaluator hands them out from slabs
+// it keeps between evaluations (values never outlive the evaluation that made them: the output is bytes).
+type smallMap struct {
+	m vmap
+	k [4]string
+	v [4]any
 }
 
-// newList returns a list of length n (capacity at least 4), in one allocation when small.
-func newList(n int, fromJSON bool) *vlist {
-	if n <= 4 {
-		s := &struct {
-			l vlist
-			a [4]any
-		}{}
-		s.l.items, s.l.fromJSON = s.a[:n], fromJSON
-		return &s.l
+type smallList struct {
+	l vlist
+	a [4]any
+}
+
+// maxSlab bounds the slabs a pooled evaluator keeps.
+const maxSlab = 1024
+
+// newMap returns an empty map with room for n entries.
+func (ev *evaluator) newMap(n int) *vmap {
+	if n > 4 {
+		return &vmap{keys: make([]string, 0, n), vals: make([]any, 0, n)}
 	}
-	return &vlist{items: make([]any, n), fromJSON: fromJSON}
+	if ev.mapsUsed == len(ev.maps) {
+		ev.maps = make([]smallMap, min(2*len(ev.maps)+8, maxSlab))
+		ev.mapsUsed = 0
+	}
+	s := &ev.maps[ev.mapsUsed]
+	ev.mapsUsed++
+	s.m.keys, s.m.vals = s.k[:0], s.v[:0]
+	return &s.m
+}
+
+// newList returns a list of length n.
+func (ev *evaluator) newList(n int, fromJSON bool) *vlist {
+	if n > 4 {
+		return &vlist{items: make([]any, n), fromJSON: fromJSON}
+	}
+	if ev.listsUsed == len(ev.lists) {
+		ev.lists = make([]smallList, min(2*len(ev.lists)+8, maxSlab))
+		ev.listsUsed = 0
+	}
+	s := &ev.lists[ev.listsUsed]
+	ev.listsUsed++
+	s.l.items, s.l.fromJSON = s.a[:n], fromJSON
+	return &s.l
 }
 
 // mapFromStrings builds a map with sorted keys from a Go map.
-func mapFromStrings(src map[string]string) *vmap {
-	m := newMap(len(src))
+func (ev *evaluator) mapFromStrings(src map[string]string) *vmap {
+	m := ev.newMap(len(src))
 	for k := range src {
 		m.keys = append(m.keys, k)
 	}
