@@ -14,7 +14,18 @@ type refNode struct {
 	escPrefix string // half of the leading backslashes
 	escaped   bool   // odd number of leading backslashes
 	literal   string
+	direct    directKind // rendered in place by renderDirect
 }
+
+type directKind uint8
+
+const (
+	directNone directKind = iota
+	directJSON
+	directEscapeJavaScript
+	directURLEncode
+	directBase64Encode
+)
 
 type setNode struct {
 	off int

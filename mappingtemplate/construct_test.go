@@ -45,6 +45,7 @@ var constructs = []construct{
 	{"double quotes interpolate", "VTL17 string interpolation", `#set($b = "B")#set($a = "v$b")$a`, nil, `vB`},
 	{"single quotes do not", "VTL17", `#set($b = "B")#set($a = 'v$b')$a`, nil, `v$b`},
 	{"interpolated undefined stays", "VTL17", `#set($a = "x$nope")$a`, nil, `x$nope`},
+	{"unicode escapes in literals, other backslashes kept", "VTL17 ASTStringLiteral", `#set($a = "\u0041\n")$a`, nil, `A\n`},
 	{"doubled quotes", "VTL17 (1.7 replaces doubled quotes)", `#set($a = 'it''s')$a`, nil, `it's`},
 	{"set null removes", "VTL17 #set with a null right-hand side", `#set($a = 1)#set($a = $nope)$a`, nil, `$a`},
 	{"set map property", "VTL17", `#set($m = {})#set($m.k = "v")$m.k`, nil, `v`},

@@ -197,7 +197,7 @@ func (ev *evaluator) ifElse(n *ifNode) {
 }
 
 func (ev *evaluator) renderRef(n *refNode) {
-	if !n.escaped && ev.renderDirect(n) {
+	if n.direct != directNone && ev.renderDirect(n) {
 		return
 	}
 	v := ev.walk(n.r, ev.vars[n.r.slot], n.r.parts)
@@ -232,15 +232,16 @@ func (ev *evaluator) renderRef(n *refNode) {
 	ev.checkOut()
 }
 
-// renderDirect writes $util.escapeJavaScript(x), $util.urlEncode(x) and $util.base64Encode(x) straight into the
-// output when x is a string, without building the intermediate string. It reports whether it did.
+// renderDirect writes $input.json(p), $util.escapeJavaScript(x), $util.urlEncode(x) and $util.base64Encode(x)
+// straight into the output, without building the intermediate string. It reports whether it did.
 func (ev *evaluator) renderDirect(n *refNode) bool {
 	r := n.r
-	if r.slot == slotInput && len(r.parts) == 1 && r.parts[0].kind == partMethod && r.parts[0].name == "json" &&
-		len(r.parts[0].args) == 1 && ev.vars[slotInput] == theInput && ev.inString == 0 {
-		// $input.json(p) rendered: the JSON text goes straight into the output.
-		part := &r.parts[0]
-		ev.step()
+	if ev.inString > 0 || ev.vars[r.slot] != builtinValue(r.slot) {
+		return false
+	}
+	part := &r.parts[0]
+	ev.step()
+	if n.direct == directJSON {
 		jp := ev.jsonPathArg(part, ev.eval(part.args[0]))
 		sel := jp.eval(ev, ev.bodyValue(part.off))
 		ev.write(n.escPrefix)
@@ -248,19 +249,6 @@ func (ev *evaluator) renderDirect(n *refNode) bool {
 		ev.checkOut()
 		return true
 	}
-	if r.slot != slotUtil || len(r.parts) != 1 || ev.vars[slotUtil] != theUtil || ev.inString > 0 {
-		return false
-	}
-	part := &r.parts[0]
-	if part.kind != partMethod || len(part.args) != 1 {
-		return false
-	}
-	switch part.name {
-	case "escapeJavaScript", "urlEncode", "base64Encode":
-	default:
-		return false
-	}
-	ev.step()
 	a := ev.eval(part.args[0])
 	s, ok := a.(string)
 	if !ok {
@@ -273,16 +261,26 @@ func (ev *evaluator) renderDirect(n *refNode) bool {
 		s = ev.toString(a)
 	}
 	ev.write(n.escPrefix)
-	switch part.name {
-	case "escapeJavaScript":
+	switch n.direct {
+	case directEscapeJavaScript:
 		ev.out = escapeJavaScript(ev.out, s)
-	case "urlEncode":
+	case directURLEncode:
 		ev.out = appendURLEncode(ev.out, s)
-	case "base64Encode":
+	case directBase64Encode:
 		ev.out = base64.StdEncoding.AppendEncode(ev.out, []byte(s))
 	}
 	ev.checkOut()
 	return true
+}
+
+func builtinValue(slot int) any {
+	switch slot {
+	case slotInput:
+		return theInput
+	case slotUtil:
+		return theUtil
+	}
+	return nil
 }
 
 func (ev *evaluator) set(n *setNode) {

@@ -450,6 +450,18 @@ func (p *parser) refNodeFor(r *refExpr, backslashes, rend int) *refNode {
 	if strings.HasPrefix(r.src, "$!") && !n.escaped {
 		n.literal = ""
 	}
+	if len(r.parts) == 1 && r.parts[0].kind == partMethod && len(r.parts[0].args) == 1 && !n.escaped {
+		switch {
+		case r.slot == slotInput && r.parts[0].name == "json":
+			n.direct = directJSON
+		case r.slot == slotUtil && r.parts[0].name == "escapeJavaScript":
+			n.direct = directEscapeJavaScript
+		case r.slot == slotUtil && r.parts[0].name == "urlEncode":
+			n.direct = directURLEncode
+		case r.slot == slotUtil && r.parts[0].name == "base64Encode":
+			n.direct = directBase64Encode
+		}
+	}
 	return n
 }
 
@@ -736,6 +748,9 @@ func (p *parser) stringLit(i, end int) (expr, int) {
 	if strings.Contains(raw, string([]byte{q, q})) {
 		raw = strings.ReplaceAll(raw, string([]byte{q, q}), string(q))
 	}
+	if strings.Contains(raw, `\u`) {
+		raw = unescapeUnicode(raw) // Velocity 1.7 ASTStringLiteral unescapes \uXXXX only
+	}
 	if q == '\'' || !strings.ContainsAny(raw, "$#") {
 		return &litExpr{v: raw}, j
 	}
@@ -753,6 +768,21 @@ func (p *parser) stringLit(i, end int) (expr, int) {
 		p.unsupported = append(p.unsupported, is)
 	}
 	return &strExpr{off: i, parts: nodes}, j
+}
+
+func unescapeUnicode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+6 <= len(s) && s[i+1] == 'u' {
+			if n, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil {
+				b.WriteRune(rune(n))
+				i += 5
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 func (p *parser) setDirective(off, i, end int) (node, int) {

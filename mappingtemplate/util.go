@@ -38,6 +38,16 @@ var valueMethods = map[string]bool{
 func escapeJavaScript(dst []byte, s string) []byte {
 	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(s); {
+		// Copy the run that needs no escaping in one go.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '\'' && s[j] != '"' && s[j] != '\\' && s[j] != '/' {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		i = j
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			i++
