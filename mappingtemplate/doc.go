@@ -110,7 +110,7 @@
 //   - $util functions and String methods apply toString to non-string arguments; a null argument gives null.
 //   - JSON numbers are int64 when integral and in range, float64 otherwise (rendered as Java's Double.toString by
 //     toString, as shortest JSON by $input.json).
-//   - Double-quoted strings keep backslashes as written (Velocity 1.7 does not unescape \n in literals).
+//   - String literals keep backslashes as written, except \uXXXX escapes (Velocity 1.7 ASTStringLiteral).
 //   - #break outside #foreach stops the template, like #stop.
 //
 // # Unsupported (reported by Check and Unsupported, an error if reached)
