@@ -206,6 +206,16 @@ func (p *jsonParser) number() (any, error) {
 	}
 	lit := p.s[start:p.i]
 	if !isFloat {
+		if len(lit) <= 18 { // fits an int64 whatever the digits
+			var n int64
+			for _, c := range []byte(lit[digits-start:]) {
+				n = n*10 + int64(c-'0')
+			}
+			if lit[0] == '-' {
+				n = -n
+			}
+			return n, nil
+		}
 		if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
 			return n, nil
 		}

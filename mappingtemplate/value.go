@@ -1,6 +1,7 @@
 package mappingtemplate
 
 import (
+	"bytes"
 	"math"
 	"sort"
 	"strconv"
@@ -230,9 +231,9 @@ func appendJavaDouble(dst []byte, f float64) []byte {
 	}
 	abs := math.Abs(f)
 	if abs >= 1e-3 && abs < 1e7 {
-		s := strconv.FormatFloat(f, 'f', -1, 64)
-		dst = append(dst, s...)
-		if !strings.Contains(s, ".") {
+		start := len(dst)
+		dst = strconv.AppendFloat(dst, f, 'f', -1, 64)
+		if bytes.IndexByte(dst[start:], '.') < 0 {
 			dst = append(dst, ".0"...)
 		}
 		return dst
