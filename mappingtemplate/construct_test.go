@@ -311,7 +311,9 @@ func TestLimits(t *testing.T) {
 		{"steps", `#foreach($i in [1..1000])#foreach($j in [1..1000])#end#end`, Limits{}, "MaxSteps"},
 		{"self-containing map", `#set($m = {})#set($x = $m.put("self", $m))$m`, Limits{}, "MaxDepth"},
 		{"doubling string", `#set($s = "0123456789")#foreach($i in [1..40])#set($s = "$s$s")#end`, Limits{}, "MaxValueBytes"},
+		{"scanning a large value many times", `#set($s = "0123456789")#foreach($i in [1..14])#set($s = "$s$s")#end#foreach($i in [1..1000])#if($s.contains("y"))#end#end`, Limits{}, "MaxSteps"},
 		{"huge range", `#set($r = [1..2000000000])`, Limits{}, "MaxValueBytes"},
+		{"range over the whole int64", `#set($r = [-9223372036854775808..9223372036854775807])`, Limits{}, "MaxValueBytes"},
 		{"deep JSON", `$input.json('$')`, Limits{MaxDepth: 10}, "MaxDepth"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -115,6 +116,15 @@ func (ev *evaluator) curOff() int { return ev.at }
 
 func (ev *evaluator) step() {
 	ev.steps++
+	if ev.steps > ev.lim.MaxSteps {
+		ev.limit("MaxSteps", ev.lim.MaxSteps)
+	}
+}
+
+// work charges n bytes of reading (scanning, comparing, matching) to the step budget: one step per 64 bytes, so
+// operations on large values cannot multiply the time a step stands for.
+func (ev *evaluator) work(n int) {
+	ev.steps += n >> 6
 	if ev.steps > ev.lim.MaxSteps {
 		ev.limit("MaxSteps", ev.lim.MaxSteps)
 	}
@@ -413,12 +423,12 @@ func (ev *evaluator) eval(e expr) any {
 		if !ok1 || !ok2 {
 			return nil
 		}
+		if math.Abs(float64(hi)-float64(lo)) >= float64(ev.lim.MaxValueBytes/16) { // no int64 overflow
+			ev.limit("MaxValueBytes", ev.lim.MaxValueBytes)
+		}
 		n := hi - lo
 		if n < 0 {
 			n = -n
-		}
-		if n >= int64(ev.lim.MaxValueBytes/16) {
-			ev.limit("MaxValueBytes", ev.lim.MaxValueBytes)
 		}
 		ev.charge(16 * int(n+1))
 		l := &vlist{items: make([]any, 0, n+1)}
@@ -688,6 +698,7 @@ func (ev *evaluator) contextGet(key string) any {
 	if key == "" {
 		prefix = ""
 	}
+	ev.work(64 * len(ev.in.Context))
 	for k := range ev.in.Context {
 		if strings.HasPrefix(k, prefix) {
 			return &contextObj{prefix: prefix}
@@ -951,6 +962,7 @@ func (ev *evaluator) mapMethod(part *refPart, m *vmap, args []any, ctx *contextO
 		}
 	case "containsValue":
 		if len(args) == 1 {
+			ev.work(64 * len(m.vals))
 			for _, v := range m.vals {
 				if ev.valuesEqual(v, args[0]) {
 					return true
@@ -1009,6 +1021,7 @@ func (ev *evaluator) listMethod(part *refPart, l *vlist, args []any) any {
 		}
 	case "contains":
 		if len(args) == 1 {
+			ev.work(64 * len(l.items))
 			for _, v := range l.items {
 				if ev.valuesEqual(v, args[0]) {
 					return true
@@ -1018,6 +1031,7 @@ func (ev *evaluator) listMethod(part *refPart, l *vlist, args []any) any {
 		}
 	case "indexOf":
 		if len(args) == 1 {
+			ev.work(64 * len(l.items))
 			for i, v := range l.items {
 				if ev.valuesEqual(v, args[0]) {
 					return int64(i)
@@ -1083,6 +1097,7 @@ func (ev *evaluator) regexp(part *refPart, pattern string) *regexp.Regexp {
 	if re, ok := ev.regexps[pattern]; ok {
 		return re
 	}
+	ev.work(64 * len(pattern))
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		ev.fail(part.off, true, "regular expression %q: %v (RE2 syntax)", truncate(pattern), err)
@@ -1105,6 +1120,7 @@ func strArg(args []any, i int) (string, bool) {
 func (ev *evaluator) stringMethod(part *refPart, s string, args []any) any {
 	a0, ok0 := strArg(args, 0)
 	a1, ok1 := strArg(args, 1)
+	ev.work(len(s) + len(a0) + len(a1))
 	result := func(r string) any {
 		ev.charge(len(r))
 		return r

@@ -171,6 +171,7 @@ func (ev *evaluator) appendString(dst []byte, v any, depth int) []byte {
 	case nil:
 		return append(dst, "null"...)
 	case *vlist:
+		ev.work(64 * len(x.items))
 		if x.fromJSON {
 			return ev.appendJSON(dst, x, depth)
 		}
@@ -183,6 +184,7 @@ func (ev *evaluator) appendString(dst []byte, v any, depth int) []byte {
 		}
 		return append(dst, ']')
 	case *vmap:
+		ev.work(64 * len(x.keys))
 		dst = append(dst, '{')
 		for i, k := range x.keys {
 			if i > 0 {
@@ -315,6 +317,7 @@ func (ev *evaluator) valuesEqual(a, b any) bool {
 	switch x := a.(type) {
 	case string:
 		if y, ok := b.(string); ok {
+			ev.work(len(x))
 			return x == y
 		}
 	case bool:
@@ -326,6 +329,7 @@ func (ev *evaluator) valuesEqual(a, b any) bool {
 			if len(x.items) != len(y.items) {
 				return false
 			}
+			ev.step()
 			for i := range x.items {
 				if !ev.valuesEqual(x.items[i], y.items[i]) {
 					return false
