@@ -260,7 +260,7 @@ func TestUnsupportedReportedWithLocation(t *testing.T) {
 		}
 	}
 	// Reaching an unsupported construct is an error, never a silent rendering.
-	for _, s := range []string{"#include('x')", "$util.toJson($a)", "#macro(m)x#end", "$input.json('$[?(@.a)]')", "#foo($x)"} {
+	for _, s := range []string{"#include('x')", "$util.toJson($a)", "#macro(m)x#end", "$input.json('$[?(@.a)]')", "#foo($x)", `#set($s = "x")$s.compareTo("y")`, "$input.nope"} {
 		tp, err := Parse("t", s)
 		if err != nil {
 			t.Fatalf("%q: %v", s, err)

@@ -601,7 +601,7 @@ func (ev *evaluator) property(v any, name string) any {
 			ev.sreg = ev.bodyString()
 			return strReg
 		}
-		return nil
+		ev.fail(ev.at, true, "$input.%s is not supported", name)
 	case *foreachObj:
 		switch name {
 		case "hasNext":
@@ -799,6 +799,15 @@ func (ev *evaluator) call(part *refPart, v any) any {
 }
 
 func (ev *evaluator) callWith(part *refPart, v any, args []any) any {
+	switch v.(type) {
+	case *inputObj, *utilObj:
+	default:
+		if !valueMethods[part.name] {
+			// A Java method this interpreter does not implement (reported by Check): fail rather than render
+			// the reference as text where API Gateway would call it.
+			ev.fail(part.off, true, ".%s() is not supported", part.name)
+		}
+	}
 	switch x := v.(type) {
 	case *inputObj:
 		switch part.name {
