@@ -65,7 +65,9 @@
 //
 // Whitespace, as Velocity 1.7's lexer (Parser.jjt) does it: the closing ")" of #set, #if, #elseif and #foreach
 // swallows following spaces/tabs and one newline; #else and #end swallow following spaces/tabs and one newline;
-// #set also swallows the spaces and tabs before it. Indentation before other directives is output.
+// #set also swallows the spaces and tabs before it when nothing else precedes them since the last directive,
+// reference or comment (its SET_DIRECTIVE token starts with them; text such as "x  #set" is one TEXT token, kept).
+// Indentation before other directives is output. A "## comment" swallows its newline.
 //
 // Escapes: "\$ref" renders "$ref" when the reference has a value and "\$ref" when it does not; "\#if" (and the other
 // directive names) renders "#if" without running it. Backslashes anywhere else are text.

@@ -329,8 +329,11 @@ func (p *parser) statements(i, end int, inBlock bool) (nodes []node, term string
 				}
 				flush()
 				what := "#" + name
-				msg := "directive not supported by API Gateway's template subset as implemented here"
-				if !knownDirectives[name] {
+				msg := "directive not supported by this interpreter"
+				switch {
+				case name == "include" || name == "parse":
+					msg = "API Gateway templates cannot load other templates"
+				case !knownDirectives[name]:
 					msg = "macro call: macros are not supported"
 				}
 				p.report(i, what, msg)
