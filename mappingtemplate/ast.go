@@ -28,9 +28,10 @@ const (
 )
 
 type setNode struct {
-	off int
-	lhs *refExpr
-	rhs expr
+	off      int
+	lhs      *refExpr
+	rhs      expr
+	override string // "responseOverride.status", "requestOverride.header.X", ... for assignments into $context
 }
 
 type ifNode struct {

@@ -19,6 +19,10 @@
 // MOCK-CORS.md §3): [ParseSubstitution] returns a Template that only replaces $context.<name> and
 // $stageVariables.<name> and copies everything else byte for byte.
 //
+// [Template.RenderOverrides] also returns what the template assigned to $context.responseOverride.status,
+// $context.responseOverride.header.<name> and $context.requestOverride.header/querystring/path.<name> (DG
+// apigateway-override-request-response-parameters.md); later reads of those variables see the assigned values.
+//
 // [Check] is what `validate` calls for a VTL template: the syntax error, if any, and every unsupported construct,
 // each with its position. (A substitution template has nothing unsupported.)
 //
@@ -122,8 +126,8 @@
 // # Unsupported (reported by Check and Unsupported, an error if reached)
 //
 // #macro, #include, #parse, #evaluate, #define, #literal, a call of an undefined macro (#name(...)), unknown $util
-// methods, JSONPath filters/slices/unions in literal paths, assignments into $context (requestOverride /
-// responseOverride), unknown $input members and Java methods outside the list above.
+// methods, JSONPath filters/slices/unions in literal paths, assignments into $context other than the overrides
+// below, unknown $input members and Java methods outside the list above.
 //
 // # Limits
 //

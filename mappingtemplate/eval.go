@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -41,8 +42,9 @@ type evaluator struct {
 	depth        int
 	stopped      bool
 	breaking     bool
-	inString     int    // > 0 while an interpolated string renders into out
-	sreg         string // the string behind strReg
+	inString     int               // > 0 while an interpolated string renders into out
+	sreg         string            // the string behind strReg
+	ov           map[string]string // $context.requestOverride / responseOverride assignments, by dotted name
 	foreachChunk []foreachObj
 	maps         []smallMap
 	mapsUsed     int
@@ -65,7 +67,12 @@ type abort struct{ err error }
 
 var evaluators = sync.Pool{New: func() any { return new(evaluator) }}
 
-func (t *Template) render(dst []byte, in *Input, lim Limits) (out []byte, err error) {
+func (t *Template) render(dst []byte, in *Input, lim Limits) ([]byte, error) {
+	return t.renderWith(dst, in, lim, nil)
+}
+
+// renderWith evaluates the template; when ovOut is not nil it receives the overrides assigned.
+func (t *Template) renderWith(dst []byte, in *Input, lim Limits, ovOut **Overrides) (out []byte, err error) {
 	ev := evaluators.Get().(*evaluator)
 	vars := ev.vars[:0]
 	for range t.slots {
@@ -85,11 +92,15 @@ func (t *Template) render(dst []byte, in *Input, lim Limits) (out []byte, err er
 			}
 			out, err = ev.out, a.err
 		}
+		if ovOut != nil && ev.ov != nil {
+			*ovOut = ev.overrides()
+		}
 		clear(ev.vars)
 		clear(ev.maps[:ev.mapsUsed]) // drop the values (and the body they may point into)
 		clear(ev.lists[:ev.listsUsed])
 		clear(ev.foreachChunk[:ev.foreachUsed])
 		clear(ev.argStack[:cap(ev.argStack)])
+		ev.ov = nil
 		ev.t, ev.in, ev.out, ev.body, ev.params, ev.stageVars, ev.regexps = nil, nil, nil, nil, nil, nil, nil
 		evaluators.Put(ev)
 	}()
@@ -295,6 +306,10 @@ func builtinValue(slot int) any {
 
 func (ev *evaluator) set(n *setNode) {
 	v := ev.eval(n.rhs)
+	if n.override != "" {
+		ev.setOverride(n, v)
+		return
+	}
 	if len(n.lhs.parts) == 0 {
 		ev.vars[n.lhs.slot] = v
 		return
@@ -323,6 +338,50 @@ func (ev *evaluator) set(n *setNode) {
 	case *contextObj:
 		ev.fail(n.off, true, "assignments into $context are not supported")
 	}
+}
+
+func (ev *evaluator) setOverride(n *setNode, v any) {
+	if ev.ov == nil {
+		ev.ov = map[string]string{}
+	}
+	if v == nil {
+		delete(ev.ov, n.override)
+		return
+	}
+	s := ev.toString(v)
+	if n.override == "responseOverride.status" {
+		code, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || code < 100 || code > 599 {
+			ev.fail(n.off, false, "$context.responseOverride.status = %q is not an HTTP status code", truncate(s))
+		}
+	}
+	ev.charge(len(n.override) + len(s))
+	ev.ov[n.override] = s
+}
+
+func (ev *evaluator) overrides() *Overrides {
+	o := &Overrides{}
+	put := func(m *map[string]string, k, v string) {
+		if *m == nil {
+			*m = map[string]string{}
+		}
+		(*m)[k] = v
+	}
+	for k, v := range ev.ov {
+		switch {
+		case k == "responseOverride.status":
+			o.Status, _ = strconv.Atoi(strings.TrimSpace(v))
+		case strings.HasPrefix(k, "responseOverride.header."):
+			put(&o.ResponseHeaders, strings.TrimPrefix(k, "responseOverride.header."), v)
+		case strings.HasPrefix(k, "requestOverride.header."):
+			put(&o.RequestHeaders, strings.TrimPrefix(k, "requestOverride.header."), v)
+		case strings.HasPrefix(k, "requestOverride.querystring."):
+			put(&o.RequestQuery, strings.TrimPrefix(k, "requestOverride.querystring."), v)
+		case strings.HasPrefix(k, "requestOverride.path."):
+			put(&o.RequestPath, strings.TrimPrefix(k, "requestOverride.path."), v)
+		}
+	}
+	return o
 }
 
 func (ev *evaluator) foreach(n *foreachNode) {
@@ -558,7 +617,7 @@ func (ev *evaluator) walk(r *refExpr, v any, parts []refPart) any {
 		}
 		part := &parts[i]
 		ev.step()
-		if c, ok := v.(*contextObj); ok && c.prefix == "" && part.ctxLast > i {
+		if c, ok := v.(*contextObj); ok && c.prefix == "" && part.ctxLast > i && ev.ov == nil {
 			// $context.a.b.c: one lookup of "a.b.c" instead of an object per level.
 			if s, ok := ev.in.Context[parts[part.ctxLast].ctxKey]; ok {
 				ev.sreg, v = s, strReg
@@ -591,9 +650,11 @@ func (ev *evaluator) property(v any, name string) any {
 		r, _ := x.get(name)
 		return r
 	case *contextObj:
-		if s, ok := ev.in.Context[x.prefix+name]; ok {
-			ev.sreg = s
-			return strReg
+		if ev.ov == nil {
+			if s, ok := ev.in.Context[x.prefix+name]; ok {
+				ev.sreg = s
+				return strReg
+			}
 		}
 		return ev.contextGet(x.prefix + name)
 	case *inputObj:
@@ -686,6 +747,9 @@ func (ev *evaluator) bodyValue(off int) any {
 }
 
 func (ev *evaluator) contextGet(key string) any {
+	if v, ok := ev.ov[key]; ok {
+		return v
+	}
 	if v, ok := ev.in.Context[key]; ok {
 		return v
 	}
@@ -698,8 +762,13 @@ func (ev *evaluator) contextGet(key string) any {
 	if key == "" {
 		prefix = ""
 	}
-	ev.work(64 * len(ev.in.Context))
+	ev.work(64 * (len(ev.in.Context) + len(ev.ov)))
 	for k := range ev.in.Context {
+		if strings.HasPrefix(k, prefix) {
+			return &contextObj{prefix: prefix}
+		}
+	}
+	for k := range ev.ov {
 		if strings.HasPrefix(k, prefix) {
 			return &contextObj{prefix: prefix}
 		}
@@ -711,7 +780,14 @@ func (ev *evaluator) contextGet(key string) any {
 func (ev *evaluator) contextMap(prefix string) *vmap {
 	keys := make([]string, 0, 8)
 	seen := map[string]bool{}
+	all := make([]string, 0, len(ev.in.Context)+len(ev.ov))
 	for k := range ev.in.Context {
+		all = append(all, k)
+	}
+	for k := range ev.ov {
+		all = append(all, k)
+	}
+	for _, k := range all {
 		if !strings.HasPrefix(k, prefix) {
 			continue
 		}

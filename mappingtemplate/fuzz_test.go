@@ -20,6 +20,8 @@ func FuzzTemplate(f *testing.F) {
 		`{"message":$context.error.messageString,"type":"$context.error.responseType"}`,
 		`#macro(m $a)$a#end#m(1) #include('x') $util.nope() $input.json('$[?(@.a)]')`,
 		`#set($m = {})#set($x = $m.put("self", $m))$m`,
+		`#set($context.responseOverride.status = 404)#set($context.requestOverride.header.X-A = $input.body)$context.responseOverride`,
+		`#set($r = [-9223372036854775808..9223372036854775807])`,
 		`#foreach($i in [1..1000])#foreach($j in [1..1000])$i#end#end`,
 		`\\\$a \#if \\#end ## c` + "\n" + `#* x *# #[[ y ]]# ${a.b(1, 'c', [1..2], {"k": $v})[0]}`,
 	} {
@@ -50,7 +52,7 @@ func FuzzTemplate(f *testing.F) {
 			StageVariables: map[string]string{"v": "1"},
 			Context:        map[string]string{"stage": "prod", "identity.sourceIp": "192.0.2.1", "error.message": "m"},
 		}
-		out, err := tp.AppendRender(nil, in, lim)
+		out, _, err := tp.RenderOverrides(nil, in, lim)
 		if err != nil {
 			var re *RuntimeError
 			var le *LimitError

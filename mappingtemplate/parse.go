@@ -802,8 +802,13 @@ func (p *parser) setDirective(off, i, end int) (node, int) {
 	if strings.HasPrefix(lhs.src, "$!") {
 		lhs.src = "$" + lhs.src[2:]
 	}
+	override := ""
 	if lhs.slot == slotContext && len(lhs.parts) > 0 {
-		p.report(off, "#set($context...)", "assignments into $context (requestOverride/responseOverride) are not supported")
+		override = overridePath(lhs)
+		if override == "" {
+			p.report(off, "#set($context...)", "only $context.requestOverride.header/querystring/path.<name> and "+
+				"$context.responseOverride.status/header.<name> can be assigned")
+		}
 	}
 	i = p.skipWS(i, end)
 	if i >= end || p.src[i] != '=' || (i+1 < end && p.src[i+1] == '=') {
@@ -813,7 +818,27 @@ func (p *parser) setDirective(off, i, end int) (node, int) {
 	if i >= end || p.src[i] != ')' {
 		p.fail(i, "#set needs a closing )")
 	}
-	return &setNode{off: off, lhs: lhs, rhs: rhs}, p.eatNewline(i+1, end)
+	return &setNode{off: off, lhs: lhs, rhs: rhs, override: override}, p.eatNewline(i+1, end)
+}
+
+// overridePath returns the dotted name of an assignable $context override (DG
+// apigateway-override-request-response-parameters.md), or "".
+func overridePath(r *refExpr) string {
+	var names []string
+	for _, part := range r.parts {
+		if part.kind != partProp {
+			return ""
+		}
+		names = append(names, part.name)
+	}
+	switch {
+	case len(names) == 2 && names[0] == "responseOverride" && names[1] == "status":
+	case len(names) == 3 && names[0] == "responseOverride" && names[1] == "header":
+	case len(names) == 3 && names[0] == "requestOverride" && (names[1] == "header" || names[1] == "querystring" || names[1] == "path"):
+	default:
+		return ""
+	}
+	return strings.Join(names, ".")
 }
 
 func (p *parser) condition(off, i, end int, what string) (expr, int) {
