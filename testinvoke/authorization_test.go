@@ -74,7 +74,8 @@ paths:
 
 // TestProtectedMethodsFailClosed: through the generated Envoy configuration and the route evaluator, a method that
 // requires authorization proxyplus does not enforce answers as API Gateway answers a request without credentials
-// and never reaches its integration, whatever credentials the request carries (issue 10 scope 1).
+// and never reaches its integration, whatever credentials the request carries (issue 10 scope 1). The Lambda
+// authorizer is enforced (issue 11): without a token it answers the same 401 without calling the function.
 func TestProtectedMethodsFailClosed(t *testing.T) {
 	inv, lambdaCalls, backendCalls := protectedInvoker(t, false)
 	for _, tc := range []struct {
@@ -86,7 +87,6 @@ func TestProtectedMethodsFailClosed(t *testing.T) {
 		{"root Cognito, no token", "GET", "/prod/me", nil, 401, `{"message":"Unauthorized"}`, "UnauthorizedException"},
 		{"root Cognito, a token", "GET", "/prod/me", [][2]string{{"Authorization", "eyJhbGciOi.x.y"}}, 401, `{"message":"Unauthorized"}`, "UnauthorizedException"},
 		{"Lambda authorizer, no token", "GET", "/prod/pets/7", nil, 401, `{"message":"Unauthorized"}`, "UnauthorizedException"},
-		{"Lambda authorizer, a token", "GET", "/prod/pets/7", [][2]string{{"Authorization", "Bearer allow"}}, 401, `{"message":"Unauthorized"}`, "UnauthorizedException"},
 		{"API key missing", "GET", "/prod/inventory", nil, 403, `{"message":"Forbidden"}`, "ForbiddenException"},
 		{"API key given", "GET", "/prod/inventory", [][2]string{{"x-api-key", "k-123"}}, 403, `{"message":"Forbidden"}`, "ForbiddenException"},
 		{"AWS_IAM unsigned", "POST", "/prod/admin", nil, 403, `{"message":"Missing Authentication Token"}`, "MissingAuthenticationTokenException"},
@@ -131,20 +131,72 @@ func TestProtectedMethodsFailClosed(t *testing.T) {
 	}
 }
 
-// TestInsecureOptOutServesOpen: the opt-out serves protected methods without credentials, and says so.
+// TestInsecureOptOutServesOpen: the opt-out serves protected methods proxyplus does not enforce without
+// credentials, and says so; a Lambda authorizer, which proxyplus enforces, still decides.
 func TestInsecureOptOutServesOpen(t *testing.T) {
 	inv, lambdaCalls, backendCalls := protectedInvoker(t, true)
-	for _, target := range []string{"/prod/me", "/prod/pets/7", "/prod/inventory"} {
-		got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: target})
+	for _, tc := range []struct {
+		target string
+		status int
+	}{{"/prod/me", 200}, {"/prod/inventory", 200}, {"/prod/pets/7", 401}} {
+		got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: tc.target})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Response.StatusCode != 200 {
-			t.Errorf("%s: status %d, want 200", target, got.Response.StatusCode)
+		if got.Response.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.target, got.Response.StatusCode, tc.status)
 		}
 	}
-	if lambdaCalls.Load() != 2 || backendCalls.Load() != 1 {
-		t.Errorf("%d invocations, %d backend requests; want 2 and 1", lambdaCalls.Load(), backendCalls.Load())
+	if lambdaCalls.Load() != 2 || backendCalls.Load() != 0 {
+		t.Errorf("%d invocations, %d backend requests; want 2 and 0", lambdaCalls.Load(), backendCalls.Load())
+	}
+}
+
+// TestLambdaAuthorizerOnHTTPProxy: an HTTP_PROXY method's Lambda authorizer runs in the processor's headers pass,
+// in-process and over the wire: an allowed token reaches the backend, a denied one gets 403 and never does, and
+// the authorizer is invoked with the TOKEN event whose method ARN names the actual path.
+func TestLambdaAuthorizerOnHTTPProxy(t *testing.T) {
+	for _, wire := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wire=%v", wire), func(t *testing.T) {
+			inv, _, backendCalls := protectedInvoker(t, false)
+			var authEvents []string
+			inv.Lambda.Invoker = lambdainvoke.Func(func(_ context.Context, fn string, payload []byte) (*lambdainvoke.Result, error) {
+				if !strings.HasSuffix(fn, ":auth") {
+					return nil, fmt.Errorf("unexpected function %s", fn)
+				}
+				authEvents = append(authEvents, string(payload))
+				effect := "Deny"
+				if strings.Contains(string(payload), `"Bearer allow"`) {
+					effect = "Allow"
+				}
+				return &lambdainvoke.Result{Payload: []byte(`{"principalId":"u","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"` +
+					effect + `","Resource":"arn:aws:execute-api:us-east-1:*:*/prod/GET/pets/7"}]}}`)}, nil
+			})
+			if wire {
+				inv.Processor, inv.Lambda = startProcessor(t, inv.Lambda, inv.RouteKeys()), nil
+			}
+			inv.DryRun = false
+			for _, tc := range []struct {
+				token  string
+				status int
+			}{{"Bearer allow", 200}, {"Bearer deny", 403}} {
+				got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: "/prod/pets/7",
+					Headers: [][2]string{{"Authorization", tc.token}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Response.StatusCode != tc.status {
+					t.Errorf("%s: status %d %s, want %d", tc.token, got.Response.StatusCode, got.Response.Body, tc.status)
+				}
+			}
+			if backendCalls.Load() != 1 {
+				t.Errorf("%d backend requests, want 1", backendCalls.Load())
+			}
+			if len(authEvents) != 2 || !strings.Contains(authEvents[0], `"methodArn":"arn:aws:execute-api:us-east-1:000000000000:`) ||
+				!strings.HasSuffix(authEvents[0], `/prod/GET/pets/7"}`) {
+				t.Errorf("authorizer events %q", authEvents)
+			}
+		})
 	}
 }
 

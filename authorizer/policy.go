@@ -1,0 +1,208 @@
+// Package authorizer runs API Gateway Lambda authorizers (TOKEN and REQUEST) for the processor: identity
+// sources and identityValidationExpression, the authorizer event with its method ARN, the result cache, the
+// function's answer and IAM policy evaluation, and the gateway's 401/403/500 answers (AUTHORIZERS.md §1-§4).
+package authorizer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Decision is what a policy says about one method ARN.
+type Decision int
+
+const (
+	// ImplicitDeny: no statement covers the ARN (DG apigateway-authorization-flow.md Table A: 403).
+	ImplicitDeny Decision = iota
+	Allow
+	// ExplicitDeny: a Deny statement covers the ARN; it wins over every Allow.
+	ExplicitDeny
+)
+
+func (d Decision) String() string {
+	switch d {
+	case Allow:
+		return "allow"
+	case ExplicitDeny:
+		return "explicit deny"
+	}
+	return "implicit deny"
+}
+
+// Policy is an IAM policy document reduced to what execute-api:Invoke evaluation needs. It is immutable once
+// parsed, so cached results share it between requests.
+type Policy struct {
+	statements []statement
+}
+
+type statement struct {
+	deny bool
+	// not is set for NotResource: the statement covers every ARN none of resources matches.
+	not       bool
+	resources []string
+}
+
+// maxStatements and maxResources bound a policy's evaluation cost whatever the function returns.
+const (
+	maxStatements = 1000
+	maxResources  = 1000
+)
+
+// ParsePolicy reads a policyDocument (DG api-gateway-lambda-authorizer-output.md): Statement is one object or a
+// list; Effect Allow or Deny; Action and Resource (or NotResource) a string or a list. Statements whose actions
+// cannot cover execute-api:Invoke are dropped.
+func ParsePolicy(doc json.RawMessage) (*Policy, error) {
+	var d struct {
+		Statement json.RawMessage `json:"Statement"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, fmt.Errorf("policyDocument: %w", err)
+	}
+	if len(d.Statement) == 0 || string(d.Statement) == "null" {
+		return nil, errors.New("policyDocument has no Statement")
+	}
+	var raw []json.RawMessage
+	if d.Statement[0] == '[' {
+		if err := json.Unmarshal(d.Statement, &raw); err != nil {
+			return nil, fmt.Errorf("policyDocument.Statement: %w", err)
+		}
+	} else {
+		raw = []json.RawMessage{d.Statement}
+	}
+	if len(raw) > maxStatements {
+		return nil, fmt.Errorf("policyDocument has %d statements, more than %d", len(raw), maxStatements)
+	}
+	p := &Policy{statements: make([]statement, 0, len(raw))}
+	total := 0
+	for i, r := range raw {
+		var s struct {
+			Effect      string          `json:"Effect"`
+			Action      json.RawMessage `json:"Action"`
+			NotAction   json.RawMessage `json:"NotAction"`
+			Resource    json.RawMessage `json:"Resource"`
+			NotResource json.RawMessage `json:"NotResource"`
+		}
+		if err := json.Unmarshal(r, &s); err != nil {
+			return nil, fmt.Errorf("policyDocument.Statement[%d]: %w", i, err)
+		}
+		st := statement{}
+		switch s.Effect {
+		case "Allow":
+		case "Deny":
+			st.deny = true
+		default:
+			return nil, fmt.Errorf("policyDocument.Statement[%d].Effect %q is neither Allow nor Deny", i, s.Effect)
+		}
+		actionCovers := false
+		switch {
+		case s.Action != nil:
+			actions, err := stringOrList(s.Action)
+			if err != nil {
+				return nil, fmt.Errorf("policyDocument.Statement[%d].Action: %w", i, err)
+			}
+			for _, a := range actions {
+				// Action names are case-insensitive in IAM.
+				actionCovers = actionCovers || Match(strings.ToLower(a), "execute-api:invoke")
+			}
+		case s.NotAction != nil:
+			actions, err := stringOrList(s.NotAction)
+			if err != nil {
+				return nil, fmt.Errorf("policyDocument.Statement[%d].NotAction: %w", i, err)
+			}
+			actionCovers = true
+			for _, a := range actions {
+				actionCovers = actionCovers && !Match(strings.ToLower(a), "execute-api:invoke")
+			}
+		default:
+			return nil, fmt.Errorf("policyDocument.Statement[%d] has no Action", i)
+		}
+		res := s.Resource
+		if res == nil {
+			res, st.not = s.NotResource, true
+		}
+		if res == nil {
+			return nil, fmt.Errorf("policyDocument.Statement[%d] has no Resource", i)
+		}
+		var err error
+		if st.resources, err = stringOrList(res); err != nil {
+			return nil, fmt.Errorf("policyDocument.Statement[%d].Resource: %w", i, err)
+		}
+		if total += len(st.resources); total > maxResources {
+			return nil, fmt.Errorf("policyDocument has more than %d resources", maxResources)
+		}
+		if actionCovers {
+			p.statements = append(p.statements, st)
+		}
+	}
+	return p, nil
+}
+
+func stringOrList(raw json.RawMessage) ([]string, error) {
+	if len(raw) > 0 && raw[0] == '[' {
+		var l []string
+		if err := json.Unmarshal(raw, &l); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return []string{s}, nil
+}
+
+// Evaluate decides execute-api:Invoke on methodARN: an explicit Deny wins, else any Allow allows, else the
+// implicit deny. It allocates nothing.
+func (p *Policy) Evaluate(methodARN string) Decision {
+	d := ImplicitDeny
+	for i := range p.statements {
+		st := &p.statements[i]
+		covered := false
+		for _, r := range st.resources {
+			if Match(r, methodARN) {
+				covered = true
+				break
+			}
+		}
+		if covered == st.not {
+			continue
+		}
+		if st.deny {
+			return ExplicitDeny
+		}
+		d = Allow
+	}
+	return d
+}
+
+// Match reports whether s matches pattern, where '*' matches any run of characters ('/' and ':' included) and
+// '?' any one character, as IAM matches Resource ARNs (DG api-gateway-control-access-using-iam-policies-to-
+// invoke-api.md). Byte-wise, iterative (no backtracking blow-up: O(len(pattern)·len(s)) at worst), no
+// allocation.
+func Match(pattern, s string) bool {
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
