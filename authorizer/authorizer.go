@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -247,11 +248,18 @@ func (a *Authorizer) regexp(expr string) (*regexp.Regexp, error) {
 // route pr (AUTHORIZERS.md §2): the path is the request's resource path as matched against the route's
 // template — literal segments exactly the template's, parameter values raw (percent-encoding kept, so an encoded
 // slash stays inside its segment), trailing slashes removed — so nothing a client sends can name another
-// resource, stage or API. ok is false when the path is not under the route.
+// resource, stage or API. The verb is the route's method, or on an ANY route the request's method when it is one
+// ANY covers. ok is false when the request is not one of the route's.
 func AppendMethodARN(dst []byte, params []translator.PathParam, pr *ir.ProcessorRoute, region, account, method, target string) ([]byte, []translator.PathParam, bool) {
 	rawPath, _, _ := strings.Cut(target, "?")
 	stage, rest, ok := translator.SplitStagePath(rawPath)
 	if !ok || stage != pr.Stage {
+		return dst, params, false
+	}
+	// The verb is the route's; on an ANY route the request's, which Envoy matched against ANY's seven (RTE-12).
+	if pr.Route.Method != "ANY" {
+		method = pr.Route.Method
+	} else if !slices.Contains(ir.AnyMethods, method) {
 		return dst, params, false
 	}
 	if params, ok = translator.AppendParams(params, pr.Route.Segments, rest); !ok {

@@ -54,22 +54,21 @@ const (
 // list; Effect Allow or Deny; Action and Resource (or NotResource) a string or a list. Statements whose actions
 // cannot cover execute-api:Invoke are dropped.
 func ParsePolicy(doc json.RawMessage) (*Policy, error) {
-	var d struct {
-		Statement json.RawMessage `json:"Statement"`
-	}
+	var d map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &d); err != nil {
 		return nil, fmt.Errorf("policyDocument: %w", err)
 	}
-	if len(d.Statement) == 0 || string(d.Statement) == "null" {
+	stmts := d["Statement"]
+	if len(stmts) == 0 || string(stmts) == "null" {
 		return nil, errors.New("policyDocument has no Statement")
 	}
 	var raw []json.RawMessage
-	if d.Statement[0] == '[' {
-		if err := json.Unmarshal(d.Statement, &raw); err != nil {
+	if stmts[0] == '[' {
+		if err := json.Unmarshal(stmts, &raw); err != nil {
 			return nil, fmt.Errorf("policyDocument.Statement: %w", err)
 		}
 	} else {
-		raw = []json.RawMessage{d.Statement}
+		raw = []json.RawMessage{stmts}
 	}
 	if len(raw) > maxStatements {
 		return nil, fmt.Errorf("policyDocument has %d statements, more than %d", len(raw), maxStatements)
@@ -77,23 +76,23 @@ func ParsePolicy(doc json.RawMessage) (*Policy, error) {
 	p := &Policy{statements: make([]statement, 0, len(raw))}
 	total := 0
 	for i, r := range raw {
-		var s struct {
-			Effect      string          `json:"Effect"`
-			Action      json.RawMessage `json:"Action"`
-			NotAction   json.RawMessage `json:"NotAction"`
-			Resource    json.RawMessage `json:"Resource"`
-			NotResource json.RawMessage `json:"NotResource"`
-		}
-		if err := json.Unmarshal(r, &s); err != nil {
+		// Element names are matched exactly (encoding/json's struct fields would also take "effect").
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(r, &m); err != nil {
 			return nil, fmt.Errorf("policyDocument.Statement[%d]: %w", i, err)
 		}
+		s := struct{ Action, NotAction, Resource, NotResource json.RawMessage }{m["Action"], m["NotAction"], m["Resource"], m["NotResource"]}
+		var effect string
+		if err := json.Unmarshal(m["Effect"], &effect); m["Effect"] != nil && err != nil {
+			return nil, fmt.Errorf("policyDocument.Statement[%d].Effect: %w", i, err)
+		}
 		st := statement{}
-		switch s.Effect {
+		switch effect {
 		case "Allow":
 		case "Deny":
 			st.deny = true
 		default:
-			return nil, fmt.Errorf("policyDocument.Statement[%d].Effect %q is neither Allow nor Deny", i, s.Effect)
+			return nil, fmt.Errorf("policyDocument.Statement[%d].Effect %q is neither Allow nor Deny", i, effect)
 		}
 		actionCovers := false
 		switch {
@@ -187,12 +186,12 @@ func Match(pattern, s string) bool {
 	star, mark := -1, 0
 	for i < len(s) {
 		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
-			p++
-			i++
 		case p < len(pattern) && pattern[p] == '*':
 			star, mark = p, i
 			p++
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
 		case star >= 0:
 			p = star + 1
 			mark++

@@ -45,16 +45,26 @@ func ParseResult(payload []byte, functionError string) (*Result, error) {
 		// Some runtimes report callback("Unauthorized") as the error string itself.
 		return nil, errUnauthorized
 	}
-	var out struct {
-		PrincipalID        json.RawMessage            `json:"principalId"`
-		PolicyDocument     json.RawMessage            `json:"policyDocument"`
-		Context            map[string]json.RawMessage `json:"context"`
-		UsageIdentifierKey *string                    `json:"usageIdentifierKey"`
-	}
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.UseNumber()
-	if err := d.Decode(&out); err != nil {
+	// Keys are matched exactly (encoding/json's struct fields would also take "principalid").
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &top); err != nil {
 		return nil, fmt.Errorf("the authorizer's answer is not a JSON object: %w", err)
+	}
+	var out struct {
+		PrincipalID, PolicyDocument json.RawMessage
+		Context                     map[string]json.RawMessage
+		UsageIdentifierKey          *string
+	}
+	out.PrincipalID, out.PolicyDocument = top["principalId"], top["policyDocument"]
+	if c := top["context"]; c != nil && string(c) != "null" {
+		if err := json.Unmarshal(c, &out.Context); err != nil {
+			return nil, fmt.Errorf("context: %w", err)
+		}
+	}
+	if k := top["usageIdentifierKey"]; k != nil && string(k) != "null" {
+		if err := json.Unmarshal(k, &out.UsageIdentifierKey); err != nil {
+			return nil, fmt.Errorf("usageIdentifierKey: %w", err)
+		}
 	}
 	if out.PolicyDocument == nil {
 		return nil, errors.New("the authorizer's answer has no policyDocument")
