@@ -90,7 +90,8 @@ func policy20() string {
 // gRPC options. `noop-check` answers CONTINUE without deciding anything; `unprotected` is the production processor
 // on the same route without an authorizer (its headers pass: route data, rewrite); `cached` the production
 // processor with the route's TOKEN authorizer answered from its cache (the function is never invoked in the loop);
-// `policy-20` evaluates a 20-statement policy for the request's method ARN (no transport).
+// `interleaved` runs noop-check and cached in turn and reports both p50s and their ratio; `policy-20` evaluates
+// a 20-statement policy for the request's method ARN (no transport).
 //
 //	go test ./extproc -run '^$' -bench BenchmarkAuthorization -benchmem -count 6 -cpu 2
 func BenchmarkAuthorization(b *testing.B) {
@@ -156,6 +157,29 @@ func BenchmarkAuthorization(b *testing.B) {
 			}
 		})
 	}
+	// interleaved: noop-check and cached in turn under the same load (the machine's load changes between sides run
+	// one after the other), reporting each side's p50 and their ratio, cached-p50/noop-p50 (target ≤ 1.3).
+	b.Run("interleaved", func(b *testing.B) {
+		noopCtx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, authorizedRoute(b, true))
+		cachedCtx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, authorizedRoute(b, true))
+		exchange(b, prod, cachedCtx)
+		var noopLat, cachedLat []time.Duration
+		before := calls
+		for b.Loop() {
+			t0 := time.Now()
+			exchange(b, noop, noopCtx)
+			t1 := time.Now()
+			exchange(b, prod, cachedCtx)
+			noopLat, cachedLat = append(noopLat, t1.Sub(t0)), append(cachedLat, time.Since(t1))
+		}
+		if calls != before {
+			b.Fatalf("the authorizer function was invoked %d times in the loop", calls-before)
+		}
+		n, c := median(noopLat), median(cachedLat)
+		b.ReportMetric(float64(n.Nanoseconds()), "noop-p50-ns")
+		b.ReportMetric(float64(c.Nanoseconds()), "cached-p50-ns")
+		b.ReportMetric(float64(c)/float64(n), "cached/noop")
+	})
 	b.Run("policy-20", func(b *testing.B) {
 		p, err := authorizer.ParsePolicy(json.RawMessage(policy20()))
 		if err != nil {
