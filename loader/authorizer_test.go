@@ -8,7 +8,8 @@ import (
 )
 
 // TestLambdaAuthorizerNotReportedUnenforced: a method protected by a Lambda TOKEN or REQUEST authorizer is enforced
-// (issue 11 scope 1), so it gets no AUTH-1 finding; a Cognito-protected method still does.
+// (issue 11 scope 1), so it gets no AUTH-1 finding and its extensions no OAS-10; a Cognito-protected method still
+// gets both.
 func TestLambdaAuthorizerNotReportedUnenforced(t *testing.T) {
 	for _, tc := range []struct {
 		scheme string
@@ -24,9 +25,14 @@ func TestLambdaAuthorizerNotReportedUnenforced(t *testing.T) {
 		if err != nil {
 			t.Fatalf("load: %v %v", err, res.Diagnostics)
 		}
-		got := false
+		got, oas10 := false, false
 		for _, d := range res.Diagnostics {
 			got = got || d.Rule == diag.RuleUnenforcedAuthorization
+			oas10 = oas10 || d.Rule == "OAS-10"
+		}
+		if oas10 != tc.auth1 {
+			// A Lambda authorizer's extensions are read; a Cognito one's are reported as not run yet.
+			t.Errorf("%s: OAS-10 reported %v: %v", tc.scheme, oas10, res.Diagnostics)
 		}
 		if got != tc.auth1 {
 			t.Errorf("%s: AUTH-1 reported %v, want %v: %v", tc.scheme, got, tc.auth1, res.Diagnostics)

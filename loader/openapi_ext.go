@@ -219,7 +219,7 @@ func schemeAuthType(scheme map[string]any) string {
 
 // extensionNotes explains, per unsupported API Gateway extension, what proxyplus does instead (OAS-10).
 var extensionNotes = map[string]string{
-	"x-amazon-apigateway-authorizer":         "Lambda authorizers (TOKEN, REQUEST) run in the processor; other authorizers are not run yet, and methods that use one refuse every request as API Gateway refuses one without credentials (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
+	"x-amazon-apigateway-authorizer":         "authorizers are not run yet; methods that use this one refuse every request as API Gateway refuses one without credentials (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
 	"x-amazon-apigateway-authtype":           "this authorization is not enforced yet; methods that use it refuse every request as API Gateway refuses one without credentials (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
 	"x-amazon-apigateway-request-validator":  "request validation is not supported; requests reach the integration unvalidated",
 	"x-amazon-apigateway-request-validators": "request validation is not supported; requests reach the integration unvalidated",

@@ -179,9 +179,7 @@ x-amazon-apigateway-policy: {Version: '2012-10-17'}
 x-amazon-apigateway-api-key-source: HEADER
 x-amazon-apigateway-minimum-compression-size: 0
 `, []want{
-			// The Lambda authorizer is enforced (issue 11): no AUTH-1 for GET /pets.
-			warnAt("OAS-10", "$.components.securitySchemes.auth.x-amazon-apigateway-authorizer", "x-amazon-apigateway-authorizer", "Lambda authorizers (TOKEN, REQUEST) run in the processor"),
-			warnAt("OAS-10", "$.components.securitySchemes.auth.x-amazon-apigateway-authtype", "x-amazon-apigateway-authtype", "this authorization is not enforced yet"),
+			// The Lambda authorizer is enforced and its extensions read (issue 11): no AUTH-1, no OAS-10 for them.
 			warnAt("OAS-10", "$.x-amazon-apigateway-gateway-responses", "x-amazon-apigateway-gateway-responses", "gateway responses are not supported"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-policy", "x-amazon-apigateway-policy", "resource policies"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-api-key-source", "x-amazon-apigateway-api-key-source", "API keys"),

@@ -221,11 +221,13 @@ func cannedResponses(responses, errs []string) (canned, error) {
 }
 
 // cannedFunctions answers invocations from canned answers: the function's own (by the last segment of its ARN or
-// the whole ARN), else the unnamed one, else fallback (nil: an error naming the function).
+// the whole ARN), else a local function of that name, else the unnamed answer, else fallback (nil: an error
+// naming the function).
 type cannedFunctions struct {
 	unnamed  *lambdainvoke.Result
 	named    map[string]*lambdainvoke.Result
 	fallback lambdainvoke.Invoker
+	local    func(function string) bool
 }
 
 func (f *cannedFunctions) Invoke(ctx context.Context, function string, payload []byte) (*lambdainvoke.Result, error) {
@@ -234,6 +236,9 @@ func (f *cannedFunctions) Invoke(ctx context.Context, function string, payload [
 	}
 	if r, ok := f.named[functionName(function)]; ok {
 		return r, nil
+	}
+	if f.local != nil && f.local(function) {
+		return f.fallback.Invoke(ctx, function, payload)
 	}
 	if f.unnamed != nil {
 		return f.unnamed, nil
@@ -273,15 +278,21 @@ func functionInvoker(ctx context.Context, c canned, endpoint string, local []fun
 		}
 		return inv, noop, nil
 	}
-	if c.unnamed != nil {
+	if c.unnamed != nil && len(local) == 0 {
 		return &cannedFunctions{unnamed: c.unnamed, named: c.named}, noop, nil
 	}
 	inv, _, closeFn, err := lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(c.named) > 0 {
-		return &cannedFunctions{named: c.named, fallback: inv}, closeFn, nil
+	if c.empty() {
+		return inv, closeFn, nil
 	}
-	return inv, closeFn, nil
+	cf := &cannedFunctions{unnamed: c.unnamed, named: c.named, fallback: inv}
+	if r, ok := inv.(*lambdainvoke.Routing); ok {
+		// A local function runs even with an unnamed answer: --local-function auth=... --function-response F runs
+		// the authorizer and answers for the integration.
+		cf.local = r.IsLocal
+	}
+	return cf, closeFn, nil
 }
