@@ -153,10 +153,11 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 		switch pr.Route.Integration.Type {
 		case ir.HTTPProxy:
 			rh := st.headersOf(r.RequestHeaders)
-			if resp := s.authorizeHeaders(ctx, pr, rh); resp != nil {
-				return resp
+			refusal, auth := s.authorizeHeaders(ctx, pr, rh)
+			if refusal != nil {
+				return refusal
 			}
-			hm, err := RewriteHTTPProxy(pr, rh)
+			hm, err := RewriteHTTPProxyAuthorized(pr, rh, auth)
 			if err != nil {
 				s.log.Error("HTTP_PROXY rewrite failed", "route", pr.Route.Name, "err", err)
 				return internalError("proxyplus_http_proxy_rewrite_failed")

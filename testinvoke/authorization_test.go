@@ -59,7 +59,7 @@ paths:
         type: http_proxy
         httpMethod: GET
         uri: ` + backend + `/pets/{petId}
-        requestParameters: {integration.request.path.petId: method.request.path.petId}
+        requestParameters: {integration.request.path.petId: method.request.path.petId, integration.request.header.x-user: context.authorizer.principalId}
   /inventory:
     get:
       security: [{api_key: []}]
@@ -153,8 +153,9 @@ func TestInsecureOptOutServesOpen(t *testing.T) {
 }
 
 // TestLambdaAuthorizerOnHTTPProxy: an HTTP_PROXY method's Lambda authorizer runs in the processor's headers pass,
-// in-process and over the wire: an allowed token reaches the backend, a denied one gets 403 and never does, and
-// the authorizer is invoked with the TOKEN event whose method ARN names the actual path.
+// in-process and over the wire: an allowed token reaches the backend (its principalId through a
+// context.authorizer.principalId header mapping), a denied one gets 403 and never does, and the authorizer is
+// invoked with the TOKEN event whose method ARN names the actual path.
 func TestLambdaAuthorizerOnHTTPProxy(t *testing.T) {
 	for _, wire := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wire=%v", wire), func(t *testing.T) {
@@ -188,6 +189,9 @@ func TestLambdaAuthorizerOnHTTPProxy(t *testing.T) {
 				if got.Response.StatusCode != tc.status {
 					t.Errorf("%s: status %d %s, want %d", tc.token, got.Response.StatusCode, got.Response.Body, tc.status)
 				}
+				if tc.status == 200 && got.Response.Body != "pet for u" {
+					t.Errorf("%s: backend answered %q; the context.authorizer.principalId mapping did not reach it", tc.token, got.Response.Body)
+				}
 			}
 			if backendCalls.Load() != 1 {
 				t.Errorf("%d backend requests, want 1", backendCalls.Load())
@@ -203,9 +207,9 @@ func TestLambdaAuthorizerOnHTTPProxy(t *testing.T) {
 func protectedInvoker(t *testing.T, insecure bool) (*testinvoke.Invoker, *atomic.Int32, *atomic.Int32) {
 	t.Helper()
 	var lambdaCalls, backendCalls atomic.Int32
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		backendCalls.Add(1)
-		fmt.Fprint(w, "pet")
+		fmt.Fprint(w, "pet for ", r.Header.Get("X-User"))
 	}))
 	t.Cleanup(backend.Close)
 	res, err := loader.Load("protected.yaml", []byte(protectedAPI(backend.URL, insecure)), loader.Options{})

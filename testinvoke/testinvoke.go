@@ -242,6 +242,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 				return nil, err
 			}
 			rh := extproc.NewRequestHeaders(view.Headers)
+			var auth *authorizer.Result
 			if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
 				// The processor's headers-mode authorizer pass: a refusal is its immediate response.
 				var o authorizer.Outcome
@@ -255,8 +256,9 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 					out.Response = fromEvaluatorResponse(r)
 					return out, nil
 				}
+				auth = o.Result
 			}
-			hm, err := extproc.RewriteHTTPProxy(pr, rh)
+			hm, err := extproc.RewriteHTTPProxyAuthorized(pr, rh, auth)
 			if err != nil {
 				return nil, err
 			}
