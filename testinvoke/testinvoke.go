@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -343,7 +344,10 @@ func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, 
 		out.Authorizer = &AuthorizerCalls{Calls: x.Authorization.Calls, Event: x.Authorization.Event}
 	}
 	out.Integration = &Integration{Type: string(ir.AWSProxy), Event: x.Event}
-	if inv.Lambda == nil && (x.Authorization.Refusal == nil || x.Event != nil) {
+	if x.Authorization.Refusal != nil {
+		out.Integration = nil // the authorizer answered: the integration is not reached
+	}
+	if inv.Lambda == nil && x.Authorization.Refusal == nil {
 		// A dry run shows the event the function would get, invoking nothing; an authorizer's refusal is the
 		// answer.
 		return out, nil
@@ -360,6 +364,9 @@ func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, 
 
 var errDryRun = errors.New("dry run: the function is not invoked")
 
+// discardLog silences a dry run's failed invocations: not invoking is the point.
+var discardLog = slog.New(slog.DiscardHandler)
+
 // lambda is the Lambda server test-invoke runs routes with: inv.Lambda with an authorizer sharing the invoker's
 // cache, or for a dry run one whose integration invocations fail (the event is shown) and whose authorizers
 // answer through AuthorizerInvoker.
@@ -371,7 +378,7 @@ func (inv *Invoker) lambda() *extproc.Lambda {
 		if authz == nil {
 			authz = dry
 		}
-		return &extproc.Lambda{Invoker: dry, Authorizer: &authorizer.Authorizer{Invoker: authz, Cache: inv.authzCache}}
+		return &extproc.Lambda{Invoker: dry, Authorizer: &authorizer.Authorizer{Invoker: authz, Cache: inv.authzCache}, Log: discardLog}
 	}
 	if lam.Authorizer == nil {
 		lam.Authorizer = &authorizer.Authorizer{Invoker: lam.Invoker, Cache: inv.authzCache, AccountID: lam.AccountID, Now: lam.Now, Log: lam.Log}
