@@ -240,3 +240,38 @@ func TestAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentAuthorize: one Authorizer serves concurrent requests (the processor's streams) with one cache; run
+// with -race. Every request is allowed and, per token, the function is called at least once and at most once per
+// concurrent first request.
+func TestConcurrentAuthorize(t *testing.T) {
+	var calls atomic.Int32
+	a := &authorizer.Authorizer{Cache: authorizer.NewCache(8), Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
+		calls.Add(1)
+		return &lambdainvoke.Result{Payload: []byte(`{"principalId":"p","policyDocument":{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"}]}}`)}, nil
+	})}
+	pr := route(ir.AuthorizerToken, time.Minute, ir.ValueSource{Kind: ir.FromHeader, Name: "authorization"})
+	pr.Route.Authorization.Lambda.ValidationExpression = "t[0-9]+"
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				o := authorize(a, pr, "GET", fmt.Sprintf("/prod/pets/%d", i), [2]string{"authorization", fmt.Sprintf("t%d", (g*200+i)%20)})
+				if o.Refusal != nil {
+					t.Errorf("refused: %+v", o.Refusal)
+					return
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	if n := calls.Load(); n < 20 || n > 1600 {
+		t.Errorf("%d calls", n)
+	}
+	if a.Cache.Len() > 8 {
+		t.Errorf("cache holds %d entries, bound 8", a.Cache.Len())
+	}
+}

@@ -56,3 +56,23 @@ func TestLambdaAuthorizer(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLambdaAuthorizerSources: any identitySource, validation expression and TTL either translate or are refused
+// with an error; a TOKEN authorizer that translates reads exactly one header.
+func FuzzLambdaAuthorizerSources(f *testing.F) {
+	f.Add("TOKEN", "method.request.header.Authorization", "^Bearer .+$", int32(300))
+	f.Add("REQUEST", "method.request.header.A, method.request.querystring.b,stageVariables.c,context.d", "", int32(0))
+	f.Add("REQUEST", ",,, method.request.header.", "(", int32(-1))
+	f.Fuzz(func(t *testing.T, typ, src, expr string, ttl int32) {
+		az := &apigatewayv1.Authorizer{Name: "a", Type: typ, IdentitySource: src, IdentityValidationExpression: expr,
+			AuthorizerResultTtlInSeconds: &ttl,
+			AuthorizerUri:                "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:f/invocations"}
+		l, err := translator.LambdaAuthorizer(az, map[string]string{"c": "v"})
+		if err != nil {
+			return
+		}
+		if typ == ir.AuthorizerToken && (len(l.IdentitySources) != 1 || l.IdentitySources[0].Kind != ir.FromHeader) {
+			t.Errorf("TOKEN authorizer with sources %+v", l.IdentitySources)
+		}
+	})
+}
