@@ -187,9 +187,16 @@ func (l *Lambda) AuthorizeHeaders(ctx context.Context, pr *ir.ProcessorRoute, rh
 }
 
 // refuse answers a request whose body was too large to keep (the service stops keeping it past the invoke limit):
-// OUT-4's 413, with the ids the gateway generates for the request.
-func (l *Lambda) refuse(_ *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
+// OUT-4's 413, with the ids the gateway generates for the request. The route's authorizer comes first, as in
+// serve: the 413 is the integration's, so a request the authorizer refuses gets the authorizer's answer.
+func (l *Lambda) refuse(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
 	*x = Exchange{Context: l.newContext(req)}
+	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
+		if refusal := l.authorize(ctx, pr, req, &x.Context, &x.Authorization); refusal != nil {
+			x.Response = refusal
+			return
+		}
+	}
 	x.Response = lambdaproxy.GatewayError(413, &x.Context)
 }
 

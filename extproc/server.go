@@ -302,7 +302,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	x := &st.x
 	if st.tooLong {
 		// The body was not kept: it cannot fit an event (OUT-4).
-		s.lambda.refuse(pr, req, x)
+		s.lambda.refuse(ctx, pr, req, x)
 	} else {
 		s.lambda.servePooled(ctx, pr, req, x)
 	}

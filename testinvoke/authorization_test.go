@@ -246,3 +246,66 @@ func firstHeader(hs [][2]string, name string) string {
 	}
 	return ""
 }
+
+// TestLambdaAuthorizerBeforeInvokeLimit: the 413 of a body too large for Lambda's invoke limit is the
+// integration's, so the authorizer answers first: no token → 401, an allowed token → 413; in-process and over the
+// wire (where the processor stops keeping such a body).
+func TestLambdaAuthorizerBeforeInvokeLimit(t *testing.T) {
+	api := `openapi: 3.0.1
+info: {title: upload, version: '1'}
+components:
+  securitySchemes:
+    token:
+      type: apiKey
+      name: Authorization
+      in: header
+      x-amazon-apigateway-authtype: custom
+      x-amazon-apigateway-authorizer: {type: token, authorizerResultTtlInSeconds: 0, authorizerUri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:auth/invocations'}
+paths:
+  /upload:
+    post:
+      security: [{token: []}]
+      x-amazon-apigateway-integration: {type: aws_proxy, httpMethod: POST, uri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:echo/invocations'}
+`
+	res, err := loader.Load("upload.yaml", []byte(api), loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("upload.yaml", res.API, "prod", nil)}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(strings.Repeat("x", 7<<20))
+	for _, wire := range []bool{false, true} {
+		inv, err := testinvoke.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var echoCalls atomic.Int32
+		inv.Lambda = &extproc.Lambda{Invoker: lambdainvoke.Func(func(_ context.Context, fn string, _ []byte) (*lambdainvoke.Result, error) {
+			if !strings.HasSuffix(fn, ":auth") {
+				echoCalls.Add(1)
+				return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200}`)}, nil
+			}
+			return &lambdainvoke.Result{Payload: []byte(`{"principalId":"p","policyDocument":{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"}]}}`)}, nil
+		})}
+		if wire {
+			inv.Processor, inv.Lambda = startProcessor(t, inv.Lambda, inv.RouteKeys()), nil
+		}
+		for _, tc := range []struct {
+			headers [][2]string
+			status  int
+		}{{nil, 401}, {[][2]string{{"Authorization", "allow"}}, 413}} {
+			got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "POST", Target: "/prod/upload", Headers: tc.headers, Body: body})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Response.StatusCode != tc.status {
+				t.Errorf("wire=%v headers %v: status %d %s, want %d", wire, tc.headers, got.Response.StatusCode, got.Response.Body, tc.status)
+			}
+		}
+		if echoCalls.Load() != 0 {
+			t.Errorf("wire=%v: the integration was invoked %d times", wire, echoCalls.Load())
+		}
+	}
+}
