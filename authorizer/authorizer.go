@@ -113,13 +113,18 @@ func (a *Authorizer) Authorize(ctx context.Context, pr *ir.ProcessorRoute, req *
 		a.fail(ctx, pr, c, out, fmt.Errorf("request path %q is not under route %s", req.Path, pr.Route.Name))
 		return
 	}
-	// Identity: the key is the authorizer, its stage and the identity-source values; every source must be present
-	// and non-empty for TOKEN, and for REQUEST with caching (AUTHORIZERS.md §1).
+	// Identity: the key is the authorizer (name and function) of the API, stage and deployment — a redeployment
+	// starts afresh — and the identity-source values; every source must be present and non-empty for TOKEN, and
+	// for REQUEST with caching (AUTHORIZERS.md §1).
 	key := append(s.key[:0], l.Name...)
+	key = append(key, 0)
+	key = append(key, l.FunctionARN...)
 	key = append(key, 0)
 	key = append(key, pr.APIID...)
 	key = append(key, 0)
 	key = append(key, pr.Stage...)
+	key = append(key, 0)
+	key = append(key, pr.DeploymentID...)
 	var token string
 	complete := true
 	for i, src := range l.IdentitySources {
@@ -179,7 +184,7 @@ func (a *Authorizer) Authorize(ctx context.Context, pr *ir.ProcessorRoute, req *
 		return
 	}
 	if caching {
-		a.Cache.put(key, res, now.Add(time.Duration(l.TTL)))
+		a.Cache.put(key, res, now, now.Add(time.Duration(l.TTL)))
 	}
 	a.decide(res, unsafe.String(unsafe.SliceData(s.arn), len(s.arn)), c, out)
 }

@@ -130,8 +130,8 @@ func authorize(a *authorizer.Authorizer, pr *ir.ProcessorRoute, method, target s
 }
 
 // TestCacheTTL: with a TTL the second request with the same token is answered from the cache, and the cached
-// policy is evaluated again for the method at hand (an other method is denied without a call); with TTL 0
-// every request calls the function; an expired entry calls it again.
+// policy is evaluated again for the method at hand (an other method is denied without a call); a new deployment
+// starts afresh; with TTL 0 every request calls the function; an expired entry calls it again.
 func TestCacheTTL(t *testing.T) {
 	now := time.Unix(1000, 0)
 	fn := &countingFunction{}
@@ -152,6 +152,11 @@ func TestCacheTTL(t *testing.T) {
 	if o := authorize(a, pr, "GET", "/prod/pets/2", [2]string{"authorization", "t2"}); o.Calls != 1 {
 		t.Fatalf("other token: %+v", o)
 	}
+	redeployed := route(ir.AuthorizerToken, 300*time.Second, ir.ValueSource{Kind: ir.FromHeader, Name: "authorization"})
+	redeployed.DeploymentID = "d2"
+	if o := authorize(a, redeployed, "GET", "/prod/pets/2", tok); o.Calls != 1 {
+		t.Fatalf("a new deployment reuses the old one's cache: %+v", o)
+	}
 	now = now.Add(301 * time.Second)
 	if o := authorize(a, pr, "GET", "/prod/pets/2", tok); o.Calls != 1 {
 		t.Fatalf("expired: %+v", o)
@@ -162,8 +167,8 @@ func TestCacheTTL(t *testing.T) {
 			t.Fatalf("TTL 0: %+v", o)
 		}
 	}
-	if n := fn.calls.Load(); n != 5 {
-		t.Errorf("%d calls, want 5", n)
+	if n := fn.calls.Load(); n != 6 {
+		t.Errorf("%d calls, want 6", n)
 	}
 }
 

@@ -45,14 +45,13 @@ func (c *Cache) get(key []byte, now time.Time) *Result {
 	return e.res
 }
 
-func (c *Cache) put(key []byte, res *Result, expires time.Time) {
+func (c *Cache) put(key []byte, res *Result, now, expires time.Time) {
 	if len(key) > maxCacheKeyBytes {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
-		now := time.Now()
 		for k, e := range c.m {
 			if !now.Before(e.expires) {
 				delete(c.m, k)
