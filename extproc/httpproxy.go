@@ -9,6 +9,7 @@ import (
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/proxyplus/proxyplus/authorizer"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/translator"
 )
@@ -63,6 +64,13 @@ func (r *RequestHeaders) Get(name string) (string, bool) {
 // client's (HTP-6) — and header mappings from sources Envoy's formatters cannot read. The route's cluster and
 // host rewrite stay in route configuration, so no re-routing is needed.
 func RewriteHTTPProxy(pr *ir.ProcessorRoute, req *RequestHeaders) (*extprocsvcv3.HeaderMutation, error) {
+	return RewriteHTTPProxyAuthorized(pr, req, nil)
+}
+
+// RewriteHTTPProxyAuthorized is RewriteHTTPProxy for a request the route's Lambda authorizer allowed with auth:
+// mappings from context.authorizer.principalId and context.authorizer.KEY read its answer (DG
+// api-gateway-lambda-authorizer-output.md: the context reaches HTTP integrations through mappings).
+func RewriteHTTPProxyAuthorized(pr *ir.ProcessorRoute, req *RequestHeaders, auth *authorizer.Result) (*extprocsvcv3.HeaderMutation, error) {
 	h := pr.Route.Integration.HTTP
 	if h == nil {
 		return nil, fmt.Errorf("route %s has no HTTP_PROXY integration", pr.Route.Name)
@@ -77,7 +85,7 @@ func RewriteHTTPProxy(pr *ir.ProcessorRoute, req *RequestHeaders) (*extprocsvcv3
 		return nil, fmt.Errorf("path %q does not match resource %s of route %s", rawPath, pr.Route.ResourcePath, pr.Route.Name)
 	}
 	query := parseQuery(rawQuery)
-	src := &sources{pr: pr, req: req, params: params, query: query, rawPath: rawPath}
+	src := &sources{pr: pr, req: req, params: params, query: query, rawPath: rawPath, auth: auth}
 
 	var path strings.Builder
 	for _, p := range h.Path {
@@ -169,6 +177,7 @@ type sources struct {
 	params  map[string]string
 	query   []queryParam
 	rawPath string
+	auth    *authorizer.Result
 }
 
 // values returns every value of a source, in request order.
@@ -229,6 +238,20 @@ func (s *sources) value(src ir.ValueSource) (string, bool) {
 
 // contextValue serves the $context variables a route can know without the Lambda event machinery.
 func (s *sources) contextValue(name string) (string, bool) {
+	if key, ok := strings.CutPrefix(name, "authorizer."); ok {
+		if s.auth == nil {
+			return "", false
+		}
+		if key == "principalId" {
+			return s.auth.PrincipalID, true
+		}
+		for _, kv := range s.auth.Context {
+			if kv[0] == key {
+				return kv[1], true
+			}
+		}
+		return "", false
+	}
 	r := s.pr.Route
 	vals := map[string]string{
 		"apiId": s.pr.APIID, "stage": s.pr.Stage, "deploymentId": s.pr.DeploymentID, "resourceId": r.ResourceID,

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/proxyplus/proxyplus/authorizer"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/lambdaproxy"
@@ -38,6 +39,9 @@ type Lambda struct {
 	NewID func() [16]byte
 	// Log receives one line per failed invocation (lambda_log.go); nil means slog.Default(). NewServer sets it.
 	Log *slog.Logger
+	// Authorizer runs the routes' Lambda authorizers through Invoker, with its cache. NewServer sets one when
+	// nil; without one, authorizers run uncached.
+	Authorizer *authorizer.Authorizer
 }
 
 // Exchange is one Lambda proxy request's outcome.
@@ -47,6 +51,8 @@ type Exchange struct {
 	Response *lambdaproxy.Response
 	// Context holds the ids and time the gateway generated for this request.
 	Context lambdaproxy.Context
+	// Authorization is the route's Lambda authorizer outcome (zero when the route has none).
+	Authorization authorizer.Outcome
 	// settled is true when nothing can still read Event: the invoker returned normally.
 	settled bool
 	// pooled is the recycled buffer Event was built in (servePooled), returned by release.
@@ -105,6 +111,13 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		x.Response = lambdaproxy.ContentLengthExceeded()
 		return x
 	}
+	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
+		// The authorizer comes before the integration (AUTHORIZERS.md §1-§3).
+		if l.authorize(ctx, pr, req, &x.Context, &x.Authorization) != nil {
+			x.Response = x.Authorization.Refusal
+			return x
+		}
+	}
 	// A byte of the body is at most six in the event (\u0000), so small bodies skip the scan.
 	if 6*len(req.Body)+2*len(req.Path) > maxEventBytes && lambdaproxy.MinEventSize(pr, req) > maxEventBytes {
 		x.Response = lambdaproxy.GatewayError(413, c)
@@ -150,10 +163,40 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 	return x
 }
 
+// authorize runs pr's Lambda authorizer for req into out and returns the refusal, or nil with
+// req.Authorizer set to what the integration receives in requestContext.authorizer.
+func (l *Lambda) authorize(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, c *lambdaproxy.Context, out *authorizer.Outcome) *lambdaproxy.Response {
+	az := l.Authorizer
+	if az == nil {
+		az = &authorizer.Authorizer{Invoker: l.Invoker, AccountID: l.AccountID, Log: l.Log}
+	}
+	az.Authorize(ctx, pr, req, c, out)
+	if out.Refusal != nil {
+		return out.Refusal
+	}
+	req.Authorizer = out.ContextJSON()
+	return nil
+}
+
+// AuthorizeHeaders runs the Lambda authorizer of an HTTP_PROXY route (the processor's headers-mode pass) and
+// returns the gateway's refusal, nil when the request goes on.
+func (l *Lambda) AuthorizeHeaders(ctx context.Context, pr *ir.ProcessorRoute, rh *RequestHeaders, sourceIP string, out *authorizer.Outcome) *lambdaproxy.Response {
+	req := &lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, SourceIP: sourceIP, Protocol: "HTTP/1.1"}
+	c := l.newContext(req)
+	return l.authorize(ctx, pr, req, &c, out)
+}
+
 // refuse answers a request whose body was too large to keep (the service stops keeping it past the invoke limit):
-// OUT-4's 413, with the ids the gateway generates for the request.
-func (l *Lambda) refuse(_ *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
+// OUT-4's 413, with the ids the gateway generates for the request. The route's authorizer comes first, as in
+// serve: the 413 is the integration's, so a request the authorizer refuses gets the authorizer's answer.
+func (l *Lambda) refuse(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
 	*x = Exchange{Context: l.newContext(req)}
+	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
+		if refusal := l.authorize(ctx, pr, req, &x.Context, &x.Authorization); refusal != nil {
+			x.Response = refusal
+			return
+		}
+	}
 	x.Response = lambdaproxy.GatewayError(413, &x.Context)
 }
 

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/proxyplus/proxyplus/authorizer"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdaproxy"
 )
@@ -44,6 +45,9 @@ type Server struct {
 func NewServer(log *slog.Logger, lambda *Lambda, keys ir.RouteKeys) *Server {
 	if lambda != nil && lambda.Log == nil {
 		lambda.Log = log
+	}
+	if lambda != nil && lambda.Authorizer == nil {
+		lambda.Authorizer = &authorizer.Authorizer{Invoker: lambda.Invoker, Cache: authorizer.NewCache(0), AccountID: lambda.AccountID, Now: lambda.Now, Log: log}
 	}
 	return &Server{log: log, lambda: lambda, routes: routeCache{keys: keys}}
 }
@@ -148,7 +152,12 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 	case *extprocsvcv3.ProcessingRequest_RequestHeaders:
 		switch pr.Route.Integration.Type {
 		case ir.HTTPProxy:
-			hm, err := RewriteHTTPProxy(pr, st.headersOf(r.RequestHeaders))
+			rh := st.headersOf(r.RequestHeaders)
+			refusal, auth := s.authorizeHeaders(ctx, pr, rh)
+			if refusal != nil {
+				return refusal
+			}
+			hm, err := RewriteHTTPProxyAuthorized(pr, rh, auth)
 			if err != nil {
 				s.log.Error("HTTP_PROXY rewrite failed", "route", pr.Route.Name, "err", err)
 				return internalError("proxyplus_http_proxy_rewrite_failed")
@@ -293,7 +302,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	x := &st.x
 	if st.tooLong {
 		// The body was not kept: it cannot fit an event (OUT-4).
-		s.lambda.refuse(pr, req, x)
+		s.lambda.refuse(ctx, pr, req, x)
 	} else {
 		s.lambda.servePooled(ctx, pr, req, x)
 	}

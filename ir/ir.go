@@ -116,6 +116,40 @@ type Authorization struct {
 	// Type is CUSTOM, COGNITO_USER_POOLS or AWS_IAM; empty when only an API key is required.
 	Type           string `json:"type,omitempty"`
 	APIKeyRequired bool   `json:"apiKeyRequired,omitempty"`
+	// Lambda is the method's Lambda authorizer (Type CUSTOM), which the processor runs; nil when the method's
+	// authorizer is not a Lambda authorizer proxyplus can run (the method is then refused, fail-closed).
+	Lambda *LambdaAuthorizer `json:"lambda,omitempty"`
+}
+
+// Lambda authorizer types (Authorizer.type).
+const (
+	AuthorizerToken   = "TOKEN"
+	AuthorizerRequest = "REQUEST"
+)
+
+// LambdaAuthorizer is a TOKEN or REQUEST authorizer as one stage runs it (AUTHORIZERS.md §1-§4).
+type LambdaAuthorizer struct {
+	// Name is the authorizer's name (the security scheme's), part of the cache key.
+	Name string `json:"name"`
+	// Type is TOKEN or REQUEST.
+	Type string `json:"type"`
+	// FunctionARN is the authorizer function (from authorizerUri), invoked through the integrations' invoker.
+	FunctionARN string `json:"functionArn"`
+	// Region is the region of the method ARN (the authorizerUri's).
+	Region string `json:"region,omitempty"`
+	// IdentitySources are where the identity comes from, in the order declared; for TOKEN exactly one header.
+	// Stage variables are resolved to FromStatic values.
+	IdentitySources []ValueSource `json:"identitySources"`
+	// ValidationExpression is identityValidationExpression (TOKEN only): a token that does not match is refused.
+	ValidationExpression string `json:"validationExpression,omitempty"`
+	// TTL is authorizerResultTtlInSeconds; 0 disables the cache.
+	TTL Duration `json:"ttl"`
+}
+
+// Enforced reports whether proxyplus enforces everything the requirement asks for (no API key: another part
+// of the gateway checks those).
+func (a *Authorization) Enforced() bool {
+	return a.Type == AuthCustom && a.Lambda != nil && !a.APIKeyRequired
 }
 
 // NewAuthorization is the requirement of a method with API Gateway's authorizationType and apiKeyRequired; nil
@@ -150,9 +184,10 @@ func (a *Authorization) Unauthenticated() GatewayErrorResponse {
 }
 
 // Refusal is the answer route r of api gives every request because it requires authorization proxyplus does not
-// enforce yet (fail-closed); nil when the route is served: it requires nothing, or the API opted out.
+// enforce yet (fail-closed); nil when the route is served: it requires nothing, proxyplus enforces what it
+// requires (a Lambda authorizer, run by the processor), or the API opted out.
 func (api API) Refusal(r Route) *GatewayErrorResponse {
-	if r.Authorization == nil || api.ServeUnauthenticatedInsecure {
+	if r.Authorization == nil || api.ServeUnauthenticatedInsecure || r.Authorization.Enforced() {
 		return nil
 	}
 	refusal := r.Authorization.Unauthenticated()

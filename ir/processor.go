@@ -53,6 +53,20 @@ type routeWire struct {
 	Type   IntegrationType `json:"t,omitempty"`
 	Lambda *lambdaWire     `json:"l,omitempty"`
 	HTTP   *httpWire       `json:"h,omitempty"`
+	// Authorizer is the route's Lambda authorizer, which the processor runs before the integration.
+	Authorizer *authorizerWire `json:"z,omitempty"`
+}
+
+type authorizerWire struct {
+	Name     string        `json:"n"`
+	Type     string        `json:"t"`
+	Function string        `json:"f"`
+	Region   string        `json:"g,omitempty"`
+	Sources  []ValueSource `json:"i"`
+	Validate string        `json:"e,omitempty"`
+	TTL      Duration      `json:"c"`
+	// APIKey is set when the method also requires an API key.
+	APIKey bool `json:"k,omitempty"`
 }
 
 type lambdaWire struct {
@@ -85,6 +99,11 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 			QueryMappings: h.QueryMappings, HeaderMappings: h.HeaderMappings}
 	default:
 		w.Type = in.Type
+	}
+	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
+		l := a.Lambda
+		w.Authorizer = &authorizerWire{Name: l.Name, Type: l.Type, Function: l.FunctionARN, Region: l.Region,
+			Sources: l.IdentitySources, Validate: l.ValidationExpression, TTL: l.TTL, APIKey: a.APIKeyRequired}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -228,6 +247,11 @@ func DecodeProcessorRoute(v string, keys RouteKeys) (*ProcessorRoute, error) {
 		h := w.HTTP
 		pr.Route.Integration.HTTP = &HTTPIntegration{Method: h.Method, Path: h.Path, Query: h.Query, Placeholders: h.Placeholders,
 			QueryMappings: h.QueryMappings, HeaderMappings: h.HeaderMappings, Processor: true}
+	}
+	if z := w.Authorizer; z != nil {
+		pr.Route.Authorization = &Authorization{Type: AuthCustom, APIKeyRequired: z.APIKey, Lambda: &LambdaAuthorizer{
+			Name: z.Name, Type: z.Type, FunctionARN: z.Function, Region: z.Region, IdentitySources: z.Sources,
+			ValidationExpression: z.Validate, TTL: z.TTL}}
 	}
 	var err error
 	if pr.Route.Segments, err = ParseResourcePath(pr.Route.ResourcePath); err != nil {

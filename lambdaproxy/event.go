@@ -88,6 +88,11 @@ func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context)
 	dst = evAppendString(dst, c.AccountID)
 	dst = append(dst, `,"apiId":`...)
 	dst = evAppendString(dst, route.APIID)
+	if len(req.Authorizer) > 0 {
+		// AUTHORIZERS.md §3: the Lambda authorizer's principalId and context reach the integration.
+		dst = append(dst, `,"authorizer":`...)
+		dst = append(dst, req.Authorizer...)
+	}
 	dst = append(dst, `,"deploymentId":`...)
 	dst = evAppendString(dst, route.DeploymentID)
 	dst = append(dst, `,"domainName":`...)

@@ -21,6 +21,9 @@ type Request struct {
 	SourceIP string
 	// Protocol is "HTTP/1.1" or "HTTP/2.0".
 	Protocol string
+	// Authorizer is requestContext.authorizer, a JSON object the route's Lambda authorizer produced (principalId,
+	// its context stringified, integrationLatency); nil when the route has no authorizer (EVT-24).
+	Authorizer []byte
 }
 
 // Context holds the per-request values the gateway itself generates.

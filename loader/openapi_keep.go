@@ -97,6 +97,11 @@ func (im *oasImporter) keepStored(api *apigatewayv1.RestApi) {
 		}
 		im.src.authorizers[az] = p
 		api.Authorizers = append(api.Authorizers, az)
+		if typ == "TOKEN" || typ == "REQUEST" {
+			// Lambda authorizers run (issue 11 scope 1): their extensions are read, not ignored (OAS-10).
+			im.handled[p] = true
+			im.handled[child(child(schemesAt, name), extAuthType)] = true
+		}
 	}
 	im.stages(api)
 }

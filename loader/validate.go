@@ -228,7 +228,9 @@ var authorizationTypes = map[string]bool{"": true, "NONE": true, "CUSTOM": true,
 
 // validateAuthorization reports a method that requires authorization proxyplus does not enforce yet: it is served
 // fail-closed (AUTH-1, an error for `validate`), or open because the API opted out (AUTH-2).
-func validateAuthorization(r *reporter, l *locator, m *apigatewayv1.Method, loc, name string, insecure bool) {
+// A method whose Lambda authorizer (TOKEN or REQUEST) proxyplus runs, and that requires no API key, is enforced:
+// nothing to report.
+func validateAuthorization(r *reporter, l *locator, m *apigatewayv1.Method, loc, name string, insecure, lambdaAuth bool) {
 	floc, field := l.methodField(m, loc, "authorizationType")
 	if !authorizationTypes[m.AuthorizationType] {
 		r.errorf(floc, field, "RES-12", "authorization type %q of %s is not an API Gateway type: use NONE, CUSTOM, "+
@@ -236,7 +238,7 @@ func validateAuthorization(r *reporter, l *locator, m *apigatewayv1.Method, loc,
 		return
 	}
 	auth := ir.NewAuthorization(m.AuthorizationType, m.ApiKeyRequired)
-	if auth == nil {
+	if auth == nil || (auth.Type == ir.AuthCustom && lambdaAuth && !auth.APIKeyRequired) {
 		return
 	}
 	if auth.Type == "" {
@@ -285,9 +287,23 @@ func validateMethods(r *reporter, api *apigatewayv1.RestApi, l *locator) {
 				continue
 			}
 			validateMethod(r, l, m, loc, key, name, res.Path)
-			validateAuthorization(r, l, m, loc, name, api.GetServeUnauthenticatedInsecure())
+			validateAuthorization(r, l, m, loc, name, api.GetServeUnauthenticatedInsecure(), lambdaAuthorizer(api, m))
 		}
 	}
+}
+
+// lambdaAuthorizer reports whether m is a CUSTOM method naming a TOKEN or REQUEST authorizer of api, which the
+// processor runs (issue 11 scope 1).
+func lambdaAuthorizer(api *apigatewayv1.RestApi, m *apigatewayv1.Method) bool {
+	if m.GetAuthorizationType() != ir.AuthCustom || m.GetAuthorizerName() == "" {
+		return false
+	}
+	for _, a := range api.GetAuthorizers() {
+		if a.GetName() == m.GetAuthorizerName() {
+			return a.GetType() == ir.AuthorizerToken || a.GetType() == ir.AuthorizerRequest
+		}
+	}
+	return false
 }
 
 func validateMethod(r *reporter, l *locator, m *apigatewayv1.Method, loc, key, name, resourcePath string) {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/proxyplus/proxyplus/authorizer"
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -47,6 +49,15 @@ type Result struct {
 	Route       *RouteRef    `json:"route"`
 	Integration *Integration `json:"integration"`
 	Response    *Message     `json:"response"`
+	// Authorizer is set on routes with a Lambda authorizer: its invocations for this request.
+	Authorizer *AuthorizerCalls `json:"authorizer,omitempty"`
+}
+
+// AuthorizerCalls is the Lambda authorizer's part of one request: how many invocations (0 when refused before
+// the call or answered from the cache) and the event of the last one (null when none).
+type AuthorizerCalls struct {
+	Calls int             `json:"calls"`
+	Event json.RawMessage `json:"event"`
 }
 
 // RouteRef is the (resource, method) that handles the request.
@@ -98,6 +109,11 @@ type Invoker struct {
 	DryRun bool
 	// Client sends integration requests; http.DefaultTransport-like with no redirects followed (HTP-16).
 	Client *http.Client
+	// AuthorizerInvoker answers Lambda authorizer invocations when Lambda is nil (a dry run: the integration is
+	// not invoked, authorizers still decide); nil refuses them like the integration's function.
+	AuthorizerInvoker lambdainvoke.Invoker
+	// authzCache is the authorizer cache shared by the requests of this invoker, as one processor shares it.
+	authzCache *authorizer.Cache
 	// Processor, when set, serves every route that enables ext_proc over gRPC with the message sequence Envoy
 	// plays for the generated configuration (wire.go), instead of calling the processor's code in-process.
 	Processor extprocsvcv3.ExternalProcessorClient
@@ -137,7 +153,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route evaluator: %w", err)
 	}
-	inv := &Invoker{eval: ev, backends: map[string]ir.Backend{}, routeTypes: map[string]string{}, routeKeys: cfg.ExtProc.RouteKeys,
+	inv := &Invoker{eval: ev, backends: map[string]ir.Backend{}, routeTypes: map[string]string{}, routeKeys: cfg.ExtProc.RouteKeys, authzCache: authorizer.NewCache(0),
 		localAddr: net.JoinHostPort(cfg.Listener.Address, strconv.Itoa(int(cfg.Listener.Port)))}
 	if cfg.Listener.Address == "0.0.0.0" {
 		inv.localAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cfg.Listener.Port)))
@@ -203,7 +219,15 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 		}
 		switch {
 		case inv.Processor != nil && pr.Route.Integration.Type == ir.HTTPProxy:
-			hm, err := inv.rewriteOverWire(ctx, sel, req)
+			a, err := inv.processOverWire(ctx, sel, req)
+			if err != nil {
+				return nil, err
+			}
+			if a.GetImmediateResponse() != nil {
+				// Refused in the processor's headers pass (the route's Lambda authorizer).
+				return inv.immediateOverWire(sel, req, a, out)
+			}
+			hm, err := rewriteAnswer(a)
 			if err != nil {
 				return nil, err
 			}
@@ -218,7 +242,24 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			hm, err := extproc.RewriteHTTPProxy(pr, extproc.NewRequestHeaders(view.Headers))
+			rh := extproc.NewRequestHeaders(view.Headers)
+			var auth *authorizer.Result
+			if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
+				// The processor's headers-mode authorizer pass: a refusal is its immediate response.
+				var o authorizer.Outcome
+				resp := inv.lambda().AuthorizeHeaders(ctx, pr, rh, trustedIP(view.TrustedAddress), &o)
+				out.Authorizer = &AuthorizerCalls{Calls: o.Calls, Event: o.Event}
+				if resp != nil {
+					r, err := inv.eval.ImmediateResponse(sel, req, extproc.ImmediateResponse(resp))
+					if err != nil {
+						return nil, err
+					}
+					out.Response = fromEvaluatorResponse(r)
+					return out, nil
+				}
+				auth = o.Result
+			}
+			hm, err := extproc.RewriteHTTPProxyAuthorized(pr, rh, auth)
 			if err != nil {
 				return nil, err
 			}
@@ -297,18 +338,20 @@ func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, 
 		ip = view.TrustedAddress
 	}
 	lreq := extproc.LambdaRequest(rh, view.Body, ip, "")
-	lam := inv.Lambda
-	if lam == nil {
-		// Show the event the function would get, invoking nothing.
-		dry := &extproc.Lambda{Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
-			return nil, errDryRun
-		})}
-		x := dry.Serve(ctx, pr, lreq)
-		out.Integration = &Integration{Type: string(ir.AWSProxy), Event: x.Event}
+	lam := inv.lambda()
+	x := lam.Serve(ctx, pr, lreq)
+	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
+		out.Authorizer = &AuthorizerCalls{Calls: x.Authorization.Calls, Event: x.Authorization.Event}
+	}
+	out.Integration = &Integration{Type: string(ir.AWSProxy), Event: x.Event}
+	if x.Authorization.Refusal != nil {
+		out.Integration = nil // the authorizer answered: the integration is not reached
+	}
+	if inv.Lambda == nil && x.Authorization.Refusal == nil {
+		// A dry run shows the event the function would get, invoking nothing; an authorizer's refusal is the
+		// answer.
 		return out, nil
 	}
-	x := lam.Serve(ctx, pr, lreq)
-	out.Integration = &Integration{Type: string(ir.AWSProxy), Event: x.Event}
 	// The service's answer, exactly as it sends it to Envoy, becomes the client's response the way Envoy builds a
 	// local reply from an immediate response (mutation rules, mappers, date, framing, HEAD).
 	r, err := inv.eval.ImmediateResponse(sel, req, extproc.ImmediateResponse(x.Response))
@@ -320,6 +363,36 @@ func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, 
 }
 
 var errDryRun = errors.New("dry run: the function is not invoked")
+
+// discardLog silences a dry run's failed invocations: not invoking is the point.
+var discardLog = slog.New(slog.DiscardHandler)
+
+// lambda is the Lambda server test-invoke runs routes with: inv.Lambda with an authorizer sharing the invoker's
+// cache, or for a dry run one whose integration invocations fail (the event is shown) and whose authorizers
+// answer through AuthorizerInvoker.
+func (inv *Invoker) lambda() *extproc.Lambda {
+	lam := inv.Lambda
+	if lam == nil {
+		dry := lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) { return nil, errDryRun })
+		authz := inv.AuthorizerInvoker
+		if authz == nil {
+			authz = dry
+		}
+		return &extproc.Lambda{Invoker: dry, Authorizer: &authorizer.Authorizer{Invoker: authz, Cache: inv.authzCache}, Log: discardLog}
+	}
+	if lam.Authorizer == nil {
+		lam.Authorizer = &authorizer.Authorizer{Invoker: lam.Invoker, Cache: inv.authzCache, AccountID: lam.AccountID, Now: lam.Now, Log: lam.Log}
+	}
+	return lam
+}
+
+// trustedIP is the client address without its port.
+func trustedIP(addr string) string {
+	if ip, _, err := net.SplitHostPort(addr); err == nil {
+		return ip
+	}
+	return addr
+}
 
 // send performs the integration request where Envoy's cluster connects, and turns its outcome into the client
 // response through the same evaluator: response header rules, or the local reply for a failure.

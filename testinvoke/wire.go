@@ -89,8 +89,7 @@ func (inv *Invoker) invokeLambdaWire(ctx context.Context, sel *evaluator.Selecti
 	if err != nil {
 		return nil, err
 	}
-	im := a.GetImmediateResponse()
-	if im == nil {
+	if a.GetImmediateResponse() == nil {
 		// The processor let the request through: the route's fallback direct response (RTM-10).
 		oc, err := inv.eval.Forward(sel, req)
 		if err != nil {
@@ -99,6 +98,12 @@ func (inv *Invoker) invokeLambdaWire(ctx context.Context, sel *evaluator.Selecti
 		out.Response = fromEvaluatorResponse(oc.Response)
 		return out, nil
 	}
+	return inv.immediateOverWire(sel, req, a, out)
+}
+
+// immediateOverWire is what Envoy makes of the processor's immediate response a.
+func (inv *Invoker) immediateOverWire(sel *evaluator.Selection, req *evaluator.Request, a *extprocv3.ProcessingResponse, out *Result) (*Result, error) {
+	im := a.GetImmediateResponse()
 	status := int(im.GetStatus().GetCode())
 	kept := inv.eval.ExtProcDynamicMetadata(sel, a.GetDynamicMetadata())
 	if marker := kept[xdstranslator.ProcessorMetadataNamespace].GetFields()["processor"]; !marker.GetBoolValue() {
@@ -120,13 +125,9 @@ func (inv *Invoker) invokeLambdaWire(ctx context.Context, sel *evaluator.Selecti
 	return out, nil
 }
 
-// rewriteOverWire is the HTTP_PROXY rewrite over the wire: one request_headers message, one answer whose header
-// mutation Envoy applies (EXT-12).
-func (inv *Invoker) rewriteOverWire(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request) (*extprocv3.HeaderMutation, error) {
-	a, err := inv.processOverWire(ctx, sel, req)
-	if err != nil {
-		return nil, err
-	}
+// rewriteAnswer is the HTTP_PROXY rewrite over the wire (one request_headers message, EXT-12): the header
+// mutation of the processor's answer, which Envoy applies.
+func rewriteAnswer(a *extprocv3.ProcessingResponse) (*extprocv3.HeaderMutation, error) {
 	if a.GetRequestHeaders() == nil {
 		return nil, fmt.Errorf("ext_proc: want a request_headers answer to the HTTP_PROXY rewrite, got %T (status %s)", a.GetResponse(),
 			strconv.Itoa(int(a.GetImmediateResponse().GetStatus().GetCode())))

@@ -173,7 +173,7 @@ func servedOpen(file string, api ir.API) (diag.Diagnostic, bool) {
 	var names []string
 	for _, st := range api.Stages {
 		for _, r := range st.Routes {
-			if r.Authorization != nil {
+			if r.Authorization != nil && !r.Authorization.Enforced() {
 				names = append(names, fmt.Sprintf("%s %s (stage %s)", r.Method, r.ResourcePath, st.Name))
 			}
 		}
@@ -271,6 +271,13 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 			if integ == nil {
 				continue
 			}
+			auth, ds := authorization(file, loc, def, meth, stage.Variables)
+			diags = append(diags, ds...)
+			if auth != nil && auth.Lambda != nil && integ.HTTP != nil && !integ.HTTP.Processor {
+				// The Lambda authorizer runs in the processor, in headers mode on HTTP_PROXY routes.
+				integ.HTTP.Processor = true
+				integ.HTTP.ProcessorReasons = append(integ.HTTP.ProcessorReasons, "Lambda authorizer "+auth.Lambda.Name)
+			}
 			stage.Routes = append(stage.Routes, ir.Route{
 				Name:          ir.RouteName(def.GetId(), stage.Name, res.GetId(), m),
 				ResourceID:    res.GetId(),
@@ -279,7 +286,7 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 				Method:        m,
 				OperationName: meth.GetOperationName(),
 				Integration:   *integ,
-				Authorization: ir.NewAuthorization(meth.GetAuthorizationType(), meth.GetApiKeyRequired()),
+				Authorization: auth,
 			})
 		}
 	}

@@ -27,6 +27,20 @@ type Case struct {
 	// FunctionResponse is what the function returned (AWS_PROXY cases).
 	FunctionResponse json.RawMessage `json:"functionResponse"`
 	Expect           Expect          `json:"expect"`
+	// Functions are what other functions (Lambda authorizers) return, by the last segment of their ARN, shaped
+	// like FunctionResponse (README additions 2026-12-06).
+	Functions map[string]json.RawMessage `json:"functions"`
+	// Requests and Expects replace Request and Expect for a sequence sent to one deployed API (shared cache).
+	Requests []Request `json:"requests"`
+	Expects  []Expect  `json:"expects"`
+}
+
+// Sequence is the case's requests with their expectations: Requests/Expects, or the one Request/Expect.
+func (c *Case) Sequence() ([]Request, []Expect) {
+	if len(c.Requests) > 0 {
+		return c.Requests, c.Expects
+	}
+	return []Request{c.Request}, []Expect{c.Expect}
 }
 
 // Request is what the client sent.
@@ -56,6 +70,10 @@ type Expect struct {
 	EventAbsentHeaders []string        `json:"eventAbsentHeaders"`
 	Upstream           *Upstream       `json:"upstream"`
 	Response           *Response       `json:"response"`
+	// AuthorizerCalls is how many times the Lambda authorizer is invoked for the request; AuthorizerEvent the
+	// event it receives, matched like Event.
+	AuthorizerCalls *int            `json:"authorizerCalls"`
+	AuthorizerEvent json.RawMessage `json:"authorizerEvent"`
 }
 
 // Upstream is the request the HTTP backend receives.
@@ -157,6 +175,9 @@ func MatchJSON(path string, want, got any) string {
 		}
 		return ""
 	case string:
+		if w == "<any>" {
+			return "" // present, whatever its type (integrationLatency is a number)
+		}
 		if w == "<epoch-ms>" {
 			n, ok := got.(float64)
 			if !ok || abs(n-float64(time.Now().UnixMilli())) > float64(24*time.Hour/time.Millisecond) {

@@ -15,6 +15,14 @@ type Outcome struct {
 	Route       *RouteRef    `json:"route"`
 	Integration *Integration `json:"integration"`
 	Response    *Message     `json:"response"`
+	// Authorizer is the Lambda authorizer's part of the request (routes with one).
+	Authorizer *AuthorizerCalls `json:"authorizer"`
+}
+
+// AuthorizerCalls counts the Lambda authorizer invocations of one request and holds the last one's event.
+type AuthorizerCalls struct {
+	Calls int             `json:"calls"`
+	Event json.RawMessage `json:"event"`
 }
 
 // RouteRef is the (resource, method) that handled the request.
@@ -42,39 +50,79 @@ type Message struct {
 
 // Check compares what test-invoke made of a case's request (as the CLI prints it) with the case's expectations
 // under the README's matching rules, and returns every difference.
-func Check(c *Case, got *Outcome) []string {
+func Check(c *Case, got *Outcome) []string { return CheckExpect(c, &c.Expect, got) }
+
+// CheckExpect is Check against one expectation of the case (one of expects: for a sequence of requests).
+func CheckExpect(c *Case, exp *Expect, got *Outcome) []string {
 	var problems []string
-	if c.Expect.Route != nil {
-		problems = append(problems, checkRoute(c.Expect.Route, got.Route)...)
+	if exp.Route != nil {
+		problems = append(problems, checkRoute(exp.Route, got.Route)...)
 	}
-	if c.Expect.Response != nil {
-		problems = append(problems, checkResponse(c.Expect.Response, got.Response)...)
+	if exp.Response != nil {
+		problems = append(problems, checkResponse(exp.Response, got.Response)...)
 	}
-	if c.Expect.Upstream != nil {
+	problems = append(problems, checkAuthorizer(c, exp, got)...)
+	if exp.Upstream != nil {
 		if got.Integration == nil || got.Integration.Request == nil {
 			return append(problems, fmt.Sprintf("want an upstream request, got integration %+v response %+v", got.Integration, got.Response))
 		}
-		problems = append(problems, checkUpstream(c.Expect.Upstream, got.Integration.Request)...)
+		problems = append(problems, checkUpstream(exp.Upstream, got.Integration.Request)...)
 	}
-	if c.Expect.Event != nil || c.Expect.EventAbsentHeaders != nil {
+	if exp.Event != nil || exp.EventAbsentHeaders != nil {
 		if got.Integration == nil || got.Integration.Event == nil {
 			return append(problems, fmt.Sprintf("want a Lambda event, got integration %+v", got.Integration))
 		}
-		problems = append(problems, checkEvent(c, got.Integration.Event)...)
+		problems = append(problems, checkEvent(exp, got.Integration.Event)...)
+	}
+	return problems
+}
+
+// checkAuthorizer checks the authorizer expectations (README additions 2026-12-06): the number of authorizer
+// calls, the authorizer's event, and — for a case with functions: but no functionResponse and no event — that
+// the integration was not called.
+func checkAuthorizer(c *Case, exp *Expect, got *Outcome) []string {
+	var problems []string
+	calls := 0
+	var event json.RawMessage
+	if got.Authorizer != nil {
+		calls, event = got.Authorizer.Calls, got.Authorizer.Event
+	}
+	if exp.AuthorizerCalls != nil && *exp.AuthorizerCalls != calls {
+		problems = append(problems, fmt.Sprintf("authorizer calls: want %d, got %d", *exp.AuthorizerCalls, calls))
+	}
+	if exp.AuthorizerEvent != nil {
+		var want, ev map[string]any
+		if err := json.Unmarshal(exp.AuthorizerEvent, &want); err != nil {
+			return append(problems, fmt.Sprintf("expect.authorizerEvent: %v", err))
+		}
+		if len(event) == 0 || string(event) == "null" {
+			return append(problems, "want an authorizer event, the authorizer was not called")
+		}
+		if err := json.Unmarshal(event, &ev); err != nil {
+			return append(problems, fmt.Sprintf("authorizer event is not a JSON object: %v: %s", err, event))
+		}
+		lowerHeaderKeys(want)
+		lowerHeaderKeys(ev)
+		if d := MatchJSON("authorizerEvent", want, ev); d != "" {
+			problems = append(problems, fmt.Sprintf("%s\nauthorizer event: %s", d, event))
+		}
+	}
+	if len(c.Functions) > 0 && c.FunctionResponse == nil && exp.Event == nil && got.Integration != nil && got.Integration.Event != nil {
+		problems = append(problems, "the integration was called; the case expects it not to be")
 	}
 	return problems
 }
 
 // checkEvent compares the event with the expectation (README matching rules: header names case-insensitive).
-func checkEvent(c *Case, event json.RawMessage) []string {
+func checkEvent(exp *Expect, event json.RawMessage) []string {
 	var got map[string]any
 	if err := json.Unmarshal(event, &got); err != nil {
 		return []string{fmt.Sprintf("event is not a JSON object: %v: %s", err, event)}
 	}
 	var problems []string
-	if c.Expect.Event != nil {
+	if exp.Event != nil {
 		var want map[string]any
-		if err := json.Unmarshal(c.Expect.Event, &want); err != nil {
+		if err := json.Unmarshal(exp.Event, &want); err != nil {
 			return []string{fmt.Sprintf("expect.event: %v", err)}
 		}
 		lowerHeaderKeys(want)
@@ -84,7 +132,7 @@ func checkEvent(c *Case, event json.RawMessage) []string {
 		}
 	}
 	headers, _ := got["headers"].(map[string]any)
-	for _, name := range c.Expect.EventAbsentHeaders {
+	for _, name := range exp.EventAbsentHeaders {
 		if _, present := headers[strings.ToLower(name)]; present {
 			problems = append(problems, fmt.Sprintf("event.headers has %s, which API Gateway drops", name))
 		}
