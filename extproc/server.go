@@ -142,6 +142,9 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 		// A route without valid metadata is a configuration bug, never client input: fail the request like API
 		// Gateway fails a broken integration.
 		s.log.Error("ext_proc stream without a usable route", "err", routeErr)
+		if s.lambda != nil {
+			s.lambda.Metrics.refused()
+		}
 		return internalError("proxyplus_route_metadata_invalid")
 	}
 	switch r := req.Request.(type) {
@@ -293,7 +296,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	x := &st.x
 	if st.tooLong {
 		// The body was not kept: it cannot fit an event (OUT-4).
-		s.lambda.refuse(pr, req, x)
+		s.lambda.refuse(ctx, pr, req, x)
 	} else {
 		s.lambda.servePooled(ctx, pr, req, x)
 	}
@@ -313,6 +316,9 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	// marker, in one pass and no messages.
 	bp := wireBuffers.Get().(*[]byte)
 	*bp = appendImmediateWire((*bp)[:0], x.Response)
+	// The access log's values only the processor knows, as dynamic metadata (logmeta.go).
+	*bp = appendLogMetadataWire(*bp, &logMeta{x: x, latencyMs: x.latency.Milliseconds(), invoked: x.invoked, invokeStatus: x.invokeStatus})
+	s.lambda.Metrics.answered("AWS_PROXY", x.Response.StatusCode)
 	st.wire = bp
 	st.resp.ProtoReflect().SetUnknown(*bp)
 	return &st.resp

@@ -250,7 +250,9 @@ func (h *Host) invoke(ctx context.Context, function string, payload []byte, requ
 	if err := p.acquire(ctx); err != nil {
 		return nil, invokeError(function, err)
 	}
-	inv := newInvocation(payload, invokedARN)
+	// The caller's trace continues into the runtime (Lambda-Runtime-Trace-Id, from which runtimes set
+	// _X_AMZN_TRACE_ID): the processor's through the context, the Invoke API's from X-Amzn-Trace-Id.
+	inv := newInvocation(payload, invokedARN, lambdainvoke.TraceHeader(ctx))
 	inv.tail = tail
 	if requestID != "" {
 		inv.id = requestID
