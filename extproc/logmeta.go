@@ -1,10 +1,13 @@
 package extproc
 
 import (
+	"fmt"
 	"math"
 	"slices"
 
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/internal/ids"
 	"github.com/proxyplus/proxyplus/lambdaproxy"
@@ -93,6 +96,26 @@ func appendLogMetadataWire(b []byte, m *logMeta) []byte {
 		b = es[i].append(b)
 	}
 	return b
+}
+
+// logMeta is what x's answer reports to the access log.
+func (x *Exchange) logMeta() *logMeta {
+	return &logMeta{x: x, latencyMs: x.latency.Milliseconds(), invoked: x.invoked, invokeStatus: x.invokeStatus}
+}
+
+// Answer is the processor's answer for x as Envoy decodes it — the immediate response and the dynamic metadata
+// (the marker and the access log's values) — decoded from the bytes the service sends (test-invoke and the
+// access-log tests use it).
+func Answer(x *Exchange) (*extprocsvcv3.ProcessingResponse, error) {
+	if !immediateWireOK(x.Response) {
+		return ImmediateResponse(x.Response), nil
+	}
+	b := appendLogMetadataWire(appendImmediateWire(nil, x.Response), x.logMeta())
+	out := &extprocsvcv3.ProcessingResponse{}
+	if err := proto.Unmarshal(b, out); err != nil {
+		return nil, fmt.Errorf("processor answer: %w", err)
+	}
+	return out, nil
 }
 
 // ProcessorNamespace is the dynamic-metadata namespace of everything the processor hands Envoy.

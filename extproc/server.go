@@ -317,7 +317,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	bp := wireBuffers.Get().(*[]byte)
 	*bp = appendImmediateWire((*bp)[:0], x.Response)
 	// The access log's values only the processor knows, as dynamic metadata (logmeta.go).
-	*bp = appendLogMetadataWire(*bp, &logMeta{x: x, latencyMs: x.latency.Milliseconds(), invoked: x.invoked, invokeStatus: x.invokeStatus})
+	*bp = appendLogMetadataWire(*bp, x.logMeta())
 	s.lambda.Metrics.answered("AWS_PROXY", x.Response.StatusCode)
 	st.wire = bp
 	st.resp.ProtoReflect().SetUnknown(*bp)

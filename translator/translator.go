@@ -251,6 +251,13 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 			Message: fmt.Sprintf("stage name %q: only letters, digits, - and _ are allowed, at most 128 characters", stage.Name)}}
 	}
 	var diags diag.List
+	if als := st.GetAccessLogSettings(); als.GetFormat() != "" {
+		if _, err := ir.ParseAccessLogFormat(als.GetFormat()); err != nil {
+			return stage, diag.List{{Severity: diag.Error, File: file, Path: "$.stages", Field: "accessLogSettings.format",
+				Message: fmt.Sprintf("stage %q: %v", stage.Name, err)}}
+		}
+		stage.AccessLog = &ir.AccessLogSettings{Format: als.GetFormat(), DestinationARN: als.GetDestinationArn()}
+	}
 	for _, res := range def.GetResources() {
 		segs, err := ParseResourcePath(res.GetPath())
 		if err != nil {
