@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -508,5 +510,20 @@ func TestTraceHeader(t *testing.T) {
 	}
 	if got := invokeOK(t, h, `{"value":2}`).Trace; !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$`).MatchString(got) {
 		t.Errorf("new trace = %q", got)
+	}
+}
+
+// TestMetrics: a cold start, then a warm invocation: two invocations, one cold start, on /metrics.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h, _ := echoHost(t, Function{}, Options{Metrics: NewMetrics(reg)})
+	invokeOK(t, h, `{"value":1}`)
+	invokeOK(t, h, `{"value":2}`)
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`proxyplus_funchost_invocations_total{function="echo"} 2`, `proxyplus_funchost_cold_starts_total{function="echo"} 1`} {
+		if !strings.Contains(rec.Body.String(), want+"\n") {
+			t.Errorf("/metrics lacks %s:\n%s", want, rec.Body)
+		}
 	}
 }

@@ -77,6 +77,7 @@ func (p *pool) instance() (*instance, error) {
 		return nil, ErrClosed
 	}
 	p.seq++
+	p.h.metrics.coldStart(p.fn.Name)
 	in, err := startInstance(p, p.seq)
 	if err != nil {
 		return nil, err

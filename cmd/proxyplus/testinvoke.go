@@ -113,7 +113,7 @@ func functionInvoker(ctx context.Context, responseFile, functionError, endpoint 
 		return inv, noop, nil
 	}
 	if responseFile == "" && functionError == "" {
-		inv, _, closeFn, err := lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		inv, _, closeFn, err := lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 		return inv, closeFn, err
 	}
 	var payload []byte
