@@ -39,6 +39,9 @@ type Lambda struct {
 	Log *slog.Logger
 	// Metrics records every invocation (metrics.go); nil records nothing.
 	Metrics *Metrics
+	// OmitLogMetadata leaves the access log's processor values (logmeta.go) out of the answers: the access log
+	// then shows "-" for them. For operators who keep no access log, and for measuring their cost.
+	OmitLogMetadata bool
 	// floods aggregates failed-invocation lines once they come faster than one a second per function and class.
 	floods floodLog
 }

@@ -317,7 +317,9 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	bp := wireBuffers.Get().(*[]byte)
 	*bp = appendImmediateWire((*bp)[:0], x.Response)
 	// The access log's values only the processor knows, as dynamic metadata (logmeta.go).
-	*bp = appendLogMetadataWire(*bp, x.logMeta())
+	if !s.lambda.OmitLogMetadata {
+		*bp = appendLogMetadataWire(*bp, x.logMeta())
+	}
 	s.lambda.Metrics.answered("AWS_PROXY", x.Response.StatusCode)
 	st.wire = bp
 	st.resp.ProtoReflect().SetUnknown(*bp)

@@ -80,3 +80,18 @@ func knownAccessLogVariable(name string) bool {
 	}
 	return false
 }
+
+// ParseAccessLogSink reads a sink as the command line gives it: stdout, off, file:PATH, otel:CLUSTER or
+// grpc:CLUSTER (CLUSTER a cluster of Envoy's bootstrap).
+func ParseAccessLogSink(s string) (*AccessLogSink, error) {
+	kind, arg, _ := strings.Cut(s, ":")
+	switch {
+	case (kind == AccessLogStdout || kind == AccessLogOff) && arg == "":
+		return &AccessLogSink{Kind: kind}, nil
+	case kind == AccessLogFile && arg != "":
+		return &AccessLogSink{Kind: kind, Path: arg}, nil
+	case (kind == AccessLogOTel || kind == AccessLogGRPC) && arg != "":
+		return &AccessLogSink{Kind: kind, Cluster: arg}, nil
+	}
+	return nil, fmt.Errorf("access log sink %q: want stdout, off, file:PATH, otel:CLUSTER or grpc:CLUSTER", s)
+}

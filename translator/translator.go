@@ -47,6 +47,8 @@ type Options struct {
 	RouteKeys ir.RouteKeys
 	// ExtProcTLS, when set, makes Envoy reach the ext_proc service over TLS.
 	ExtProcTLS *ir.ExtProcTLS
+	// AccessLog is where Envoy writes access logs; nil is stdout.
+	AccessLog *ir.AccessLogSink
 }
 
 // Translate builds one configuration generation. APIs with errors are left out and reported, so one bad API
@@ -88,7 +90,8 @@ func Assemble(apis []ir.API, opts Options) *ir.Config {
 			RouteKeys:      opts.RouteKeys,
 			TLS:            opts.ExtProcTLS,
 		},
-		APIs: slices.Clone(apis),
+		APIs:      slices.Clone(apis),
+		AccessLog: opts.AccessLog,
 	}
 	if cfg.Listener.Address == "" {
 		cfg.Listener.Address = "0.0.0.0"

@@ -50,6 +50,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	extprocAdvertise := fs.String("extproc-advertise-address", "", "address Envoy dials for the ext_proc service when it differs from --extproc-address (e.g. proxyplus:18001 while listening on 0.0.0.0:18001)")
 	metricsAddr := fs.String("metrics-address", "", "address of the Prometheus /metrics and /status endpoint (default 127.0.0.1:9090; \"off\" disables)")
 	pprofOn := fs.Bool("pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the metrics address")
+	accessLog := fs.String("access-log", "stdout", "where Envoy writes access logs: stdout, off, file:PATH (on Envoy's machine), otel:CLUSTER or grpc:CLUSTER (a cluster of Envoy's bootstrap)")
 	dataDir := fs.String("data-dir", "", "directory for the embedded store of APIs managed through the admin API (default .proxyplus; created if missing)")
 	storeSpec := fs.String("store", "", "store for the admin API's APIs, deployments and stages: empty for the embedded bbolt file in --data-dir, or etcd://host:port[,host:port]/prefix shared by several replicas")
 	adminAddr := fs.String("admin-address", "", "address of the gRPC admin API (default 127.0.0.1:18002; \"off\" disables it and the store)")
@@ -168,6 +169,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Errorf("xds TLS: %w", err)}
 	}
 
+	sink, err := ir.ParseAccessLogSink(*accessLog)
+	if err != nil {
+		return usageError{err}
+	}
 	routeKeys, err := serveRouteKeys(cfg.RouteKeyFile, cfg.DataDir, cfg.Store, log)
 	if err != nil {
 		return err
@@ -180,7 +185,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	reloader := controlplane.NewReloader(sources, translator.Options{
 		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
 		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
-		RouteKeys: routeKeys, ExtProcTLS: epTLS,
+		RouteKeys: routeKeys, ExtProcTLS: epTLS, AccessLog: sink,
 	}, xdsPublisher{xds}, log)
 	reloader.Metrics = controlplane.NewReloadMetrics(reg)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proxyplus_apis_held_back",

@@ -272,3 +272,41 @@ func TestEdgeTraceHTTPProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLogSinks: every sink the command line names builds a configuration Envoy's validation accepts.
+func TestAccessLogSinks(t *testing.T) {
+	for _, s := range []string{"stdout", "file:/var/log/envoy/access.log", "otel:otel-collector", "grpc:als", "off"} {
+		sink, err := ir.ParseAccessLogSink(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := logAPI(csvFormat)
+		cfg, diags := translator.Translate([]translator.Input{{File: "logs.yaml", API: api, Stages: api.Stages}},
+			translator.Options{RouteKeys: testutil.RouteKeys(t), AccessLog: sink})
+		if err := diags.Err(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := xdstranslator.Build(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if err := res.Validate(); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+		if err := res.ValidateNested(); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+		hcm, err := res.HTTPConnectionManager()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"off": 0}[s]; s == "off" && len(hcm.GetAccessLog()) != want || s != "off" && len(hcm.GetAccessLog()) != 4 {
+			t.Errorf("%s: %d access loggers", s, len(hcm.GetAccessLog()))
+		}
+	}
+	for _, bad := range []string{"file:", "otel", "syslog"} {
+		if _, err := ir.ParseAccessLogSink(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
