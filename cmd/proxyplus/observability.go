@@ -116,7 +116,7 @@ func (m *adminMetrics) serverOptions() []grpc.ServerOption {
 type endpoints struct {
 	reg      *prometheus.Registry
 	xds      *xdsserver.Server
-	reloader *controlplane.Reloader
+	reloader *controlplane.Reloader // nil in proxyplus extproc (with xds)
 	// store is probed by /readyz (etcd or bbolt reachable); nil without the admin API.
 	store store.Store
 	// processor reports the ext_proc service's gRPC health; nil: not checked.
@@ -130,12 +130,14 @@ const storeProbeTimeout = 2 * time.Second
 func (o *endpoints) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(statusDocument(o.xds, o.reloader))
-	})
+	if o.xds != nil && o.reloader != nil {
+		mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(statusDocument(o.xds, o.reloader))
+		})
+	}
 	live := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
 	mux.HandleFunc("/livez", live)
 	mux.HandleFunc("/healthz", live)
@@ -166,14 +168,16 @@ func (o *endpoints) mux() *http.ServeMux {
 // ext_proc service reports SERVING.
 func (o *endpoints) ready(ctx context.Context) map[string]string {
 	checks := map[string]string{}
-	st := o.reloader.Status()
-	switch {
-	case st.Version == "":
-		checks["reload"] = "no configuration published yet"
-	case st.Error != "":
-		checks["reload"] = "latest reload failed: " + oneLine(st.Error)
-	default:
-		checks["reload"] = "ok"
+	if o.reloader != nil {
+		st := o.reloader.Status()
+		switch {
+		case st.Version == "":
+			checks["reload"] = "no configuration published yet"
+		case st.Error != "":
+			checks["reload"] = "latest reload failed: " + oneLine(st.Error)
+		default:
+			checks["reload"] = "ok"
+		}
 	}
 	if o.store != nil {
 		pctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
