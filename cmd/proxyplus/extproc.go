@@ -71,14 +71,15 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 		}
 		log.Info("metrics endpoint listening", "address", mLis.Addr().String())
 		o := &endpoints{reg: reg, pprof: *pprofOn, processor: func(ctx context.Context) bool { return serving(ctx, hs) }}
+		mctx, mcancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			if err := serveMetrics(ctx, mLis, o); err != nil {
+			if err := serveMetrics(mctx, mLis, o); err != nil {
 				log.Error("metrics endpoint stopped", "error", err)
 			}
 		}()
-		defer func() { <-done }() // serveMetrics returns once ctx ends
+		defer func() { mcancel(); <-done }() // the endpoint stops with the service
 	}
 	err = serveExtProc(ctx, lis, log, lambda, hs, keys, opts)
 	log.Info("ext_proc service stopped")
