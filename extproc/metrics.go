@@ -21,6 +21,7 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	answers     *prometheus.CounterVec
 	refusals    prometheus.Counter
+	streams     prometheus.Gauge
 
 	// fns caches one function's handles: a request then costs a map read, not a label hash and lookup per
 	// collector. Bounded: a new map past maxFunctionHandles (the collectors keep their series).
@@ -56,10 +57,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Requests the processor answered, by integration type and status class (2xx … 5xx)."}, []string{"integration", "code_class"}),
 		refusals: prometheus.NewCounter(prometheus.CounterOpts{Name: "proxyplus_extproc_route_refusals_total",
 			Help: "ext_proc streams refused because their route data was missing, unsigned or invalid."}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "proxyplus_extproc_streams",
+			Help: "ext_proc streams open now (one per request Envoy is processing)."}),
 		fns: map[string]*functionMetrics{},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.invocations, m.errors, m.throttles, m.duration, m.answers, m.refusals} {
+		for _, c := range []prometheus.Collector{m.invocations, m.errors, m.throttles, m.duration, m.answers, m.refusals, m.streams} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -125,3 +128,4 @@ func (m *Metrics) refused() {
 		m.refusals.Inc()
 	}
 }
+

@@ -52,6 +52,10 @@ func NewServer(log *slog.Logger, lambda *Lambda, keys ir.RouteKeys) *Server {
 // answer of the matching kind per message it sends (EXT-5).
 func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) error {
 	pr, routeErr := s.routeFromMetadata(stream)
+	if s.lambda != nil && s.lambda.Metrics != nil {
+		s.lambda.Metrics.streams.Inc()
+		defer s.lambda.Metrics.streams.Dec()
+	}
 	st := newStreamState()
 	defer st.free()
 	for {
