@@ -128,4 +128,3 @@ func (m *Metrics) refused() {
 		m.refusals.Inc()
 	}
 }
-
