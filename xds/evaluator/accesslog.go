@@ -31,7 +31,8 @@ import (
 //     epoch>-<24 hex>" (generateTraceId), and the router injects x-amzn-trace-id: Root=…;Parent=<span id>;
 //     Sampled=<0|1> into the upstream request (Span::injectContext).
 //
-// %REQ()% reads the request headers as the evaluator decoded them (before a route's rewrites).
+// %REQ()% reads the request headers as the evaluator decoded them, or, for a forwarded request, as the router
+// rewrote them (LogInfo.Upstream).
 
 type accessLogger struct {
 	name   string
@@ -154,6 +155,9 @@ type LogInfo struct {
 	// TraceID is the X-Ray span's trace id when the request had no X-Amzn-Trace-Id to continue.
 	TraceID  string
 	Protocol string // "HTTP/1.1" when empty
+	// Upstream is the request Forward sent to the backend, when the route forwarded: Envoy's router rewrote the
+	// request's own headers (path, host, the injected X-Amzn-Trace-Id), and the access log reads those.
+	Upstream *UpstreamRequest
 }
 
 // AccessLog is the lines Envoy's access loggers write for req, answered with resp on the route of sel, each
@@ -165,6 +169,20 @@ func (e *Evaluator) AccessLog(sel *Selection, req *Request, resp *Response, info
 	}
 	if err := e.mutateRequestHeaders(d, req); err != nil {
 		return nil, err
+	}
+	if up := info.Upstream; up != nil {
+		// RouteEntryImplBase::finalizeRequestHeaders rewrites the downstream header map in place (config_impl.cc),
+		// and Span::injectContext writes into it (upstream_request.cc): %REQ()% sees what the backend got.
+		h := newRequestMap()
+		h.add(":method", up.Method)
+		h.add(":path", up.Path)
+		h.add(":authority", up.Authority)
+		for _, kv := range up.Headers {
+			if kv[0] != "host" {
+				h.add(kv[0], kv[1])
+			}
+		}
+		d.h = h
 	}
 	fl, err := parseFlags(info.Flags)
 	if err != nil {

@@ -268,7 +268,24 @@ func TestEdgeTraceHTTPProxy(t *testing.T) {
 		}
 		got := oc.Upstream.Header("x-amzn-trace-id")
 		if len(got) != 1 || !regexp.MustCompile(tc.want).MatchString(got[0]) {
-			t.Errorf("client %q: upstream X-Amzn-Trace-Id %v, want %s", tc.client, got, tc.want)
+			t.Fatalf("client %q: upstream X-Amzn-Trace-Id %v, want %s", tc.client, got, tc.want)
+		}
+		// The access log shows the backend's trace id and the path the backend got.
+		resp, err := ev.Respond(sel, req, &evaluator.UpstreamResponse{Status: 200, Body: []byte("ok")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := ev.AccessLog(sel, req, resp, evaluator.LogInfo{Start: time.Unix(1_765_062_377, 0), Upstream: oc.Upstream})
+		if err != nil || len(lines) != 1 {
+			t.Fatalf("access log %q %v", lines, err)
+		}
+		var line map[string]any
+		if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+			t.Fatal(err)
+		}
+		root := strings.TrimPrefix(strings.Split(got[0], ";")[0], "Root=")
+		if line["xrayTraceId"] != root || line["path"] != oc.Upstream.Path || line["status"] != 200.0 || line["requestId"] != resp.Header("x-amzn-requestid")[0] {
+			t.Errorf("access log %s; trace %s, upstream path %s", lines[0], root, oc.Upstream.Path)
 		}
 	}
 }
