@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +326,49 @@ func TestAccessLogSinks(t *testing.T) {
 		if _, err := ir.ParseAccessLogSink(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestAccessLogEnvoyTimeout: when the processor never answers, Envoy's stream idle timeout answers 504 (mapped to
+// API Gateway's timeout); the stage's format logs it like any other request, with the request id the client got.
+func TestAccessLogEnvoyTimeout(t *testing.T) {
+	api := logAPI(csvFormat)
+	cfg, diags := translator.Translate([]translator.Input{{File: "logs.yaml", API: api, Stages: api.Stages}}, translator.Options{RouteKeys: testutil.RouteKeys(t)})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := xdstranslator.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcm, err := res.HTTPConnectionManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := evaluator.New(res.Routes[0], hcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &evaluator.Request{Method: "GET", Path: "/prod/items/42", Authority: "logapi0001.execute-api.us-east-1.amazonaws.com",
+		RemoteAddr: "203.0.113.9:4000", LocalAddr: "127.0.0.1:8080"}
+	sel, err := ev.Select(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := ev.LocalReply(sel, req, 504, "", "SI", "stream_idle_timeout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := ev.AccessLog(sel, req, resp, evaluator.LogInfo{Start: time.Date(2026, 12, 6, 23, 6, 17, 0, time.UTC), Flags: "SI"})
+	if err != nil || len(lines) != 1 {
+		t.Fatalf("%q %v", lines, err)
+	}
+	id, ext := resp.Header("x-amzn-requestid"), resp.Header("x-amz-apigw-id")
+	if len(id) != 1 || len(ext) != 1 {
+		t.Fatalf("response headers %v", resp.Headers)
+	}
+	want := "203.0.113.9,-,-,06/Dec/2026:23:06:17 +0000,GET,/items/{id},HTTP/1.1,504," + strconv.Itoa(len(resp.Body)) + "," + id[0] + "," + ext[0] + ",prod,logapi0001\n"
+	if lines[0] != want {
+		t.Errorf("access log\n got %q\nwant %q", lines[0], want)
 	}
 }
