@@ -22,6 +22,16 @@ type Config struct {
 	ExecuteAPIDomain string `json:"executeApiDomain,omitempty"`
 	// AccessLog is where Envoy writes access-log lines (xds/translator/accesslog.go); nil is stdout.
 	AccessLog *AccessLogSink `json:"accessLog,omitempty"`
+	// Tracing, when set, makes Envoy send sampled X-Ray segments to a daemon; nil samples nothing.
+	Tracing *TracingSettings `json:"tracing,omitempty"`
+}
+
+// TracingSettings is Envoy's X-Ray export: Daemon is the X-Ray daemon's (or an OpenTelemetry collector's awsxray
+// receiver's) UDP host:port, SampleRate the share of requests sampled (0..1) when the client's header does not
+// decide.
+type TracingSettings struct {
+	Daemon     string  `json:"daemon"`
+	SampleRate float64 `json:"sampleRate"`
 }
 
 // Access-log sinks.

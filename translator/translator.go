@@ -49,6 +49,8 @@ type Options struct {
 	ExtProcTLS *ir.ExtProcTLS
 	// AccessLog is where Envoy writes access logs; nil is stdout.
 	AccessLog *ir.AccessLogSink
+	// Tracing is Envoy's X-Ray export; nil samples nothing.
+	Tracing *ir.TracingSettings
 }
 
 // Translate builds one configuration generation. APIs with errors are left out and reported, so one bad API
@@ -92,6 +94,7 @@ func Assemble(apis []ir.API, opts Options) *ir.Config {
 		},
 		APIs:      slices.Clone(apis),
 		AccessLog: opts.AccessLog,
+		Tracing:   opts.Tracing,
 	}
 	if cfg.Listener.Address == "" {
 		cfg.Listener.Address = "0.0.0.0"

@@ -50,6 +50,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	extprocAdvertise := fs.String("extproc-advertise-address", "", "address Envoy dials for the ext_proc service when it differs from --extproc-address (e.g. proxyplus:18001 while listening on 0.0.0.0:18001)")
 	metricsAddr := fs.String("metrics-address", "", "address of the Prometheus /metrics and /status endpoint (default 127.0.0.1:9090; \"off\" disables)")
 	pprofOn := fs.Bool("pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the metrics address")
+	xrayDaemon := fs.String("xray-daemon", "", "send sampled X-Ray segments from Envoy to this UDP host:port (an X-Ray daemon, or an OpenTelemetry collector's awsxray receiver); default: none sampled")
+	sampleRate := fs.Float64("trace-sample-rate", 0.05, "share of requests Envoy samples for X-Ray with --xray-daemon (0 to 1), unless the client's X-Amzn-Trace-Id decides")
 	accessLog := fs.String("access-log", "stdout", "where Envoy writes access logs: stdout, off, file:PATH (on Envoy's machine), otel:CLUSTER or grpc:CLUSTER (a cluster of Envoy's bootstrap)")
 	dataDir := fs.String("data-dir", "", "directory for the embedded store of APIs managed through the admin API (default .proxyplus; created if missing)")
 	storeSpec := fs.String("store", "", "store for the admin API's APIs, deployments and stages: empty for the embedded bbolt file in --data-dir, or etcd://host:port[,host:port]/prefix shared by several replicas")
@@ -173,6 +175,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	var tracing *ir.TracingSettings
+	if *xrayDaemon != "" {
+		tracing = &ir.TracingSettings{Daemon: *xrayDaemon, SampleRate: *sampleRate}
+	}
 	routeKeys, err := serveRouteKeys(cfg.RouteKeyFile, cfg.DataDir, cfg.Store, log)
 	if err != nil {
 		return err
@@ -185,7 +191,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	reloader := controlplane.NewReloader(sources, translator.Options{
 		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
 		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
-		RouteKeys: routeKeys, ExtProcTLS: epTLS, AccessLog: sink,
+		RouteKeys: routeKeys, ExtProcTLS: epTLS, AccessLog: sink, Tracing: tracing,
 	}, xdsPublisher{xds}, log)
 	reloader.Metrics = controlplane.NewReloadMetrics(reg)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proxyplus_apis_held_back",

@@ -2,7 +2,9 @@ package translator
 
 import (
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
@@ -368,15 +370,31 @@ const neverSampled = `{"version": 2, "default": {"fixed_target": 0, "rate": 0}}`
 // request (upstream_request.cc UpstreamRequest::acceptHeadersFromRouter → Span::injectContext, tracer.cc), so
 // HTTP_PROXY backends get it; on Lambda routes the ext_proc stream's initial metadata carries it
 // (async_client_impl.cc AsyncStreamImpl::initialize) and the processor continues it into the invocation
-// (extproc edgeTrace). %TRACE_ID% logs its id. Main 1.37.0-dev 321a098d81.
-func xrayTracing() (*hcmv3.HttpConnectionManager_Tracing, error) {
+// (extproc edgeTrace). %TRACE_ID% logs its id. Main 1.37.0-dev 321a098d81. cfg.Tracing (serve --xray-daemon,
+// --trace-sample-rate) samples a share of the requests and sends their segments to an X-Ray daemon.
+func xrayTracing(cfg *ir.Config) (*hcmv3.HttpConnectionManager_Tracing, error) {
+	daemon, port, manifest := "127.0.0.1", uint64(2000), neverSampled
+	if t := cfg.Tracing; t != nil && t.Daemon != "" {
+		host, p, err := net.SplitHostPort(t.Daemon)
+		if err == nil {
+			port, err = strconv.ParseUint(p, 10, 16)
+		}
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("x-ray daemon %q: want host:port", t.Daemon)
+		}
+		if t.SampleRate < 0 || t.SampleRate > 1 {
+			return nil, fmt.Errorf("trace sample rate %v: want 0 to 1", t.SampleRate)
+		}
+		daemon = host
+		manifest = fmt.Sprintf(`{"version": 2, "default": {"fixed_target": 0, "rate": %s}}`, strconv.FormatFloat(t.SampleRate, 'f', -1, 64))
+	}
 	x := &tracev3.XRayConfig{
 		// Required, UDP, with a numeric port (config.cc XRayTracerFactory); nothing is sent to it while
 		// nothing is sampled.
-		DaemonEndpoint: &corev3.SocketAddress{Protocol: corev3.SocketAddress_UDP, Address: "127.0.0.1",
-			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 2000}},
+		DaemonEndpoint: &corev3.SocketAddress{Protocol: corev3.SocketAddress_UDP, Address: daemon,
+			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)}},
 		SegmentName:          "proxyplus",
-		SamplingRuleManifest: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: neverSampled}},
+		SamplingRuleManifest: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: manifest}},
 	}
 	a, err := anypb.New(x)
 	if err != nil {
@@ -392,7 +410,7 @@ func observability(h *hcmv3.HttpConnectionManager, cfg *ir.Config) error {
 	if err != nil {
 		return err
 	}
-	tr, err := xrayTracing()
+	tr, err := xrayTracing(cfg)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	tracev3 "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
+
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/ir"
@@ -370,5 +372,40 @@ func TestAccessLogEnvoyTimeout(t *testing.T) {
 	want := "203.0.113.9,-,-,06/Dec/2026:23:06:17 +0000,GET,/items/{id},HTTP/1.1,504," + strconv.Itoa(len(resp.Body)) + "," + id[0] + "," + ext[0] + ",prod,logapi0001\n"
 	if lines[0] != want {
 		t.Errorf("access log\n got %q\nwant %q", lines[0], want)
+	}
+}
+
+// TestXRayExport: with a daemon the sampling manifest samples the given share; bad settings are refused.
+func TestXRayExport(t *testing.T) {
+	api := logAPI("")
+	cfg, diags := translator.Translate([]translator.Input{{File: "logs.yaml", API: api, Stages: api.Stages}},
+		translator.Options{RouteKeys: testutil.RouteKeys(t), Tracing: &ir.TracingSettings{Daemon: "xray.internal:2000", SampleRate: 0.1}})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := xdstranslator.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.ValidateNested(); err != nil {
+		t.Fatal(err)
+	}
+	hcm, err := res.HTTPConnectionManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &tracev3.XRayConfig{}
+	if err := hcm.GetTracing().GetProvider().GetTypedConfig().UnmarshalTo(x); err != nil {
+		t.Fatal(err)
+	}
+	if x.GetDaemonEndpoint().GetAddress() != "xray.internal" || x.GetDaemonEndpoint().GetPortValue() != 2000 ||
+		x.GetSamplingRuleManifest().GetInlineString() != `{"version": 2, "default": {"fixed_target": 0, "rate": 0.1}}` {
+		t.Errorf("x-ray config %v", x)
+	}
+	for _, bad := range []*ir.TracingSettings{{Daemon: "nohost"}, {Daemon: "h:1", SampleRate: 2}} {
+		cfg.Tracing = bad
+		if _, err := xdstranslator.Build(cfg); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
 	}
 }
