@@ -98,6 +98,13 @@ func exportStages(stages []*apigatewayv1.Stage) []any {
 		if len(st.GetVariables()) > 0 {
 			s["variables"] = st.GetVariables()
 		}
+		if als := st.GetAccessLogSettings(); als.GetFormat() != "" || als.GetDestinationArn() != "" {
+			a := map[string]any{"format": als.GetFormat()}
+			if als.GetDestinationArn() != "" {
+				a["destinationArn"] = als.GetDestinationArn()
+			}
+			s["accessLogSettings"] = a
+		}
 		out = append(out, s)
 	}
 	return out

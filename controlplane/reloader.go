@@ -129,6 +129,8 @@ type Reloader struct {
 	OnReload func(Status)
 	// Store, when set before the first Reload, adds the stages deployed through the admin API.
 	Store store.Store
+	// Metrics, when set before the first Reload, records every reload's outcome and duration (metrics.go).
+	Metrics *ReloadMetrics
 
 	// reloading serialises reloads: the file watcher and the store watcher both trigger them.
 	reloading sync.Mutex
@@ -167,9 +169,11 @@ func (r *Reloader) Status() Status {
 // others are published: Reload then returns a *HeldBackError naming the held-back APIs. Any other error means
 // nothing was published (the store could not be read, the combined configuration is invalid); it says which file
 // and field.
-func (r *Reloader) Reload(ctx context.Context) error {
+func (r *Reloader) Reload(ctx context.Context) (err error) {
 	r.reloading.Lock()
 	defer r.reloading.Unlock()
+	start := time.Now()
+	defer func() { r.Metrics.observe(time.Since(start), err, r.now()) }()
 	fp := r.fingerprint()
 	b, err := r.build(ctx)
 	version, diags, published := b.version, b.diags, b.published

@@ -87,3 +87,20 @@ func TestLambdaServeAllocs(t *testing.T) {
 		t.Errorf("%v allocations per Lambda request, want at most %d", got, want)
 	}
 }
+
+// TestLambdaServeAllocsWithMetrics: the per-function metrics add no allocation per request (the function's
+// handles are cached; counters and the histogram are atomic).
+func TestLambdaServeAllocsWithMetrics(t *testing.T) {
+	if testutil.Instrumented() {
+		t.Skip("allocation counts differ under -race and coverage")
+	}
+	s, ref := refServer(t)
+	s.lambda.Metrics = NewMetrics(nil)
+	if serveRef(s, ref, true) != 201 {
+		t.Fatal("status")
+	}
+	const want = 9
+	if got := testing.AllocsPerRun(200, func() { serveRef(s, ref, false) }); got > want {
+		t.Errorf("%v allocations per Lambda request with metrics, want at most %d", got, want)
+	}
+}

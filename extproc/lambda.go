@@ -2,19 +2,18 @@ package extproc
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"log/slog"
-	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/proxyplus/proxyplus/authorizer"
+	"github.com/proxyplus/proxyplus/internal/ids"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/lambdaproxy"
@@ -42,6 +41,13 @@ type Lambda struct {
 	// Authorizer runs the routes' Lambda authorizers through Invoker, with its cache. NewServer sets one when
 	// nil; without one, authorizers run uncached.
 	Authorizer *authorizer.Authorizer
+	// Metrics records every invocation (metrics.go); nil records nothing.
+	Metrics *Metrics
+	// OmitLogMetadata leaves the access log's processor values (logmeta.go) out of the answers: the access log
+	// then shows "-" for them. For operators who keep no access log, and for measuring their cost.
+	OmitLogMetadata bool
+	// floods aggregates failed-invocation lines once they come faster than one a second per function and class.
+	floods floodLog
 }
 
 // Exchange is one Lambda proxy request's outcome.
@@ -58,6 +64,12 @@ type Exchange struct {
 	// pooled is the recycled buffer Event was built in (servePooled), returned by release.
 	pooled *[]byte
 	inv    lambdaproxy.Invocation
+	trace  lambdainvoke.TraceContext
+	// invoked is set once Invoke was called; latency is how long it took and invokeStatus the Invoke API's status
+	// (200, or an InvokeError's; 0 when none came back): the access log's integration values (logmeta.go).
+	invoked      bool
+	latency      time.Duration
+	invokeStatus int
 }
 
 // Serve builds the event, invokes the function within the integration timeout and converts what it returned.
@@ -97,7 +109,7 @@ func (x *Exchange) release() {
 }
 
 func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, buf []byte, x *Exchange) *Exchange {
-	*x = Exchange{Context: l.newContext(req)}
+	*x = Exchange{Context: l.newContext(ctx, req)}
 	c := &x.Context
 	lam := pr.Route.Integration.Lambda
 	if lam == nil {
@@ -143,10 +155,14 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 	if timeout <= 0 {
 		timeout = 29 * time.Second
 	}
-	ictx, cancel := context.WithTimeout(ctx, timeout)
+	// The trace continues into the invocation (lambdainvoke.TraceHeader), in the Exchange's own memory.
+	x.trace = lambdainvoke.TraceContext{Context: ctx, Header: c.TraceID}
+	ictx, cancel := context.WithTimeout(&x.trace, timeout)
 	defer cancel()
 	inv := &x.inv
+	start := time.Now()
 	res, err := l.Invoker.Invoke(ictx, lam.FunctionARN, event)
+	x.invoked, x.latency = true, time.Since(start)
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		inv.TimedOut = true
@@ -157,9 +173,17 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		x.settled = true
 	}
 	x.Response = lambdaproxy.ConvertResponse(req, pr.BinaryMediaTypes, inv, c)
+	class := ""
 	if err != nil {
-		l.logInvokeError(ctx, lam.FunctionARN, c.RequestID, err, x.Response)
+		class = l.logInvokeError(ctx, lam.FunctionARN, c.RequestID, err, x.Response)
+		var ie *lambdainvoke.InvokeError
+		if errors.As(err, &ie) {
+			x.invokeStatus = ie.StatusCode
+		}
+	} else {
+		x.invokeStatus = 200
 	}
+	l.Metrics.invoked(lam.FunctionARN, x.latency, class, x.Response)
 	return x
 }
 
@@ -182,7 +206,7 @@ func (l *Lambda) authorize(ctx context.Context, pr *ir.ProcessorRoute, req *lamb
 // returns the gateway's refusal, nil when the request goes on.
 func (l *Lambda) AuthorizeHeaders(ctx context.Context, pr *ir.ProcessorRoute, rh *RequestHeaders, sourceIP string, out *authorizer.Outcome) *lambdaproxy.Response {
 	req := &lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, SourceIP: sourceIP, Protocol: "HTTP/1.1"}
-	c := l.newContext(req)
+	c := l.newContext(ctx, req)
 	return l.authorize(ctx, pr, req, &c, out)
 }
 
@@ -190,7 +214,7 @@ func (l *Lambda) AuthorizeHeaders(ctx context.Context, pr *ir.ProcessorRoute, rh
 // OUT-4's 413, with the ids the gateway generates for the request. The route's authorizer comes first, as in
 // serve: the 413 is the integration's, so a request the authorizer refuses gets the authorizer's answer.
 func (l *Lambda) refuse(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
-	*x = Exchange{Context: l.newContext(req)}
+	*x = Exchange{Context: l.newContext(ctx, req)}
 	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
 		if refusal := l.authorize(ctx, pr, req, &x.Context, &x.Authorization); refusal != nil {
 			x.Response = refusal
@@ -200,7 +224,7 @@ func (l *Lambda) refuse(ctx context.Context, pr *ir.ProcessorRoute, req *lambdap
 	x.Response = lambdaproxy.GatewayError(413, &x.Context)
 }
 
-func (l *Lambda) newContext(req *lambdaproxy.Request) lambdaproxy.Context {
+func (l *Lambda) newContext(ctx context.Context, req *lambdaproxy.Request) lambdaproxy.Context {
 	now := time.Now
 	if l.Now != nil {
 		now = l.Now
@@ -209,24 +233,38 @@ func (l *Lambda) newContext(req *lambdaproxy.Request) lambdaproxy.Context {
 	c := lambdaproxy.Context{AccountID: l.AccountID, Now: now().UTC()}
 	// The generated ids share one string: one allocation per request instead of one or more per id.
 	var b [36 + 16 + 40]byte
-	ids := appendUUID(b[:0], id)
+	buf := ids.AppendUUID(b[:0], id)
 	// API Gateway's extended id: 15 base64 characters and "=", e.g. TWegAcC4EowCHnA= (EVT-23).
 	var ext64 [16]byte
 	base64.StdEncoding.Encode(ext64[:], ext[:11]) // 11 bytes → 15 characters and one "="
-	ids = append(ids, ext64[:15]...)
-	ids = append(ids, '=')
+	buf = append(buf, ext64[:15]...)
+	buf = append(buf, '=')
 	client := headerValue(req.Headers, "x-amzn-trace-id")
-	if client == "" {
-		ids = appendNewTraceID(ids, c.Now, trace)
+	parent := headerValue(req.Headers, "traceparent")
+	edge := edgeTrace(ctx)
+	if client == "" && parent == "" && edge == "" {
+		buf = ids.AppendNewTraceID(buf, c.Now, trace)
 	}
-	all := string(ids)
+	all := string(buf)
 	c.RequestID, c.ExtendedRequestID = all[:36], all[36:52]
-	if client == "" {
+	if len(all) > 52 {
 		c.TraceID = all[52:]
 	} else {
-		c.TraceID = traceID(client, c.Now, trace)
+		c.TraceID = ids.Continue(client, parent, edge, c.Now, trace)
 	}
 	return c
+}
+
+// edgeTrace is the trace Envoy started or continued at the edge for this request: with the HCM's X-Ray tracer
+// (xds/translator/accesslog.go) the ext_proc stream's initial metadata carries x-amzn-trace-id, injected by the
+// gRPC async client from a child of the request's span (source/common/grpc/async_client_impl.cc
+// AsyncStreamImpl::initialize → Span::injectContext, source/extensions/tracers/xray/tracer.cc; the parent span
+// is set in ext_proc.cc Filter::openStream; main 1.37.0-dev 321a098d81). "" without one.
+func edgeTrace(ctx context.Context) string {
+	if v := metadata.ValueFromIncomingContext(ctx, "x-amzn-trace-id"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // threeIDs are the request id's, the extended id's and the trace id's random bytes, in that order; without NewID
@@ -236,78 +274,12 @@ func (l *Lambda) threeIDs() (a, b, c [16]byte) {
 		return l.NewID(), l.NewID(), l.NewID()
 	}
 	var buf [48]byte
-	ids.Lock()
-	_, _ = ids.r.Read(buf[:])
-	ids.Unlock()
+	ids.Read(buf[:])
 	return [16]byte(buf[:16]), [16]byte(buf[16:32]), [16]byte(buf[32:])
 }
 
-// ids is a ChaCha8 stream seeded from crypto/rand: request ids need to be unique and unpredictable, not a
-// syscall per id on the request path.
-var ids = struct {
-	sync.Mutex
-	r *mrand.ChaCha8
-}{r: newChaCha()}
-
-func newChaCha() *mrand.ChaCha8 {
-	var seed [32]byte
-	_, _ = rand.Read(seed[:])
-	return mrand.NewChaCha8(seed)
-}
-
-func randomID() (b [16]byte) {
-	ids.Lock()
-	_, _ = ids.r.Read(b[:])
-	ids.Unlock()
-	return b
-}
-
-// NewUUID is a random lower-case v4 UUID, as API Gateway request ids (and Envoy's %UNIQUE_ID%) are.
-func NewUUID() string { return uuidString(randomID()) }
-
-// uuidString formats a v4 UUID in lower case (EVT-23 requestId).
-func uuidString(b [16]byte) string {
-	var out [36]byte
-	return string(appendUUID(out[:0], b))
-}
-
-func appendUUID(dst []byte, b [16]byte) []byte {
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:16])
-	return append(dst, out[:]...)
-}
-
-// appendNewTraceID appends a new X-Ray trace id, Root=1-<8 hex epoch seconds>-<24 hex> (EVT-11).
-func appendNewTraceID(dst []byte, now time.Time, rnd [16]byte) []byte {
-	var sec [4]byte
-	binary.BigEndian.PutUint32(sec[:], uint32(now.Unix()))
-	dst = append(dst, "Root=1-"...)
-	dst = hex.AppendEncode(dst, sec[:])
-	dst = append(dst, '-')
-	return hex.AppendEncode(dst, rnd[:12])
-}
-
-// traceID keeps a client's Root=…;Parent=…;Sampled=…, adds a Parent to a bare Root, or starts a new X-Ray trace
-// Root=1-<8 hex epoch seconds>-<24 hex> (EVT-11).
-func traceID(client string, now time.Time, rnd [16]byte) string {
-	switch {
-	case client == "":
-		return string(appendNewTraceID(nil, now, rnd))
-	case strings.HasPrefix(client, "Root=") && !strings.Contains(client, "Parent="):
-		return client + ";Parent=" + hex.EncodeToString(rnd[:8])
-	}
-	return client
-}
+// NewUUID is a random lower-case v4 UUID, as API Gateway request ids (and Envoy's %UNIQUE_ID%) are (ids.NewUUID).
+func NewUUID() string { return ids.NewUUID() }
 
 func headerValue(hs [][2]string, name string) string {
 	v := ""

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -73,5 +74,39 @@ func TestInvokeErrorLogged(t *testing.T) {
 				t.Errorf("log record %v: want the Invoke API's status and request id", r)
 			}
 		})
+	}
+}
+
+// TestInvokeErrorFlood: past floodBurst failures a second for one function and class the lines are aggregated:
+// the next second's first failure brings one line with the count, first and last request id, then its own line.
+func TestInvokeErrorFlood(t *testing.T) {
+	recs := &logRecords{}
+	now := time.Unix(1_700_000_000, 0)
+	l := &Lambda{AccountID: "123456789012", Log: slog.New(recs), Now: func() time.Time { return now },
+		Invoker: lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
+			return nil, &lambdainvoke.InvokeError{Function: "fn", Err: errors.New("connection refused")}
+		})}
+	pr := &ir.ProcessorRoute{APIID: "api0000001", Stage: "prod", Route: ir.Route{Method: "GET", ResourcePath: "/", Integration: ir.Integration{
+		Type: ir.AWSProxy, Lambda: &ir.LambdaIntegration{FunctionARN: "arn:aws:lambda:us-east-1:123456789012:function:fn"}}}}
+	var ids []string
+	for i := range floodBurst + 3 {
+		now = now.Add(time.Duration(i) * time.Millisecond)
+		ids = append(ids, l.Serve(context.Background(), pr, &lambdaproxy.Request{Method: "GET", Path: "/prod/", Protocol: "HTTP/1.1"}).Context.RequestID)
+	}
+	if len(recs.recs) != floodBurst {
+		t.Fatalf("%d lines during the flood, want %d", len(recs.recs), floodBurst)
+	}
+	now = now.Add(time.Second)
+	l.Serve(context.Background(), pr, &lambdaproxy.Request{Method: "GET", Path: "/prod/", Protocol: "HTTP/1.1"})
+	if len(recs.recs) != floodBurst+2 {
+		t.Fatalf("%d lines, want %d", len(recs.recs), floodBurst+2)
+	}
+	agg := recs.recs[floodBurst]
+	if agg["msg"] != "lambda invoke failures aggregated" || agg["count"] != int64(3) || agg["first_request_id"] != ids[floodBurst] ||
+		agg["last_request_id"] != ids[floodBurst+2] || agg["error_class"] != "error" {
+		t.Errorf("aggregate line %v", agg)
+	}
+	if recs.recs[floodBurst+1]["msg"] != "lambda invoke failed" {
+		t.Errorf("after the aggregate: %v", recs.recs[floodBurst+1])
 	}
 }

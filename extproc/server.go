@@ -56,6 +56,10 @@ func NewServer(log *slog.Logger, lambda *Lambda, keys ir.RouteKeys) *Server {
 // answer of the matching kind per message it sends (EXT-5).
 func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) error {
 	pr, routeErr := s.routeFromMetadata(stream)
+	if s.lambda != nil && s.lambda.Metrics != nil {
+		s.lambda.Metrics.streams.Inc()
+		defer s.lambda.Metrics.streams.Dec()
+	}
 	st := newStreamState()
 	defer st.free()
 	for {
@@ -146,6 +150,9 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 		// A route without valid metadata is a configuration bug, never client input: fail the request like API
 		// Gateway fails a broken integration.
 		s.log.Error("ext_proc stream without a usable route", "err", routeErr)
+		if s.lambda != nil {
+			s.lambda.Metrics.refused()
+		}
 		return internalError("proxyplus_route_metadata_invalid")
 	}
 	switch r := req.Request.(type) {
@@ -322,6 +329,11 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	// marker, in one pass and no messages.
 	bp := wireBuffers.Get().(*[]byte)
 	*bp = appendImmediateWire((*bp)[:0], x.Response)
+	// The access log's values only the processor knows, as dynamic metadata (logmeta.go).
+	if !s.lambda.OmitLogMetadata {
+		*bp = appendLogMetadataWire(*bp, x.logMeta())
+	}
+	s.lambda.Metrics.answered("AWS_PROXY", x.Response.StatusCode)
 	st.wire = bp
 	st.resp.ProtoReflect().SetUnknown(*bp)
 	return &st.resp

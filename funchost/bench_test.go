@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxyplus/proxyplus/internal/ids"
 )
 
 // P10 (performance-targets.md): BenchmarkFunctionHost compares a warm invoke of a no-op function through the host
@@ -399,7 +401,7 @@ func benchEchoResponse(body []byte) []byte {
 		Handler    string          `json:"handler"`
 		TZ         string          `json:"tz"`
 		DeadlineMs int64           `json:"deadlineMs"`
-	}{PID: os.Getpid(), Value: ev.Value, RequestID: newRequestID(),
+	}{PID: os.Getpid(), Value: ev.Value, RequestID: ids.NewUUID(),
 		ARN: "arn:aws:lambda:us-east-1:000000000000:function:echo", Function: "echo", Memory: "128",
 		Region: "us-east-1", TZ: ":UTC", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
 	return out

@@ -105,6 +105,8 @@ type Options struct {
 	// QueueLimit is how many invocations of one function may wait for an instance when all MaxConcurrency
 	// instances are busy: 0 means DefaultQueueLimit, a negative value none (throttle at once, as Lambda does).
 	QueueLimit int
+	// Metrics counts invocations, cold starts and throttles (metrics.go); nil counts nothing.
+	Metrics *Metrics
 }
 
 // Host runs local functions. It is safe for concurrent use.
@@ -118,6 +120,7 @@ type Host struct {
 	closing chan struct{}
 	once    sync.Once
 	rtl     runtimeLimits // the Runtime API server's time limits
+	metrics *Metrics
 
 	testHookQueued func(function string) // called when an invocation starts waiting for a slot
 }
@@ -132,6 +135,7 @@ func New(fns []Function, opts Options) (*Host, error) {
 		byARN:   make(map[string]*pool, len(fns)),
 		closing: make(chan struct{}),
 		rtl:     defaultRuntimeLimits,
+		metrics: opts.Metrics,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -247,10 +251,16 @@ func (h *Host) invoke(ctx context.Context, function string, payload []byte, requ
 		return nil, &lambdainvoke.InvokeError{Function: function, Code: "RequestEntityTooLargeException",
 			Message: msg, StatusCode: 413, Class: lambdainvoke.ErrPayloadTooLarge, Err: errors.New(msg)}
 	}
+	h.metrics.invoked(p.fn.Name)
 	if err := p.acquire(ctx); err != nil {
+		if errors.Is(err, lambdainvoke.ErrThrottled) {
+			h.metrics.throttled(p.fn.Name)
+		}
 		return nil, invokeError(function, err)
 	}
-	inv := newInvocation(payload, invokedARN)
+	// The caller's trace continues into the runtime (Lambda-Runtime-Trace-Id, from which runtimes set
+	// _X_AMZN_TRACE_ID): the processor's through the context, the Invoke API's from X-Amzn-Trace-Id.
+	inv := newInvocation(payload, invokedARN, lambdainvoke.TraceHeader(ctx))
 	inv.tail = tail
 	if requestID != "" {
 		inv.id = requestID

@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,6 +118,7 @@ type echoResponse struct {
 	TZ         string          `json:"tz"`
 	DeadlineMs int64           `json:"deadlineMs"`
 	Body       string          `json:"body"`
+	Trace      string          `json:"trace"`
 }
 
 func invoke(t *testing.T, h *Host, function, event string) *lambdainvoke.Result {
@@ -483,5 +487,43 @@ func TestCloseDuringInvocation(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("in-flight Invoke did not end")
+	}
+}
+
+// The caller's trace continues into the function (_X_AMZN_TRACE_ID, set by the runtime from
+// Lambda-Runtime-Trace-Id); without one the host starts an unsampled trace.
+func TestTraceHeader(t *testing.T) {
+	h, _ := echoHost(t, Function{}, Options{})
+	const trace = "Root=1-67c75145-5f0c3b2a9d1e4f6a7b8c9d0e;Parent=53995c3f42cd8ad8;Sampled=0"
+	ctx, cancel := context.WithTimeout(lambdainvoke.WithTraceHeader(context.Background(), trace), 30*time.Second)
+	defer cancel()
+	res, err := h.Invoke(ctx, "echo", []byte(`{"value":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r echoResponse
+	if err := json.Unmarshal(res.Payload, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Trace != trace {
+		t.Errorf("_X_AMZN_TRACE_ID = %q, want %q", r.Trace, trace)
+	}
+	if got := invokeOK(t, h, `{"value":2}`).Trace; !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$`).MatchString(got) {
+		t.Errorf("new trace = %q", got)
+	}
+}
+
+// TestMetrics: a cold start, then a warm invocation: two invocations, one cold start, on /metrics.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h, _ := echoHost(t, Function{}, Options{Metrics: NewMetrics(reg)})
+	invokeOK(t, h, `{"value":1}`)
+	invokeOK(t, h, `{"value":2}`)
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`proxyplus_funchost_invocations_total{function="echo"} 2`, `proxyplus_funchost_cold_starts_total{function="echo"} 1`} {
+		if !strings.Contains(rec.Body.String(), want+"\n") {
+			t.Errorf("/metrics lacks %s:\n%s", want, rec.Body)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/proxyplus/proxyplus/internal/ids"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
 
@@ -184,7 +185,7 @@ func (a *invokeAPI) serveInvoke(w http.ResponseWriter, r *http.Request) {
 			"Could not parse request body into json: Could not parse payload into json: "+msg)
 		return
 	}
-	requestID := newRequestID()
+	requestID := ids.NewUUID()
 	w.Header().Set("X-Amzn-RequestId", requestID)
 	switch invType {
 	case "DryRun":
@@ -209,7 +210,7 @@ func (a *invokeAPI) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		tail.add([]byte(fmt.Sprintf("START RequestId: %s Version: %s", requestID, LatestVersion)))
 	}
 	start := time.Now()
-	res, err := a.h.invoke(r.Context(), function, payload, requestID, tail)
+	res, err := a.h.invoke(lambdainvoke.WithTraceHeader(r.Context(), r.Header.Get("X-Amzn-Trace-Id")), function, payload, requestID, tail)
 	if err != nil {
 		writeInvokeError(w, err)
 		return

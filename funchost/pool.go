@@ -2,7 +2,6 @@ package funchost
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/proxyplus/proxyplus/internal/ids"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
 
@@ -77,6 +77,7 @@ func (p *pool) instance() (*instance, error) {
 		return nil, ErrClosed
 	}
 	p.seq++
+	p.h.metrics.coldStart(p.fn.Name)
 	in, err := startInstance(p, p.seq)
 	if err != nil {
 		return nil, err
@@ -122,8 +123,12 @@ type invocation struct {
 	timer   *time.Timer
 }
 
-func newInvocation(payload []byte, invokedARN string) *invocation {
-	return &invocation{id: newRequestID(), payload: payload, invokedARN: invokedARN, traceID: newTraceID(),
+// newInvocation is an invocation continuing trace (the X-Ray header the caller sent; "" starts a new trace).
+func newInvocation(payload []byte, invokedARN, trace string) *invocation {
+	if trace == "" {
+		trace = ids.NewTraceHeader(time.Now())
+	}
+	return &invocation{id: ids.NewUUID(), payload: payload, invokedARN: invokedARN, traceID: trace,
 		result: make(chan *lambdainvoke.Result, 1)}
 }
 
@@ -236,21 +241,6 @@ func unhandled(errorType, message string) *lambdainvoke.Result {
 
 func randomHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	ids.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// newRequestID returns a UUID (version 4) like Lambda's request ids.
-func newRequestID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// newTraceID returns an X-Ray trace header for an unsampled trace.
-func newTraceID() string {
-	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", time.Now().Unix(), randomHex(12), randomHex(8))
 }

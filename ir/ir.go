@@ -20,6 +20,35 @@ type Config struct {
 	// ExecuteAPIDomain is the domain suffix of execute-api style hosts ("{apiId}.execute-api.{region}.amazonaws.com"
 	// is always served; this adds "{apiId}.{ExecuteAPIDomain}").
 	ExecuteAPIDomain string `json:"executeApiDomain,omitempty"`
+	// AccessLog is where Envoy writes access-log lines (xds/translator/accesslog.go); nil is stdout.
+	AccessLog *AccessLogSink `json:"accessLog,omitempty"`
+	// Tracing, when set, makes Envoy send sampled X-Ray segments to a daemon; nil samples nothing.
+	Tracing *TracingSettings `json:"tracing,omitempty"`
+}
+
+// TracingSettings is Envoy's X-Ray export: Daemon is the X-Ray daemon's (or an OpenTelemetry collector's awsxray
+// receiver's) UDP host:port, SampleRate the share of requests sampled (0..1) when the client's header does not
+// decide.
+type TracingSettings struct {
+	Daemon     string  `json:"daemon"`
+	SampleRate float64 `json:"sampleRate"`
+}
+
+// Access-log sinks.
+const (
+	AccessLogStdout = "stdout"
+	AccessLogFile   = "file"
+	AccessLogOTel   = "otel" // OpenTelemetry logs service over gRPC (Envoy's open_telemetry access logger)
+	AccessLogGRPC   = "grpc" // Envoy's gRPC access-log service (structured entries; formats do not apply)
+	AccessLogOff    = "off"
+)
+
+// AccessLogSink names where the access log goes: Kind is one of the AccessLog* constants ("" is stdout); Path the
+// file of "file"; Cluster the Envoy cluster (defined in Envoy's bootstrap) of "otel" and "grpc".
+type AccessLogSink struct {
+	Kind    string `json:"kind,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Listener is the address Envoy binds for API traffic.
@@ -70,6 +99,8 @@ type Stage struct {
 	DeploymentID string            `json:"deploymentId"`
 	Variables    map[string]string `json:"variables,omitempty"`
 	Routes       []Route           `json:"routes"`
+	// AccessLog is the stage's access-log format; nil logs the stage in proxyplus's default JSON format.
+	AccessLog *AccessLogSettings `json:"accessLog,omitempty"`
 }
 
 // SegmentKind is the kind of one resource path segment.

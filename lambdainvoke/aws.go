@@ -145,7 +145,14 @@ func (a *awsInvoker) Invoke(ctx context.Context, function string, payload []byte
 		in.Qualifier = aws.String(qualifier)
 	}
 	// sendRetrier reads the payload from the context to rewind the request body (retry.go).
-	out, err := a.client(region).Invoke(context.WithValue(ctx, payloadKey{}, payload), in)
+	var opts []func(*lambda.Options)
+	if h := TraceHeader(ctx); h != "" {
+		// The trace continues into the function: Lambda reads X-Amzn-Trace-Id on Invoke.
+		opts = append(opts, func(o *lambda.Options) {
+			o.APIOptions = append(o.APIOptions, smithyhttp.SetHeaderValue("X-Amzn-Trace-Id", h))
+		})
+	}
+	out, err := a.client(region).Invoke(context.WithValue(ctx, payloadKey{}, payload), in, opts...)
 	if err != nil {
 		return nil, classifySDKError(ctx, function, err)
 	}

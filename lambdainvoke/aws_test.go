@@ -496,3 +496,17 @@ func TestOptions(t *testing.T) {
 		}
 	})
 }
+
+// The trace header the context carries goes out as X-Amzn-Trace-Id on Invoke; without one none is sent.
+func TestInvokeTraceHeader(t *testing.T) {
+	awsEnv(t)
+	fake := newFakeLambda(t, nil)
+	inv := newAWS(t, Options{Endpoint: fake.URL})
+	const trace = "Root=1-67c75145-5f0c3b2a9d1e4f6a7b8c9d0e;Parent=53995c3f42cd8ad8;Sampled=0"
+	if _, err := inv.Invoke(WithTraceHeader(t.Context(), trace), "my-fn", []byte("{}")); err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	if got := fake.only(t).Trace; got != trace {
+		t.Errorf("X-Amzn-Trace-Id = %q, want %q", got, trace)
+	}
+}

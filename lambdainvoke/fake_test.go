@@ -54,6 +54,7 @@ type call struct {
 	HasQual    bool
 	InvType    string // X-Amz-Invocation-Type
 	LogType    string
+	Trace      string // X-Amzn-Trace-Id
 	Host       string
 	AccessKey  string // from the Authorization header's credential
 	Region     string // the credential scope's region
@@ -95,6 +96,7 @@ func (f *fakeLambda) serve(w http.ResponseWriter, r *http.Request) {
 		RequestURI: r.RequestURI,
 		InvType:    r.Header.Get("X-Amz-Invocation-Type"),
 		LogType:    r.Header.Get("X-Amz-Log-Type"),
+		Trace:      r.Header.Get("X-Amzn-Trace-Id"),
 		Host:       r.Host,
 		Body:       body,
 	}

@@ -26,7 +26,7 @@ var (
 		"type": true, "authorizerUri": true, "authorizerCredentials": true, "identitySource": true,
 		"identityValidationExpression": true, "authorizerResultTtlInSeconds": true, "providerARNs": true,
 	}
-	stageFields = map[string]bool{"stageName": true, "description": true, "variables": true}
+	stageFields = map[string]bool{"stageName": true, "description": true, "variables": true, "accessLogSettings": true}
 )
 
 // keepStored reads the API-level settings an export must give back: the API key source, gateway responses,
@@ -126,11 +126,17 @@ func (im *oasImporter) stages(api *apigatewayv1.RestApi) {
 			j.r.errorf(p, ExtStages, "OAS-1", "stage %d must be an object, not %s", i, jsonType(e))
 			continue
 		}
-		api.Stages = append(api.Stages, &apigatewayv1.Stage{
+		st := &apigatewayv1.Stage{
 			StageName:   j.str(so, "stageName", p),
 			Description: j.str(so, "description", p),
 			Variables:   j.strMap(so, "variables", p),
-		})
+		}
+		// API Gateway's Stage.accessLogSettings {format, destinationArn}.
+		if als := j.object(so, "accessLogSettings", p); als != nil {
+			st.AccessLogSettings = &apigatewayv1.AccessLogSettings{Format: j.str(als, "format", child(p, "accessLogSettings")),
+				DestinationArn: j.str(als, "destinationArn", child(p, "accessLogSettings"))}
+		}
+		api.Stages = append(api.Stages, st)
 		j.warnUnknown(so, stageFields, p, "stage")
 	}
 }

@@ -16,6 +16,7 @@ x-amazon-apigateway-gateway-responses:
 x-proxyplus-stages:
   - stageName: prod
     variables: {backend: orders.example.com}
+    accessLogSettings: {format: '$context.requestId $context.status', destinationArn: 'arn:aws:logs:us-east-1:123456789012:log-group:api'}
 securityDefinitions:
   req:
     type: apiKey
@@ -41,6 +42,9 @@ paths:
 	if api.GetApiKeySource() != "HEADER" || api.GetGatewayResponses()["ACCESS_DENIED"].GetStatusCode() != "403" ||
 		len(api.GetStages()) != 1 || api.GetStages()[0].GetVariables()["backend"] != "orders.example.com" {
 		t.Errorf("API settings not kept: %v", api)
+	}
+	if als := api.GetStages()[0].GetAccessLogSettings(); als.GetFormat() != "$context.requestId $context.status" || als.GetDestinationArn() == "" {
+		t.Errorf("accessLogSettings not kept: %v", als)
 	}
 	if len(api.GetAuthorizers()) != 1 || api.GetAuthorizers()[0].GetType() != "REQUEST" || api.GetAuthorizers()[0].GetSchemeName() != "Unused" {
 		t.Fatalf("authorizers %v", api.GetAuthorizers())

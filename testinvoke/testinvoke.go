@@ -354,7 +354,11 @@ func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, 
 	}
 	// The service's answer, exactly as it sends it to Envoy, becomes the client's response the way Envoy builds a
 	// local reply from an immediate response (mutation rules, mappers, date, framing, HEAD).
-	r, err := inv.eval.ImmediateResponse(sel, req, extproc.ImmediateResponse(x.Response))
+	ans, err := extproc.Answer(x)
+	if err != nil {
+		return nil, err
+	}
+	r, err := inv.eval.ImmediateResponse(sel, req, ans)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,10 @@ type Options struct {
 	RouteKeys ir.RouteKeys
 	// ExtProcTLS, when set, makes Envoy reach the ext_proc service over TLS.
 	ExtProcTLS *ir.ExtProcTLS
+	// AccessLog is where Envoy writes access logs; nil is stdout.
+	AccessLog *ir.AccessLogSink
+	// Tracing is Envoy's X-Ray export; nil samples nothing.
+	Tracing *ir.TracingSettings
 }
 
 // Translate builds one configuration generation. APIs with errors are left out and reported, so one bad API
@@ -88,7 +92,9 @@ func Assemble(apis []ir.API, opts Options) *ir.Config {
 			RouteKeys:      opts.RouteKeys,
 			TLS:            opts.ExtProcTLS,
 		},
-		APIs: slices.Clone(apis),
+		APIs:      slices.Clone(apis),
+		AccessLog: opts.AccessLog,
+		Tracing:   opts.Tracing,
 	}
 	if cfg.Listener.Address == "" {
 		cfg.Listener.Address = "0.0.0.0"
@@ -251,6 +257,13 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 			Message: fmt.Sprintf("stage name %q: only letters, digits, - and _ are allowed, at most 128 characters", stage.Name)}}
 	}
 	var diags diag.List
+	if als := st.GetAccessLogSettings(); als.GetFormat() != "" {
+		if _, err := ir.ParseAccessLogFormat(als.GetFormat()); err != nil {
+			return stage, diag.List{{Severity: diag.Error, File: file, Path: "$.stages", Field: "accessLogSettings.format",
+				Message: fmt.Sprintf("stage %q: %v", stage.Name, err)}}
+		}
+		stage.AccessLog = &ir.AccessLogSettings{Format: als.GetFormat(), DestinationARN: als.GetDestinationArn()}
+	}
 	for _, res := range def.GetResources() {
 		segs, err := ParseResourcePath(res.GetPath())
 		if err != nil {

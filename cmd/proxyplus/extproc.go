@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc/health"
 
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -22,6 +27,8 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	metricsAddr := fs.String("metrics-address", "off", "address of /metrics, /livez and /readyz (e.g. 127.0.0.1:9091; \"off\" disables)")
+	pprofOn := fs.Bool("pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the metrics address")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,7 +58,30 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 	}
 	log.Info("ext_proc service listening", "address", lis.Addr().String(), "tls", *tlsCert != "", "mtls", *clientCA != "", "route_keys", len(keys))
 	warnIfReachable(log, *addr, tlsFiles)
-	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID}, nil, keys, opts)
+	lambda := &extproc.Lambda{Invoker: invoker, AccountID: *accountID}
+	hs := health.NewServer()
+	if *metricsAddr != "off" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		registerBuildInfo(reg)
+		lambda.Metrics = extproc.NewMetrics(reg)
+		mLis, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		log.Info("metrics endpoint listening", "address", mLis.Addr().String())
+		o := &endpoints{reg: reg, pprof: *pprofOn, processor: func(ctx context.Context) bool { return serving(ctx, hs) }}
+		mctx, mcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := serveMetrics(mctx, mLis, o); err != nil {
+				log.Error("metrics endpoint stopped", "error", err)
+			}
+		}()
+		defer func() { mcancel(); <-done }() // the endpoint stops with the service
+	}
+	err = serveExtProc(ctx, lis, log, lambda, hs, keys, opts)
 	log.Info("ext_proc service stopped")
 	return err
 }

@@ -33,7 +33,7 @@ func localFunctions(flags []string) ([]funchost.Function, error) {
 
 // lambdaInvoker routes functions named by local to the local function host and every other function to AWS
 // Lambda through the SDK. close stops the local instances.
-func lambdaInvoker(ctx context.Context, local []funchost.Function, log *slog.Logger) (inv lambdainvoke.Invoker, host *funchost.Host, close func(context.Context) error, err error) {
+func lambdaInvoker(ctx context.Context, local []funchost.Function, log *slog.Logger, metrics *funchost.Metrics) (inv lambdainvoke.Invoker, host *funchost.Host, close func(context.Context) error, err error) {
 	remote, err := lambdainvoke.NewAWS(ctx, lambdainvoke.Options{})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("lambda invoker: %w", err)
@@ -41,7 +41,7 @@ func lambdaInvoker(ctx context.Context, local []funchost.Function, log *slog.Log
 	if len(local) == 0 {
 		return remote, nil, func(context.Context) error { return nil }, nil
 	}
-	host, err = funchost.New(local, funchost.Options{Logger: log})
+	host, err = funchost.New(local, funchost.Options{Logger: log, Metrics: metrics})
 	if err != nil {
 		return nil, nil, nil, usageError{err}
 	}

@@ -57,7 +57,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		return 0
 	}
 	if args[0] == "--version" || args[0] == "-version" || args[0] == "version" {
-		fmt.Fprintln(e.stdout, "proxyplus", version)
+		fmt.Fprintln(e.stdout, "proxyplus", buildVersion())
 		return 0
 	}
 	cmd, ok := commands[args[0]]

@@ -304,6 +304,34 @@ func TestServeStartsAndStops(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data", "proxyplus.db")); err != nil {
 		t.Errorf("the store in --data-dir was not created: %v", err)
 	}
+	// Readiness: the store, the published configuration and the processor (issue 14 scope 4).
+	if resp, err := http.Get("http://" + ports[2] + "/readyz"); err != nil {
+		t.Error(err)
+	} else {
+		var checks map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&checks)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || checks["store"] != "ok" || checks["reload"] != "ok" || checks["processor"] != "ok" {
+			t.Errorf("/readyz %d %v", resp.StatusCode, checks)
+		}
+	}
+	if resp, err := http.Get("http://" + ports[2] + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{"proxyplus_build_info{", `proxyplus_reloads_total{outcome="published"}`} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("/metrics lacks %s:\n%s", want, b)
+			}
+		}
+	}
+	if resp, err := http.Get("http://" + ports[2] + "/debug/pprof/"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("pprof served without --pprof: %d", resp.StatusCode)
+		}
+	}
 	cancel()
 	select {
 	case code := <-done:

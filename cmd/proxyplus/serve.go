@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -30,6 +28,7 @@ import (
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/extproc"
+	"github.com/proxyplus/proxyplus/funchost"
 	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
@@ -50,6 +49,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	extprocAddr := fs.String("extproc-address", "", "address the ext_proc service listens on, host:port or unix:/path (default 127.0.0.1:18001)")
 	extprocAdvertise := fs.String("extproc-advertise-address", "", "address Envoy dials for the ext_proc service when it differs from --extproc-address (e.g. proxyplus:18001 while listening on 0.0.0.0:18001)")
 	metricsAddr := fs.String("metrics-address", "", "address of the Prometheus /metrics and /status endpoint (default 127.0.0.1:9090; \"off\" disables)")
+	pprofOn := fs.Bool("pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the metrics address")
+	xrayDaemon := fs.String("xray-daemon", "", "send sampled X-Ray segments from Envoy to this UDP host:port (an X-Ray daemon, or an OpenTelemetry collector's awsxray receiver); default: none sampled")
+	sampleRate := fs.Float64("trace-sample-rate", 0.05, "share of requests Envoy samples for X-Ray with --xray-daemon (0 to 1), unless the client's X-Amzn-Trace-Id decides")
+	accessLog := fs.String("access-log", "stdout", "where Envoy writes access logs: stdout, off, file:PATH (on Envoy's machine), otel:CLUSTER or grpc:CLUSTER (a cluster of Envoy's bootstrap)")
 	dataDir := fs.String("data-dir", "", "directory for the embedded store of APIs managed through the admin API (default .proxyplus; created if missing)")
 	storeSpec := fs.String("store", "", "store for the admin API's APIs, deployments and stages: empty for the embedded bbolt file in --data-dir, or etcd://host:port[,host:port]/prefix shared by several replicas")
 	adminAddr := fs.String("admin-address", "", "address of the gRPC admin API (default 127.0.0.1:18002; \"off\" disables it and the store)")
@@ -168,6 +171,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Errorf("xds TLS: %w", err)}
 	}
 
+	sink, err := ir.ParseAccessLogSink(*accessLog)
+	if err != nil {
+		return usageError{err}
+	}
+	var tracing *ir.TracingSettings
+	if *xrayDaemon != "" {
+		tracing = &ir.TracingSettings{Daemon: *xrayDaemon, SampleRate: *sampleRate}
+	}
 	routeKeys, err := serveRouteKeys(cfg.RouteKeyFile, cfg.DataDir, cfg.Store, log)
 	if err != nil {
 		return err
@@ -175,12 +186,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg)
 	xds := xdsserver.New(xdsserver.Options{Logger: log, Registerer: reg, GRPCOptions: xdsTLS})
 	reloader := controlplane.NewReloader(sources, translator.Options{
 		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
 		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
-		RouteKeys: routeKeys, ExtProcTLS: epTLS,
+		RouteKeys: routeKeys, ExtProcTLS: epTLS, AccessLog: sink, Tracing: tracing,
 	}, xdsPublisher{xds}, log)
+	reloader.Metrics = controlplane.NewReloadMetrics(reg)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proxyplus_apis_held_back",
 		Help: "APIs whose latest definition cannot be served; each keeps its last good version, if any (status names them)"},
 		func() float64 { return float64(len(reloader.Status().HeldBack)) }))
@@ -247,7 +260,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fns = append(fns, cfgFns...)
-	invoker, host, closeFunctions, err := lambdaInvoker(ctx, fns, log)
+	invoker, host, closeFunctions, err := lambdaInvoker(ctx, fns, log, funchost.NewMetrics(reg))
 	if err != nil {
 		return err
 	}
@@ -258,7 +271,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			log.Warn("stopping local functions", "err", err)
 		}
 	}()
-	lambda := &extproc.Lambda{Invoker: invoker, AccountID: *accountID}
+	lambda := &extproc.Lambda{Invoker: invoker, AccountID: *accountID, Metrics: extproc.NewMetrics(reg)}
 	epLis, err := listen(cfg.ExtprocAddress)
 	if err != nil {
 		return fmt.Errorf("ext_proc listener: %w", err)
@@ -274,7 +287,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		log.Info("metrics and status endpoint listening", "address", mLis.Addr().String())
-		start("metrics server", func() error { return serveMetrics(ctx, mLis, reg, xds, reloader) })
+		o := &endpoints{reg: reg, xds: xds, reloader: reloader, store: st, pprof: *pprofOn,
+			processor: func(ctx context.Context) bool { return serving(ctx, epHealth) }}
+		start("metrics server", func() error { return serveMetrics(ctx, mLis, o) })
 	}
 	if cfg.LambdaApiAddress != "" {
 		if host == nil {
@@ -305,6 +320,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		})
 		log.Info("admin API listening", "address", aLis.Addr().String(), "store", storeName(cfg.Store, cfg.DataDir),
 			"auth", authSummary(cfg))
+		adminOpts = append(adminOpts, newAdminMetrics(reg).serverOptions()...)
 		start("admin API", func() error { return serveAdmin(ctx, aLis, adminOpts, srv) })
 		start("store watcher", func() error { reloader.WatchStore(ctx); return nil })
 	}
@@ -400,18 +416,10 @@ func serveHTTP(ctx context.Context, lis net.Listener, h http.Handler) error {
 	return nil
 }
 
-// serveMetrics serves /metrics (Prometheus), /status (xDS nodes, snapshot, last reload) and /healthz.
-func serveMetrics(ctx context.Context, lis net.Listener, reg *prometheus.Registry, xds *xdsserver.Server, r *controlplane.Reloader) error {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(statusDocument(xds, r))
-	})
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	return serveHTTP(ctx, lis, mux)
+// serveMetrics serves the metrics port: /metrics (Prometheus), /status (xDS nodes, snapshot, last reload),
+// /livez, /readyz and, opt-in, pprof (observability.go).
+func serveMetrics(ctx context.Context, lis net.Listener, o *endpoints) error {
+	return serveHTTP(ctx, lis, o.mux())
 }
 
 // xdsPublisher adapts the xDS server to the pipeline.

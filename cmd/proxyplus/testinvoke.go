@@ -281,7 +281,7 @@ func functionInvoker(ctx context.Context, c canned, endpoint string, local []fun
 	if c.unnamed != nil && len(local) == 0 {
 		return &cannedFunctions{unnamed: c.unnamed, named: c.named}, noop, nil
 	}
-	inv, _, closeFn, err := lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	inv, _, closeFn, err := lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -48,6 +48,7 @@ type opSet int
 const (
 	opsHeader     opSet = iota // route / vhost / route configuration headers
 	opsLocalReply              // local reply body formats and mapper headers_to_add
+	opsAccessLog               // HCM access-log formats (accesslog.go)
 )
 
 type fmtToken struct {
@@ -131,10 +132,19 @@ func parseCommand(cmd string, ops opSet) (fmtToken, error) {
 		}
 		return t, nil
 	case "UNIQUE_ID", "DOWNSTREAM_REMOTE_ADDRESS", "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT":
-	case "LOCAL_REPLY_BODY", "RESPONSE_CODE", "RESPONSE_CODE_DETAILS", "RESPONSE_FLAGS":
+	case "RESPONSE_CODE", "RESPONSE_CODE_DETAILS", "RESPONSE_FLAGS":
+		if ops == opsHeader {
+			return t, &notModelled{what: "command operator %" + cmd + "% outside local_reply_config"}
+		}
+	case "LOCAL_REPLY_BODY":
 		if ops != opsLocalReply {
 			return t, &notModelled{what: "command operator %" + cmd + "% outside local_reply_config"}
 		}
+	case "START_TIME", "DURATION", "RESPONSE_DURATION", "BYTES_SENT", "PROTOCOL", "DYNAMIC_METADATA", "METADATA", "TRACE_ID":
+		if ops != opsAccessLog {
+			return t, &notModelled{what: "command operator %" + cmd + "% outside access logs"}
+		}
+		return parseAccessLogCommand(t, args, hasArgs)
 	default:
 		return t, &notModelled{what: "command operator %" + cmd + "%"}
 	}
@@ -158,6 +168,7 @@ type fmtCtx struct {
 	code       int
 	flags      string
 	details    string
+	log        *logCtx // access logs only
 }
 
 // value evaluates one command token; ok=false means "no value" (null).
@@ -208,6 +219,9 @@ func (t *fmtToken) value(c *fmtCtx) (any, bool, error) {
 			return "-", true, nil
 		}
 		return c.flags, true, nil
+	}
+	if c.log != nil {
+		return t.logValue(c)
 	}
 	return nil, false, fmt.Errorf("unknown command %q", t.cmd)
 }
@@ -264,18 +278,18 @@ type jsonFormat struct {
 	fields map[string]any // *formatter, *jsonFormat, or a literal (float64, bool, nil)
 }
 
-func compileJSONFormat(s *structpb.Struct) (*jsonFormat, error) {
+func compileJSONFormat(s *structpb.Struct, ops opSet) (*jsonFormat, error) {
 	jf := &jsonFormat{fields: map[string]any{}}
 	for k, v := range s.GetFields() {
 		switch x := v.GetKind().(type) {
 		case *structpb.Value_StringValue:
-			f, err := parseFormat(x.StringValue, opsLocalReply)
+			f, err := parseFormat(x.StringValue, ops)
 			if err != nil {
 				return nil, err
 			}
 			jf.fields[k] = f
 		case *structpb.Value_StructValue:
-			sub, err := compileJSONFormat(x.StructValue)
+			sub, err := compileJSONFormat(x.StructValue, ops)
 			if err != nil {
 				return nil, err
 			}

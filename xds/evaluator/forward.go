@@ -194,6 +194,9 @@ func (e *Evaluator) finalizeUpstream(sel *Selection, d *decodedRequest) (*Upstre
 		return nil, err
 	}
 	h := d.h
+	if e.hcm.xray {
+		e.injectXRay(h) // the router injects the request's span (accesslog.go)
+	}
 	method := d.method()
 	authority, _ := h.first(":authority")
 	up := &UpstreamRequest{

@@ -74,6 +74,9 @@ type hcmConfig struct {
 	extProc        *httpFilter
 	headerMutation *httpFilter
 	localReply     *localReplyConfig
+	// accessLogs and xray: accesslog.go.
+	accessLogs []*accessLogger
+	xray       bool
 }
 
 func (h *hcmConfig) filterByName(name string) *httpFilter {
@@ -108,7 +111,7 @@ func compileHCM(m *hcmv3.HttpConnectionManager) (*hcmConfig, error) {
 		"forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue",
 		"normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "local_reply_config",
 		"stream_error_on_invalid_http_message", "append_x_forwarded_port", "record_route_resolution_stats",
-		"add_user_agent"); err != nil {
+		"add_user_agent", "tracing"); err != nil {
 		return nil, err
 	}
 	if m.GetAddUserAgent().GetValue() {
@@ -292,6 +295,9 @@ func compileHCM(m *hcmv3.HttpConnectionManager) (*hcmConfig, error) {
 		return nil, err
 	}
 	h.localReply = lr
+	if err := compileAccessLogs(m, h, l); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -363,6 +369,11 @@ var defaultBodyFormat = &bodyFormat{
 }
 
 func compileBodyFormat(s *corev3.SubstitutionFormatString, l loc) (*bodyFormat, error) {
+	return compileFormat(s, l, opsLocalReply)
+}
+
+// compileFormat is a SubstitutionFormatString with the operators of ops.
+func compileFormat(s *corev3.SubstitutionFormatString, l loc, ops opSet) (*bodyFormat, error) {
 	if s == nil {
 		return nil, nil
 	}
@@ -373,7 +384,7 @@ func compileBodyFormat(s *corev3.SubstitutionFormatString, l loc) (*bodyFormat, 
 	var err error
 	switch f := s.GetFormat().(type) {
 	case *corev3.SubstitutionFormatString_TextFormat:
-		b.text, err = parseFormat(f.TextFormat, opsLocalReply)
+		b.text, err = parseFormat(f.TextFormat, ops)
 		if b.contentType == "" {
 			b.contentType = "text/plain"
 		}
@@ -385,12 +396,12 @@ func compileBodyFormat(s *corev3.SubstitutionFormatString, l loc) (*bodyFormat, 
 		if b := f.TextFormatSource.GetInlineBytes(); b != nil {
 			src = string(b)
 		}
-		b.text, err = parseFormat(src, opsLocalReply)
+		b.text, err = parseFormat(src, ops)
 		if b.contentType == "" {
 			b.contentType = "text/plain"
 		}
 	case *corev3.SubstitutionFormatString_JsonFormat:
-		b.json, err = compileJSONFormat(f.JsonFormat)
+		b.json, err = compileJSONFormat(f.JsonFormat, ops)
 		if b.contentType == "" {
 			b.contentType = "application/json"
 		}
@@ -415,6 +426,9 @@ type lrInput struct {
 	code  int
 	flags map[string]bool
 	meta  map[string]*structpb.Struct
+	// route is the route's proxyplus metadata (CEL filters, access logs only); hasRoute is set when there is a route.
+	route    map[string]any
+	hasRoute bool
 }
 
 type lrFilter func(*lrInput) bool
@@ -554,6 +568,8 @@ func compileALFilter(f *accesslogv3.AccessLogFilter, l loc) (lrFilter, error) {
 		return func(in *lrInput) bool { return hm.match(in.req) }, nil
 	case *accesslogv3.AccessLogFilter_MetadataFilter:
 		return compileMetadataFilter(x.MetadataFilter, l.at("metadata_filter"))
+	case *accesslogv3.AccessLogFilter_ExtensionFilter:
+		return compileCELFilter(x.ExtensionFilter, l.at("extension_filter"))
 	case *accesslogv3.AccessLogFilter_AndFilter, *accesslogv3.AccessLogFilter_OrFilter:
 		var subs []*accesslogv3.AccessLogFilter
 		and := false

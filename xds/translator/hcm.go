@@ -80,6 +80,10 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 		}},
 		LocalReplyConfig: localReplyConfig(),
 	}
+	// Access logs and X-Ray tracing at the edge (accesslog.go).
+	if err := observability(h, cfg); err != nil {
+		return nil, err
+	}
 	if usesProcessor {
 		// Envoy's backstop for Lambda routes, which play ext_proc in FULL_DUPLEX_STREAMED mode where no message
 		// timer runs (processor_state.cc ProcessorState::onStartProcessorCall) and which, as direct_response

@@ -107,6 +107,9 @@ func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*rou
 	}
 	// Under a deployed stage, no (resource, method) pair: 403 Missing Authentication Token (RTE-16).
 	out = append(out, errorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), 403, missingTokenBody, "MissingAuthenticationTokenException"))
+	for _, r := range out {
+		markAccessLogStage(r, api, st) // a stage with its own access-log format logs all its routes (accesslog.go)
+	}
 	return out, nil
 }
 

@@ -40,6 +40,8 @@ type response struct {
 	TZ         string `json:"tz"`
 	DeadlineMs int64  `json:"deadlineMs"`
 	Body       string `json:"body,omitempty"`
+	// Trace is _X_AMZN_TRACE_ID, which aws-lambda-go sets from Lambda-Runtime-Trace-Id for each invocation.
+	Trace string `json:"trace"`
 }
 
 func handle(ctx context.Context, ev event) (*response, error) {
@@ -47,7 +49,7 @@ func handle(ctx context.Context, ev event) (*response, error) {
 	dl, _ := ctx.Deadline()
 	res := &response{PID: os.Getpid(), Value: ev.Value, Function: lambdacontext.FunctionName,
 		Memory: os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), Region: os.Getenv("AWS_REGION"),
-		Handler: os.Getenv("_HANDLER"), TZ: os.Getenv("TZ"), DeadlineMs: dl.UnixMilli()}
+		Handler: os.Getenv("_HANDLER"), TZ: os.Getenv("TZ"), DeadlineMs: dl.UnixMilli(), Trace: os.Getenv("_X_AMZN_TRACE_ID")}
 	if lc != nil {
 		res.RequestID, res.ARN = lc.AwsRequestID, lc.InvokedFunctionArn
 	}

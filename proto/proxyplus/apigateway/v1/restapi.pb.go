@@ -832,12 +832,16 @@ func (x *IntegrationResponse) GetContentHandling() string {
 type Stage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Letters, digits, - and _; at most 128 characters.
-	StageName     string            `protobuf:"bytes,1,opt,name=stage_name,json=stageName,proto3" json:"stage_name,omitempty"`
-	Description   string            `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	DeploymentId  string            `protobuf:"bytes,3,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
-	Variables     map[string]string `protobuf:"bytes,4,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StageName    string            `protobuf:"bytes,1,opt,name=stage_name,json=stageName,proto3" json:"stage_name,omitempty"`
+	Description  string            `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	DeploymentId string            `protobuf:"bytes,3,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	Variables    map[string]string `protobuf:"bytes,4,rep,name=variables,proto3" json:"variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Access logging as API Gateway's Stage.accessLogSettings: the format is literal text with $context variables
+	// (CLF, JSON, XML or CSV); Envoy writes it to the sink proxyplus serve is configured with. Unset: the default
+	// JSON format.
+	AccessLogSettings *AccessLogSettings `protobuf:"bytes,5,opt,name=access_log_settings,json=accessLogSettings,proto3" json:"access_log_settings,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Stage) Reset() {
@@ -896,6 +900,67 @@ func (x *Stage) GetVariables() map[string]string {
 		return x.Variables
 	}
 	return nil
+}
+
+func (x *Stage) GetAccessLogSettings() *AccessLogSettings {
+	if x != nil {
+		return x.AccessLogSettings
+	}
+	return nil
+}
+
+// AccessLogSettings mirrors API Gateway's Stage.accessLogSettings.
+type AccessLogSettings struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Format string                 `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	// Kept for round trips; where lines go is the operator's sink, not a CloudWatch log group.
+	DestinationArn string `protobuf:"bytes,2,opt,name=destination_arn,json=destinationArn,proto3" json:"destination_arn,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AccessLogSettings) Reset() {
+	*x = AccessLogSettings{}
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessLogSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessLogSettings) ProtoMessage() {}
+
+func (x *AccessLogSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_apigateway_v1_restapi_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessLogSettings.ProtoReflect.Descriptor instead.
+func (*AccessLogSettings) Descriptor() ([]byte, []int) {
+	return file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AccessLogSettings) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *AccessLogSettings) GetDestinationArn() string {
+	if x != nil {
+		return x.DestinationArn
+	}
+	return ""
 }
 
 var File_proxyplus_apigateway_v1_restapi_proto protoreflect.FileDescriptor
@@ -1009,16 +1074,20 @@ const file_proxyplus_apigateway_v1_restapi_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
 	"\x16ResponseTemplatesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd4\x02\n" +
 	"\x05Stage\x12\x1d\n" +
 	"\n" +
 	"stage_name\x18\x01 \x01(\tR\tstageName\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12#\n" +
 	"\rdeployment_id\x18\x03 \x01(\tR\fdeploymentId\x12K\n" +
-	"\tvariables\x18\x04 \x03(\v2-.proxyplus.apigateway.v1.Stage.VariablesEntryR\tvariables\x1a<\n" +
+	"\tvariables\x18\x04 \x03(\v2-.proxyplus.apigateway.v1.Stage.VariablesEntryR\tvariables\x12Z\n" +
+	"\x13access_log_settings\x18\x05 \x01(\v2*.proxyplus.apigateway.v1.AccessLogSettingsR\x11accessLogSettings\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01BKZIgithub.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1;apigatewayv1b\x06proto3"
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"T\n" +
+	"\x11AccessLogSettings\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\x12'\n" +
+	"\x0fdestination_arn\x18\x02 \x01(\tR\x0edestinationArnBKZIgithub.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1;apigatewayv1b\x06proto3"
 
 var (
 	file_proxyplus_apigateway_v1_restapi_proto_rawDescOnce sync.Once
@@ -1032,7 +1101,7 @@ func file_proxyplus_apigateway_v1_restapi_proto_rawDescGZIP() []byte {
 	return file_proxyplus_apigateway_v1_restapi_proto_rawDescData
 }
 
-var file_proxyplus_apigateway_v1_restapi_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_proxyplus_apigateway_v1_restapi_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_proxyplus_apigateway_v1_restapi_proto_goTypes = []any{
 	(*RestApi)(nil),             // 0: proxyplus.apigateway.v1.RestApi
 	(*Authorizer)(nil),          // 1: proxyplus.apigateway.v1.Authorizer
@@ -1043,43 +1112,45 @@ var file_proxyplus_apigateway_v1_restapi_proto_goTypes = []any{
 	(*TlsConfig)(nil),           // 6: proxyplus.apigateway.v1.TlsConfig
 	(*IntegrationResponse)(nil), // 7: proxyplus.apigateway.v1.IntegrationResponse
 	(*Stage)(nil),               // 8: proxyplus.apigateway.v1.Stage
-	nil,                         // 9: proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry
-	nil,                         // 10: proxyplus.apigateway.v1.GatewayResponse.ResponseParametersEntry
-	nil,                         // 11: proxyplus.apigateway.v1.GatewayResponse.ResponseTemplatesEntry
-	nil,                         // 12: proxyplus.apigateway.v1.Resource.ResourceMethodsEntry
-	nil,                         // 13: proxyplus.apigateway.v1.Method.RequestParametersEntry
-	nil,                         // 14: proxyplus.apigateway.v1.Integration.RequestParametersEntry
-	nil,                         // 15: proxyplus.apigateway.v1.Integration.RequestTemplatesEntry
-	nil,                         // 16: proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry
-	nil,                         // 17: proxyplus.apigateway.v1.IntegrationResponse.ResponseParametersEntry
-	nil,                         // 18: proxyplus.apigateway.v1.IntegrationResponse.ResponseTemplatesEntry
-	nil,                         // 19: proxyplus.apigateway.v1.Stage.VariablesEntry
+	(*AccessLogSettings)(nil),   // 9: proxyplus.apigateway.v1.AccessLogSettings
+	nil,                         // 10: proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry
+	nil,                         // 11: proxyplus.apigateway.v1.GatewayResponse.ResponseParametersEntry
+	nil,                         // 12: proxyplus.apigateway.v1.GatewayResponse.ResponseTemplatesEntry
+	nil,                         // 13: proxyplus.apigateway.v1.Resource.ResourceMethodsEntry
+	nil,                         // 14: proxyplus.apigateway.v1.Method.RequestParametersEntry
+	nil,                         // 15: proxyplus.apigateway.v1.Integration.RequestParametersEntry
+	nil,                         // 16: proxyplus.apigateway.v1.Integration.RequestTemplatesEntry
+	nil,                         // 17: proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry
+	nil,                         // 18: proxyplus.apigateway.v1.IntegrationResponse.ResponseParametersEntry
+	nil,                         // 19: proxyplus.apigateway.v1.IntegrationResponse.ResponseTemplatesEntry
+	nil,                         // 20: proxyplus.apigateway.v1.Stage.VariablesEntry
 }
 var file_proxyplus_apigateway_v1_restapi_proto_depIdxs = []int32{
 	3,  // 0: proxyplus.apigateway.v1.RestApi.resources:type_name -> proxyplus.apigateway.v1.Resource
 	8,  // 1: proxyplus.apigateway.v1.RestApi.stages:type_name -> proxyplus.apigateway.v1.Stage
 	1,  // 2: proxyplus.apigateway.v1.RestApi.authorizers:type_name -> proxyplus.apigateway.v1.Authorizer
-	9,  // 3: proxyplus.apigateway.v1.RestApi.gateway_responses:type_name -> proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry
-	10, // 4: proxyplus.apigateway.v1.GatewayResponse.response_parameters:type_name -> proxyplus.apigateway.v1.GatewayResponse.ResponseParametersEntry
-	11, // 5: proxyplus.apigateway.v1.GatewayResponse.response_templates:type_name -> proxyplus.apigateway.v1.GatewayResponse.ResponseTemplatesEntry
-	12, // 6: proxyplus.apigateway.v1.Resource.resource_methods:type_name -> proxyplus.apigateway.v1.Resource.ResourceMethodsEntry
-	13, // 7: proxyplus.apigateway.v1.Method.request_parameters:type_name -> proxyplus.apigateway.v1.Method.RequestParametersEntry
+	10, // 3: proxyplus.apigateway.v1.RestApi.gateway_responses:type_name -> proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry
+	11, // 4: proxyplus.apigateway.v1.GatewayResponse.response_parameters:type_name -> proxyplus.apigateway.v1.GatewayResponse.ResponseParametersEntry
+	12, // 5: proxyplus.apigateway.v1.GatewayResponse.response_templates:type_name -> proxyplus.apigateway.v1.GatewayResponse.ResponseTemplatesEntry
+	13, // 6: proxyplus.apigateway.v1.Resource.resource_methods:type_name -> proxyplus.apigateway.v1.Resource.ResourceMethodsEntry
+	14, // 7: proxyplus.apigateway.v1.Method.request_parameters:type_name -> proxyplus.apigateway.v1.Method.RequestParametersEntry
 	5,  // 8: proxyplus.apigateway.v1.Method.integration:type_name -> proxyplus.apigateway.v1.Integration
-	14, // 9: proxyplus.apigateway.v1.Integration.request_parameters:type_name -> proxyplus.apigateway.v1.Integration.RequestParametersEntry
+	15, // 9: proxyplus.apigateway.v1.Integration.request_parameters:type_name -> proxyplus.apigateway.v1.Integration.RequestParametersEntry
 	6,  // 10: proxyplus.apigateway.v1.Integration.tls_config:type_name -> proxyplus.apigateway.v1.TlsConfig
-	15, // 11: proxyplus.apigateway.v1.Integration.request_templates:type_name -> proxyplus.apigateway.v1.Integration.RequestTemplatesEntry
-	16, // 12: proxyplus.apigateway.v1.Integration.integration_responses:type_name -> proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry
-	17, // 13: proxyplus.apigateway.v1.IntegrationResponse.response_parameters:type_name -> proxyplus.apigateway.v1.IntegrationResponse.ResponseParametersEntry
-	18, // 14: proxyplus.apigateway.v1.IntegrationResponse.response_templates:type_name -> proxyplus.apigateway.v1.IntegrationResponse.ResponseTemplatesEntry
-	19, // 15: proxyplus.apigateway.v1.Stage.variables:type_name -> proxyplus.apigateway.v1.Stage.VariablesEntry
-	2,  // 16: proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry.value:type_name -> proxyplus.apigateway.v1.GatewayResponse
-	4,  // 17: proxyplus.apigateway.v1.Resource.ResourceMethodsEntry.value:type_name -> proxyplus.apigateway.v1.Method
-	7,  // 18: proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry.value:type_name -> proxyplus.apigateway.v1.IntegrationResponse
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	16, // 11: proxyplus.apigateway.v1.Integration.request_templates:type_name -> proxyplus.apigateway.v1.Integration.RequestTemplatesEntry
+	17, // 12: proxyplus.apigateway.v1.Integration.integration_responses:type_name -> proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry
+	18, // 13: proxyplus.apigateway.v1.IntegrationResponse.response_parameters:type_name -> proxyplus.apigateway.v1.IntegrationResponse.ResponseParametersEntry
+	19, // 14: proxyplus.apigateway.v1.IntegrationResponse.response_templates:type_name -> proxyplus.apigateway.v1.IntegrationResponse.ResponseTemplatesEntry
+	20, // 15: proxyplus.apigateway.v1.Stage.variables:type_name -> proxyplus.apigateway.v1.Stage.VariablesEntry
+	9,  // 16: proxyplus.apigateway.v1.Stage.access_log_settings:type_name -> proxyplus.apigateway.v1.AccessLogSettings
+	2,  // 17: proxyplus.apigateway.v1.RestApi.GatewayResponsesEntry.value:type_name -> proxyplus.apigateway.v1.GatewayResponse
+	4,  // 18: proxyplus.apigateway.v1.Resource.ResourceMethodsEntry.value:type_name -> proxyplus.apigateway.v1.Method
+	7,  // 19: proxyplus.apigateway.v1.Integration.IntegrationResponsesEntry.value:type_name -> proxyplus.apigateway.v1.IntegrationResponse
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_proxyplus_apigateway_v1_restapi_proto_init() }
@@ -1094,7 +1165,7 @@ func file_proxyplus_apigateway_v1_restapi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxyplus_apigateway_v1_restapi_proto_rawDesc), len(file_proxyplus_apigateway_v1_restapi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,195 @@
+package extproc
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/proxyplus/proxyplus/internal/ids"
+	"github.com/proxyplus/proxyplus/lambdaproxy"
+)
+
+// The values of a Lambda request only the processor knows, handed to Envoy's access log as dynamic metadata in
+// the processor's receiving namespace (proxyplus, listed in metadata_options.receiving_namespaces): the access
+// log reads them with %DYNAMIC_METADATA(proxyplus:<key>)% (xds/translator/accesslog.go). Keys are API Gateway's
+// $context variable names without "$context.". Envoy applies an immediate response's dynamic_metadata before the
+// local reply (ext_proc.cc Filter::onReceiveMessage → setDynamicMetadata, main 1.37.0-dev 321a098d81).
+const (
+	MetaRequestID          = "requestId"
+	MetaExtendedRequestID  = "extendedRequestId"
+	MetaTraceID            = "traceId"     // the X-Amzn-Trace-Id header the event and the client got
+	MetaXRayTraceID        = "xrayTraceId" // its Root
+	MetaIntegrationLatency = "integrationLatency"
+	MetaIntegrationStatus  = "integrationStatus"  // the Lambda service's status for the Invoke
+	MetaFunctionStatus     = "integration.status" // the status the function returned
+	MetaErrorMessage       = "error.message"
+	MetaErrorResponseType  = "error.responseType"
+)
+
+// Field numbers of google/protobuf/struct.proto.
+const (
+	fieldProcessingDynamicMetadata = 8 // ProcessingResponse.dynamic_metadata
+	fieldStructFields              = 1 // Struct.fields (map entry: key 1, value 2)
+	fieldValueNumber               = 2 // Value.number_value
+	fieldValueString               = 3 // Value.string_value
+	fieldValueBool                 = 4 // Value.bool_value
+	fieldValueStruct               = 5 // Value.struct_value
+)
+
+// logMeta is what one answer reports.
+type logMeta struct {
+	x *Exchange
+	// latencyMs is the invocation's duration; invoked is false when no Invoke was made.
+	latencyMs    int64
+	invoked      bool
+	invokeStatus int
+}
+
+// appendLogMetadataWire appends a second dynamic_metadata field after appendImmediateWire's marker. A parser merges
+// the two Structs, and a map entry with the same key replaces the earlier one, so the "proxyplus" struct written
+// here — the marker's processor: true and the log values — is the one Envoy applies.
+func appendLogMetadataWire(b []byte, m *logMeta) []byte {
+	c, r := &m.x.Context, m.x.Response
+	var entries [12]metaEntry
+	es := append(entries[:0], metaEntry{key: "processor", kind: fieldValueBool, num: 1},
+		metaEntry{key: MetaRequestID, kind: fieldValueString, str: c.RequestID},
+		metaEntry{key: MetaExtendedRequestID, kind: fieldValueString, str: c.ExtendedRequestID},
+		metaEntry{key: MetaTraceID, kind: fieldValueString, str: c.TraceID},
+		metaEntry{key: MetaXRayTraceID, kind: fieldValueString, str: ids.Root(c.TraceID)})
+	if m.invoked {
+		es = append(es, metaEntry{key: MetaIntegrationLatency, kind: fieldValueNumber, num: float64(m.latencyMs)})
+		if m.invokeStatus != 0 {
+			es = append(es, metaEntry{key: MetaIntegrationStatus, kind: fieldValueNumber, num: float64(m.invokeStatus)})
+		}
+		if r != nil && r.ErrorType == "" && r.Details == lambdaproxy.DetailsLambdaOK {
+			es = append(es, metaEntry{key: MetaFunctionStatus, kind: fieldValueNumber, num: float64(r.StatusCode)})
+		}
+	}
+	if msg, typ := gatewayError(r); msg != "" {
+		es = append(es, metaEntry{key: MetaErrorMessage, kind: fieldValueString, str: msg},
+			metaEntry{key: MetaErrorResponseType, kind: fieldValueString, str: typ})
+	}
+	inner := 0
+	for i := range es {
+		inner += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(es[i].size())
+	}
+	// Outer Struct{fields: {"proxyplus": Value{struct_value: inner}}}.
+	value := protowire.SizeTag(fieldValueStruct) + protowire.SizeBytes(inner)
+	entry := protowire.SizeTag(1) + protowire.SizeBytes(len(ProcessorNamespace)) + protowire.SizeTag(2) + protowire.SizeBytes(value)
+	outer := protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(entry)
+	b = slices.Grow(b, protowire.SizeTag(fieldProcessingDynamicMetadata)+protowire.SizeBytes(outer))
+	b = protowire.AppendTag(b, fieldProcessingDynamicMetadata, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(outer))
+	b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(entry))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, ProcessorNamespace)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(value))
+	b = protowire.AppendTag(b, fieldValueStruct, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(inner))
+	for i := range es {
+		b = es[i].append(b)
+	}
+	return b
+}
+
+// logMeta is what x's answer reports to the access log.
+func (x *Exchange) logMeta() *logMeta {
+	return &logMeta{x: x, latencyMs: x.latency.Milliseconds(), invoked: x.invoked, invokeStatus: x.invokeStatus}
+}
+
+// Answer is the processor's answer for x as Envoy decodes it — the immediate response and the dynamic metadata
+// (the marker and the access log's values) — decoded from the bytes the service sends (test-invoke and the
+// access-log tests use it).
+func Answer(x *Exchange) (*extprocsvcv3.ProcessingResponse, error) {
+	if !immediateWireOK(x.Response) {
+		return ImmediateResponse(x.Response), nil
+	}
+	b := appendLogMetadataWire(appendImmediateWire(nil, x.Response), x.logMeta())
+	out := &extprocsvcv3.ProcessingResponse{}
+	if err := proto.Unmarshal(b, out); err != nil {
+		return nil, fmt.Errorf("processor answer: %w", err)
+	}
+	return out, nil
+}
+
+// ProcessorNamespace is the dynamic-metadata namespace of everything the processor hands Envoy.
+const ProcessorNamespace = "proxyplus"
+
+type metaEntry struct {
+	key  string
+	kind protowire.Number
+	str  string
+	num  float64
+}
+
+func (e *metaEntry) valueSize() int {
+	switch e.kind {
+	case fieldValueString:
+		return protowire.SizeTag(fieldValueString) + protowire.SizeBytes(len(e.str))
+	case fieldValueNumber:
+		return protowire.SizeTag(fieldValueNumber) + protowire.SizeFixed64()
+	default:
+		return protowire.SizeTag(fieldValueBool) + 1
+	}
+}
+
+func (e *metaEntry) size() int {
+	return protowire.SizeTag(1) + protowire.SizeBytes(len(e.key)) + protowire.SizeTag(2) + protowire.SizeBytes(e.valueSize())
+}
+
+func (e *metaEntry) append(b []byte) []byte {
+	b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(e.size()))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, e.key)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(e.valueSize()))
+	switch e.kind {
+	case fieldValueString:
+		b = protowire.AppendTag(b, fieldValueString, protowire.BytesType)
+		return protowire.AppendString(b, e.str)
+	case fieldValueNumber:
+		b = protowire.AppendTag(b, fieldValueNumber, protowire.Fixed64Type)
+		return protowire.AppendFixed64(b, mathFloat64bits(e.num))
+	default:
+		b = protowire.AppendTag(b, fieldValueBool, protowire.VarintType)
+		return protowire.AppendVarint(b, uint64(e.num))
+	}
+}
+
+// gatewayError is $context.error.message and $context.error.responseType of an answer the gateway made itself
+// (API Gateway's gateway response types); "" for a function's own response.
+func gatewayError(r *lambdaproxy.Response) (message, responseType string) {
+	if r == nil {
+		return "", ""
+	}
+	switch r.Details {
+	case lambdaproxy.DetailsLambdaOK, "":
+		return "", ""
+	case lambdaproxy.DetailsLambdaTimeout, lambdaproxy.DetailsIntegrationTimeout:
+		return "Endpoint request timed out", "INTEGRATION_TIMEOUT"
+	case lambdaproxy.DetailsLambdaRequestTooLong:
+		return "Request Too Long", "REQUEST_TOO_LARGE"
+	case lambdaproxy.DetailsContentLengthExceeded:
+		return "HTTP content length exceeded 10485760 bytes.", "REQUEST_TOO_LARGE"
+	case lambdaproxy.DetailsMissingAuthToken:
+		return "Missing Authentication Token", "MISSING_AUTHENTICATION_TOKEN"
+	case lambdaproxy.DetailsForbidden:
+		return "Forbidden", "DEFAULT_4XX"
+	}
+	if r.StatusCode == 502 {
+		return "Internal server error", "INTEGRATION_FAILURE"
+	}
+	if r.StatusCode >= 500 {
+		return "Internal server error", "DEFAULT_5XX"
+	}
+	return "", ""
+}
+
+func mathFloat64bits(f float64) uint64 { return math.Float64bits(f) }
