@@ -57,7 +57,9 @@ type Exchange struct {
 // Serve builds the event, invokes the function within the integration timeout and converts what it returned.
 // Cancelling ctx (Envoy gave up on the stream) cancels the invocation.
 func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) *Exchange {
-	return l.serve(ctx, pr, req, nil, &Exchange{})
+	x := l.serve(ctx, pr, req, nil, &Exchange{})
+	applyGatewayResponses(pr, req, x) // mock.go
+	return x
 }
 
 // eventBuffers recycles event buffers on the service's request path (ServePooled).
@@ -77,6 +79,7 @@ func (l *Lambda) servePooled(ctx context.Context, pr *ir.ProcessorRoute, req *la
 	bp := eventBuffers.Get().(*[]byte)
 	l.serve(ctx, pr, req, (*bp)[:0], x)
 	x.pooled = bp
+	applyGatewayResponses(pr, req, x) // mock.go
 }
 
 // release returns the event buffer of servePooled to the pool.
@@ -152,9 +155,10 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 
 // refuse answers a request whose body was too large to keep (the service stops keeping it past the invoke limit):
 // OUT-4's 413, with the ids the gateway generates for the request.
-func (l *Lambda) refuse(_ *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
+func (l *Lambda) refuse(pr *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
 	*x = Exchange{Context: l.newContext(req)}
 	x.Response = lambdaproxy.GatewayError(413, &x.Context)
+	applyGatewayResponses(pr, req, x) // mock.go
 }
 
 func (l *Lambda) newContext(req *lambdaproxy.Request) lambdaproxy.Context {

@@ -70,6 +70,9 @@ type Stage struct {
 	DeploymentID string            `json:"deploymentId"`
 	Variables    map[string]string `json:"variables,omitempty"`
 	Routes       []Route           `json:"routes"`
+	// GatewayResponses are the customised gateway responses by type (x-amazon-apigateway-gateway-responses),
+	// stage variables resolved for this stage.
+	GatewayResponses map[string]GatewayResponse `json:"gatewayResponses,omitempty"`
 }
 
 // SegmentKind is the kind of one resource path segment.
@@ -208,9 +211,11 @@ type LambdaIntegration struct {
 	Timeout     Duration `json:"timeout"`
 }
 
-// MockIntegration answers without a backend.
+// MockIntegration answers without a backend (mock.go).
 type MockIntegration struct {
+	// StatusCode is the status of the default integration response (200 without one).
 	StatusCode uint32 `json:"statusCode"`
+	MockTemplates
 }
 
 // GatewayErrorResponse is a fixed gateway-generated error.
@@ -299,6 +304,8 @@ type ProcessorRoute struct {
 	StageVariables   map[string]string `json:"stageVariables,omitempty"`
 	BinaryMediaTypes []string          `json:"binaryMediaTypes,omitempty"`
 	Route            Route             `json:"route"`
+	// GatewayResponses are the stage's customised gateway responses, for the errors the processor answers.
+	GatewayResponses map[string]GatewayResponse `json:"gatewayResponses,omitempty"`
 }
 
 // Timeout is the integration timeout, zero for integrations that call no backend.

@@ -53,6 +53,10 @@ type routeWire struct {
 	Type   IntegrationType `json:"t,omitempty"`
 	Lambda *lambdaWire     `json:"l,omitempty"`
 	HTTP   *httpWire       `json:"h,omitempty"`
+	Mock   *mockWire       `json:"k,omitempty"`
+	// Gateway are the stage's customised gateway responses (mock.go), only on routes whose processor answers
+	// gateway errors.
+	Gateway map[string]GatewayResponse `json:"g,omitempty"`
 }
 
 type lambdaWire struct {
@@ -83,9 +87,12 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 		h := in.HTTP
 		w.HTTP = &httpWire{Method: h.Method, Path: h.Path, Query: h.Query, Placeholders: h.Placeholders,
 			QueryMappings: h.QueryMappings, HeaderMappings: h.HeaderMappings}
+	case in.Type == Mock && in.Mock != nil:
+		w.Variables, w.Mock = pr.StageVariables, encodeMock(in.Mock)
 	default:
 		w.Type = in.Type
 	}
+	w.Gateway = pr.GatewayResponses
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -228,7 +235,11 @@ func DecodeProcessorRoute(v string, keys RouteKeys) (*ProcessorRoute, error) {
 		h := w.HTTP
 		pr.Route.Integration.HTTP = &HTTPIntegration{Method: h.Method, Path: h.Path, Query: h.Query, Placeholders: h.Placeholders,
 			QueryMappings: h.QueryMappings, HeaderMappings: h.HeaderMappings, Processor: true}
+	case w.Mock != nil:
+		pr.Route.Integration.Type = Mock
+		pr.Route.Integration.Mock = w.Mock.decode()
 	}
+	pr.GatewayResponses = w.Gateway
 	var err error
 	if pr.Route.Segments, err = ParseResourcePath(pr.Route.ResourcePath); err != nil {
 		return nil, fmt.Errorf("%s: %w", RouteMetadataKey, err)

@@ -87,6 +87,14 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
 	}
 	for _, r := range st.Routes {
+		if r.Integration.Type == ir.Mock && api.Refusal(r) == nil {
+			routes, err := mockRoutes(cfg, api, st, r, resourceRegex(st.Name, r.Segments))
+			if err != nil {
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			out = append(out, routes...)
+			continue
+		}
 		route, err := integrationRoute(cfg, api, st, r, resourceRegex(st.Name, r.Segments))
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", r.Name, err)

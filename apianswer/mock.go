@@ -1,0 +1,259 @@
+// Package apianswer builds the answers Amazon API Gateway makes itself, without a backend: MOCK integrations
+// (MOCK-CORS.md §1, §2) and gateway responses (§3). The same code renders them at translation time, when nothing
+// in them reads the request (Envoy then answers alone, with a direct_response), and per request in the processor.
+package apianswer
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/mappingtemplate"
+)
+
+// Request is what a MOCK answer may read of a method request.
+type Request struct {
+	// ContentType and Accept are the request's headers ("" when absent).
+	ContentType, Accept string
+	Body                []byte
+	// PathParams, QueryParams and Headers are the method request parameters (first value of each).
+	PathParams, QueryParams, Headers map[string]string
+	StageVariables                   map[string]string
+	// Context holds $context variables by dotted name (requestId, httpMethod, resourcePath, stage, apiId, ...).
+	Context map[string]string
+}
+
+// Answer is a response API Gateway generates.
+type Answer struct {
+	StatusCode int
+	Headers    [][2]string
+	Body       []byte
+	// ErrorType is the x-amzn-ErrorType of a gateway error, "" otherwise.
+	ErrorType string
+	// Details names the outcome for logs (%RESPONSE_CODE_DETAILS%).
+	Details string
+}
+
+// Gateway response types proxyplus generates (DG supported-gateway-response-types.md).
+const (
+	MissingAuthenticationToken = "MISSING_AUTHENTICATION_TOKEN"
+	Unauthorized               = "UNAUTHORIZED"
+	InvalidAPIKey              = "INVALID_API_KEY"
+	APIConfigurationError      = "API_CONFIGURATION_ERROR"
+	IntegrationFailure         = "INTEGRATION_FAILURE"
+	IntegrationTimeout         = "INTEGRATION_TIMEOUT"
+	RequestTooLarge            = "REQUEST_TOO_LARGE"
+	UnsupportedMediaType       = "UNSUPPORTED_MEDIA_TYPE"
+	BadRequestBody             = "BAD_REQUEST_BODY"
+	Default4XX                 = "DEFAULT_4XX"
+	Default5XX                 = "DEFAULT_5XX"
+)
+
+// defaultContentType is the Content-Type of every MOCK answer that maps none (DG api-gateway-known-issues.md,
+// MOCK-CORS.md §1 "Default headers of a MOCK response").
+const defaultContentType = "application/json"
+
+// statusCodeRe finds the MOCK status in a rendered request template: JSON, or the lenient {statusCode: 200} CDK
+// writes (MOCK-CORS.md §1).
+var statusCodeRe = regexp.MustCompile(`"?statusCode"?\s*:\s*"?([0-9]{3})\b`)
+
+// MockStatus is the status a rendered integration request selects with; ok is false when it names none.
+func MockStatus(rendered []byte) (string, bool) {
+	m := statusCodeRe.FindSubmatch(rendered)
+	if m == nil {
+		return "", false
+	}
+	return string(m[1]), true
+}
+
+// MediaType is the lower-case type/subtype of a Content-Type or Accept entry, parameters dropped.
+func MediaType(v string) string {
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
+// RequestTemplate is the template a request's Content-Type selects (no Content-Type means application/json);
+// ok is false when none matches.
+func RequestTemplate(m *ir.MockTemplates, contentType string) (ir.MediaTemplate, bool) {
+	mt := MediaType(contentType)
+	if mt == "" {
+		mt = defaultContentType
+	}
+	for _, t := range m.RequestTemplates {
+		if t.MediaType == mt {
+			return t, true
+		}
+	}
+	return ir.MediaTemplate{}, false
+}
+
+// ResponseTemplate is the template Accept selects (DG request-response-data-mappings.md, MOCK-CORS.md §1): the
+// first Accept entry naming a template's media type; without one application/json; otherwise the first
+// template. ok is false when there are none.
+func ResponseTemplate(templates []ir.MediaTemplate, accept string) (ir.MediaTemplate, bool) {
+	if len(templates) == 0 {
+		return ir.MediaTemplate{}, false
+	}
+	for _, entry := range strings.Split(accept, ",") {
+		mt := MediaType(entry)
+		for _, t := range templates {
+			if t.MediaType == mt {
+				return t, true
+			}
+		}
+	}
+	for _, t := range templates {
+		if t.MediaType == defaultContentType {
+			return t, true
+		}
+	}
+	return templates[0], true
+}
+
+// SelectResponse is the integration response status selects: the first selection pattern matching the whole
+// status, else the default (DG api-gateway-integration-settings-integration-response.md).
+func SelectResponse(m *ir.MockTemplates, status string) (*ir.MockResponse, error) {
+	var def *ir.MockResponse
+	for i := range m.Responses {
+		r := &m.Responses[i]
+		if r.Pattern == "" {
+			def = r
+			continue
+		}
+		re, err := compilePattern(r.Pattern)
+		if err != nil {
+			return nil, err
+		}
+		if re.MatchString(status) {
+			return r, nil
+		}
+	}
+	if def == nil {
+		return nil, fmt.Errorf("no integration response selects status %s and none is the default", status)
+	}
+	return def, nil
+}
+
+// patterns caches compiled selection patterns: a route's few patterns are compiled once per process.
+var patterns sync.Map // string → *regexp.Regexp
+
+func compilePattern(p string) (*regexp.Regexp, error) {
+	if re, ok := patterns.Load(p); ok {
+		return re.(*regexp.Regexp), nil
+	}
+	re, err := regexp.Compile(`^(?:` + p + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("selection pattern %q: %w", p, err)
+	}
+	patterns.Store(p, re)
+	return re, nil
+}
+
+// templates caches parsed templates by source: route data arrives per request, the templates repeat.
+var templates sync.Map // string → *mappingtemplate.Template
+
+func parsed(name, src string) (*mappingtemplate.Template, error) {
+	if t, ok := templates.Load(src); ok {
+		return t.(*mappingtemplate.Template), nil
+	}
+	t, err := mappingtemplate.Parse(name, src)
+	if err != nil {
+		return nil, err
+	}
+	templates.Store(src, t)
+	return t, nil
+}
+
+// Render renders one mapping template with the request's inputs and body.
+func Render(name, src string, req *Request, body []byte) ([]byte, error) {
+	t, err := parsed(name, src)
+	if err != nil {
+		return nil, err
+	}
+	return t.Render(&mappingtemplate.Input{Body: body, PathParams: req.PathParams, QueryParams: req.QueryParams,
+		Headers: req.Headers, StageVariables: req.StageVariables, Context: req.Context})
+}
+
+// ErrUnsupportedMediaType is a request whose Content-Type the passthrough behaviour refuses.
+var ErrUnsupportedMediaType = errors.New("unsupported media type")
+
+// Mock is a MOCK integration's answer to req, without the x-amzn-RequestId and x-amz-apigw-id headers every
+// answer gets. A configuration or template failure is an error; the caller answers API Gateway's 500.
+func Mock(m *ir.MockTemplates, req *Request) (*Answer, error) {
+	var integrationRequest []byte
+	if t, ok := RequestTemplate(m, req.ContentType); ok {
+		out, err := Render("integration request "+t.MediaType, t.Template, req, req.Body)
+		if err != nil {
+			return nil, fmt.Errorf("request template %s: %w", t.MediaType, err)
+		}
+		integrationRequest = out
+	} else {
+		// DG integration-passthrough-behaviors.md: NEVER refuses every unmapped Content-Type, WHEN_NO_TEMPLATES
+		// refuses it once any template is defined, WHEN_NO_MATCH passes the body through.
+		switch {
+		case m.Passthrough == "NEVER", m.Passthrough == "WHEN_NO_TEMPLATES" && len(m.RequestTemplates) > 0:
+			return nil, ErrUnsupportedMediaType
+		}
+		integrationRequest = req.Body
+	}
+	status, ok := MockStatus(integrationRequest)
+	if !ok {
+		// AWS: "Execution failed due to configuration error: Unable to parse statusCode. It should be an integer
+		// that is defined in the request template."
+		return nil, fmt.Errorf("unable to parse statusCode: the integration request does not define it")
+	}
+	r, err := SelectResponse(m, status)
+	if err != nil {
+		return nil, err
+	}
+	a := &Answer{StatusCode: int(r.StatusCode), Details: "proxyplus_mock"}
+	contentType := defaultContentType
+	for _, h := range r.Headers {
+		v, ok := mappedValue(h.Source, req)
+		if !ok {
+			continue // an absent parameter maps no header
+		}
+		if strings.EqualFold(h.Name, "content-type") {
+			contentType = v
+			continue
+		}
+		a.Headers = append(a.Headers, [2]string{h.Name, v})
+	}
+	a.Headers = append([][2]string{{"Content-Type", contentType}}, a.Headers...)
+	if t, ok := ResponseTemplate(r.Templates, req.Accept); ok {
+		// A MOCK has no integration response payload: $input.body is empty (MOCK-CORS.md §1).
+		out, err := Render("integration response "+t.MediaType, t.Template, req, nil)
+		if err != nil {
+			return nil, fmt.Errorf("response template %s of status %d: %w", t.MediaType, r.StatusCode, err)
+		}
+		a.Body = out
+	}
+	return a, nil
+}
+
+func mappedValue(s ir.ValueSource, req *Request) (string, bool) {
+	var v string
+	var ok bool
+	switch s.Kind {
+	case ir.FromStatic:
+		return s.Name, true
+	case ir.FromPath:
+		v, ok = req.PathParams[s.Name]
+	case ir.FromQuery:
+		v, ok = req.QueryParams[s.Name]
+	case ir.FromHeader:
+		v, ok = req.Headers[strings.ToLower(s.Name)]
+	case ir.FromContext:
+		v, ok = req.Context[s.Name]
+	}
+	return v, ok
+}
+
+// StatusString is a status as selection patterns see it.
+func StatusString(code uint32) string { return strconv.FormatUint(uint64(code), 10) }
