@@ -140,6 +140,23 @@ func SelectResponse(m *ir.MockTemplates, status string) (*ir.MockResponse, error
 	return def, nil
 }
 
+// Refuses reports whether the passthrough behaviour refuses a Content-Type no request template matches.
+func Refuses(m *ir.MockTemplates) bool {
+	return m.Passthrough == "NEVER" || m.Passthrough == "WHEN_NO_TEMPLATES" && len(m.RequestTemplates) > 0
+}
+
+// DefaultResponse is the integration response without a selection pattern, nil when there is none.
+func DefaultResponse(m *ir.MockTemplates) *ir.MockResponse { return defaultResponse(m) }
+
+func defaultResponse(m *ir.MockTemplates) *ir.MockResponse {
+	for i := range m.Responses {
+		if m.Responses[i].Pattern == "" {
+			return &m.Responses[i]
+		}
+	}
+	return nil
+}
+
 // patterns caches compiled selection patterns: a route's few patterns are compiled once per process.
 var patterns sync.Map // string → *regexp.Regexp
 
@@ -186,32 +203,39 @@ var ErrUnsupportedMediaType = errors.New("unsupported media type")
 // Mock is a MOCK integration's answer to req, without the x-amzn-RequestId and x-amz-apigw-id headers every
 // answer gets. A configuration or template failure is an error; the caller answers API Gateway's 500.
 func Mock(m *ir.MockTemplates, req *Request) (*Answer, error) {
-	var integrationRequest []byte
+	var r *ir.MockResponse
 	if t, ok := RequestTemplate(m, req.ContentType); ok {
 		out, err := Render("integration request "+t.MediaType, t.Template, req, req.Body)
 		if err != nil {
 			return nil, fmt.Errorf("request template %s: %w", t.MediaType, err)
 		}
-		integrationRequest = out
+		status, ok := MockStatus(out)
+		if !ok {
+			// AWS: "Execution failed due to configuration error: statusCode should be an integer which defined in
+			// request template".
+			return nil, fmt.Errorf("request template %s: statusCode should be an integer which defined in request template", t.MediaType)
+		}
+		if r, err = SelectResponse(m, status); err != nil {
+			return nil, err
+		}
 	} else {
 		// DG integration-passthrough-behaviors.md: NEVER refuses every unmapped Content-Type, WHEN_NO_TEMPLATES
-		// refuses it once any template is defined, WHEN_NO_MATCH passes the body through.
-		switch {
-		case m.Passthrough == "NEVER", m.Passthrough == "WHEN_NO_TEMPLATES" && len(m.RequestTemplates) > 0:
+		// refuses it once any template is defined, WHEN_NO_MATCH passes the body through — and a MOCK without a
+		// request template answers with its default integration response (DG how-to-mock-integration.md: "return
+		// the default integration response without defining the integration request mapping template").
+		if Refuses(m) {
 			return nil, ErrUnsupportedMediaType
 		}
-		integrationRequest = req.Body
+		if r = defaultResponse(m); r == nil {
+			return nil, fmt.Errorf("no request template matches and no integration response is the default")
+		}
 	}
-	status, ok := MockStatus(integrationRequest)
-	if !ok {
-		// AWS: "Execution failed due to configuration error: Unable to parse statusCode. It should be an integer
-		// that is defined in the request template."
-		return nil, fmt.Errorf("unable to parse statusCode: the integration request does not define it")
-	}
-	r, err := SelectResponse(m, status)
-	if err != nil {
-		return nil, err
-	}
+	return Respond(r, req)
+}
+
+// Respond is the answer of the selected integration response r: its header mappings and the response template
+// Accept chooses.
+func Respond(r *ir.MockResponse, req *Request) (*Answer, error) {
 	a := &Answer{StatusCode: int(r.StatusCode), Details: "proxyplus_mock"}
 	contentType := defaultContentType
 	for _, h := range r.Headers {

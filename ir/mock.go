@@ -10,6 +10,10 @@ type MockTemplates struct {
 	// path, which reads the body, so they reach the processor.
 	Static           *MockAnswer `json:"static,omitempty"`
 	StaticMediaTypes []string    `json:"staticMediaTypes,omitempty"`
+	// StaticOther is the answer, rendered at translation time, to requests whose Content-Type selects no
+	// request template: the default integration response (passthrough), or the 415 of a passthrough behaviour
+	// that refuses them; nil when it reads the request.
+	StaticOther *MockAnswer `json:"staticOther,omitempty"`
 	// RequestTemplates by lower-case media type, sorted.
 	RequestTemplates []MediaTemplate `json:"requestTemplates,omitempty"`
 	// Passthrough is WHEN_NO_MATCH (also for ""), WHEN_NO_TEMPLATES or NEVER.

@@ -24,6 +24,7 @@ type mockRoute struct {
 	vars       map[string]string
 	diags      diag.List
 	resourceID string
+	gateway    map[string]ir.GatewayResponse
 }
 
 func (m *mockRoute) warn(field, format string, args ...any) {
@@ -74,7 +75,10 @@ func (m *mockRoute) translate(in *apigatewayv1.Integration) *ir.MockIntegration 
 		}
 		out.Responses = append(out.Responses, mr)
 	}
-	out.Static, out.StaticMediaTypes = m.static(&out.MockTemplates)
+	if len(out.RequestTemplates) > 0 {
+		out.Static, out.StaticMediaTypes = m.static(&out.MockTemplates)
+	}
+	out.StaticOther = m.staticOther(&out.MockTemplates)
 	return out
 }
 
@@ -108,9 +112,6 @@ func (m *mockRoute) responseHeader(code, key, value string) (ir.Mapping, bool) {
 // static is the answer rendered now, with the media types it answers, when neither the request template a
 // request can select, nor the integration response it selects, reads the request; nil otherwise.
 func (m *mockRoute) static(t *ir.MockTemplates) (*ir.MockAnswer, []string) {
-	if len(t.RequestTemplates) == 0 {
-		return nil, nil // every request passes its body through: the status comes from the body
-	}
 	req := &apianswer.Request{StageVariables: m.vars, Context: m.context()}
 	var answer *ir.MockAnswer
 	var types []string
@@ -138,8 +139,16 @@ func (m *mockRoute) staticAnswer(t *ir.MockTemplates, rt ir.MediaTemplate, req *
 		return nil, false
 	}
 	r, err := apianswer.SelectResponse(t, status)
-	if err != nil || len(r.Templates) > 1 {
-		return nil, false // no answer, or one that depends on Accept
+	if err != nil {
+		return nil, false
+	}
+	return m.staticResponse(r)
+}
+
+// staticResponse renders integration response r now when its answer reads nothing of the request.
+func (m *mockRoute) staticResponse(r *ir.MockResponse) (*ir.MockAnswer, bool) {
+	if len(r.Templates) > 1 {
+		return nil, false // Accept chooses among them
 	}
 	for _, h := range r.Headers {
 		if h.Source.Kind != ir.FromStatic {
@@ -149,11 +158,41 @@ func (m *mockRoute) staticAnswer(t *ir.MockTemplates, rt ir.MediaTemplate, req *
 	if len(r.Templates) == 1 && !m.staticTemplate(r.Templates[0].Template) {
 		return nil, false
 	}
-	a, err := apianswer.Mock(t, &apianswer.Request{ContentType: rt.MediaType, StageVariables: m.vars, Context: m.context()})
+	a, err := apianswer.Respond(r, &apianswer.Request{StageVariables: m.vars, Context: m.context()})
 	if err != nil {
 		return nil, false
 	}
 	return &ir.MockAnswer{StatusCode: uint32(a.StatusCode), Headers: a.Headers, Body: string(a.Body)}, true
+}
+
+// staticOther is the answer to requests whose Content-Type selects no request template, rendered now: the
+// passthrough behaviour's 415 (UNSUPPORTED_MEDIA_TYPE, shaped by the stage's gateway responses), or the default
+// integration response; nil when it reads the request or there is no default (a 500 the processor logs).
+func (m *mockRoute) staticOther(t *ir.MockTemplates) *ir.MockAnswer {
+	if apianswer.Refuses(t) {
+		const msg = "Unsupported Media Type"
+		e := apianswer.GatewayError{Type: apianswer.UnsupportedMediaType, StatusCode: 415, Body: `{"message": "` + msg + `"}`,
+			ErrorType: "UnsupportedMediaTypeException", Message: msg}
+		a := apianswer.Gateway(m.gateway, e, "", apianswer.GatewayContext{Stage: m.stage, APIID: m.apiID, StageVariables: m.vars})
+		out := &ir.MockAnswer{StatusCode: uint32(a.StatusCode), Body: string(a.Body),
+			Headers: append([][2]string{{"Content-Type", "application/json"}, {"x-amzn-ErrorType", e.ErrorType}}, a.Headers...)}
+		return out
+	}
+	r := apianswer.DefaultResponse(t)
+	if r == nil {
+		if len(t.Responses) == 0 {
+			// No integration response at all: proxyplus answers the status mockStatus gives (200) with an empty
+			// body, as it always has; API Gateway fails such a method with 500 ("No match for output mapping and
+			// no default output mapping configured"), a deviation .drafts/mock.md records.
+			return &ir.MockAnswer{StatusCode: 200, Headers: [][2]string{{"Content-Type", "application/json"}}}
+		}
+		return nil
+	}
+	a, ok := m.staticResponse(r)
+	if !ok {
+		return nil
+	}
+	return a
 }
 
 func sameAnswer(a, b *ir.MockAnswer) bool {

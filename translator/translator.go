@@ -270,9 +270,10 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 			integ, ds := translateIntegration(file, loc, meth, res, stage.Variables)
 			if integ != nil && integ.Type == ir.Mock {
 				mr := &mockRoute{file: file, loc: loc, method: m, resource: res.GetPath(), resourceID: res.GetId(),
-					apiID: def.GetId(), stage: stage.Name, vars: stage.Variables}
+					apiID: def.GetId(), stage: stage.Name, vars: stage.Variables, gateway: stage.GatewayResponses}
 				integ.Mock = mr.translate(meth.GetIntegration())
 				ds = append(ds, mr.diags...)
+
 			}
 			diags = append(diags, ds...)
 			if integ == nil {

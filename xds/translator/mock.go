@@ -4,8 +4,8 @@ import (
 	"regexp"
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -19,40 +19,89 @@ import (
 // the processor.
 const maxDirectResponseBody = 4096
 
-// mockRoutes are the routes of a MOCK (resource, method) pair (MOCK-CORS.md §1, issue 12 scope 5). When its
-// answer reads nothing of the request (ir.MockTemplates.Static), Envoy answers alone: a direct_response route for
-// the Content-Types that select a request template, the processor for the others (their body passes through and
-// names the status, or the passthrough behaviour refuses them). Otherwise the processor answers every request.
+// mockRoutes are the routes of a MOCK (resource, method) pair (MOCK-CORS.md §1, issue 12 scope 5). Requests whose
+// Content-Type selects a request template (ir.MockTemplates.Static) and the others (StaticOther: the default
+// integration response, or the passthrough behaviour's 415) are answered by Envoy alone with a direct_response
+// when nothing in the answer reads the request, by the processor otherwise; one route when both are answered
+// the same way, else a route with a Content-Type matcher before the route for the rest.
 func mockRoutes(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re string) ([]*routev3.Route, error) {
 	m := r.Integration.Mock
+	matched, other, split := mockAnswers(m)
 	var out []*routev3.Route
-	if a := m.Static; staticServable(a) {
+	if split {
 		route := &routev3.Route{Name: r.Name, Match: mockMatch(r, re), Metadata: routeMetadata(r)}
-		route.Match.Headers = append(route.Match.Headers, contentTypeMatcher(m.StaticMediaTypes))
-		route.Action = directResponse(a.StatusCode, a.Body)
-		for _, h := range a.Headers {
-			route.ResponseHeadersToAdd = append(route.ResponseHeadersToAdd, setHeader(h[0], escapeFormatter(h[1])))
-		}
-		route.ResponseHeadersToAdd = append(route.ResponseHeadersToAdd, gatewayHeaders("")[1:]...)
-		if a.Body == "" {
-			// Utility::prepareLocalReply removes content-type from a local reply with an empty body
-			// (source/common/http/utility.cc, main 1.37.0-dev, 321a098d81), and a direct_response is one
-			// (router.cc Filter::decodeHeaders → sendLocalReply). API Gateway keeps it (MOCK-CORS.md §2,
-			// preflight-console-enable-cors): the header_mutation encoder filter, which runs on the local reply
-			// after prepareLocalReply, puts it back.
-			pf, err := enableFilter(HeaderMutationFilterName, restoreContentType(contentTypeOf(a.Headers)))
-			if err != nil {
-				return nil, err
-			}
-			route.TypedPerFilterConfig = pf
+		route.Match.Headers = append(route.Match.Headers, contentTypeMatcher(m.RequestTemplates))
+		if err := mockAction(cfg, api, st, r, route, matched); err != nil {
+			return nil, err
 		}
 		out = append(out, route)
 	}
 	route := &routev3.Route{Name: r.Name, Match: mockMatch(r, re), Metadata: routeMetadata(r)}
-	if err := processorMockRoute(cfg, api, st, r, route); err != nil {
+	if err := mockAction(cfg, api, st, r, route, other); err != nil {
 		return nil, err
 	}
 	return append(out, route), nil
+}
+
+// mockAnswers are the static answers Envoy can send for requests that select a request template (matched) and
+// for the others; nil where the processor answers. split is set when the two need routes of their own.
+func mockAnswers(m *ir.MockIntegration) (matched, other *ir.MockAnswer, split bool) {
+	matched, other = m.Static, m.StaticOther
+	if len(m.Responses) == 0 && len(m.RequestTemplates) == 0 && matched == nil && other == nil {
+		// IR written by hand with only a status: that status, an empty body and the default Content-Type.
+		other = &ir.MockAnswer{StatusCode: m.StatusCode, Headers: [][2]string{{"Content-Type", "application/json"}}}
+	}
+	if !staticServable(matched) {
+		matched = nil
+	}
+	if !staticServable(other) {
+		other = nil
+	}
+	split = len(m.RequestTemplates) > 0 && !(matched == nil && other == nil) && !(matched != nil && other != nil && sameMockAnswer(matched, other))
+	return matched, other, split
+}
+
+// mockNeedsProcessor reports whether a MOCK route has a route the processor answers.
+func mockNeedsProcessor(m *ir.MockIntegration) bool {
+	matched, other, split := mockAnswers(m)
+	return other == nil || (split && matched == nil)
+}
+
+// mockAction answers with the static answer a, or through the processor when a is nil.
+func mockAction(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, route *routev3.Route, a *ir.MockAnswer) error {
+	if a == nil {
+		return processorMockRoute(cfg, api, st, r, route)
+	}
+	route.Action = directResponse(a.StatusCode, a.Body)
+	for _, h := range a.Headers {
+		route.ResponseHeadersToAdd = append(route.ResponseHeadersToAdd, setHeader(h[0], escapeFormatter(h[1])))
+	}
+	route.ResponseHeadersToAdd = append(route.ResponseHeadersToAdd, gatewayHeaders("")[1:]...)
+	if a.Body == "" {
+		// Utility::prepareLocalReply removes content-type from a local reply with an empty body
+		// (source/common/http/utility.cc, main 1.37.0-dev, 321a098d81), and a direct_response is one
+		// (router.cc Filter::decodeHeaders → sendLocalReply). API Gateway keeps it (MOCK-CORS.md §2,
+		// preflight-console-enable-cors): the header_mutation encoder filter, which runs on the local reply after
+		// prepareLocalReply, puts it back.
+		pf, err := enableFilter(HeaderMutationFilterName, restoreContentType(contentTypeOf(a.Headers)))
+		if err != nil {
+			return err
+		}
+		route.TypedPerFilterConfig = pf
+	}
+	return nil
+}
+
+func sameMockAnswer(a, b *ir.MockAnswer) bool {
+	if a.StatusCode != b.StatusCode || a.Body != b.Body || len(a.Headers) != len(b.Headers) {
+		return false
+	}
+	for i := range a.Headers {
+		if a.Headers[i] != b.Headers[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // staticServable reports whether Envoy can send a static answer unchanged: a body within the direct_response
@@ -100,12 +149,12 @@ func mockMatch(r ir.Route, re string) *routev3.RouteMatch {
 // contentTypeMatcher matches a Content-Type whose media type is one of types (case-insensitive, parameters
 // ignored); an absent or empty one counts as application/json (MOCK-CORS.md §1). treat_missing_header_as_empty
 // makes an absent header the empty string (route_components.proto HeaderMatcher; HeaderUtility::matchHeaders).
-func contentTypeMatcher(types []string) *routev3.HeaderMatcher {
-	alts := make([]string, len(types))
+func contentTypeMatcher(templates []ir.MediaTemplate) *routev3.HeaderMatcher {
+	alts := make([]string, len(templates))
 	json := false
-	for i, t := range types {
-		alts[i] = regexp.QuoteMeta(t)
-		json = json || t == "application/json"
+	for i, t := range templates {
+		alts[i] = regexp.QuoteMeta(t.MediaType)
+		json = json || t.MediaType == "application/json"
 	}
 	re := `(?i)[ \t]*(?:` + strings.Join(alts, "|") + `)[ \t]*(?:;.*)?`
 	if json {

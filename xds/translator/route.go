@@ -65,7 +65,7 @@ func virtualHost(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
 		vh.Routes = append(vh.Routes, routes...)
 	}
 	// An unknown first segment is an undeployed stage: 403 Forbidden (RTE-17).
-	vh.Routes = append(vh.Routes, errorRoute(api.ID+"/unknown-stage", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException"))
+	vh.Routes = append(vh.Routes, gatewayErrorRoute(api.ID+"/unknown-stage", prefixMatch("/"), api, unknownStageGateway(api), unknownStage()))
 	return vh, nil
 }
 
@@ -84,7 +84,7 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "^(?:" + strings.Join(ir.AnyMethods, "|") + ")$"}}}},
 			InvertMatch:          true,
 		}}
-		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
+		out = append(out, gatewayErrorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, api, st, missingToken()))
 	}
 	for _, r := range st.Routes {
 		if r.Integration.Type == ir.Mock && api.Refusal(r) == nil {
@@ -103,7 +103,7 @@ func stageRoutes(cfg *ir.Config, api ir.API, st ir.Stage) ([]*routev3.Route, err
 		out = append(out, route)
 	}
 	// Under a deployed stage, no (resource, method) pair: 403 Missing Authentication Token (RTE-16).
-	out = append(out, errorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), 403, missingTokenBody, "MissingAuthenticationTokenException"))
+	out = append(out, gatewayErrorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), api, st, missingToken()))
 	return out, nil
 }
 
@@ -122,8 +122,7 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 		// Fail closed: proxyplus enforces no authorizer, IAM signature or API key yet, so every request is refused
 		// as API Gateway refuses one without credentials, before any integration (and the processor, disabled
 		// unless a route enables it) is reached (issue 10 scope 1).
-		route.Action = directResponse(refusal.StatusCode, refusal.Body)
-		route.ResponseHeadersToAdd = gatewayHeaders(refusal.ErrorType)
+		shapeGatewayError(route, api, st, refusalError(refusal)) // gateway.go
 		return route, nil
 	}
 	in := r.Integration
