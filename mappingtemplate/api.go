@@ -127,6 +127,7 @@ type Template struct {
 	subst       bool
 	root        []node
 	slots       []string // variable names; slot i holds the value of $names[i]
+	lineStarts  []int
 	unsupported []Issue
 }
 
