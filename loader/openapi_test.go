@@ -182,7 +182,6 @@ x-amazon-apigateway-minimum-compression-size: 0
 			warnAt(diag.RuleUnenforcedAuthorization, "$.paths['/pets'].get.security", "security", `GET /pets requires a Lambda authorizer (CUSTOM), which proxyplus does not enforce yet: it is served fail-closed, answering every request 401 {"message":"Unauthorized"}`),
 			warnAt("OAS-10", "$.components.securitySchemes.auth.x-amazon-apigateway-authorizer", "x-amazon-apigateway-authorizer", "authorizers are not run yet"),
 			warnAt("OAS-10", "$.components.securitySchemes.auth.x-amazon-apigateway-authtype", "x-amazon-apigateway-authtype", "this authorization is not enforced yet"),
-			warnAt("OAS-10", "$.x-amazon-apigateway-gateway-responses", "x-amazon-apigateway-gateway-responses", "gateway responses are not supported"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-policy", "x-amazon-apigateway-policy", "resource policies"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-api-key-source", "x-amazon-apigateway-api-key-source", "API keys"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-minimum-compression-size", "x-amazon-apigateway-minimum-compression-size", "not supported by proxyplus"),

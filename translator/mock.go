@@ -255,6 +255,12 @@ func translateGatewayResponses(file string, def *apigatewayv1.RestApi, vars map[
 		warn := func(field, format string, args ...any) {
 			diags = append(diags, diag.Diagnostic{Severity: diag.Warning, File: file, Path: loc, Field: field, Rule: "GWR-1", Message: fmt.Sprintf(format, args...)})
 		}
+		switch {
+		case !knownGatewayTypes[typ]:
+			warn("gatewayResponses", "%q is not an API Gateway gateway response type; it applies to nothing", typ)
+		case !generatedGatewayTypes[typ]:
+			warn("gatewayResponses", "gateway response %s is kept for export: proxyplus never answers with this type", typ)
+		}
 		var gr ir.GatewayResponse
 		if s := g.GetStatusCode(); s != "" {
 			n, _ := strconv.Atoi(s)
@@ -284,4 +290,20 @@ func translateGatewayResponses(file string, def *apigatewayv1.RestApi, vars map[
 		out[typ] = gr
 	}
 	return out, diags
+}
+
+// knownGatewayTypes are API Gateway's gateway response types (DG supported-gateway-response-types.md).
+var knownGatewayTypes = map[string]bool{
+	"ACCESS_DENIED": true, "API_CONFIGURATION_ERROR": true, "AUTHORIZER_CONFIGURATION_ERROR": true, "AUTHORIZER_FAILURE": true,
+	"BAD_REQUEST_PARAMETERS": true, "BAD_REQUEST_BODY": true, "DEFAULT_4XX": true, "DEFAULT_5XX": true, "EXPIRED_TOKEN": true,
+	"INTEGRATION_FAILURE": true, "INTEGRATION_TIMEOUT": true, "INVALID_API_KEY": true, "INVALID_SIGNATURE": true,
+	"MISSING_AUTHENTICATION_TOKEN": true, "QUOTA_EXCEEDED": true, "REQUEST_TOO_LARGE": true, "RESOURCE_NOT_FOUND": true,
+	"THROTTLED": true, "UNAUTHORIZED": true, "UNSUPPORTED_MEDIA_TYPE": true, "WAF_FILTERED": true,
+}
+
+// generatedGatewayTypes are the types proxyplus answers with (apianswer; the defaults cover every other error).
+var generatedGatewayTypes = map[string]bool{
+	apianswer.Default4XX: true, apianswer.Default5XX: true, apianswer.MissingAuthenticationToken: true,
+	apianswer.Unauthorized: true, apianswer.UnsupportedMediaType: true, apianswer.RequestTooLarge: true,
+	apianswer.IntegrationTimeout: true, apianswer.APIConfigurationError: true,
 }
