@@ -1,0 +1,113 @@
+package testinvoke_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+
+	"github.com/proxyplus/proxyplus/loader"
+	"github.com/proxyplus/proxyplus/testinvoke"
+	"github.com/proxyplus/proxyplus/translator"
+)
+
+// countingProcessor forwards to a real processor and counts the streams Envoy would open.
+type countingProcessor struct {
+	extprocsvcv3.ExternalProcessorClient
+	calls atomic.Int32
+}
+
+func (c *countingProcessor) Process(ctx context.Context, opts ...grpc.CallOption) (extprocsvcv3.ExternalProcessor_ProcessClient, error) {
+	c.calls.Add(1)
+	return c.ExternalProcessorClient.Process(ctx, opts...)
+}
+
+func petstoreInvoker(t *testing.T) (*testinvoke.Invoker, *countingProcessor) {
+	t.Helper()
+	const file = "../examples/petstore/aws-example.oas30.yaml"
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := loader.Load(file, raw, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(file, res.API, "test", nil)}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := testinvoke.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProcessor{ExternalProcessorClient: startProcessor(t, nil, inv.RouteKeys())}
+	inv.Processor = p
+	return inv, p
+}
+
+func mockHeader(m *testinvoke.Message, name string) string {
+	for _, h := range m.Headers {
+		if strings.EqualFold(h[0], name) {
+			return h[1]
+		}
+	}
+	return ""
+}
+
+// TestPetStoreLandingPage: the PetStore example's GET / answers its HTML page with Content-Type text/html, for a
+// browser's Accept and curl's alike, rendered at translation time ($context.stage) and sent by Envoy alone.
+func TestPetStoreLandingPage(t *testing.T) {
+	inv, p := petstoreInvoker(t)
+	for _, accept := range []string{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "*/*", ""} {
+		req := testinvoke.Request{Method: "GET", Target: "/test/"}
+		if accept != "" {
+			req.Headers = [][2]string{{"Accept", accept}}
+		}
+		got, err := inv.Invoke(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := got.Response
+		if r.StatusCode != 200 || mockHeader(r, "content-type") != "text/html" {
+			t.Errorf("Accept %q: status %d, Content-Type %q; want 200 text/html", accept, r.StatusCode, mockHeader(r, "content-type"))
+		}
+		if !strings.Contains(r.Body, "<h1>Welcome to your Pet Store API</h1>") || !strings.Contains(r.Body, `href="/test/pets/"`) {
+			t.Errorf("Accept %q: body is not the landing page for stage test:\n%s", accept, r.Body)
+		}
+	}
+	if n := p.calls.Load(); n != 0 {
+		t.Errorf("the static MOCK called the processor %d times; Envoy answers it alone", n)
+	}
+}
+
+// TestPreflightAnswersConfiguredOrigin: a CORS preflight is the resource's MOCK OPTIONS method; its answer is the
+// configured literals whatever the Origin (MOCK-CORS.md §2), from Envoy alone.
+func TestPreflightAnswersConfiguredOrigin(t *testing.T) {
+	inv, p := petstoreInvoker(t)
+	got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "OPTIONS", Target: "/test/pets/7", Headers: [][2]string{
+		{"Origin", "https://shop.example"}, {"Access-Control-Request-Method", "GET"}, {"Access-Control-Request-Headers", "x-api-key"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got.Response
+	if r.StatusCode != 200 || mockHeader(r, "access-control-allow-origin") != "*" || mockHeader(r, "access-control-allow-methods") != "GET,OPTIONS" ||
+		mockHeader(r, "content-type") != "application/json" || r.Body != "" {
+		t.Errorf("preflight answered %d %v %q", r.StatusCode, r.Headers, r.Body)
+	}
+	if n := p.calls.Load(); n != 0 {
+		t.Errorf("the preflight called the processor %d times", n)
+	}
+	// A Content-Type no request template names takes the passthrough path: the default response, still static.
+	got, err = inv.Invoke(context.Background(), testinvoke.Request{Method: "OPTIONS", Target: "/test/pets", Headers: [][2]string{{"Content-Type", "text/plain"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Response.StatusCode != 200 || mockHeader(got.Response, "access-control-allow-origin") != "*" {
+		t.Errorf("passthrough preflight answered %d %v", got.Response.StatusCode, got.Response.Headers)
+	}
+}
