@@ -4,6 +4,7 @@
 package apianswer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -57,18 +58,44 @@ const (
 // MOCK-CORS.md §1 "Default headers of a MOCK response").
 const defaultContentType = "application/json"
 
-// statusCodeRe finds the MOCK status in a rendered request template: JSON, or the lenient {statusCode: 200} CDK
-// writes (MOCK-CORS.md §1).
-var statusCodeRe = regexp.MustCompile(`"?statusCode"?\s*:\s*"?([0-9]{3})\b`)
-
-// MockStatus is the status a rendered integration request selects with; ok is false when it names none.
+// MockStatus is the status a rendered integration request selects with: the three digits after the first
+// statusCode key, in JSON or in the lenient {statusCode: 200} CDK writes (MOCK-CORS.md §1), optionally quoted;
+// ok is false when it names none.
 func MockStatus(rendered []byte) (string, bool) {
-	m := statusCodeRe.FindSubmatch(rendered)
-	if m == nil {
+	const key = "statusCode"
+	for rest := rendered; ; {
+		i := bytes.Index(rest, []byte(key))
+		if i < 0 {
+			return "", false
+		}
+		rest = rest[i+len(key):]
+		j := 0
+		if j < len(rest) && rest[j] == '"' {
+			j++
+		}
+		j = skipSpace(rest, j)
+		if j >= len(rest) || rest[j] != ':' {
+			continue
+		}
+		j = skipSpace(rest, j+1)
+		if j < len(rest) && rest[j] == '"' {
+			j++
+		}
+		if j+3 <= len(rest) && isDigit(rest[j]) && isDigit(rest[j+1]) && isDigit(rest[j+2]) && (j+3 == len(rest) || !isDigit(rest[j+3])) {
+			return string(rest[j : j+3]), true
+		}
 		return "", false
 	}
-	return string(m[1]), true
 }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // MediaType is the lower-case type/subtype of a Content-Type or Accept entry, parameters dropped.
 func MediaType(v string) string {
@@ -205,9 +232,13 @@ var ErrUnsupportedMediaType = errors.New("unsupported media type")
 func Mock(m *ir.MockTemplates, req *Request) (*Answer, error) {
 	var r *ir.MockResponse
 	if t, ok := RequestTemplate(m, req.ContentType); ok {
-		out, err := Render("integration request "+t.MediaType, t.Template, req, req.Body)
-		if err != nil {
-			return nil, fmt.Errorf("request template %s: %w", t.MediaType, err)
+		// A template without references, directives or escapes renders to itself: the usual {"statusCode": 200}.
+		out := []byte(t.Template)
+		if strings.ContainsAny(t.Template, "$#\\") {
+			var err error
+			if out, err = Render("integration request "+t.MediaType, t.Template, req, req.Body); err != nil {
+				return nil, fmt.Errorf("request template %s: %w", t.MediaType, err)
+			}
 		}
 		status, ok := MockStatus(out)
 		if !ok {
@@ -215,6 +246,7 @@ func Mock(m *ir.MockTemplates, req *Request) (*Answer, error) {
 			// request template".
 			return nil, fmt.Errorf("request template %s: statusCode should be an integer which defined in request template", t.MediaType)
 		}
+		var err error
 		if r, err = SelectResponse(m, status); err != nil {
 			return nil, err
 		}
@@ -236,7 +268,8 @@ func Mock(m *ir.MockTemplates, req *Request) (*Answer, error) {
 // Respond is the answer of the selected integration response r: its header mappings and the response template
 // Accept chooses.
 func Respond(r *ir.MockResponse, req *Request) (*Answer, error) {
-	a := &Answer{StatusCode: int(r.StatusCode), Details: "proxyplus_mock"}
+	// Room for Content-Type, the mapped headers and the two request ids the caller adds.
+	a := &Answer{StatusCode: int(r.StatusCode), Details: "proxyplus_mock", Headers: make([][2]string, 1, len(r.Headers)+3)}
 	contentType := defaultContentType
 	for _, h := range r.Headers {
 		v, ok := mappedValue(h.Source, req)
@@ -249,7 +282,7 @@ func Respond(r *ir.MockResponse, req *Request) (*Answer, error) {
 		}
 		a.Headers = append(a.Headers, [2]string{h.Name, v})
 	}
-	a.Headers = append([][2]string{{"Content-Type", contentType}}, a.Headers...)
+	a.Headers[0] = [2]string{"Content-Type", contentType}
 	if t, ok := ResponseTemplate(r.Templates, req.Accept); ok {
 		// A MOCK has no integration response payload: $input.body is empty (MOCK-CORS.md §1).
 		out, err := Render("integration response "+t.MediaType, t.Template, req, nil)

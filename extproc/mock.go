@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
@@ -34,6 +35,7 @@ func ServeMock(ctx context.Context, log *slog.Logger, pr *ir.ProcessorRoute, rh 
 			Body: mockInternalError, ErrorType: "InternalServerErrorException", Message: "Internal server error"}, "proxyplus_mock_missing")
 	}
 	req := mockRequest(pr, rh, body)
+	defer releaseMockRequest(req)
 	a, err := apianswer.Mock(&m.MockTemplates, req)
 	switch {
 	case errors.Is(err, apianswer.ErrUnsupportedMediaType):
@@ -54,12 +56,12 @@ func ServeMock(ctx context.Context, log *slog.Logger, pr *ir.ProcessorRoute, rh 
 // mockRequest is what a MOCK's templates read of the request.
 func mockRequest(pr *ir.ProcessorRoute, rh *RequestHeaders, body []byte) *apianswer.Request {
 	rawPath, rawQuery, _ := strings.Cut(rh.Path, "?")
-	req := &apianswer.Request{Body: body, StageVariables: pr.StageVariables, Headers: make(map[string]string, len(rh.Headers))}
+	req := mockRequests.Get().(*apianswer.Request)
+	req.Body, req.StageVariables = body, pr.StageVariables
 	if _, rest, ok := translator.SplitStagePath(rawPath); ok {
 		req.PathParams, _ = translator.MatchResource(pr.Route.Segments, rest)
 	}
 	if rawQuery != "" {
-		req.QueryParams = map[string]string{}
 		for _, p := range parseQuery(rawQuery) {
 			req.QueryParams[p.name] = p.value // the last value, as single-valued sources read it (EVT-14)
 		}
@@ -70,13 +72,46 @@ func mockRequest(pr *ir.ProcessorRoute, rh *RequestHeaders, body []byte) *apians
 		}
 	}
 	req.ContentType, req.Accept = req.Headers["content-type"], req.Headers["accept"]
-	req.Context = map[string]string{
-		"requestId": NewUUID(), "apiId": pr.APIID, "stage": pr.Stage, "deploymentId": pr.DeploymentID,
-		"resourceId": pr.Route.ResourceID, "resourcePath": pr.Route.ResourcePath, "httpMethod": rh.Method,
-		"path": rawPath, "domainName": rh.Authority, "domainPrefix": strings.SplitN(rh.Authority, ".", 2)[0],
-		"identity.sourceIp": sourceIP(rh),
+	c := req.Context
+	c["requestId"], c["apiId"], c["stage"], c["deploymentId"] = NewUUID(), pr.APIID, pr.Stage, pr.DeploymentID
+	c["resourceId"], c["resourcePath"], c["httpMethod"], c["path"] = pr.Route.ResourceID, pr.Route.ResourcePath, rh.Method, rawPath
+	domainPrefix, _, _ := strings.Cut(rh.Authority, ".")
+	c["domainName"], c["domainPrefix"] = rh.Authority, domainPrefix
+	if m := pr.Route.Integration.Mock; m != nil && mockReads(&m.MockTemplates, "identity") {
+		c["identity.sourceIp"] = sourceIP(rh) // parsing X-Forwarded-For only for the templates that read it
 	}
 	return req
+}
+
+// mockReads reports whether any template of m mentions s.
+func mockReads(m *ir.MockTemplates, s string) bool {
+	for _, t := range m.RequestTemplates {
+		if strings.Contains(t.Template, s) {
+			return true
+		}
+	}
+	for _, r := range m.Responses {
+		for _, t := range r.Templates {
+			if strings.Contains(t.Template, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mockRequests recycles the maps of a MOCK request: one per request otherwise, with a dozen entries each.
+var mockRequests = sync.Pool{New: func() any {
+	return &apianswer.Request{Headers: make(map[string]string, 16), QueryParams: make(map[string]string, 4), Context: make(map[string]string, 16)}
+}}
+
+// releaseMockRequest returns req to the pool once its answer is built (rendered output is its own memory).
+func releaseMockRequest(req *apianswer.Request) {
+	clear(req.Headers)
+	clear(req.QueryParams)
+	clear(req.Context)
+	*req = apianswer.Request{Headers: req.Headers, QueryParams: req.QueryParams, Context: req.Context}
+	mockRequests.Put(req)
 }
 
 // gatewayAnswer is a gateway error the processor answers, shaped by the stage's gateway responses.
@@ -163,7 +198,16 @@ func (s *Server) serveMock(ctx context.Context, pr *ir.ProcessorRoute, st *strea
 		// inputs, so API Gateway's 10 MB limit (LIM-1) is what it answers beyond.
 		return ImmediateResponse(lambdaproxy.ContentLengthExceeded())
 	}
-	return ImmediateResponse(ServeMock(ctx, s.log, pr, st.headers, st.body))
+	resp := ServeMock(ctx, s.log, pr, st.headers, st.body)
+	if !immediateWireOK(resp) {
+		return ImmediateResponse(resp)
+	}
+	// The answer as wire bytes in a pooled buffer, as serveLambda sends a function's (wire.go).
+	bp := wireBuffers.Get().(*[]byte)
+	*bp = appendImmediateWire((*bp)[:0], resp)
+	st.wire = bp
+	st.resp.ProtoReflect().SetUnknown(*bp)
+	return &st.resp
 }
 
 // streamsBody reports whether a route's body comes to the processor (FULL_DUPLEX_STREAMED): Lambda and MOCK.
