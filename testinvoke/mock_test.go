@@ -2,6 +2,8 @@ package testinvoke_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -109,5 +111,65 @@ func TestPreflightAnswersConfiguredOrigin(t *testing.T) {
 	}
 	if got.Response.StatusCode != 200 || mockHeader(got.Response, "access-control-allow-origin") != "*" {
 		t.Errorf("passthrough preflight answered %d %v", got.Response.StatusCode, got.Response.Headers)
+	}
+}
+
+// TestGatewayResponsesShapeEnvoyErrors: errors Envoy makes itself (an integration failing at request time, a
+// backend that refuses the connection) take the stage's customised gateway response through a local-reply
+// mapper: status override, header literals, the template with $context.error.messageString and the stage.
+func TestGatewayResponsesShapeEnvoyErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	doc := fmt.Sprintf(`openapi: 3.0.1
+info: {title: t, version: '1'}
+paths:
+  /broken:
+    get:
+      responses: {}
+      x-amazon-apigateway-integration:
+        type: aws_proxy
+        httpMethod: GET
+        uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:f/invocations
+  /down:
+    get:
+      responses: {}
+      x-amazon-apigateway-integration:
+        type: http_proxy
+        httpMethod: GET
+        uri: http://127.0.0.1:%d/x
+x-amazon-apigateway-gateway-responses:
+  DEFAULT_5XX:
+    statusCode: '503'
+    responseParameters:
+      gatewayresponse.header.Access-Control-Allow-Origin: "'https://app.example.com'"
+    responseTemplates:
+      application/json: '{"error": $context.error.messageString, "stage": "$context.stage"}'
+`, closedPort)
+	res, err := loader.Load("t.yaml", []byte(doc), loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("t.yaml", res.API, "prod", nil)}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := testinvoke.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"/prod/broken", "/prod/down"} {
+		got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := got.Response
+		if r.StatusCode != 503 || mockHeader(r, "access-control-allow-origin") != "https://app.example.com" ||
+			r.Body != `{"error": "Internal server error", "stage": "prod"}` || mockHeader(r, "x-amzn-errortype") != "InternalServerErrorException" {
+			t.Errorf("%s: %d %v %q", target, r.StatusCode, r.Headers, r.Body)
+		}
 	}
 }

@@ -80,6 +80,8 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 		}},
 		LocalReplyConfig: localReplyConfig(),
 	}
+	// Stages' customised gateway responses for the errors Envoy makes itself come first (gatewaymappers.go).
+	h.LocalReplyConfig.Mappers = append(gatewayResponseMappers(cfg), h.LocalReplyConfig.Mappers...)
 	if usesProcessor {
 		// Envoy's backstop for Lambda routes, which play ext_proc in FULL_DUPLEX_STREAMED mode where no message
 		// timer runs (processor_state.cc ProcessorState::onStartProcessorCall) and which, as direct_response
