@@ -28,7 +28,7 @@ func (c *countingProcessor) Process(ctx context.Context, opts ...grpc.CallOption
 	return c.ExternalProcessorClient.Process(ctx, opts...)
 }
 
-func petstoreInvoker(t *testing.T) (*testinvoke.Invoker, *countingProcessor) {
+func petstoreInvoker(t testing.TB) (*testinvoke.Invoker, *countingProcessor) {
 	t.Helper()
 	const file = "../examples/petstore/aws-example.oas30.yaml"
 	raw, err := os.ReadFile(file)
