@@ -173,3 +173,44 @@ x-amazon-apigateway-gateway-responses:
 		}
 	}
 }
+
+// TestLargeStaticMockGoesThroughProcessor: a static answer longer than Envoy's direct_response limit (4096 bytes
+// by default, config_impl.cc) would make Envoy reject the route configuration; the processor answers it instead.
+func TestLargeStaticMockGoesThroughProcessor(t *testing.T) {
+	page := strings.Repeat("x", 5000)
+	doc := `openapi: 3.0.1
+info: {title: t, version: '1'}
+paths:
+  /big:
+    get:
+      responses: {}
+      x-amazon-apigateway-integration:
+        type: mock
+        requestTemplates: {application/json: '{"statusCode": 200}'}
+        responses:
+          default:
+            statusCode: '200'
+            responseTemplates: {text/plain: '` + page + `'}
+`
+	res, err := loader.Load("t.yaml", []byte(doc), loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("t.yaml", res.API, "prod", nil)}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := testinvoke.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProcessor{ExternalProcessorClient: startProcessor(t, nil, inv.RouteKeys())}
+	inv.Processor = p
+	got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: "/prod/big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Response.StatusCode != 200 || got.Response.Body != page || p.calls.Load() != 1 {
+		t.Errorf("status %d, %d body bytes, %d processor streams", got.Response.StatusCode, len(got.Response.Body), p.calls.Load())
+	}
+}
