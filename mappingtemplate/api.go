@@ -178,5 +178,25 @@ func (t *Template) AppendRender(dst []byte, in *Input, lim Limits) ([]byte, erro
 	return t.render(dst, in, lim.withDefaults())
 }
 
+// Overrides holds what a template assigned to $context.requestOverride and $context.responseOverride (DG
+// apigateway-override-request-response-parameters.md): #set($context.responseOverride.status = 404),
+// #set($context.responseOverride.header.X-Name = "v"), #set($context.requestOverride.header.X-Name = "v"),
+// .querystring.<name>, .path.<name>. Values are the assigned values' strings.
+type Overrides struct {
+	// Status is responseOverride.status, 0 when not assigned.
+	Status                                                     int
+	ResponseHeaders, RequestHeaders, RequestQuery, RequestPath map[string]string
+}
+
+// RenderOverrides is AppendRender that also returns the overrides the template assigned (nil when none).
+func (t *Template) RenderOverrides(dst []byte, in *Input, lim Limits) ([]byte, *Overrides, error) {
+	if in == nil {
+		in = &Input{}
+	}
+	var ov *Overrides
+	out, err := t.renderWith(dst, in, lim.withDefaults(), &ov)
+	return out, ov, err
+}
+
 // String returns the template source.
 func (t *Template) String() string { return t.src }

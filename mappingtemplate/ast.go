@@ -14,12 +14,24 @@ type refNode struct {
 	escPrefix string // half of the leading backslashes
 	escaped   bool   // odd number of leading backslashes
 	literal   string
+	direct    directKind // rendered in place by renderDirect
 }
 
+type directKind uint8
+
+const (
+	directNone directKind = iota
+	directJSON
+	directEscapeJavaScript
+	directURLEncode
+	directBase64Encode
+)
+
 type setNode struct {
-	off int
-	lhs *refExpr
-	rhs expr
+	off      int
+	lhs      *refExpr
+	rhs      expr
+	override string // "responseOverride.status", "requestOverride.header.X", ... for assignments into $context
 }
 
 type ifNode struct {
@@ -69,6 +81,10 @@ type refPart struct {
 	name string
 	args []expr
 	path *jsonPath // $input.json / $input.path with a literal path, compiled at parse time
+	// For $context.a.b.c: ctxKey is the dotted key up to this part ("a.b"); on the first part, ctxLast is the index of
+	// the last consecutive property part (0 when there is none after it).
+	ctxKey  string
+	ctxLast int
 }
 
 type refExpr struct {

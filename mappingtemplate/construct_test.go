@@ -45,6 +45,7 @@ var constructs = []construct{
 	{"double quotes interpolate", "VTL17 string interpolation", `#set($b = "B")#set($a = "v$b")$a`, nil, `vB`},
 	{"single quotes do not", "VTL17", `#set($b = "B")#set($a = 'v$b')$a`, nil, `v$b`},
 	{"interpolated undefined stays", "VTL17", `#set($a = "x$nope")$a`, nil, `x$nope`},
+	{"unicode escapes in literals, other backslashes kept", "VTL17 ASTStringLiteral", `#set($a = "\u0041\n")$a`, nil, `A\n`},
 	{"doubled quotes", "VTL17 (1.7 replaces doubled quotes)", `#set($a = 'it''s')$a`, nil, `it's`},
 	{"set null removes", "VTL17 #set with a null right-hand side", `#set($a = 1)#set($a = $nope)$a`, nil, `$a`},
 	{"set map property", "VTL17", `#set($m = {})#set($m.k = "v")$m.k`, nil, `v`},
@@ -237,7 +238,7 @@ func TestSyntaxErrorsNameLineAndColumn(t *testing.T) {
 }
 
 func TestUnsupportedReportedWithLocation(t *testing.T) {
-	src := "#macro(foo $a)x#end\n  #include(\"x\")\n$util.toJson($a) #parse('y')\n#set($context.responseOverride.status = 400)\n$input.json('$[?(@.a)]') #foo($x) $input.nope $a.compareTo(1)"
+	src := "#macro(foo $a)x#end\n  #include(\"x\")\n$util.toJson($a) #parse('y')\n#set($context.stage = 'x')\n$input.json('$[?(@.a)]') #foo($x) $input.nope $a.compareTo(1)"
 	got := Check("t", src)
 	want := []Issue{
 		{Pos{1, 1}, "#macro", ""},
@@ -259,7 +260,7 @@ func TestUnsupportedReportedWithLocation(t *testing.T) {
 		}
 	}
 	// Reaching an unsupported construct is an error, never a silent rendering.
-	for _, s := range []string{"#include('x')", "$util.toJson($a)", "#macro(m)x#end", "$input.json('$[?(@.a)]')", "#foo($x)"} {
+	for _, s := range []string{"#include('x')", "$util.toJson($a)", "#macro(m)x#end", "$input.json('$[?(@.a)]')", "#foo($x)", `#set($s = "x")$s.compareTo("y")`, "$input.nope"} {
 		tp, err := Parse("t", s)
 		if err != nil {
 			t.Fatalf("%q: %v", s, err)
@@ -272,6 +273,49 @@ func TestUnsupportedReportedWithLocation(t *testing.T) {
 	}
 	if is := Check("t", "#if("); len(is) != 1 || is[0].Construct != "syntax" {
 		t.Errorf("Check of a syntax error = %v", is)
+	}
+}
+
+// TestOverrides: assignments into $context.requestOverride / responseOverride (DG
+// apigateway-override-request-response-parameters.md, its example
+// "#set($context.responseOverride.status = 400)" and header overrides) are returned by RenderOverrides and read back.
+func TestOverrides(t *testing.T) {
+	src := "#set($context.responseOverride.status = 400)\n" +
+		"#set($context.responseOverride.header.X-Error = \"bad $input.params('id')\")\n" +
+		"#set($context.requestOverride.header.X-Up = 'u')\n" +
+		"#set($context.requestOverride.querystring.q = 1)\n" +
+		"#set($context.requestOverride.path.id = '7')\n" +
+		"$context.responseOverride.status $context.responseOverride.header.X-Error $context.stage"
+	if is := Check("t", src); len(is) > 0 {
+		t.Fatalf("Check: %v", is)
+	}
+	tp, err := Parse("t", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, ov, err := tp.RenderOverrides(nil, &Input{PathParams: map[string]string{"id": "3"}, Context: map[string]string{"stage": "prod"}}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "400 bad 3 prod" {
+		t.Errorf("output %q", out)
+	}
+	if ov == nil || ov.Status != 400 || ov.ResponseHeaders["X-Error"] != "bad 3" || ov.RequestHeaders["X-Up"] != "u" ||
+		ov.RequestQuery["q"] != "1" || ov.RequestPath["id"] != "7" {
+		t.Errorf("overrides %+v", ov)
+	}
+	// No assignment: no overrides.
+	if _, ov, _ := tp.RenderOverrides(nil, nil, Limits{}); ov == nil {
+		t.Error("the template assigns: want overrides")
+	}
+	plain, _ := Parse("p", "x")
+	if _, ov, _ := plain.RenderOverrides(nil, nil, Limits{}); ov != nil {
+		t.Errorf("overrides %+v, want nil", ov)
+	}
+	// A status that is not one is an error.
+	bad, _ := Parse("b", "#set($context.responseOverride.status = 'teapot')")
+	if _, _, err := bad.RenderOverrides(nil, nil, Limits{}); err == nil {
+		t.Error("want an error for a non-numeric status")
 	}
 }
 
@@ -310,7 +354,9 @@ func TestLimits(t *testing.T) {
 		{"steps", `#foreach($i in [1..1000])#foreach($j in [1..1000])#end#end`, Limits{}, "MaxSteps"},
 		{"self-containing map", `#set($m = {})#set($x = $m.put("self", $m))$m`, Limits{}, "MaxDepth"},
 		{"doubling string", `#set($s = "0123456789")#foreach($i in [1..40])#set($s = "$s$s")#end`, Limits{}, "MaxValueBytes"},
+		{"scanning a large value many times", `#set($s = "0123456789")#foreach($i in [1..14])#set($s = "$s$s")#end#foreach($i in [1..1000])#if($s.contains("y"))#end#end`, Limits{}, "MaxSteps"},
 		{"huge range", `#set($r = [1..2000000000])`, Limits{}, "MaxValueBytes"},
+		{"range over the whole int64", `#set($r = [-9223372036854775808..9223372036854775807])`, Limits{}, "MaxValueBytes"},
 		{"deep JSON", `$input.json('$')`, Limits{MaxDepth: 10}, "MaxDepth"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -19,8 +19,12 @@
 // MOCK-CORS.md §3): [ParseSubstitution] returns a Template that only replaces $context.<name> and
 // $stageVariables.<name> and copies everything else byte for byte.
 //
-// [Check] is what `validate` calls: the syntax error, if any, and every unsupported construct, each with its
-// position.
+// [Template.RenderOverrides] also returns what the template assigned to $context.responseOverride.status,
+// $context.responseOverride.header.<name> and $context.requestOverride.header/querystring/path.<name> (DG
+// apigateway-override-request-response-parameters.md); later reads of those variables see the assigned values.
+//
+// [Check] is what `validate` calls for a VTL template: the syntax error, if any, and every unsupported construct,
+// each with its position. (A substitution template has nothing unsupported.)
 //
 // # Inputs
 //
@@ -65,7 +69,9 @@
 //
 // Whitespace, as Velocity 1.7's lexer (Parser.jjt) does it: the closing ")" of #set, #if, #elseif and #foreach
 // swallows following spaces/tabs and one newline; #else and #end swallow following spaces/tabs and one newline;
-// #set also swallows the spaces and tabs before it. Indentation before other directives is output.
+// #set also swallows the spaces and tabs before it when nothing else precedes them since the last directive,
+// reference or comment (its SET_DIRECTIVE token starts with them; text such as "x  #set" is one TEXT token, kept).
+// Indentation before other directives is output. A "## comment" swallows its newline.
 //
 // Escapes: "\$ref" renders "$ref" when the reference has a value and "\$ref" when it does not; "\#if" (and the other
 // directive names) renders "#if" without running it. Backslashes anywhere else are text.
@@ -96,16 +102,32 @@
 //
 // Methods on values: strings — length, isEmpty, toLowerCase, toUpperCase, trim, substring, indexOf, lastIndexOf,
 // startsWith, endsWith, contains, equals, equalsIgnoreCase, replace, replaceAll, replaceFirst, matches, split,
-// charAt, toString; maps — size, isEmpty, get, containsKey, containsValue, keySet, values, entrySet, put, remove;
-// lists — size, isEmpty, get, contains, indexOf, add, remove(int); numbers and booleans — toString. Regular
+// charAt, toString; maps — size, isEmpty, get, containsKey, containsValue, keySet, values, put, remove;
+// lists — size, isEmpty, get, contains, indexOf, add, set, remove; numbers and booleans — toString, intValue,
+// longValue, doubleValue, booleanValue. A method a value does not have gives null (rendered as the reference's
+// source), as Velocity's uberspector does; a method name no value type implements is reported by Check and fails
+// the evaluation when reached. Regular
 // expressions (replaceAll, matches, split) use Go's RE2, which has no backreferences or lookaround; a pattern RE2
-// cannot compile is a RuntimeError.
+// cannot compile is a RuntimeError. Java replacement strings ($1, \$) are translated.
+//
+// # Choices where API Gateway's behaviour is not recorded
+//
+//   - $input.json of a missing member renders null; $input.path of one is null (renders as its source).
+//   - $input.json writes compact JSON and does not escape "/".
+//   - $util functions apply toString to non-string arguments; a null argument gives null. String methods given a
+//     non-string argument give null (Java has no such overload).
+//   - An empty body reads as {} for $input.body, $input.json and $input.path (LocalStack's AWS-validated
+//     VelocityInput); a JSON list from the body renders as JSON text, a JSON object as {k=v} (ditto).
+//   - JSON numbers are int64 when integral and in range, float64 otherwise (rendered as Java's Double.toString by
+//     toString, as shortest JSON by $input.json).
+//   - String literals keep backslashes as written, except \uXXXX escapes (Velocity 1.7 ASTStringLiteral).
+//   - #break outside #foreach stops the template, like #stop.
 //
 // # Unsupported (reported by Check and Unsupported, an error if reached)
 //
 // #macro, #include, #parse, #evaluate, #define, #literal, a call of an undefined macro (#name(...)), unknown $util
-// methods, JSONPath filters/slices/unions in literal paths, assignments into $context (requestOverride /
-// responseOverride) and unknown $input members.
+// methods, JSONPath filters/slices/unions in literal paths, assignments into $context other than the overrides
+// below, unknown $input members and Java methods outside the list above.
 //
 // # Limits
 //

@@ -1,13 +1,22 @@
 package mappingtemplate
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
+
+// strReg is returned instead of a string value that is held in evaluator.sreg: references rendered straight to
+// the output (the common case: "$context.stage", "$util.escapeJavaScript(...)") then never box the string into an
+// interface, which would allocate. Only property, call and walk return it; every other consumer goes through
+// evalRef, which boxes.
+var strReg any = &struct{ byte }{}
 
 type inputObj struct{}
 type utilObj struct{}
@@ -22,19 +31,28 @@ var (
 )
 
 type evaluator struct {
-	t          *Template
-	in         *Input
-	lim        Limits
-	out        []byte
-	base       int // len(out) before this evaluation
-	vars       []any
-	steps      int
-	valueBytes int
-	depth      int
-	stopped    bool
-	breaking   bool
-	inString   int // > 0 while an interpolated string renders into out
-	at         int // offset of the node being evaluated, for limit errors
+	t            *Template
+	in           *Input
+	lim          Limits
+	out          []byte
+	base         int // len(out) before this evaluation
+	vars         []any
+	steps        int
+	valueBytes   int
+	depth        int
+	stopped      bool
+	breaking     bool
+	inString     int               // > 0 while an interpolated string renders into out
+	sreg         string            // the string behind strReg
+	ov           map[string]string // $context.requestOverride / responseOverride assignments, by dotted name
+	foreachChunk []foreachObj
+	maps         []smallMap
+	mapsUsed     int
+	lists        []smallList
+	listsUsed    int
+	foreachUsed  int
+	argStack     []any // method arguments, a stack shared by nested calls
+	at           int   // offset of the node being evaluated, for limit errors
 
 	bodyDone  bool
 	body      any
@@ -49,13 +67,19 @@ type abort struct{ err error }
 
 var evaluators = sync.Pool{New: func() any { return new(evaluator) }}
 
-func (t *Template) render(dst []byte, in *Input, lim Limits) (out []byte, err error) {
+func (t *Template) render(dst []byte, in *Input, lim Limits) ([]byte, error) {
+	return t.renderWith(dst, in, lim, nil)
+}
+
+// renderWith evaluates the template; when ovOut is not nil it receives the overrides assigned.
+func (t *Template) renderWith(dst []byte, in *Input, lim Limits, ovOut **Overrides) (out []byte, err error) {
 	ev := evaluators.Get().(*evaluator)
 	vars := ev.vars[:0]
 	for range t.slots {
 		vars = append(vars, nil)
 	}
-	*ev = evaluator{t: t, in: in, lim: lim, out: dst, base: len(dst), vars: vars}
+	*ev = evaluator{t: t, in: in, lim: lim, out: dst, base: len(dst), vars: vars, argStack: ev.argStack[:0],
+		foreachChunk: ev.foreachChunk, maps: ev.maps, lists: ev.lists}
 	ev.vars[slotInput] = theInput
 	ev.vars[slotContext] = theContext
 	ev.vars[slotUtil] = theUtil
@@ -68,7 +92,15 @@ func (t *Template) render(dst []byte, in *Input, lim Limits) (out []byte, err er
 			}
 			out, err = ev.out, a.err
 		}
+		if ovOut != nil && ev.ov != nil {
+			*ovOut = ev.overrides()
+		}
 		clear(ev.vars)
+		clear(ev.maps[:ev.mapsUsed]) // drop the values (and the body they may point into)
+		clear(ev.lists[:ev.listsUsed])
+		clear(ev.foreachChunk[:ev.foreachUsed])
+		clear(ev.argStack[:cap(ev.argStack)])
+		ev.ov = nil
 		ev.t, ev.in, ev.out, ev.body, ev.params, ev.stageVars, ev.regexps = nil, nil, nil, nil, nil, nil, nil
 		evaluators.Put(ev)
 	}()
@@ -95,6 +127,15 @@ func (ev *evaluator) curOff() int { return ev.at }
 
 func (ev *evaluator) step() {
 	ev.steps++
+	if ev.steps > ev.lim.MaxSteps {
+		ev.limit("MaxSteps", ev.lim.MaxSteps)
+	}
+}
+
+// work charges n bytes of reading (scanning, comparing, matching) to the step budget: one step per 64 bytes, so
+// operations on large values cannot multiply the time a step stands for.
+func (ev *evaluator) work(n int) {
+	ev.steps += n >> 6
 	if ev.steps > ev.lim.MaxSteps {
 		ev.limit("MaxSteps", ev.lim.MaxSteps)
 	}
@@ -177,7 +218,10 @@ func (ev *evaluator) ifElse(n *ifNode) {
 }
 
 func (ev *evaluator) renderRef(n *refNode) {
-	v := ev.evalRef(n.r)
+	if n.direct != directNone && ev.renderDirect(n) {
+		return
+	}
+	v := ev.walk(n.r, ev.vars[n.r.slot], n.r.parts)
 	if n.escaped {
 		ev.write(n.escPrefix)
 		if v == nil {
@@ -193,6 +237,10 @@ func (ev *evaluator) renderRef(n *refNode) {
 		return
 	}
 	ev.write(n.escPrefix)
+	if v == strReg {
+		ev.write(ev.sreg)
+		return
+	}
 	if s, ok := v.(string); ok {
 		ev.write(s)
 		return
@@ -205,14 +253,72 @@ func (ev *evaluator) renderRef(n *refNode) {
 	ev.checkOut()
 }
 
+// renderDirect writes $input.json(p), $util.escapeJavaScript(x), $util.urlEncode(x) and $util.base64Encode(x)
+// straight into the output, without building the intermediate string. It reports whether it did.
+func (ev *evaluator) renderDirect(n *refNode) bool {
+	r := n.r
+	if ev.inString > 0 || ev.vars[r.slot] != builtinValue(r.slot) {
+		return false
+	}
+	part := &r.parts[0]
+	ev.step()
+	if n.direct == directJSON {
+		jp := ev.jsonPathArg(part, ev.eval(part.args[0]))
+		sel := jp.eval(ev, ev.bodyValue(part.off))
+		ev.write(n.escPrefix)
+		ev.out = ev.appendJSON(ev.out, sel, 0)
+		ev.checkOut()
+		return true
+	}
+	a := ev.eval(part.args[0])
+	s, ok := a.(string)
+	if !ok {
+		if a == nil {
+			ev.write(n.escPrefix)
+			ev.write(n.escPrefix)
+			ev.write(n.literal)
+			return true
+		}
+		s = ev.toString(a)
+	}
+	ev.write(n.escPrefix)
+	switch n.direct {
+	case directEscapeJavaScript:
+		ev.out = escapeJavaScript(ev.out, s)
+	case directURLEncode:
+		ev.out = appendURLEncode(ev.out, s)
+	case directBase64Encode:
+		ev.out = base64.StdEncoding.AppendEncode(ev.out, []byte(s))
+	}
+	ev.checkOut()
+	return true
+}
+
+func builtinValue(slot int) any {
+	switch slot {
+	case slotInput:
+		return theInput
+	case slotUtil:
+		return theUtil
+	}
+	return nil
+}
+
 func (ev *evaluator) set(n *setNode) {
 	v := ev.eval(n.rhs)
+	if n.override != "" {
+		ev.setOverride(n, v)
+		return
+	}
 	if len(n.lhs.parts) == 0 {
 		ev.vars[n.lhs.slot] = v
 		return
 	}
 	last := n.lhs.parts[len(n.lhs.parts)-1]
 	target := ev.walk(n.lhs, ev.vars[n.lhs.slot], n.lhs.parts[:len(n.lhs.parts)-1])
+	if target == strReg {
+		target = ev.sreg
+	}
 	switch x := target.(type) {
 	case *vmap:
 		switch last.kind {
@@ -234,6 +340,50 @@ func (ev *evaluator) set(n *setNode) {
 	}
 }
 
+func (ev *evaluator) setOverride(n *setNode, v any) {
+	if ev.ov == nil {
+		ev.ov = map[string]string{}
+	}
+	if v == nil {
+		delete(ev.ov, n.override)
+		return
+	}
+	s := ev.toString(v)
+	if n.override == "responseOverride.status" {
+		code, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || code < 100 || code > 599 {
+			ev.fail(n.off, false, "$context.responseOverride.status = %q is not an HTTP status code", truncate(s))
+		}
+	}
+	ev.charge(len(n.override) + len(s))
+	ev.ov[n.override] = s
+}
+
+func (ev *evaluator) overrides() *Overrides {
+	o := &Overrides{}
+	put := func(m *map[string]string, k, v string) {
+		if *m == nil {
+			*m = map[string]string{}
+		}
+		(*m)[k] = v
+	}
+	for k, v := range ev.ov {
+		switch {
+		case k == "responseOverride.status":
+			o.Status, _ = strconv.Atoi(strings.TrimSpace(v))
+		case strings.HasPrefix(k, "responseOverride.header."):
+			put(&o.ResponseHeaders, strings.TrimPrefix(k, "responseOverride.header."), v)
+		case strings.HasPrefix(k, "requestOverride.header."):
+			put(&o.RequestHeaders, strings.TrimPrefix(k, "requestOverride.header."), v)
+		case strings.HasPrefix(k, "requestOverride.querystring."):
+			put(&o.RequestQuery, strings.TrimPrefix(k, "requestOverride.querystring."), v)
+		case strings.HasPrefix(k, "requestOverride.path."):
+			put(&o.RequestPath, strings.TrimPrefix(k, "requestOverride.path."), v)
+		}
+	}
+	return o
+}
+
 func (ev *evaluator) foreach(n *foreachNode) {
 	var items []any
 	switch x := ev.eval(n.iter).(type) {
@@ -248,7 +398,7 @@ func (ev *evaluator) foreach(n *foreachNode) {
 	}
 	saved, savedForeach := ev.vars[n.slot], ev.vars[slotForeach]
 	savedCount, savedHasNext := ev.vars[slotVelocityCount], ev.vars[slotVelocityHasNext]
-	fo := &foreachObj{}
+	fo := ev.newForeach()
 	if p, ok := savedForeach.(*foreachObj); ok {
 		fo.parent = p
 	}
@@ -273,6 +423,19 @@ func (ev *evaluator) foreach(n *foreachNode) {
 	ev.vars[slotVelocityCount], ev.vars[slotVelocityHasNext] = savedCount, savedHasNext
 }
 
+// newForeach hands out $foreach objects from a chunk kept with the pooled evaluator (one allocation for many
+// loops). They are never reused within an evaluation, so a $foreach kept by #set stays valid.
+func (ev *evaluator) newForeach() *foreachObj {
+	if ev.foreachUsed == len(ev.foreachChunk) {
+		ev.foreachChunk = make([]foreachObj, 8+len(ev.foreachChunk))
+		ev.foreachUsed = 0
+	}
+	fo := &ev.foreachChunk[ev.foreachUsed]
+	ev.foreachUsed++
+	*fo = foreachObj{}
+	return fo
+}
+
 func (ev *evaluator) eval(e expr) any {
 	ev.step()
 	switch x := e.(type) {
@@ -282,11 +445,11 @@ func (ev *evaluator) eval(e expr) any {
 		return ev.evalRef(x)
 	case *strExpr:
 		mark := len(ev.out)
-		stopped := ev.stopped
+		stopped, breaking := ev.stopped, ev.breaking
 		ev.inString++
 		ev.block(x.parts)
 		ev.inString--
-		ev.stopped = stopped
+		ev.stopped, ev.breaking = stopped, breaking
 		s := string(ev.out[mark:])
 		ev.out = ev.out[:mark]
 		return s
@@ -296,14 +459,14 @@ func (ev *evaluator) eval(e expr) any {
 		return ev.binary(x)
 	case *listExpr:
 		ev.charge(16 * len(x.items))
-		l := &vlist{items: make([]any, len(x.items))}
+		l := ev.newList(len(x.items), false)
 		for i, it := range x.items {
 			l.items[i] = ev.eval(it)
 		}
 		return l
 	case *mapExpr:
 		ev.charge(16 * len(x.keys))
-		m := &vmap{}
+		m := ev.newMap(len(x.keys))
 		for i := range x.keys {
 			k := ev.eval(x.keys[i])
 			v := ev.eval(x.vals[i])
@@ -319,12 +482,12 @@ func (ev *evaluator) eval(e expr) any {
 		if !ok1 || !ok2 {
 			return nil
 		}
+		if math.Abs(float64(hi)-float64(lo)) >= float64(ev.lim.MaxValueBytes/16) { // no int64 overflow
+			ev.limit("MaxValueBytes", ev.lim.MaxValueBytes)
+		}
 		n := hi - lo
 		if n < 0 {
 			n = -n
-		}
-		if n >= int64(ev.lim.MaxValueBytes/16) {
-			ev.limit("MaxValueBytes", ev.lim.MaxValueBytes)
 		}
 		ev.charge(16 * int(n+1))
 		l := &vlist{items: make([]any, 0, n+1)}
@@ -434,19 +597,34 @@ func (ev *evaluator) binary(x *binExpr) any {
 }
 
 func (ev *evaluator) evalRef(r *refExpr) any {
-	return ev.walk(r, ev.vars[r.slot], r.parts)
+	v := ev.walk(r, ev.vars[r.slot], r.parts)
+	if v == strReg {
+		return ev.sreg
+	}
+	return v
 }
 
 func (ev *evaluator) walk(r *refExpr, v any, parts []refPart) any {
 	if v == stageVarsSentinel {
 		v = ev.stageVariables()
 	}
-	for i := range parts {
+	for i := 0; i < len(parts); i++ {
 		if v == nil {
 			return nil
 		}
+		if v == strReg {
+			v = ev.sreg
+		}
 		part := &parts[i]
 		ev.step()
+		if c, ok := v.(*contextObj); ok && c.prefix == "" && part.ctxLast > i && ev.ov == nil {
+			// $context.a.b.c: one lookup of "a.b.c" instead of an object per level.
+			if s, ok := ev.in.Context[parts[part.ctxLast].ctxKey]; ok {
+				ev.sreg, v = s, strReg
+				i = part.ctxLast
+				continue
+			}
+		}
 		switch part.kind {
 		case partProp:
 			v = ev.property(v, part.name)
@@ -461,7 +639,7 @@ func (ev *evaluator) walk(r *refExpr, v any, parts []refPart) any {
 
 func (ev *evaluator) stageVariables() *vmap {
 	if ev.stageVars == nil {
-		ev.stageVars = mapFromStrings(ev.in.StageVariables)
+		ev.stageVars = ev.mapFromStrings(ev.in.StageVariables)
 	}
 	return ev.stageVars
 }
@@ -472,12 +650,19 @@ func (ev *evaluator) property(v any, name string) any {
 		r, _ := x.get(name)
 		return r
 	case *contextObj:
+		if ev.ov == nil {
+			if s, ok := ev.in.Context[x.prefix+name]; ok {
+				ev.sreg = s
+				return strReg
+			}
+		}
 		return ev.contextGet(x.prefix + name)
 	case *inputObj:
 		if name == "body" {
-			return ev.bodyString()
+			ev.sreg = ev.bodyString()
+			return strReg
 		}
-		return nil
+		ev.fail(ev.at, true, "$input.%s is not supported", name)
 	case *foreachObj:
 		switch name {
 		case "hasNext":
@@ -549,10 +734,10 @@ func (ev *evaluator) bodyString() string {
 func (ev *evaluator) bodyValue(off int) any {
 	if !ev.bodyDone {
 		ev.bodyDone = true
-		if len(strings.TrimSpace(string(ev.in.Body))) == 0 {
+		if len(bytes.TrimSpace(ev.in.Body)) == 0 {
 			ev.body = &vmap{}
 		} else {
-			ev.body, ev.bodyErr = ev.parseJSON(ev.in.Body)
+			ev.body, ev.bodyErr = ev.parseJSON(string(ev.in.Body))
 		}
 	}
 	if ev.bodyErr != nil {
@@ -562,6 +747,9 @@ func (ev *evaluator) bodyValue(off int) any {
 }
 
 func (ev *evaluator) contextGet(key string) any {
+	if v, ok := ev.ov[key]; ok {
+		return v
+	}
 	if v, ok := ev.in.Context[key]; ok {
 		return v
 	}
@@ -574,7 +762,13 @@ func (ev *evaluator) contextGet(key string) any {
 	if key == "" {
 		prefix = ""
 	}
+	ev.work(64 * (len(ev.in.Context) + len(ev.ov)))
 	for k := range ev.in.Context {
+		if strings.HasPrefix(k, prefix) {
+			return &contextObj{prefix: prefix}
+		}
+	}
+	for k := range ev.ov {
 		if strings.HasPrefix(k, prefix) {
 			return &contextObj{prefix: prefix}
 		}
@@ -586,7 +780,14 @@ func (ev *evaluator) contextGet(key string) any {
 func (ev *evaluator) contextMap(prefix string) *vmap {
 	keys := make([]string, 0, 8)
 	seen := map[string]bool{}
+	all := make([]string, 0, len(ev.in.Context)+len(ev.ov))
 	for k := range ev.in.Context {
+		all = append(all, k)
+	}
+	for k := range ev.ov {
+		all = append(all, k)
+	}
+	for _, k := range all {
 		if !strings.HasPrefix(k, prefix) {
 			continue
 		}
@@ -610,10 +811,10 @@ func (ev *evaluator) contextMap(prefix string) *vmap {
 
 func (ev *evaluator) paramsMap() *vmap {
 	if ev.params == nil {
-		m := &vmap{}
-		m.put("path", mapFromStrings(ev.in.PathParams))
-		m.put("querystring", mapFromStrings(ev.in.QueryParams))
-		m.put("header", mapFromStrings(ev.in.Headers))
+		m := ev.newMap(3)
+		m.put("path", ev.mapFromStrings(ev.in.PathParams))
+		m.put("querystring", ev.mapFromStrings(ev.in.QueryParams))
+		m.put("header", ev.mapFromStrings(ev.in.Headers))
 		ev.params = m
 	}
 	return ev.params
@@ -637,16 +838,17 @@ func (ev *evaluator) param(name string) string {
 	return ""
 }
 
-func (ev *evaluator) args(part *refPart) []any {
+// args evaluates a call's arguments onto ev.argStack; the caller truncates the stack to start afterwards.
+func (ev *evaluator) args(part *refPart) (args []any, start int) {
+	start = len(ev.argStack)
 	if len(part.args) == 0 {
-		return nil
+		return nil, start
 	}
-	var buf [4]any
-	out := buf[:0]
 	for _, a := range part.args {
-		out = append(out, ev.eval(a))
+		v := ev.eval(a)
+		ev.argStack = append(ev.argStack, v)
 	}
-	return out
+	return ev.argStack[start:len(ev.argStack):len(ev.argStack)], start
 }
 
 func (ev *evaluator) jsonPathArg(part *refPart, a any) *jsonPath {
@@ -665,7 +867,23 @@ func (ev *evaluator) jsonPathArg(part *refPart, a any) *jsonPath {
 }
 
 func (ev *evaluator) call(part *refPart, v any) any {
-	args := ev.args(part)
+	args, start := ev.args(part)
+	r := ev.callWith(part, v, args)
+	clear(ev.argStack[start:])
+	ev.argStack = ev.argStack[:start]
+	return r
+}
+
+func (ev *evaluator) callWith(part *refPart, v any, args []any) any {
+	switch v.(type) {
+	case *inputObj, *utilObj:
+	default:
+		if !valueMethods[part.name] {
+			// A Java method this interpreter does not implement (reported by Check): fail rather than render
+			// the reference as text where API Gateway would call it.
+			ev.fail(part.off, true, ".%s() is not supported", part.name)
+		}
+	}
 	switch x := v.(type) {
 	case *inputObj:
 		switch part.name {
@@ -676,7 +894,8 @@ func (ev *evaluator) call(part *refPart, v any) any {
 			if args[0] == nil {
 				return nil
 			}
-			return ev.param(ev.toString(args[0]))
+			ev.sreg = ev.param(ev.toString(args[0]))
+			return strReg
 		case "json", "path":
 			if len(args) != 1 {
 				return nil
@@ -688,7 +907,8 @@ func (ev *evaluator) call(part *refPart, v any) any {
 			}
 			b := ev.appendJSON(nil, sel, 0)
 			ev.charge(len(b))
-			return string(b)
+			ev.sreg = string(b)
+			return strReg
 		}
 		ev.fail(part.off, true, "$input.%s is not supported", part.name)
 	case *utilObj:
@@ -762,11 +982,13 @@ func (ev *evaluator) util(part *refPart, args []any) any {
 	case "escapeJavaScript":
 		b := escapeJavaScript(make([]byte, 0, len(s)+8), s)
 		ev.charge(len(b))
-		return string(b)
+		ev.sreg = string(b)
+		return strReg
 	case "urlEncode":
 		r := urlEncode(s)
 		ev.charge(len(r))
-		return r
+		ev.sreg = r
+		return strReg
 	case "urlDecode":
 		r, ok := urlDecode(s)
 		if !ok {
@@ -777,7 +999,8 @@ func (ev *evaluator) util(part *refPart, args []any) any {
 	case "base64Encode":
 		r := base64.StdEncoding.EncodeToString([]byte(s))
 		ev.charge(len(r))
-		return r
+		ev.sreg = r
+		return strReg
 	case "base64Decode":
 		r, ok := base64Decode(s)
 		if !ok {
@@ -786,7 +1009,7 @@ func (ev *evaluator) util(part *refPart, args []any) any {
 		ev.charge(len(r))
 		return r
 	case "parseJson":
-		v, err := ev.parseJSON([]byte(s))
+		v, err := ev.parseJSON(s)
 		if err != nil {
 			ev.fail(part.off, false, "$util.parseJson: %v", err)
 		}
@@ -824,6 +1047,7 @@ func (ev *evaluator) mapMethod(part *refPart, m *vmap, args []any, ctx *contextO
 		}
 	case "containsValue":
 		if len(args) == 1 {
+			ev.work(64 * len(m.vals))
 			for _, v := range m.vals {
 				if ev.valuesEqual(v, args[0]) {
 					return true
@@ -833,7 +1057,7 @@ func (ev *evaluator) mapMethod(part *refPart, m *vmap, args []any, ctx *contextO
 		}
 	case "keySet":
 		ev.charge(16 * len(m.keys))
-		l := &vlist{items: make([]any, len(m.keys))}
+		l := ev.newList(len(m.keys), false)
 		for i, k := range m.keys {
 			l.items[i] = k
 		}
@@ -882,6 +1106,7 @@ func (ev *evaluator) listMethod(part *refPart, l *vlist, args []any) any {
 		}
 	case "contains":
 		if len(args) == 1 {
+			ev.work(64 * len(l.items))
 			for _, v := range l.items {
 				if ev.valuesEqual(v, args[0]) {
 					return true
@@ -891,6 +1116,7 @@ func (ev *evaluator) listMethod(part *refPart, l *vlist, args []any) any {
 		}
 	case "indexOf":
 		if len(args) == 1 {
+			ev.work(64 * len(l.items))
 			for i, v := range l.items {
 				if ev.valuesEqual(v, args[0]) {
 					return int64(i)
@@ -956,6 +1182,7 @@ func (ev *evaluator) regexp(part *refPart, pattern string) *regexp.Regexp {
 	if re, ok := ev.regexps[pattern]; ok {
 		return re
 	}
+	ev.work(64 * len(pattern))
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		ev.fail(part.off, true, "regular expression %q: %v (RE2 syntax)", truncate(pattern), err)
@@ -978,6 +1205,7 @@ func strArg(args []any, i int) (string, bool) {
 func (ev *evaluator) stringMethod(part *refPart, s string, args []any) any {
 	a0, ok0 := strArg(args, 0)
 	a1, ok1 := strArg(args, 1)
+	ev.work(len(s) + len(a0) + len(a1))
 	result := func(r string) any {
 		ev.charge(len(r))
 		return r

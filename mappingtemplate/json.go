@@ -11,14 +11,14 @@ import (
 // int64 when integral and in range (float64 otherwise). Depth and the bytes created are charged to the evaluator.
 type jsonParser struct {
 	ev    *evaluator
-	s     []byte
+	s     string // strings in the result are substrings of s when they have no escapes
 	i     int
 	depth int
 }
 
 var errJSON = errors.New("invalid JSON")
 
-func (ev *evaluator) parseJSON(s []byte) (v any, err error) {
+func (ev *evaluator) parseJSON(s string) (v any, err error) {
 	p := &jsonParser{ev: ev, s: s}
 	ev.charge(len(s))
 	p.ws()
@@ -58,7 +58,11 @@ func (p *jsonParser) value() (any, error) {
 	case c == '[':
 		return p.array()
 	case c == '"':
-		return p.str()
+		s, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case c == '-' || c >= '0' && c <= '9':
 		return p.number()
 	case c == 't' && p.lit("true"):
@@ -72,7 +76,7 @@ func (p *jsonParser) value() (any, error) {
 }
 
 func (p *jsonParser) lit(w string) bool {
-	if len(p.s)-p.i >= len(w) && string(p.s[p.i:p.i+len(w)]) == w {
+	if len(p.s)-p.i >= len(w) && p.s[p.i:p.i+len(w)] == w {
 		p.i += len(w)
 		return true
 	}
@@ -91,7 +95,7 @@ func (p *jsonParser) object() (any, error) {
 	p.enter()
 	defer func() { p.depth-- }()
 	p.i++
-	m := &vmap{}
+	m := p.ev.newMap(4)
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == '}' {
 		p.i++
@@ -117,7 +121,7 @@ func (p *jsonParser) object() (any, error) {
 			return nil, err
 		}
 		p.ev.charge(16)
-		m.put(k.(string), v)
+		m.put(k, v)
 		p.ws()
 		if p.i < len(p.s) && p.s[p.i] == ',' {
 			p.i++
@@ -135,7 +139,7 @@ func (p *jsonParser) array() (any, error) {
 	p.enter()
 	defer func() { p.depth-- }()
 	p.i++
-	l := &vlist{fromJSON: true}
+	l := p.ev.newList(0, true)
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == ']' {
 		p.i++
@@ -200,8 +204,18 @@ func (p *jsonParser) number() (any, error) {
 			return nil, p.errorf("invalid number")
 		}
 	}
-	lit := string(p.s[start:p.i])
+	lit := p.s[start:p.i]
 	if !isFloat {
+		if len(lit) <= 18 { // fits an int64 whatever the digits
+			var n int64
+			for _, c := range []byte(lit[digits-start:]) {
+				n = n*10 + int64(c-'0')
+			}
+			if lit[0] == '-' {
+				n = -n
+			}
+			return n, nil
+		}
 		if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
 			return n, nil
 		}
@@ -218,14 +232,14 @@ func isRangeErr(err error) bool {
 	return errors.As(err, &ne) && ne.Err == strconv.ErrRange
 }
 
-func (p *jsonParser) str() (any, error) {
+func (p *jsonParser) str() (string, error) {
 	p.i++
 	start := p.i
-	// Fast path: no escapes.
+	// Fast path: no escapes, a substring of the document.
 	for p.i < len(p.s) {
 		c := p.s[p.i]
 		if c == '"' {
-			s := string(p.s[start:p.i])
+			s := p.s[start:p.i]
 			p.i++
 			return s, nil
 		}
@@ -242,10 +256,10 @@ func (p *jsonParser) str() (any, error) {
 			p.i++
 			return string(buf), nil
 		case c < 0x20:
-			return nil, p.errorf("control character in string")
+			return "", p.errorf("control character in string")
 		case c == '\\':
 			if p.i+1 >= len(p.s) {
-				return nil, p.errorf("unterminated escape")
+				return "", p.errorf("unterminated escape")
 			}
 			e := p.s[p.i+1]
 			p.i += 2
@@ -265,14 +279,14 @@ func (p *jsonParser) str() (any, error) {
 			case 'u':
 				r, ok := p.hex4()
 				if !ok {
-					return nil, p.errorf("invalid \\u escape")
+					return "", p.errorf("invalid \\u escape")
 				}
 				if utf16.IsSurrogate(r) {
 					if p.i+1 < len(p.s) && p.s[p.i] == '\\' && p.s[p.i+1] == 'u' {
 						p.i += 2
 						r2, ok := p.hex4()
 						if !ok {
-							return nil, p.errorf("invalid \\u escape")
+							return "", p.errorf("invalid \\u escape")
 						}
 						r = utf16.DecodeRune(r, r2)
 					} else {
@@ -281,14 +295,14 @@ func (p *jsonParser) str() (any, error) {
 				}
 				buf = utf8.AppendRune(buf, r)
 			default:
-				return nil, p.errorf("invalid escape")
+				return "", p.errorf("invalid escape")
 			}
 		default:
 			buf = append(buf, c)
 			p.i++
 		}
 	}
-	return nil, p.errorf("unterminated string")
+	return "", p.errorf("unterminated string")
 }
 
 func (p *jsonParser) hex4() (rune, bool) {

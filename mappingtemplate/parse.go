@@ -329,8 +329,11 @@ func (p *parser) statements(i, end int, inBlock bool) (nodes []node, term string
 				}
 				flush()
 				what := "#" + name
-				msg := "directive not supported by API Gateway's template subset as implemented here"
-				if !knownDirectives[name] {
+				msg := "directive not supported by this interpreter"
+				switch {
+				case name == "include" || name == "parse":
+					msg = "API Gateway templates cannot load other templates"
+				case !knownDirectives[name]:
 					msg = "macro call: macros are not supported"
 				}
 				p.report(i, what, msg)
@@ -450,11 +453,25 @@ func (p *parser) refNodeFor(r *refExpr, backslashes, rend int) *refNode {
 	if strings.HasPrefix(r.src, "$!") && !n.escaped {
 		n.literal = ""
 	}
+	if len(r.parts) == 1 && r.parts[0].kind == partMethod && len(r.parts[0].args) == 1 && !n.escaped {
+		switch {
+		case r.slot == slotInput && r.parts[0].name == "json":
+			n.direct = directJSON
+		case r.slot == slotUtil && r.parts[0].name == "escapeJavaScript":
+			n.direct = directEscapeJavaScript
+		case r.slot == slotUtil && r.parts[0].name == "urlEncode":
+			n.direct = directURLEncode
+		case r.slot == slotUtil && r.parts[0].name == "base64Encode":
+			n.direct = directBase64Encode
+		}
+	}
 	return n
 }
 
 // reference parses a reference at i ('$'). ok is false when '$' does not start one (it is text then).
 func (p *parser) reference(i, end int) (*refExpr, int, bool) {
+	p.enter(i)
+	defer p.leave()
 	j := i + 1
 	if j < end && p.src[j] == '!' {
 		j++
@@ -496,6 +513,20 @@ func (p *parser) reference(i, end int) (*refExpr, int, bool) {
 		k++
 	}
 	r.src = p.src[i:k]
+	if r.slot == slotContext {
+		key := ""
+		for n := range r.parts {
+			if r.parts[n].kind != partProp {
+				break
+			}
+			if n > 0 {
+				key += "."
+			}
+			key += r.parts[n].name
+			r.parts[n].ctxKey = key
+			r.parts[0].ctxLast = n
+		}
+	}
 	p.checkRef(r)
 	return r, k, true
 }
@@ -720,6 +751,9 @@ func (p *parser) stringLit(i, end int) (expr, int) {
 	if strings.Contains(raw, string([]byte{q, q})) {
 		raw = strings.ReplaceAll(raw, string([]byte{q, q}), string(q))
 	}
+	if strings.Contains(raw, `\u`) {
+		raw = unescapeUnicode(raw) // Velocity 1.7 ASTStringLiteral unescapes \uXXXX only
+	}
 	if q == '\'' || !strings.ContainsAny(raw, "$#") {
 		return &litExpr{v: raw}, j
 	}
@@ -739,6 +773,21 @@ func (p *parser) stringLit(i, end int) (expr, int) {
 	return &strExpr{off: i, parts: nodes}, j
 }
 
+func unescapeUnicode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+6 <= len(s) && s[i+1] == 'u' {
+			if n, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil {
+				b.WriteRune(rune(n))
+				i += 5
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
 func (p *parser) setDirective(off, i, end int) (node, int) {
 	p.enter(off)
 	defer p.leave()
@@ -753,8 +802,13 @@ func (p *parser) setDirective(off, i, end int) (node, int) {
 	if strings.HasPrefix(lhs.src, "$!") {
 		lhs.src = "$" + lhs.src[2:]
 	}
+	override := ""
 	if lhs.slot == slotContext && len(lhs.parts) > 0 {
-		p.report(off, "#set($context...)", "assignments into $context (requestOverride/responseOverride) are not supported")
+		override = overridePath(lhs)
+		if override == "" {
+			p.report(off, "#set($context...)", "only $context.requestOverride.header/querystring/path.<name> and "+
+				"$context.responseOverride.status/header.<name> can be assigned")
+		}
 	}
 	i = p.skipWS(i, end)
 	if i >= end || p.src[i] != '=' || (i+1 < end && p.src[i+1] == '=') {
@@ -764,7 +818,27 @@ func (p *parser) setDirective(off, i, end int) (node, int) {
 	if i >= end || p.src[i] != ')' {
 		p.fail(i, "#set needs a closing )")
 	}
-	return &setNode{off: off, lhs: lhs, rhs: rhs}, p.eatNewline(i+1, end)
+	return &setNode{off: off, lhs: lhs, rhs: rhs, override: override}, p.eatNewline(i+1, end)
+}
+
+// overridePath returns the dotted name of an assignable $context override (DG
+// apigateway-override-request-response-parameters.md), or "".
+func overridePath(r *refExpr) string {
+	var names []string
+	for _, part := range r.parts {
+		if part.kind != partProp {
+			return ""
+		}
+		names = append(names, part.name)
+	}
+	switch {
+	case len(names) == 2 && names[0] == "responseOverride" && names[1] == "status":
+	case len(names) == 3 && names[0] == "responseOverride" && names[1] == "header":
+	case len(names) == 3 && names[0] == "requestOverride" && (names[1] == "header" || names[1] == "querystring" || names[1] == "path"):
+	default:
+		return ""
+	}
+	return strings.Join(names, ".")
 }
 
 func (p *parser) condition(off, i, end int, what string) (expr, int) {

@@ -38,6 +38,16 @@ var valueMethods = map[string]bool{
 func escapeJavaScript(dst []byte, s string) []byte {
 	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(s); {
+		// Copy the run that needs no escaping in one go.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '\'' && s[j] != '"' && s[j] != '\\' && s[j] != '/' {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		i = j
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			i++
@@ -78,23 +88,22 @@ func escapeJavaScript(dst []byte, s string) []byte {
 }
 
 // urlEncode is java.net.URLEncoder.encode(s, "UTF-8"): letters, digits and .-*_ stay, space is +, the rest %XX.
-func urlEncode(s string) string {
+func urlEncode(s string) string { return string(appendURLEncode(make([]byte, 0, len(s)+8), s)) }
+
+func appendURLEncode(dst []byte, s string) []byte {
 	const hex = "0123456789ABCDEF"
-	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case isLetter(c) || isDigit(c) || c == '.' || c == '-' || c == '*' || c == '_':
-			b.WriteByte(c)
+			dst = append(dst, c)
 		case c == ' ':
-			b.WriteByte('+')
+			dst = append(dst, '+')
 		default:
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&0xf])
+			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // urlDecode is java.net.URLDecoder.decode(s, "UTF-8"): + is a space, %XX a byte; a malformed escape is an error

@@ -1,6 +1,7 @@
 package mappingtemplate
 
 import (
+	"bytes"
 	"math"
 	"sort"
 	"strconv"
@@ -82,9 +83,55 @@ func (m *vmap) remove(k string) any {
 	return old
 }
 
+// smallMap and smallList hold a map or list with its first four entries. The evaluator hands them out from slabs
+// it keeps between evaluations (values never outlive the evaluation that made them: the output is bytes).
+type smallMap struct {
+	m vmap
+	k [4]string
+	v [4]any
+}
+
+type smallList struct {
+	l vlist
+	a [4]any
+}
+
+// maxSlab bounds the slabs a pooled evaluator keeps.
+const maxSlab = 1024
+
+// newMap returns an empty map with room for n entries.
+func (ev *evaluator) newMap(n int) *vmap {
+	if n > 4 {
+		return &vmap{keys: make([]string, 0, n), vals: make([]any, 0, n)}
+	}
+	if ev.mapsUsed == len(ev.maps) {
+		ev.maps = make([]smallMap, min(2*len(ev.maps)+8, maxSlab))
+		ev.mapsUsed = 0
+	}
+	s := &ev.maps[ev.mapsUsed]
+	ev.mapsUsed++
+	s.m.keys, s.m.vals = s.k[:0], s.v[:0]
+	return &s.m
+}
+
+// newList returns a list of length n.
+func (ev *evaluator) newList(n int, fromJSON bool) *vlist {
+	if n > 4 {
+		return &vlist{items: make([]any, n), fromJSON: fromJSON}
+	}
+	if ev.listsUsed == len(ev.lists) {
+		ev.lists = make([]smallList, min(2*len(ev.lists)+8, maxSlab))
+		ev.listsUsed = 0
+	}
+	s := &ev.lists[ev.listsUsed]
+	ev.listsUsed++
+	s.l.items, s.l.fromJSON = s.a[:n], fromJSON
+	return &s.l
+}
+
 // mapFromStrings builds a map with sorted keys from a Go map.
-func mapFromStrings(src map[string]string) *vmap {
-	m := &vmap{keys: make([]string, 0, len(src)), vals: make([]any, 0, len(src))}
+func (ev *evaluator) mapFromStrings(src map[string]string) *vmap {
+	m := ev.newMap(len(src))
 	for k := range src {
 		m.keys = append(m.keys, k)
 	}
@@ -124,6 +171,7 @@ func (ev *evaluator) appendString(dst []byte, v any, depth int) []byte {
 	case nil:
 		return append(dst, "null"...)
 	case *vlist:
+		ev.work(64 * len(x.items))
 		if x.fromJSON {
 			return ev.appendJSON(dst, x, depth)
 		}
@@ -136,6 +184,7 @@ func (ev *evaluator) appendString(dst []byte, v any, depth int) []byte {
 		}
 		return append(dst, ']')
 	case *vmap:
+		ev.work(64 * len(x.keys))
 		dst = append(dst, '{')
 		for i, k := range x.keys {
 			if i > 0 {
@@ -184,9 +233,9 @@ func appendJavaDouble(dst []byte, f float64) []byte {
 	}
 	abs := math.Abs(f)
 	if abs >= 1e-3 && abs < 1e7 {
-		s := strconv.FormatFloat(f, 'f', -1, 64)
-		dst = append(dst, s...)
-		if !strings.Contains(s, ".") {
+		start := len(dst)
+		dst = strconv.AppendFloat(dst, f, 'f', -1, 64)
+		if bytes.IndexByte(dst[start:], '.') < 0 {
 			dst = append(dst, ".0"...)
 		}
 		return dst
@@ -268,6 +317,7 @@ func (ev *evaluator) valuesEqual(a, b any) bool {
 	switch x := a.(type) {
 	case string:
 		if y, ok := b.(string); ok {
+			ev.work(len(x))
 			return x == y
 		}
 	case bool:
@@ -279,6 +329,7 @@ func (ev *evaluator) valuesEqual(a, b any) bool {
 			if len(x.items) != len(y.items) {
 				return false
 			}
+			ev.step()
 			for i := range x.items {
 				if !ev.valuesEqual(x.items[i], y.items[i]) {
 					return false
