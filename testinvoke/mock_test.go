@@ -214,3 +214,49 @@ paths:
 		t.Errorf("status %d, %d body bytes, %d processor streams", got.Response.StatusCode, len(got.Response.Body), p.calls.Load())
 	}
 }
+
+// TestGatewayResponseMappersPerStage: with two stages served, each stage's errors take that stage's rendering
+// (its stage variables and $context.stage): the mappers carry a :path filter for the stage.
+func TestGatewayResponseMappersPerStage(t *testing.T) {
+	doc := `openapi: 3.0.1
+info: {title: t, version: '1'}
+paths:
+  /broken:
+    get:
+      responses: {}
+      x-amazon-apigateway-integration:
+        type: aws_proxy
+        httpMethod: GET
+        uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:f/invocations
+x-amazon-apigateway-gateway-responses:
+  DEFAULT_5XX:
+    responseParameters:
+      gatewayresponse.header.Access-Control-Allow-Origin: stageVariables.origin
+    responseTemplates:
+      application/json: '{"stage": "$context.stage"}'
+`
+	res, err := loader.Load("t.yaml", []byte(doc), loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := translator.DeployStage("t.yaml", res.API, "prod", map[string]string{"origin": "https://prod.example"})
+	in.Stages = append(in.Stages, translator.DeployStage("t.yaml", res.API, "beta", map[string]string{"origin": "https://beta.example"}).Stages...)
+	cfg, diags := translator.Translate([]translator.Input{in}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := testinvoke.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stage := range []string{"prod", "beta"} {
+		got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: "/" + stage + "/broken?x=1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := got.Response
+		if r.StatusCode != 500 || mockHeader(r, "access-control-allow-origin") != "https://"+stage+".example" || r.Body != `{"stage": "`+stage+`"}` {
+			t.Errorf("stage %s: %d %v %q", stage, r.StatusCode, r.Headers, r.Body)
+		}
+	}
+}
