@@ -118,6 +118,10 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 		for k, val := range w.Variables {
 			varBytes += len(k) + len(val)
 		}
+		if w.Mock != nil || w.Gateway != nil {
+			return "", fmt.Errorf("API %s stage %s resource %s %s: the route data Envoy sends to the processor is %d bytes, Envoy accepts at most %d (stage variables take %d, the rest is the MOCK's templates and the stage's gateway responses): shorten the templates",
+				pr.APIID, pr.Stage, pr.Route.ResourcePath, pr.Route.Method, len(v), MaxRouteMetadataBytes, varBytes)
+		}
 		return "", fmt.Errorf("API %s stage %s resource %s %s: the route data Envoy sends to the processor is %d bytes, Envoy accepts at most %d (stage variables take %d): shorten the stage's variables",
 			pr.APIID, pr.Stage, pr.Route.ResourcePath, pr.Route.Method, len(v), MaxRouteMetadataBytes, varBytes)
 	}

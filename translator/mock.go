@@ -305,5 +305,5 @@ var knownGatewayTypes = map[string]bool{
 var generatedGatewayTypes = map[string]bool{
 	apianswer.Default4XX: true, apianswer.Default5XX: true, apianswer.MissingAuthenticationToken: true,
 	apianswer.Unauthorized: true, apianswer.UnsupportedMediaType: true, apianswer.RequestTooLarge: true,
-	apianswer.IntegrationTimeout: true, apianswer.APIConfigurationError: true,
+	apianswer.IntegrationTimeout: true, apianswer.APIConfigurationError: true, apianswer.IntegrationFailure: true,
 }

@@ -26,7 +26,7 @@ var envoyGatewayErrors = []struct {
 		Body: `{"message": "Endpoint request timed out"}`, ErrorType: "InternalServerErrorException", Message: "Endpoint request timed out"}},
 	{func() *accesslogv3.AccessLogFilter { return andFilter(statusIs(504), notFromProcessor()) }, apianswer.GatewayError{Type: apianswer.IntegrationTimeout,
 		StatusCode: 504, Body: `{"message": "Endpoint request timed out"}`, ErrorType: "InternalServerErrorException", Message: "Endpoint request timed out"}},
-	{func() *accesslogv3.AccessLogFilter { return responseFlags("UF", "URX", "UH", "UC", "UO", "DF") }, apianswer.GatewayError{StatusCode: 500,
+	{func() *accesslogv3.AccessLogFilter { return responseFlags("UF", "URX", "UH", "UC", "UO", "DF") }, apianswer.GatewayError{Type: apianswer.IntegrationFailure, StatusCode: 500,
 		Body: `{"message": "Internal server error"}`, ErrorType: "InternalServerErrorException", Message: "Internal server error"}},
 	{func() *accesslogv3.AccessLogFilter { return andFilter(statusIs(500), notFromProcessor()) }, apianswer.GatewayError{Type: apianswer.APIConfigurationError,
 		StatusCode: 500, Body: `{"message": "Internal server error"}`, ErrorType: "InternalServerErrorException", Message: "Internal server error"}},
