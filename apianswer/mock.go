@@ -184,33 +184,59 @@ func defaultResponse(m *ir.MockTemplates) *ir.MockResponse {
 	return nil
 }
 
-// patterns caches compiled selection patterns: a route's few patterns are compiled once per process.
-var patterns sync.Map // string → *regexp.Regexp
+// patterns caches compiled selection patterns and templates parsed templates, by source: route data arrives per
+// request, its patterns and templates repeat. Bounded: configuration generations come and go.
+var (
+	patterns  = boundedCache[*regexp.Regexp]{max: maxCached}
+	templates = boundedCache[*mappingtemplate.Template]{max: maxCached}
+)
+
+// maxCached bounds each cache; a full cache starts over (the working set is a configuration's templates).
+const maxCached = 4096
+
+type boundedCache[V any] struct {
+	mu  sync.RWMutex
+	m   map[string]V
+	max int
+}
+
+func (c *boundedCache[V]) get(k string) (V, bool) {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+func (c *boundedCache[V]) put(k string, v V) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = make(map[string]V)
+	}
+	c.m[k] = v
+	c.mu.Unlock()
+}
 
 func compilePattern(p string) (*regexp.Regexp, error) {
-	if re, ok := patterns.Load(p); ok {
-		return re.(*regexp.Regexp), nil
+	if re, ok := patterns.get(p); ok {
+		return re, nil
 	}
 	re, err := regexp.Compile(`^(?:` + p + `)$`)
 	if err != nil {
 		return nil, fmt.Errorf("selection pattern %q: %w", p, err)
 	}
-	patterns.Store(p, re)
+	patterns.put(p, re)
 	return re, nil
 }
 
-// templates caches parsed templates by source: route data arrives per request, the templates repeat.
-var templates sync.Map // string → *mappingtemplate.Template
-
 func parsed(name, src string) (*mappingtemplate.Template, error) {
-	if t, ok := templates.Load(src); ok {
-		return t.(*mappingtemplate.Template), nil
+	if t, ok := templates.get(src); ok {
+		return t, nil
 	}
 	t, err := mappingtemplate.Parse(name, src)
 	if err != nil {
 		return nil, err
 	}
-	templates.Store(src, t)
+	templates.put(src, t)
 	return t, nil
 }
 

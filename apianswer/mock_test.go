@@ -110,3 +110,17 @@ func TestGatewayCustomisation(t *testing.T) {
 		t.Error("DEFAULT_4XX customises a 5XX")
 	}
 }
+
+// TestCacheBounded: the parsed-template cache never holds more than maxCached entries.
+func TestCacheBounded(t *testing.T) {
+	c := boundedCache[int]{max: 3}
+	for i := range 10 {
+		c.put(string(rune('a'+i)), i)
+		if len(c.m) > 3 {
+			t.Fatalf("%d entries after %d puts", len(c.m), i+1)
+		}
+	}
+	if v, ok := c.get("j"); !ok || v != 9 {
+		t.Errorf("latest entry lost: %v %v", v, ok)
+	}
+}
