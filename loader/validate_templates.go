@@ -3,6 +3,7 @@ package loader
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/proxyplus/proxyplus/mappingtemplate"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
@@ -27,7 +28,15 @@ func validateTemplates(r *reporter, in *apigatewayv1.Integration, c integrationC
 	}
 	for _, code := range slices.Sorted(maps.Keys(in.IntegrationResponses)) {
 		ir := in.IntegrationResponses[code]
+		// OpenAPI keys integration responses by selection pattern ("default" for none), the model by status.
 		loc := child(child(c.at("integrationResponses"), code), "responseTemplates")
+		if strings.HasSuffix(c.loc, extIntegration) {
+			pattern := ir.GetSelectionPattern()
+			if pattern == "" {
+				pattern = "default"
+			}
+			loc = child(child(c.at("responses"), pattern), "responseTemplates")
+		}
 		for _, mt := range slices.Sorted(maps.Keys(ir.GetResponseTemplates())) {
 			check(child(loc, mt), "responseTemplates", "response template "+mt+" of integration response "+code, ir.GetResponseTemplates()[mt])
 		}
