@@ -29,7 +29,8 @@ type Input struct {
 type Limits struct {
 	// MaxOutputBytes caps the rendered output.
 	MaxOutputBytes int
-	// MaxSteps caps the work: one step per node rendered, expression evaluated, method called and loop iteration.
+	// MaxSteps caps the work: one step per node rendered, expression evaluated, method called and loop iteration,
+	// plus one per 64 bytes that string, list and map methods read.
 	MaxSteps int
 	// MaxForeachIterations stops a #foreach after that many iterations (API Gateway: 1,000). Not an error.
 	MaxForeachIterations int

@@ -1,6 +1,7 @@
 package mappingtemplate
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -167,6 +168,37 @@ func BenchmarkParse2KB(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse("2KB", template2KB); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestConcurrentRender: a Template is shared by concurrent requests (pooled evaluators, slabs, argument stacks).
+func TestConcurrentRender(t *testing.T) {
+	tp, err := Parse("2KB", template2KB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := tp.Render(bench2KBInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			in := bench2KBInput()
+			for i := 0; i < 50; i++ {
+				got, err := tp.Render(in)
+				if err != nil || string(got) != string(want) {
+					errs <- fmt.Sprintf("render %d: %v", i, err)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
 		}
 	}
 }

@@ -118,8 +118,8 @@
 //     non-string argument give null (Java has no such overload).
 //   - An empty body reads as {} for $input.body, $input.json and $input.path (LocalStack's AWS-validated
 //     VelocityInput); a JSON list from the body renders as JSON text, a JSON object as {k=v} (ditto).
-//   - JSON numbers are int64 when integral and in range, float64 otherwise (rendered as Java's Double.toString by
-//     toString, as shortest JSON by $input.json).
+//   - JSON numbers are int64 when integral and in range, float64 otherwise, rendered as Java's Double.toString
+//     (1.0, 1.0E20) by references and by $input.json.
 //   - String literals keep backslashes as written, except \uXXXX escapes (Velocity 1.7 ASTStringLiteral).
 //   - #break outside #foreach stops the template, like #stop.
 //

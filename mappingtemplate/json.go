@@ -2,6 +2,7 @@ package mappingtemplate
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -340,7 +341,10 @@ func (ev *evaluator) appendJSON(dst []byte, v any, depth int) []byte {
 	case int64:
 		return strconv.AppendInt(dst, x, 10)
 	case float64:
-		return strconv.AppendFloat(dst, x, 'g', -1, 64)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return append(dst, "null"...)
+		}
+		return appendJavaDouble(dst, x) // Java serializers (json-smart, Jackson) write Double.toString
 	case bool:
 		return strconv.AppendBool(dst, x)
 	case *vlist:

@@ -16,4 +16,12 @@ func TestJSONNumbers(t *testing.T) {
 	if string(out) != want {
 		t.Errorf("got  %q\nwant %q", out, want)
 	}
+	tj, err := Parse("j", `$input.json('$')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = tj.Render(&Input{Body: []byte(`[1.0, 1e20, 0.5, 7]`)})
+	if err != nil || string(out) != `[1.0,1.0E20,0.5,7]` {
+		t.Errorf("$input.json: %q %v", out, err)
+	}
 }

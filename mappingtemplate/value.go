@@ -132,12 +132,19 @@ func (ev *evaluator) newList(n int, fromJSON bool) *vlist {
 // mapFromStrings builds a map with sorted keys from a Go map.
 func (ev *evaluator) mapFromStrings(src map[string]string) *vmap {
 	m := ev.newMap(len(src))
-	for k := range src {
+	for k, v := range src {
 		m.keys = append(m.keys, k)
+		m.vals = append(m.vals, v)
 	}
-	sort.Strings(m.keys)
-	for _, k := range m.keys {
-		m.vals = append(m.vals, src[k])
+	// Sort the key/value pairs together (no second lookup per key); insertion sort for the usual small maps.
+	if len(m.keys) > 16 {
+		sort.Sort(byKey{m})
+	}
+	for i := 1; i < len(m.keys); i++ {
+		for j := i; j > 0 && m.keys[j] < m.keys[j-1]; j-- {
+			m.keys[j], m.keys[j-1] = m.keys[j-1], m.keys[j]
+			m.vals[j], m.vals[j-1] = m.vals[j-1], m.vals[j]
+		}
 	}
 	if len(m.keys) > 8 {
 		m.index = make(map[string]int, len(m.keys))
@@ -146,6 +153,16 @@ func (ev *evaluator) mapFromStrings(src map[string]string) *vmap {
 		}
 	}
 	return m
+}
+
+// byKey sorts a map's entries by key.
+type byKey struct{ m *vmap }
+
+func (b byKey) Len() int           { return len(b.m.keys) }
+func (b byKey) Less(i, j int) bool { return b.m.keys[i] < b.m.keys[j] }
+func (b byKey) Swap(i, j int) {
+	b.m.keys[i], b.m.keys[j] = b.m.keys[j], b.m.keys[i]
+	b.m.vals[i], b.m.vals[j] = b.m.vals[j], b.m.vals[i]
 }
 
 type foreachObj struct {
