@@ -143,10 +143,10 @@ func benchmarkExchange(b *testing.B, network string) {
 			b.Fatalf("stream end: %v", err)
 		}
 	}
-	run := func(b *testing.B, srv extprocsvcv3.ExternalProcessorServer, last protowire.Number, check func(*extprocsvcv3.ProcessingResponse) bool) {
+	run := func(b *testing.B, srv extprocsvcv3.ExternalProcessorServer, last protowire.Number, check func(*extprocsvcv3.ProcessingResponse) bool, route ...string) {
 		conn := serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) })
 		client := extprocsvcv3.NewExternalProcessorClient(conn)
-		ctx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, ref.Route)
+		ctx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, append(route, ref.Route)[0])
 		raw := &rawAnswer{}
 		finish(b, exchange(b, client, ctx, raw, last, true, check)) // decoded in full and checked, once
 		lat := make([]time.Duration, 0, b.N)
@@ -166,6 +166,40 @@ func benchmarkExchange(b *testing.B, network string) {
 		run(b, noopProcessor{}, answerImmediate, func(r *extprocsvcv3.ProcessingResponse) bool {
 			return r.GetImmediateResponse().GetStatus().GetCode() == typev3.StatusCode_OK
 		})
+	})
+	// mock: the same messages on a templated MOCK route (mockBenchRoute): the processor renders the request and
+	// response templates and answers; mock-interleaved times it against noop in turn, both sides in one run.
+	mockRoute := mockBenchRoute(b)
+	isMock := func(r *extprocsvcv3.ProcessingResponse) bool {
+		return r.GetImmediateResponse().GetStatus().GetCode() == typev3.StatusCode_OK && len(r.GetImmediateResponse().GetBody()) > 0
+	}
+	b.Run("mock", func(b *testing.B) { run(b, srv, answerImmediate, isMock, mockRoute) })
+	b.Run("mock-interleaved", func(b *testing.B) {
+		mockCtx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, mockRoute)
+		ctx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, ref.Route)
+		mockClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) }))
+		noopClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, noopProcessor{}) }))
+		isOK := func(r *extprocsvcv3.ProcessingResponse) bool {
+			return r.GetImmediateResponse().GetStatus().GetCode() == typev3.StatusCode_OK
+		}
+		raw := &rawAnswer{}
+		finish(b, exchange(b, mockClient, mockCtx, raw, answerImmediate, true, isMock))
+		finish(b, exchange(b, noopClient, ctx, raw, answerImmediate, true, isOK))
+		var mock, noop []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			s := exchange(b, mockClient, mockCtx, raw, answerImmediate, false, isMock)
+			mock = append(mock, time.Since(start))
+			finish(b, s)
+			start = time.Now()
+			s = exchange(b, noopClient, ctx, raw, answerImmediate, false, isOK)
+			noop = append(noop, time.Since(start))
+			finish(b, s)
+		}
+		m, n := median(mock), median(noop)
+		b.ReportMetric(float64(m.Nanoseconds()), "mock-p50-ns")
+		b.ReportMetric(float64(n.Nanoseconds()), "noop-p50-ns")
+		b.ReportMetric(float64(m)/float64(n), "mock/noop")
 	})
 	b.Run("fixed", func(b *testing.B) {
 		// The Lambda exchange's answer, captured once through the real server, replayed.

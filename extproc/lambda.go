@@ -75,7 +75,9 @@ type Exchange struct {
 // Serve builds the event, invokes the function within the integration timeout and converts what it returned.
 // Cancelling ctx (Envoy gave up on the stream) cancels the invocation.
 func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) *Exchange {
-	return l.serve(ctx, pr, req, nil, &Exchange{})
+	x := l.serve(ctx, pr, req, nil, &Exchange{})
+	applyGatewayResponses(pr, req, x) // mock.go
+	return x
 }
 
 // eventBuffers recycles event buffers on the service's request path (ServePooled).
@@ -95,6 +97,7 @@ func (l *Lambda) servePooled(ctx context.Context, pr *ir.ProcessorRoute, req *la
 	bp := eventBuffers.Get().(*[]byte)
 	l.serve(ctx, pr, req, (*bp)[:0], x)
 	x.pooled = bp
+	applyGatewayResponses(pr, req, x) // mock.go
 }
 
 // release returns the event buffer of servePooled to the pool.
@@ -222,6 +225,7 @@ func (l *Lambda) refuse(ctx context.Context, pr *ir.ProcessorRoute, req *lambdap
 		}
 	}
 	x.Response = lambdaproxy.GatewayError(413, &x.Context)
+	applyGatewayResponses(pr, req, x) // mock.go
 }
 
 func (l *Lambda) newContext(ctx context.Context, req *lambdaproxy.Request) lambdaproxy.Context {

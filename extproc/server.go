@@ -172,7 +172,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestHeaders{
 				RequestHeaders: &extprocsvcv3.HeadersResponse{Response: &extprocsvcv3.CommonResponse{HeaderMutation: hm}},
 			}}
-		case ir.AWSProxy:
+		case ir.AWSProxy, ir.Mock: // a MOCK streams its body like a Lambda route (mock.go)
 			st.headers = st.headersOf(r.RequestHeaders)
 			// Envoy names its body mode in the first message of a stream (ext_proc.cc
 			// Filter::encodeProtocolConfig, main 1.37.0-dev 321a098d81); without it (Envoy < 1.34) or in
@@ -196,7 +196,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 			return s.unsupported(pr)
 		}
 	case *extprocsvcv3.ProcessingRequest_RequestBody:
-		if pr.Route.Integration.Type != ir.AWSProxy || st.headers == nil {
+		if !streamsBody(pr) || st.headers == nil {
 			return s.unsupported(pr)
 		}
 		chunk, eos := r.RequestBody.GetBody(), r.RequestBody.GetEndOfStream()
@@ -212,7 +212,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 		}
 		return s.serveLambda(ctx, pr, st)
 	case *extprocsvcv3.ProcessingRequest_RequestTrailers:
-		if pr.Route.Integration.Type == ir.AWSProxy && st.headers != nil && st.duplex {
+		if streamsBody(pr) && st.headers != nil && st.duplex {
 			// Trailers end a FULL_DUPLEX_STREAMED body (request_trailer_mode SEND): the last chunk came without
 			// end_of_stream. API Gateway's event has no trailers; they are dropped.
 			return s.serveLambda(ctx, pr, st)
@@ -301,6 +301,9 @@ func (s *Server) answerLambda(ctx context.Context, pr *ir.ProcessorRoute, st *st
 
 // serveLambda runs the Lambda exchange and answers with an immediate response (envoy-notes EXT-9).
 func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *streamState) *extprocsvcv3.ProcessingResponse {
+	if pr.Route.Integration.Type == ir.Mock {
+		return s.serveMock(ctx, pr, st)
+	}
 	if s.lambda == nil || s.lambda.Invoker == nil {
 		return s.unsupported(pr)
 	}

@@ -101,6 +101,9 @@ type Stage struct {
 	Routes       []Route           `json:"routes"`
 	// AccessLog is the stage's access-log format; nil logs the stage in proxyplus's default JSON format.
 	AccessLog *AccessLogSettings `json:"accessLog,omitempty"`
+	// GatewayResponses are the customised gateway responses by type (x-amazon-apigateway-gateway-responses),
+	// stage variables resolved for this stage.
+	GatewayResponses map[string]GatewayResponse `json:"gatewayResponses,omitempty"`
 }
 
 // SegmentKind is the kind of one resource path segment.
@@ -274,9 +277,11 @@ type LambdaIntegration struct {
 	Timeout     Duration `json:"timeout"`
 }
 
-// MockIntegration answers without a backend.
+// MockIntegration answers without a backend (mock.go).
 type MockIntegration struct {
+	// StatusCode is the status of the default integration response (200 without one).
 	StatusCode uint32 `json:"statusCode"`
+	MockTemplates
 }
 
 // GatewayErrorResponse is a fixed gateway-generated error.
@@ -365,6 +370,8 @@ type ProcessorRoute struct {
 	StageVariables   map[string]string `json:"stageVariables,omitempty"`
 	BinaryMediaTypes []string          `json:"binaryMediaTypes,omitempty"`
 	Route            Route             `json:"route"`
+	// GatewayResponses are the stage's customised gateway responses, for the errors the processor answers.
+	GatewayResponses map[string]GatewayResponse `json:"gatewayResponses,omitempty"`
 }
 
 // Timeout is the integration timeout, zero for integrations that call no backend.

@@ -55,6 +55,10 @@ type routeWire struct {
 	HTTP   *httpWire       `json:"h,omitempty"`
 	// Authorizer is the route's Lambda authorizer, which the processor runs before the integration.
 	Authorizer *authorizerWire `json:"z,omitempty"`
+	Mock       *mockWire       `json:"k,omitempty"`
+	// Gateway are the stage's customised gateway responses (mock.go), only on routes whose processor answers
+	// gateway errors.
+	Gateway map[string]GatewayResponse `json:"g,omitempty"`
 }
 
 type authorizerWire struct {
@@ -97,6 +101,8 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 		h := in.HTTP
 		w.HTTP = &httpWire{Method: h.Method, Path: h.Path, Query: h.Query, Placeholders: h.Placeholders,
 			QueryMappings: h.QueryMappings, HeaderMappings: h.HeaderMappings}
+	case in.Type == Mock && in.Mock != nil:
+		w.Variables, w.Mock = pr.StageVariables, encodeMock(in.Mock)
 	default:
 		w.Type = in.Type
 	}
@@ -105,6 +111,7 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 		w.Authorizer = &authorizerWire{Name: l.Name, Type: l.Type, Function: l.FunctionARN, Region: l.Region,
 			Sources: l.IdentitySources, Validate: l.ValidationExpression, TTL: l.TTL, APIKey: a.APIKeyRequired}
 	}
+	w.Gateway = pr.GatewayResponses
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -129,6 +136,10 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 		varBytes := 0
 		for k, val := range w.Variables {
 			varBytes += len(k) + len(val)
+		}
+		if w.Mock != nil || w.Gateway != nil {
+			return "", fmt.Errorf("API %s stage %s resource %s %s: the route data Envoy sends to the processor is %d bytes, Envoy accepts at most %d (stage variables take %d, the rest is the MOCK's templates and the stage's gateway responses): shorten the templates",
+				pr.APIID, pr.Stage, pr.Route.ResourcePath, pr.Route.Method, len(v), MaxRouteMetadataBytes, varBytes)
 		}
 		return "", fmt.Errorf("API %s stage %s resource %s %s: the route data Envoy sends to the processor is %d bytes, Envoy accepts at most %d (stage variables take %d): shorten the stage's variables",
 			pr.APIID, pr.Stage, pr.Route.ResourcePath, pr.Route.Method, len(v), MaxRouteMetadataBytes, varBytes)
@@ -247,12 +258,16 @@ func DecodeProcessorRoute(v string, keys RouteKeys) (*ProcessorRoute, error) {
 		h := w.HTTP
 		pr.Route.Integration.HTTP = &HTTPIntegration{Method: h.Method, Path: h.Path, Query: h.Query, Placeholders: h.Placeholders,
 			QueryMappings: h.QueryMappings, HeaderMappings: h.HeaderMappings, Processor: true}
+	case w.Mock != nil:
+		pr.Route.Integration.Type = Mock
+		pr.Route.Integration.Mock = w.Mock.decode()
 	}
 	if z := w.Authorizer; z != nil {
 		pr.Route.Authorization = &Authorization{Type: AuthCustom, APIKeyRequired: z.APIKey, Lambda: &LambdaAuthorizer{
 			Name: z.Name, Type: z.Type, FunctionARN: z.Function, Region: z.Region, IdentitySources: z.Sources,
 			ValidationExpression: z.Validate, TTL: z.TTL}}
 	}
+	pr.GatewayResponses = w.Gateway
 	var err error
 	if pr.Route.Segments, err = ParseResourcePath(pr.Route.ResourcePath); err != nil {
 		return nil, fmt.Errorf("%s: %w", RouteMetadataKey, err)

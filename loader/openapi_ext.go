@@ -223,7 +223,6 @@ var extensionNotes = map[string]string{
 	"x-amazon-apigateway-authtype":           "this authorization is not enforced yet; methods that use it refuse every request as API Gateway refuses one without credentials (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
 	"x-amazon-apigateway-request-validator":  "request validation is not supported; requests reach the integration unvalidated",
 	"x-amazon-apigateway-request-validators": "request validation is not supported; requests reach the integration unvalidated",
-	"x-amazon-apigateway-gateway-responses":  "custom gateway responses are not supported; proxyplus sends API Gateway's default responses",
 	"x-amazon-apigateway-policy":             "resource policies are not supported; proxyplus does not enforce them",
 	"x-amazon-apigateway-api-key-source":     "API keys are not checked yet; methods that require one answer 403 Forbidden to every request (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
 }

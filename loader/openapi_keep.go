@@ -42,6 +42,7 @@ func (im *oasImporter) keepStored(api *apigatewayv1.RestApi) {
 	}
 	if responses := j.object(im.root, extGatewayResponses, "$"); len(responses) > 0 {
 		rp := child("$", extGatewayResponses)
+		im.handled[rp] = true // applied by the translator (issue 12 scope 4)
 		api.GatewayResponses = map[string]*apigatewayv1.GatewayResponse{}
 		for _, typ := range slices.Sorted(maps.Keys(responses)) {
 			p := child(rp, typ)

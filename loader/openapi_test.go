@@ -180,7 +180,6 @@ x-amazon-apigateway-api-key-source: HEADER
 x-amazon-apigateway-minimum-compression-size: 0
 `, []want{
 			// The Lambda authorizer is enforced and its extensions read (issue 11): no AUTH-1, no OAS-10 for them.
-			warnAt("OAS-10", "$.x-amazon-apigateway-gateway-responses", "x-amazon-apigateway-gateway-responses", "gateway responses are not supported"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-policy", "x-amazon-apigateway-policy", "resource policies"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-api-key-source", "x-amazon-apigateway-api-key-source", "API keys"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-minimum-compression-size", "x-amazon-apigateway-minimum-compression-size", "not supported by proxyplus"),

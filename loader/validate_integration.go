@@ -70,6 +70,7 @@ func validateIntegration(r *reporter, in *apigatewayv1.Integration, c integratio
 	validateTimeout(r, in, c)
 	validateEnums(r, in, c, served)
 	validateRequestParameters(r, in, c)
+	validateTemplates(r, in, c) // validate_templates.go
 	switch in.Type {
 	case "AWS_PROXY":
 		validateLambda(r, in, c)

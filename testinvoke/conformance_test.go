@@ -20,7 +20,7 @@ import (
 // Envoy plays for the generated configuration (evaluator.ExtProcExchange).
 func TestConformance(t *testing.T) {
 	shared := testutil.SharedDir(t)
-	for _, group := range []string{"routing", "http-proxy", "lambda-event", "lambda-response"} {
+	for _, group := range []string{"routing", "http-proxy", "lambda-event", "lambda-response", "mock-cors"} {
 		cases, err := conformance.Load(shared, group)
 		if err != nil {
 			t.Fatal(err)

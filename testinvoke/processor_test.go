@@ -17,7 +17,7 @@ import (
 
 // startProcessor runs the ext_proc service as serve does (its server options, 16 MiB messages) on a unix socket
 // and returns a client for it.
-func startProcessor(t *testing.T, lambda *extproc.Lambda, keys ir.RouteKeys) extprocsvcv3.ExternalProcessorClient {
+func startProcessor(t testing.TB, lambda *extproc.Lambda, keys ir.RouteKeys) extprocsvcv3.ExternalProcessorClient {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "p.sock")
 	lis, err := net.Listen("unix", sock)

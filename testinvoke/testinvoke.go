@@ -278,6 +278,8 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 			}
 		case pr.Route.Integration.Type == ir.AWSProxy:
 			return inv.invokeLambda(ctx, sel, req, pr, out)
+		case pr.Route.Integration.Type == ir.Mock:
+			return inv.invokeMock(ctx, sel, req, pr, out)
 		}
 	}
 	oc, err := inv.eval.Forward(sel, req)

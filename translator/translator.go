@@ -205,11 +205,11 @@ func servedOpen(file string, api ir.API) (diag.Diagnostic, bool) {
 func checkProcessorRoutes(file string, api ir.API, st ir.Stage) diag.List {
 	var diags diag.List
 	for _, r := range st.Routes {
-		if r.Integration.Type != ir.AWSProxy && (r.Integration.HTTP == nil || !r.Integration.HTTP.Processor) {
+		if r.Integration.Type != ir.AWSProxy && r.Integration.Type != ir.Mock && (r.Integration.HTTP == nil || !r.Integration.HTTP.Processor) {
 			continue
 		}
 		pr := ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
-			BinaryMediaTypes: api.BinaryMediaTypes, Route: r}
+			BinaryMediaTypes: api.BinaryMediaTypes, Route: r, GatewayResponses: st.GatewayResponses}
 		if err := ir.CheckProcessorRoute(pr); err != nil {
 			diags = append(diags, diag.Diagnostic{Severity: diag.Error, File: file, Field: "variables", Message: err.Error()})
 			// One finding per stage: the stage variables are the same on every route.
@@ -256,7 +256,8 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 		return stage, diag.List{{Severity: diag.Error, File: file, Field: "stageName", Rule: "RES-10",
 			Message: fmt.Sprintf("stage name %q: only letters, digits, - and _ are allowed, at most 128 characters", stage.Name)}}
 	}
-	var diags diag.List
+	grs, diags := translateGatewayResponses(file, def, stage.Variables)
+	stage.GatewayResponses = grs
 	if als := st.GetAccessLogSettings(); als.GetFormat() != "" {
 		if _, err := ir.ParseAccessLogFormat(als.GetFormat()); err != nil {
 			return stage, diag.List{{Severity: diag.Error, File: file, Path: "$.stages", Field: "accessLogSettings.format",
@@ -280,6 +281,13 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 			meth := res.GetResourceMethods()[m]
 			loc := fmt.Sprintf("%s %s", m, res.GetPath())
 			integ, ds := translateIntegration(file, loc, meth, res, stage.Variables)
+			if integ != nil && integ.Type == ir.Mock {
+				mr := &mockRoute{file: file, loc: loc, method: m, resource: res.GetPath(), resourceID: res.GetId(),
+					apiID: def.GetId(), stage: stage.Name, vars: stage.Variables, gateway: stage.GatewayResponses}
+				integ.Mock = mr.translate(meth.GetIntegration())
+				ds = append(ds, mr.diags...)
+
+			}
 			diags = append(diags, ds...)
 			if integ == nil {
 				continue

@@ -23,7 +23,7 @@ import (
 // then too. The printed JSON is compared with the case under the suite's matching rules.
 func TestConformanceCLI(t *testing.T) {
 	shared := testutil.SharedDir(t)
-	for _, group := range []string{"routing", "lambda-event", "lambda-response", "http-proxy"} {
+	for _, group := range []string{"routing", "lambda-event", "lambda-response", "http-proxy", "mock-cors"} {
 		cases, err := conformance.Load(shared, group)
 		if err != nil {
 			t.Fatal(err)

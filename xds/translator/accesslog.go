@@ -157,10 +157,6 @@ func variantFilter(proc bool) *accesslogv3.AccessLogFilter {
 	return notFromProcessor()
 }
 
-func andFilter(fs ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
-	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{Filters: fs}}}
-}
-
 // CELFilterName is the access-log extension filter evaluating a CEL expression
 // (source/extensions/access_loggers/filters/cel).
 const CELFilterName = "envoy.access_loggers.extension_filters.cel"

@@ -79,7 +79,7 @@ func extProcFilter(cfg *ir.Config) (*hcmv3.HttpFilter, error) {
 func extProcPerRoute(keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Route, lambda bool) (map[string]*anypb.Any, error) {
 	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{
 		APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
-		BinaryMediaTypes: api.BinaryMediaTypes, Route: r,
+		BinaryMediaTypes: api.BinaryMediaTypes, Route: r, GatewayResponses: st.GatewayResponses,
 	}, keys)
 	if err != nil {
 		return nil, err

@@ -80,6 +80,8 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 		}},
 		LocalReplyConfig: localReplyConfig(),
 	}
+	// Stages' customised gateway responses for the errors Envoy makes itself come first (gatewaymappers.go).
+	h.LocalReplyConfig.Mappers = append(gatewayResponseMappers(cfg), h.LocalReplyConfig.Mappers...)
 	// Access logs and X-Ray tracing at the edge (accesslog.go).
 	if err := observability(h, cfg); err != nil {
 		return nil, err

@@ -69,7 +69,7 @@ func virtualHost(cfg *ir.Config, z *regexSizer, api ir.API) (*routev3.VirtualHos
 		vh.Routes = append(vh.Routes, routes...)
 	}
 	// An unknown first segment is an undeployed stage: 403 Forbidden (RTE-17).
-	vh.Routes = append(vh.Routes, errorRoute(api.ID+"/unknown-stage", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException"))
+	vh.Routes = append(vh.Routes, gatewayErrorRoute(api.ID+"/unknown-stage", prefixMatch("/"), api, unknownStageGateway(api), unknownStage()))
 	return vh, nil
 }
 
@@ -91,12 +91,20 @@ func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*rou
 			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "^(?:" + strings.Join(ir.AnyMethods, "|") + ")$"}}}},
 			InvertMatch:          true,
 		}}
-		out = append(out, errorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, 403, missingTokenBody, "MissingAuthenticationTokenException"))
+		out = append(out, gatewayErrorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, api, st, missingToken()))
 	}
 	for _, r := range st.Routes {
 		pm, err := resourceMatch(z, st.Name, r.Segments)
 		if err != nil {
 			return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
+		}
+		if r.Integration.Type == ir.Mock && api.Refusal(r) == nil {
+			routes, err := mockRoutes(cfg, api, st, r, pm)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			out = append(out, routes...)
+			continue
 		}
 		route, err := integrationRoute(cfg, z, api, st, r, pm)
 		if err != nil {
@@ -106,15 +114,15 @@ func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*rou
 		out = append(out, route)
 	}
 	// Under a deployed stage, no (resource, method) pair: 403 Missing Authentication Token (RTE-16).
-	out = append(out, errorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), 403, missingTokenBody, "MissingAuthenticationTokenException"))
+	out = append(out, gatewayErrorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), api, st, missingToken()))
 	for _, r := range out {
 		markAccessLogStage(r, api, st) // a stage with its own access-log format logs all its routes (accesslog.go)
 	}
 	return out, nil
 }
 
-// integrationRoute is the route of one (resource, method) pair.
-func integrationRoute(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route, pm pathMatch) (*routev3.Route, error) {
+// resourceRouteMatch matches one (resource, method) pair: the resource's path match and an exact :method.
+func resourceRouteMatch(r ir.Route, pm pathMatch) *routev3.RouteMatch {
 	match := regexMatch(pm.path)
 	if r.Method != "ANY" {
 		// An exact :method matcher: GET never covers HEAD (RTE-13).
@@ -130,13 +138,17 @@ func integrationRoute(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r 
 			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}},
 		})
 	}
-	route := &routev3.Route{Match: match, Metadata: routeMetadata(r)}
+	return match
+}
+
+// integrationRoute is the route of one (resource, method) pair.
+func integrationRoute(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route, pm pathMatch) (*routev3.Route, error) {
+	route := &routev3.Route{Match: resourceRouteMatch(r, pm), Metadata: routeMetadata(r)}
 	if refusal := api.Refusal(r); refusal != nil {
 		// Fail closed: proxyplus enforces no authorizer, IAM signature or API key yet, so every request is refused
 		// as API Gateway refuses one without credentials, before any integration (and the processor, disabled
 		// unless a route enables it) is reached (issue 10 scope 1).
-		route.Action = directResponse(refusal.StatusCode, refusal.Body)
-		route.ResponseHeadersToAdd = gatewayHeaders(refusal.ErrorType)
+		shapeGatewayError(route, api, st, refusalError(refusal)) // gateway.go
 		return route, nil
 	}
 	in := r.Integration
