@@ -183,7 +183,7 @@ func (m *mockRoute) staticOther(t *ir.MockTemplates) *ir.MockAnswer {
 		if len(t.Responses) == 0 {
 			// No integration response at all: proxyplus answers the status mockStatus gives (200) with an empty
 			// body, as it always has; API Gateway fails such a method with 500 ("No match for output mapping and
-			// no default output mapping configured"), a deviation .drafts/mock.md records.
+			// no default output mapping configured"), a deviation the README lists (Known deviations: MOCK integrations).
 			return &ir.MockAnswer{StatusCode: 200, Headers: [][2]string{{"Content-Type", "application/json"}}}
 		}
 		return nil

@@ -42,7 +42,7 @@ var envoyGatewayErrors = []struct {
 // AccessLog HeaderFilter evaluates against the request headers) and, when several APIs share the listener, the
 // API's hosts (:authority). The router rewrites :path and :authority of HTTP_PROXY requests in place
 // (Router::Filter::decodeHeaders → finalizeRequestHeaders, main 1.37.0-dev), so on those routes an upstream
-// failure is recognised by stage or API only when the rewrite keeps them; .drafts/mock.md records it.
+// failure is recognised by stage or API only when the rewrite keeps them; the README lists it (Known deviations).
 func gatewayResponseMappers(cfg *ir.Config) []*hcmv3.ResponseMapper {
 	var out []*hcmv3.ResponseMapper
 	for _, api := range cfg.APIs {
