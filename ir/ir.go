@@ -116,6 +116,10 @@ type Authorization struct {
 	// Type is CUSTOM, COGNITO_USER_POOLS or AWS_IAM; empty when only an API key is required.
 	Type           string `json:"type,omitempty"`
 	APIKeyRequired bool   `json:"apiKeyRequired,omitempty"`
+	// APIKeySource is HEADER (x-api-key; the default) or AUTHORIZER, for APIKeyRequired.
+	APIKeySource string `json:"apiKeySource,omitempty"`
+	// Cognito is the user pool authorizer of a COGNITO_USER_POOLS method.
+	Cognito *CognitoAuthorizer `json:"cognito,omitempty"`
 }
 
 // NewAuthorization is the requirement of a method with API Gateway's authorizationType and apiKeyRequired; nil
@@ -152,7 +156,7 @@ func (a *Authorization) Unauthenticated() GatewayErrorResponse {
 // Refusal is the answer route r of api gives every request because it requires authorization proxyplus does not
 // enforce yet (fail-closed); nil when the route is served: it requires nothing, or the API opted out.
 func (api API) Refusal(r Route) *GatewayErrorResponse {
-	if r.Authorization == nil || api.ServeUnauthenticatedInsecure {
+	if r.Authorization == nil || api.ServeUnauthenticatedInsecure || r.Authorization.Enforced() {
 		return nil
 	}
 	refusal := r.Authorization.Unauthenticated()

@@ -88,6 +88,7 @@ func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context)
 	dst = evAppendString(dst, c.AccountID)
 	dst = append(dst, `,"apiId":`...)
 	dst = evAppendString(dst, route.APIID)
+	dst = appendAuthorizer(dst, req.Auth)
 	dst = append(dst, `,"deploymentId":`...)
 	dst = evAppendString(dst, route.DeploymentID)
 	dst = append(dst, `,"domainName":`...)
@@ -99,7 +100,9 @@ func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context)
 	dst = append(dst, `,"httpMethod":`...)
 	dst = evAppendString(dst, req.Method)
 	// EVT-24: no authorizer, API key, client certificate or VPC endpoint, so only these two carry a value.
-	dst = append(dst, `,"identity":{"accessKey":null,"accountId":null,"caller":null,`+
+	dst = append(dst, `,"identity":{"accessKey":null,"accountId":null,`...)
+	dst = appendAPIKey(dst, req.Auth)
+	dst = append(dst, `"caller":null,`+
 		`"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,`+
 		`"cognitoIdentityPoolId":null,"principalOrgId":null,"sourceIp":`...)
 	dst = evAppendStringOrNull(dst, req.SourceIP, req.SourceIP != "")

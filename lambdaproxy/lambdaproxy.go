@@ -21,6 +21,8 @@ type Request struct {
 	SourceIP string
 	// Protocol is "HTTP/1.1" or "HTTP/2.0".
 	Protocol string
+	// Auth is what Envoy's authorization filters established (auth.go); nil when the route requires none.
+	Auth *Auth
 }
 
 // Context holds the per-request values the gateway itself generates.

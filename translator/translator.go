@@ -271,6 +271,8 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 			if integ == nil {
 				continue
 			}
+			authz, ds := methodAuthorization(file, loc, def, meth)
+			diags = append(diags, ds...)
 			stage.Routes = append(stage.Routes, ir.Route{
 				Name:          ir.RouteName(def.GetId(), stage.Name, res.GetId(), m),
 				ResourceID:    res.GetId(),
@@ -279,7 +281,7 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 				Method:        m,
 				OperationName: meth.GetOperationName(),
 				Integration:   *integ,
-				Authorization: ir.NewAuthorization(meth.GetAuthorizationType(), meth.GetApiKeyRequired()),
+				Authorization: authz,
 			})
 		}
 	}

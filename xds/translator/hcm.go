@@ -19,7 +19,10 @@ import (
 
 // httpConnectionManager carries the settings API Gateway fidelity needs (envoy-notes §2, HCM-1..HCM-18).
 func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConnectionManager, error) {
-	var filters []*hcmv3.HttpFilter
+	filters, err := authFilters(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if usesProcessor {
 		f, err := extProcFilter(cfg)
 		if err != nil {
@@ -79,6 +82,9 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 			{AddressPrefix: "::", PrefixLen: wrapperspb.UInt32(128)},
 		}},
 		LocalReplyConfig: localReplyConfig(),
+	}
+	if usesCognito(cfg) {
+		h.LocalReplyConfig.Mappers = append(cognitoMappers(), h.LocalReplyConfig.Mappers...)
 	}
 	if usesProcessor {
 		// Envoy's backstop for Lambda routes, which play ext_proc in FULL_DUPLEX_STREAMED mode where no message

@@ -156,6 +156,9 @@ func integrationRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, re st
 	default:
 		return nil, fmt.Errorf("integration type %q has no route builder", in.Type)
 	}
+	if err := addAuthorization(route, cfg.ExtProc.RouteKeys, api, st, r); err != nil {
+		return nil, err
+	}
 	return route, nil
 }
 
