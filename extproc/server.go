@@ -104,8 +104,8 @@ type streamState struct {
 	lreq     lambdaproxy.Request
 	// auth is what Envoy's authorization filters established (AuthFromMetadata), from the headers message.
 	auth *lambdaproxy.Auth
-	x        Exchange
-	list     [24][2]string // room for a usual request's headers; more spill to the heap
+	x    Exchange
+	list [24][2]string // room for a usual request's headers; more spill to the heap
 	// resp is a Lambda answer in wire form (appendImmediateWire) as unknown fields, in wire's pooled buffer.
 	resp extprocsvcv3.ProcessingResponse
 	wire *[]byte

@@ -53,6 +53,8 @@ type routeWire struct {
 	Type   IntegrationType `json:"t,omitempty"`
 	Lambda *lambdaWire     `json:"l,omitempty"`
 	HTTP   *httpWire       `json:"h,omitempty"`
+	// Auth is the route's authorization requirement, for the authorization service (xds/translator/authz.go).
+	Auth *Authorization `json:"z,omitempty"`
 }
 
 type lambdaWire struct {
@@ -73,7 +75,7 @@ type httpWire struct {
 // a processor refuses it). A value longer than Envoy accepts is an error naming the API, stage and resource.
 func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 	w := routeWire{APIID: pr.APIID, Stage: pr.Stage, DeploymentID: pr.DeploymentID, ResourceID: pr.Route.ResourceID,
-		ResourcePath: pr.Route.ResourcePath, Method: pr.Route.Method, Operation: pr.Route.OperationName}
+		ResourcePath: pr.Route.ResourcePath, Method: pr.Route.Method, Operation: pr.Route.OperationName, Auth: pr.Route.Authorization}
 	switch in := pr.Route.Integration; {
 	case in.Type == AWSProxy && in.Lambda != nil:
 		// The Lambda event carries the stage's variables and the response conversion the binary media types.
@@ -218,7 +220,7 @@ func DecodeProcessorRoute(v string, keys RouteKeys) (*ProcessorRoute, error) {
 	}
 	pr := &ProcessorRoute{APIID: w.APIID, Stage: w.Stage, DeploymentID: w.DeploymentID, StageVariables: w.Variables,
 		BinaryMediaTypes: w.Binary, Route: Route{ResourceID: w.ResourceID, ResourcePath: w.ResourcePath, Method: w.Method,
-			OperationName: w.Operation, Integration: Integration{Type: w.Type}}}
+			OperationName: w.Operation, Integration: Integration{Type: w.Type}, Authorization: w.Auth}}
 	switch {
 	case w.Lambda != nil:
 		pr.Route.Integration.Type = AWSProxy

@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"crypto/rsa"
+	_ "crypto/sha256" // registers SHA-256, which jwt.SigningMethodRS256 looks up through crypto.Hash
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
