@@ -53,6 +53,15 @@ var failClosedCases = []string{
 	"authorizers/token-validation-expression-mismatch-401",
 }
 
+// enforcedCases pass because proxyplus enforces Cognito user pools (jwt_authn) and API keys (ext_authz, with
+// --jwks and --api-keys standing for the pool's key set and the stage's keys).
+var enforcedCases = []string{
+	"authorizers/api-key-valid-identity",
+	"authorizers/cognito-access-token-scope-allowed",
+	"authorizers/cognito-expired-id-token-401",
+	"authorizers/cognito-id-token-claims",
+}
+
 // TestConformanceCLIAuthorizers runs the authorizer cases through the command line too. proxyplus enforces no
 // authorizer or API key yet and serves such methods fail-closed: the cases above must pass; the rest are logged
 // with why they fail. A case that expects the authorizer to be called (authorizerCalls > 0, authorizerEvent) or the
@@ -71,7 +80,7 @@ func TestConformanceCLIAuthorizers(t *testing.T) {
 			problems = append(problems, authorizerExpectations(t, c)...)
 			problems = append(problems, runCaseCLI(t, c)...)
 		}
-		mustPass := slices.Contains(failClosedCases, c.ID)
+		mustPass := slices.Contains(failClosedCases, c.ID) || slices.Contains(enforcedCases, c.ID)
 		switch {
 		case len(problems) == 0:
 			passed = append(passed, c.ID)
@@ -83,7 +92,7 @@ func TestConformanceCLIAuthorizers(t *testing.T) {
 		}
 	}
 	t.Logf("authorizer cases passing through test-invoke: %d of %d: %s", len(passed), len(cases), strings.Join(passed, ", "))
-	for _, id := range failClosedCases {
+	for _, id := range append(slices.Clone(failClosedCases), enforcedCases...) {
 		if !slices.Contains(passed, id) {
 			t.Errorf("%s does not pass", id)
 		}
@@ -143,6 +152,12 @@ func runCaseCLI(t *testing.T, c *conformance.Case) []string {
 	}
 	if body != nil {
 		args = append(args, "--body-file", write("body", body))
+	}
+	if c.JWKS != nil {
+		args = append(args, "--jwks", write("jwks.json", c.JWKS))
+	}
+	if c.APIKeys != nil {
+		args = append(args, "--api-keys", write("api-keys.json", c.APIKeys))
 	}
 	if c.FunctionResponse != nil {
 		var fr struct {
