@@ -13,6 +13,8 @@ package authz
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -154,8 +156,18 @@ func denied(d Denial) *authv3.CheckResponse {
 	}
 	return &authv3.CheckResponse{Status: &status.Status{Code: int32(codes.PermissionDenied)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
-			Body:    d.Body,
-			Headers: []*corev3.HeaderValueOption{set("content-type", "application/json"), set("x-amzn-ErrorType", d.ErrorType)},
+			Status: &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
+			Body:   d.Body,
+			// The gateway's headers (ERR-1): a request id and an extended id per answer, as on every gateway error.
+			Headers: []*corev3.HeaderValueOption{set("content-type", "application/json"), set("x-amzn-RequestId", newUUID()),
+				set("x-amz-apigw-id", newUUID()), set("x-amzn-ErrorType", d.ErrorType)},
 		}}}
+}
+
+// newUUID is a random UUID v4.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
