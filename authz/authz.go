@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -66,6 +67,34 @@ type Service struct {
 	// Limits counts usage against the plans.
 	Limits *Limiter
 	Log    *slog.Logger
+
+	// routes caches verified route data by its exact value (MAC included), so each distinct value is verified
+	// and decoded once; bounded by maxCachedRoutes (cleared when full).
+	mu     sync.RWMutex
+	routes map[string]*ir.ProcessorRoute
+}
+
+const maxCachedRoutes = 4096
+
+// route verifies and decodes route data, once per distinct value.
+func (s *Service) route(v string) (*ir.ProcessorRoute, error) {
+	s.mu.RLock()
+	pr := s.routes[v]
+	s.mu.RUnlock()
+	if pr != nil {
+		return pr, nil
+	}
+	pr, err := ir.DecodeProcessorRoute(v, s.RouteKeys)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.routes == nil || len(s.routes) >= maxCachedRoutes {
+		s.routes = map[string]*ir.ProcessorRoute{}
+	}
+	s.routes[v] = pr
+	s.mu.Unlock()
+	return pr, nil
 }
 
 // Check decides one request.
@@ -85,7 +114,7 @@ func (s *Service) Decide(req *authv3.CheckRequest, now time.Time) (*Denial, *str
 		log = slog.Default()
 	}
 	attrs := req.GetAttributes()
-	pr, err := ir.DecodeProcessorRoute(attrs.GetContextExtensions()[ir.RouteMetadataKey], s.RouteKeys)
+	pr, err := s.route(attrs.GetContextExtensions()[ir.RouteMetadataKey])
 	if err != nil {
 		// Not route data the control plane issued: nothing is let through.
 		log.Error("authz: route data rejected", "error", err)
