@@ -24,11 +24,13 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/proxyplus/proxyplus/admin"
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/diag"
+	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
@@ -377,6 +379,9 @@ func listen(addr string) (net.Listener, error) {
 func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, opts []grpc.ServerOption) error {
 	gs := grpc.NewServer(append(opts, extproc.ServerOptions()...)...)
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda, keys))
+	// The authorization service Envoy's ext_authz filter calls on the same cluster (xds/translator/authz.go).
+	// No key source is wired to the admin API yet: API-key routes answer 403 until one is.
+	authv3.RegisterAuthorizationServer(gs, &authz.Service{RouteKeys: keys, Limits: authz.NewLimiter(), Log: log})
 	if hs == nil {
 		hs = health.NewServer()
 	}
