@@ -132,10 +132,11 @@ func (l *Limiter) Take(k *Key, now time.Time) *Denial {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	u := l.state[k.ID]
+	id := k.ID + "/" + p.ID // a key's usage counts per plan, as API Gateway's usage does
+	u := l.state[id]
 	if u == nil {
 		u = &usage{tokens: float64(p.BurstLimit), last: now}
-		l.state[k.ID] = u
+		l.state[id] = u
 	}
 	if p.RateLimit > 0 || p.BurstLimit > 0 {
 		burst := float64(max(p.BurstLimit, 1))

@@ -51,7 +51,8 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 	}
 	log.Info("ext_proc service listening", "address", lis.Addr().String(), "tls", *tlsCert != "", "mtls", *clientCA != "", "route_keys", len(keys))
 	warnIfReachable(log, *addr, tlsFiles)
-	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID}, nil, keys, opts)
+	// No store here: API-key routes answer 403 unless the processor runs inside serve (README, API keys).
+	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID}, nil, keys, nil, opts)
 	log.Info("ext_proc service stopped")
 	return err
 }

@@ -268,7 +268,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress, "tls", cfg.ExtprocTls.GetCertFile() != "", "mtls", cfg.ExtprocTls.GetClientCaFile() != "")
 	warnIfReachable(log, cfg.ExtprocAddress, cfg.ExtprocTls)
 	epHealth := health.NewServer()
-	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, epOpts) })
+	// API keys and usage plans of the store (admin API), followed as they change.
+	var apiKeys authz.KeySource
+	if ks, ok := st.(store.KeyStore); ok && st != nil {
+		sk := &authz.StoreKeys{}
+		apiKeys = sk
+		start("API key index", func() error { sk.Follow(ctx, st, ks, log); return nil })
+	}
+	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, apiKeys, epOpts) })
 
 	if cfg.MetricsAddress != "off" {
 		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
@@ -376,12 +383,12 @@ func listen(addr string) (net.Listener, error) {
 
 // serveExtProc runs the processor with opts (processorServerOptions), acting on route data signed with keys,
 // gRPC health (hs; a new one when nil) and reflection.
-func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, opts []grpc.ServerOption) error {
+func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, apiKeys authz.KeySource, opts []grpc.ServerOption) error {
 	gs := grpc.NewServer(append(opts, extproc.ServerOptions()...)...)
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda, keys))
 	// The authorization service Envoy's ext_authz filter calls on the same cluster (xds/translator/authz.go).
-	// No key source is wired to the admin API yet: API-key routes answer 403 until one is.
-	authv3.RegisterAuthorizationServer(gs, &authz.Service{RouteKeys: keys, Limits: authz.NewLimiter(), Log: log})
+	// apiKeys nil (no store): every API-key route answers 403 Forbidden.
+	authv3.RegisterAuthorizationServer(gs, &authz.Service{RouteKeys: keys, Keys: apiKeys, Limits: authz.NewLimiter(), Log: log})
 	if hs == nil {
 		hs = health.NewServer()
 	}

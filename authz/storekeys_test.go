@@ -1,0 +1,57 @@
+package authz
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
+	"github.com/proxyplus/proxyplus/store"
+)
+
+// TestStoreKeys: a key of a plan is found for the plan's stages only, enabled as stored; a change in the store
+// reaches the index.
+func TestStoreKeys(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const value = "kT4mPq9ZrW2xLb7NcY5vHs3JdF8gAe6UuR1oQiEp"
+	k, err := st.PutAPIKey(ctx, &adminv1.ApiKey{Value: value, Enabled: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutUsagePlan(ctx, &adminv1.UsagePlan{Id: "gold", KeyIds: []string{k.GetId()},
+		ApiStages: []*adminv1.ApiStage{{RestApiId: "a1b2c3d4e5", Stage: "dev"}},
+		Throttle:  &adminv1.Throttle{RateLimit: 5, BurstLimit: 10}, Quota: &adminv1.Quota{Limit: 100, Period: "DAY"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	var sk StoreKeys
+	if err := sk.Load(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := sk.Lookup("a1b2c3d4e5", "dev", value)
+	if !ok || got.ID != k.GetId() || !got.Enabled || got.Plan.BurstLimit != 10 || got.Plan.QuotaPeriod != "DAY" {
+		t.Fatalf("lookup dev: %+v %v", got, ok)
+	}
+	if _, ok := sk.Lookup("a1b2c3d4e5", "prod", value); ok {
+		t.Errorf("the key is found on a stage its plan does not name")
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	loads := make(chan struct{}, 16)
+	sk.loaded = func() { loads <- struct{}{} }
+	go func() { sk.Follow(fctx, st, st, nil); close(done) }()
+	<-loads // the first load
+	k.Enabled = false
+	if _, err := st.PutAPIKey(ctx, k, 0); err != nil {
+		t.Fatal(err)
+	}
+	for got, ok := sk.Lookup("a1b2c3d4e5", "dev", value); !ok || got.Enabled; got, ok = sk.Lookup("a1b2c3d4e5", "dev", value) {
+		<-loads // a reload after the write
+	}
+	cancel()
+	<-done
+}
