@@ -79,3 +79,52 @@ func testAPIKeysAndUsagePlans(t *testing.T, open func(*testing.T) contractStore)
 		t.Errorf("deployed revision moved from %d to %d: keys must not change what Envoy serves", depBefore, depAfter)
 	}
 }
+
+// testUsageCounters: concurrent adds from several writers all count; a zero delta reads; counting does not bump
+// the store revision (Watch stays quiet for it).
+func testUsageCounters(t *testing.T, open func(*testing.T) contractStore) {
+	ctx := context.Background()
+	s := open(t)
+	us, ok := s.(UsageStore)
+	if !ok {
+		t.Fatalf("%T does not implement UsageStore", s)
+	}
+	before, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, adds = 4, 25
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func() {
+			for i := 0; i < adds; i++ {
+				if _, err := us.AddUsage(ctx, map[string]int64{"k1/gold/2026-12-07": 1, "k2/gold/2026-12-07": 2}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := us.AddUsage(ctx, map[string]int64{"k1/gold/2026-12-07": 0, "k2/gold/2026-12-07": 0, "k3/none": 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["k1/gold/2026-12-07"] != writers*adds || got["k2/gold/2026-12-07"] != 2*writers*adds || got["k3/none"] != 0 {
+		t.Errorf("totals %v", got)
+	}
+	after, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("store revision moved from %d to %d: usage counting must not", before, after)
+	}
+	_, err = us.AddUsage(ctx, map[string]int64{"": 1})
+	wantErr(t, err, ErrInvalidArgument)
+}
