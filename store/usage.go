@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"sort"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	bolt "go.etcd.io/bbolt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // UsageStore keeps the usage-plan counters every authorization service replica shares (issue 11 scope 3: quotas
@@ -81,7 +81,7 @@ func (s *Bolt) AddUsage(ctx context.Context, deltas map[string]int64) (map[strin
 }
 
 // etcdUsageAttempts bounds the optimistic retries of one AddUsage when other replicas add at the same time.
-const etcdUsageAttempts = 20
+const etcdUsageAttempts = 100
 
 // AddUsage implements UsageStore with one etcd transaction guarded by the counters' mod revisions, retried when
 // another replica changed one of them first. Counters live under P/usage/, outside meta/revision, so Watch does
