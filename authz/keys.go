@@ -1,15 +1,19 @@
 package authz
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/proxyplus/proxyplus/store"
 )
 
 // Key is an API key bound to one stage through its usage plan.
@@ -105,23 +109,96 @@ func KeyID(value string) string {
 	return string(b)
 }
 
-// Limiter counts requests per key: a token bucket for the throttle and a counter per quota window. One Limiter
-// holds the counts of every Envoy that calls this service replica; see the README section on how exact that is
-// across replicas. Memory is bounded by the number of keys (one entry per key).
+// Limiter counts requests per key and plan: a token bucket for the throttle and a counter per quota window. One
+// Limiter holds the counts of every Envoy that calls this service replica. With a shared counter store (Shared,
+// SyncEvery) the quota counts of every replica are added up in the store: a replica admits while the total it last
+// read plus what it admitted since stays under the limit, so N replicas overshoot a quota by at most what the
+// other N-1 admit within one sync interval. Throttles stay per replica. Memory is bounded by the keys in use.
 type Limiter struct {
 	mu    sync.Mutex
 	state map[string]*usage
+	// Shared, when set, holds the quota counters of all replicas (store.UsageStore).
+	Shared store.UsageStore
+	// base is each quota counter's total at the last sync; pending what this replica admitted since.
+	base, pending map[string]int64
 }
 
 type usage struct {
 	tokens float64
 	last   time.Time
 	window time.Time
-	count  int64
+	// count is what this replica admitted in the window since the last sync (all of it without Shared);
+	// counter names the window's shared counter.
+	count   int64
+	counter string
 }
 
 // NewLimiter is an empty Limiter.
-func NewLimiter() *Limiter { return &Limiter{state: map[string]*usage{}} }
+func NewLimiter() *Limiter {
+	return &Limiter{state: map[string]*usage{}, base: map[string]int64{}, pending: map[string]int64{}}
+}
+
+// Sync adds what this replica admitted since the last sync to the shared counters and reads back every current
+// window's total (what the other replicas admitted included). On failure the counts stay pending for the next sync.
+func (l *Limiter) Sync(ctx context.Context) error {
+	if l.Shared == nil {
+		return nil
+	}
+	l.mu.Lock()
+	deltas := make(map[string]int64, len(l.state))
+	for _, u := range l.state {
+		if u.counter != "" {
+			deltas[u.counter] += 0 // read every window in use, not only those with news
+		}
+	}
+	for k, n := range l.pending {
+		deltas[k] += n
+	}
+	l.pending = map[string]int64{}
+	l.mu.Unlock()
+	if len(deltas) == 0 {
+		return nil
+	}
+	totals, err := l.Shared.AddUsage(ctx, deltas)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		for k, n := range deltas {
+			l.pending[k] += n
+		}
+		return fmt.Errorf("usage sync: %w", err)
+	}
+	base := make(map[string]int64, len(totals))
+	for k, n := range totals {
+		base[k] = n
+	}
+	l.base = base
+	// What was admitted since the swap is still pending, and still counted in the windows' local counts; the
+	// synced part is now in base.
+	for _, u := range l.state {
+		u.count = l.pending[u.counter]
+	}
+	return nil
+}
+
+// SyncEvery syncs every interval until ctx ends; failures are logged and retried at the next tick.
+func (l *Limiter) SyncEvery(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.Sync(ctx); err != nil && ctx.Err() == nil {
+				log.Error("authz: usage-plan counters not shared", "error", err)
+			}
+		}
+	}
+}
 
 // Take counts one request of k at now: nil when allowed, else the throttle or quota denial. A throttled request
 // does not count against the quota.
@@ -150,11 +227,15 @@ func (l *Limiter) Take(k *Key, now time.Time) *Denial {
 		w := windowStart(now, p.QuotaPeriod)
 		if !w.Equal(u.window) {
 			u.window, u.count = w, 0
+			u.counter = id + "/" + w.Format("2006-01-02")
 		}
-		if u.count >= p.QuotaLimit {
+		if l.base[u.counter]+u.count >= p.QuotaLimit {
 			return &QuotaExceeded
 		}
 		u.count++
+		if l.Shared != nil {
+			l.pending[u.counter]++
+		}
 	}
 	if p.RateLimit > 0 || p.BurstLimit > 0 {
 		u.tokens--

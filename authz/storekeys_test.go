@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
 	"github.com/proxyplus/proxyplus/store"
@@ -54,4 +55,44 @@ func TestStoreKeys(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestLimiterSharedQuota: two replicas sharing the store's counters: each admits on its own until a sync, after
+// which both see the other's requests and refuse once the quota is used up.
+func TestLimiterSharedQuota(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "u.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, b := NewLimiter(), NewLimiter()
+	a.Shared, b.Shared = st, st
+	k := &Key{ID: "k1", Value: "v", Enabled: true, Plan: &UsagePlan{ID: "gold", QuotaLimit: 10, QuotaPeriod: "MONTH"}}
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for i := 0; i < 6; i++ {
+		if d := a.Take(k, now); d != nil {
+			t.Fatalf("replica a request %d: %v", i, d)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if d := b.Take(k, now); d != nil {
+			t.Fatalf("replica b request %d: %v", i, d)
+		}
+	}
+	for _, l := range []*Limiter{a, b, a} {
+		if err := l.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := a.Take(k, now); d != &QuotaExceeded {
+		t.Errorf("replica a after sync: %v, want QUOTA_EXCEEDED (6 + 4 of 10 used)", d)
+	}
+	if d := b.Take(k, now); d != &QuotaExceeded {
+		t.Errorf("replica b after sync: %v, want QUOTA_EXCEEDED", d)
+	}
+	// Next month the counters start again.
+	if d := a.Take(k, now.AddDate(0, 1, 0)); d != nil {
+		t.Errorf("next month: %v", d)
+	}
 }

@@ -268,14 +268,19 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress, "tls", cfg.ExtprocTls.GetCertFile() != "", "mtls", cfg.ExtprocTls.GetClientCaFile() != "")
 	warnIfReachable(log, cfg.ExtprocAddress, cfg.ExtprocTls)
 	epHealth := health.NewServer()
-	// API keys and usage plans of the store (admin API), followed as they change.
-	var apiKeys authz.KeySource
-	if ks, ok := st.(store.KeyStore); ok && st != nil {
+	// API keys and usage plans of the store (admin API), followed as they change; quota counters shared with the
+	// other replicas through the store, synced every usageSyncInterval.
+	az := &authz.Service{Limits: authz.NewLimiter()}
+	if ks, ok := st.(store.KeyStore); ok {
 		sk := &authz.StoreKeys{}
-		apiKeys = sk
+		az.Keys = sk
 		start("API key index", func() error { sk.Follow(ctx, st, ks, log); return nil })
 	}
-	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, apiKeys, epOpts) })
+	if us, ok := st.(store.UsageStore); ok {
+		az.Limits.Shared = us
+		start("usage-plan counters", func() error { az.Limits.SyncEvery(ctx, usageSyncInterval, log); return nil })
+	}
+	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, az, epOpts) })
 
 	if cfg.MetricsAddress != "off" {
 		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
@@ -381,14 +386,21 @@ func listen(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
+// usageSyncInterval is how often the usage-plan quota counters are added up across replicas (authz.Limiter).
+const usageSyncInterval = time.Second
+
 // serveExtProc runs the processor with opts (processorServerOptions), acting on route data signed with keys,
 // gRPC health (hs; a new one when nil) and reflection.
-func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, apiKeys authz.KeySource, opts []grpc.ServerOption) error {
+func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, az *authz.Service, opts []grpc.ServerOption) error {
 	gs := grpc.NewServer(append(opts, extproc.ServerOptions()...)...)
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda, keys))
 	// The authorization service Envoy's ext_authz filter calls on the same cluster (xds/translator/authz.go).
-	// apiKeys nil (no store): every API-key route answers 403 Forbidden.
-	authv3.RegisterAuthorizationServer(gs, &authz.Service{RouteKeys: keys, Keys: apiKeys, Limits: authz.NewLimiter(), Log: log})
+	// Without keys (no store: az nil or az.Keys nil) every API-key route answers 403 Forbidden.
+	if az == nil {
+		az = &authz.Service{Limits: authz.NewLimiter()}
+	}
+	az.RouteKeys, az.Log = keys, log
+	authv3.RegisterAuthorizationServer(gs, az)
 	if hs == nil {
 		hs = health.NewServer()
 	}
