@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
@@ -62,6 +64,59 @@ func BenchmarkUsagePlanCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkUsagePlanCheckInterleaved plays a no-op check and a usage-plan check in turn, under the same load, and
+// reports each one's median latency and their ratio (usage-plan / no-op): the machine's noise hits both sides alike.
+func BenchmarkUsagePlanCheckInterleaved(b *testing.B) {
+	key, err := ir.NewRouteKey(make([]byte, ir.MinRouteKeyBytes))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := ir.RouteKeys{key}
+	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "a1b2c3d4e5", Stage: "dev", Route: ir.Route{Name: "a1b2c3d4e5/dev/abc/GET",
+		ResourcePath: "/inventory", Method: "GET", Authorization: &ir.Authorization{APIKeyRequired: true, APIKeySource: ir.APIKeySourceHeader}}}, keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const value = "kT4mPq9ZrW2xLb7NcY5vHs3JdF8gAe6UuR1oQiEp"
+	svc := &authz.Service{RouteKeys: keys, Limits: authz.NewLimiter(), Keys: authz.StaticKeys{value: {ID: authz.KeyID(value), Value: value,
+		Enabled: true, Plan: &authz.UsagePlan{ID: "gold", RateLimit: 1e12, BurstLimit: 1 << 30, QuotaLimit: 1 << 62, QuotaPeriod: "MONTH"}}}}
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/dev/inventory",
+			Headers: map[string]string{":authority": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com", "x-api-key": value, "user-agent": "curl/8.5.0"}}},
+		ContextExtensions: map[string]string{ir.RouteMetadataKey: spec},
+	}}
+	noop, plan := serve(b, noopAuthz{}), serve(b, svc)
+	ctx := context.Background()
+	var tn, tp []time.Duration
+	call := func(c authv3.AuthorizationClient) time.Duration {
+		start := time.Now()
+		resp, err := c.Check(ctx, req)
+		d := time.Since(start)
+		if err != nil || resp.GetStatus().GetCode() != 0 {
+			b.Fatalf("check: %v %v", err, resp.GetStatus())
+		}
+		return d
+	}
+	for range 200 { // warm both connections
+		call(noop)
+		call(plan)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		tn = append(tn, call(noop))
+		tp = append(tp, call(plan))
+	}
+	b.StopTimer()
+	p50 := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2].Nanoseconds())
+	}
+	n, p := p50(tn), p50(tp)
+	b.ReportMetric(n, "noop-p50-ns")
+	b.ReportMetric(p, "usageplan-p50-ns")
+	b.ReportMetric(p/n, "ratio")
 }
 
 func serve(b *testing.B, srv authv3.AuthorizationServer) authv3.AuthorizationClient {
