@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -76,5 +77,51 @@ func TestAPIKeysAndUsagePlans(t *testing.T) {
 	gp, err := other.GetUsagePlan(ctx, &adminv1.GetUsagePlanRequest{Id: plan.GetUsagePlan().GetId()})
 	if err != nil || gp.GetUsagePlan().GetQuota().GetLimit() != 1000 || len(gp.GetUsagePlan().GetKeyIds()) != 1 {
 		t.Fatalf("imported plan %v, %v", gp, err)
+	}
+}
+
+// TestTestInvokeUsesStoredKeys: the admin TestInvoke checks an API-key route against the stored keys and plans: no
+// key or a key of no plan of the stage → 403, a key of the stage's plan → the event with identity.apiKey.
+func TestTestInvokeUsesStoredKeys(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t, Options{})
+	doc := `{"openapi":"3.0.1","info":{"title":"keys","version":"1"},"x-amazon-apigateway-api-key-source":"HEADER",
+"paths":{"/inventory":{"get":{"security":[{"api_key":[]}],"x-amazon-apigateway-integration":{"type":"aws_proxy","httpMethod":"POST",
+"uri":"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:echo/invocations"}}}},
+"components":{"securitySchemes":{"api_key":{"type":"apiKey","name":"x-api-key","in":"header"}}}}`
+	imp, err := c.ImportRestApi(ctx, &adminv1.ImportRestApiRequest{Body: []byte(doc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := imp.GetRecord().GetRestApi().GetId()
+	if _, err := c.CreateDeployment(ctx, &adminv1.CreateDeploymentRequest{RestApiId: id, StageName: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	const value = "kT4mPq9ZrW2xLb7NcY5vHs3JdF8gAe6UuR1oQiEp"
+	k, err := c.PutApiKey(ctx, &adminv1.PutApiKeyRequest{ApiKey: &adminv1.ApiKey{Value: value, Enabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoke := func(headers ...*adminv1.Header) string {
+		t.Helper()
+		r, err := c.TestInvoke(ctx, &adminv1.TestInvokeRequest{RestApiId: id, StageName: "dev", Method: "GET", Target: "/dev/inventory", Headers: headers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetResultJson()
+	}
+	keyHeader := &adminv1.Header{Name: "x-api-key", Value: value}
+	if got := invoke(keyHeader); !strings.Contains(got, `"statusCode":403`) || !strings.Contains(got, `Forbidden`) {
+		t.Errorf("key in no plan: %s", got)
+	}
+	if _, err := c.PutUsagePlan(ctx, &adminv1.PutUsagePlanRequest{UsagePlan: &adminv1.UsagePlan{Id: "gold", KeyIds: []string{k.GetApiKey().GetId()},
+		ApiStages: []*adminv1.ApiStage{{RestApiId: id, Stage: "dev"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := invoke(); !strings.Contains(got, `"statusCode":403`) {
+		t.Errorf("no key: %s", got)
+	}
+	if got := invoke(keyHeader); !strings.Contains(got, `"apiKey":"`+value+`"`) || !strings.Contains(got, `"apiKeyId":"`+k.GetApiKey().GetId()+`"`) {
+		t.Errorf("key of the stage's plan: %s", got)
 	}
 }
