@@ -196,9 +196,11 @@ func (e *Evaluator) VerifyJWT(sel *Selection, req *Request, jwks *JWKS, now time
 	if err != nil {
 		return nil, err
 	}
+	// The providers run in order and stop at the first success (BaseGroupVerifierImpl::verify); each writes its
+	// payload or failure status under its own key (ContextImpl::addExtractedData); with none good the reply's status
+	// is AnyVerifierImpl::onComplete's aggregate, preferring errors other than JwtMissed and JwtUnknownIssuer.
 	md := &structpb.Struct{Fields: map[string]*structpb.Value{}}
-	var last string
-	var lastP JWTProvider
+	last := jwtMissed
 	for _, p := range r.Providers {
 		token, ok := d.h.first(p.Header)
 		msg, payload := "", (*structpb.Struct)(nil)
@@ -216,12 +218,14 @@ func (e *Evaluator) VerifyJWT(sel *Selection, req *Request, jwks *JWKS, now time
 			}
 			return &JWTOutcome{Metadata: md}, nil
 		}
-		last, lastP = msg, p
-	}
-	if lastP.FailedStatusInMetadata != "" {
-		md.Fields[lastP.FailedStatusInMetadata] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			"code": structpb.NewNumberValue(jwtStatusCode[last]), "message": structpb.NewStringValue(last),
-		}})
+		if p.FailedStatusInMetadata != "" {
+			md.Fields[p.FailedStatusInMetadata] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+				"code": structpb.NewNumberValue(jwtStatusCode[msg]), "message": structpb.NewStringValue(msg),
+			}})
+		}
+		if (msg != jwtMissed && msg != jwtUnknownIssuer) || last == jwtMissed {
+			last = msg
+		}
 	}
 	out := &JWTOutcome{Metadata: md, Failed: true, Status: 401, Message: last,
 		Details: "jwt_authn_access_denied{" + strings.ReplaceAll(last, " ", "_") + "}"}

@@ -19,11 +19,14 @@ import (
 const testIssuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TESTPOOL"
 
 // cognitoEvaluator is the evaluator over the configuration proxyplus generates for one Cognito route.
-func cognitoEvaluator(t *testing.T) *evaluator.Evaluator {
+func cognitoEvaluator(t *testing.T, pools ...ir.UserPool) *evaluator.Evaluator {
 	t.Helper()
 	key, err := ir.NewRouteKey(make([]byte, ir.MinRouteKeyBytes))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(pools) == 0 {
+		pools = []ir.UserPool{{Region: "us-east-1", ID: "us-east-1_TESTPOOL"}}
 	}
 	cfg := &ir.Config{
 		Listener: ir.Listener{Name: "l", Address: "0.0.0.0", Port: 8080},
@@ -32,7 +35,7 @@ func cognitoEvaluator(t *testing.T) *evaluator.Evaluator {
 			Routes: []ir.Route{{Name: "a1b2c3d4e5/prod/me/GET", ResourceID: "me", ResourcePath: "/me", Segments: []ir.Segment{{Kind: ir.Literal, Text: "me"}}, Method: "GET",
 				Integration: ir.Integration{Type: ir.AWSProxy, Lambda: &ir.LambdaIntegration{FunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:echo", Timeout: ir.Duration(29 * time.Second)}},
 				Authorization: &ir.Authorization{Type: ir.AuthCognito, Cognito: &ir.CognitoAuthorizer{Name: "pool", TokenHeader: "Authorization",
-					Pools: []ir.UserPool{{Region: "us-east-1", ID: "us-east-1_TESTPOOL"}}}}}}}}}},
+					Pools: pools}}}}}}}},
 	}
 	res, err := xdstranslator.Build(cfg)
 	if err != nil {
@@ -183,4 +186,50 @@ func FuzzVerifyToken(f *testing.F) {
 		}
 		_, _ = ev.VerifyJWT(sel, req, jwks, time.Now())
 	})
+}
+
+// TestJWTAuthnTwoPools: with an authorizer of two pools, an expired token of the first pool is still "expired"
+// although the second pool's provider, which runs after it, fails it as a foreign issuer (AnyVerifierImpl prefers the other error; each
+// provider's failure has its own metadata key, which the mappers read).
+func TestJWTAuthnTwoPools(t *testing.T) {
+	ev := cognitoEvaluator(t, ir.UserPool{Region: "us-east-1", ID: "us-east-1_TESTPOOL"}, ir.UserPool{Region: "eu-west-1", ID: "eu-west-1_OTHERPOOL"})
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name, body string
+		exp        time.Time
+	}{
+		{"expired", `{"message":"The incoming token has expired"}`, now.Add(-time.Hour)},
+		{"good", "", now.Add(time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			token := sign(t, key, "k1", jwt.MapClaims{"iss": testIssuer, "token_use": "id", "exp": tc.exp.Unix()})
+			req := &evaluator.Request{Method: "GET", Path: "/prod/me", Scheme: "http", Authority: "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+				RemoteAddr: "192.0.2.1:5000", LocalAddr: "127.0.0.1:8080", Headers: [][2]string{{"authorization", token}}}
+			sel, err := ev.Select(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := ev.VerifyJWT(sel, req, jwksOf(t, &key.PublicKey, "k1"), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.body == "" {
+				if o.Failed {
+					t.Fatalf("refused: %s", o.Message)
+				}
+				return
+			}
+			r, err := ev.JWTAuthnReply(sel, req, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != 401 || string(r.Body) != tc.body {
+				t.Errorf("reply %d %s, want 401 %s", r.Status, r.Body, tc.body)
+			}
+		})
+	}
 }

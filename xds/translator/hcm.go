@@ -84,7 +84,7 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 		LocalReplyConfig: localReplyConfig(),
 	}
 	if usesCognito(cfg) {
-		h.LocalReplyConfig.Mappers = append(cognitoMappers(), h.LocalReplyConfig.Mappers...)
+		h.LocalReplyConfig.Mappers = append(cognitoMappers(cfg), h.LocalReplyConfig.Mappers...)
 	}
 	if usesProcessor {
 		// Envoy's backstop for Lambda routes, which play ext_proc in FULL_DUPLEX_STREAMED mode where no message

@@ -47,8 +47,13 @@ const (
 	JWTAuthnNamespace = "envoy.filters.http.jwt_authn"
 	// CognitoPayloadKey is payload_in_metadata: the verified token's claims.
 	CognitoPayloadKey = "cognito_claims"
-	// CognitoFailureKey is failed_status_in_metadata: {code, message} of a failed verification.
-	CognitoFailureKey = "cognito_failure"
+	// CognitoFailureKeyPrefix + provider name is the provider's failed_status_in_metadata: {code, message} of its
+	// failed verification. One key per provider: a requires_any over several pools runs every provider, each
+	// writing its own status (authenticator.cc doneWithStatus → ContextImpl::addExtractedData, last write wins per
+	// key), while the reply's status is AnyVerifierImpl::onComplete's aggregate that prefers errors other than
+	// JwtMissed and JwtUnknownIssuer — so an expired token of one pool must stay visible next to the other pools'
+	// "unknown issuer".
+	CognitoFailureKeyPrefix = "cognito_failure:"
 	// JWTExpiredMessage is jwt_verify_lib's getStatusString(Status::JwtExpired) (jwt_verify_lib src/status.cc,
 	// the library Envoy's jwt_authn links; not in the Envoy tree).
 	JWTExpiredMessage = "Jwt is expired"
@@ -125,7 +130,7 @@ func jwtAuthnFilter(cfg *ir.Config) (*hcmv3.HttpFilter, error) {
 					AsyncFetch: &jwtauthnv3.JwksAsyncFetch{},
 				}},
 				PayloadInMetadata:      CognitoPayloadKey,
-				FailedStatusInMetadata: CognitoFailureKey,
+				FailedStatusInMetadata: CognitoFailureKeyPrefix + name,
 				ClockSkewSeconds:       cognitoClockSkew,
 			}
 			pools = append(pools, &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_ProviderName{ProviderName: name}})
@@ -178,16 +183,27 @@ func cognitoClusters(cfg *ir.Config) ([]*clusterv3.Cluster, error) {
 	return out, nil
 }
 
-// cognitoMappers turn jwt_authn's 401s into API Gateway's (AUTHORIZERS.md §5): the expired token's message, else
-// Unauthorized. They match only replies whose dynamic metadata carries jwt_authn's failure status, so no other
-// 401 (a processor's, a function's) is touched.
-func cognitoMappers() []*hcmv3.ResponseMapper {
-	failure := func(value *matcherv3.ValueMatcher) *accesslogv3.AccessLogFilter {
+// cognitoMappers turn jwt_authn's 401s into API Gateway's (AUTHORIZERS.md §5): the expired token's message when a
+// provider failed with it, else Unauthorized. They match only replies whose dynamic metadata carries a provider's
+// failure status, so no other 401 (a processor's, a function's) is touched.
+func cognitoMappers(cfg *ir.Config) []*hcmv3.ResponseMapper {
+	keys := map[string]bool{}
+	cognitoRoutes(cfg, func(_ ir.API, r ir.Route) {
+		for _, p := range r.Authorization.Cognito.Pools {
+			keys[CognitoFailureKeyPrefix+cognitoProviderName(p, r.Authorization.Cognito.TokenHeader)] = true
+		}
+	})
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	failure := func(key string, value *matcherv3.ValueMatcher) *accesslogv3.AccessLogFilter {
 		return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_MetadataFilter{MetadataFilter: &accesslogv3.MetadataFilter{
 			Matcher: &matcherv3.MetadataMatcher{
 				Filter: JWTAuthnNamespace,
 				Path: []*matcherv3.MetadataMatcher_PathSegment{
-					{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: CognitoFailureKey}},
+					{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: key}},
 					{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: "message"}},
 				},
 				Value: value,
@@ -198,9 +214,19 @@ func cognitoMappers() []*hcmv3.ResponseMapper {
 	and := func(fs ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
 		return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{Filters: fs}}}
 	}
-	expired := failure(&matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+	anyOf := func(value *matcherv3.ValueMatcher) *accesslogv3.AccessLogFilter {
+		var fs []*accesslogv3.AccessLogFilter
+		for _, k := range names {
+			fs = append(fs, failure(k, value))
+		}
+		if len(fs) == 1 {
+			return fs[0]
+		}
+		return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_OrFilter{OrFilter: &accesslogv3.OrFilter{Filters: fs}}}
+	}
+	expired := anyOf(&matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
 		MatchPattern: &matcherv3.StringMatcher_Exact{Exact: JWTExpiredMessage}}}})
-	anyFailure := failure(&matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}})
+	anyFailure := anyOf(&matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}})
 	return []*hcmv3.ResponseMapper{
 		jsonMapper(and(statusIs(401), expired), 401, `{"message":"The incoming token has expired"}`, "UnauthorizedException"),
 		jsonMapper(and(statusIs(401), anyFailure), 401, `{"message":"Unauthorized"}`, "UnauthorizedException"),
