@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+	"github.com/proxyplus/proxyplus/store"
 )
 
 // runExtProc runs the ext_proc service alone, so it can be scaled as a sidecar or a separate deployment: it needs
 // no definitions, because every route's data arrives from Envoy's configuration with each stream.
 func runExtProc(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "extproc", "extproc --route-key-file FILE [--listen HOST:PORT|unix:/path] [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--account-id ID]")
+	fs := newFlagSet(e, "extproc", "extproc --route-key-file FILE [--store etcd://host:port/prefix] [--listen HOST:PORT|unix:/path] [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--account-id ID]")
 	addr := fs.String("listen", "127.0.0.1:18001", "address to listen on, host:port or unix:/path; anything but loopback or a unix socket must be reachable by Envoy only (a warning is logged)")
 	routeKeyFile := fs.String("route-key-file", "", "route keys of the control plane (serve's --route-key-file, or route.key in its data dir): the processor acts only on route data signed with one of them (required)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM); Envoy must then connect over TLS (serve --extproc-tls-cert with the same CA)")
@@ -22,6 +24,7 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	storeSpec := fs.String("store", "", "etcd://host:port/prefix of the control plane's store (serve --store): API keys and usage plans for API-key routes, quota counters shared with the other replicas; without it API-key routes answer 403")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,8 +54,22 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 	}
 	log.Info("ext_proc service listening", "address", lis.Addr().String(), "tls", *tlsCert != "", "mtls", *clientCA != "", "route_keys", len(keys))
 	warnIfReachable(log, *addr, tlsFiles)
-	// No store here: API-key routes answer 403 unless the processor runs inside serve (README, API keys).
-	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID}, nil, keys, nil, opts)
+	var st store.Store
+	if *storeSpec != "" {
+		if !strings.HasPrefix(*storeSpec, "etcd://") {
+			return usageError{fmt.Errorf("--store %q: want etcd://host:port/prefix (the embedded store belongs to one serve)", *storeSpec)}
+		}
+		if st, err = openStore(ctx, *storeSpec, "", log); err != nil {
+			return err
+		}
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Warn("closing the store", "err", err)
+			}
+		}()
+	}
+	az := newAuthzService(ctx, st, log, func(_ string, loop func()) { go loop() })
+	err = serveExtProc(ctx, lis, log, &extproc.Lambda{Invoker: invoker, AccountID: *accountID}, nil, keys, az, opts)
 	log.Info("ext_proc service stopped")
 	return err
 }

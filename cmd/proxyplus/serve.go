@@ -269,17 +269,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	warnIfReachable(log, cfg.ExtprocAddress, cfg.ExtprocTls)
 	epHealth := health.NewServer()
 	// API keys and usage plans of the store (admin API), followed as they change; quota counters shared with the
-	// other replicas through the store, synced every usageSyncInterval.
-	az := &authz.Service{Limits: authz.NewLimiter()}
-	if ks, ok := st.(store.KeyStore); ok {
-		sk := &authz.StoreKeys{}
-		az.Keys = sk
-		start("API key index", func() error { sk.Follow(ctx, st, ks, log); return nil })
-	}
-	if us, ok := st.(store.UsageStore); ok {
-		az.Limits.Shared = us
-		start("usage-plan counters", func() error { az.Limits.SyncEvery(ctx, usageSyncInterval, log); return nil })
-	}
+	// other replicas through the store.
+	az := newAuthzService(ctx, st, log, func(name string, loop func()) { start(name, func() error { loop(); return nil }) })
 	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, az, epOpts) })
 
 	if cfg.MetricsAddress != "off" {
@@ -385,9 +376,6 @@ func listen(addr string) (net.Listener, error) {
 	}
 	return net.Listen("tcp", addr)
 }
-
-// usageSyncInterval is how often the usage-plan quota counters are added up across replicas (authz.Limiter).
-const usageSyncInterval = time.Second
 
 // serveExtProc runs the processor with opts (processorServerOptions), acting on route data signed with keys,
 // gRPC health (hs; a new one when nil) and reflection.

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -127,5 +130,94 @@ func TestServeAPIKeysAcrossReplicas(t *testing.T) {
 	}
 	if admitted > 3+1 {
 		t.Logf("admitted %d of a quota of 3 (the other replica's requests within one sync interval)", admitted)
+	}
+}
+
+// TestExtProcStoreAPIKeys: `proxyplus extproc --store etcd://…` (the processor as a sidecar) enforces the keys of the
+// control plane's store: 403 for an unknown key, OK for a key of the stage's plan once it is in the store.
+func TestExtProcStoreAPIKeys(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	etcd, err := etcdtest.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(etcd.Close)
+	prefix := "/proxyplus-" + t.Name()
+	keyFile := writeRouteKeyFile(t)
+	rawKeys, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ir.ParseRouteKeys(keyFile, rawKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freePorts(t, 1)[0]
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	go func() {
+		done <- run(ctx, &env{stdout: io.Discard, stderr: logs}, []string{"extproc", "--listen", addr, "--route-key-file", keyFile,
+			"--store", "etcd://" + etcd.Endpoints[0] + prefix})
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("extproc exited %d: %s", code, logs.String())
+		}
+	}()
+	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "a1b2c3d4e5", Stage: "dev", Route: ir.Route{Name: "a1b2c3d4e5/dev/abc/GET",
+		ResourcePath: "/inventory", Method: "GET", Authorization: &ir.Authorization{APIKeyRequired: true}}}, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const value = "kT4mPq9ZrW2xLb7NcY5vHs3JdF8gAe6UuR1oQiEp"
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request:           &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/dev/inventory", Headers: map[string]string{"x-api-key": value}}},
+		ContextExtensions: map[string]string{ir.RouteMetadataKey: spec},
+	}}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	resp, err := client.Check(t.Context(), req, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetDeniedResponse().GetStatus().GetCode() != 403 {
+		t.Fatalf("unknown key: %v, want 403", resp)
+	}
+	st, err := store.OpenEtcd(t.Context(), etcd.Endpoints, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k, err := st.PutAPIKey(t.Context(), &adminv1.ApiKey{Value: value, Enabled: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutUsagePlan(t.Context(), &adminv1.UsagePlan{Id: "gold", KeyIds: []string{k.GetId()},
+		ApiStages: []*adminv1.ApiStage{{RestApiId: "a1b2c3d4e5", Stage: "dev"}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The sidecar follows the store's watch; poll until it knows the key (bounded by the test deadline only).
+	for {
+		resp, err := client.Check(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetStatus().GetCode() == 0 {
+			if got := resp.GetDynamicMetadata().GetFields()["apiKeyId"].GetStringValue(); got != k.GetId() {
+				t.Errorf("apiKeyId %q, want %q", got, k.GetId())
+			}
+			return
+		}
 	}
 }
