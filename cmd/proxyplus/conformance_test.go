@@ -62,9 +62,9 @@ var enforcedCases = []string{
 	"authorizers/cognito-id-token-claims",
 }
 
-// TestConformanceCLIAuthorizers runs the authorizer cases through the command line too. proxyplus enforces no
-// authorizer or API key yet and serves such methods fail-closed: the cases above must pass; the rest are logged
-// with why they fail. A case that expects the authorizer to be called (authorizerCalls > 0, authorizerEvent) or the
+// TestConformanceCLIAuthorizers runs the authorizer cases through the command line too. proxyplus enforces Cognito
+// user pools and API keys and serves Lambda-authorizer methods fail-closed: the cases above must pass; the rest are
+// logged with why they fail. A case that expects the authorizer to be called (authorizerCalls > 0, authorizerEvent) or the
 // integration to answer cannot pass while nothing is called.
 func TestConformanceCLIAuthorizers(t *testing.T) {
 	cases, err := conformance.Load(testutil.SharedDir(t), "authorizers")
