@@ -240,7 +240,10 @@ func (a *Authorization) String() string {
 	default:
 		parts = append(parts, "authorization type "+a.Type)
 	}
-	if a.APIKeyRequired {
+	switch {
+	case a.APIKeyRequired && a.APIKeySource == APIKeySourceAuthorizer:
+		parts = append(parts, "an API key from its Lambda authorizer (apiKeySource AUTHORIZER)")
+	case a.APIKeyRequired:
 		parts = append(parts, "an API key")
 	}
 	return strings.Join(parts, " and ")
