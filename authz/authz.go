@@ -135,14 +135,31 @@ func (s *Service) Decide(req *authv3.CheckRequest, now time.Time) (*Denial, *str
 		return nil, nil
 	}
 	if a.APIKeySource == ir.APIKeySourceAuthorizer {
-		// Needs a Lambda authorizer's usageIdentifierKey: not enforced here (the route is refused, ir.Enforced).
+		if a.Lambda != nil {
+			// The key is the Lambda authorizer's usageIdentifierKey: the processor checks it (CheckKey) after
+			// running the authorizer, which comes after this filter (xds/translator authzRoute sends such routes
+			// here only for Cognito, which has no Lambda authorizer).
+			return nil, nil
+		}
 		return &Forbidden, nil
 	}
-	value := attrs.GetRequest().GetHttp().GetHeaders()[ir.APIKeyHeader]
+	d, k := s.CheckKey(pr.APIID, pr.Stage, attrs.GetRequest().GetHttp().GetHeaders()[ir.APIKeyHeader], now)
+	if d != nil {
+		return d, nil
+	}
+	return nil, &structpb.Struct{Fields: map[string]*structpb.Value{
+		MetadataAPIKey: structpb.NewStringValue(k.Value), MetadataAPIKeyID: structpb.NewStringValue(k.ID),
+	}}
+}
+
+// CheckKey is the API-key check of a request to apiID's stage presenting value — the x-api-key header, or a
+// Lambda authorizer's usageIdentifierKey (API key source AUTHORIZER, checked by the processor): a denial
+// (403 Forbidden for a missing, unknown or disabled key; 429 from the key's usage plan), or the key.
+func (s *Service) CheckKey(apiID, stage, value string, now time.Time) (*Denial, *Key) {
 	if value == "" || s.Keys == nil {
 		return &Forbidden, nil
 	}
-	k, ok := s.Keys.Lookup(pr.APIID, pr.Stage, value)
+	k, ok := s.Keys.Lookup(apiID, stage, value)
 	if !ok || !k.Enabled {
 		return &Forbidden, nil
 	}
@@ -151,9 +168,7 @@ func (s *Service) Decide(req *authv3.CheckRequest, now time.Time) (*Denial, *str
 			return d, nil
 		}
 	}
-	return nil, &structpb.Struct{Fields: map[string]*structpb.Value{
-		MetadataAPIKey: structpb.NewStringValue(k.Value), MetadataAPIKeyID: structpb.NewStringValue(k.ID),
-	}}
+	return nil, k
 }
 
 // tokenAllowed is API Gateway's use of a verified Cognito token (DG apigateway-enable-cognito-user-pool.md): with

@@ -38,9 +38,9 @@ func TestProcessorRouteCarriesAuthorizer(t *testing.T) {
 }
 
 // TestEnforcedCombinations: a method is served only when proxyplus enforces every requirement it has — a Lambda
-// authorizer (the processor), a Cognito user pool (jwt_authn + authz) and an API key from x-api-key (authz over
-// ext_authz); an API key from a Lambda authorizer's usageIdentifierKey (source AUTHORIZER) is not, since ext_authz
-// runs before ext_proc runs the authorizer.
+// authorizer (the processor), a Cognito user pool (jwt_authn + authz), an API key from x-api-key (authz over
+// ext_authz) and an API key from the method's Lambda authorizer's usageIdentifierKey (source AUTHORIZER, checked by
+// the processor); an AUTHORIZER-source key without a Lambda authorizer cannot be supplied.
 func TestEnforcedCombinations(t *testing.T) {
 	lambda := &ir.LambdaAuthorizer{Name: "tok", Type: ir.AuthorizerToken, FunctionARN: "arn:aws:lambda:us-east-1:1:function:a"}
 	cognito := &ir.CognitoAuthorizer{Name: "pool", TokenHeader: "Authorization", Pools: []ir.UserPool{{Region: "us-east-1", ID: "us-east-1_X"}}}
@@ -53,7 +53,8 @@ func TestEnforcedCombinations(t *testing.T) {
 		{"lambda without a runnable authorizer", ir.Authorization{Type: ir.AuthCustom}, false},
 		{"lambda + header key", ir.Authorization{Type: ir.AuthCustom, Lambda: lambda, APIKeyRequired: true, APIKeySource: ir.APIKeySourceHeader}, true},
 		{"lambda + key of unstated source", ir.Authorization{Type: ir.AuthCustom, Lambda: lambda, APIKeyRequired: true}, true},
-		{"lambda + authorizer key", ir.Authorization{Type: ir.AuthCustom, Lambda: lambda, APIKeyRequired: true, APIKeySource: ir.APIKeySourceAuthorizer}, false},
+		{"lambda + authorizer key", ir.Authorization{Type: ir.AuthCustom, Lambda: lambda, APIKeyRequired: true, APIKeySource: ir.APIKeySourceAuthorizer}, true},
+		{"cognito + authorizer key", ir.Authorization{Type: ir.AuthCognito, Cognito: cognito, APIKeyRequired: true, APIKeySource: ir.APIKeySourceAuthorizer}, false},
 		{"cognito", ir.Authorization{Type: ir.AuthCognito, Cognito: cognito}, true},
 		{"cognito without pools", ir.Authorization{Type: ir.AuthCognito}, false},
 		{"cognito + header key", ir.Authorization{Type: ir.AuthCognito, Cognito: cognito, APIKeyRequired: true, APIKeySource: ir.APIKeySourceHeader}, true},

@@ -57,8 +57,8 @@ func (p UserPool) JWKSURI() string { return p.Issuer() + "/.well-known/jwks.json
 // Enforced reports whether proxyplus enforces everything the requirement asks for (else the route is refused,
 // fail-closed): a Lambda authorizer (CUSTOM, run by the processor), a Cognito user pool (jwt_authn + the
 // authorization service) and an API key read from the x-api-key header (the authorization service over
-// ext_authz). AWS_IAM is not enforced, nor an API key from a Lambda authorizer's usageIdentifierKey (source
-// AUTHORIZER): the key check runs in ext_authz, before ext_proc runs the authorizer, so it cannot see that key.
+// ext_authz). An API key from a Lambda authorizer's usageIdentifierKey (source AUTHORIZER) is enforced when the
+// method has a Lambda authorizer (the processor checks the key after running it); AWS_IAM is not enforced.
 func (a *Authorization) Enforced() bool {
 	switch a.Type {
 	case "":
@@ -73,5 +73,11 @@ func (a *Authorization) Enforced() bool {
 	default:
 		return false
 	}
-	return !a.APIKeyRequired || a.APIKeySource == "" || a.APIKeySource == APIKeySourceHeader
+	switch {
+	case !a.APIKeyRequired || a.APIKeySource == "" || a.APIKeySource == APIKeySourceHeader:
+		return true
+	case a.APIKeySource == APIKeySourceAuthorizer:
+		return a.Type == AuthCustom && a.Lambda != nil
+	}
+	return false
 }

@@ -19,8 +19,9 @@ import (
 // x-api-key is served (both are enforced since the merge of authz-keys): without a valid key ext_authz answers 403
 // Forbidden before the processor runs the authorizer; with one, an authorizer's Deny is its 403, and an Allow
 // reaches the function with requestContext.authorizer from the authorizer and identity.apiKey/apiKeyId from the
-// authorization service. In-process and over the wire (ext_authz and ext_proc over gRPC). An AUTHORIZER-source key
-// stays fail-closed: 401 without calling anything.
+// authorization service. In-process and over the wire (ext_authz and ext_proc over gRPC). With API key source
+// AUTHORIZER the key is the authorizer's usageIdentifierKey, which the processor checks against the same keys:
+// none or an unknown one is 403 Forbidden after the authorizer ran, a valid one reaches identity.apiKey.
 func TestLambdaAuthorizerWithAPIKey(t *testing.T) {
 	const api = `openapi: 3.0.1
 info: {title: both, version: '1'}
@@ -67,15 +68,21 @@ paths:
 				defer mu.Unlock()
 				if strings.HasSuffix(fn, ":auth") {
 					authCalls++
-					effect := "Allow"
-					if strings.Contains(string(payload), `"authorizationToken":"deny"`) {
+					effect, usage := "Allow", `,"usageIdentifierKey":"`+key+`"`
+					switch {
+					case strings.Contains(string(payload), `"authorizationToken":"deny"`):
 						effect = "Deny"
+					case strings.Contains(string(payload), `"authorizationToken":"nokey"`):
+						usage = ""
+					case strings.Contains(string(payload), `"authorizationToken":"badkey"`):
+						usage = `,"usageIdentifierKey":"unknownkey0123456789abcd"`
 					}
-					return &lambdainvoke.Result{Payload: []byte(`{"principalId":"user-1","context":{"tenant":"t1"},"policyDocument":{"Statement":[{"Effect":"` + effect + `","Action":"execute-api:Invoke","Resource":"*"}]}}`)}, nil
+					return &lambdainvoke.Result{Payload: []byte(`{"principalId":"user-1","context":{"tenant":"t1"}` + usage + `,"policyDocument":{"Statement":[{"Effect":"` + effect + `","Action":"execute-api:Invoke","Resource":"*"}]}}`)}, nil
 				}
 				event = append([]byte(nil), payload...)
 				return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"body":"ok"}`)}, nil
 			})}
+			inv.Lambda.APIKeys = inv.Authz // as serve shares it between ext_authz and the processor
 			if wire {
 				inv.AuthzClient = startAuthz(t, inv.Authz)
 				inv.Processor, inv.Lambda = startProcessor(t, inv.Lambda, inv.RouteKeys()), nil
@@ -89,19 +96,24 @@ paths:
 				}
 				return got.Response.StatusCode, got.Response.Body
 			}
+			var allowed [][2]string
 			if source != "" {
-				if status, body := call([2]string{"Authorization", "allow"}, [2]string{"x-api-key", key}); status != 401 || authCalls != 0 || event != nil {
-					t.Errorf("wire=%v AUTHORIZER source: %d %s, %d authorizer calls, event %s; want 401 fail-closed, nothing called", wire, status, body, authCalls, event)
+				for _, token := range []string{"nokey", "badkey"} {
+					if status, body := call([2]string{"Authorization", token}); status != 403 || body != `{"message":"Forbidden"}` || authCalls != 1 || event != nil {
+						t.Errorf("wire=%v AUTHORIZER source, %s: %d %s, %d authorizer calls, event %s; want 403 Forbidden after the authorizer", wire, token, status, body, authCalls, event)
+					}
 				}
-				continue
+				allowed = [][2]string{{"Authorization", "allow"}}
+			} else {
+				if status, body := call([2]string{"Authorization", "allow"}); status != 403 || body != `{"message":"Forbidden"}` || authCalls != 0 {
+					t.Errorf("wire=%v no key: %d %s after %d authorizer calls, want 403 Forbidden from ext_authz first", wire, status, body, authCalls)
+				}
+				if status, body := call([2]string{"Authorization", "deny"}, [2]string{"x-api-key", key}); status != 403 || authCalls != 1 || event != nil {
+					t.Errorf("wire=%v denied: %d %s, %d authorizer calls, event %s; want the authorizer's 403", wire, status, body, authCalls, event)
+				}
+				allowed = [][2]string{{"Authorization", "allow"}, {"x-api-key", key}}
 			}
-			if status, body := call([2]string{"Authorization", "allow"}); status != 403 || body != `{"message":"Forbidden"}` || authCalls != 0 {
-				t.Errorf("wire=%v no key: %d %s after %d authorizer calls, want 403 Forbidden from ext_authz first", wire, status, body, authCalls)
-			}
-			if status, body := call([2]string{"Authorization", "deny"}, [2]string{"x-api-key", key}); status != 403 || authCalls != 1 || event != nil {
-				t.Errorf("wire=%v denied: %d %s, %d authorizer calls, event %s; want the authorizer's 403", wire, status, body, authCalls, event)
-			}
-			if status, body := call([2]string{"Authorization", "allow"}, [2]string{"x-api-key", key}); status != 200 || body != "ok" {
+			if status, body := call(allowed...); status != 200 || body != "ok" {
 				t.Fatalf("wire=%v allowed: %d %s", wire, status, body)
 			}
 			var ev struct {

@@ -407,12 +407,24 @@ func (inv *Invoker) lambda() *extproc.Lambda {
 		if authz == nil {
 			authz = dry
 		}
-		return &extproc.Lambda{Invoker: dry, Authorizer: &authorizer.Authorizer{Invoker: authz, Cache: inv.authzCache}, Log: discardLog}
+		return &extproc.Lambda{Invoker: dry, Authorizer: &authorizer.Authorizer{Invoker: authz, Cache: inv.authzCache}, Log: discardLog, APIKeys: inv.apiKeys()}
 	}
 	if lam.Authorizer == nil {
 		lam.Authorizer = &authorizer.Authorizer{Invoker: lam.Invoker, Cache: inv.authzCache, AccountID: lam.AccountID, Now: lam.Now, Log: lam.Log}
 	}
+	if lam.APIKeys == nil {
+		lam.APIKeys = inv.apiKeys()
+	}
 	return lam
+}
+
+// apiKeys is the key check the processor makes for AUTHORIZER-source routes: the invoker's authorization service,
+// as serve shares one between ext_authz and the processor; nil without one.
+func (inv *Invoker) apiKeys() extproc.APIKeyChecker {
+	if inv.Authz == nil {
+		return nil
+	}
+	return inv.Authz
 }
 
 // trustedIP is the client address without its port.

@@ -397,13 +397,18 @@ func listen(addr string) (net.Listener, error) {
 // gRPC health (hs; a new one when nil) and reflection.
 func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, az *authz.Service, opts []grpc.ServerOption) error {
 	gs := grpc.NewServer(append(opts, extproc.ServerOptions()...)...)
-	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda, keys))
 	// The authorization service Envoy's ext_authz filter calls on the same cluster (xds/translator/authz.go).
 	// Without keys (no store: az nil or az.Keys nil) every API-key route answers 403 Forbidden.
 	if az == nil {
 		az = &authz.Service{Limits: authz.NewLimiter()}
 	}
 	az.RouteKeys, az.Log = keys, log
+	if lambda != nil && lambda.APIKeys == nil {
+		// The processor checks the API keys Lambda authorizers name (source AUTHORIZER) against the same keys
+		// and usage-plan counters.
+		lambda.APIKeys = az
+	}
+	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda, keys))
 	authv3.RegisterAuthorizationServer(gs, az)
 	if hs == nil {
 		hs = health.NewServer()

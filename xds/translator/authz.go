@@ -39,7 +39,10 @@ const (
 // authorizer (token_use and scopes).
 func authzRoute(api ir.API, r ir.Route) bool {
 	a := r.Authorization
-	return a != nil && !api.ServeUnauthenticatedInsecure && api.Refusal(r) == nil && (a.APIKeyRequired || a.Cognito != nil)
+	// An AUTHORIZER-source key is the Lambda authorizer's usageIdentifierKey, which the processor checks after
+	// running the authorizer (ext_authz runs before ext_proc): such a route needs ext_authz only for Cognito.
+	headerKey := a != nil && a.APIKeyRequired && a.APIKeySource != ir.APIKeySourceAuthorizer
+	return a != nil && !api.ServeUnauthenticatedInsecure && api.Refusal(r) == nil && (headerKey || a.Cognito != nil)
 }
 
 // usesAuthz reports whether any route needs the ext_authz filter.
