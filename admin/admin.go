@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/loader"
@@ -677,6 +678,14 @@ func (s *Server) TestInvoke(ctx context.Context, req *adminv1.TestInvokeRequest)
 		return nil, status.Errorf(codes.FailedPrecondition, "the stage's configuration cannot be built: %v", err)
 	}
 	inv.DryRun = req.GetDryRun()
+	// API-key routes are checked against the stored keys and plans (with a usage counter of this call's own).
+	if ks, ok := s.opts.Store.(store.KeyStore); ok {
+		sk := &authz.StoreKeys{}
+		if err := sk.Load(ctx, ks); err != nil {
+			return nil, s.storeError(ctx, "TestInvoke", err)
+		}
+		inv.Authz.Keys = sk
+	}
 	method := req.GetMethod()
 	if method == "" {
 		method = "GET"

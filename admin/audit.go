@@ -21,6 +21,11 @@ var mutatingMethods = map[string]bool{
 	adminv1.AdminService_CreateDeployment_FullMethodName: true,
 	adminv1.AdminService_PutStage_FullMethodName:         true,
 	adminv1.AdminService_DeleteStage_FullMethodName:      true,
+	adminv1.AdminService_PutApiKey_FullMethodName:        true,
+	adminv1.AdminService_DeleteApiKey_FullMethodName:     true,
+	adminv1.AdminService_PutUsagePlan_FullMethodName:     true,
+	adminv1.AdminService_DeleteUsagePlan_FullMethodName:  true,
+	adminv1.AdminService_ImportApiKeys_FullMethodName:    true,
 }
 
 // readOnlyMethods change nothing and are not audited. TestInvoke never calls functions and only calls HTTP
@@ -34,6 +39,11 @@ var readOnlyMethods = map[string]bool{
 	adminv1.AdminService_ListStages_FullMethodName:      true,
 	adminv1.AdminService_TestInvoke_FullMethodName:      true,
 	adminv1.AdminService_GetStatus_FullMethodName:       true,
+	adminv1.AdminService_GetApiKey_FullMethodName:       true,
+	adminv1.AdminService_ListApiKeys_FullMethodName:     true,
+	adminv1.AdminService_GetUsagePlan_FullMethodName:    true,
+	adminv1.AdminService_ListUsagePlans_FullMethodName:  true,
+	adminv1.AdminService_ExportApiKeys_FullMethodName:   true,
 }
 
 func isMutating(fullMethod string) bool { return mutatingMethods[fullMethod] }
@@ -109,6 +119,31 @@ func resourceAttrs(req, resp any) []slog.Attr {
 		expected = r.GetExpectedRevision()
 	case *adminv1.DeleteStageRequest:
 		apiID, stage, expected = r.GetRestApiId(), r.GetStageName(), r.GetExpectedRevision()
+	// API keys are named by id, never by value.
+	case *adminv1.PutApiKeyRequest:
+		out, _ := resp.(*adminv1.PutApiKeyResponse)
+		id := out.GetApiKey().GetId()
+		if id == "" {
+			id = r.GetApiKey().GetId()
+		}
+		expected = r.GetExpectedRevision()
+		extra = append(extra, slog.String("api_key_id", id), slog.Bool("enabled", r.GetApiKey().GetEnabled()))
+	case *adminv1.DeleteApiKeyRequest:
+		expected = r.GetExpectedRevision()
+		extra = append(extra, slog.String("api_key_id", r.GetId()))
+	case *adminv1.PutUsagePlanRequest:
+		out, _ := resp.(*adminv1.PutUsagePlanResponse)
+		id := out.GetUsagePlan().GetId()
+		if id == "" {
+			id = r.GetUsagePlan().GetId()
+		}
+		expected = r.GetExpectedRevision()
+		extra = append(extra, slog.String("usage_plan_id", id))
+	case *adminv1.DeleteUsagePlanRequest:
+		expected = r.GetExpectedRevision()
+		extra = append(extra, slog.String("usage_plan_id", r.GetId()))
+	case *adminv1.ImportApiKeysRequest:
+		extra = append(extra, slog.Int("body_bytes", len(r.GetBody())))
 	}
 	var attrs []slog.Attr
 	if apiID != "" {
@@ -140,6 +175,10 @@ func revisionOf(resp any) (uint64, bool) {
 		rev = r.GetDeployment().GetRevision()
 	case *adminv1.PutStageResponse:
 		rev = r.GetRecord().GetRevision()
+	case *adminv1.PutApiKeyResponse:
+		rev = r.GetApiKey().GetRevision()
+	case *adminv1.PutUsagePlanResponse:
+		rev = r.GetUsagePlan().GetRevision()
 	}
 	return rev, rev != 0
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/proxyplus/proxyplus/authorizer"
+	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/internal/ids"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -46,6 +47,10 @@ type Lambda struct {
 	// OmitLogMetadata leaves the access log's processor values (logmeta.go) out of the answers: the access log
 	// then shows "-" for them. For operators who keep no access log, and for measuring their cost.
 	OmitLogMetadata bool
+	// APIKeys checks the API key a route's Lambda authorizer names (usageIdentifierKey) when the route's API key
+	// source is AUTHORIZER: the authorization service (authz.Service), which serve and extproc share with
+	// ext_authz. nil refuses such requests 403 Forbidden.
+	APIKeys APIKeyChecker
 	// floods aggregates failed-invocation lines once they come faster than one a second per function and class.
 	floods floodLog
 }
@@ -201,7 +206,43 @@ func (l *Lambda) authorize(ctx context.Context, pr *ir.ProcessorRoute, req *lamb
 	if out.Refusal != nil {
 		return out.Refusal
 	}
+	if a := pr.Route.Authorization; a.APIKeyRequired && a.APIKeySource == ir.APIKeySourceAuthorizer {
+		if out.Refusal = l.checkAuthorizerKey(pr, req, c, out); out.Refusal != nil {
+			return out.Refusal
+		}
+	}
 	req.Authorizer = out.ContextJSON()
+	return nil
+}
+
+// APIKeyChecker checks an API key against the stage's keys and usage plans (authz.Service.CheckKey).
+type APIKeyChecker interface {
+	CheckKey(apiID, stage, value string, now time.Time) (*authz.Denial, *authz.Key)
+}
+
+// checkAuthorizerKey is the API-key check of a route whose key source is AUTHORIZER (AUTHORIZERS.md §6): the key
+// is the allowing authorizer's usageIdentifierKey, checked as ext_authz checks x-api-key — 403 Forbidden when
+// absent, unknown or disabled, 429 from its usage plan. Allowed, the key reaches requestContext.identity.
+func (l *Lambda) checkAuthorizerKey(pr *ir.ProcessorRoute, req *lambdaproxy.Request, c *lambdaproxy.Context, out *authorizer.Outcome) *lambdaproxy.Response {
+	var value string
+	if out.Result != nil {
+		value = out.Result.UsageIdentifierKey
+	}
+	d, k := &authz.Forbidden, (*authz.Key)(nil)
+	if l.APIKeys != nil {
+		now := time.Now()
+		if l.Now != nil {
+			now = l.Now()
+		}
+		d, k = l.APIKeys.CheckKey(pr.APIID, pr.Stage, value, now)
+	}
+	if d != nil {
+		return lambdaproxy.GatewayResponse(d.Status, d.Body, d.ErrorType, "proxyplus_api_key_refused", c)
+	}
+	if req.Auth == nil {
+		req.Auth = &lambdaproxy.Auth{}
+	}
+	req.Auth.APIKey, req.Auth.APIKeyID = k.Value, k.ID
 	return nil
 }
 

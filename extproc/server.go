@@ -110,8 +110,10 @@ type streamState struct {
 	ownBody  bool
 	rh       RequestHeaders
 	lreq     lambdaproxy.Request
-	x        Exchange
-	list     [24][2]string // room for a usual request's headers; more spill to the heap
+	// auth is what Envoy's authorization filters established (AuthFromMetadata), from the headers message.
+	auth *lambdaproxy.Auth
+	x    Exchange
+	list [24][2]string // room for a usual request's headers; more spill to the heap
 	// resp is a Lambda answer in wire form (appendImmediateWire) as unknown fields, in wire's pooled buffer.
 	resp extprocsvcv3.ProcessingResponse
 	wire *[]byte
@@ -174,6 +176,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 			}}
 		case ir.AWSProxy, ir.Mock: // a MOCK streams its body like a Lambda route (mock.go)
 			st.headers = st.headersOf(r.RequestHeaders)
+			st.auth = AuthFromMetadata(req.GetMetadataContext())
 			// Envoy names its body mode in the first message of a stream (ext_proc.cc
 			// Filter::encodeProtocolConfig, main 1.37.0-dev 321a098d81); without it (Envoy < 1.34) or in
 			// BUFFERED mode Envoy waits for a headers answer before it sends the body (EXT-8).
@@ -309,6 +312,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	}
 	req := &st.lreq
 	fillLambdaRequest(req, st.headers, st.body, sourceIP(st.headers), "")
+	req.Auth = st.auth
 	x := &st.x
 	if st.tooLong {
 		// The body was not kept: it cannot fit an event (OUT-4).

@@ -153,6 +153,10 @@ type Authorization struct {
 	// Lambda is the method's Lambda authorizer (Type CUSTOM), which the processor runs; nil when the method's
 	// authorizer is not a Lambda authorizer proxyplus can run (the method is then refused, fail-closed).
 	Lambda *LambdaAuthorizer `json:"lambda,omitempty"`
+	// APIKeySource is HEADER (x-api-key; the default) or AUTHORIZER, for APIKeyRequired.
+	APIKeySource string `json:"apiKeySource,omitempty"`
+	// Cognito is the user pool authorizer of a COGNITO_USER_POOLS method.
+	Cognito *CognitoAuthorizer `json:"cognito,omitempty"`
 }
 
 // Lambda authorizer types (Authorizer.type).
@@ -178,12 +182,6 @@ type LambdaAuthorizer struct {
 	ValidationExpression string `json:"validationExpression,omitempty"`
 	// TTL is authorizerResultTtlInSeconds; 0 disables the cache.
 	TTL Duration `json:"ttl"`
-}
-
-// Enforced reports whether proxyplus enforces everything the requirement asks for (no API key: another part
-// of the gateway checks those).
-func (a *Authorization) Enforced() bool {
-	return a.Type == AuthCustom && a.Lambda != nil && !a.APIKeyRequired
 }
 
 // NewAuthorization is the requirement of a method with API Gateway's authorizationType and apiKeyRequired; nil
@@ -242,7 +240,10 @@ func (a *Authorization) String() string {
 	default:
 		parts = append(parts, "authorization type "+a.Type)
 	}
-	if a.APIKeyRequired {
+	switch {
+	case a.APIKeyRequired && a.APIKeySource == APIKeySourceAuthorizer:
+		parts = append(parts, "an API key from its Lambda authorizer (apiKeySource AUTHORIZER)")
+	case a.APIKeyRequired:
 		parts = append(parts, "an API key")
 	}
 	return strings.Join(parts, " and ")

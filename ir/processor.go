@@ -59,6 +59,16 @@ type routeWire struct {
 	// Gateway are the stage's customised gateway responses (mock.go), only on routes whose processor answers
 	// gateway errors.
 	Gateway map[string]GatewayResponse `json:"g,omitempty"`
+	// Auth is the route's requirement as the authorization service (authz, over ext_authz) checks it: the API key
+	// and the Cognito user pool authorizer. The Lambda authorizer travels in Authorizer ("z"), not here.
+	Auth *authWire `json:"y,omitempty"`
+}
+
+type authWire struct {
+	Type         string             `json:"t,omitempty"`
+	APIKey       bool               `json:"k,omitempty"`
+	APIKeySource string             `json:"s,omitempty"`
+	Cognito      *CognitoAuthorizer `json:"c,omitempty"`
 }
 
 type authorizerWire struct {
@@ -105,6 +115,9 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 		w.Variables, w.Mock = pr.StageVariables, encodeMock(in.Mock)
 	default:
 		w.Type = in.Type
+	}
+	if a := pr.Route.Authorization; a != nil {
+		w.Auth = &authWire{Type: a.Type, APIKey: a.APIKeyRequired, APIKeySource: a.APIKeySource, Cognito: a.Cognito}
 	}
 	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
 		l := a.Lambda
@@ -262,10 +275,15 @@ func DecodeProcessorRoute(v string, keys RouteKeys) (*ProcessorRoute, error) {
 		pr.Route.Integration.Type = Mock
 		pr.Route.Integration.Mock = w.Mock.decode()
 	}
+	if y := w.Auth; y != nil {
+		pr.Route.Authorization = &Authorization{Type: y.Type, APIKeyRequired: y.APIKey, APIKeySource: y.APIKeySource, Cognito: y.Cognito}
+	}
 	if z := w.Authorizer; z != nil {
-		pr.Route.Authorization = &Authorization{Type: AuthCustom, APIKeyRequired: z.APIKey, Lambda: &LambdaAuthorizer{
-			Name: z.Name, Type: z.Type, FunctionARN: z.Function, Region: z.Region, IdentitySources: z.Sources,
-			ValidationExpression: z.Validate, TTL: z.TTL}}
+		if pr.Route.Authorization == nil {
+			pr.Route.Authorization = &Authorization{Type: AuthCustom, APIKeyRequired: z.APIKey}
+		}
+		pr.Route.Authorization.Lambda = &LambdaAuthorizer{Name: z.Name, Type: z.Type, FunctionARN: z.Function, Region: z.Region,
+			IdentitySources: z.Sources, ValidationExpression: z.Validate, TTL: z.TTL}
 	}
 	pr.GatewayResponses = w.Gateway
 	var err error

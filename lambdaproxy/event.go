@@ -89,9 +89,12 @@ func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context)
 	dst = append(dst, `,"apiId":`...)
 	dst = evAppendString(dst, route.APIID)
 	if len(req.Authorizer) > 0 {
-		// AUTHORIZERS.md §3: the Lambda authorizer's principalId and context reach the integration.
+		// AUTHORIZERS.md §3: the Lambda authorizer's principalId and context reach the integration. A method has
+		// one authorizer, so Authorizer (CUSTOM) and Auth.Claims (Cognito) never both fill requestContext.authorizer.
 		dst = append(dst, `,"authorizer":`...)
 		dst = append(dst, req.Authorizer...)
+	} else {
+		dst = appendAuthorizer(dst, req.Auth)
 	}
 	dst = append(dst, `,"deploymentId":`...)
 	dst = evAppendString(dst, route.DeploymentID)
@@ -104,7 +107,9 @@ func AppendEvent(dst []byte, route *ir.ProcessorRoute, req *Request, c *Context)
 	dst = append(dst, `,"httpMethod":`...)
 	dst = evAppendString(dst, req.Method)
 	// EVT-24: no authorizer, API key, client certificate or VPC endpoint, so only these two carry a value.
-	dst = append(dst, `,"identity":{"accessKey":null,"accountId":null,"caller":null,`+
+	dst = append(dst, `,"identity":{"accessKey":null,"accountId":null,`...)
+	dst = appendAPIKey(dst, req.Auth)
+	dst = append(dst, `"caller":null,`+
 		`"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,`+
 		`"cognitoIdentityPoolId":null,"principalOrgId":null,"sourceIp":`...)
 	dst = evAppendStringOrNull(dst, req.SourceIP, req.SourceIP != "")

@@ -24,6 +24,8 @@ type Request struct {
 	// Authorizer is requestContext.authorizer, a JSON object the route's Lambda authorizer produced (principalId,
 	// its context stringified, integrationLatency); nil when the route has no authorizer (EVT-24).
 	Authorizer []byte
+	// Auth is what Envoy's authorization filters established (auth.go); nil when the route requires none.
+	Auth *Auth
 }
 
 // Context holds the per-request values the gateway itself generates.

@@ -8,8 +8,8 @@ import (
 )
 
 // TestLambdaAuthorizerNotReportedUnenforced: a method protected by a Lambda TOKEN or REQUEST authorizer is enforced
-// (issue 11 scope 1), so it gets no AUTH-1 finding and its extensions no OAS-10; a Cognito-protected method still
-// gets both.
+// (issue 11 scope 1), so it gets no AUTH-1 finding and its extensions no OAS-10; so is a Cognito-protected one
+// (jwt_authn + authz); an AWS_IAM one still gets both.
 func TestLambdaAuthorizerNotReportedUnenforced(t *testing.T) {
 	for _, tc := range []struct {
 		scheme string
@@ -17,7 +17,8 @@ func TestLambdaAuthorizerNotReportedUnenforced(t *testing.T) {
 	}{
 		{"{type: apiKey, name: Authorization, in: header, x-amazon-apigateway-authtype: custom, x-amazon-apigateway-authorizer: {type: token, authorizerUri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/f/invocations'}}", false},
 		{"{type: apiKey, name: U, in: header, x-amazon-apigateway-authtype: custom, x-amazon-apigateway-authorizer: {type: request, identitySource: method.request.header.X, authorizerUri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/f/invocations'}}", false},
-		{"{type: apiKey, name: Authorization, in: header, x-amazon-apigateway-authtype: cognito_user_pools, x-amazon-apigateway-authorizer: {type: cognito_user_pools, providerARNs: ['arn:aws:cognito-idp:us-east-1:000000000000:userpool/p']}}", true},
+		{"{type: apiKey, name: Authorization, in: header, x-amazon-apigateway-authtype: cognito_user_pools, x-amazon-apigateway-authorizer: {type: cognito_user_pools, providerARNs: ['arn:aws:cognito-idp:us-east-1:000000000000:userpool/p']}}", false},
+		{"{type: apiKey, name: Authorization, in: header, x-amazon-apigateway-authtype: awsSigv4}", true},
 	} {
 		doc := strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: [{auth: []}]\n", 1) +
 			"components:\n  securitySchemes:\n    auth: " + tc.scheme + "\n"
@@ -31,7 +32,7 @@ func TestLambdaAuthorizerNotReportedUnenforced(t *testing.T) {
 			oas10 = oas10 || d.Rule == "OAS-10"
 		}
 		if oas10 != tc.auth1 {
-			// A Lambda authorizer's extensions are read; a Cognito one's are reported as not run yet.
+			// Lambda and Cognito authorizers' extensions are read; AWS_IAM's authtype is reported as not enforced.
 			t.Errorf("%s: OAS-10 reported %v: %v", tc.scheme, oas10, res.Diagnostics)
 		}
 		if got != tc.auth1 {

@@ -224,7 +224,6 @@ var extensionNotes = map[string]string{
 	"x-amazon-apigateway-request-validator":  "request validation is not supported; requests reach the integration unvalidated",
 	"x-amazon-apigateway-request-validators": "request validation is not supported; requests reach the integration unvalidated",
 	"x-amazon-apigateway-policy":             "resource policies are not supported; proxyplus does not enforce them",
-	"x-amazon-apigateway-api-key-source":     "API keys are not checked yet; methods that require one answer 403 Forbidden to every request (fail-closed, see " + diag.RuleUnenforcedAuthorization + ")",
 }
 
 // reportExtensions walks the whole document and warns about every x-amazon-apigateway-* key the importer did not

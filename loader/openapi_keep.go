@@ -39,6 +39,8 @@ func (im *oasImporter) keepStored(api *apigatewayv1.RestApi) {
 				extAPIKeySource, src)
 		}
 		api.ApiKeySource = src
+		// Read: HEADER keys are checked (authz); a method needing an AUTHORIZER key is reported itself (AUTH-1).
+		im.handled[child("$", extAPIKeySource)] = true
 	}
 	if responses := j.object(im.root, extGatewayResponses, "$"); len(responses) > 0 {
 		rp := child("$", extGatewayResponses)
@@ -98,8 +100,9 @@ func (im *oasImporter) keepStored(api *apigatewayv1.RestApi) {
 		}
 		im.src.authorizers[az] = p
 		api.Authorizers = append(api.Authorizers, az)
-		if typ == "TOKEN" || typ == "REQUEST" {
-			// Lambda authorizers run (issue 11 scope 1): their extensions are read, not ignored (OAS-10).
+		if typ == "TOKEN" || typ == "REQUEST" || typ == "COGNITO_USER_POOLS" {
+			// Lambda authorizers run (issue 11 scope 1) and Cognito user pools are verified (jwt_authn + authz): their
+			// extensions are read, not ignored (OAS-10).
 			im.handled[p] = true
 			im.handled[child(child(schemesAt, name), extAuthType)] = true
 		}

@@ -153,19 +153,23 @@ func TestLoadOpenAPIFindings(t *testing.T) {
 
 		// OAS-10
 		// Root security is inherited by operations without their own (AUTHORIZERS.md §7); the finding points at it.
-		{"AUTH-1 root security", oasGet("") + "security: [{key: []}]\ncomponents: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
-			[]want{warnAt(diag.RuleUnenforcedAuthorization, "$.security", "security", `GET /pets requires an API key, which proxyplus does not enforce yet: it is served fail-closed, answering every request 403 {"message":"Forbidden"}`)}},
+		{"AUTH-1 root security", oasGet("") + "x-amazon-apigateway-api-key-source: AUTHORIZER\nsecurity: [{key: []}]\ncomponents: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
+			[]want{warnAt(diag.RuleUnenforcedAuthorization, "$.security", "security", `GET /pets requires an API key from its Lambda authorizer (apiKeySource AUTHORIZER), which proxyplus does not enforce yet: it is served fail-closed, answering every request 403 {"message":"Forbidden"}`)}},
 		{"AUTH-1 root security, operation opts out", strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: []\n", 1) +
 			"security: [{key: []}]\ncomponents: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
 			nil},
-		{"AUTH-2 insecure opt-out", oasGet("") + "x-proxyplus-serve-unauthenticated-insecure: true\nsecurity: [{key: []}]\n" +
+		{"AUTH-2 insecure opt-out", oasGet("") + "x-proxyplus-serve-unauthenticated-insecure: true\nx-amazon-apigateway-api-key-source: AUTHORIZER\nsecurity: [{key: []}]\n" +
 			"components: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
 			[]want{warnAt(diag.RuleServedUnauthenticated, "$.security", "security", "INSECURE: GET /pets requires an API key")}},
 		{"AUTH-2 opt-out type", oasGet("") + "x-proxyplus-serve-unauthenticated-insecure: 'yes'\n",
 			[]want{errAt("OAS-1", "$.x-proxyplus-serve-unauthenticated-insecure", "x-proxyplus-serve-unauthenticated-insecure", "true or false")}},
+		// An API key from x-api-key is checked (authz over ext_authz): nothing to report.
 		{"OAS-10 API key", strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: [{key: []}]\n", 1) +
 			"components: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
-			[]want{warnAt(diag.RuleUnenforcedAuthorization, "$.paths['/pets'].get.security", "security", "GET /pets requires an API key")}},
+			nil},
+		{"OAS-10 API key from the authorizer", strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: [{key: []}]\n", 1) +
+			"x-amazon-apigateway-api-key-source: AUTHORIZER\ncomponents: {securitySchemes: {key: {type: apiKey, name: x-api-key, in: header}}}\n",
+			[]want{warnAt(diag.RuleUnenforcedAuthorization, "$.paths['/pets'].get.security", "security", "GET /pets requires an API key from its Lambda authorizer")}},
 		{"OAS-10 authorizer", strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: [{auth: []}]\n", 1) + `components:
   securitySchemes:
     auth:
@@ -179,9 +183,9 @@ x-amazon-apigateway-policy: {Version: '2012-10-17'}
 x-amazon-apigateway-api-key-source: HEADER
 x-amazon-apigateway-minimum-compression-size: 0
 `, []want{
-			// The Lambda authorizer is enforced and its extensions read (issue 11): no AUTH-1, no OAS-10 for them.
+			// The Lambda authorizer is enforced and its extensions read (issue 11), the API key source too: no AUTH-1,
+			// no OAS-10 for them.
 			warnAt("OAS-10", "$.x-amazon-apigateway-policy", "x-amazon-apigateway-policy", "resource policies"),
-			warnAt("OAS-10", "$.x-amazon-apigateway-api-key-source", "x-amazon-apigateway-api-key-source", "API keys"),
 			warnAt("OAS-10", "$.x-amazon-apigateway-minimum-compression-size", "x-amazon-apigateway-minimum-compression-size", "not supported by proxyplus"),
 		}},
 		{"OAS-10 undefined scheme", strings.Replace(oasGet(""), "    get:\n", "    get:\n      security: [{nope: []}]\n", 1),

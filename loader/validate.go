@@ -228,17 +228,17 @@ var authorizationTypes = map[string]bool{"": true, "NONE": true, "CUSTOM": true,
 
 // validateAuthorization reports a method that requires authorization proxyplus does not enforce yet: it is served
 // fail-closed (AUTH-1, an error for `validate`), or open because the API opted out (AUTH-2).
-// A method whose Lambda authorizer (TOKEN or REQUEST) proxyplus runs, and that requires no API key, is enforced:
-// nothing to report.
-func validateAuthorization(r *reporter, l *locator, m *apigatewayv1.Method, loc, name string, insecure, lambdaAuth bool) {
+// A method whose every requirement proxyplus enforces (ir.Authorization.Enforced: a Lambda authorizer it runs, a
+// Cognito user pool, an API key from x-api-key) has nothing to report.
+func validateAuthorization(r *reporter, l *locator, api *apigatewayv1.RestApi, m *apigatewayv1.Method, loc, name string, insecure bool) {
 	floc, field := l.methodField(m, loc, "authorizationType")
 	if !authorizationTypes[m.AuthorizationType] {
 		r.errorf(floc, field, "RES-12", "authorization type %q of %s is not an API Gateway type: use NONE, CUSTOM, "+
 			"COGNITO_USER_POOLS or AWS_IAM", m.AuthorizationType, name)
 		return
 	}
-	auth := ir.NewAuthorization(m.AuthorizationType, m.ApiKeyRequired)
-	if auth == nil || (auth.Type == ir.AuthCustom && lambdaAuth && !auth.APIKeyRequired) {
+	auth := methodRequirement(api, m)
+	if auth == nil || auth.Enforced() {
 		return
 	}
 	if auth.Type == "" {
@@ -287,9 +287,47 @@ func validateMethods(r *reporter, api *apigatewayv1.RestApi, l *locator) {
 				continue
 			}
 			validateMethod(r, l, m, loc, key, name, res.Path)
-			validateAuthorization(r, l, m, loc, name, api.GetServeUnauthenticatedInsecure(), lambdaAuthorizer(api, m))
+			validateAuthorization(r, l, api, m, loc, name, api.GetServeUnauthenticatedInsecure())
 		}
 	}
+}
+
+// methodRequirement is m's requirement as far as enforcement goes (the translator's methodAuthorization without
+// the details): the API key's source, a Lambda authorizer when m names a TOKEN or REQUEST authorizer, a Cognito
+// authorizer when m names one whose providerARNs all name user pools. nil when m requires nothing.
+func methodRequirement(api *apigatewayv1.RestApi, m *apigatewayv1.Method) *ir.Authorization {
+	auth := ir.NewAuthorization(m.GetAuthorizationType(), m.GetApiKeyRequired())
+	if auth == nil {
+		return nil
+	}
+	if auth.APIKeyRequired {
+		auth.APIKeySource = ir.APIKeySourceHeader
+		if s := api.GetApiKeySource(); s != "" {
+			auth.APIKeySource = s
+		}
+	}
+	switch auth.Type {
+	case ir.AuthCustom:
+		if lambdaAuthorizer(api, m) {
+			auth.Lambda = &ir.LambdaAuthorizer{Name: m.GetAuthorizerName()}
+		}
+	case ir.AuthCognito:
+		for _, a := range api.GetAuthorizers() {
+			if a.GetName() != m.GetAuthorizerName() {
+				continue
+			}
+			c := &ir.CognitoAuthorizer{Name: a.GetName()}
+			for _, arn := range a.GetProviderArns() {
+				p, err := ir.ParseUserPoolARN(arn)
+				if err != nil {
+					return auth
+				}
+				c.Pools = append(c.Pools, p)
+			}
+			auth.Cognito = c
+		}
+	}
+	return auth
 }
 
 // lambdaAuthorizer reports whether m is a CUSTOM method naming a TOKEN or REQUEST authorizer of api, which the

@@ -20,6 +20,8 @@ var (
 	bucketAPIs        = []byte("apis")
 	bucketDeployments = []byte("deployments")
 	bucketStages      = []byte("stages")
+	bucketAPIKeys     = []byte("apikeys")
+	bucketUsagePlans  = []byte("usageplans")
 
 	keyRevision         = []byte("revision")          // store revision
 	keyDeployedRevision = []byte("deployed_revision") // last write that changed Deployed()
@@ -51,7 +53,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketAPIs, bucketDeployments, bucketStages} {
+		for _, name := range [][]byte{bucketMeta, bucketAPIs, bucketDeployments, bucketStages, bucketAPIKeys, bucketUsagePlans} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -133,7 +135,8 @@ func (b *boltBackend) update(ctx context.Context, fn func(tx kvTx, rev Revision)
 // are only valid inside the transaction.
 type boltTx struct{ tx *bolt.Tx }
 
-var boltTables = map[table][]byte{tableAPIs: bucketAPIs, tableDeployments: bucketDeployments, tableStages: bucketStages}
+var boltTables = map[table][]byte{tableAPIs: bucketAPIs, tableDeployments: bucketDeployments, tableStages: bucketStages,
+	tableAPIKeys: bucketAPIKeys, tableUsagePlans: bucketUsagePlans}
 
 func (t boltTx) bucket(tb table) *bolt.Bucket { return t.tx.Bucket(boltTables[tb]) }
 

@@ -40,6 +40,8 @@ func runStoreContract(t *testing.T, open func(t *testing.T) contractStore) {
 		{"Watch", testWatch},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"APIKeysAndUsagePlans", testAPIKeysAndUsagePlans},
+		{"UsageCounters", testUsageCounters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

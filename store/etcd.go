@@ -169,7 +169,8 @@ func (s *Etcd) metaKey(k metaKey) string {
 	return s.revisionKey()
 }
 
-var etcdTables = map[table]string{tableAPIs: "apis/", tableDeployments: "deployments/", tableStages: "stages/"}
+var etcdTables = map[table]string{tableAPIs: "apis/", tableDeployments: "deployments/", tableStages: "stages/",
+	tableAPIKeys: "apikeys/", tableUsagePlans: "usageplans/"}
 
 func (s *Etcd) tableKey(t table, key []byte) string { return s.prefix + etcdTables[t] + string(key) }
 

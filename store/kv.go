@@ -28,6 +28,8 @@ const (
 	tableAPIs table = iota
 	tableDeployments
 	tableStages
+	tableAPIKeys    // apikeys.go
+	tableUsagePlans // apikeys.go
 )
 
 // metaKey names a store-wide counter.

@@ -14,7 +14,7 @@ import (
 // response into the client's answer as a local reply (evaluator.ImmediateResponse).
 func (inv *Invoker) invokeMock(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, pr *ir.ProcessorRoute, out *Result) (*Result, error) {
 	if inv.Processor != nil {
-		res, err := inv.invokeLambdaWire(ctx, sel, req, out)
+		res, err := inv.invokeLambdaWire(ctx, sel, req, out, nil) // a MOCK answer reads no claims or API key
 		if err != nil {
 			return nil, err
 		}

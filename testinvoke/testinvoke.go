@@ -23,9 +23,12 @@ import (
 	"unicode/utf8"
 
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/proxyplus/proxyplus/authorizer"
+	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -117,6 +120,14 @@ type Invoker struct {
 	// Processor, when set, serves every route that enables ext_proc over gRPC with the message sequence Envoy
 	// plays for the generated configuration (wire.go), instead of calling the processor's code in-process.
 	Processor extprocsvcv3.ExternalProcessorClient
+	// JWKS stands for the Cognito user pools' key sets (--jwks); routes with a Cognito authorizer need it.
+	JWKS *evaluator.JWKS
+	// Authz is the authorization service ext_authz calls (API keys, usage plans, Cognito scopes), in-process;
+	// AuthzClient, when set, calls it over gRPC instead. Set Authz.Keys for API-key routes (--api-keys).
+	Authz       *authz.Service
+	AuthzClient authv3.AuthorizationClient
+	// Now is the clock jwt_authn and the usage plans see; time.Now when nil.
+	Now func() time.Time
 }
 
 // RouteKeys are the keys the invoker's route data is signed with: a processor serving it over the wire
@@ -174,6 +185,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 			}
 		}
 	}
+	inv.Authz = &authz.Service{RouteKeys: cfg.ExtProc.RouteKeys, Limits: authz.NewLimiter()}
 	inv.Client = &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -212,6 +224,14 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 		meth, _ := sel.Metadata["method"].(string)
 		out.Route = &RouteRef{Resource: res, Method: meth}
 	}
+	meta, denied, err := inv.authorize(ctx, sel, req)
+	if err != nil {
+		return nil, err
+	}
+	if denied != nil {
+		out.Response = fromEvaluatorResponse(denied)
+		return out, nil
+	}
 	if ep := sel.ExtProc; ep != nil {
 		pr, err := processorRoute(ep.GRPCInitialMetadata, inv.routeKeys)
 		if err != nil {
@@ -219,7 +239,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 		}
 		switch {
 		case inv.Processor != nil && pr.Route.Integration.Type == ir.HTTPProxy:
-			a, err := inv.processOverWire(ctx, sel, req)
+			a, err := inv.processOverWire(ctx, sel, req, meta)
 			if err != nil {
 				return nil, err
 			}
@@ -235,7 +255,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 				return nil, err
 			}
 		case inv.Processor != nil && pr.Route.Integration.Type == ir.AWSProxy:
-			return inv.invokeLambdaWire(ctx, sel, req, out)
+			return inv.invokeLambdaWire(ctx, sel, req, out, meta)
 		case pr.Route.Integration.Type == ir.HTTPProxy:
 			// The same rewrite the ext_proc service answers Envoy with, applied as Envoy applies it.
 			view, err := inv.eval.ProcessorView(sel, req)
@@ -277,7 +297,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 				return out, nil
 			}
 		case pr.Route.Integration.Type == ir.AWSProxy:
-			return inv.invokeLambda(ctx, sel, req, pr, out)
+			return inv.invokeLambda(ctx, sel, req, pr, out, meta)
 		case pr.Route.Integration.Type == ir.Mock:
 			return inv.invokeMock(ctx, sel, req, pr, out)
 		}
@@ -318,7 +338,7 @@ func (inv *Invoker) Invoke(ctx context.Context, in Request) (*Result, error) {
 // (FULL_DUPLEX_STREAMED: no Envoy buffer limit applies; a BUFFERED route meets the stream's limit first, EXT-7),
 // the service refuses a body over 10 MB or one that cannot fit an invoke, builds the event, invokes the function
 // and answers with an immediate response, which Envoy sends as a local reply (evaluator.ImmediateResponse: mutation rules, mappers, date, framing, HEAD).
-func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, pr *ir.ProcessorRoute, out *Result) (*Result, error) {
+func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, pr *ir.ProcessorRoute, out *Result, meta map[string]*structpb.Struct) (*Result, error) {
 	view, err := inv.eval.ProcessorView(sel, req)
 	if err != nil {
 		return nil, err
@@ -340,6 +360,9 @@ func (inv *Invoker) invokeLambda(ctx context.Context, sel *evaluator.Selection, 
 		ip = view.TrustedAddress
 	}
 	lreq := extproc.LambdaRequest(rh, view.Body, ip, "")
+	// Cognito claims and the API key that jwt_authn and ext_authz established reach the processor in the
+	// metadata the ext_proc filter forwards.
+	lreq.Auth = extproc.AuthFromMetadata(inv.eval.ExtProcForwardedMetadata(meta))
 	lam := inv.lambda()
 	x := lam.Serve(ctx, pr, lreq)
 	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
@@ -384,12 +407,24 @@ func (inv *Invoker) lambda() *extproc.Lambda {
 		if authz == nil {
 			authz = dry
 		}
-		return &extproc.Lambda{Invoker: dry, Authorizer: &authorizer.Authorizer{Invoker: authz, Cache: inv.authzCache}, Log: discardLog}
+		return &extproc.Lambda{Invoker: dry, Authorizer: &authorizer.Authorizer{Invoker: authz, Cache: inv.authzCache}, Log: discardLog, APIKeys: inv.apiKeys()}
 	}
 	if lam.Authorizer == nil {
 		lam.Authorizer = &authorizer.Authorizer{Invoker: lam.Invoker, Cache: inv.authzCache, AccountID: lam.AccountID, Now: lam.Now, Log: lam.Log}
 	}
+	if lam.APIKeys == nil {
+		lam.APIKeys = inv.apiKeys()
+	}
 	return lam
+}
+
+// apiKeys is the key check the processor makes for AUTHORIZER-source routes: the invoker's authorization service,
+// as serve shares one between ext_authz and the processor; nil without one.
+func (inv *Invoker) apiKeys() extproc.APIKeyChecker {
+	if inv.Authz == nil {
+		return nil
+	}
+	return inv.Authz
 }
 
 // trustedIP is the client address without its port.

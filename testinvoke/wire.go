@@ -9,6 +9,7 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
@@ -25,8 +26,8 @@ const wireChunk = 16 << 10
 // sending, ext_proc.cc Filter::onReceiveMessage sets processing_complete_), anything else is a protocol error here
 // (in FULL_DUPLEX_STREAMED a headers answer would release the request to the router). It returns the immediate
 // response, if any, or the last answer.
-func (inv *Invoker) processOverWire(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request) (*extprocv3.ProcessingResponse, error) {
-	msgs, err := inv.eval.ExtProcExchange(sel, req, wireChunk)
+func (inv *Invoker) processOverWire(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, meta map[string]*structpb.Struct) (*extprocv3.ProcessingResponse, error) {
+	msgs, err := inv.eval.ExtProcExchangeWithMetadata(sel, req, wireChunk, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +84,9 @@ func (inv *Invoker) processOverWire(ctx context.Context, sel *evaluator.Selectio
 // invokeLambdaWire is invokeLambda over the wire: the processor's answer, then what Envoy makes of it. The
 // processor's dynamic_metadata reaches the local-reply mappers only in the namespaces the filter receives
 // (evaluator.ExtProcDynamicMetadata); with the marker they leave the answer alone, without it they rewrite it.
-func (inv *Invoker) invokeLambdaWire(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, out *Result) (*Result, error) {
+func (inv *Invoker) invokeLambdaWire(ctx context.Context, sel *evaluator.Selection, req *evaluator.Request, out *Result, meta map[string]*structpb.Struct) (*Result, error) {
 	out.Integration = &Integration{Type: string(ir.AWSProxy)}
-	a, err := inv.processOverWire(ctx, sel, req)
+	a, err := inv.processOverWire(ctx, sel, req, meta)
 	if err != nil {
 		return nil, err
 	}

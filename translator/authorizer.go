@@ -18,29 +18,27 @@ const (
 	maxAuthorizerTTL     = 3600 * time.Second
 )
 
-// authorization is method m's requirement on a stage with variables vars: its Lambda authorizer resolved when
-// the method is CUSTOM and names a TOKEN or REQUEST authorizer of def. An authorizer that cannot be run is
-// reported and leaves the method fail-closed (ir.API.Refusal).
-func authorization(file, loc string, def *apigatewayv1.RestApi, m *apigatewayv1.Method, vars map[string]string) (*ir.Authorization, diag.List) {
-	a := ir.NewAuthorization(m.GetAuthorizationType(), m.GetApiKeyRequired())
-	if a == nil || a.Type != ir.AuthCustom || m.GetAuthorizerName() == "" {
-		return a, nil
+// lambdaAuthorizer is CUSTOM method m's Lambda authorizer on a stage with variables vars: the TOKEN or REQUEST
+// authorizer of def it names, resolved; nil when it names none proxyplus can run. An authorizer that cannot be
+// run is reported and leaves the method fail-closed (ir.API.Refusal).
+func lambdaAuthorizer(file, loc string, def *apigatewayv1.RestApi, m *apigatewayv1.Method, vars map[string]string) (*ir.LambdaAuthorizer, diag.List) {
+	if m.GetAuthorizerName() == "" {
+		return nil, nil
 	}
 	for _, az := range def.GetAuthorizers() {
 		if az.GetName() != m.GetAuthorizerName() {
 			continue
 		}
 		if az.GetType() != ir.AuthorizerToken && az.GetType() != ir.AuthorizerRequest {
-			return a, nil
+			return nil, nil
 		}
 		l, err := LambdaAuthorizer(az, vars)
 		if err != nil {
-			return a, diag.List{{Severity: diag.Error, File: file, Field: "authorizers", Message: fmt.Sprintf("%s: %v", loc, err)}}
+			return nil, diag.List{{Severity: diag.Error, File: file, Field: "authorizers", Message: fmt.Sprintf("%s: %v", loc, err)}}
 		}
-		a.Lambda = l
-		return a, nil
+		return l, nil
 	}
-	return a, nil
+	return nil, nil
 }
 
 // LambdaAuthorizer is az (TOKEN or REQUEST) as a stage with variables vars runs it: the function from

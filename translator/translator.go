@@ -292,7 +292,7 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 			if integ == nil {
 				continue
 			}
-			auth, ds := authorization(file, loc, def, meth, stage.Variables)
+			auth, ds := methodAuthorization(file, loc, def, meth, stage.Variables)
 			diags = append(diags, ds...)
 			if auth != nil && auth.Lambda != nil && integ.HTTP != nil && !integ.HTTP.Processor {
 				// The Lambda authorizer runs in the processor, in headers mode on HTTP_PROXY routes.

@@ -11,9 +11,10 @@ import (
 )
 
 // TestTestInvokeFailsClosed: through the command line, a protected method (root-level Cognito, per-method Lambda
-// authorizer, API key) answers as API Gateway answers a request without credentials and never reaches its
+// authorizer, API key, AWS_IAM) answers as API Gateway answers a request without credentials and never reaches its
 // function, which here would answer 200; the method whose own empty security replaces the root's is served. The
-// Lambda authorizer is enforced (issue 11): its 401 comes from the authorizer, without an AUTH-1 warning.
+// Lambda authorizer, Cognito and the API key are enforced (issue 11): their refusals come from the processor,
+// jwt_authn and the authorization service; AWS_IAM is served fail-closed, with an AUTH-1 warning.
 func TestTestInvokeFailsClosed(t *testing.T) {
 	fn := filepath.Join(t.TempDir(), "fn.json")
 	if err := os.WriteFile(fn, []byte(`{"statusCode":200,"body":"reached"}`), 0o600); err != nil {
@@ -26,9 +27,10 @@ func TestTestInvokeFailsClosed(t *testing.T) {
 		errorType string
 		enforced  bool
 	}{
-		{"/prod/me", 401, `{"message":"Unauthorized"}`, "UnauthorizedException", false},
+		{"/prod/me", 401, `{"message":"Unauthorized"}`, "UnauthorizedException", true},
 		{"/prod/pets", 401, `{"message":"Unauthorized"}`, "UnauthorizedException", true},
-		{"/prod/inventory", 403, `{"message":"Forbidden"}`, "ForbiddenException", false},
+		{"/prod/inventory", 403, `{"message":"Forbidden"}`, "ForbiddenException", true},
+		{"/prod/orders", 403, `{"message":"Missing Authentication Token"}`, "MissingAuthenticationTokenException", false},
 		{"/prod/health", 200, "reached", "", false},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
@@ -65,22 +67,22 @@ func TestTestInvokeFailsClosed(t *testing.T) {
 }
 
 // TestValidateUnenforcedAuthorization: validate reports a method served fail-closed as an error; the insecure
-// opt-out makes it valid, with a warning that says so. A method with a Lambda authorizer is enforced (issue 11):
-// neither.
+// opt-out makes it valid, with a warning that says so. A method with a Lambda authorizer, a Cognito user pool or an
+// API key from x-api-key is enforced (issue 11): neither.
 func TestValidateUnenforcedAuthorization(t *testing.T) {
 	code, out, _ := runCLI(t, "validate", "--api", "testdata/protected.yaml")
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
 	for _, want := range []string{
-		"error: testdata/protected.yaml: $.security: security: GET /me requires a Cognito user pool authorizer",
-		"error: testdata/protected.yaml: $.paths['/inventory'].get.security: security: GET /inventory requires an API key",
+		"error: testdata/protected.yaml: $.paths['/orders'].get.security: security: GET /orders requires IAM signatures (AWS_IAM)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "health") || strings.Contains(out, "GET /pets") || strings.Contains(out, "ignored by API Gateway") {
+	if strings.Contains(out, "health") || strings.Contains(out, "GET /pets") || strings.Contains(out, "GET /me") ||
+		strings.Contains(out, "GET /inventory") || strings.Contains(out, "ignored by API Gateway") {
 		t.Errorf("output reports the open method or the old root-security text:\n%s", out)
 	}
 
@@ -97,7 +99,8 @@ func TestValidateUnenforcedAuthorization(t *testing.T) {
 	if code != 0 || !strings.Contains(out, ": valid (") {
 		t.Errorf("opt-out: exit %d, want 0 and valid:\n%s", code, out)
 	}
-	if n := strings.Count(out, "warning: ") - strings.Count(out, "[OAS-10]"); n < 3 || !strings.Contains(out, "INSECURE: API p0t3ct3d01 serves methods") {
+	if n := strings.Count(out, "warning: ") - strings.Count(out, "[OAS-10]"); n != 2 || !strings.Contains(out, "INSECURE: GET /orders requires IAM signatures") ||
+		!strings.Contains(out, "INSECURE: API p0t3ct3d01 serves methods that require authorization to anyone without credentials (serveUnauthenticatedInsecure): GET /orders") {
 		t.Errorf("opt-out: want an INSECURE warning per method and one for the API (%d):\n%s", n, out)
 	}
 }

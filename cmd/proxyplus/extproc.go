@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -13,12 +14,13 @@ import (
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
+	"github.com/proxyplus/proxyplus/store"
 )
 
 // runExtProc runs the ext_proc service alone, so it can be scaled as a sidecar or a separate deployment: it needs
 // no definitions, because every route's data arrives from Envoy's configuration with each stream.
 func runExtProc(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "extproc", "extproc --route-key-file FILE [--listen HOST:PORT|unix:/path] [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--account-id ID]")
+	fs := newFlagSet(e, "extproc", "extproc --route-key-file FILE [--store etcd://host:port/prefix] [--listen HOST:PORT|unix:/path] [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--account-id ID]")
 	addr := fs.String("listen", "127.0.0.1:18001", "address to listen on, host:port or unix:/path; anything but loopback or a unix socket must be reachable by Envoy only (a warning is logged)")
 	routeKeyFile := fs.String("route-key-file", "", "route keys of the control plane (serve's --route-key-file, or route.key in its data dir): the processor acts only on route data signed with one of them (required)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate chain (PEM); Envoy must then connect over TLS (serve --extproc-tls-cert with the same CA)")
@@ -29,6 +31,7 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	metricsAddr := fs.String("metrics-address", "off", "address of /metrics, /livez and /readyz (e.g. 127.0.0.1:9091; \"off\" disables)")
 	pprofOn := fs.Bool("pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the metrics address")
+	storeSpec := fs.String("store", "", "etcd://host:port/prefix of the control plane's store (serve --store): API keys and usage plans for API-key routes, quota counters shared with the other replicas; without it API-key routes answer 403")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -81,7 +84,22 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 		}()
 		defer func() { mcancel(); <-done }() // the endpoint stops with the service
 	}
-	err = serveExtProc(ctx, lis, log, lambda, hs, keys, opts)
+	var st store.Store
+	if *storeSpec != "" {
+		if !strings.HasPrefix(*storeSpec, "etcd://") {
+			return usageError{fmt.Errorf("--store %q: want etcd://host:port/prefix (the embedded store belongs to one serve)", *storeSpec)}
+		}
+		if st, err = openStore(ctx, *storeSpec, "", log); err != nil {
+			return err
+		}
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Warn("closing the store", "error", err)
+			}
+		}()
+	}
+	az := newAuthzService(ctx, st, log, func(_ string, loop func()) { go loop() })
+	err = serveExtProc(ctx, lis, log, lambda, hs, keys, az, opts)
 	log.Info("ext_proc service stopped")
 	return err
 }

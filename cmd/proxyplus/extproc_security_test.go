@@ -59,7 +59,7 @@ func TestExtProcMutualTLS(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- serveExtProc(ctx, lis, slog.New(slog.NewTextHandler(io.Discard, nil)), lambda, nil, keys, opts)
+		done <- serveExtProc(ctx, lis, slog.New(slog.NewTextHandler(io.Discard, nil)), lambda, nil, keys, nil, opts)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -38,6 +38,8 @@ var commands = map[string]command{
 	"extproc":     {"run only the ext_proc service (Lambda proxy and rewritten HTTP_PROXY routes), e.g. as a sidecar", runExtProc},
 	"apis":        {"list, get, apply, delete or export the APIs of a running proxyplus (admin API)", runApis},
 	"deploy":      {"deploy an API to a stage of a running proxyplus (admin API)", runDeploy},
+	"apikeys":     {"list, create, enable, disable, delete, export or import the API keys of a running proxyplus (admin API)", runAPIKeys},
+	"usageplans":  {"list, get, apply or delete the usage plans (throttle, quota, stages, keys) of a running proxyplus (admin API)", runUsagePlans},
 	"status":      {"show a running proxyplus's Envoy nodes, ACKed versions, NACKs and ext_proc health (admin API)", runStatus},
 }
 

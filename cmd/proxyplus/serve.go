@@ -22,9 +22,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/proxyplus/proxyplus/admin"
+	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/extproc"
@@ -279,7 +281,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress, "tls", cfg.ExtprocTls.GetCertFile() != "", "mtls", cfg.ExtprocTls.GetClientCaFile() != "")
 	warnIfReachable(log, cfg.ExtprocAddress, cfg.ExtprocTls)
 	epHealth := health.NewServer()
-	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, epOpts) })
+	// API keys and usage plans of the store (admin API), followed as they change; quota counters shared with the
+	// other replicas through the store.
+	az := newAuthzService(ctx, st, log, func(name string, loop func()) { start(name, func() error { loop(); return nil }) })
+	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, az, epOpts) })
 
 	if cfg.MetricsAddress != "off" {
 		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
@@ -390,9 +395,21 @@ func listen(addr string) (net.Listener, error) {
 
 // serveExtProc runs the processor with opts (processorServerOptions), acting on route data signed with keys,
 // gRPC health (hs; a new one when nil) and reflection.
-func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, opts []grpc.ServerOption) error {
+func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, az *authz.Service, opts []grpc.ServerOption) error {
 	gs := grpc.NewServer(append(opts, extproc.ServerOptions()...)...)
+	// The authorization service Envoy's ext_authz filter calls on the same cluster (xds/translator/authz.go).
+	// Without keys (no store: az nil or az.Keys nil) every API-key route answers 403 Forbidden.
+	if az == nil {
+		az = &authz.Service{Limits: authz.NewLimiter()}
+	}
+	az.RouteKeys, az.Log = keys, log
+	if lambda != nil && lambda.APIKeys == nil {
+		// The processor checks the API keys Lambda authorizers name (source AUTHORIZER) against the same keys
+		// and usage-plan counters.
+		lambda.APIKeys = az
+	}
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(log, lambda, keys))
+	authv3.RegisterAuthorizationServer(gs, az)
 	if hs == nil {
 		hs = health.NewServer()
 	}

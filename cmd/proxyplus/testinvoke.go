@@ -10,13 +10,16 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 
+	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/funchost"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/testinvoke"
 	"github.com/proxyplus/proxyplus/translator"
+	"github.com/proxyplus/proxyplus/xds/evaluator"
 )
 
 func runTestInvoke(ctx context.Context, e *env, args []string) error {
@@ -37,6 +40,8 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	fs.Var(&localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell)")
 	lambdaEndpoint := fs.String("lambda-endpoint", "", "AWS_PROXY: invoke functions through the Lambda Invoke API at this URL, e.g. http://127.0.0.1:9001 (serve's lambdaApiAddress: the functions a running serve hosts)")
 	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
+	jwksFile := fs.String("jwks", "", "JSON Web Key Set (JSON or YAML) used for the API's Cognito user pools instead of fetching it")
+	apiKeysFile := fs.String("api-keys", "", "YAML/JSON list of {value, enabled, usagePlan: {throttle: {rateLimit, burstLimit}, quota: {limit, period}}} bound to the stage")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -89,6 +94,9 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	inv.DryRun = *dryRun
+	if err := authFlags(inv, *jwksFile, *apiKeysFile); err != nil {
+		return err
+	}
 	if *dryRun {
 		// Functions answered with NAME=FILE (Lambda authorizers) still answer: only integrations stop.
 		if len(canned.named) > 0 {
@@ -295,4 +303,36 @@ func functionInvoker(ctx context.Context, c canned, endpoint string, local []fun
 		cf.local = r.IsLocal
 	}
 	return cf, closeFn, nil
+}
+
+// authFlags loads --jwks and --api-keys into the invoker.
+func authFlags(inv *testinvoke.Invoker, jwksFile, apiKeysFile string) error {
+	if jwksFile != "" {
+		b, err := os.ReadFile(jwksFile)
+		if err != nil {
+			return fmt.Errorf("--jwks: %w", err)
+		}
+		// YAML 1.2 (a JWK's "n" stays a string), which also reads JSON.
+		var doc any
+		if err := yamlv3.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("--jwks %s: %w", jwksFile, err)
+		}
+		j, err := json.Marshal(doc)
+		if err != nil {
+			return fmt.Errorf("--jwks %s: %w", jwksFile, err)
+		}
+		if inv.JWKS, err = evaluator.ParseJWKS(j); err != nil {
+			return fmt.Errorf("--jwks %s: %w", jwksFile, err)
+		}
+	}
+	if apiKeysFile != "" {
+		b, err := os.ReadFile(apiKeysFile)
+		if err != nil {
+			return fmt.Errorf("--api-keys: %w", err)
+		}
+		if inv.Authz.Keys, err = authz.ParseKeyFile(apiKeysFile, b); err != nil {
+			return fmt.Errorf("--api-keys: %w", err)
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -33,6 +34,9 @@ type Case struct {
 	// Requests and Expects replace Request and Expect for a sequence sent to one deployed API (shared cache).
 	Requests []Request `json:"requests"`
 	Expects  []Expect  `json:"expects"`
+	// APIKeys are the keys bound to the stage (README additions 2026-12-06: apiKeys); JWKS the Cognito pool's key set.
+	APIKeys json.RawMessage `json:"apiKeys"`
+	JWKS    json.RawMessage `json:"jwks"`
 }
 
 // Sequence is the case's requests with their expectations: Requests/Expects, or the one Request/Expect.
@@ -113,6 +117,18 @@ func Load(sharedDir, group string) ([]*Case, error) {
 		var c Case
 		if err := yaml.Unmarshal(raw, &c); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if c.JWKS != nil {
+			// YAML 1.1 (sigs.k8s.io/yaml) reads a JWK's "n" key as the boolean false; the cases are YAML 1.2.
+			var doc struct {
+				JWKS any `yaml:"jwks"`
+			}
+			if err := yamlv3.Unmarshal(raw, &doc); err != nil {
+				return nil, fmt.Errorf("%s: jwks: %w", f, err)
+			}
+			if c.JWKS, err = json.Marshal(doc.JWKS); err != nil {
+				return nil, fmt.Errorf("%s: jwks: %w", f, err)
+			}
 		}
 		c.File = f
 		out = append(out, &c)

@@ -96,4 +96,14 @@
 // with a control character fails the request: *ExtProcError), and ImmediateResponse for a
 // processor's immediate response (Filter::sendImmediateResponse, setDynamicMetadata's
 // receiving namespaces, then the local-reply path).
+//
+// Authorization filters (jwtauthn.go, extauthz.go): jwt_authn as proxyplus configures it
+// (per-route requirement_name, providers with one from_header, remote JWKS supplied by the
+// caller: VerifyJWT follows authenticator.cc startVerify's order and filter.cc onComplete's
+// reply, JWTAuthnReply sends it through the mappers with the failure status in dynamic
+// metadata), and ext_authz (ExtAuthzCheckRequest: CheckRequestUtils::createHttpCheck's
+// headers, context extensions and metadata_context; ExtAuthzResult: Filter::onComplete's
+// OK metadata or denied local reply). ExtProcExchangeWithMetadata adds the
+// forwarding_namespaces metadata_context the ext_proc filter sends. Callers play these
+// filters in the HCM's order before ext_proc and Forward (testinvoke.Invoker.authorize).
 package evaluator

@@ -94,6 +94,11 @@ type Selection struct {
 	Metadata map[string]any
 	// ExtProc is non-nil when the ext_proc filter runs for this route.
 	ExtProc *ExtProcOverride
+	// JWTAuthn is the jwt_authn requirement of the route (VerifyJWT), nil when the filter does not run.
+	JWTAuthn *JWTAuthnRequirement
+	// ExtAuthz is the ext_authz check of the route (ExtAuthzCheckRequest, ExtAuthzResult), nil when none. Forward
+	// and the processor calls assume the caller played both first, in filter order (jwt_authn, ext_authz).
+	ExtAuthz *ExtAuthzCall
 	// HeaderMutation reports whether the header_mutation filter runs for this route.
 	HeaderMutation bool
 	// RequestBodyBufferLimit is the route's (or else the virtual host's)
@@ -219,6 +224,7 @@ func (e *Evaluator) selectDecoded(d *decodedRequest) *Selection {
 			sel.Route, sel.Name, sel.rt = r.pb, r.name, r
 			sel.Metadata = r.metadata
 			sel.ExtProc = e.extProcFor(vh, r)
+			sel.JWTAuthn, sel.ExtAuthz = e.jwtAuthnFor(vh, r), e.extAuthzFor(vh, r)
 			sel.HeaderMutation = e.hcm.headerMutation != nil && filterEnabled(e.hcm.headerMutation, vh, r)
 			sel.RequestBodyBufferLimit = r.bufferLimit
 			if sel.RequestBodyBufferLimit == 0 {

@@ -2,6 +2,8 @@ package evaluator
 
 import (
 	"fmt"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +49,9 @@ type perFilter struct {
 	hasHM    bool // a HeaderMutationPerRoute is configured at this level
 	// buffer is this level's BufferPerRoute.buffer (nil: none, or BufferPerRoute.disabled, recorded in explicit).
 	buffer *bufferv3.Buffer
+	// extAuthz is this level's ExtAuthzPerRoute; jwtRequirement the jwt_authn PerRouteConfig.requirement_name.
+	extAuthz       *extauthzv3.ExtAuthzPerRoute
+	jwtRequirement string
 }
 
 // compilePerFilter resolves typed_per_filter_config. Keys are HCM http_filters names
@@ -131,6 +136,34 @@ func compilePerFilter(m map[string]*anypb.Any, l loc, h *hcmConfig, routeLevel b
 				return nil, err
 			}
 			pf.hmReq, pf.hmResp, pf.hasHM = req, resp, true
+		case filterJWTAuthn:
+			if inner.GetTypeUrl() != typeJWTPerRoute || !routeLevel {
+				return nil, el.errf("per-filter config type %s for jwt_authn filter %q (only route-level PerRouteConfig is modelled)", inner.GetTypeUrl(), name)
+			}
+			jp := &jwtauthnv3.PerRouteConfig{}
+			if err := unmarshalValidate(inner, jp); err != nil {
+				return nil, el.errf("%v", err)
+			}
+			rn := jp.GetRequirementName()
+			if _, ok := f.jwtRequirements[rn]; !ok || rn == "" {
+				// FilterConfigImpl::findPerRouteVerifier answers such routes 403; proxyplus never generates one.
+				return nil, el.errf("requirement_name %q is not in the filter's requirement_map (Envoy answers 403 \"Failed JWT authentication\")", rn)
+			}
+			pf.jwtRequirement = rn
+		case filterExtAuthz:
+			if inner.GetTypeUrl() != typeExtAuthzPerRoute {
+				return nil, el.errf("per-filter config type %s for ext_authz filter %q", inner.GetTypeUrl(), name)
+			}
+			ea := &extauthzv3.ExtAuthzPerRoute{}
+			if err := unmarshalValidate(inner, ea); err != nil {
+				return nil, el.errf("%v", err)
+			}
+			if cs := ea.GetCheckSettings(); cs != nil {
+				if err := onlyFields(cs, el.at("check_settings"), "context_extensions"); err != nil {
+					return nil, err
+				}
+			}
+			pf.extAuthz = ea
 		case filterBuffer:
 			const typeBufferPerRoute = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 			if inner.GetTypeUrl() != typeBufferPerRoute {
@@ -449,6 +482,11 @@ func (e *Evaluator) ProcessorView(sel *Selection, req *Request) (*ProcessorReque
 		if f.kind == filterExtProc {
 			break
 		}
+		// jwt_authn (forward: true, no header forwarding; compileJWTAuthn) and ext_authz (OK answers without
+		// header changes; ExtAuthzResult) leave the request headers as they are.
+		if f.kind == filterJWTAuthn || f.kind == filterExtAuthz {
+			continue
+		}
 		if filterEnabled(f, sel.vh, sel.rt) {
 			return nil, fmt.Errorf("evaluator: filter %q runs before ext_proc; its effect on the processor's view is not modelled", f.name)
 		}
@@ -492,6 +530,14 @@ type ExtProcMessage struct {
 // Request trailers are not modelled (the evaluator's requests have none); with request_trailer_mode SEND they
 // would end a FULL_DUPLEX_STREAMED body instead of the empty chunk. STREAMED and BUFFERED_PARTIAL are refused.
 func (e *Evaluator) ExtProcExchange(sel *Selection, req *Request, chunkSize int) ([]ExtProcMessage, error) {
+	return e.ExtProcExchangeWithMetadata(sel, req, chunkSize, nil)
+}
+
+// ExtProcExchangeWithMetadata is ExtProcExchange on a stream whose earlier filters set dynamic metadata (jwt_authn,
+// ext_authz): the headers message carries metadata_context with the namespaces of the filter's
+// metadata_options.forwarding_namespaces.untyped that meta has (ext_proc.cc Filter::buildHeaderRequest →
+// addDynamicMetadata, which copies request dynamic metadata per listed namespace).
+func (e *Evaluator) ExtProcExchangeWithMetadata(sel *Selection, req *Request, chunkSize int, meta map[string]*structpb.Struct) ([]ExtProcMessage, error) {
 	view, err := e.ProcessorView(sel, req)
 	if err != nil {
 		return nil, err
@@ -515,6 +561,9 @@ func (e *Evaluator) ExtProcExchange(sel *Selection, req *Request, chunkSize int)
 			RequestBodyMode:  body,
 			ResponseBodyMode: mode.GetResponseBodyMode(),
 		},
+	}
+	if fwd := e.ExtProcForwardedMetadata(meta); fwd != nil {
+		first.MetadataContext = fwd
 	}
 	bodyMsg := func(b []byte, eos bool) *extprocv3.ProcessingRequest {
 		return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{RequestBody: &extprocv3.HttpBody{Body: b, EndOfStream: eos}}}
@@ -584,4 +633,22 @@ func verifyProcessingMode(m *extprocfilterv3.ProcessingMode) error {
 		return fmt.Errorf("If the ext_proc filter has the response_body_mode set to FULL_DUPLEX_STREAMED, then the response_trailer_mode has to be set to SEND")
 	}
 	return nil
+}
+
+// ExtProcForwardedMetadata is the metadata_context the ext_proc filter sends: the namespaces of
+// metadata_options.forwarding_namespaces.untyped present in the stream's dynamic metadata (nil when none).
+func (e *Evaluator) ExtProcForwardedMetadata(meta map[string]*structpb.Struct) *corev3.Metadata {
+	if e.hcm.extProc == nil || len(meta) == 0 {
+		return nil
+	}
+	var out *corev3.Metadata
+	for _, ns := range e.hcm.extProc.extProc.GetMetadataOptions().GetForwardingNamespaces().GetUntyped() {
+		if s := meta[ns]; s != nil {
+			if out == nil {
+				out = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+			}
+			out.FilterMetadata[ns] = s
+		}
+	}
+	return out
 }

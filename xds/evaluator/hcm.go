@@ -2,6 +2,8 @@ package evaluator
 
 import (
 	"fmt"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	"net"
 	"regexp"
 	"strings"
@@ -32,6 +34,8 @@ const (
 	filterHeaderMutation
 	filterRouter
 	filterBuffer
+	filterJWTAuthn // jwtauthn.go
+	filterExtAuthz // extauthz.go
 )
 
 type httpFilter struct {
@@ -46,6 +50,9 @@ type httpFilter struct {
 	mostSpecificWins bool
 
 	maxRequestBytes uint32 // buffer filter
+
+	jwtRequirements map[string]*JWTAuthnRequirement // jwt_authn requirement_map
+	extAuthz        *extauthzv3.ExtAuthz
 }
 
 // hcmConfig holds the HttpConnectionManager settings the evaluator models.
@@ -262,6 +269,25 @@ func compileHCM(m *hcmv3.HttpConnectionManager) (*hcmConfig, error) {
 				return nil, fl.errf("Envoy rejects this configuration: %v", err)
 			}
 			hf.kind, hf.maxRequestBytes = filterBuffer, b.GetMaxRequestBytes().GetValue()
+		case typeJWTAuthn:
+			ja := &jwtauthnv3.JwtAuthentication{}
+			if err := unmarshalValidate(tc, ja); err != nil {
+				return nil, fl.errf("%v", err)
+			}
+			reqs, err := compileJWTAuthn(ja, fl.at("typed_config"))
+			if err != nil {
+				return nil, err
+			}
+			hf.kind, hf.jwtRequirements = filterJWTAuthn, reqs
+		case typeExtAuthz:
+			ea := &extauthzv3.ExtAuthz{}
+			if err := unmarshalValidate(tc, ea); err != nil {
+				return nil, fl.errf("%v", err)
+			}
+			if err := compileExtAuthz(ea, fl.at("typed_config")); err != nil {
+				return nil, err
+			}
+			hf.kind, hf.extAuthz = filterExtAuthz, ea
 		case typeRouter:
 			r := &routerv3.Router{}
 			if err := tc.UnmarshalTo(r); err != nil {

@@ -50,6 +50,11 @@ func clusters(cfg *ir.Config, usesProcessor bool) ([]*clusterv3.Cluster, error) 
 		}
 		out = append(out, c)
 	}
+	cc, err := cognitoClusters(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, cc...)
 	if usesProcessor {
 		c, err := extProcCluster(cfg.ExtProc)
 		if err != nil {

@@ -52,6 +52,10 @@ func extProcFilter(cfg *ir.Config) (*hcmv3.HttpFilter, error) {
 			Untyped: []string{ProcessorMetadataNamespace},
 		}},
 	}
+	if usesAuthz(cfg) {
+		// The Cognito claims and the API key reach the Lambda processor (extproc/authz.go).
+		ep.MetadataOptions.ForwardingNamespaces = &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: []string{JWTAuthnNamespace, ExtAuthzNamespace}}
+	}
 	a, err := anypb.New(ep)
 	if err != nil {
 		return nil, fmt.Errorf("ext_proc filter: %w", err)

@@ -19,7 +19,10 @@ import (
 
 // httpConnectionManager carries the settings API Gateway fidelity needs (envoy-notes §2, HCM-1..HCM-18).
 func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConnectionManager, error) {
-	var filters []*hcmv3.HttpFilter
+	filters, err := authFilters(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if usesProcessor {
 		f, err := extProcFilter(cfg)
 		if err != nil {
@@ -80,8 +83,18 @@ func httpConnectionManager(cfg *ir.Config, usesProcessor bool) (*hcmv3.HttpConne
 		}},
 		LocalReplyConfig: localReplyConfig(),
 	}
-	// Stages' customised gateway responses for the errors Envoy makes itself come first (gatewaymappers.go).
-	h.LocalReplyConfig.Mappers = append(gatewayResponseMappers(cfg), h.LocalReplyConfig.Mappers...)
+	// Local-reply mappers, of which Envoy applies the first whose filter matches and no other
+	// (LocalReplyImpl::rewrite, source/common/local_reply/local_reply.cc, main 1.37.0-dev, 321a098d81): the
+	// stages' customised gateway responses for the errors Envoy makes itself (gatewaymappers.go: 5xx and 413 not
+	// from the processor), then the Cognito refusals (jwtauthn.go: 401 with jwt_authn's failure metadata), then
+	// localReplyConfig's own (the processor's content-type first). The first two groups match disjoint replies
+	// (status and metadata differ), so their relative order changes nothing; both must precede localReplyConfig's
+	// catch-alls for the same statuses.
+	mappers := gatewayResponseMappers(cfg)
+	if usesCognito(cfg) {
+		mappers = append(mappers, cognitoMappers(cfg)...)
+	}
+	h.LocalReplyConfig.Mappers = append(mappers, h.LocalReplyConfig.Mappers...)
 	// Access logs and X-Ray tracing at the edge (accesslog.go).
 	if err := observability(h, cfg); err != nil {
 		return nil, err

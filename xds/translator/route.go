@@ -189,6 +189,9 @@ func integrationRoute(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r 
 	default:
 		return nil, fmt.Errorf("integration type %q has no route builder", in.Type)
 	}
+	if err := addAuthorization(route, cfg.ExtProc.RouteKeys, api, st, r); err != nil {
+		return nil, err
+	}
 	return route, nil
 }
 

@@ -155,7 +155,7 @@ func needsProcessor(cfg *ir.Config) bool {
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
 			for _, r := range st.Routes {
-				if r.Integration.Type == ir.AWSProxy || (r.Integration.Type == ir.Mock && api.Refusal(r) == nil && mockNeedsProcessor(r.Integration.Mock)) || (r.Integration.HTTP != nil && r.Integration.HTTP.Processor) {
+				if r.Integration.Type == ir.AWSProxy || (r.Integration.Type == ir.Mock && api.Refusal(r) == nil && mockNeedsProcessor(r.Integration.Mock)) || (r.Integration.HTTP != nil && r.Integration.HTTP.Processor) || authzRoute(api, r) {
 					return true
 				}
 			}

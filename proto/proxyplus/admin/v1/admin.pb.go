@@ -1907,6 +1907,1278 @@ func (x *GetStatusResponse) GetExtprocServing() bool {
 	return false
 }
 
+// ApiKey is an API key. Its value is a secret: Get/List return it only with include_value.
+type ApiKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 10 lower-case alphanumerics, derived when empty on creation.
+	Id   string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// At least 20 characters (API Gateway's minimum); generated when empty on creation.
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Enabled       bool                   `protobuf:"varint,4,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Description   string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Revision      uint64                 `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiKey) Reset() {
+	*x = ApiKey{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiKey) ProtoMessage() {}
+
+func (x *ApiKey) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
+func (*ApiKey) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ApiKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ApiKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ApiKey) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ApiKey) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *ApiKey) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *ApiKey) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ApiKey) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ApiKey) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// ApiStage is a stage of an API a usage plan applies to.
+type ApiStage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Stage         string                 `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiStage) Reset() {
+	*x = ApiStage{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiStage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiStage) ProtoMessage() {}
+
+func (x *ApiStage) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiStage.ProtoReflect.Descriptor instead.
+func (*ApiStage) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ApiStage) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *ApiStage) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+// Throttle is a token bucket: rate_limit requests per second on average, at most burst_limit at once.
+type Throttle struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RateLimit     float64                `protobuf:"fixed64,1,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	BurstLimit    int32                  `protobuf:"varint,2,opt,name=burst_limit,json=burstLimit,proto3" json:"burst_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Throttle) Reset() {
+	*x = Throttle{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Throttle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Throttle) ProtoMessage() {}
+
+func (x *Throttle) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Throttle.ProtoReflect.Descriptor instead.
+func (*Throttle) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Throttle) GetRateLimit() float64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *Throttle) GetBurstLimit() int32 {
+	if x != nil {
+		return x.BurstLimit
+	}
+	return 0
+}
+
+// Quota is at most limit requests per period (DAY, WEEK or MONTH; UTC calendar windows, weeks from Monday).
+type Quota struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limit         int64                  `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	Period        string                 `protobuf:"bytes,2,opt,name=period,proto3" json:"period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Quota) Reset() {
+	*x = Quota{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quota) ProtoMessage() {}
+
+func (x *Quota) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quota.ProtoReflect.Descriptor instead.
+func (*Quota) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Quota) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *Quota) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+// UsagePlan binds keys to API stages with a throttle and a quota.
+type UsagePlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Derived when empty on creation.
+	Id        string      `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name      string      `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	ApiStages []*ApiStage `protobuf:"bytes,3,rep,name=api_stages,json=apiStages,proto3" json:"api_stages,omitempty"`
+	Throttle  *Throttle   `protobuf:"bytes,4,opt,name=throttle,proto3" json:"throttle,omitempty"`
+	Quota     *Quota      `protobuf:"bytes,5,opt,name=quota,proto3" json:"quota,omitempty"`
+	// The API keys (ApiKey.id) of the plan (API Gateway's usage plan keys).
+	KeyIds        []string               `protobuf:"bytes,6,rep,name=key_ids,json=keyIds,proto3" json:"key_ids,omitempty"`
+	Description   string                 `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	Revision      uint64                 `protobuf:"varint,8,opt,name=revision,proto3" json:"revision,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsagePlan) Reset() {
+	*x = UsagePlan{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsagePlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsagePlan) ProtoMessage() {}
+
+func (x *UsagePlan) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
+func (*UsagePlan) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *UsagePlan) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UsagePlan) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UsagePlan) GetApiStages() []*ApiStage {
+	if x != nil {
+		return x.ApiStages
+	}
+	return nil
+}
+
+func (x *UsagePlan) GetThrottle() *Throttle {
+	if x != nil {
+		return x.Throttle
+	}
+	return nil
+}
+
+func (x *UsagePlan) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *UsagePlan) GetKeyIds() []string {
+	if x != nil {
+		return x.KeyIds
+	}
+	return nil
+}
+
+func (x *UsagePlan) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *UsagePlan) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *UsagePlan) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+type PutApiKeyRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	ApiKey *ApiKey                `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// 0 writes unconditionally; otherwise the key must be at this revision (ABORTED when not).
+	ExpectedRevision uint64 `protobuf:"varint,2,opt,name=expected_revision,json=expectedRevision,proto3" json:"expected_revision,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PutApiKeyRequest) Reset() {
+	*x = PutApiKeyRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutApiKeyRequest) ProtoMessage() {}
+
+func (x *PutApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*PutApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PutApiKeyRequest) GetApiKey() *ApiKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
+}
+
+func (x *PutApiKeyRequest) GetExpectedRevision() uint64 {
+	if x != nil {
+		return x.ExpectedRevision
+	}
+	return 0
+}
+
+type PutApiKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKey        *ApiKey                `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutApiKeyResponse) Reset() {
+	*x = PutApiKeyResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutApiKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutApiKeyResponse) ProtoMessage() {}
+
+func (x *PutApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*PutApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PutApiKeyResponse) GetApiKey() *ApiKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
+}
+
+type GetApiKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	IncludeValue  bool                   `protobuf:"varint,2,opt,name=include_value,json=includeValue,proto3" json:"include_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetApiKeyRequest) Reset() {
+	*x = GetApiKeyRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetApiKeyRequest) ProtoMessage() {}
+
+func (x *GetApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetApiKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetApiKeyRequest) GetIncludeValue() bool {
+	if x != nil {
+		return x.IncludeValue
+	}
+	return false
+}
+
+type GetApiKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKey        *ApiKey                `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetApiKeyResponse) Reset() {
+	*x = GetApiKeyResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetApiKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetApiKeyResponse) ProtoMessage() {}
+
+func (x *GetApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetApiKeyResponse) GetApiKey() *ApiKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
+}
+
+type ListApiKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IncludeValue  bool                   `protobuf:"varint,1,opt,name=include_value,json=includeValue,proto3" json:"include_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApiKeysRequest) Reset() {
+	*x = ListApiKeysRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApiKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApiKeysRequest) ProtoMessage() {}
+
+func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListApiKeysRequest) GetIncludeValue() bool {
+	if x != nil {
+		return x.IncludeValue
+	}
+	return false
+}
+
+type ListApiKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKeys       []*ApiKey              `protobuf:"bytes,1,rep,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApiKeysResponse) Reset() {
+	*x = ListApiKeysResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApiKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApiKeysResponse) ProtoMessage() {}
+
+func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return nil
+}
+
+type DeleteApiKeyRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ExpectedRevision uint64                 `protobuf:"varint,2,opt,name=expected_revision,json=expectedRevision,proto3" json:"expected_revision,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *DeleteApiKeyRequest) Reset() {
+	*x = DeleteApiKeyRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteApiKeyRequest) ProtoMessage() {}
+
+func (x *DeleteApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*DeleteApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DeleteApiKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteApiKeyRequest) GetExpectedRevision() uint64 {
+	if x != nil {
+		return x.ExpectedRevision
+	}
+	return 0
+}
+
+type DeleteApiKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteApiKeyResponse) Reset() {
+	*x = DeleteApiKeyResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteApiKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteApiKeyResponse) ProtoMessage() {}
+
+func (x *DeleteApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*DeleteApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+type PutUsagePlanRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	UsagePlan        *UsagePlan             `protobuf:"bytes,1,opt,name=usage_plan,json=usagePlan,proto3" json:"usage_plan,omitempty"`
+	ExpectedRevision uint64                 `protobuf:"varint,2,opt,name=expected_revision,json=expectedRevision,proto3" json:"expected_revision,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PutUsagePlanRequest) Reset() {
+	*x = PutUsagePlanRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutUsagePlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutUsagePlanRequest) ProtoMessage() {}
+
+func (x *PutUsagePlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutUsagePlanRequest.ProtoReflect.Descriptor instead.
+func (*PutUsagePlanRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *PutUsagePlanRequest) GetUsagePlan() *UsagePlan {
+	if x != nil {
+		return x.UsagePlan
+	}
+	return nil
+}
+
+func (x *PutUsagePlanRequest) GetExpectedRevision() uint64 {
+	if x != nil {
+		return x.ExpectedRevision
+	}
+	return 0
+}
+
+type PutUsagePlanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UsagePlan     *UsagePlan             `protobuf:"bytes,1,opt,name=usage_plan,json=usagePlan,proto3" json:"usage_plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutUsagePlanResponse) Reset() {
+	*x = PutUsagePlanResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutUsagePlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutUsagePlanResponse) ProtoMessage() {}
+
+func (x *PutUsagePlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutUsagePlanResponse.ProtoReflect.Descriptor instead.
+func (*PutUsagePlanResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *PutUsagePlanResponse) GetUsagePlan() *UsagePlan {
+	if x != nil {
+		return x.UsagePlan
+	}
+	return nil
+}
+
+type GetUsagePlanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsagePlanRequest) Reset() {
+	*x = GetUsagePlanRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsagePlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsagePlanRequest) ProtoMessage() {}
+
+func (x *GetUsagePlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsagePlanRequest.ProtoReflect.Descriptor instead.
+func (*GetUsagePlanRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetUsagePlanRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetUsagePlanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UsagePlan     *UsagePlan             `protobuf:"bytes,1,opt,name=usage_plan,json=usagePlan,proto3" json:"usage_plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsagePlanResponse) Reset() {
+	*x = GetUsagePlanResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsagePlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsagePlanResponse) ProtoMessage() {}
+
+func (x *GetUsagePlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsagePlanResponse.ProtoReflect.Descriptor instead.
+func (*GetUsagePlanResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GetUsagePlanResponse) GetUsagePlan() *UsagePlan {
+	if x != nil {
+		return x.UsagePlan
+	}
+	return nil
+}
+
+type ListUsagePlansRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsagePlansRequest) Reset() {
+	*x = ListUsagePlansRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsagePlansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsagePlansRequest) ProtoMessage() {}
+
+func (x *ListUsagePlansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsagePlansRequest.ProtoReflect.Descriptor instead.
+func (*ListUsagePlansRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+}
+
+type ListUsagePlansResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UsagePlans    []*UsagePlan           `protobuf:"bytes,1,rep,name=usage_plans,json=usagePlans,proto3" json:"usage_plans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsagePlansResponse) Reset() {
+	*x = ListUsagePlansResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsagePlansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsagePlansResponse) ProtoMessage() {}
+
+func (x *ListUsagePlansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsagePlansResponse.ProtoReflect.Descriptor instead.
+func (*ListUsagePlansResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ListUsagePlansResponse) GetUsagePlans() []*UsagePlan {
+	if x != nil {
+		return x.UsagePlans
+	}
+	return nil
+}
+
+type DeleteUsagePlanRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ExpectedRevision uint64                 `protobuf:"varint,2,opt,name=expected_revision,json=expectedRevision,proto3" json:"expected_revision,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *DeleteUsagePlanRequest) Reset() {
+	*x = DeleteUsagePlanRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUsagePlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUsagePlanRequest) ProtoMessage() {}
+
+func (x *DeleteUsagePlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUsagePlanRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUsagePlanRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DeleteUsagePlanRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteUsagePlanRequest) GetExpectedRevision() uint64 {
+	if x != nil {
+		return x.ExpectedRevision
+	}
+	return 0
+}
+
+type DeleteUsagePlanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUsagePlanResponse) Reset() {
+	*x = DeleteUsagePlanResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUsagePlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUsagePlanResponse) ProtoMessage() {}
+
+func (x *DeleteUsagePlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUsagePlanResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUsagePlanResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+type ExportApiKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportApiKeysRequest) Reset() {
+	*x = ExportApiKeysRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportApiKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportApiKeysRequest) ProtoMessage() {}
+
+func (x *ExportApiKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportApiKeysRequest.ProtoReflect.Descriptor instead.
+func (*ExportApiKeysRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+type ExportApiKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// {"apiKeys": [ApiKey...], "usagePlans": [UsagePlan...]} in protobuf JSON.
+	Body          []byte `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportApiKeysResponse) Reset() {
+	*x = ExportApiKeysResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportApiKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportApiKeysResponse) ProtoMessage() {}
+
+func (x *ExportApiKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportApiKeysResponse.ProtoReflect.Descriptor instead.
+func (*ExportApiKeysResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ExportApiKeysResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+type ImportApiKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What ExportApiKeys wrote; keys and plans are put by id (existing ones replaced).
+	Body          []byte `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportApiKeysRequest) Reset() {
+	*x = ImportApiKeysRequest{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportApiKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportApiKeysRequest) ProtoMessage() {}
+
+func (x *ImportApiKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportApiKeysRequest.ProtoReflect.Descriptor instead.
+func (*ImportApiKeysRequest) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ImportApiKeysRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+type ImportApiKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKeys       int32                  `protobuf:"varint,1,opt,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"`
+	UsagePlans    int32                  `protobuf:"varint,2,opt,name=usage_plans,json=usagePlans,proto3" json:"usage_plans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportApiKeysResponse) Reset() {
+	*x = ImportApiKeysResponse{}
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportApiKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportApiKeysResponse) ProtoMessage() {}
+
+func (x *ImportApiKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxyplus_admin_v1_admin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportApiKeysResponse.ProtoReflect.Descriptor instead.
+func (*ImportApiKeysResponse) Descriptor() ([]byte, []int) {
+	return file_proxyplus_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ImportApiKeysResponse) GetApiKeys() int32 {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return 0
+}
+
+func (x *ImportApiKeysResponse) GetUsagePlans() int32 {
+	if x != nil {
+		return x.UsagePlans
+	}
+	return 0
+}
+
 var File_proxyplus_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_proxyplus_admin_v1_admin_proto_rawDesc = "" +
@@ -2041,7 +3313,88 @@ const file_proxyplus_admin_v1_admin_proto_rawDesc = "" +
 	"\x11GetStatusResponse\x12\x1f\n" +
 	"\vstatus_json\x18\x01 \x01(\tR\n" +
 	"statusJson\x12'\n" +
-	"\x0fextproc_serving\x18\x02 \x01(\bR\x0eextprocServing2\xc9\v\n" +
+	"\x0fextproc_serving\x18\x02 \x01(\bR\x0eextprocServing\"\x94\x02\n" +
+	"\x06ApiKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x18\n" +
+	"\aenabled\x18\x04 \x01(\bR\aenabled\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x1a\n" +
+	"\brevision\x18\x06 \x01(\x04R\brevision\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"@\n" +
+	"\bApiStage\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\tR\x05stage\"J\n" +
+	"\bThrottle\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\x01 \x01(\x01R\trateLimit\x12\x1f\n" +
+	"\vburst_limit\x18\x02 \x01(\x05R\n" +
+	"burstLimit\"5\n" +
+	"\x05Quota\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x03R\x05limit\x12\x16\n" +
+	"\x06period\x18\x02 \x01(\tR\x06period\"\xeb\x02\n" +
+	"\tUsagePlan\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
+	"\n" +
+	"api_stages\x18\x03 \x03(\v2\x1c.proxyplus.admin.v1.ApiStageR\tapiStages\x128\n" +
+	"\bthrottle\x18\x04 \x01(\v2\x1c.proxyplus.admin.v1.ThrottleR\bthrottle\x12/\n" +
+	"\x05quota\x18\x05 \x01(\v2\x19.proxyplus.admin.v1.QuotaR\x05quota\x12\x17\n" +
+	"\akey_ids\x18\x06 \x03(\tR\x06keyIds\x12 \n" +
+	"\vdescription\x18\a \x01(\tR\vdescription\x12\x1a\n" +
+	"\brevision\x18\b \x01(\x04R\brevision\x12;\n" +
+	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"t\n" +
+	"\x10PutApiKeyRequest\x123\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x1a.proxyplus.admin.v1.ApiKeyR\x06apiKey\x12+\n" +
+	"\x11expected_revision\x18\x02 \x01(\x04R\x10expectedRevision\"H\n" +
+	"\x11PutApiKeyResponse\x123\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x1a.proxyplus.admin.v1.ApiKeyR\x06apiKey\"G\n" +
+	"\x10GetApiKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
+	"\rinclude_value\x18\x02 \x01(\bR\fincludeValue\"H\n" +
+	"\x11GetApiKeyResponse\x123\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x1a.proxyplus.admin.v1.ApiKeyR\x06apiKey\"9\n" +
+	"\x12ListApiKeysRequest\x12#\n" +
+	"\rinclude_value\x18\x01 \x01(\bR\fincludeValue\"L\n" +
+	"\x13ListApiKeysResponse\x125\n" +
+	"\bapi_keys\x18\x01 \x03(\v2\x1a.proxyplus.admin.v1.ApiKeyR\aapiKeys\"R\n" +
+	"\x13DeleteApiKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
+	"\x11expected_revision\x18\x02 \x01(\x04R\x10expectedRevision\"\x16\n" +
+	"\x14DeleteApiKeyResponse\"\x80\x01\n" +
+	"\x13PutUsagePlanRequest\x12<\n" +
+	"\n" +
+	"usage_plan\x18\x01 \x01(\v2\x1d.proxyplus.admin.v1.UsagePlanR\tusagePlan\x12+\n" +
+	"\x11expected_revision\x18\x02 \x01(\x04R\x10expectedRevision\"T\n" +
+	"\x14PutUsagePlanResponse\x12<\n" +
+	"\n" +
+	"usage_plan\x18\x01 \x01(\v2\x1d.proxyplus.admin.v1.UsagePlanR\tusagePlan\"%\n" +
+	"\x13GetUsagePlanRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"T\n" +
+	"\x14GetUsagePlanResponse\x12<\n" +
+	"\n" +
+	"usage_plan\x18\x01 \x01(\v2\x1d.proxyplus.admin.v1.UsagePlanR\tusagePlan\"\x17\n" +
+	"\x15ListUsagePlansRequest\"X\n" +
+	"\x16ListUsagePlansResponse\x12>\n" +
+	"\vusage_plans\x18\x01 \x03(\v2\x1d.proxyplus.admin.v1.UsagePlanR\n" +
+	"usagePlans\"U\n" +
+	"\x16DeleteUsagePlanRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
+	"\x11expected_revision\x18\x02 \x01(\x04R\x10expectedRevision\"\x19\n" +
+	"\x17DeleteUsagePlanResponse\"\x16\n" +
+	"\x14ExportApiKeysRequest\"+\n" +
+	"\x15ExportApiKeysResponse\x12\x12\n" +
+	"\x04body\x18\x01 \x01(\fR\x04body\"*\n" +
+	"\x14ImportApiKeysRequest\x12\x12\n" +
+	"\x04body\x18\x01 \x01(\fR\x04body\"S\n" +
+	"\x15ImportApiKeysResponse\x12\x19\n" +
+	"\bapi_keys\x18\x01 \x01(\x05R\aapiKeys\x12\x1f\n" +
+	"\vusage_plans\x18\x02 \x01(\x05R\n" +
+	"usagePlans2\xa7\x13\n" +
 	"\fAdminService\x12d\n" +
 	"\rCreateRestApi\x12(.proxyplus.admin.v1.CreateRestApiRequest\x1a).proxyplus.admin.v1.CreateRestApiResponse\x12[\n" +
 	"\n" +
@@ -2060,7 +3413,17 @@ const file_proxyplus_admin_v1_admin_proto_rawDesc = "" +
 	"\vDeleteStage\x12&.proxyplus.admin.v1.DeleteStageRequest\x1a'.proxyplus.admin.v1.DeleteStageResponse\x12[\n" +
 	"\n" +
 	"TestInvoke\x12%.proxyplus.admin.v1.TestInvokeRequest\x1a&.proxyplus.admin.v1.TestInvokeResponse\x12X\n" +
-	"\tGetStatus\x12$.proxyplus.admin.v1.GetStatusRequest\x1a%.proxyplus.admin.v1.GetStatusResponseBAZ?github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1;adminv1b\x06proto3"
+	"\tGetStatus\x12$.proxyplus.admin.v1.GetStatusRequest\x1a%.proxyplus.admin.v1.GetStatusResponse\x12X\n" +
+	"\tPutApiKey\x12$.proxyplus.admin.v1.PutApiKeyRequest\x1a%.proxyplus.admin.v1.PutApiKeyResponse\x12X\n" +
+	"\tGetApiKey\x12$.proxyplus.admin.v1.GetApiKeyRequest\x1a%.proxyplus.admin.v1.GetApiKeyResponse\x12^\n" +
+	"\vListApiKeys\x12&.proxyplus.admin.v1.ListApiKeysRequest\x1a'.proxyplus.admin.v1.ListApiKeysResponse\x12a\n" +
+	"\fDeleteApiKey\x12'.proxyplus.admin.v1.DeleteApiKeyRequest\x1a(.proxyplus.admin.v1.DeleteApiKeyResponse\x12a\n" +
+	"\fPutUsagePlan\x12'.proxyplus.admin.v1.PutUsagePlanRequest\x1a(.proxyplus.admin.v1.PutUsagePlanResponse\x12a\n" +
+	"\fGetUsagePlan\x12'.proxyplus.admin.v1.GetUsagePlanRequest\x1a(.proxyplus.admin.v1.GetUsagePlanResponse\x12g\n" +
+	"\x0eListUsagePlans\x12).proxyplus.admin.v1.ListUsagePlansRequest\x1a*.proxyplus.admin.v1.ListUsagePlansResponse\x12j\n" +
+	"\x0fDeleteUsagePlan\x12*.proxyplus.admin.v1.DeleteUsagePlanRequest\x1a+.proxyplus.admin.v1.DeleteUsagePlanResponse\x12d\n" +
+	"\rExportApiKeys\x12(.proxyplus.admin.v1.ExportApiKeysRequest\x1a).proxyplus.admin.v1.ExportApiKeysResponse\x12d\n" +
+	"\rImportApiKeys\x12(.proxyplus.admin.v1.ImportApiKeysRequest\x1a).proxyplus.admin.v1.ImportApiKeysResponseBAZ?github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_proxyplus_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -2074,7 +3437,7 @@ func file_proxyplus_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_proxyplus_admin_v1_admin_proto_rawDescData
 }
 
-var file_proxyplus_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_proxyplus_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_proxyplus_admin_v1_admin_proto_goTypes = []any{
 	(*RestApiRecord)(nil),            // 0: proxyplus.admin.v1.RestApiRecord
 	(*Deployment)(nil),               // 1: proxyplus.admin.v1.Deployment
@@ -2111,72 +3474,131 @@ var file_proxyplus_admin_v1_admin_proto_goTypes = []any{
 	(*TestInvokeResponse)(nil),       // 32: proxyplus.admin.v1.TestInvokeResponse
 	(*GetStatusRequest)(nil),         // 33: proxyplus.admin.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),        // 34: proxyplus.admin.v1.GetStatusResponse
-	nil,                              // 35: proxyplus.admin.v1.TestInvokeRequest.StageVariablesEntry
-	(*v1.RestApi)(nil),               // 36: proxyplus.apigateway.v1.RestApi
-	(*timestamppb.Timestamp)(nil),    // 37: google.protobuf.Timestamp
-	(*v1.Stage)(nil),                 // 38: proxyplus.apigateway.v1.Stage
+	(*ApiKey)(nil),                   // 35: proxyplus.admin.v1.ApiKey
+	(*ApiStage)(nil),                 // 36: proxyplus.admin.v1.ApiStage
+	(*Throttle)(nil),                 // 37: proxyplus.admin.v1.Throttle
+	(*Quota)(nil),                    // 38: proxyplus.admin.v1.Quota
+	(*UsagePlan)(nil),                // 39: proxyplus.admin.v1.UsagePlan
+	(*PutApiKeyRequest)(nil),         // 40: proxyplus.admin.v1.PutApiKeyRequest
+	(*PutApiKeyResponse)(nil),        // 41: proxyplus.admin.v1.PutApiKeyResponse
+	(*GetApiKeyRequest)(nil),         // 42: proxyplus.admin.v1.GetApiKeyRequest
+	(*GetApiKeyResponse)(nil),        // 43: proxyplus.admin.v1.GetApiKeyResponse
+	(*ListApiKeysRequest)(nil),       // 44: proxyplus.admin.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),      // 45: proxyplus.admin.v1.ListApiKeysResponse
+	(*DeleteApiKeyRequest)(nil),      // 46: proxyplus.admin.v1.DeleteApiKeyRequest
+	(*DeleteApiKeyResponse)(nil),     // 47: proxyplus.admin.v1.DeleteApiKeyResponse
+	(*PutUsagePlanRequest)(nil),      // 48: proxyplus.admin.v1.PutUsagePlanRequest
+	(*PutUsagePlanResponse)(nil),     // 49: proxyplus.admin.v1.PutUsagePlanResponse
+	(*GetUsagePlanRequest)(nil),      // 50: proxyplus.admin.v1.GetUsagePlanRequest
+	(*GetUsagePlanResponse)(nil),     // 51: proxyplus.admin.v1.GetUsagePlanResponse
+	(*ListUsagePlansRequest)(nil),    // 52: proxyplus.admin.v1.ListUsagePlansRequest
+	(*ListUsagePlansResponse)(nil),   // 53: proxyplus.admin.v1.ListUsagePlansResponse
+	(*DeleteUsagePlanRequest)(nil),   // 54: proxyplus.admin.v1.DeleteUsagePlanRequest
+	(*DeleteUsagePlanResponse)(nil),  // 55: proxyplus.admin.v1.DeleteUsagePlanResponse
+	(*ExportApiKeysRequest)(nil),     // 56: proxyplus.admin.v1.ExportApiKeysRequest
+	(*ExportApiKeysResponse)(nil),    // 57: proxyplus.admin.v1.ExportApiKeysResponse
+	(*ImportApiKeysRequest)(nil),     // 58: proxyplus.admin.v1.ImportApiKeysRequest
+	(*ImportApiKeysResponse)(nil),    // 59: proxyplus.admin.v1.ImportApiKeysResponse
+	nil,                              // 60: proxyplus.admin.v1.TestInvokeRequest.StageVariablesEntry
+	(*v1.RestApi)(nil),               // 61: proxyplus.apigateway.v1.RestApi
+	(*timestamppb.Timestamp)(nil),    // 62: google.protobuf.Timestamp
+	(*v1.Stage)(nil),                 // 63: proxyplus.apigateway.v1.Stage
 }
 var file_proxyplus_admin_v1_admin_proto_depIdxs = []int32{
-	36, // 0: proxyplus.admin.v1.RestApiRecord.rest_api:type_name -> proxyplus.apigateway.v1.RestApi
-	37, // 1: proxyplus.admin.v1.RestApiRecord.create_time:type_name -> google.protobuf.Timestamp
-	37, // 2: proxyplus.admin.v1.RestApiRecord.update_time:type_name -> google.protobuf.Timestamp
-	36, // 3: proxyplus.admin.v1.Deployment.rest_api:type_name -> proxyplus.apigateway.v1.RestApi
-	37, // 4: proxyplus.admin.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
-	38, // 5: proxyplus.admin.v1.StageRecord.stage:type_name -> proxyplus.apigateway.v1.Stage
-	37, // 6: proxyplus.admin.v1.StageRecord.update_time:type_name -> google.protobuf.Timestamp
-	36, // 7: proxyplus.admin.v1.CreateRestApiRequest.rest_api:type_name -> proxyplus.apigateway.v1.RestApi
+	61, // 0: proxyplus.admin.v1.RestApiRecord.rest_api:type_name -> proxyplus.apigateway.v1.RestApi
+	62, // 1: proxyplus.admin.v1.RestApiRecord.create_time:type_name -> google.protobuf.Timestamp
+	62, // 2: proxyplus.admin.v1.RestApiRecord.update_time:type_name -> google.protobuf.Timestamp
+	61, // 3: proxyplus.admin.v1.Deployment.rest_api:type_name -> proxyplus.apigateway.v1.RestApi
+	62, // 4: proxyplus.admin.v1.Deployment.create_time:type_name -> google.protobuf.Timestamp
+	63, // 5: proxyplus.admin.v1.StageRecord.stage:type_name -> proxyplus.apigateway.v1.Stage
+	62, // 6: proxyplus.admin.v1.StageRecord.update_time:type_name -> google.protobuf.Timestamp
+	61, // 7: proxyplus.admin.v1.CreateRestApiRequest.rest_api:type_name -> proxyplus.apigateway.v1.RestApi
 	0,  // 8: proxyplus.admin.v1.CreateRestApiResponse.record:type_name -> proxyplus.admin.v1.RestApiRecord
 	3,  // 9: proxyplus.admin.v1.CreateRestApiResponse.warnings:type_name -> proxyplus.admin.v1.Warning
 	0,  // 10: proxyplus.admin.v1.GetRestApiResponse.record:type_name -> proxyplus.admin.v1.RestApiRecord
 	0,  // 11: proxyplus.admin.v1.ListRestApisResponse.records:type_name -> proxyplus.admin.v1.RestApiRecord
-	36, // 12: proxyplus.admin.v1.UpdateRestApiRequest.rest_api:type_name -> proxyplus.apigateway.v1.RestApi
+	61, // 12: proxyplus.admin.v1.UpdateRestApiRequest.rest_api:type_name -> proxyplus.apigateway.v1.RestApi
 	0,  // 13: proxyplus.admin.v1.UpdateRestApiResponse.record:type_name -> proxyplus.admin.v1.RestApiRecord
 	3,  // 14: proxyplus.admin.v1.UpdateRestApiResponse.warnings:type_name -> proxyplus.admin.v1.Warning
 	0,  // 15: proxyplus.admin.v1.ImportRestApiResponse.record:type_name -> proxyplus.admin.v1.RestApiRecord
 	3,  // 16: proxyplus.admin.v1.ImportRestApiResponse.warnings:type_name -> proxyplus.admin.v1.Warning
 	1,  // 17: proxyplus.admin.v1.CreateDeploymentResponse.deployment:type_name -> proxyplus.admin.v1.Deployment
 	1,  // 18: proxyplus.admin.v1.ListDeploymentsResponse.deployments:type_name -> proxyplus.admin.v1.Deployment
-	38, // 19: proxyplus.admin.v1.PutStageRequest.stage:type_name -> proxyplus.apigateway.v1.Stage
+	63, // 19: proxyplus.admin.v1.PutStageRequest.stage:type_name -> proxyplus.apigateway.v1.Stage
 	2,  // 20: proxyplus.admin.v1.PutStageResponse.record:type_name -> proxyplus.admin.v1.StageRecord
 	2,  // 21: proxyplus.admin.v1.GetStageResponse.record:type_name -> proxyplus.admin.v1.StageRecord
 	2,  // 22: proxyplus.admin.v1.ListStagesResponse.records:type_name -> proxyplus.admin.v1.StageRecord
-	35, // 23: proxyplus.admin.v1.TestInvokeRequest.stage_variables:type_name -> proxyplus.admin.v1.TestInvokeRequest.StageVariablesEntry
+	60, // 23: proxyplus.admin.v1.TestInvokeRequest.stage_variables:type_name -> proxyplus.admin.v1.TestInvokeRequest.StageVariablesEntry
 	31, // 24: proxyplus.admin.v1.TestInvokeRequest.headers:type_name -> proxyplus.admin.v1.Header
-	4,  // 25: proxyplus.admin.v1.AdminService.CreateRestApi:input_type -> proxyplus.admin.v1.CreateRestApiRequest
-	6,  // 26: proxyplus.admin.v1.AdminService.GetRestApi:input_type -> proxyplus.admin.v1.GetRestApiRequest
-	8,  // 27: proxyplus.admin.v1.AdminService.ListRestApis:input_type -> proxyplus.admin.v1.ListRestApisRequest
-	10, // 28: proxyplus.admin.v1.AdminService.UpdateRestApi:input_type -> proxyplus.admin.v1.UpdateRestApiRequest
-	12, // 29: proxyplus.admin.v1.AdminService.DeleteRestApi:input_type -> proxyplus.admin.v1.DeleteRestApiRequest
-	14, // 30: proxyplus.admin.v1.AdminService.ImportRestApi:input_type -> proxyplus.admin.v1.ImportRestApiRequest
-	16, // 31: proxyplus.admin.v1.AdminService.ExportRestApi:input_type -> proxyplus.admin.v1.ExportRestApiRequest
-	18, // 32: proxyplus.admin.v1.AdminService.CreateDeployment:input_type -> proxyplus.admin.v1.CreateDeploymentRequest
-	20, // 33: proxyplus.admin.v1.AdminService.ListDeployments:input_type -> proxyplus.admin.v1.ListDeploymentsRequest
-	22, // 34: proxyplus.admin.v1.AdminService.PutStage:input_type -> proxyplus.admin.v1.PutStageRequest
-	24, // 35: proxyplus.admin.v1.AdminService.GetStage:input_type -> proxyplus.admin.v1.GetStageRequest
-	26, // 36: proxyplus.admin.v1.AdminService.ListStages:input_type -> proxyplus.admin.v1.ListStagesRequest
-	28, // 37: proxyplus.admin.v1.AdminService.DeleteStage:input_type -> proxyplus.admin.v1.DeleteStageRequest
-	30, // 38: proxyplus.admin.v1.AdminService.TestInvoke:input_type -> proxyplus.admin.v1.TestInvokeRequest
-	33, // 39: proxyplus.admin.v1.AdminService.GetStatus:input_type -> proxyplus.admin.v1.GetStatusRequest
-	5,  // 40: proxyplus.admin.v1.AdminService.CreateRestApi:output_type -> proxyplus.admin.v1.CreateRestApiResponse
-	7,  // 41: proxyplus.admin.v1.AdminService.GetRestApi:output_type -> proxyplus.admin.v1.GetRestApiResponse
-	9,  // 42: proxyplus.admin.v1.AdminService.ListRestApis:output_type -> proxyplus.admin.v1.ListRestApisResponse
-	11, // 43: proxyplus.admin.v1.AdminService.UpdateRestApi:output_type -> proxyplus.admin.v1.UpdateRestApiResponse
-	13, // 44: proxyplus.admin.v1.AdminService.DeleteRestApi:output_type -> proxyplus.admin.v1.DeleteRestApiResponse
-	15, // 45: proxyplus.admin.v1.AdminService.ImportRestApi:output_type -> proxyplus.admin.v1.ImportRestApiResponse
-	17, // 46: proxyplus.admin.v1.AdminService.ExportRestApi:output_type -> proxyplus.admin.v1.ExportRestApiResponse
-	19, // 47: proxyplus.admin.v1.AdminService.CreateDeployment:output_type -> proxyplus.admin.v1.CreateDeploymentResponse
-	21, // 48: proxyplus.admin.v1.AdminService.ListDeployments:output_type -> proxyplus.admin.v1.ListDeploymentsResponse
-	23, // 49: proxyplus.admin.v1.AdminService.PutStage:output_type -> proxyplus.admin.v1.PutStageResponse
-	25, // 50: proxyplus.admin.v1.AdminService.GetStage:output_type -> proxyplus.admin.v1.GetStageResponse
-	27, // 51: proxyplus.admin.v1.AdminService.ListStages:output_type -> proxyplus.admin.v1.ListStagesResponse
-	29, // 52: proxyplus.admin.v1.AdminService.DeleteStage:output_type -> proxyplus.admin.v1.DeleteStageResponse
-	32, // 53: proxyplus.admin.v1.AdminService.TestInvoke:output_type -> proxyplus.admin.v1.TestInvokeResponse
-	34, // 54: proxyplus.admin.v1.AdminService.GetStatus:output_type -> proxyplus.admin.v1.GetStatusResponse
-	40, // [40:55] is the sub-list for method output_type
-	25, // [25:40] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	62, // 25: proxyplus.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	62, // 26: proxyplus.admin.v1.ApiKey.update_time:type_name -> google.protobuf.Timestamp
+	36, // 27: proxyplus.admin.v1.UsagePlan.api_stages:type_name -> proxyplus.admin.v1.ApiStage
+	37, // 28: proxyplus.admin.v1.UsagePlan.throttle:type_name -> proxyplus.admin.v1.Throttle
+	38, // 29: proxyplus.admin.v1.UsagePlan.quota:type_name -> proxyplus.admin.v1.Quota
+	62, // 30: proxyplus.admin.v1.UsagePlan.update_time:type_name -> google.protobuf.Timestamp
+	35, // 31: proxyplus.admin.v1.PutApiKeyRequest.api_key:type_name -> proxyplus.admin.v1.ApiKey
+	35, // 32: proxyplus.admin.v1.PutApiKeyResponse.api_key:type_name -> proxyplus.admin.v1.ApiKey
+	35, // 33: proxyplus.admin.v1.GetApiKeyResponse.api_key:type_name -> proxyplus.admin.v1.ApiKey
+	35, // 34: proxyplus.admin.v1.ListApiKeysResponse.api_keys:type_name -> proxyplus.admin.v1.ApiKey
+	39, // 35: proxyplus.admin.v1.PutUsagePlanRequest.usage_plan:type_name -> proxyplus.admin.v1.UsagePlan
+	39, // 36: proxyplus.admin.v1.PutUsagePlanResponse.usage_plan:type_name -> proxyplus.admin.v1.UsagePlan
+	39, // 37: proxyplus.admin.v1.GetUsagePlanResponse.usage_plan:type_name -> proxyplus.admin.v1.UsagePlan
+	39, // 38: proxyplus.admin.v1.ListUsagePlansResponse.usage_plans:type_name -> proxyplus.admin.v1.UsagePlan
+	4,  // 39: proxyplus.admin.v1.AdminService.CreateRestApi:input_type -> proxyplus.admin.v1.CreateRestApiRequest
+	6,  // 40: proxyplus.admin.v1.AdminService.GetRestApi:input_type -> proxyplus.admin.v1.GetRestApiRequest
+	8,  // 41: proxyplus.admin.v1.AdminService.ListRestApis:input_type -> proxyplus.admin.v1.ListRestApisRequest
+	10, // 42: proxyplus.admin.v1.AdminService.UpdateRestApi:input_type -> proxyplus.admin.v1.UpdateRestApiRequest
+	12, // 43: proxyplus.admin.v1.AdminService.DeleteRestApi:input_type -> proxyplus.admin.v1.DeleteRestApiRequest
+	14, // 44: proxyplus.admin.v1.AdminService.ImportRestApi:input_type -> proxyplus.admin.v1.ImportRestApiRequest
+	16, // 45: proxyplus.admin.v1.AdminService.ExportRestApi:input_type -> proxyplus.admin.v1.ExportRestApiRequest
+	18, // 46: proxyplus.admin.v1.AdminService.CreateDeployment:input_type -> proxyplus.admin.v1.CreateDeploymentRequest
+	20, // 47: proxyplus.admin.v1.AdminService.ListDeployments:input_type -> proxyplus.admin.v1.ListDeploymentsRequest
+	22, // 48: proxyplus.admin.v1.AdminService.PutStage:input_type -> proxyplus.admin.v1.PutStageRequest
+	24, // 49: proxyplus.admin.v1.AdminService.GetStage:input_type -> proxyplus.admin.v1.GetStageRequest
+	26, // 50: proxyplus.admin.v1.AdminService.ListStages:input_type -> proxyplus.admin.v1.ListStagesRequest
+	28, // 51: proxyplus.admin.v1.AdminService.DeleteStage:input_type -> proxyplus.admin.v1.DeleteStageRequest
+	30, // 52: proxyplus.admin.v1.AdminService.TestInvoke:input_type -> proxyplus.admin.v1.TestInvokeRequest
+	33, // 53: proxyplus.admin.v1.AdminService.GetStatus:input_type -> proxyplus.admin.v1.GetStatusRequest
+	40, // 54: proxyplus.admin.v1.AdminService.PutApiKey:input_type -> proxyplus.admin.v1.PutApiKeyRequest
+	42, // 55: proxyplus.admin.v1.AdminService.GetApiKey:input_type -> proxyplus.admin.v1.GetApiKeyRequest
+	44, // 56: proxyplus.admin.v1.AdminService.ListApiKeys:input_type -> proxyplus.admin.v1.ListApiKeysRequest
+	46, // 57: proxyplus.admin.v1.AdminService.DeleteApiKey:input_type -> proxyplus.admin.v1.DeleteApiKeyRequest
+	48, // 58: proxyplus.admin.v1.AdminService.PutUsagePlan:input_type -> proxyplus.admin.v1.PutUsagePlanRequest
+	50, // 59: proxyplus.admin.v1.AdminService.GetUsagePlan:input_type -> proxyplus.admin.v1.GetUsagePlanRequest
+	52, // 60: proxyplus.admin.v1.AdminService.ListUsagePlans:input_type -> proxyplus.admin.v1.ListUsagePlansRequest
+	54, // 61: proxyplus.admin.v1.AdminService.DeleteUsagePlan:input_type -> proxyplus.admin.v1.DeleteUsagePlanRequest
+	56, // 62: proxyplus.admin.v1.AdminService.ExportApiKeys:input_type -> proxyplus.admin.v1.ExportApiKeysRequest
+	58, // 63: proxyplus.admin.v1.AdminService.ImportApiKeys:input_type -> proxyplus.admin.v1.ImportApiKeysRequest
+	5,  // 64: proxyplus.admin.v1.AdminService.CreateRestApi:output_type -> proxyplus.admin.v1.CreateRestApiResponse
+	7,  // 65: proxyplus.admin.v1.AdminService.GetRestApi:output_type -> proxyplus.admin.v1.GetRestApiResponse
+	9,  // 66: proxyplus.admin.v1.AdminService.ListRestApis:output_type -> proxyplus.admin.v1.ListRestApisResponse
+	11, // 67: proxyplus.admin.v1.AdminService.UpdateRestApi:output_type -> proxyplus.admin.v1.UpdateRestApiResponse
+	13, // 68: proxyplus.admin.v1.AdminService.DeleteRestApi:output_type -> proxyplus.admin.v1.DeleteRestApiResponse
+	15, // 69: proxyplus.admin.v1.AdminService.ImportRestApi:output_type -> proxyplus.admin.v1.ImportRestApiResponse
+	17, // 70: proxyplus.admin.v1.AdminService.ExportRestApi:output_type -> proxyplus.admin.v1.ExportRestApiResponse
+	19, // 71: proxyplus.admin.v1.AdminService.CreateDeployment:output_type -> proxyplus.admin.v1.CreateDeploymentResponse
+	21, // 72: proxyplus.admin.v1.AdminService.ListDeployments:output_type -> proxyplus.admin.v1.ListDeploymentsResponse
+	23, // 73: proxyplus.admin.v1.AdminService.PutStage:output_type -> proxyplus.admin.v1.PutStageResponse
+	25, // 74: proxyplus.admin.v1.AdminService.GetStage:output_type -> proxyplus.admin.v1.GetStageResponse
+	27, // 75: proxyplus.admin.v1.AdminService.ListStages:output_type -> proxyplus.admin.v1.ListStagesResponse
+	29, // 76: proxyplus.admin.v1.AdminService.DeleteStage:output_type -> proxyplus.admin.v1.DeleteStageResponse
+	32, // 77: proxyplus.admin.v1.AdminService.TestInvoke:output_type -> proxyplus.admin.v1.TestInvokeResponse
+	34, // 78: proxyplus.admin.v1.AdminService.GetStatus:output_type -> proxyplus.admin.v1.GetStatusResponse
+	41, // 79: proxyplus.admin.v1.AdminService.PutApiKey:output_type -> proxyplus.admin.v1.PutApiKeyResponse
+	43, // 80: proxyplus.admin.v1.AdminService.GetApiKey:output_type -> proxyplus.admin.v1.GetApiKeyResponse
+	45, // 81: proxyplus.admin.v1.AdminService.ListApiKeys:output_type -> proxyplus.admin.v1.ListApiKeysResponse
+	47, // 82: proxyplus.admin.v1.AdminService.DeleteApiKey:output_type -> proxyplus.admin.v1.DeleteApiKeyResponse
+	49, // 83: proxyplus.admin.v1.AdminService.PutUsagePlan:output_type -> proxyplus.admin.v1.PutUsagePlanResponse
+	51, // 84: proxyplus.admin.v1.AdminService.GetUsagePlan:output_type -> proxyplus.admin.v1.GetUsagePlanResponse
+	53, // 85: proxyplus.admin.v1.AdminService.ListUsagePlans:output_type -> proxyplus.admin.v1.ListUsagePlansResponse
+	55, // 86: proxyplus.admin.v1.AdminService.DeleteUsagePlan:output_type -> proxyplus.admin.v1.DeleteUsagePlanResponse
+	57, // 87: proxyplus.admin.v1.AdminService.ExportApiKeys:output_type -> proxyplus.admin.v1.ExportApiKeysResponse
+	59, // 88: proxyplus.admin.v1.AdminService.ImportApiKeys:output_type -> proxyplus.admin.v1.ImportApiKeysResponse
+	64, // [64:89] is the sub-list for method output_type
+	39, // [39:64] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_proxyplus_admin_v1_admin_proto_init() }
@@ -2190,7 +3612,7 @@ func file_proxyplus_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxyplus_admin_v1_admin_proto_rawDesc), len(file_proxyplus_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,16 @@ const (
 	AdminService_DeleteStage_FullMethodName      = "/proxyplus.admin.v1.AdminService/DeleteStage"
 	AdminService_TestInvoke_FullMethodName       = "/proxyplus.admin.v1.AdminService/TestInvoke"
 	AdminService_GetStatus_FullMethodName        = "/proxyplus.admin.v1.AdminService/GetStatus"
+	AdminService_PutApiKey_FullMethodName        = "/proxyplus.admin.v1.AdminService/PutApiKey"
+	AdminService_GetApiKey_FullMethodName        = "/proxyplus.admin.v1.AdminService/GetApiKey"
+	AdminService_ListApiKeys_FullMethodName      = "/proxyplus.admin.v1.AdminService/ListApiKeys"
+	AdminService_DeleteApiKey_FullMethodName     = "/proxyplus.admin.v1.AdminService/DeleteApiKey"
+	AdminService_PutUsagePlan_FullMethodName     = "/proxyplus.admin.v1.AdminService/PutUsagePlan"
+	AdminService_GetUsagePlan_FullMethodName     = "/proxyplus.admin.v1.AdminService/GetUsagePlan"
+	AdminService_ListUsagePlans_FullMethodName   = "/proxyplus.admin.v1.AdminService/ListUsagePlans"
+	AdminService_DeleteUsagePlan_FullMethodName  = "/proxyplus.admin.v1.AdminService/DeleteUsagePlan"
+	AdminService_ExportApiKeys_FullMethodName    = "/proxyplus.admin.v1.AdminService/ExportApiKeys"
+	AdminService_ImportApiKeys_FullMethodName    = "/proxyplus.admin.v1.AdminService/ImportApiKeys"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -68,6 +78,20 @@ type AdminServiceClient interface {
 	// GetStatus reports the served snapshot, every Envoy node (connected since, ACKed versions, last NACK) and the
 	// ext_proc service's health.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// API keys and usage plans (API Gateway's apikeys, usageplans and usage plan keys): a key is usable on the
+	// stages of the usage plans it belongs to; the plan's throttle and quota limit it. Changes apply to the
+	// authorization service without a deployment.
+	PutApiKey(ctx context.Context, in *PutApiKeyRequest, opts ...grpc.CallOption) (*PutApiKeyResponse, error)
+	GetApiKey(ctx context.Context, in *GetApiKeyRequest, opts ...grpc.CallOption) (*GetApiKeyResponse, error)
+	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
+	DeleteApiKey(ctx context.Context, in *DeleteApiKeyRequest, opts ...grpc.CallOption) (*DeleteApiKeyResponse, error)
+	PutUsagePlan(ctx context.Context, in *PutUsagePlanRequest, opts ...grpc.CallOption) (*PutUsagePlanResponse, error)
+	GetUsagePlan(ctx context.Context, in *GetUsagePlanRequest, opts ...grpc.CallOption) (*GetUsagePlanResponse, error)
+	ListUsagePlans(ctx context.Context, in *ListUsagePlansRequest, opts ...grpc.CallOption) (*ListUsagePlansResponse, error)
+	DeleteUsagePlan(ctx context.Context, in *DeleteUsagePlanRequest, opts ...grpc.CallOption) (*DeleteUsagePlanResponse, error)
+	// ExportApiKeys writes every key (values included) and plan as JSON; ImportApiKeys puts them back.
+	ExportApiKeys(ctx context.Context, in *ExportApiKeysRequest, opts ...grpc.CallOption) (*ExportApiKeysResponse, error)
+	ImportApiKeys(ctx context.Context, in *ImportApiKeysRequest, opts ...grpc.CallOption) (*ImportApiKeysResponse, error)
 }
 
 type adminServiceClient struct {
@@ -228,6 +252,106 @@ func (c *adminServiceClient) GetStatus(ctx context.Context, in *GetStatusRequest
 	return out, nil
 }
 
+func (c *adminServiceClient) PutApiKey(ctx context.Context, in *PutApiKeyRequest, opts ...grpc.CallOption) (*PutApiKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutApiKeyResponse)
+	err := c.cc.Invoke(ctx, AdminService_PutApiKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetApiKey(ctx context.Context, in *GetApiKeyRequest, opts ...grpc.CallOption) (*GetApiKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetApiKeyResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetApiKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListApiKeysResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListApiKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteApiKey(ctx context.Context, in *DeleteApiKeyRequest, opts ...grpc.CallOption) (*DeleteApiKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteApiKeyResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteApiKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) PutUsagePlan(ctx context.Context, in *PutUsagePlanRequest, opts ...grpc.CallOption) (*PutUsagePlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutUsagePlanResponse)
+	err := c.cc.Invoke(ctx, AdminService_PutUsagePlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetUsagePlan(ctx context.Context, in *GetUsagePlanRequest, opts ...grpc.CallOption) (*GetUsagePlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsagePlanResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetUsagePlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListUsagePlans(ctx context.Context, in *ListUsagePlansRequest, opts ...grpc.CallOption) (*ListUsagePlansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUsagePlansResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListUsagePlans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteUsagePlan(ctx context.Context, in *DeleteUsagePlanRequest, opts ...grpc.CallOption) (*DeleteUsagePlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteUsagePlanResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteUsagePlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ExportApiKeys(ctx context.Context, in *ExportApiKeysRequest, opts ...grpc.CallOption) (*ExportApiKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportApiKeysResponse)
+	err := c.cc.Invoke(ctx, AdminService_ExportApiKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ImportApiKeys(ctx context.Context, in *ImportApiKeysRequest, opts ...grpc.CallOption) (*ImportApiKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportApiKeysResponse)
+	err := c.cc.Invoke(ctx, AdminService_ImportApiKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -260,6 +384,20 @@ type AdminServiceServer interface {
 	// GetStatus reports the served snapshot, every Envoy node (connected since, ACKed versions, last NACK) and the
 	// ext_proc service's health.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	// API keys and usage plans (API Gateway's apikeys, usageplans and usage plan keys): a key is usable on the
+	// stages of the usage plans it belongs to; the plan's throttle and quota limit it. Changes apply to the
+	// authorization service without a deployment.
+	PutApiKey(context.Context, *PutApiKeyRequest) (*PutApiKeyResponse, error)
+	GetApiKey(context.Context, *GetApiKeyRequest) (*GetApiKeyResponse, error)
+	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
+	DeleteApiKey(context.Context, *DeleteApiKeyRequest) (*DeleteApiKeyResponse, error)
+	PutUsagePlan(context.Context, *PutUsagePlanRequest) (*PutUsagePlanResponse, error)
+	GetUsagePlan(context.Context, *GetUsagePlanRequest) (*GetUsagePlanResponse, error)
+	ListUsagePlans(context.Context, *ListUsagePlansRequest) (*ListUsagePlansResponse, error)
+	DeleteUsagePlan(context.Context, *DeleteUsagePlanRequest) (*DeleteUsagePlanResponse, error)
+	// ExportApiKeys writes every key (values included) and plan as JSON; ImportApiKeys puts them back.
+	ExportApiKeys(context.Context, *ExportApiKeysRequest) (*ExportApiKeysResponse, error)
+	ImportApiKeys(context.Context, *ImportApiKeysRequest) (*ImportApiKeysResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -314,6 +452,36 @@ func (UnimplementedAdminServiceServer) TestInvoke(context.Context, *TestInvokeRe
 }
 func (UnimplementedAdminServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
+}
+func (UnimplementedAdminServiceServer) PutApiKey(context.Context, *PutApiKeyRequest) (*PutApiKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutApiKey not implemented")
+}
+func (UnimplementedAdminServiceServer) GetApiKey(context.Context, *GetApiKeyRequest) (*GetApiKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetApiKey not implemented")
+}
+func (UnimplementedAdminServiceServer) ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListApiKeys not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteApiKey(context.Context, *DeleteApiKeyRequest) (*DeleteApiKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteApiKey not implemented")
+}
+func (UnimplementedAdminServiceServer) PutUsagePlan(context.Context, *PutUsagePlanRequest) (*PutUsagePlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutUsagePlan not implemented")
+}
+func (UnimplementedAdminServiceServer) GetUsagePlan(context.Context, *GetUsagePlanRequest) (*GetUsagePlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsagePlan not implemented")
+}
+func (UnimplementedAdminServiceServer) ListUsagePlans(context.Context, *ListUsagePlansRequest) (*ListUsagePlansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUsagePlans not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteUsagePlan(context.Context, *DeleteUsagePlanRequest) (*DeleteUsagePlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteUsagePlan not implemented")
+}
+func (UnimplementedAdminServiceServer) ExportApiKeys(context.Context, *ExportApiKeysRequest) (*ExportApiKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportApiKeys not implemented")
+}
+func (UnimplementedAdminServiceServer) ImportApiKeys(context.Context, *ImportApiKeysRequest) (*ImportApiKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportApiKeys not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -606,6 +774,186 @@ func _AdminService_GetStatus_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_PutApiKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutApiKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PutApiKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PutApiKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PutApiKey(ctx, req.(*PutApiKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetApiKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetApiKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetApiKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetApiKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetApiKey(ctx, req.(*GetApiKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListApiKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListApiKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListApiKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListApiKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListApiKeys(ctx, req.(*ListApiKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteApiKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteApiKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteApiKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteApiKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteApiKey(ctx, req.(*DeleteApiKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_PutUsagePlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutUsagePlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PutUsagePlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PutUsagePlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PutUsagePlan(ctx, req.(*PutUsagePlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetUsagePlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsagePlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetUsagePlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetUsagePlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetUsagePlan(ctx, req.(*GetUsagePlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListUsagePlans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUsagePlansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListUsagePlans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListUsagePlans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListUsagePlans(ctx, req.(*ListUsagePlansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteUsagePlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteUsagePlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteUsagePlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteUsagePlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteUsagePlan(ctx, req.(*DeleteUsagePlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ExportApiKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportApiKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ExportApiKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ExportApiKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ExportApiKeys(ctx, req.(*ExportApiKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ImportApiKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportApiKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ImportApiKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ImportApiKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ImportApiKeys(ctx, req.(*ImportApiKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -672,6 +1020,46 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _AdminService_GetStatus_Handler,
+		},
+		{
+			MethodName: "PutApiKey",
+			Handler:    _AdminService_PutApiKey_Handler,
+		},
+		{
+			MethodName: "GetApiKey",
+			Handler:    _AdminService_GetApiKey_Handler,
+		},
+		{
+			MethodName: "ListApiKeys",
+			Handler:    _AdminService_ListApiKeys_Handler,
+		},
+		{
+			MethodName: "DeleteApiKey",
+			Handler:    _AdminService_DeleteApiKey_Handler,
+		},
+		{
+			MethodName: "PutUsagePlan",
+			Handler:    _AdminService_PutUsagePlan_Handler,
+		},
+		{
+			MethodName: "GetUsagePlan",
+			Handler:    _AdminService_GetUsagePlan_Handler,
+		},
+		{
+			MethodName: "ListUsagePlans",
+			Handler:    _AdminService_ListUsagePlans_Handler,
+		},
+		{
+			MethodName: "DeleteUsagePlan",
+			Handler:    _AdminService_DeleteUsagePlan_Handler,
+		},
+		{
+			MethodName: "ExportApiKeys",
+			Handler:    _AdminService_ExportApiKeys_Handler,
+		},
+		{
+			MethodName: "ImportApiKeys",
+			Handler:    _AdminService_ImportApiKeys_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
