@@ -42,8 +42,10 @@ type RestApi struct {
 	// Extra host names (custom domains) that serve this API with the same stage-prefixed paths. The execute-api
 	// style host "{id}.execute-api.{region}.amazonaws.com" and any host given at serve time are always served.
 	Hosts []string `protobuf:"bytes,7,rep,name=hosts,proto3" json:"hosts,omitempty"`
-	// Kept so that an export gives back what was imported; proxyplus does not apply them yet. Field numbers from 20
-	// leave room for served fields.
+	// Authorization and the gateway's own answers. Lambda (TOKEN/REQUEST) and Cognito user pool authorizers and API
+	// keys are enforced; gateway responses shape the answers the gateway makes; a method needing what proxyplus
+	// cannot enforce (AWS_IAM) is served fail-closed. Field numbers from 20 leave room for fields mirroring API
+	// Gateway's own.
 	//
 	// Where API keys are read from: HEADER (the default) or AUTHORIZER (x-amazon-apigateway-api-key-source).
 	ApiKeySource string `protobuf:"bytes,20,opt,name=api_key_source,json=apiKeySource,proto3" json:"api_key_source,omitempty"`
@@ -169,7 +171,7 @@ func (x *RestApi) GetServeUnauthenticatedInsecure() bool {
 	return false
 }
 
-// Authorizer is an API Gateway authorizer as an OpenAPI security scheme declares it. Stored for export only.
+// Authorizer is an API Gateway authorizer as an OpenAPI security scheme declares it.
 type Authorizer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The security scheme's name; methods refer to it (Method.authorizer_name).
@@ -307,7 +309,7 @@ func (x *Authorizer) GetSchemeIn() string {
 	return ""
 }
 
-// GatewayResponse customises one of API Gateway's own responses. Stored for export only.
+// GatewayResponse customises one of API Gateway's own responses (x-amazon-apigateway-gateway-responses).
 type GatewayResponse struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	StatusCode         string                 `protobuf:"bytes,1,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
@@ -444,12 +446,12 @@ type Method struct {
 	AuthorizationType string `protobuf:"bytes,3,opt,name=authorization_type,json=authorizationType,proto3" json:"authorization_type,omitempty"`
 	// Declared method request parameters, e.g. "method.request.path.proxy": true (required).
 	RequestParameters map[string]bool `protobuf:"bytes,4,rep,name=request_parameters,json=requestParameters,proto3" json:"request_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	// A method requiring an API key is served fail-closed (403 Forbidden) like authorization_type, as proxyplus
-	// checks no API keys yet.
+	// The method needs an API key (read per RestApi.api_key_source): 403 Forbidden without a valid one, 429 past
+	// its usage plan's throttle or quota.
 	ApiKeyRequired bool         `protobuf:"varint,5,opt,name=api_key_required,json=apiKeyRequired,proto3" json:"api_key_required,omitempty"`
 	Integration    *Integration `protobuf:"bytes,6,opt,name=integration,proto3" json:"integration,omitempty"`
 	// The authorizer (RestApi.authorizers, by name) of a CUSTOM or COGNITO_USER_POOLS method, and the OAuth scopes
-	// its security requirement lists. Stored for export only.
+	// its security requirement lists.
 	AuthorizerName      string   `protobuf:"bytes,20,opt,name=authorizer_name,json=authorizerName,proto3" json:"authorizer_name,omitempty"`
 	AuthorizationScopes []string `protobuf:"bytes,21,rep,name=authorization_scopes,json=authorizationScopes,proto3" json:"authorization_scopes,omitempty"`
 	unknownFields       protoimpl.UnknownFields
@@ -556,7 +558,9 @@ type Integration struct {
 	RequestParameters map[string]string `protobuf:"bytes,4,rep,name=request_parameters,json=requestParameters,proto3" json:"request_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// 50..29000; 0 means the default of 29000.
 	TimeoutInMillis int32 `protobuf:"varint,5,opt,name=timeout_in_millis,json=timeoutInMillis,proto3" json:"timeout_in_millis,omitempty"`
-	// Stored for export round trips; proxy integrations do not apply them.
+	// MOCK: WHEN_NO_MATCH, WHEN_NO_TEMPLATES or NEVER (no template for the request's Content-Type → 415).
+	// Proxy integrations do not apply it; kept for export round trips, like the fields below that proxy and MOCK
+	// integrations do not use.
 	PassthroughBehavior string            `protobuf:"bytes,6,opt,name=passthrough_behavior,json=passthroughBehavior,proto3" json:"passthrough_behavior,omitempty"`
 	ContentHandling     string            `protobuf:"bytes,7,opt,name=content_handling,json=contentHandling,proto3" json:"content_handling,omitempty"`
 	ConnectionType      string            `protobuf:"bytes,8,opt,name=connection_type,json=connectionType,proto3" json:"connection_type,omitempty"`
@@ -566,8 +570,10 @@ type Integration struct {
 	CacheKeyParameters  []string          `protobuf:"bytes,12,rep,name=cache_key_parameters,json=cacheKeyParameters,proto3" json:"cache_key_parameters,omitempty"`
 	TlsConfig           *TlsConfig        `protobuf:"bytes,13,opt,name=tls_config,json=tlsConfig,proto3" json:"tls_config,omitempty"`
 	RequestTemplates    map[string]string `protobuf:"bytes,14,rep,name=request_templates,json=requestTemplates,proto3" json:"request_templates,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// Integration responses keyed by status code (API Gateway's integrationResponses). MOCK integrations answer
-	// with the status of the default response (empty selection pattern); 200 when there is none.
+	// Integration responses keyed by status code (API Gateway's integrationResponses). A MOCK answers with the one
+	// whose selection_pattern matches the status its request template chose (the default: empty pattern), with its
+	// response_parameters and the response_templates entry chosen by Accept; 200 with an empty body when there is
+	// none.
 	IntegrationResponses map[string]*IntegrationResponse `protobuf:"bytes,15,rep,name=integration_responses,json=integrationResponses,proto3" json:"integration_responses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
