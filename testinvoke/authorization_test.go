@@ -131,14 +131,15 @@ func TestProtectedMethodsFailClosed(t *testing.T) {
 	}
 }
 
-// TestInsecureOptOutServesOpen: the opt-out serves protected methods proxyplus does not enforce without
-// credentials, and says so; a Lambda authorizer, which proxyplus enforces, still decides.
+// TestInsecureOptOutServesOpen: the opt-out serves without credentials only the protected methods proxyplus does
+// not enforce (AWS_IAM here), and says so; what proxyplus enforces — the Cognito pool, the API key, the Lambda
+// authorizer — still decides.
 func TestInsecureOptOutServesOpen(t *testing.T) {
 	inv, lambdaCalls, backendCalls := protectedInvoker(t, true)
 	for _, tc := range []struct {
 		target string
 		status int
-	}{{"/prod/me", 200}, {"/prod/inventory", 200}, {"/prod/pets/7", 401}} {
+	}{{"/prod/admin", 200}, {"/prod/me", 401}, {"/prod/inventory", 403}, {"/prod/pets/7", 401}} {
 		got, err := inv.Invoke(context.Background(), testinvoke.Request{Method: "GET", Target: tc.target})
 		if err != nil {
 			t.Fatal(err)
@@ -147,8 +148,8 @@ func TestInsecureOptOutServesOpen(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", tc.target, got.Response.StatusCode, tc.status)
 		}
 	}
-	if lambdaCalls.Load() != 2 || backendCalls.Load() != 0 {
-		t.Errorf("%d invocations, %d backend requests; want 2 and 0", lambdaCalls.Load(), backendCalls.Load())
+	if lambdaCalls.Load() != 1 || backendCalls.Load() != 0 {
+		t.Errorf("%d invocations, %d backend requests; want 1 and 0", lambdaCalls.Load(), backendCalls.Load())
 	}
 }
 

@@ -42,7 +42,9 @@ func authzRoute(api ir.API, r ir.Route) bool {
 	// An AUTHORIZER-source key is the Lambda authorizer's usageIdentifierKey, which the processor checks after
 	// running the authorizer (ext_authz runs before ext_proc): such a route needs ext_authz only for Cognito.
 	headerKey := a != nil && a.APIKeyRequired && a.APIKeySource != ir.APIKeySourceAuthorizer
-	return a != nil && !api.ServeUnauthenticatedInsecure && api.Refusal(r) == nil && (headerKey || a.Cognito != nil)
+	// The insecure opt-out serves open only what proxyplus cannot enforce (ir.API.Refusal): an enforced method
+	// stays checked whatever the API says.
+	return a != nil && a.Enforced() && (headerKey || a.Cognito != nil)
 }
 
 // usesAuthz reports whether any route needs the ext_authz filter.

@@ -84,7 +84,8 @@ func cognitoRoutes(cfg *ir.Config, f func(api ir.API, r ir.Route)) {
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
 			for _, r := range st.Routes {
-				if a := r.Authorization; a != nil && a.Cognito != nil && api.Refusal(r) == nil && !api.ServeUnauthenticatedInsecure {
+				// Enforced whatever the insecure opt-out says: it only opens what proxyplus cannot enforce.
+				if a := r.Authorization; a != nil && a.Cognito != nil && a.Enforced() {
 					f(api, r)
 				}
 			}
