@@ -14,6 +14,7 @@ import (
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
+	"github.com/proxyplus/proxyplus/testinvoke/output"
 	"github.com/proxyplus/proxyplus/translator"
 )
 
@@ -128,7 +129,7 @@ func runAuthorizerCase(t *testing.T, c *conformance.Case, wire bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out conformance.Outcome
+		var out output.Result
 		if err := json.Unmarshal(printed, &out); err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +31,7 @@ import (
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
+	"github.com/proxyplus/proxyplus/testinvoke/output"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
 	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
@@ -47,45 +47,15 @@ type Request struct {
 	RemoteAddr string
 }
 
-// Result is test-invoke's output; its JSON form is the CLI's contract.
-type Result struct {
-	Route       *RouteRef    `json:"route"`
-	Integration *Integration `json:"integration"`
-	Response    *Message     `json:"response"`
-	// Authorizer is set on routes with a Lambda authorizer: its invocations for this request.
-	Authorizer *AuthorizerCalls `json:"authorizer,omitempty"`
-}
-
-// AuthorizerCalls is the Lambda authorizer's part of one request: how many invocations (0 when refused before
-// the call or answered from the cache) and the event of the last one (null when none).
-type AuthorizerCalls struct {
-	Calls int             `json:"calls"`
-	Event json.RawMessage `json:"event"`
-}
-
-// RouteRef is the (resource, method) that handles the request.
-type RouteRef struct {
-	Resource string `json:"resource"`
-	Method   string `json:"method"`
-}
-
-// Integration is what the gateway asks of the integration: the HTTP request for HTTP_PROXY, the event for
-// AWS_PROXY.
-type Integration struct {
-	Type    string          `json:"type"`
-	Request *Message        `json:"request,omitempty"`
-	Event   json.RawMessage `json:"event,omitempty"`
-}
-
-// Message is an HTTP request or response; Body is text when valid UTF-8, else base64 with IsBase64Encoded.
-type Message struct {
-	Method          string      `json:"method,omitempty"`
-	URL             string      `json:"url,omitempty"`
-	StatusCode      int         `json:"statusCode,omitempty"`
-	Headers         [][2]string `json:"headers"`
-	Body            string      `json:"body"`
-	IsBase64Encoded bool        `json:"isBase64Encoded"`
-}
+// The output types live in testinvoke/output, so that checkers of the CLI's output (internal/conformance, which
+// packages under test here depend on) read them without importing testinvoke.
+type (
+	Result          = output.Result
+	AuthorizerCalls = output.AuthorizerCalls
+	RouteRef        = output.RouteRef
+	Integration     = output.Integration
+	Message         = output.Message
+)
 
 func setBody(m *Message, b []byte) {
 	if utf8.Valid(b) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/internal/conformance"
 	"github.com/proxyplus/proxyplus/internal/testutil"
+	"github.com/proxyplus/proxyplus/testinvoke/output"
 )
 
 // TestConformanceCLI runs every conformance case of the groups issue 10 names through the `proxyplus test-invoke`
@@ -198,7 +199,7 @@ func runCaseCLI(t *testing.T, c *conformance.Case) []string {
 	}
 	var problems []string
 	for i, line := range lines {
-		var got conformance.Outcome
+		var got output.Result
 		if err := json.Unmarshal([]byte(line), &got); err != nil {
 			return []string{fmt.Sprintf("output is not test-invoke's JSON: %v\n%s", err, stdout)}
 		}

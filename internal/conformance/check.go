@@ -7,53 +7,16 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+
+	"github.com/proxyplus/proxyplus/testinvoke/output"
 )
-
-// Outcome is what `proxyplus test-invoke` prints for one request (the JSON form of testinvoke.Result, the CLI's
-// contract); this package reads it without importing testinvoke, which packages under test here depend on.
-type Outcome struct {
-	Route       *RouteRef    `json:"route"`
-	Integration *Integration `json:"integration"`
-	Response    *Message     `json:"response"`
-	// Authorizer is the Lambda authorizer's part of the request (routes with one).
-	Authorizer *AuthorizerCalls `json:"authorizer"`
-}
-
-// AuthorizerCalls counts the Lambda authorizer invocations of one request and holds the last one's event.
-type AuthorizerCalls struct {
-	Calls int             `json:"calls"`
-	Event json.RawMessage `json:"event"`
-}
-
-// RouteRef is the (resource, method) that handled the request.
-type RouteRef struct {
-	Resource string `json:"resource"`
-	Method   string `json:"method"`
-}
-
-// Integration is the HTTP request or Lambda event the integration gets.
-type Integration struct {
-	Type    string          `json:"type"`
-	Request *Message        `json:"request,omitempty"`
-	Event   json.RawMessage `json:"event,omitempty"`
-}
-
-// Message is an HTTP request or response; Body is base64 when IsBase64Encoded.
-type Message struct {
-	Method          string      `json:"method,omitempty"`
-	URL             string      `json:"url,omitempty"`
-	StatusCode      int         `json:"statusCode,omitempty"`
-	Headers         [][2]string `json:"headers"`
-	Body            string      `json:"body"`
-	IsBase64Encoded bool        `json:"isBase64Encoded"`
-}
 
 // Check compares what test-invoke made of a case's request (as the CLI prints it) with the case's expectations
 // under the README's matching rules, and returns every difference.
-func Check(c *Case, got *Outcome) []string { return CheckExpect(c, &c.Expect, got) }
+func Check(c *Case, got *output.Result) []string { return CheckExpect(c, &c.Expect, got) }
 
 // CheckExpect is Check against one expectation of the case (one of expects: for a sequence of requests).
-func CheckExpect(c *Case, exp *Expect, got *Outcome) []string {
+func CheckExpect(c *Case, exp *Expect, got *output.Result) []string {
 	var problems []string
 	if exp.Route != nil {
 		problems = append(problems, checkRoute(exp.Route, got.Route)...)
@@ -80,7 +43,7 @@ func CheckExpect(c *Case, exp *Expect, got *Outcome) []string {
 // checkAuthorizer checks the authorizer expectations (README additions 2026-12-06): the number of authorizer
 // calls, the authorizer's event, and — for a case with functions: but no functionResponse and no event — that
 // the integration was not called.
-func checkAuthorizer(c *Case, exp *Expect, got *Outcome) []string {
+func checkAuthorizer(c *Case, exp *Expect, got *output.Result) []string {
 	var problems []string
 	calls := 0
 	var event json.RawMessage
@@ -152,14 +115,14 @@ func lowerHeaderKeys(ev map[string]any) {
 	}
 }
 
-func checkRoute(want json.RawMessage, got *RouteRef) []string {
+func checkRoute(want json.RawMessage, got *output.RouteRef) []string {
 	if string(want) == "null" {
 		if got != nil {
 			return []string{fmt.Sprintf("route: want none, got %+v", *got)}
 		}
 		return nil
 	}
-	var w RouteRef
+	var w output.RouteRef
 	if err := json.Unmarshal(want, &w); err != nil {
 		return []string{fmt.Sprintf("expect.route: %v", err)}
 	}
@@ -169,7 +132,7 @@ func checkRoute(want json.RawMessage, got *RouteRef) []string {
 	return nil
 }
 
-func checkResponse(want *Response, got *Message) []string {
+func checkResponse(want *Response, got *output.Message) []string {
 	if got == nil {
 		return []string{"want a response, got none"}
 	}
@@ -209,7 +172,7 @@ func checkResponse(want *Response, got *Message) []string {
 	return problems
 }
 
-func checkUpstream(want *Upstream, got *Message) []string {
+func checkUpstream(want *Upstream, got *output.Message) []string {
 	var problems []string
 	if want.Method != nil && *want.Method != got.Method {
 		problems = append(problems, fmt.Sprintf("upstream method: want %s, got %s", *want.Method, got.Method))
