@@ -28,7 +28,6 @@ const GroupKey = "proxyplus"
 // versionBytes is how many bytes of the SHA-256 content hash make up a version (16 hex characters).
 const versionBytes = 8
 
-
 // ResourceError names a resource that failed validation. Publish returns it wrapped.
 type ResourceError struct {
 	TypeURL string
