@@ -61,8 +61,10 @@ type generation struct {
 
 // typeResources are a generation's resources of one type.
 type typeResources struct {
-	byName map[string]*publishedResource
-	names  []string // sorted
+	byName   map[string]*publishedResource
+	names    []string          // sorted
+	versions map[string]string // name -> version, what a stream that has the whole type returned
+	anys     []*anypb.Any      // in names order, the whole type as one SotW response carries it
 }
 
 // publishedResource is one resource, marshalled once and shared by every response.
@@ -247,45 +249,47 @@ func (t *typeResources) get(name string) *publishedResource {
 
 // sotwAnswer is what a SotW stream with subscription sub is owed from g, or nil if it has everything.
 func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) cachev3.Response {
+	// Runs for every open watch of every client at every publish: the common "nothing new" and "one resource new"
+	// cases only look up names; maps are copied (maps.Clone) only when something is sent.
 	tr := g.types[req.GetTypeUrl()]
 	returned := sub.ReturnedResources()
-	first := req.GetResponseNonce() == ""
-	next := make(map[string]string)
-	var send []*publishedResource
-	changed := false
 	if sub.IsWildcard() {
 		// Complete state: all or nothing.
-		if tr != nil {
-			for _, n := range tr.names {
-				r := tr.byName[n]
-				next[n] = r.version
-				send = append(send, r)
-				changed = changed || returned[n] != r.version
-			}
-		}
-		changed = changed || len(returned) != len(next)
-		if !changed && !first {
+		if req.GetResponseNonce() != "" && tr.sameAs(returned) {
 			return nil
 		}
+		if tr == nil {
+			return &sotwResponse{ctx: context.Background(), req: req, version: g.version, returned: map[string]string{}}
+		}
+		return &sotwResponse{ctx: context.Background(), req: req, version: g.version, anys: tr.anys, returned: maps.Clone(tr.versions)}
+	}
+	subscribed := sub.SubscribedResources()
+	var send []*publishedResource
+	found := 0
+	for n := range subscribed {
+		r := tr.get(n)
+		if r == nil {
+			continue
+		}
+		found++
+		if returned[n] != r.version {
+			send = append(send, r)
+		}
+	}
+	if len(send) == 0 {
+		return nil // a new stream has been sent nothing, so it never gets here with resources to send
+	}
+	if len(send) > 1 {
+		slices.SortFunc(send, func(a, b *publishedResource) int { return cmp.Compare(a.name, b.name) })
+	}
+	var next map[string]string
+	if found == len(tr.names) {
+		next = maps.Clone(tr.versions) // subscribed to every resource of the type, as Envoy is with scoped routes
 	} else {
-		for _, n := range slices.Sorted(maps.Keys(sub.SubscribedResources())) {
-			r := tr.get(n)
-			if r == nil {
-				continue
-			}
-			next[n] = r.version
-			if returned[n] != r.version {
-				send = append(send, r)
-			}
-		}
-		if len(send) == 0 && !(first && len(next) > 0) {
-			return nil
-		}
-		if len(send) == 0 {
-			// A new stream that already has everything (cannot happen: a new stream has returned nothing) —
-			// kept for safety: answer with the full subscribed set.
-			for _, n := range slices.Sorted(maps.Keys(next)) {
-				send = append(send, tr.byName[n])
+		next = make(map[string]string, found)
+		for n := range subscribed {
+			if r := tr.get(n); r != nil {
+				next[n] = r.version
 			}
 		}
 	}
@@ -296,45 +300,69 @@ func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) c
 	return &sotwResponse{ctx: context.Background(), req: req, version: g.version, anys: anys, returned: next}
 }
 
+// sameAs reports whether versions (a stream's returned resources) is exactly this type's resources.
+func (t *typeResources) sameAs(versions map[string]string) bool {
+	if t == nil {
+		return len(versions) == 0
+	}
+	if len(versions) != len(t.versions) {
+		return false
+	}
+	for n, v := range versions {
+		if t.versions[n] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // deltaAnswer is what a delta stream with subscription sub is owed from g, or nil if it has everything.
 func deltaAnswer(g *generation, req *cachev3.DeltaRequest, sub cachev3.Subscription) cachev3.DeltaResponse {
 	tr := g.types[req.GetTypeUrl()]
 	returned := sub.ReturnedResources()
 	subscribed := sub.SubscribedResources()
-	wildcard := sub.IsWildcard()
-	next := maps.Clone(returned)
-	if next == nil {
-		next = make(map[string]string)
-	}
-	var send []*discoveryv3.Resource
-	consider := func(r *publishedResource) {
-		if returned[r.name] != r.version {
-			send = append(send, r.delta)
-		}
-		next[r.name] = r.version
-	}
-	if wildcard && tr != nil {
+	wildcard := sub.IsWildcard() && tr != nil
+	var send []*publishedResource
+	if wildcard {
 		for _, n := range tr.names {
-			consider(tr.byName[n])
+			if r := tr.byName[n]; returned[n] != r.version {
+				send = append(send, r)
+			}
 		}
-	}
-	for _, n := range slices.Sorted(maps.Keys(subscribed)) {
-		if r := tr.get(n); r != nil && !(wildcard && tr != nil) {
-			consider(r)
+	} else {
+		for n := range subscribed {
+			if r := tr.get(n); r != nil && returned[n] != r.version {
+				send = append(send, r)
+			}
+		}
+		if len(send) > 1 {
+			slices.SortFunc(send, func(a, b *publishedResource) int { return cmp.Compare(a.name, b.name) })
 		}
 	}
 	var removed []string
-	for _, n := range slices.Sorted(maps.Keys(returned)) {
+	for n := range returned {
 		_, isSubscribed := subscribed[n]
-		if tr.get(n) == nil && (wildcard || isSubscribed) {
+		if tr.get(n) == nil && (sub.IsWildcard() || isSubscribed) {
 			removed = append(removed, n)
-			delete(next, n)
 		}
 	}
 	if len(send) == 0 && len(removed) == 0 && req.GetResponseNonce() != "" {
 		return nil
 	}
-	return &deltaResponse{req: req, version: g.version, resources: send, removed: removed, next: next}
+	slices.Sort(removed)
+	next := maps.Clone(returned)
+	if next == nil {
+		next = make(map[string]string, len(send))
+	}
+	resources := make([]*discoveryv3.Resource, len(send))
+	for i, r := range send {
+		next[r.name] = r.version
+		resources[i] = r.delta
+	}
+	for _, n := range removed {
+		delete(next, n)
+	}
+	return &deltaResponse{req: req, version: g.version, resources: resources, removed: removed, next: next}
 }
 
 // sotwResponse implements cache.Response over shared, already-marshalled Anys. Each client gets its own

@@ -210,7 +210,11 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 			tr.byName[name] = r
 		}
 		tr.names = slices.Sorted(maps.Keys(tr.byName))
-		for _, n := range tr.names {
+		tr.versions = make(map[string]string, len(tr.names))
+		tr.anys = make([]*anypb.Any, len(tr.names))
+		for i, n := range tr.names {
+			tr.versions[n] = tr.byName[n].version
+			tr.anys[i] = tr.byName[n].any
 			writeField(h, lenBuf[:], []byte(typeURL))
 			writeField(h, lenBuf[:], []byte(n))
 			writeField(h, lenBuf[:], []byte(tr.byName[n].version))
