@@ -121,7 +121,10 @@ func (c *fanoutCache) set(g *generation) {
 			c.deliverSotw(w, resp)
 		}
 	}
-	for w := range c.delta {
+	delta := slices.SortedFunc(maps.Keys(c.delta), func(a, b *deltaWatch) int {
+		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
+	})
+	for _, w := range delta {
 		if resp := deltaAnswer(g, w.req, w.sub); resp != nil {
 			c.deliverDelta(w, resp)
 		}
