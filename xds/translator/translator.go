@@ -20,14 +20,21 @@ import (
 	"github.com/proxyplus/proxyplus/ir"
 )
 
-// RouteConfigName is the single RouteConfiguration the listener loads over RDS.
+// RouteConfigName is the single RouteConfiguration the listener loads over RDS, and the prefix of the per-scope
+// RouteConfigurations of the split (scoped.go).
 const RouteConfigName = "proxyplus-http"
 
 // Resources is one generation of Envoy configuration.
 type Resources struct {
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
-	Clusters  []*clusterv3.Cluster
+	// ScopedRoutes map Host scopes to Routes when the route configuration is split (scoped.go); empty otherwise.
+	ScopedRoutes []*routev3.ScopedRouteConfiguration
+	Clusters     []*clusterv3.Cluster
+
+	// wire, set by a Builder, returns the wire form of a route configuration, the same object for one it built
+	// before (see Builder).
+	wire func(*routev3.RouteConfiguration) *routev3.RouteConfiguration
 }
 
 // ByType returns the resources keyed by xDS type URL, the shape snapshots take. Route configurations are in
@@ -35,12 +42,20 @@ type Resources struct {
 func (r *Resources) ByType() map[resource.Type][]types.Resource {
 	out := map[resource.Type][]types.Resource{
 		resource.ListenerType: nil, resource.RouteType: nil, resource.ClusterType: nil, resource.EndpointType: nil,
+		resource.ScopedRouteType: nil,
+	}
+	for _, sr := range r.ScopedRoutes {
+		out[resource.ScopedRouteType] = append(out[resource.ScopedRouteType], sr)
 	}
 	for _, l := range r.Listeners {
 		out[resource.ListenerType] = append(out[resource.ListenerType], l)
 	}
+	wire := r.wire
+	if wire == nil {
+		wire = wireRouteConfiguration
+	}
 	for _, rc := range r.Routes {
-		out[resource.RouteType] = append(out[resource.RouteType], wireRouteConfiguration(rc))
+		out[resource.RouteType] = append(out[resource.RouteType], wire(rc))
 	}
 	for _, c := range r.Clusters {
 		out[resource.ClusterType] = append(out[resource.ClusterType], c)
@@ -103,6 +118,11 @@ func (r *Resources) Validate() error {
 			return fmt.Errorf("route configuration %q: %w", rc.GetName(), err)
 		}
 	}
+	for _, sr := range r.ScopedRoutes {
+		if err := sr.ValidateAll(); err != nil {
+			return fmt.Errorf("scoped route configuration %q: %w", sr.GetName(), err)
+		}
+	}
 	for _, c := range r.Clusters {
 		if err := c.ValidateAll(); err != nil {
 			return fmt.Errorf("cluster %q: %w", c.GetName(), err)
@@ -129,12 +149,36 @@ func (r *Resources) ValidateNested() error {
 
 // Build turns a configuration generation into Envoy resources and validates every one of them.
 func Build(cfg *ir.Config) (*Resources, error) {
-	usesProcessor := needsProcessor(cfg)
-	rc, err := routeConfiguration(cfg)
-	if err != nil {
-		return nil, err
+	return (*Builder)(nil).Build(cfg)
+}
+
+// Build is Build with b's cache of virtual hosts (nil b: no cache).
+func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
+	if b != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.nextVhosts = make(map[[32]byte]*routev3.VirtualHost, len(b.vhosts))
+		b.nextScopes = make(map[string]*builtScope, len(b.scopes))
 	}
-	l, err := listener(cfg, usesProcessor)
+	usesProcessor := needsProcessor(cfg)
+	res := &Resources{}
+	scopes := scopedSplit(cfg)
+	if scopes != nil {
+		var err error
+		res.Routes, res.ScopedRoutes, err = scopedRouteConfigurations(cfg, scopes, func(i int) (*routev3.VirtualHost, error) {
+			return b.virtualHost(cfg, i)
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		rc, err := routeConfiguration(cfg)
+		if err != nil {
+			return nil, err
+		}
+		res.Routes = []*routev3.RouteConfiguration{rc}
+	}
+	l, err := listener(cfg, usesProcessor, scopes != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -142,9 +186,16 @@ func Build(cfg *ir.Config) (*Resources, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Resources{Listeners: []*listenerv3.Listener{l}, Routes: []*routev3.RouteConfiguration{rc}, Clusters: clusters}
+	res.Listeners, res.Clusters = []*listenerv3.Listener{l}, clusters
+	if b != nil && scopes != nil {
+		b.reuseScopes(res)
+	}
 	if err := res.Validate(); err != nil {
 		return nil, err
+	}
+	if b != nil {
+		b.vhosts, b.scopes = b.nextVhosts, b.nextScopes
+		b.nextVhosts, b.nextScopes = nil, nil
 	}
 	return res, nil
 }
