@@ -19,13 +19,28 @@ import (
 // recognises objects it already validated and marshalled, re-marshals only their scopes. Only what the latest Build
 // used is kept. Use one Builder per publishing pipeline; it is safe for concurrent use.
 type Builder struct {
-	mu     sync.Mutex
-	vhosts map[[sha256.Size]byte]*routev3.VirtualHost
-	scopes map[string]*builtScope // by RouteConfiguration name
+	mu       sync.Mutex
+	catchAll *routev3.VirtualHost // unknownHostVirtualHost, the same object in every scope and Build
+	vhosts   map[[sha256.Size]byte]*routev3.VirtualHost
+	scopes   map[string]*builtScope // by RouteConfiguration name
+
+	// keys memoises apiKey for an API handed over again as the same value (same stages slice): the control plane
+	// keeps unchanged APIs as they are (translator.Assemble does not modify them), so an unchanged API costs no
+	// hashing of its routes.
+	keys map[apiIdentity][sha256.Size]byte
 
 	// filled during a Build, swapped in at its end
 	nextVhosts map[[sha256.Size]byte]*routev3.VirtualHost
 	nextScopes map[string]*builtScope
+	nextKeys   map[apiIdentity][sha256.Size]byte
+	shared     [sha256.Size]byte // hash of the configuration without its APIs, for this Build
+}
+
+// apiIdentity is an API value as handed to Build: its stages by identity, everything else by content.
+type apiIdentity struct {
+	stages *ir.Stage
+	n      int
+	rest   [sha256.Size]byte // the API without its stages, the shared settings and the API count
 }
 
 // builtScope is a scope's RouteConfiguration as last built and published.
@@ -38,12 +53,23 @@ type builtScope struct {
 // NewBuilder returns a Builder with an empty cache.
 func NewBuilder() *Builder { return &Builder{} }
 
+// unknownHost is the unknown-host virtual host, built once per Builder.
+func (b *Builder) unknownHost() *routev3.VirtualHost {
+	if b == nil {
+		return unknownHostVirtualHost()
+	}
+	if b.catchAll == nil {
+		b.catchAll = unknownHostVirtualHost()
+	}
+	return b.catchAll
+}
+
 // virtualHost returns API i's virtual host, from the cache when its inputs are unchanged.
 func (b *Builder) virtualHost(cfg *ir.Config, i int) (*routev3.VirtualHost, error) {
 	if b == nil {
 		return virtualHost(cfg, cfg.APIs[i])
 	}
-	key, err := apiKey(cfg, i)
+	key, err := b.apiKey(cfg, i)
 	if err != nil {
 		return virtualHost(cfg, cfg.APIs[i])
 	}
@@ -58,6 +84,47 @@ func (b *Builder) virtualHost(cfg *ir.Config, i int) (*routev3.VirtualHost, erro
 	}
 	b.nextVhosts[key] = vh
 	return vh, nil
+}
+
+// apiKey is apiKey(cfg, i), memoised by identity (see Builder.keys).
+func (b *Builder) apiKey(cfg *ir.Config, i int) ([sha256.Size]byte, error) {
+	api := cfg.APIs[i]
+	if len(api.Stages) == 0 {
+		return apiKey(cfg, i)
+	}
+	head := api
+	head.Stages = nil
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(head); err != nil {
+		return [sha256.Size]byte{}, fmt.Errorf("hash API %s: %w", api.ID, err)
+	}
+	_, _ = h.Write(b.shared[:])
+	_, _ = fmt.Fprintf(h, "apis=%d", len(cfg.APIs))
+	id := apiIdentity{stages: &api.Stages[0], n: len(api.Stages)}
+	copy(id.rest[:], h.Sum(nil))
+	if k, ok := b.keys[id]; ok {
+		b.nextKeys[id] = k
+		return k, nil
+	}
+	k, err := apiKey(cfg, i)
+	if err != nil {
+		return k, err
+	}
+	b.nextKeys[id] = k
+	return k, nil
+}
+
+// sharedKey hashes the configuration without its APIs.
+func sharedKey(cfg *ir.Config) ([sha256.Size]byte, error) {
+	shared := *cfg
+	shared.APIs = nil
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(shared); err != nil {
+		return [sha256.Size]byte{}, fmt.Errorf("hash configuration: %w", err)
+	}
+	var k [sha256.Size]byte
+	copy(k[:], h.Sum(nil))
+	return k, nil
 }
 
 // apiKey hashes what virtualHost(cfg, cfg.APIs[i]) reads: the API, the configuration without its APIs, and
@@ -86,6 +153,10 @@ func (b *Builder) reuseScopes(res *Resources) {
 		prev, ok := b.scopes[rc.GetName()]
 		if ok && slices.Equal(prev.vhosts, rc.GetVirtualHosts()) {
 			res.Routes[i] = prev.rc
+			if res.validated == nil {
+				res.validated = map[*routev3.RouteConfiguration]bool{}
+			}
+			res.validated[prev.rc] = true
 			b.nextScopes[rc.GetName()] = prev
 			continue
 		}

@@ -82,8 +82,9 @@ func scopedSplit(cfg *ir.Config) map[string][]int {
 }
 
 // scopedRouteConfigurations builds one RouteConfiguration per scope and the ScopedRouteConfigurations naming
-// them, both sorted by scope key. vhost builds (or returns the cached) virtual host of API i.
-func scopedRouteConfigurations(cfg *ir.Config, scopes map[string][]int, vhost func(i int) (*routev3.VirtualHost, error)) ([]*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration, error) {
+// them, both sorted by scope key. vhost builds (or returns the cached) virtual host of API i; catchAll is the
+// unknown-host virtual host every scope ends with.
+func scopedRouteConfigurations(scopes map[string][]int, vhost func(i int) (*routev3.VirtualHost, error), catchAll *routev3.VirtualHost) ([]*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration, error) {
 	keys := make([]string, 0, len(scopes))
 	for k := range scopes {
 		keys = append(keys, k)
@@ -104,7 +105,7 @@ func scopedRouteConfigurations(cfg *ir.Config, scopes map[string][]int, vhost fu
 			}
 			rc.VirtualHosts = append(rc.VirtualHosts, vh)
 		}
-		rc.VirtualHosts = append(rc.VirtualHosts, unknownHostVirtualHost())
+		rc.VirtualHosts = append(rc.VirtualHosts, catchAll)
 		rcs = append(rcs, rc)
 		srs = append(srs, &routev3.ScopedRouteConfiguration{
 			Name:                   key,

@@ -11,6 +11,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/ir"
@@ -146,4 +148,48 @@ func outcome(ev *evaluator.Evaluator, req *evaluator.Request) (any, error) {
 		Route string
 		Up    evaluator.UpstreamRequest
 	}{sel.Name, *out.Upstream}, nil
+}
+
+// TestBuilderReusesUnchangedAPIs: a Builder hands an unchanged API's scope the very RouteConfiguration (and wire
+// form) of the previous Build, so the publisher neither validates nor marshals it again, and builds a new one for
+// the API that changed; the result equals a fresh Build.
+func TestBuilderReusesUnchangedAPIs(t *testing.T) {
+	cfg := loadIR(t, "testdata/in/authorization.yaml")
+	b := NewBuilder()
+	first, err := b.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstWire := first.ByType()
+	edited := loadIR(t, "testdata/in/authorization.yaml")
+	edited.ExtProc.RouteKeys = cfg.ExtProc.RouteKeys // the same signing keys, as in one running control plane
+	edited.APIs[1].Stages[0].Routes[0].Name += "-edited"
+	second, err := b.Build(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secondWire := second.ByType()
+	fresh, err := Build(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := scopeRouteConfigName(mustScopeKey(t, edited.APIs[1].Hosts[0]))
+	for i, rc := range second.Routes {
+		if !proto.Equal(rc, fresh.Routes[i]) {
+			t.Errorf("route configuration %s differs from a fresh Build", rc.GetName())
+		}
+		same := rc == first.Routes[i] && secondWire[resource.RouteType][i] == firstWire[resource.RouteType][i]
+		if want := rc.GetName() != changed; same != want {
+			t.Errorf("route configuration %s reused = %v, want %v", rc.GetName(), same, want)
+		}
+	}
+}
+
+func mustScopeKey(t *testing.T, host string) string {
+	t.Helper()
+	k, ok := ScopeKey(host)
+	if !ok {
+		t.Fatalf("host %q has no scope key", host)
+	}
+	return k
 }

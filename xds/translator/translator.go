@@ -35,6 +35,8 @@ type Resources struct {
 	// wire, set by a Builder, returns the wire form of a route configuration, the same object for one it built
 	// before (see Builder).
 	wire func(*routev3.RouteConfiguration) *routev3.RouteConfiguration
+	// validated are route configurations a Builder reused from a Build that validated them.
+	validated map[*routev3.RouteConfiguration]bool
 }
 
 // ByType returns the resources keyed by xDS type URL, the shape snapshots take. Route configurations are in
@@ -114,6 +116,9 @@ func (r *Resources) Validate() error {
 		}
 	}
 	for _, rc := range r.Routes {
+		if r.validated[rc] {
+			continue
+		}
 		if err := rc.ValidateAll(); err != nil {
 			return fmt.Errorf("route configuration %q: %w", rc.GetName(), err)
 		}
@@ -159,15 +164,20 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		defer b.mu.Unlock()
 		b.nextVhosts = make(map[[32]byte]*routev3.VirtualHost, len(b.vhosts))
 		b.nextScopes = make(map[string]*builtScope, len(b.scopes))
+		b.nextKeys = make(map[apiIdentity][32]byte, len(b.keys))
+		var err error
+		if b.shared, err = sharedKey(cfg); err != nil {
+			return nil, err
+		}
 	}
 	usesProcessor := needsProcessor(cfg)
 	res := &Resources{}
 	scopes := scopedSplit(cfg)
 	if scopes != nil {
 		var err error
-		res.Routes, res.ScopedRoutes, err = scopedRouteConfigurations(cfg, scopes, func(i int) (*routev3.VirtualHost, error) {
+		res.Routes, res.ScopedRoutes, err = scopedRouteConfigurations(scopes, func(i int) (*routev3.VirtualHost, error) {
 			return b.virtualHost(cfg, i)
-		})
+		}, b.unknownHost())
 		if err != nil {
 			return nil, err
 		}
@@ -194,8 +204,8 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		return nil, err
 	}
 	if b != nil {
-		b.vhosts, b.scopes = b.nextVhosts, b.nextScopes
-		b.nextVhosts, b.nextScopes = nil, nil
+		b.vhosts, b.scopes, b.keys = b.nextVhosts, b.nextScopes, b.nextKeys
+		b.nextVhosts, b.nextScopes, b.nextKeys = nil, nil, nil
 	}
 	return res, nil
 }
