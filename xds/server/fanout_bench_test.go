@@ -101,7 +101,7 @@ func benchmarkFanout(b *testing.B, mode string, f *fleet, clients int) {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
+			if v, ok := strings.CutPrefix(sc.Text(), "acked "+resourcev3.RouteType+" "); ok {
 				acked <- v
 			}
 		}
@@ -149,7 +149,8 @@ func waitVersion(b *testing.B, acked <-chan string, version string) {
 }
 
 // TestADSClientProcess is the child side of BenchmarkADSFanout and TestHeapStability; it does nothing unless the
-// benchmark started it. It prints "acked <version>" once every client has ACKed RDS at that version.
+// benchmark started it. It prints "acked <type URL> <version>" once every client has ACKed that type at that
+// version.
 func TestADSClientProcess(t *testing.T) {
 	addr := os.Getenv(envChildAddr)
 	if addr == "" {
@@ -160,13 +161,14 @@ func TestADSClientProcess(t *testing.T) {
 	routes := strings.Split(os.Getenv(envChildRoutes), ",")
 	var mu sync.Mutex
 	count := map[string]int{}
-	report := func(version string) {
+	report := func(typeURL, version string) {
 		mu.Lock()
 		defer mu.Unlock()
-		count[version]++
-		if count[version] == n {
-			delete(count, version)
-			fmt.Fprintf(os.Stdout, "acked %s\n", version)
+		k := typeURL + " " + version
+		count[k]++
+		if count[k] == n {
+			delete(count, k)
+			fmt.Fprintf(os.Stdout, "acked %s\n", k)
 		}
 	}
 	errs := make(chan error, n)
@@ -193,7 +195,7 @@ func TestADSClientProcess(t *testing.T) {
 }
 
 // runSotwByteClient keeps the last bytes of every resource by name and reports each RDS version it ACKs.
-func runSotwByteClient(conn *grpc.ClientConn, node string, routes []string, report func(string)) error {
+func runSotwByteClient(conn *grpc.ClientConn, node string, routes []string, report func(typeURL, version string)) error {
 	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
 	if err != nil {
 		return err
@@ -224,13 +226,11 @@ func runSotwByteClient(conn *grpc.ClientConn, node string, routes []string, repo
 		if err := s.Send(ack); err != nil {
 			return err
 		}
-		if resp.GetTypeUrl() == resourcev3.RouteType {
-			report(resp.GetVersionInfo())
-		}
+		report(resp.GetTypeUrl(), resp.GetVersionInfo())
 	}
 }
 
-func runDeltaByteClient(conn *grpc.ClientConn, node string, routes []string, report func(string)) error {
+func runDeltaByteClient(conn *grpc.ClientConn, node string, routes []string, report func(typeURL, version string)) error {
 	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(context.Background())
 	if err != nil {
 		return err
@@ -260,8 +260,6 @@ func runDeltaByteClient(conn *grpc.ClientConn, node string, routes []string, rep
 		if err := s.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}); err != nil {
 			return err
 		}
-		if resp.GetTypeUrl() == resourcev3.RouteType {
-			report(resp.GetSystemVersionInfo())
-		}
+		report(resp.GetTypeUrl(), resp.GetSystemVersionInfo())
 	}
 }

@@ -188,12 +188,14 @@ func TestFleetOneRouteEditSendsOnlyTheChangedRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	versions := map[int]string{}
 	for _, api := range []int{7, 12} {
 		f.edit(api)
 		v, err := h.srv.Publish(context.Background(), f.resources())
 		if err != nil {
 			t.Fatal(err)
 		}
+		versions[api] = v
 		want := fleetRouteName(api)
 		for i, s := range sotws {
 			resp, err := s.Recv()
@@ -232,6 +234,34 @@ func TestFleetOneRouteEditSendsOnlyTheChangedRoute(t *testing.T) {
 			return n == 2*clients
 		})
 	}
+
+	// The per-node status shows which version of each RouteConfiguration a node runs: the edited ones at the
+	// version of their edit, the others at the first version.
+	for _, ns := range h.srv.Status().Nodes {
+		if ns.ID != "sotw-000" {
+			continue
+		}
+		for _, ts := range ns.Types {
+			if ts.TypeURL != resourcev3.RouteType {
+				continue
+			}
+			got := map[string]string{}
+			for _, r := range ts.Resources {
+				got[r.Name] = r.AckedVersion
+			}
+			for i := range f.routes {
+				want := v1
+				if v, ok := versions[i]; ok {
+					want = v
+				}
+				if got[fleetRouteName(i)] != want {
+					t.Errorf("sotw-000 %s acked %q, want %q", fleetRouteName(i), got[fleetRouteName(i)], want)
+				}
+			}
+			return
+		}
+	}
+	t.Error("no RouteConfiguration status for sotw-000")
 }
 
 func firstName(anys []*anypb.Any) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -307,6 +308,10 @@ func TestNackIsRecordedAndNotRepushed(t *testing.T) {
 	if ts.LastNack.RejectedVersion != v2 || ts.LastNack.Message != msg || ts.LastNack.At.IsZero() ||
 		ts.NackCount != 1 || ts.AckedVersion != v1 || ts.SentVersion != v2 {
 		t.Errorf("type status after NACK: %+v, last NACK %+v; want rejected %s, acked %s", ts, ts.LastNack, v2, v1)
+	}
+	// Per resource: the cluster runs v1 and rejected v2.
+	if want := []ResourceStatus{{Name: testCluster, AckedVersion: v1, NackedVersion: v2}}; !slices.Equal(ts.Resources, want) {
+		t.Errorf("resource status after NACK: %+v, want %+v", ts.Resources, want)
 	}
 	if got := h.metric("proxyplus_xds_nacks_total", map[string]string{"type_url": resourcev3.ClusterType}); got != 1 {
 		t.Errorf("proxyplus_xds_nacks_total = %v, want 1", got)
