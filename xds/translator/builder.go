@@ -40,7 +40,7 @@ type Builder struct {
 type apiIdentity struct {
 	stages *ir.Stage
 	n      int
-	rest   [sha256.Size]byte // the API without its stages, the shared settings and the API count
+	rest   [sha256.Size]byte // the API without its stages, the shared settings and whether it is alone
 }
 
 // builtScope is a scope's RouteConfiguration as last built and published.
@@ -99,7 +99,7 @@ func (b *Builder) apiKey(cfg *ir.Config, i int) ([sha256.Size]byte, error) {
 		return [sha256.Size]byte{}, fmt.Errorf("hash API %s: %w", api.ID, err)
 	}
 	_, _ = h.Write(b.shared[:])
-	_, _ = fmt.Fprintf(h, "apis=%d", len(cfg.APIs))
+	_, _ = fmt.Fprintf(h, "alone=%v", len(cfg.APIs) == 1)
 	id := apiIdentity{stages: &api.Stages[0], n: len(api.Stages)}
 	copy(id.rest[:], h.Sum(nil))
 	if k, ok := b.keys[id]; ok {
@@ -128,7 +128,8 @@ func sharedKey(cfg *ir.Config) ([sha256.Size]byte, error) {
 }
 
 // apiKey hashes what virtualHost(cfg, cfg.APIs[i]) reads: the API, the configuration without its APIs, and
-// whether the API is alone (it then answers every Host).
+// whether the API is alone (it then answers every Host) — not the number of APIs, so that adding or removing an
+// API rebuilds no other.
 func apiKey(cfg *ir.Config, i int) ([sha256.Size]byte, error) {
 	shared := *cfg
 	shared.APIs = nil
@@ -140,7 +141,7 @@ func apiKey(cfg *ir.Config, i int) ([sha256.Size]byte, error) {
 	if err := enc.Encode(cfg.APIs[i]); err != nil {
 		return [sha256.Size]byte{}, fmt.Errorf("hash API %s: %w", cfg.APIs[i].ID, err)
 	}
-	_, _ = fmt.Fprintf(h, "apis=%d", len(cfg.APIs))
+	_, _ = fmt.Fprintf(h, "alone=%v", len(cfg.APIs) == 1)
 	var k [sha256.Size]byte
 	copy(k[:], h.Sum(nil))
 	return k, nil
