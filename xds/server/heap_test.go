@@ -253,3 +253,30 @@ func connectedNodes(s *Server) []string {
 	}
 	return out
 }
+
+// TestHeapPerRoutePublished is P5 (§2.1) measured through the serving path, run with -long: everything the
+// control plane keeps after translating, building (Builder caches included) and publishing REF-API(10000) —
+// translations, Envoy objects, the marshalled generation every client is served from — per route.
+//
+//	go test ./xds/server -run TestHeapPerRoutePublished -long -v -count 1
+func TestHeapPerRoutePublished(t *testing.T) {
+	if !*long {
+		t.Skip("measurement; run with -long")
+	}
+	for _, shape := range []struct {
+		name         string
+		apis, perAPI int
+	}{{"single=10000", 1, 10_000}, {"routes=10000", 100, 100}} {
+		apis := fleetAPIs(shape.apis, shape.perAPI)
+		heapInuse()
+		before := heapAllocNow()
+		p := newPipeline()
+		p.run(t, apis)
+		heapInuse()
+		after := heapAllocNow()
+		runtime.KeepAlive(p)
+		runtime.KeepAlive(apis)
+		t.Logf("P5 %s: %.0f bytes per route retained (%.1f MiB; bound 2 KiB per route)", shape.name,
+			(float64(after)-float64(before))/10_000, mib(after-before))
+	}
+}
