@@ -217,7 +217,7 @@ func runSotwByteClient(conn *grpc.ClientConn, node string, routes []string, repo
 			return err
 		}
 		for _, a := range resp.GetResources() {
-			kept[resp.GetTypeUrl()+"/"+resourceName(a.GetValue())] = a.GetValue()
+			kept[resp.GetTypeUrl()+"/"+wireName(a.GetValue())] = a.GetValue()
 		}
 		ack := &discoveryv3.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
 		if resp.GetTypeUrl() == resourcev3.RouteType {

@@ -17,7 +17,6 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -104,31 +103,6 @@ func (f *fleet) routeNames() []string {
 	return names
 }
 
-// resourceName reads field 1 (name) of a marshalled Listener, Cluster, RouteConfiguration or
-// ScopedRouteConfiguration without decoding the rest, as the benchmark clients keep resources as bytes.
-func resourceName(b []byte) string {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return ""
-		}
-		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return ""
-			}
-			return string(v)
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return ""
-		}
-		b = b[m:]
-	}
-	return ""
-}
-
 // TestFleetOneRouteEditSendsOnlyTheChangedRoute: 100 SotW and 100 delta ADS clients, each on its own stream, get
 // the whole configuration, ACK it, and then see a one-route edit of one API: each receives exactly one response,
 // for RouteConfiguration, holding exactly the edited API's RouteConfiguration, and every client ends on the same
@@ -202,7 +176,7 @@ func TestFleetOneRouteEditSendsOnlyTheChangedRoute(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.GetTypeUrl() != resourcev3.RouteType || resp.GetVersionInfo() != v || len(resp.GetResources()) != 1 || resourceName(resp.GetResources()[0].GetValue()) != want {
+			if resp.GetTypeUrl() != resourcev3.RouteType || resp.GetVersionInfo() != v || len(resp.GetResources()) != 1 || wireName(resp.GetResources()[0].GetValue()) != want {
 				t.Fatalf("sotw client %d got %s version %s with %d resources (first %q); want only %s at %s",
 					i, resp.GetTypeUrl(), resp.GetVersionInfo(), len(resp.GetResources()), firstName(resp.GetResources()), want, v)
 			}
@@ -268,7 +242,7 @@ func firstName(anys []*anypb.Any) string {
 	if len(anys) == 0 {
 		return ""
 	}
-	return resourceName(anys[0].GetValue())
+	return wireName(anys[0].GetValue())
 }
 
 // sotwSubscribeAndAckAll plays Envoy's start-up on a SotW ADS stream (CDS, LDS, SRDS wildcard; RDS by name) and
