@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -332,4 +334,50 @@ func (p *recordingPublisher) routes() string {
 		}
 	}
 	return b.String()
+}
+
+// TestReloadRebuildsOnlyTheChangedAPI: with two APIs (split route configuration), editing one file rebuilds that
+// API's RouteConfiguration only: the other API's is the very object published before, which the xDS publisher
+// neither validates nor marshals again and no Envoy is sent again (incremental translation, issue 13).
+func TestReloadRebuildsOnlyTheChangedAPI(t *testing.T) {
+	dir := t.TempDir()
+	good, other := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "other.yaml")
+	write(t, good, apiV1)
+	write(t, other, apiNeedsBackend)
+	pub := &recordingPublisher{}
+	r := controlplane.NewReloader([]controlplane.Source{
+		{File: good, Stages: []*apigatewayv1.Stage{{StageName: "dev"}}},
+		{File: other},
+	}, translator.Options{}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	byName := func(res *xdstranslator.Resources) map[string]*routev3.RouteConfiguration {
+		out := map[string]*routev3.RouteConfiguration{}
+		for _, rc := range res.Routes {
+			out[rc.GetName()] = rc
+		}
+		return out
+	}
+	first := byName(pub.last)
+	write(t, good, apiV2)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := byName(pub.last)
+	const goodRC, otherRC = "proxyplus-http/feature001", "proxyplus-http/other00001"
+	if first[otherRC] == nil || first[goodRC] == nil || len(first) != 2 {
+		t.Fatalf("route configurations %v; want one per API", slices.Collect(maps.Keys(first)))
+	}
+	if second[otherRC] != first[otherRC] {
+		t.Error("the unchanged API's RouteConfiguration was rebuilt")
+	}
+	if second[goodRC] == first[goodRC] {
+		t.Error("the edited API's RouteConfiguration was not rebuilt")
+	}
+	count := func(rc *routev3.RouteConfiguration) int { return len(rc.GetVirtualHosts()[0].GetRoutes()) }
+	if count(second[goodRC]) != count(first[goodRC])+1 {
+		t.Errorf("the edit (one more method) is not published:\n%s", pub.routes())
+	}
 }

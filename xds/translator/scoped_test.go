@@ -193,3 +193,29 @@ func mustScopeKey(t *testing.T, host string) string {
 	}
 	return k
 }
+
+// TestScopedRoutesAddingAnAPIKeepsTheListener: with the split, an API added or removed changes the scoped routes
+// and route configurations only; the listener (LDS) stays byte-identical, so Envoy does not drain it.
+func TestScopedRoutesAddingAnAPIKeepsTheListener(t *testing.T) {
+	cfg := loadIR(t, "testdata/in/authorization.yaml")
+	more := loadIR(t, "testdata/in/authorization.yaml")
+	more.ExtProc.RouteKeys = cfg.ExtProc.RouteKeys
+	extra := more.APIs[1]
+	extra.ID = "extra00001"
+	extra.Hosts = []string{"extra00001.execute-api.*"}
+	more.APIs = append(more.APIs, extra)
+	a, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(more)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(a.Listeners[0], b.Listeners[0]) {
+		t.Error("adding an API changed the listener")
+	}
+	if len(b.ScopedRoutes) != len(a.ScopedRoutes)+1 || len(b.Routes) != len(a.Routes)+1 {
+		t.Errorf("scopes %d → %d, route configurations %d → %d; want one more each", len(a.ScopedRoutes), len(b.ScopedRoutes), len(a.Routes), len(b.Routes))
+	}
+}
