@@ -18,6 +18,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -41,27 +43,72 @@ const clientWindow = 64 << 20
 // BenchmarkADSFanout is P6 (§2.1): the xDS server in this process on loopback TCP, N ADS clients in a child process
 // (each its own connection and stream, subscribing CDS, LDS, SRDS and RDS, ACKing every response and keeping the
 // resources as bytes). One operation publishes a one-route edit and waits until every client has ACKed the new
-// version of the edited RouteConfiguration. routes=10000 is 100 APIs of 100 routes each, one RouteConfiguration per
-// API (the split); single=10000 is the same 10,000 routes in one API (one RouteConfiguration): the split cannot
-// help, only marshal-once does.
+// version of the edited RouteConfiguration. Shapes, each 10,000 routes:
 //
-//	go test ./xds/server -run '^$' -bench BenchmarkADSFanout -benchtime 5x -count 3 -cpu 2
+//   - routes=10000: 100 APIs of 100 synthetic routes (50% exact, 50% regex), one RouteConfiguration per API (the
+//     split); single=10000: the same routes in one RouteConfiguration (0.5 MB): the split cannot help.
+//
+//   - refapi=10000: 100 APIs of REF-API(100) through the translator and the Builder (98 KB per RouteConfiguration);
+//     refapi-single=10000: REF-API(10000), one 9.4 MB RouteConfiguration, as main's BenchmarkPushRefAPI. The two
+//     configurations (before and after the edit) are built before timing; publishing alternates between them.
+//
+//     go test ./xds/server -run '^$' -bench BenchmarkADSFanout -benchtime 5x -count 3 -cpu 2
 func BenchmarkADSFanout(b *testing.B) {
 	for _, mode := range []string{"sotw", "delta"} {
 		for _, shape := range []struct {
 			name         string
 			apis, perAPI int
-		}{{"routes=10000", 100, 100}, {"single=10000", 1, 10_000}} {
+			refapi       bool
+		}{{"routes=10000", 100, 100, false}, {"single=10000", 1, 10_000, false}, {"refapi=10000", 100, 100, true}, {"refapi-single=10000", 1, 10_000, true}} {
 			for _, clients := range []int{1, 10, 100} {
 				b.Run(fmt.Sprintf("%s/%s/clients=%d", mode, shape.name, clients), func(b *testing.B) {
-					benchmarkFanout(b, mode, newFleet(b, shape.apis, shape.perAPI), clients)
+					if shape.refapi {
+						benchmarkFanout(b, mode, newRefFleet(b, shape.apis, shape.perAPI), clients)
+					} else {
+						benchmarkFanout(b, mode, newFleet(b, shape.apis, shape.perAPI), clients)
+					}
 				})
 			}
 		}
 	}
 }
 
-func benchmarkFanout(b *testing.B, mode string, f *fleet, clients int) {
+// fanoutConfig is what BenchmarkADSFanout publishes: resources, the RouteConfiguration names, and one-route edits.
+type fanoutConfig interface {
+	resources() map[resourcev3.Type][]types.Resource
+	routeNames() []string
+	edit(i int)
+}
+
+// refFleet is REF-API definitions translated and built once per state: A (as defined) and B (one method's
+// timeout changed); edits alternate between them. Unchanged RouteConfigurations are the same objects in both
+// (Builder), as they are between two builds of the running control plane.
+type refFleet struct {
+	states [2]map[resourcev3.Type][]types.Resource
+	names  []string
+	cur    int
+}
+
+func newRefFleet(tb testing.TB, apis, perAPI int) *refFleet {
+	defs := fleetAPIs(apis, perAPI)
+	p := newPipeline()
+	f := &refFleet{}
+	p.run(tb, defs)
+	f.states[0] = p.last
+	editTimeout(defs, 1)
+	p.run(tb, defs)
+	f.states[1] = p.last
+	for _, rc := range f.states[0][resourcev3.RouteType] {
+		f.names = append(f.names, cachev3.GetResourceName(rc))
+	}
+	return f
+}
+
+func (f *refFleet) resources() map[resourcev3.Type][]types.Resource { return f.states[f.cur] }
+func (f *refFleet) routeNames() []string                            { return f.names }
+func (f *refFleet) edit(int)                                        { f.cur = 1 - f.cur }
+
+func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 	srv := New(Options{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,7 +159,7 @@ func benchmarkFanout(b *testing.B, mode string, f *fleet, clients int) {
 
 	var lat []time.Duration
 	for i := 0; b.Loop(); i++ {
-		f.edit(i % len(f.routes))
+		f.edit(i)
 		start := time.Now()
 		v, err := srv.Publish(ctx, f.resources())
 		if err != nil {

@@ -80,8 +80,9 @@ func newFleet(tb testing.TB, apis, routesPerAPI int) *fleet {
 	return f
 }
 
-// edit replaces API i's RouteConfiguration with one whose first route differs.
+// edit replaces API i's RouteConfiguration (i modulo the number of APIs) with one whose first route differs.
 func (f *fleet) edit(i int) {
+	i %= len(f.routes)
 	f.edits++
 	f.routes[i] = makeRouteConfig(fleetRouteName(i), f.perAPI, fmt.Sprintf("-e%d", f.edits))
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/internal/refapi"
@@ -23,6 +25,7 @@ type pipeline struct {
 	pub        *Publisher
 	builder    *xdstranslator.Builder
 	translated map[string]translatedAPI
+	last       map[resourcev3.Type][]types.Resource // what run published last
 }
 
 type translatedAPI struct {
@@ -60,7 +63,8 @@ func (p *pipeline) run(tb testing.TB, apis []*apigatewayv1.RestApi) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	v, err := p.pub.Publish(context.Background(), res.ByType())
+	p.last = res.ByType()
+	v, err := p.pub.Publish(context.Background(), p.last)
 	if err != nil {
 		tb.Fatal(err)
 	}
