@@ -309,3 +309,34 @@ func deltaSubscribeAndAckAll(s discoveryv3.AggregatedDiscoveryService_DeltaAggre
 	}
 	return nil
 }
+
+// TestRDSRequestNamingAMissingResourceIsAnswered: go-control-plane's ADS snapshot cache answers nothing while a
+// request names a RouteConfiguration the snapshot lacks, or the snapshot holds one the request does not name
+// (envoy-notes XDS-8), which leaves Envoy warming. fanoutCache answers with the named resources that exist.
+func TestRDSRequestNamingAMissingResourceIsAnswered(t *testing.T) {
+	h := startServer(t)
+	f := newFleet(t, 3, 2)
+	v, err := h.srv.Publish(context.Background(), f.resources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(h.dial()).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Names one of the three RouteConfigurations, and one that does not exist.
+	if err := s.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "warming"}, TypeUrl: resourcev3.RouteType,
+		ResourceNames: []string{fleetRouteName(1), "proxyplus-http/nowhere"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetVersionInfo() != v || len(resp.GetResources()) != 1 || wireName(resp.GetResources()[0].GetValue()) != fleetRouteName(1) {
+		t.Fatalf("got version %s with %d resources (%q), want %s with %s only", resp.GetVersionInfo(), len(resp.GetResources()),
+			firstName(resp.GetResources()), v, fleetRouteName(1))
+	}
+}
