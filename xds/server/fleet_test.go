@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -14,9 +15,11 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -338,5 +341,42 @@ func TestRDSRequestNamingAMissingResourceIsAnswered(t *testing.T) {
 	if resp.GetVersionInfo() != v || len(resp.GetResources()) != 1 || wireName(resp.GetResources()[0].GetValue()) != fleetRouteName(1) {
 		t.Fatalf("got version %s with %d resources (%q), want %s with %s only", resp.GetVersionInfo(), len(resp.GetResources()),
 			firstName(resp.GetResources()), v, fleetRouteName(1))
+	}
+}
+
+// TestWireRouteConfigurationIsServedWithoutACopy: a RouteConfiguration in the translator's wire form is served from
+// the bytes it already holds (no second copy of the largest resource), and those bytes decode to the configuration.
+func TestWireRouteConfigurationIsServedWithoutACopy(t *testing.T) {
+	p := newPipeline()
+	p.run(t, fleetAPIs(1, 50))
+	wire := p.last[resourcev3.RouteType][0]
+	full, ok := sharedEncoding(wire)
+	if !ok {
+		t.Fatal("the wire form was not recognised")
+	}
+	unknown := wire.ProtoReflect().GetUnknown()
+	if &full[0] != &unknown[0] {
+		t.Error("the served bytes are a copy")
+	}
+	published := p.pub.snapshot.types[resourcev3.RouteType].byName[cachev3.GetResourceName(wire)]
+	if &published.any.GetValue()[0] != &unknown[0] {
+		t.Error("the publisher serves a copy")
+	}
+	var got, want routev3.RouteConfiguration
+	if err := proto.Unmarshal(full, &got); err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(wire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&got, &want) || len(got.GetVirtualHosts()) == 0 {
+		t.Error("the served bytes do not decode to the configuration")
+	}
+	if _, ok := sharedEncoding(makeCluster("c", time.Second)); ok {
+		t.Error("an ordinary message was taken for a wire form")
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -18,7 +19,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // GroupKey is the snapshot-cache key every node maps to: one snapshot per configuration generation serves every
@@ -199,9 +202,12 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 					return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: err}
 				}
 			}
-			wire, err := marshal.Marshal(res)
-			if err != nil {
-				return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: fmt.Errorf("marshal: %w", err)}
+			wire, shared := sharedEncoding(res)
+			if !shared {
+				var err error
+				if wire, err = marshal.Marshal(res); err != nil {
+					return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: fmt.Errorf("marshal: %w", err)}
+				}
 			}
 			sum := sha256.Sum256(wire)
 			r := &publishedResource{name: name, version: hex.EncodeToString(sum[:versionBytes]), source: res, wire: wire}
@@ -231,6 +237,40 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 	}
 	g.snapshot = snap
 	return g.version, g, nil
+}
+
+// sharedEncoding returns the complete encoding a "wire form" resource already holds, without copying it: a message
+// whose only known field is its name (field 1), whose unknown fields carry everything else, and whose unknown-field
+// buffer continues, within its capacity, with exactly the encoded name field — the form xds/translator's
+// wireRouteConfiguration publishes RouteConfigurations in. Serving those bytes instead of marshalling the object
+// keeps one copy of the largest resource in memory instead of two. Any other message: false.
+func sharedEncoding(res types.Resource) ([]byte, bool) {
+	m := res.ProtoReflect()
+	nameField := m.Descriptor().Fields().ByNumber(1)
+	if nameField == nil || nameField.Kind() != protoreflect.StringKind {
+		return nil, false
+	}
+	only := true
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		only = fd.Number() == 1
+		return only
+	})
+	unknown := m.GetUnknown()
+	if !only || len(unknown) == 0 {
+		return nil, false
+	}
+	var tail []byte
+	if name := m.Get(nameField).String(); name != "" {
+		tail = protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), name)
+	}
+	if cap(unknown)-len(unknown) < len(tail) {
+		return nil, false
+	}
+	full := unknown[:len(unknown)+len(tail)]
+	if !bytes.Equal(full[len(unknown):], tail) {
+		return nil, false
+	}
+	return full, true
 }
 
 // writeField writes a length-prefixed field so that different splits of the same bytes hash differently.

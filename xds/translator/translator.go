@@ -68,9 +68,13 @@ func (r *Resources) ByType() map[resource.Type][]types.Resource {
 // wireRouteConfiguration returns a RouteConfiguration that marshals to the same configuration as rc but keeps
 // everything except its name as one buffer of wire bytes (protobuf unknown fields, which proto.Marshal writes
 // back verbatim). A published RouteConfiguration holds every route; as Go objects each route costs several
-// kilobytes of small allocations, as wire bytes about one. The snapshot cache marshals resources for every
-// response, which for this form is a copy. The name stays a real field: the cache indexes resources by it.
-// rc must already be validated; the result is for publishing only.
+// kilobytes of small allocations, as wire bytes about one. The name stays a real field: the cache indexes resources
+// by it. rc must already be validated; the result is for publishing only.
+//
+// The buffer holds the other fields followed by the encoded name field, and the unknown fields are the buffer
+// without that tail (its capacity still reaching it): buffer = unknown fields + name field is a complete encoding
+// of the RouteConfiguration (field order is free in protobuf), which the xDS publisher serves as it is instead of
+// marshalling a second copy (xds/server sharedEncoding).
 func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
 	if err != nil {
@@ -79,7 +83,7 @@ func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfig
 	}
 	// Drop the top-level name field from the bytes (it stays a real field below) rather than cloning the whole
 	// configuration to clear it: the route configuration is by far the largest resource.
-	rest := make([]byte, 0, len(b))
+	buf := make([]byte, 0, len(b))
 	for in := b; len(in) > 0; {
 		num, typ, n := protowire.ConsumeTag(in)
 		if n < 0 {
@@ -90,12 +94,17 @@ func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfig
 			return rc
 		}
 		if num != routeConfigurationNameField {
-			rest = append(rest, in[:n+m]...)
+			buf = append(buf, in[:n+m]...)
 		}
 		in = in[n+m:]
 	}
+	rest := len(buf)
+	if rc.GetName() != "" {
+		buf = protowire.AppendTag(buf, routeConfigurationNameField, protowire.BytesType)
+		buf = protowire.AppendString(buf, rc.GetName())
+	}
 	out := &routev3.RouteConfiguration{Name: rc.GetName()}
-	out.ProtoReflect().SetUnknown(rest)
+	out.ProtoReflect().SetUnknown(buf[:rest])
 	return out
 }
 
