@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/controlplane"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
@@ -327,7 +328,12 @@ func (p *recordingPublisher) routes() string {
 		return ""
 	}
 	for _, rc := range p.last.Routes {
-		for _, vh := range rc.GetVirtualHosts() {
+		// A Builder's Resources hold unchanged scopes in wire form: decode what would be served.
+		full := &routev3.RouteConfiguration{}
+		if b, err := proto.Marshal(rc); err == nil {
+			_ = proto.Unmarshal(b, full)
+		}
+		for _, vh := range full.GetVirtualHosts() {
 			for _, r := range vh.GetRoutes() {
 				b.WriteString(r.GetName() + "\n")
 			}
@@ -353,9 +359,11 @@ func TestReloadRebuildsOnlyTheChangedAPI(t *testing.T) {
 	if err := r.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// What is published (ByType): the same object for an unchanged scope, which the xDS publisher recognises.
 	byName := func(res *xdstranslator.Resources) map[string]*routev3.RouteConfiguration {
 		out := map[string]*routev3.RouteConfiguration{}
-		for _, rc := range res.Routes {
+		for _, r := range res.ByType()[resourcev3.RouteType] {
+			rc := r.(*routev3.RouteConfiguration)
 			out[rc.GetName()] = rc
 		}
 		return out
@@ -376,7 +384,13 @@ func TestReloadRebuildsOnlyTheChangedAPI(t *testing.T) {
 	if second[goodRC] == first[goodRC] {
 		t.Error("the edited API's RouteConfiguration was not rebuilt")
 	}
-	count := func(rc *routev3.RouteConfiguration) int { return len(rc.GetVirtualHosts()[0].GetRoutes()) }
+	count := func(rc *routev3.RouteConfiguration) int {
+		full := &routev3.RouteConfiguration{}
+		if b, err := proto.Marshal(rc); err != nil || proto.Unmarshal(b, full) != nil {
+			t.Fatalf("route configuration %s does not encode", rc.GetName())
+		}
+		return len(full.GetVirtualHosts()[0].GetRoutes())
+	}
 	if count(second[goodRC]) != count(first[goodRC])+1 {
 		t.Errorf("the edit (one more method) is not published:\n%s", pub.routes())
 	}

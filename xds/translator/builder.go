@@ -12,16 +12,20 @@ import (
 	"github.com/proxyplus/proxyplus/ir"
 )
 
-// Builder is Build with memory (incremental translation, issue 13 / P7): it keeps, from one Build to the next, each
-// API's virtual host keyed by a content hash of everything the virtual host is built from (the API and the
-// configuration-wide settings), and each scope's RouteConfiguration together with its wire form. An API whose
-// translation did not change gets the very objects it had, so only changed APIs are built, and the Publisher, which
-// recognises objects it already validated and marshalled, re-marshals only their scopes. Only what the latest Build
-// used is kept. Use one Builder per publishing pipeline; it is safe for concurrent use.
+// Builder is Build with memory (incremental translation, issue 13 / P7). It keeps, from one Build to the next, for
+// each scope of the split route configuration, the content keys of its APIs (a hash of everything their virtual
+// hosts are built from: the API and the configuration-wide settings) and the scope's RouteConfiguration in wire
+// form. A scope whose APIs are unchanged is not built at all: the Resources get the very wire-form object of the
+// previous Build, which the xDS publisher recognises (it validated and marshalled it then) and no Envoy is sent
+// again. Only changed scopes are built. It keeps no Go object graph of the routes (those cost several kilobytes
+// per route), only the wire bytes (about one).
+//
+// Resources from a Builder are for publishing: the RouteConfigurations of reused scopes are in wire form (their
+// routes are bytes, not fields; proto.Marshal and ByType give the full configuration). Use Build for rendering or
+// evaluating. Use one Builder per publishing pipeline; it is safe for concurrent use.
 type Builder struct {
 	mu       sync.Mutex
-	catchAll *routev3.VirtualHost // unknownHostVirtualHost, the same object in every scope and Build
-	vhosts   map[[sha256.Size]byte]*routev3.VirtualHost
+	catchAll *routev3.VirtualHost   // unknownHostVirtualHost, the same object in every scope and Build
 	scopes   map[string]*builtScope // by RouteConfiguration name
 
 	// keys memoises apiKey for an API handed over again as the same value (same stages slice): the control plane
@@ -30,7 +34,6 @@ type Builder struct {
 	keys map[apiIdentity][sha256.Size]byte
 
 	// filled during a Build, swapped in at its end
-	nextVhosts map[[sha256.Size]byte]*routev3.VirtualHost
 	nextScopes map[string]*builtScope
 	nextKeys   map[apiIdentity][sha256.Size]byte
 	shared     [sha256.Size]byte // hash of the configuration without its APIs, for this Build
@@ -43,11 +46,10 @@ type apiIdentity struct {
 	rest   [sha256.Size]byte // the API without its stages, the shared settings and whether it is alone
 }
 
-// builtScope is a scope's RouteConfiguration as last built and published.
+// builtScope is a scope's RouteConfiguration as last published: the keys of its APIs and its wire form.
 type builtScope struct {
-	vhosts []*routev3.VirtualHost
-	rc     *routev3.RouteConfiguration
-	wire   *routev3.RouteConfiguration
+	keys [][sha256.Size]byte
+	wire *routev3.RouteConfiguration
 }
 
 // NewBuilder returns a Builder with an empty cache.
@@ -64,26 +66,56 @@ func (b *Builder) unknownHost() *routev3.VirtualHost {
 	return b.catchAll
 }
 
-// virtualHost returns API i's virtual host, from the cache when its inputs are unchanged.
-func (b *Builder) virtualHost(cfg *ir.Config, i int) (*routev3.VirtualHost, error) {
-	if b == nil {
-		return virtualHost(cfg, cfg.APIs[i])
-	}
-	key, err := b.apiKey(cfg, i)
-	if err != nil {
-		return virtualHost(cfg, cfg.APIs[i])
-	}
-	if vh, ok := b.nextVhosts[key]; ok {
-		return vh, nil
-	}
-	vh, ok := b.vhosts[key]
-	if !ok {
-		if vh, err = virtualHost(cfg, cfg.APIs[i]); err != nil {
-			return nil, err
+// reuse returns the previous wire-form RouteConfiguration of scope name if its APIs (cfg.APIs[i] for i in apis)
+// are unchanged, else nil; either way it records the APIs' keys for the scope.
+func (b *Builder) reuse(cfg *ir.Config, name string, apis []int) *routev3.RouteConfiguration {
+	keys := make([][sha256.Size]byte, len(apis))
+	for j, i := range apis {
+		k, err := b.apiKey(cfg, i)
+		if err != nil {
+			b.nextScopes[name] = &builtScope{} // no key: never reused
+			return nil
 		}
+		keys[j] = k
 	}
-	b.nextVhosts[key] = vh
-	return vh, nil
+	prev, ok := b.scopes[name]
+	if ok && prev.wire != nil && slices.Equal(prev.keys, keys) {
+		b.nextScopes[name] = prev
+		return prev.wire
+	}
+	b.nextScopes[name] = &builtScope{keys: keys}
+	return nil
+}
+
+// finish records the wire form of every scope built fresh in res and tells res which RouteConfigurations are
+// reused (already validated, already in wire form).
+func (b *Builder) finish(res *Resources) {
+	wire := map[*routev3.RouteConfiguration]*routev3.RouteConfiguration{}
+	for i, rc := range res.Routes {
+		s := b.nextScopes[rc.GetName()]
+		if s == nil {
+			continue
+		}
+		if s.wire == rc {
+			if res.validated == nil {
+				res.validated = map[*routev3.RouteConfiguration]bool{}
+			}
+			res.validated[rc] = true
+			wire[rc] = rc
+			continue
+		}
+		if s.keys == nil {
+			continue
+		}
+		s.wire = wireRouteConfiguration(res.Routes[i])
+		wire[rc] = s.wire
+	}
+	res.wire = func(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
+		if w, ok := wire[rc]; ok {
+			return w
+		}
+		return wireRouteConfiguration(rc)
+	}
 }
 
 // apiKey is apiKey(cfg, i), memoised by identity (see Builder.keys).
@@ -145,34 +177,4 @@ func apiKey(cfg *ir.Config, i int) ([sha256.Size]byte, error) {
 	var k [sha256.Size]byte
 	copy(k[:], h.Sum(nil))
 	return k, nil
-}
-
-// reuseScopes replaces each freshly built scope RouteConfiguration whose virtual hosts are the very ones of the
-// previous Build by the previous object, and records the wire forms to publish.
-func (b *Builder) reuseScopes(res *Resources) {
-	for i, rc := range res.Routes {
-		prev, ok := b.scopes[rc.GetName()]
-		if ok && slices.Equal(prev.vhosts, rc.GetVirtualHosts()) {
-			res.Routes[i] = prev.rc
-			if res.validated == nil {
-				res.validated = map[*routev3.RouteConfiguration]bool{}
-			}
-			res.validated[prev.rc] = true
-			b.nextScopes[rc.GetName()] = prev
-			continue
-		}
-		b.nextScopes[rc.GetName()] = &builtScope{vhosts: slices.Clone(rc.GetVirtualHosts()), rc: rc}
-	}
-	res.wire = func(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		s, ok := b.scopes[rc.GetName()]
-		if !ok || s.rc != rc {
-			return wireRouteConfiguration(rc)
-		}
-		if s.wire == nil {
-			s.wire = wireRouteConfiguration(rc)
-		}
-		return s.wire
-	}
 }

@@ -82,9 +82,10 @@ func scopedSplit(cfg *ir.Config) map[string][]int {
 }
 
 // scopedRouteConfigurations builds one RouteConfiguration per scope and the ScopedRouteConfigurations naming
-// them, both sorted by scope key. vhost builds (or returns the cached) virtual host of API i; catchAll is the
-// unknown-host virtual host every scope ends with.
-func scopedRouteConfigurations(scopes map[string][]int, vhost func(i int) (*routev3.VirtualHost, error), catchAll *routev3.VirtualHost) ([]*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration, error) {
+// them, both sorted by scope key. reuse, when not nil, may return the previous RouteConfiguration of a scope whose
+// APIs are unchanged (Builder); otherwise vhost builds the virtual host of API i. catchAll is the unknown-host
+// virtual host every scope ends with.
+func scopedRouteConfigurations(scopes map[string][]int, reuse func(name string, apis []int) *routev3.RouteConfiguration, vhost func(i int) (*routev3.VirtualHost, error), catchAll *routev3.VirtualHost) ([]*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration, error) {
 	keys := make([]string, 0, len(scopes))
 	for k := range scopes {
 		keys = append(keys, k)
@@ -93,19 +94,26 @@ func scopedRouteConfigurations(scopes map[string][]int, vhost func(i int) (*rout
 	rcs := make([]*routev3.RouteConfiguration, 0, len(keys))
 	srs := make([]*routev3.ScopedRouteConfiguration, 0, len(keys))
 	for _, key := range keys {
-		rc := &routev3.RouteConfiguration{
-			Name: scopeRouteConfigName(key),
-			// As in routeConfiguration: domains match with or without :port (envoy-notes HCM-15).
-			IgnorePortInHostMatching: true,
+		name := scopeRouteConfigName(key)
+		var rc *routev3.RouteConfiguration
+		if reuse != nil {
+			rc = reuse(name, scopes[key])
 		}
-		for _, i := range scopes[key] {
-			vh, err := vhost(i)
-			if err != nil {
-				return nil, nil, err
+		if rc == nil {
+			rc = &routev3.RouteConfiguration{
+				Name: name,
+				// As in routeConfiguration: domains match with or without :port (envoy-notes HCM-15).
+				IgnorePortInHostMatching: true,
 			}
-			rc.VirtualHosts = append(rc.VirtualHosts, vh)
+			for _, i := range scopes[key] {
+				vh, err := vhost(i)
+				if err != nil {
+					return nil, nil, err
+				}
+				rc.VirtualHosts = append(rc.VirtualHosts, vh)
+			}
+			rc.VirtualHosts = append(rc.VirtualHosts, catchAll)
 		}
-		rc.VirtualHosts = append(rc.VirtualHosts, catchAll)
 		rcs = append(rcs, rc)
 		srs = append(srs, &routev3.ScopedRouteConfiguration{
 			Name:                   key,

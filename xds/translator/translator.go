@@ -171,7 +171,6 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 	if b != nil {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		b.nextVhosts = make(map[[32]byte]*routev3.VirtualHost, len(b.vhosts))
 		b.nextScopes = make(map[string]*builtScope, len(b.scopes))
 		b.nextKeys = make(map[apiIdentity][32]byte, len(b.keys))
 		var err error
@@ -184,8 +183,12 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 	scopes := scopedSplit(cfg)
 	if scopes != nil {
 		var err error
-		res.Routes, res.ScopedRoutes, err = scopedRouteConfigurations(scopes, func(i int) (*routev3.VirtualHost, error) {
-			return b.virtualHost(cfg, i)
+		var reuse func(string, []int) *routev3.RouteConfiguration
+		if b != nil {
+			reuse = func(name string, apis []int) *routev3.RouteConfiguration { return b.reuse(cfg, name, apis) }
+		}
+		res.Routes, res.ScopedRoutes, err = scopedRouteConfigurations(scopes, reuse, func(i int) (*routev3.VirtualHost, error) {
+			return virtualHost(cfg, cfg.APIs[i])
 		}, b.unknownHost())
 		if err != nil {
 			return nil, err
@@ -207,14 +210,14 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 	}
 	res.Listeners, res.Clusters = []*listenerv3.Listener{l}, clusters
 	if b != nil && scopes != nil {
-		b.reuseScopes(res)
+		b.finish(res)
 	}
 	if err := res.Validate(); err != nil {
 		return nil, err
 	}
 	if b != nil {
-		b.vhosts, b.scopes, b.keys = b.nextVhosts, b.nextScopes, b.nextKeys
-		b.nextVhosts, b.nextScopes, b.nextKeys = nil, nil, nil
+		b.scopes, b.keys = b.nextScopes, b.nextKeys
+		b.nextScopes, b.nextKeys = nil, nil
 	}
 	return res, nil
 }
