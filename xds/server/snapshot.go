@@ -67,7 +67,7 @@ type SnapshotStatus struct {
 	Cached  bool `json:"cached"`
 }
 
-// Publisher owns the go-control-plane snapshot cache and the last good snapshot. It validates and publishes
+// Publisher owns the fanoutCache and the last good generation. It validates and publishes
 // configurations; it does not track nodes (NodeTracker does, XDS-10).
 type Publisher struct {
 	cache   *fanoutCache
@@ -87,7 +87,7 @@ type Publisher struct {
 	cached      bool // snapshot is set in cache under GroupKey
 }
 
-// NewPublisher creates a Publisher with an ADS snapshot cache. logger and metrics may be nil.
+// NewPublisher creates a Publisher with an empty fanoutCache. logger and metrics may be nil.
 func NewPublisher(logger *slog.Logger, metrics *Metrics) *Publisher {
 	if logger == nil {
 		logger = slog.Default()
@@ -115,7 +115,8 @@ func (p *Publisher) Cache() *fanoutCache { return p.cache }
 // name and validation message. Publishing content identical to the current snapshot yields the same version and
 // pushes nothing (XDS-4).
 //
-// The resources must not be modified after Publish: the cache serves them concurrently.
+// The resources must not be modified after Publish: the cache serves them concurrently, and a resource that is
+// the same object in the next Publish is taken as unchanged (neither validated nor marshalled again).
 func (p *Publisher) Publish(ctx context.Context, resources map[resourcev3.Type][]types.Resource) (string, error) {
 	p.mu.Lock()
 	prev := p.snapshot
