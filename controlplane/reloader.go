@@ -19,9 +19,12 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/ir"
@@ -144,6 +147,55 @@ type Reloader struct {
 	lastGood  map[string]goodAPI
 	heldSince map[string]time.Time
 	now       func() time.Time
+	// translated caches, per API source, the translation of its input by content hash (incremental translation,
+	// issue 13): an unchanged source is neither translated nor compared again. builder keeps the Envoy resources
+	// of unchanged APIs across builds. Both are used only under reloading.
+	translated map[string]cachedTranslation
+	builder    *xdstranslator.Builder
+}
+
+// cachedTranslation is a successful translation of one source's input.
+type cachedTranslation struct {
+	hash  [sha256.Size]byte
+	api   ir.API
+	diags diag.List
+}
+
+// inputHash is a content hash of everything TranslateAPI reads from in (deterministic proto encoding).
+func inputHash(in translator.Input) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	m := proto.MarshalOptions{Deterministic: true}
+	write := func(tag string, msg proto.Message) error {
+		b, err := m.Marshal(msg)
+		if err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(h, "%s:%d:", tag, len(b))
+		_, _ = h.Write(b)
+		return nil
+	}
+	_, _ = fmt.Fprintf(h, "file:%q;", in.File)
+	if err := write("api", in.API); err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	for _, st := range in.Stages {
+		if err := write("stage", st); err != nil {
+			return [sha256.Size]byte{}, err
+		}
+	}
+	names := make([]string, 0, len(in.StageAPIs))
+	for n := range in.StageAPIs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := write("stage-api "+strconv.Quote(n), in.StageAPIs[n]); err != nil {
+			return [sha256.Size]byte{}, err
+		}
+	}
+	var k [sha256.Size]byte
+	copy(k[:], h.Sum(nil))
+	return k, nil
 }
 
 // goodAPI is the last published translation of one API source.
@@ -155,7 +207,8 @@ type goodAPI struct {
 // NewReloader returns a reloader for sources.
 func NewReloader(sources []Source, opts translator.Options, publish Publisher, log *slog.Logger) *Reloader {
 	return &Reloader{sources: sources, opts: opts, publish: publish, log: log, lastGood: map[string]goodAPI{},
-		heldSince: map[string]time.Time{}, now: time.Now}
+		heldSince: map[string]time.Time{}, now: time.Now, translated: map[string]cachedTranslation{},
+		builder: xdstranslator.NewBuilder()}
 }
 
 // Status returns the latest reload outcome.
@@ -306,12 +359,26 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 
 	// Translate and validate each API alone; the first source of an id wins, as in translator.Translate.
 	ids := map[string]string{}
+	translated := map[string]cachedTranslation{}
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return b, err
 		}
 		if len(c.errs) > 0 {
 			continue
+		}
+		hash, herr := inputHash(c.input)
+		if cached, ok := r.translated[c.key]; ok && herr == nil && cached.hash == hash {
+			if _, dup := ids[cached.api.ID]; !dup {
+				if good, ok := r.lastGood[c.key]; ok && good.api.ID == cached.api.ID {
+					// Unchanged input: the translation published last time, validated then.
+					b.diags = append(b.diags, cached.diags...)
+					ids[cached.api.ID] = c.source
+					c.api = good.api
+					translated[c.key] = cached
+					continue
+				}
+			}
 		}
 		api, ds := translator.TranslateAPI(c.input)
 		b.diags = append(b.diags, ds...)
@@ -340,6 +407,9 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 		}
 		ids[api.ID] = c.source
 		c.api = api
+		if herr == nil {
+			translated[c.key] = cachedTranslation{hash: hash, api: api, diags: ds}
+		}
 	}
 
 	// Serve the good translations and, for the sources that failed, their last good ones.
@@ -368,7 +438,7 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 		heldSince[c.key] = h.Since
 		b.heldBack = append(b.heldBack, h)
 	}
-	res, err := xdstranslator.Build(translator.Assemble(apis, r.opts))
+	res, err := r.builder.Build(translator.Assemble(apis, r.opts))
 	if err != nil {
 		return b, fmt.Errorf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %w", err)
 	}
@@ -386,7 +456,7 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 			lastGood[c.key] = good
 		}
 	}
-	r.lastGood, r.heldSince = lastGood, heldSince
+	r.lastGood, r.heldSince, r.translated = lastGood, heldSince, translated
 	sort.SliceStable(b.heldBack, func(i, j int) bool { return b.heldBack[i].Source < b.heldBack[j].Source })
 	return b, nil
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/controlplane"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
@@ -325,11 +328,70 @@ func (p *recordingPublisher) routes() string {
 		return ""
 	}
 	for _, rc := range p.last.Routes {
-		for _, vh := range rc.GetVirtualHosts() {
+		// A Builder's Resources hold unchanged scopes in wire form: decode what would be served.
+		full := &routev3.RouteConfiguration{}
+		if b, err := proto.Marshal(rc); err == nil {
+			_ = proto.Unmarshal(b, full)
+		}
+		for _, vh := range full.GetVirtualHosts() {
 			for _, r := range vh.GetRoutes() {
 				b.WriteString(r.GetName() + "\n")
 			}
 		}
 	}
 	return b.String()
+}
+
+// TestReloadRebuildsOnlyTheChangedAPI: with two APIs (split route configuration), editing one file rebuilds that
+// API's RouteConfiguration only: the other API's is the very object published before, which the xDS publisher
+// neither validates nor marshals again and no Envoy is sent again (incremental translation, issue 13).
+func TestReloadRebuildsOnlyTheChangedAPI(t *testing.T) {
+	dir := t.TempDir()
+	good, other := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "other.yaml")
+	write(t, good, apiV1)
+	write(t, other, apiNeedsBackend)
+	pub := &recordingPublisher{}
+	r := controlplane.NewReloader([]controlplane.Source{
+		{File: good, Stages: []*apigatewayv1.Stage{{StageName: "dev"}}},
+		{File: other},
+	}, translator.Options{}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// What is published (ByType): the same object for an unchanged scope, which the xDS publisher recognises.
+	byName := func(res *xdstranslator.Resources) map[string]*routev3.RouteConfiguration {
+		out := map[string]*routev3.RouteConfiguration{}
+		for _, r := range res.ByType()[resourcev3.RouteType] {
+			rc := r.(*routev3.RouteConfiguration)
+			out[rc.GetName()] = rc
+		}
+		return out
+	}
+	first := byName(pub.last)
+	write(t, good, apiV2)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := byName(pub.last)
+	const goodRC, otherRC = "proxyplus-http/feature001", "proxyplus-http/other00001"
+	if first[otherRC] == nil || first[goodRC] == nil || len(first) != 2 {
+		t.Fatalf("route configurations %v; want one per API", slices.Collect(maps.Keys(first)))
+	}
+	if second[otherRC] != first[otherRC] {
+		t.Error("the unchanged API's RouteConfiguration was rebuilt")
+	}
+	if second[goodRC] == first[goodRC] {
+		t.Error("the edited API's RouteConfiguration was not rebuilt")
+	}
+	count := func(rc *routev3.RouteConfiguration) int {
+		full := &routev3.RouteConfiguration{}
+		if b, err := proto.Marshal(rc); err != nil || proto.Unmarshal(b, full) != nil {
+			t.Fatalf("route configuration %s does not encode", rc.GetName())
+		}
+		return len(full.GetVirtualHosts()[0].GetRoutes())
+	}
+	if count(second[goodRC]) != count(first[goodRC])+1 {
+		t.Errorf("the edit (one more method) is not published:\n%s", pub.routes())
+	}
 }

@@ -129,8 +129,15 @@ func New(cfg *ir.Config) (*Invoker, error) {
 		return nil, err
 	}
 	// A loopback client's X-Forwarded-For entry is this machine's address, as Envoy's appendXff writes it.
-	ev, err := evaluator.New(res.Routes[0], hcm, evaluator.WithUUIDSource(extproc.NewUUID), evaluator.WithClock(time.Now),
-		evaluator.WithServerAddress(evaluator.ServerAddress()))
+	evOpts := []evaluator.Option{evaluator.WithUUIDSource(extproc.NewUUID), evaluator.WithClock(time.Now),
+		evaluator.WithServerAddress(evaluator.ServerAddress())}
+	var ev *evaluator.Evaluator
+	if len(res.ScopedRoutes) > 0 {
+		// Several APIs: the route configuration is split per Host scope (xds/translator scoped.go).
+		ev, err = evaluator.NewScoped(hcm, res.ScopedRoutes, res.Routes, evOpts...)
+	} else {
+		ev, err = evaluator.New(res.Routes[0], hcm, evOpts...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("route evaluator: %w", err)
 	}

@@ -842,6 +842,16 @@ func printStatus(w io.Writer, doc *statusDoc, extproc bool) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, orDash(n.Cluster), state, shortType(t.TypeURL),
 				orDash(t.AckedVersion), t.NackCount, nack)
+			if len(t.Resources) > 1 {
+				// Split route configurations: which version of each the node runs (and last rejected).
+				for _, r := range t.Resources {
+					rejected := "-"
+					if r.NackedVersion != "" {
+						rejected = r.NackedVersion + " rejected"
+					}
+					fmt.Fprintf(tw, "\t\t\t  %s\t%s\t\t%s\n", r.Name, orDash(r.AckedVersion), rejected)
+				}
+			}
 		}
 	}
 	return tw.Flush()

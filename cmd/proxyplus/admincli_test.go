@@ -274,7 +274,9 @@ func TestDeployAndStatus(t *testing.T) {
 				Types: []xdsserver.TypeStatus{
 					{TypeURL: "type.googleapis.com/envoy.config.listener.v3.Listener", AckedVersion: "v42"},
 					{TypeURL: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", AckedVersion: "v41", NackCount: 2,
-						LastNack: &xdsserver.NackStatus{RejectedVersion: "v42", Message: "route: bad\nregex", At: at}},
+						LastNack: &xdsserver.NackStatus{RejectedVersion: "v42", Message: "route: bad\nregex", At: at},
+						Resources: []xdsserver.ResourceStatus{{Name: "proxyplus-http/abc", AckedVersion: "v41", NackedVersion: "v42"},
+							{Name: "proxyplus-http/def", AckedVersion: "v40"}}},
 				}}},
 		},
 		"definitions": map[string]any{"version": "v42", "last_reload": at, "held_back": []map[string]any{
@@ -321,6 +323,7 @@ func TestDeployAndStatus(t *testing.T) {
 	out = s.ok(t, "status")
 	for _, want := range []string{"ext_proc:", "SERVING", "version v42 (generation 3)", "envoy-1", "edge",
 		"since 2026-03-01T12:00:00Z", "Listener", "RouteConfiguration", "v42 at 2026-03-01T12:00:00Z: route: bad regex",
+		"proxyplus-http/abc", "v42 rejected", "proxyplus-http/def", "v40",
 		"held back:", "API other00001 (store:apis/other00001) since 2026-03-01T12:00:00Z, serving its last good version of 2026-03-01T12:00:00Z: stage dev, GET /orders: uri: uses stage variable(s) backend [HTP-2]",
 		"API - (/etc/apis/broken.yaml) since 2026-03-01T12:00:00Z, NOT SERVED (no good version since start): read: cannot read the definition"} {
 		if !strings.Contains(out, want) {

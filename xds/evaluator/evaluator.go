@@ -23,10 +23,11 @@ const DefaultRouteTimeout = 15 * time.Second
 // Evaluator answers "what does Envoy do with this request" for one RouteConfiguration
 // served by one HttpConnectionManager. It is safe for concurrent use.
 type Evaluator struct {
-	rc   *compiledRC
-	hcm  *hcmConfig
-	uuid func() string
-	now  func() time.Time
+	rc     *compiledRC
+	scoped *scopedRoutes // set instead of rc by NewScoped
+	hcm    *hcmConfig
+	uuid   func() string
+	now    func() time.Time
 	// serverAddr is Envoy's LocalInfo address (WithServerAddress).
 	serverAddr string
 	// connBufferLimit is the listener's per_connection_buffer_limit_bytes, every stream's initial buffer limit.
@@ -107,6 +108,7 @@ type Selection struct {
 
 	vh *vhost
 	rt *route
+	rc *compiledRC // the route configuration vh belongs to
 }
 
 // Outcome is what Envoy does after route selection: forward upstream, or answer locally.
@@ -168,17 +170,13 @@ func headerValues(hs [][2]string, name string) []string {
 // virtual host, route and field, any configuration it does not implement and any
 // configuration Envoy itself rejects, so that an evaluation is never silently wrong.
 func New(rc *routev3.RouteConfiguration, hcm *hcmv3.HttpConnectionManager, opts ...Option) (*Evaluator, error) {
-	e := &Evaluator{serverAddr: "127.0.0.1", connBufferLimit: DefaultConnectionBufferLimit}
-	var n atomic.Uint64
-	e.uuid = func() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n.Add(1)) }
-	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	e.now = func() time.Time { return fixed }
-	for _, o := range opts {
-		o(e)
-	}
+	e := newEvaluator(opts)
 	h, err := compileHCM(hcm)
 	if err != nil {
 		return nil, err
+	}
+	if hcm.GetScopedRoutes() != nil {
+		return nil, &UnsupportedError{Field: "http_connection_manager.scoped_routes", Reason: "use NewScoped"}
 	}
 	// An HCM with an inline route_config: rc may be nil (use it) or must be the same.
 	if inline := hcm.GetRouteConfig(); inline != nil {
@@ -197,6 +195,18 @@ func New(rc *routev3.RouteConfiguration, hcm *hcmv3.HttpConnectionManager, opts 
 	return e, nil
 }
 
+func newEvaluator(opts []Option) *Evaluator {
+	e := &Evaluator{serverAddr: "127.0.0.1", connBufferLimit: DefaultConnectionBufferLimit}
+	var n atomic.Uint64
+	e.uuid = func() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n.Add(1)) }
+	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	e.now = func() time.Time { return fixed }
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
 // Select picks the virtual host and route for req as Envoy's RouteMatcher does, after the
 // codec and the HCM processed the request (route matching sees e.g. the HCM-set
 // x-forwarded-proto and not the hop-by-hop headers). A *RejectedError means Envoy answers
@@ -211,12 +221,16 @@ func (e *Evaluator) Select(req *Request) (*Selection, error) {
 
 func (e *Evaluator) selectDecoded(d *decodedRequest) *Selection {
 	authority, hasAuthority := d.h.first(":authority")
-	vh := e.rc.findVirtualHost(authority, hasAuthority)
+	rc := e.routeConfig(d)
 	sel := &Selection{}
+	if rc == nil {
+		return sel
+	}
+	vh := rc.findVirtualHost(authority, hasAuthority)
 	if vh == nil {
 		return sel
 	}
-	sel.VirtualHost, sel.vh = vh.name, vh
+	sel.VirtualHost, sel.vh, sel.rc = vh.name, vh, rc
 	path := d.path()
 	// VirtualHostImpl::getRouteFromRoutes: routes are evaluated in order, first match wins.
 	for _, r := range vh.routes {

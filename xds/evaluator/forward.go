@@ -159,7 +159,7 @@ func (e *Evaluator) finalizeRequestHeaders(sel *Selection, d *decodedRequest) er
 	r := sel.rt
 	c := e.reqCtx(d)
 	// getHeaderParsers(specificity_ascend=false): route, virtual host, route configuration.
-	for _, ops := range []*headerOps{r.reqOps, sel.vh.reqOps, e.rc.reqOps} {
+	for _, ops := range []*headerOps{r.reqOps, sel.vh.reqOps, sel.rc.reqOps} {
 		if err := ops.apply(d.h, c); err != nil {
 			return err
 		}

@@ -107,7 +107,7 @@ func compileHCM(m *hcmv3.HttpConnectionManager) (*hcmConfig, error) {
 	// access logs) are accepted; fields that change request/response processing and are not
 	// modelled are refused.
 	if err := onlyFields(m, l,
-		"codec_type", "stat_prefix", "rds", "route_config", "http_filters", "common_http_protocol_options",
+		"codec_type", "stat_prefix", "rds", "route_config", "scoped_routes", "http_filters", "common_http_protocol_options",
 		"http1_safe_max_connection_duration", "http_protocol_options", "http2_protocol_options",
 		"http3_protocol_options", "server_name", "server_header_transformation", "max_request_headers_kb",
 		"stream_idle_timeout", "stream_flush_timeout", "request_timeout", "request_headers_timeout",

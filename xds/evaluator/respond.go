@@ -66,7 +66,7 @@ func (e *Evaluator) Respond(sel *Selection, req *Request, up *UpstreamResponse) 
 	}
 	streamed := resp.has("transfer-encoding") || (!resp.has("content-length") && len(up.Body) > 0)
 	c := &fmtCtx{req: d.h, resp: resp, uuid: e.uuid, remoteAddr: d.trustedAddr}
-	for _, ops := range []*headerOps{sel.rt.respOps, sel.vh.respOps, e.rc.respOps} {
+	for _, ops := range []*headerOps{sel.rt.respOps, sel.vh.respOps, sel.rc.respOps} {
 		if err := ops.apply(resp, c); err != nil {
 			return nil, err
 		}
@@ -223,7 +223,7 @@ func (e *Evaluator) localReplyModify(sel *Selection, d *decodedRequest, code int
 	resp.add(":status", strconv.Itoa(code))
 	c := &fmtCtx{req: d.h, resp: resp, uuid: e.uuid, remoteAddr: d.trustedAddr, code: code, flags: normFlags(flags), details: details}
 	if routeHeaders && sel.rt != nil {
-		for _, ops := range []*headerOps{sel.rt.respOps, sel.vh.respOps, e.rc.respOps} {
+		for _, ops := range []*headerOps{sel.rt.respOps, sel.vh.respOps, sel.rc.respOps} {
 			if err := ops.apply(resp, c); err != nil {
 				return nil, err
 			}

@@ -3,13 +3,16 @@ package server
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // GroupHook is told when xDS streams open and close. *Publisher implements it to drop the shared snapshot from the
@@ -81,14 +84,20 @@ type streamKey struct {
 
 type sentResponse struct {
 	nonce, version string
+	// resources are the names and versions the response carried; removed the names a delta response removed.
+	resources []sentResource
+	removed   []string
+	complete  bool // the response is the type's whole state (SotW wildcard types)
 }
+
+type sentResource struct{ name, version string }
 
 type streamState struct {
 	node *nodeState // nil until a request names the node
 	sent map[string][]sentResponse
 }
 
-func (s *streamState) remember(typeURL, nonce, version string) {
+func (s *streamState) remember(typeURL string, r sentResponse) {
 	if s.sent == nil {
 		s.sent = make(map[string][]sentResponse)
 	}
@@ -96,18 +105,18 @@ func (s *streamState) remember(typeURL, nonce, version string) {
 	if len(list) == sentPerType {
 		list = append(list[:0], list[1:]...)
 	}
-	s.sent[typeURL] = append(list, sentResponse{nonce: nonce, version: version})
+	s.sent[typeURL] = append(list, r)
 }
 
-// lookup returns the version sent with nonce and whether it is the latest response of that type on the stream.
-func (s *streamState) lookup(typeURL, nonce string) (version string, found, latest bool) {
+// lookup returns the response sent with nonce and whether it is the latest response of that type on the stream.
+func (s *streamState) lookup(typeURL, nonce string) (sent sentResponse, found, latest bool) {
 	list := s.sent[typeURL]
 	for i := len(list) - 1; i >= 0; i-- {
 		if list[i].nonce == nonce {
-			return list[i].version, true, i == len(list)-1
+			return list[i], true, i == len(list)-1
 		}
 	}
-	return "", false, false
+	return sentResponse{}, false, false
 }
 
 type nodeState struct {
@@ -134,6 +143,53 @@ type typeState struct {
 	ackedAt      time.Time
 	nackCount    uint64
 	lastNack     *NackStatus
+	// resources is, per resource name, the version last ACKed and last NACKed: with the route configuration split,
+	// a response carries only the resources that changed, so the type's version alone does not say which
+	// RouteConfiguration a node runs.
+	resources map[string]*resourceState
+}
+
+type resourceState struct{ acked, nacked string }
+
+// ackResources records that the client applied the resources of r.
+func (ts *typeState) ackResources(r sentResponse) {
+	if ts.resources == nil {
+		ts.resources = make(map[string]*resourceState, len(r.resources))
+	}
+	if r.complete {
+		// The whole state of the type: names it lacks are gone from the client.
+		in := make(map[string]bool, len(r.resources))
+		for _, res := range r.resources {
+			in[res.name] = true
+		}
+		maps.DeleteFunc(ts.resources, func(name string, _ *resourceState) bool { return !in[name] })
+	}
+	for _, res := range r.resources {
+		rs := ts.resources[res.name]
+		if rs == nil {
+			rs = &resourceState{}
+			ts.resources[res.name] = rs
+		}
+		rs.acked = res.version
+	}
+	for _, name := range r.removed {
+		delete(ts.resources, name)
+	}
+}
+
+// nackResources records that the client rejected the resources of r.
+func (ts *typeState) nackResources(r sentResponse) {
+	if ts.resources == nil {
+		ts.resources = make(map[string]*resourceState, len(r.resources))
+	}
+	for _, res := range r.resources {
+		rs := ts.resources[res.name]
+		if rs == nil {
+			rs = &resourceState{}
+			ts.resources[res.name] = rs
+		}
+		rs.nacked = res.version
+	}
 }
 
 // openStream registers a stream; the node is known only from the first request.
@@ -221,7 +277,8 @@ func (t *NodeTracker) request(r requestInfo) (rejected string, latest bool) {
 	defer t.mu.Unlock()
 	defer t.notifyLocked()
 	st := t.streamLocked(r.key, r.node, now)
-	sent, found, latest := st.lookup(r.typeURL, r.nonce)
+	resp, found, latest := st.lookup(r.typeURL, r.nonce)
+	sent := resp.version
 	if st.node == nil { // no node yet: nothing to attribute the request to
 		return "", false
 	}
@@ -229,12 +286,18 @@ func (t *NodeTracker) request(r requestInfo) (rejected string, latest bool) {
 	if r.detail != nil {
 		ts.nackCount++
 		ts.lastNack = &NackStatus{RejectedVersion: sent, Message: r.detail.GetMessage(), At: now}
+		if found {
+			ts.nackResources(resp)
+		}
 		t.metrics.nacks.WithLabelValues(r.typeURL).Inc()
 		t.log.Warn("xds NACK: client rejected configuration",
 			"node", st.node.id, "type_url", r.typeURL, "rejected_version", sent,
 			"accepted_version", r.version, "nonce", r.nonce, "code", r.detail.GetCode(), "message", r.detail.GetMessage(),
 			"nack_count", ts.nackCount)
 		return sent, found && latest
+	}
+	if found {
+		ts.ackResources(resp)
 	}
 	switch {
 	case r.key.delta && found:
@@ -249,16 +312,16 @@ func (t *NodeTracker) request(r requestInfo) (rejected string, latest bool) {
 }
 
 // response records a response about to be sent.
-func (t *NodeTracker) response(key streamKey, typeURL, nonce, version string) {
+func (t *NodeTracker) response(key streamKey, typeURL string, r sentResponse) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.metrics.pushes.WithLabelValues(typeURL).Inc()
 	st := t.streamLocked(key, nil, now)
-	st.remember(typeURL, nonce, version)
+	st.remember(typeURL, r)
 	if st.node != nil {
 		ts := st.node.typ(typeURL)
-		ts.sentVersion, ts.sentAt = version, now
+		ts.sentVersion, ts.sentAt = r.version, now
 	}
 	t.notifyLocked()
 }
@@ -297,7 +360,13 @@ func (t *NodeTracker) OnStreamResponse(_ context.Context, id int64, req *discove
 	if typeURL == "" {
 		typeURL = req.GetTypeUrl()
 	}
-	t.response(streamKey{id: id}, typeURL, resp.GetNonce(), resp.GetVersionInfo())
+	r := sentResponse{nonce: resp.GetNonce(), version: resp.GetVersionInfo(), complete: typeURL != resourcev3.RouteType,
+		resources: make([]sentResource, len(resp.GetResources()))}
+	for i, a := range resp.GetResources() {
+		// SotW resources carry no name outside their bytes: read the name field without decoding the rest.
+		r.resources[i] = sentResource{name: wireName(a.GetValue()), version: r.version}
+	}
+	t.response(streamKey{id: id}, typeURL, r)
 }
 
 // OnDeltaStreamOpen implements delta.Callbacks.
@@ -329,7 +398,37 @@ func (t *NodeTracker) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDisc
 	if typeURL == "" {
 		typeURL = req.GetTypeUrl()
 	}
-	t.response(streamKey{delta: true, id: id}, typeURL, resp.GetNonce(), resp.GetSystemVersionInfo())
+	r := sentResponse{nonce: resp.GetNonce(), version: resp.GetSystemVersionInfo(), removed: resp.GetRemovedResources(),
+		resources: make([]sentResource, len(resp.GetResources()))}
+	for i, res := range resp.GetResources() {
+		r.resources[i] = sentResource{name: res.GetName(), version: res.GetVersion()}
+	}
+	t.response(streamKey{delta: true, id: id}, typeURL, r)
+}
+
+// wireName reads field 1 (name) of a marshalled Listener, Cluster, RouteConfiguration or ScopedRouteConfiguration
+// without decoding the rest ("" if absent).
+func wireName(b []byte) string {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return ""
+		}
+		b = b[m:]
+	}
+	return ""
 }
 
 // OnFetchRequest implements rest.Callbacks. Server does not serve REST fetches (ADS only); a fetch would be

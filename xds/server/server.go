@@ -3,8 +3,10 @@
 //
 // It is made of small separate types (XDS-10):
 //
-//   - Publisher validates resources, versions them by content hash and keeps the last good snapshot in
-//     go-control-plane's snapshot cache, shared by every node through one group key (XDS-2..XDS-4).
+//   - Publisher validates resources, versions them by content hash (each resource and the whole), marshals each
+//     once and keeps the last good generation in fanoutCache, shared by every node (XDS-2..XDS-4).
+//   - fanoutCache answers the xDS streams (go-control-plane's cache.Cache) from that generation's shared bytes,
+//     sending each stream only what it has not been sent (cache.go).
 //   - NodeTracker implements go-control-plane's callbacks: per-node connection, ACK and NACK state, NACK logging
 //     and counting (XDS-6), and stream open/close notifications to the Publisher (XDS-7).
 //   - Metrics holds the Prometheus collectors, registered with a caller-provided Registerer.

@@ -1,24 +1,27 @@
 package server
 
 import (
-	"cmp"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // GroupKey is the snapshot-cache key every node maps to: one snapshot per configuration generation serves every
@@ -27,11 +30,6 @@ const GroupKey = "proxyplus"
 
 // versionBytes is how many bytes of the SHA-256 content hash make up a version (16 hex characters).
 const versionBytes = 8
-
-// sharedGroup is the cache.NodeHash mapping every node to GroupKey.
-type sharedGroup struct{}
-
-func (sharedGroup) ID(*corev3.Node) string { return GroupKey }
 
 // ResourceError names a resource that failed validation. Publish returns it wrapped.
 type ResourceError struct {
@@ -69,16 +67,16 @@ type SnapshotStatus struct {
 	Cached  bool `json:"cached"`
 }
 
-// Publisher owns the go-control-plane snapshot cache and the last good snapshot. It validates and publishes
+// Publisher owns the fanoutCache and the last good generation. It validates and publishes
 // configurations; it does not track nodes (NodeTracker does, XDS-10).
 type Publisher struct {
-	cache   cachev3.SnapshotCache
+	cache   *fanoutCache
 	log     *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
 
 	mu          sync.Mutex
-	snapshot    *cachev3.Snapshot // last good snapshot, nil before the first successful Publish
+	snapshot    *generation // last good generation, nil before the first successful Publish
 	version     string
 	resources   map[resourcev3.Type][]types.Resource
 	generation  uint64
@@ -89,7 +87,7 @@ type Publisher struct {
 	cached      bool // snapshot is set in cache under GroupKey
 }
 
-// NewPublisher creates a Publisher with an ADS snapshot cache. logger and metrics may be nil.
+// NewPublisher creates a Publisher with an empty fanoutCache. logger and metrics may be nil.
 func NewPublisher(logger *slog.Logger, metrics *Metrics) *Publisher {
 	if logger == nil {
 		logger = slog.Default()
@@ -98,15 +96,15 @@ func NewPublisher(logger *slog.Logger, metrics *Metrics) *Publisher {
 		metrics = NewMetrics(nil)
 	}
 	return &Publisher{
-		cache:   cachev3.NewSnapshotCache(true, sharedGroup{}, NewLogAdapter(logger)),
+		cache:   newFanoutCache(logger),
 		log:     logger,
 		metrics: metrics,
 		now:     time.Now,
 	}
 }
 
-// Cache is the snapshot cache to hand to go-control-plane's server.
-func (p *Publisher) Cache() cachev3.SnapshotCache { return p.cache }
+// Cache is the cache to hand to go-control-plane's server (see fanoutCache).
+func (p *Publisher) Cache() *fanoutCache { return p.cache }
 
 // Publish validates resources and, if their content differs from the last good snapshot, makes them the snapshot
 // served to every node. It returns the content-hash version of what is served.
@@ -117,9 +115,13 @@ func (p *Publisher) Cache() cachev3.SnapshotCache { return p.cache }
 // name and validation message. Publishing content identical to the current snapshot yields the same version and
 // pushes nothing (XDS-4).
 //
-// The resources must not be modified after Publish: the cache serves them concurrently.
+// The resources must not be modified after Publish: the cache serves them concurrently, and a resource that is
+// the same object in the next Publish is taken as unchanged (neither validated nor marshalled again).
 func (p *Publisher) Publish(ctx context.Context, resources map[resourcev3.Type][]types.Resource) (string, error) {
-	version, snap, err := p.build(ctx, resources)
+	p.mu.Lock()
+	prev := p.snapshot
+	p.mu.Unlock()
+	version, snap, err := p.build(ctx, resources, prev)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
@@ -129,13 +131,9 @@ func (p *Publisher) Publish(ctx context.Context, resources map[resourcev3.Type][
 		p.lastErr, p.lastErrAt = nil, time.Time{}
 		return version, nil
 	}
-	// Responses are queued on buffered per-stream channels while the cache lock is held; a cancelled context would
-	// make SetSnapshot stop half-way and leave the remaining watches unanswered until the next version, so the
-	// caller's cancellation is not propagated here (validation above honours it).
-	if err := p.cache.SetSnapshot(context.WithoutCancel(ctx), GroupKey, snap); err != nil {
-		// SetSnapshot stores the snapshot before answering watches, so it is what the cache serves now.
-		p.log.Error("xds snapshot set but not every watch was answered", "version", version, "error", err)
-	}
+	// Responses are queued on buffered per-stream channels while the cache lock is held; the caller's
+	// cancellation does not stop that half-way (validation above honours it).
+	p.cache.set(snap)
 	p.snapshot, p.version = snap, version
 	p.resources = copyResources(resources)
 	p.generation++
@@ -159,16 +157,19 @@ func (p *Publisher) failLocked(err error) (string, error) {
 	return p.version, err
 }
 
-// build validates the resources, computes the content version and builds a consistent snapshot.
-func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]types.Resource) (string, *cachev3.Snapshot, error) {
+// build validates the resources, computes the content version and builds a consistent generation. Every resource
+// is marshalled once here (deterministically) and those bytes are what every client is sent (fanoutCache). A
+// resource that is the very object published in prev (the translator reuses the objects of unchanged parts) was
+// validated and marshalled then, and keeps its bytes and version: a one-route edit costs the changed resources only.
+func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]types.Resource, prev *generation) (string, *generation, error) {
 	if err := ctx.Err(); err != nil {
 		return "", nil, err
 	}
 	typeURLs := slices.Sorted(maps.Keys(resources))
 	h := sha256.New()
-	var buf []byte
 	var lenBuf [binary.MaxVarintLen64]byte
 	marshal := proto.MarshalOptions{Deterministic: true}
+	g := &generation{types: make(map[string]*typeResources, len(typeURLs))}
 	for _, typeURL := range typeURLs {
 		if cachev3.GetResponseType(typeURL) == types.UnknownType {
 			return "", nil, fmt.Errorf("unknown resource type %q", typeURL)
@@ -177,8 +178,11 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 			return "", nil, err
 		}
 		list := resources[typeURL]
-		named := make([]namedResource, 0, len(list))
-		seen := make(map[string]struct{}, len(list))
+		tr := &typeResources{byName: make(map[string]*publishedResource, len(list))}
+		var old *typeResources
+		if prev != nil {
+			old = prev.types[typeURL]
+		}
 		for i, res := range list {
 			if res == nil {
 				return "", nil, &ResourceError{TypeURL: typeURL, Name: fmt.Sprintf("#%d", i), Err: errors.New("nil resource")}
@@ -187,43 +191,87 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 			if name == "" {
 				return "", nil, &ResourceError{TypeURL: typeURL, Name: fmt.Sprintf("#%d", i), Err: errors.New("empty resource name")}
 			}
-			if _, dup := seen[name]; dup {
+			if _, dup := tr.byName[name]; dup {
 				return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: errors.New("duplicate resource name")}
 			}
-			seen[name] = struct{}{}
+			if r := old.get(name); r != nil && r.source == any(res) {
+				tr.byName[name] = r
+				continue
+			}
 			if v, ok := res.(interface{ ValidateAll() error }); ok {
 				if err := v.ValidateAll(); err != nil {
 					return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: err}
 				}
 			}
-			named = append(named, namedResource{name: name, res: res})
-		}
-		slices.SortFunc(named, func(a, b namedResource) int { return cmp.Compare(a.name, b.name) })
-		for _, n := range named {
-			var err error
-			buf, err = marshal.MarshalAppend(buf[:0], n.res)
-			if err != nil {
-				return "", nil, &ResourceError{TypeURL: typeURL, Name: n.name, Err: fmt.Errorf("marshal: %w", err)}
+			wire, shared := sharedEncoding(res)
+			if !shared {
+				var err error
+				if wire, err = marshal.Marshal(res); err != nil {
+					return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: fmt.Errorf("marshal: %w", err)}
+				}
 			}
-			writeField(h, lenBuf[:], []byte(typeURL))
-			writeField(h, lenBuf[:], []byte(n.name))
-			writeField(h, lenBuf[:], buf)
+			sum := sha256.Sum256(wire)
+			r := &publishedResource{name: name, version: hex.EncodeToString(sum[:versionBytes]), source: res, wire: wire}
+			r.any = &anypb.Any{TypeUrl: typeURL, Value: wire}
+			r.delta = &discoveryv3.Resource{Name: name, Version: r.version, Resource: r.any}
+			tr.byName[name] = r
 		}
+		tr.names = slices.Sorted(maps.Keys(tr.byName))
+		tr.versions = make(map[string]string, len(tr.names))
+		tr.anys = make([]*anypb.Any, len(tr.names))
+		for i, n := range tr.names {
+			tr.versions[n] = tr.byName[n].version
+			tr.anys[i] = tr.byName[n].any
+			writeField(h, lenBuf[:], []byte(typeURL))
+			writeField(h, lenBuf[:], []byte(n))
+			writeField(h, lenBuf[:], []byte(tr.byName[n].version))
+		}
+		g.types[typeURL] = tr
 	}
-	version := hex.EncodeToString(h.Sum(nil)[:versionBytes])
-	snap, err := cachev3.NewSnapshot(version, resources)
+	g.version = hex.EncodeToString(h.Sum(nil)[:versionBytes])
+	snap, err := cachev3.NewSnapshot(g.version, resources)
 	if err != nil {
 		return "", nil, err
 	}
 	if err := snap.Consistent(); err != nil {
 		return "", nil, fmt.Errorf("inconsistent snapshot: %w", err)
 	}
-	return version, snap, nil
+	g.snapshot = snap
+	return g.version, g, nil
 }
 
-type namedResource struct {
-	name string
-	res  types.Resource
+// sharedEncoding returns the complete encoding a "wire form" resource already holds, without copying it: a message
+// whose only known field is its name (field 1), whose unknown fields carry everything else, and whose unknown-field
+// buffer continues, within its capacity, with exactly the encoded name field — the form xds/translator's
+// wireRouteConfiguration publishes RouteConfigurations in. Serving those bytes instead of marshalling the object
+// keeps one copy of the largest resource in memory instead of two. Any other message: false.
+func sharedEncoding(res types.Resource) ([]byte, bool) {
+	m := res.ProtoReflect()
+	nameField := m.Descriptor().Fields().ByNumber(1)
+	if nameField == nil || nameField.Kind() != protoreflect.StringKind {
+		return nil, false
+	}
+	only := true
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		only = fd.Number() == 1
+		return only
+	})
+	unknown := m.GetUnknown()
+	if !only || len(unknown) == 0 {
+		return nil, false
+	}
+	var tail []byte
+	if name := m.Get(nameField).String(); name != "" {
+		tail = protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), name)
+	}
+	if cap(unknown)-len(unknown) < len(tail) {
+		return nil, false
+	}
+	full := unknown[:len(unknown)+len(tail)]
+	if !bytes.Equal(full[len(unknown):], tail) {
+		return nil, false
+	}
+	return full, true
 }
 
 // writeField writes a length-prefixed field so that different splits of the same bytes hash differently.
@@ -285,8 +333,9 @@ func (p *Publisher) Status() SnapshotStatus {
 
 // StreamOpened and StreamClosed implement GroupHook; NodeTracker calls them from the stream callbacks.
 //
-// Memory vs. availability (XDS-7, XDS-9): go-control-plane keeps a snapshot and per-node status (watches, request
-// times) for every key until ClearSnapshot. Because every node shares GroupKey, clearing the key while another
+// Memory vs. availability (XDS-7, XDS-9): go-control-plane's snapshot cache kept a snapshot and per-node status
+// (watches, request times) for every key until ClearSnapshot; fanoutCache keeps only open watches, dropped with
+// their streams, and the one shared generation, which it drops here too. Because every node shares GroupKey, clearing the key while another
 // node still streams — or just before the next node connects — would leave that node without configuration. The
 // Publisher therefore counts open streams for the group, clears the cache entry when the count drops to zero
 // (releasing the cache's status and watch bookkeeping) and, since it keeps the last good snapshot itself, puts
@@ -301,11 +350,8 @@ func (p *Publisher) StreamOpened() {
 	if p.cached || p.snapshot == nil {
 		return
 	}
-	// No stream is open, so no watch can be waiting on this key: SetSnapshot only stores the snapshot.
-	if err := p.cache.SetSnapshot(context.Background(), GroupKey, p.snapshot); err != nil {
-		p.log.Error("xds snapshot restore failed", "version", p.version, "error", err)
-		return
-	}
+	// No stream is open, so no watch can be waiting: set only stores the generation (already marshalled).
+	p.cache.set(p.snapshot)
 	p.cached = true
 	p.log.Debug("xds snapshot restored into cache", "version", p.version)
 }
@@ -321,7 +367,7 @@ func (p *Publisher) StreamClosed() {
 		return
 	}
 	// Also clears status the cache created for streams that ended before any snapshot was published.
-	p.cache.ClearSnapshot(GroupKey)
+	p.cache.clear()
 	if p.cached {
 		p.log.Debug("xds snapshot cleared from cache, no stream open", "version", p.version)
 	}

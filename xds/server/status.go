@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 )
@@ -33,6 +34,18 @@ type TypeStatus struct {
 	// NackCount counts every NACK of this type from this node; LastNack is the most recent.
 	NackCount uint64      `json:"nack_count"`
 	LastNack  *NackStatus `json:"last_nack,omitempty"`
+	// Resources are the resources of the type the node was sent, by name: the version it last ACKed and the
+	// version it last NACKed, if any (SotW: the response version; delta: the resource's own version).
+	// With the route configuration split a response carries only changed resources, so this is where a node's
+	// RouteConfiguration versions show.
+	Resources []ResourceStatus `json:"resources,omitempty"`
+}
+
+// ResourceStatus is one resource's state on one node.
+type ResourceStatus struct {
+	Name          string `json:"name"`
+	AckedVersion  string `json:"acked_version,omitempty"`
+	NackedVersion string `json:"nacked_version,omitempty"`
 }
 
 // NackStatus describes a rejected response (XDS-6).
@@ -73,6 +86,10 @@ func (t *NodeTracker) Status() []NodeStatus {
 			if ts.lastNack != nil {
 				nack := *ts.lastNack
 				s.LastNack = &nack
+			}
+			for _, name := range slices.Sorted(maps.Keys(ts.resources)) {
+				rs := ts.resources[name]
+				s.Resources = append(s.Resources, ResourceStatus{Name: name, AckedVersion: rs.acked, NackedVersion: rs.nacked})
 			}
 			ns.Types = append(ns.Types, s)
 		}

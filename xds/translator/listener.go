@@ -11,11 +11,15 @@ import (
 	"github.com/proxyplus/proxyplus/ir"
 )
 
-// listener is the one API listener: an HTTP connection manager loading RouteConfigName over ADS.
-func listener(cfg *ir.Config, usesProcessor bool) (*listenerv3.Listener, error) {
+// listener is the one API listener: an HTTP connection manager loading RouteConfigName over ADS, or with scoped
+// set, the per-scope RouteConfigurations through scoped routes (scoped.go).
+func listener(cfg *ir.Config, usesProcessor, scoped bool) (*listenerv3.Listener, error) {
 	hcm, err := httpConnectionManager(cfg, usesProcessor)
 	if err != nil {
 		return nil, err
+	}
+	if scoped {
+		useScopedRoutes(hcm)
 	}
 	a, err := anypb.New(hcm)
 	if err != nil {

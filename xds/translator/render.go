@@ -30,9 +30,11 @@ func MarshalResource(m proto.Message) (json.RawMessage, error) {
 type Document struct {
 	Listeners []json.RawMessage `json:"listeners"`
 	Routes    []json.RawMessage `json:"routes"`
-	Clusters  []json.RawMessage `json:"clusters"`
-	Endpoints []json.RawMessage `json:"endpoints"`
-	Warnings  any               `json:"warnings,omitempty"`
+	// ScopedRoutes are set when the route configuration is split per Host scope (scoped.go).
+	ScopedRoutes []json.RawMessage `json:"scoped_routes,omitempty"`
+	Clusters     []json.RawMessage `json:"clusters"`
+	Endpoints    []json.RawMessage `json:"endpoints"`
+	Warnings     any               `json:"warnings,omitempty"`
 }
 
 // Document renders the resources.
@@ -53,6 +55,11 @@ func (r *Resources) Document() (*Document, error) {
 	}
 	for _, rc := range r.Routes {
 		if err := add(&d.Routes, rc, "route configuration "+rc.GetName()); err != nil {
+			return nil, err
+		}
+	}
+	for _, sr := range r.ScopedRoutes {
+		if err := add(&d.ScopedRoutes, sr, "scoped route configuration "+sr.GetName()); err != nil {
 			return nil, err
 		}
 	}

@@ -42,16 +42,21 @@ func routeConfiguration(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
 	}
 	if !claimsAll {
 		// A Host that names no API: 403 Forbidden (RTE-18).
-		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
-			Name:    "unknown-host",
-			Domains: []string{"*"},
-			Routes: []*routev3.Route{
-				nonASCIITargetRoute("unknown-host/non-ascii-target"),
-				errorRoute("unknown-host/forbidden", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException"),
-			},
-		})
+		rc.VirtualHosts = append(rc.VirtualHosts, unknownHostVirtualHost())
 	}
 	return rc, nil
+}
+
+// unknownHostVirtualHost answers a Host that names no API: 403 Forbidden (RTE-18).
+func unknownHostVirtualHost() *routev3.VirtualHost {
+	return &routev3.VirtualHost{
+		Name:    "unknown-host",
+		Domains: []string{"*"},
+		Routes: []*routev3.Route{
+			nonASCIITargetRoute("unknown-host/non-ascii-target"),
+			errorRoute("unknown-host/forbidden", prefixMatch("/"), 403, forbiddenBody, "ForbiddenException"),
+		},
+	}
 }
 
 func virtualHost(cfg *ir.Config, z *regexSizer, api ir.API) (*routev3.VirtualHost, error) {

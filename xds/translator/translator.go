@@ -20,14 +20,23 @@ import (
 	"github.com/proxyplus/proxyplus/ir"
 )
 
-// RouteConfigName is the single RouteConfiguration the listener loads over RDS.
+// RouteConfigName is the single RouteConfiguration the listener loads over RDS, and the prefix of the per-scope
+// RouteConfigurations of the split (scoped.go).
 const RouteConfigName = "proxyplus-http"
 
 // Resources is one generation of Envoy configuration.
 type Resources struct {
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
-	Clusters  []*clusterv3.Cluster
+	// ScopedRoutes map Host scopes to Routes when the route configuration is split (scoped.go); empty otherwise.
+	ScopedRoutes []*routev3.ScopedRouteConfiguration
+	Clusters     []*clusterv3.Cluster
+
+	// wire, set by a Builder, returns the wire form of a route configuration, the same object for one it built
+	// before (see Builder).
+	wire func(*routev3.RouteConfiguration) *routev3.RouteConfiguration
+	// validated are route configurations a Builder reused from a Build that validated them.
+	validated map[*routev3.RouteConfiguration]bool
 }
 
 // ByType returns the resources keyed by xDS type URL, the shape snapshots take. Route configurations are in
@@ -35,12 +44,20 @@ type Resources struct {
 func (r *Resources) ByType() map[resource.Type][]types.Resource {
 	out := map[resource.Type][]types.Resource{
 		resource.ListenerType: nil, resource.RouteType: nil, resource.ClusterType: nil, resource.EndpointType: nil,
+		resource.ScopedRouteType: nil,
+	}
+	for _, sr := range r.ScopedRoutes {
+		out[resource.ScopedRouteType] = append(out[resource.ScopedRouteType], sr)
 	}
 	for _, l := range r.Listeners {
 		out[resource.ListenerType] = append(out[resource.ListenerType], l)
 	}
+	wire := r.wire
+	if wire == nil {
+		wire = wireRouteConfiguration
+	}
 	for _, rc := range r.Routes {
-		out[resource.RouteType] = append(out[resource.RouteType], wireRouteConfiguration(rc))
+		out[resource.RouteType] = append(out[resource.RouteType], wire(rc))
 	}
 	for _, c := range r.Clusters {
 		out[resource.ClusterType] = append(out[resource.ClusterType], c)
@@ -51,9 +68,13 @@ func (r *Resources) ByType() map[resource.Type][]types.Resource {
 // wireRouteConfiguration returns a RouteConfiguration that marshals to the same configuration as rc but keeps
 // everything except its name as one buffer of wire bytes (protobuf unknown fields, which proto.Marshal writes
 // back verbatim). A published RouteConfiguration holds every route; as Go objects each route costs several
-// kilobytes of small allocations, as wire bytes about one. The snapshot cache marshals resources for every
-// response, which for this form is a copy. The name stays a real field: the cache indexes resources by it.
-// rc must already be validated; the result is for publishing only.
+// kilobytes of small allocations, as wire bytes about one. The name stays a real field: the cache indexes resources
+// by it. rc must already be validated; the result is for publishing only.
+//
+// The buffer holds the other fields followed by the encoded name field, and the unknown fields are the buffer
+// without that tail (its capacity still reaching it): buffer = unknown fields + name field is a complete encoding
+// of the RouteConfiguration (field order is free in protobuf), which the xDS publisher serves as it is instead of
+// marshalling a second copy (xds/server sharedEncoding).
 func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rc)
 	if err != nil {
@@ -62,7 +83,7 @@ func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfig
 	}
 	// Drop the top-level name field from the bytes (it stays a real field below) rather than cloning the whole
 	// configuration to clear it: the route configuration is by far the largest resource.
-	rest := make([]byte, 0, len(b))
+	buf := make([]byte, 0, len(b))
 	for in := b; len(in) > 0; {
 		num, typ, n := protowire.ConsumeTag(in)
 		if n < 0 {
@@ -73,12 +94,17 @@ func wireRouteConfiguration(rc *routev3.RouteConfiguration) *routev3.RouteConfig
 			return rc
 		}
 		if num != routeConfigurationNameField {
-			rest = append(rest, in[:n+m]...)
+			buf = append(buf, in[:n+m]...)
 		}
 		in = in[n+m:]
 	}
+	rest := len(buf)
+	if rc.GetName() != "" {
+		buf = protowire.AppendTag(buf, routeConfigurationNameField, protowire.BytesType)
+		buf = protowire.AppendString(buf, rc.GetName())
+	}
 	out := &routev3.RouteConfiguration{Name: rc.GetName()}
-	out.ProtoReflect().SetUnknown(rest)
+	out.ProtoReflect().SetUnknown(buf[:rest])
 	return out
 }
 
@@ -99,8 +125,16 @@ func (r *Resources) Validate() error {
 		}
 	}
 	for _, rc := range r.Routes {
+		if r.validated[rc] {
+			continue
+		}
 		if err := rc.ValidateAll(); err != nil {
 			return fmt.Errorf("route configuration %q: %w", rc.GetName(), err)
+		}
+	}
+	for _, sr := range r.ScopedRoutes {
+		if err := sr.ValidateAll(); err != nil {
+			return fmt.Errorf("scoped route configuration %q: %w", sr.GetName(), err)
 		}
 	}
 	for _, c := range r.Clusters {
@@ -129,12 +163,45 @@ func (r *Resources) ValidateNested() error {
 
 // Build turns a configuration generation into Envoy resources and validates every one of them.
 func Build(cfg *ir.Config) (*Resources, error) {
-	usesProcessor := needsProcessor(cfg)
-	rc, err := routeConfiguration(cfg)
-	if err != nil {
-		return nil, err
+	return (*Builder)(nil).Build(cfg)
+}
+
+// Build is Build with b's cache of virtual hosts (nil b: no cache).
+func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
+	if b != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.nextScopes = make(map[string]*builtScope, len(b.scopes))
+		b.nextKeys = make(map[apiIdentity][32]byte, len(b.keys))
+		var err error
+		if b.shared, err = sharedKey(cfg); err != nil {
+			return nil, err
+		}
 	}
-	l, err := listener(cfg, usesProcessor)
+	usesProcessor := needsProcessor(cfg)
+	res := &Resources{}
+	scopes := scopedSplit(cfg)
+	if scopes != nil {
+		var err error
+		var reuse func(string, []int) *routev3.RouteConfiguration
+		if b != nil {
+			reuse = func(name string, apis []int) *routev3.RouteConfiguration { return b.reuse(cfg, name, apis) }
+		}
+		z := newRegexSizer()
+		res.Routes, res.ScopedRoutes, err = scopedRouteConfigurations(scopes, reuse, func(i int) (*routev3.VirtualHost, error) {
+			return virtualHost(cfg, z, cfg.APIs[i])
+		}, b.unknownHost())
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		rc, err := routeConfiguration(cfg)
+		if err != nil {
+			return nil, err
+		}
+		res.Routes = []*routev3.RouteConfiguration{rc}
+	}
+	l, err := listener(cfg, usesProcessor, scopes != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -142,9 +209,16 @@ func Build(cfg *ir.Config) (*Resources, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Resources{Listeners: []*listenerv3.Listener{l}, Routes: []*routev3.RouteConfiguration{rc}, Clusters: clusters}
+	res.Listeners, res.Clusters = []*listenerv3.Listener{l}, clusters
+	if b != nil && scopes != nil {
+		b.finish(res)
+	}
 	if err := res.Validate(); err != nil {
 		return nil, err
+	}
+	if b != nil {
+		b.scopes, b.keys = b.nextScopes, b.nextKeys
+		b.nextScopes, b.nextKeys = nil, nil
 	}
 	return res, nil
 }

@@ -41,7 +41,11 @@ func TestBuildGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for kind, items := range map[string][]json.RawMessage{"listeners": doc.Listeners, "routes": doc.Routes, "clusters": doc.Clusters} {
+			kinds := map[string][]json.RawMessage{"listeners": doc.Listeners, "routes": doc.Routes, "clusters": doc.Clusters}
+			if len(doc.ScopedRoutes) > 0 {
+				kinds["scoped_routes"] = doc.ScopedRoutes
+			}
+			for kind, items := range kinds {
 				b, err := json.Marshal(items)
 				if err != nil {
 					t.Fatal(err)

@@ -1,0 +1,419 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// fanoutCache is the cache the xDS server answers from (it implements go-control-plane's cache.Cache). It replaces
+// go-control-plane v0.14's snapshot cache, whose SotW answers marshal every resource once per client
+// (createResponse builds new cachedResources per watch) and always carry every requested resource, so a one-route
+// edit in one of many RouteConfigurations re-sent all of them to every client (P6).
+//
+// Every resource of a generation is marshalled once, when it is published (Publisher.build), into an Any and a
+// delta Resource that every response of every client shares; a resource whose object is unchanged from the previous
+// generation keeps its bytes without being marshalled again. Each resource has its own content version, and the
+// version map a response returns (which go-control-plane's server keeps per stream as the subscription's
+// ReturnedResources) records those versions, so an answer carries only what the stream has not been sent:
+//
+//   - SotW, wildcard subscriptions (LDS, CDS, SRDS): the whole set of the type, and only when some resource of the
+//     type changed (added, removed or new content). Envoy treats such a response as the complete state.
+//   - SotW, named subscriptions (RDS): only the changed RouteConfigurations. Envoy applies a SotW response of a
+//     non-wildcard type to the watches of the resources it contains and leaves the others untouched (Envoy
+//     source/extensions/config_subscription/grpc/grpc_mux_impl.cc GrpcMuxImpl::onDiscoveryResponse: "onConfigUpdate
+//     should be called only on watches(clusters/listeners) that have updates in the message for EDS/RDS", main
+//     1.37.0-dev, 321a098d81).
+//   - Delta: the changed resources and the names of removed ones.
+//
+// The first request of a type on a stream (no response nonce yet) is always answered, even with nothing, so that
+// Envoy's initialisation of wildcard types completes. Requests naming resources that do not exist get the ones that
+// do (never held back entirely, unlike go-control-plane's ADS mode, envoy-notes XDS-8).
+//
+// State kept per client is the open watch only (one per stream and type); it is dropped when the server cancels the
+// watch (stream closed or new request), so nothing outlives a connection (XDS-7, XDS-9).
+type fanoutCache struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	current *generation // nil while cleared
+	sotw    map[*sotwWatch]struct{}
+	delta   map[*deltaWatch]struct{}
+}
+
+var _ cachev3.Cache = (*fanoutCache)(nil)
+
+// generation is one published configuration, immutable once built.
+type generation struct {
+	version  string
+	types    map[string]*typeResources
+	snapshot *cachev3.Snapshot // the same resources as a go-control-plane snapshot, for Consistent() and tests
+}
+
+// typeResources are a generation's resources of one type.
+type typeResources struct {
+	byName   map[string]*publishedResource
+	names    []string          // sorted
+	versions map[string]string // name -> version, what a stream that has the whole type returned
+	anys     []*anypb.Any      // in names order, the whole type as one SotW response carries it
+}
+
+// publishedResource is one resource, marshalled once and shared by every response.
+type publishedResource struct {
+	name    string
+	version string // content hash of wire
+	source  any    // the published object, to recognise it unchanged in the next generation
+	wire    []byte
+	any     *anypb.Any
+	delta   *discoveryv3.Resource
+}
+
+func newFanoutCache(logger *slog.Logger) *fanoutCache {
+	return &fanoutCache{
+		log:   logger,
+		sotw:  make(map[*sotwWatch]struct{}),
+		delta: make(map[*deltaWatch]struct{}),
+	}
+}
+
+// errNoSnapshot is returned by GetSnapshot and Fetch while no generation is set.
+var errNoSnapshot = errors.New("xds/server: no snapshot")
+
+// GetSnapshot returns the generation served as a go-control-plane snapshot. The key is ignored: every node shares
+// GroupKey.
+func (c *fanoutCache) GetSnapshot(string) (*cachev3.Snapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.current == nil {
+		return nil, errNoSnapshot
+	}
+	return c.current.snapshot, nil
+}
+
+// Watches returns the number of open SotW and delta watches (per-client state the cache holds).
+func (c *fanoutCache) Watches() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sotw) + len(c.delta)
+}
+
+// set makes g the served generation and answers every open watch it has something new for.
+func (c *fanoutCache) set(g *generation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.current = g
+	// Answered in xDS type order (clusters, endpoints, listeners, routes, scoped routes, ...): the responses of an
+	// ADS stream share one channel, so this is the order a stream sends them in (make-before-break, XDS-5).
+	sotw := slices.SortedFunc(maps.Keys(c.sotw), func(a, b *sotwWatch) int {
+		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
+	})
+	for _, w := range sotw {
+		if resp := sotwAnswer(g, w.req, w.sub); resp != nil {
+			c.deliverSotw(w, resp)
+		}
+	}
+	delta := slices.SortedFunc(maps.Keys(c.delta), func(a, b *deltaWatch) int {
+		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
+	})
+	for _, w := range delta {
+		if resp := deltaAnswer(g, w.req, w.sub); resp != nil {
+			c.deliverDelta(w, resp)
+		}
+	}
+}
+
+// clear stops serving a generation; open watches stay and are answered by the next set.
+func (c *fanoutCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.current = nil
+}
+
+type sotwWatch struct {
+	req *cachev3.Request
+	sub cachev3.Subscription
+	out chan cachev3.Response
+}
+
+type deltaWatch struct {
+	req *cachev3.DeltaRequest
+	sub cachev3.Subscription
+	out chan cachev3.DeltaResponse
+}
+
+// deliverSotw sends resp and retires the watch (watches answer once). The server gives each stream a channel with
+// room for one response per type and holds at most one watch per type, so the send never waits; if it would, the
+// response is dropped and logged rather than blocking every other client behind the cache lock.
+func (c *fanoutCache) deliverSotw(w *sotwWatch, resp cachev3.Response) {
+	delete(c.sotw, w)
+	select {
+	case w.out <- resp:
+	default:
+		c.log.Error("xds response dropped, stream channel full", "type", w.req.GetTypeUrl(), "node", w.req.GetNode().GetId(), "error", errors.New("channel full"))
+	}
+}
+
+func (c *fanoutCache) deliverDelta(w *deltaWatch, resp cachev3.DeltaResponse) {
+	delete(c.delta, w)
+	select {
+	case w.out <- resp:
+	default:
+		c.log.Error("xds delta response dropped, stream channel full", "type", w.req.GetTypeUrl(), "node", w.req.GetNode().GetId(), "error", errors.New("channel full"))
+	}
+}
+
+// CreateWatch implements cache.ConfigWatcher for SotW streams.
+func (c *fanoutCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := &sotwWatch{req: req, sub: sub, out: out}
+	if c.current != nil {
+		if resp := sotwAnswer(c.current, req, sub); resp != nil {
+			select {
+			case out <- resp:
+				return func() {}, nil
+			default:
+				return nil, fmt.Errorf("xds/server: response channel full for %s", req.GetTypeUrl())
+			}
+		}
+	}
+	c.sotw[w] = struct{}{}
+	return func() {
+		c.mu.Lock()
+		delete(c.sotw, w)
+		c.mu.Unlock()
+	}, nil
+}
+
+// CreateDeltaWatch implements cache.ConfigWatcher for delta streams.
+func (c *fanoutCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := &deltaWatch{req: req, sub: sub, out: out}
+	if c.current != nil {
+		if resp := deltaAnswer(c.current, req, sub); resp != nil {
+			select {
+			case out <- resp:
+				return func() {}, nil
+			default:
+				return nil, fmt.Errorf("xds/server: delta response channel full for %s", req.GetTypeUrl())
+			}
+		}
+	}
+	c.delta[w] = struct{}{}
+	return func() {
+		c.mu.Lock()
+		delete(c.delta, w)
+		c.mu.Unlock()
+	}, nil
+}
+
+// Fetch implements cache.ConfigFetcher (REST): the requested resources of the current generation.
+func (c *fanoutCache) Fetch(ctx context.Context, req *cachev3.Request) (cachev3.Response, error) {
+	c.mu.Lock()
+	g := c.current
+	c.mu.Unlock()
+	if g == nil {
+		return nil, errNoSnapshot
+	}
+	if req.GetVersionInfo() == g.version {
+		return nil, errors.New("xds/server: skip fetch, version up to date")
+	}
+	tr := g.types[req.GetTypeUrl()]
+	names := req.GetResourceNames()
+	if len(names) == 0 && tr != nil {
+		names = tr.names
+	}
+	resp := &sotwResponse{ctx: ctx, req: req, version: g.version, returned: make(map[string]string)}
+	for _, n := range names {
+		if r := tr.get(n); r != nil {
+			resp.anys = append(resp.anys, r.any)
+			resp.returned[n] = r.version
+		}
+	}
+	return resp, nil
+}
+
+func (t *typeResources) get(name string) *publishedResource {
+	if t == nil {
+		return nil
+	}
+	return t.byName[name]
+}
+
+// sotwAnswer is what a SotW stream with subscription sub is owed from g, or nil if it has everything.
+func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) cachev3.Response {
+	// Runs for every open watch of every client at every publish: the common "nothing new" and "one resource new"
+	// cases only look up names; maps are copied (maps.Clone) only when something is sent.
+	tr := g.types[req.GetTypeUrl()]
+	returned := sub.ReturnedResources()
+	if sub.IsWildcard() {
+		// Complete state: all or nothing.
+		if req.GetResponseNonce() != "" && tr.sameAs(returned) {
+			return nil
+		}
+		if tr == nil {
+			return &sotwResponse{ctx: context.Background(), req: req, version: g.version, returned: map[string]string{}}
+		}
+		return &sotwResponse{ctx: context.Background(), req: req, version: g.version, anys: tr.anys, returned: maps.Clone(tr.versions)}
+	}
+	subscribed := sub.SubscribedResources()
+	var send []*publishedResource
+	found := 0
+	for n := range subscribed {
+		r := tr.get(n)
+		if r == nil {
+			continue
+		}
+		found++
+		if returned[n] != r.version {
+			send = append(send, r)
+		}
+	}
+	if len(send) == 0 {
+		return nil // a new stream has been sent nothing, so it never gets here with resources to send
+	}
+	if len(send) > 1 {
+		slices.SortFunc(send, func(a, b *publishedResource) int { return cmp.Compare(a.name, b.name) })
+	}
+	var next map[string]string
+	if found == len(tr.names) {
+		next = maps.Clone(tr.versions) // subscribed to every resource of the type, as Envoy is with scoped routes
+	} else {
+		next = make(map[string]string, found)
+		for n := range subscribed {
+			if r := tr.get(n); r != nil {
+				next[n] = r.version
+			}
+		}
+	}
+	anys := make([]*anypb.Any, len(send))
+	for i, r := range send {
+		anys[i] = r.any
+	}
+	return &sotwResponse{ctx: context.Background(), req: req, version: g.version, anys: anys, returned: next}
+}
+
+// sameAs reports whether versions (a stream's returned resources) is exactly this type's resources.
+func (t *typeResources) sameAs(versions map[string]string) bool {
+	if t == nil {
+		return len(versions) == 0
+	}
+	if len(versions) != len(t.versions) {
+		return false
+	}
+	for n, v := range versions {
+		if t.versions[n] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// deltaAnswer is what a delta stream with subscription sub is owed from g, or nil if it has everything.
+func deltaAnswer(g *generation, req *cachev3.DeltaRequest, sub cachev3.Subscription) cachev3.DeltaResponse {
+	tr := g.types[req.GetTypeUrl()]
+	returned := sub.ReturnedResources()
+	subscribed := sub.SubscribedResources()
+	wildcard := sub.IsWildcard() && tr != nil
+	var send []*publishedResource
+	if wildcard {
+		for _, n := range tr.names {
+			if r := tr.byName[n]; returned[n] != r.version {
+				send = append(send, r)
+			}
+		}
+	} else {
+		for n := range subscribed {
+			if r := tr.get(n); r != nil && returned[n] != r.version {
+				send = append(send, r)
+			}
+		}
+		if len(send) > 1 {
+			slices.SortFunc(send, func(a, b *publishedResource) int { return cmp.Compare(a.name, b.name) })
+		}
+	}
+	var removed []string
+	for n := range returned {
+		_, isSubscribed := subscribed[n]
+		if tr.get(n) == nil && (sub.IsWildcard() || isSubscribed) {
+			removed = append(removed, n)
+		}
+	}
+	if len(send) == 0 && len(removed) == 0 && req.GetResponseNonce() != "" {
+		return nil
+	}
+	slices.Sort(removed)
+	next := maps.Clone(returned)
+	if next == nil {
+		next = make(map[string]string, len(send))
+	}
+	resources := make([]*discoveryv3.Resource, len(send))
+	for i, r := range send {
+		next[r.name] = r.version
+		resources[i] = r.delta
+	}
+	for _, n := range removed {
+		delete(next, n)
+	}
+	return &deltaResponse{req: req, version: g.version, resources: resources, removed: removed, next: next}
+}
+
+// sotwResponse implements cache.Response over shared, already-marshalled Anys. Each client gets its own
+// DiscoveryResponse (the server writes the nonce into it); the Anys inside are shared and never modified.
+type sotwResponse struct {
+	ctx      context.Context
+	req      *cachev3.Request
+	version  string
+	anys     []*anypb.Any
+	returned map[string]string
+
+	once sync.Once
+	out  *discoveryv3.DiscoveryResponse
+}
+
+func (r *sotwResponse) GetDiscoveryResponse() (*discoveryv3.DiscoveryResponse, error) {
+	r.once.Do(func() {
+		r.out = &discoveryv3.DiscoveryResponse{VersionInfo: r.version, Resources: r.anys, TypeUrl: r.req.GetTypeUrl()}
+	})
+	return r.out, nil
+}
+func (r *sotwResponse) GetRequest() *discoveryv3.DiscoveryRequest { return r.req }
+func (r *sotwResponse) GetVersion() (string, error)               { return r.version, nil }
+func (r *sotwResponse) GetResponseVersion() string                { return r.version }
+func (r *sotwResponse) GetReturnedResources() map[string]string   { return r.returned }
+func (r *sotwResponse) GetContext() context.Context               { return r.ctx }
+
+// deltaResponse implements cache.DeltaResponse over shared, already-marshalled Resources.
+type deltaResponse struct {
+	req       *cachev3.DeltaRequest
+	version   string
+	resources []*discoveryv3.Resource
+	removed   []string
+	next      map[string]string
+
+	once sync.Once
+	out  *discoveryv3.DeltaDiscoveryResponse
+}
+
+func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscoveryResponse, error) {
+	r.once.Do(func() {
+		r.out = &discoveryv3.DeltaDiscoveryResponse{SystemVersionInfo: r.version, Resources: r.resources, RemovedResources: r.removed, TypeUrl: r.req.GetTypeUrl()}
+	})
+	return r.out, nil
+}
+func (r *deltaResponse) GetDeltaRequest() *discoveryv3.DeltaDiscoveryRequest { return r.req }
+func (r *deltaResponse) GetSystemVersion() (string, error)                   { return r.version, nil }
+func (r *deltaResponse) GetResponseVersion() string                          { return r.version }
+func (r *deltaResponse) GetNextVersionMap() map[string]string                { return r.next }
+func (r *deltaResponse) GetReturnedResources() map[string]string             { return r.next }
+func (r *deltaResponse) GetContext() context.Context                         { return context.Background() }
