@@ -102,6 +102,14 @@ type Selection struct {
 	ExtAuthz *ExtAuthzCall
 	// HeaderMutation reports whether the header_mutation filter runs for this route.
 	HeaderMutation bool
+	// VirtualCluster is the stat name of the virtual cluster the router charges if it forwards this request
+	// (vhost.<VirtualHost>.vcluster.<VirtualCluster>.upstream_rq_*): the first of the virtual host's
+	// virtual_clusters whose headers match, else "other"; "" when the virtual host has none, or when the route does
+	// not forward (no route, direct_response), since the router picks it only on its upstream path
+	// (source/common/router/router.cc Filter::decodeHeaders; main 1.37.0-dev, 321a098d81). A request a filter
+	// answers before the router (ext_proc immediate response, jwt_authn, ext_authz) is not charged either; callers
+	// that play those filters know when that happens.
+	VirtualCluster string
 	// RequestBodyBufferLimit is the route's (or else the virtual host's)
 	// request_body_buffer_limit, 0 when unset (HCM-18).
 	RequestBodyBufferLimit uint64
@@ -244,6 +252,9 @@ func (e *Evaluator) selectDecoded(d *decodedRequest) *Selection {
 			if sel.RequestBodyBufferLimit == 0 {
 				sel.RequestBodyBufferLimit = vh.bufferLimit
 			}
+			if r.direct == nil {
+				sel.VirtualCluster = vh.virtualClusterFor(d.h)
+			}
 			return sel
 		}
 	}
@@ -272,6 +283,7 @@ type vhost struct {
 	respOps     *headerOps
 	pf          *perFilter
 	bufferLimit uint64
+	vclusters   []*virtualCluster
 }
 
 type route struct {
@@ -376,11 +388,14 @@ func compileRouteConfig(rc *routev3.RouteConfiguration, h *hcmConfig) (*compiled
 func compileVirtualHost(v *routev3.VirtualHost, l loc, h *hcmConfig, maxBody int) (*vhost, error) {
 	if err := onlyFields(v, l, "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
 		"response_headers_to_add", "response_headers_to_remove", "typed_per_filter_config", "metadata",
-		"request_body_buffer_limit"); err != nil {
+		"request_body_buffer_limit", "virtual_clusters"); err != nil {
 		return nil, err
 	}
 	vh := &vhost{name: v.GetName(), pb: v, bufferLimit: v.GetRequestBodyBufferLimit().GetValue()}
 	var err error
+	if vh.vclusters, err = compileVirtualClusters(v.GetVirtualClusters(), l); err != nil {
+		return nil, err
+	}
 	if vh.reqOps, err = compileHeaderOps(v.GetRequestHeadersToAdd(), v.GetRequestHeadersToRemove(), l, "request_headers_to_add", "request_headers_to_remove", opsHeader); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -72,6 +73,9 @@ func virtualHost(cfg *ir.Config, z *regexSizer, api ir.API) (*routev3.VirtualHos
 			return nil, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 		}
 		vh.Routes = append(vh.Routes, routes...)
+		if vc := stageVirtualCluster(st.Name); vc != nil {
+			vh.VirtualClusters = append(vh.VirtualClusters, vc)
+		}
 	}
 	// An unknown first segment is an undeployed stage: 403 Forbidden (RTE-17).
 	vh.Routes = append(vh.Routes, gatewayErrorRoute(api.ID+"/unknown-stage", prefixMatch("/"), api, unknownStageGateway(api), unknownStage()))
@@ -270,4 +274,40 @@ func setHeader(name, value string) *corev3.HeaderValueOption {
 		Header:       &corev3.HeaderValue{Key: name, Value: value},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
+}
+
+// stageVirtualCluster gives the stage its own router stats on the API's virtual host (issue 14 scope 2):
+// vhost.<API id>.vcluster.<stage>.upstream_rq_total, upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_time, ...
+// The router picks the first virtual cluster whose headers all match, else the catch-all "other", and charges it only
+// for requests it forwards (source/common/router/router.cc Filter::decodeHeaders sets request_vcluster_ after the
+// cluster lookup; source/common/router/config_impl.cc CommonVirtualHostImpl::virtualClusterFromEntries and
+// VirtualClusterEntry; envoy/router/router.h ALL_VIRTUAL_CLUSTER_STATS; source/common/http/codes.cc
+// CodeStatsImpl::chargeResponseStat; main 1.37.0-dev, 321a098d81). So HTTP_PROXY routes are counted; direct_response
+// routes and Lambda/MOCK routes answered by ext_proc never reach the router's upstream path.
+// Why virtual clusters and not Route.stat_prefix: route_components.proto warns each stat_prefix costs ~1 KiB of stats
+// per route, and a fleet has tens of thousands of (resource, method) routes; one virtual cluster per stage is the
+// granularity API Gateway's own CloudWatch metrics have (ApiName, Stage), at ~1 KiB per stage.
+// Names are the stage name under the virtual host named by the API id, both stable across deployments and both
+// restricted to [A-Za-z0-9_-] (RES-10 and the API id), so no '.' splits the stat name.
+// The matcher is on :path, which holds the query (unlike route path matching), so the stage ends at '/', '?', '#' or the
+// end. The regex is smaller than stageRegex (ASCII class instead of '.'), which stageRoutes already checked against
+// RE2 program size 100, so it always fits; the check stays so a future change cannot emit a regex Envoy refuses:
+// nil then, and the stage simply has no virtual cluster (its requests count under "other").
+func stageVirtualCluster(stage string) *routev3.VirtualCluster {
+	re := stageHeaderRegex(stage)
+	if checkProgramSize(re) != nil {
+		return nil
+	}
+	return &routev3.VirtualCluster{
+		Name: stage,
+		Headers: []*routev3.HeaderMatcher{{
+			Name:                 ":path",
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}},
+		}},
+	}
+}
+
+// stageHeaderRegex matches a :path header (query included) under stage: what stageRegex matches on the path alone.
+func stageHeaderRegex(stage string) string {
+	return "^/+" + regexp.QuoteMeta(stage) + hdrRest + "$"
 }
