@@ -19,7 +19,7 @@ import (
 
 // authGatewayResponses customises the authorization answers by their specific types (issue 11 scope 6):
 // UNAUTHORIZED, ACCESS_DENIED, AUTHORIZER_CONFIGURATION_ERROR, INVALID_API_KEY and THROTTLED each with a status
-// override, a header and a template; QUOTA_EXCEEDED is left to DEFAULT_4XX (status and header, no template).
+// override, a header and a template (INVALID_API_KEY's reads a stage variable); QUOTA_EXCEEDED is left to DEFAULT_4XX (status and header, no template).
 const authGatewayResponses = `x-amazon-apigateway-gateway-responses:
   UNAUTHORIZED:
     statusCode: '418'
@@ -36,7 +36,7 @@ const authGatewayResponses = `x-amazon-apigateway-gateway-responses:
   INVALID_API_KEY:
     statusCode: '402'
     responseParameters: {gatewayresponse.header.X-Why: "'key'"}
-    responseTemplates: {application/json: '{"why": $context.error.messageString, "type": "$context.error.responseType"}'}
+    responseTemplates: {application/json: '{"why": $context.error.messageString, "type": "$context.error.responseType", "tier": "$stageVariables.tier"}'}
   THROTTLED:
     statusCode: '420'
     responseParameters: {gatewayresponse.header.X-Why: "'throttled'"}
@@ -86,7 +86,7 @@ func TestGatewayResponsesShapeAuthorization(t *testing.T) {
 			custom:   want{502, "authorizer", `{"type": "AUTHORIZER_CONFIGURATION_ERROR"}`, "AuthorizerConfigurationException"},
 			standard: want{500, "", `{"message":null}`, "AuthorizerConfigurationException"}},
 		{name: "API key missing", target: "/prod/inventory",
-			custom:   want{402, "key", `{"why": "Forbidden", "type": "INVALID_API_KEY"}`, "ForbiddenException"},
+			custom:   want{402, "key", `{"why": "Forbidden", "type": "INVALID_API_KEY", "tier": "gold"}`, "ForbiddenException"},
 			standard: want{403, "", `{"message":"Forbidden"}`, "ForbiddenException"}},
 		{name: "API key throttled", target: "/prod/inventory", key: "burstkey0123456789abcdef", repeat: true,
 			custom:   want{420, "throttled", `{"why": "Too Many Requests", "type": "THROTTLED"}`, "TooManyRequestsException"},
@@ -160,7 +160,7 @@ func authGatewayInvoker(t *testing.T, customised, wire bool) (*testinvoke.Invoke
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("protected.yaml", res.API, "prod", nil)}, translator.Options{})
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("protected.yaml", res.API, "prod", map[string]string{"tier": "gold"})}, translator.Options{})
 	if err := diags.Err(); err != nil {
 		t.Fatal(err)
 	}

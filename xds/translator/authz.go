@@ -115,7 +115,7 @@ func authorizationPerRoute(keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Rout
 	}
 	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, Route: ir.Route{
 		Name: r.Name, ResourcePath: r.ResourcePath, Method: r.Method, Authorization: r.Authorization,
-	}, GatewayResponses: grs}, keys)
+	}, GatewayResponses: grs, StageVariables: st.Variables}, keys)
 	if err != nil {
 		return nil, err
 	}
