@@ -43,6 +43,11 @@ type Answer struct {
 const (
 	MissingAuthenticationToken = "MISSING_AUTHENTICATION_TOKEN"
 	Unauthorized               = "UNAUTHORIZED"
+	AccessDenied               = "ACCESS_DENIED"
+	AuthorizerFailure          = "AUTHORIZER_FAILURE"
+	AuthorizerConfiguration    = "AUTHORIZER_CONFIGURATION_ERROR"
+	Throttled                  = "THROTTLED"
+	QuotaExceeded              = "QUOTA_EXCEEDED"
 	InvalidAPIKey              = "INVALID_API_KEY"
 	APIConfigurationError      = "API_CONFIGURATION_ERROR"
 	IntegrationFailure         = "INTEGRATION_FAILURE"
@@ -53,6 +58,11 @@ const (
 	Default4XX                 = "DEFAULT_4XX"
 	Default5XX                 = "DEFAULT_5XX"
 )
+
+// AuthorizationServiceTypes are the gateway response types that can customise the authorization service's
+// denials (package authz: Cognito scope and token_use 401s, API-key 403s and 429s): its route data carries the
+// stage's customisations of these only (xds/translator authorizationPerRoute), which keeps that data small.
+var AuthorizationServiceTypes = []string{Unauthorized, InvalidAPIKey, Throttled, QuotaExceeded, Default4XX}
 
 // defaultContentType is the Content-Type of every MOCK answer that maps none (DG api-gateway-known-issues.md,
 // MOCK-CORS.md §1 "Default headers of a MOCK response").

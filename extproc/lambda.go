@@ -237,7 +237,7 @@ func (l *Lambda) checkAuthorizerKey(pr *ir.ProcessorRoute, req *lambdaproxy.Requ
 		d, k = l.APIKeys.CheckKey(pr.APIID, pr.Stage, value, now)
 	}
 	if d != nil {
-		return lambdaproxy.GatewayResponse(d.Status, d.Body, d.ErrorType, "proxyplus_api_key_refused", c)
+		return lambdaproxy.GatewayResponse(d.Status, d.Body, d.ErrorType, detailsAPIKeyRefused, c)
 	}
 	if req.Auth == nil {
 		req.Auth = &lambdaproxy.Auth{}
@@ -251,7 +251,11 @@ func (l *Lambda) checkAuthorizerKey(pr *ir.ProcessorRoute, req *lambdaproxy.Requ
 func (l *Lambda) AuthorizeHeaders(ctx context.Context, pr *ir.ProcessorRoute, rh *RequestHeaders, sourceIP string, out *authorizer.Outcome) *lambdaproxy.Response {
 	req := &lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, SourceIP: sourceIP, Protocol: "HTTP/1.1"}
 	c := l.newContext(ctx, req)
-	return l.authorize(ctx, pr, req, &c, out)
+	refusal := l.authorize(ctx, pr, req, &c, out)
+	if refusal != nil && len(pr.GatewayResponses) != 0 {
+		ApplyGatewayResponses(pr, headerValue(rh.Headers, "accept"), refusal) // mock.go
+	}
+	return refusal
 }
 
 // refuse answers a request whose body was too large to keep (the service stops keeping it past the invoke limit):
@@ -262,6 +266,7 @@ func (l *Lambda) refuse(ctx context.Context, pr *ir.ProcessorRoute, req *lambdap
 	if a := pr.Route.Authorization; a != nil && a.Lambda != nil {
 		if refusal := l.authorize(ctx, pr, req, &x.Context, &x.Authorization); refusal != nil {
 			x.Response = refusal
+			applyGatewayResponses(pr, req, x) // mock.go
 			return
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/proxyplus/proxyplus/apianswer"
+	"github.com/proxyplus/proxyplus/authorizer"
+	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdaproxy"
 	"github.com/proxyplus/proxyplus/translator"
@@ -135,7 +137,7 @@ func ApplyGatewayResponses(pr *ir.ProcessorRoute, accept string, r *lambdaproxy.
 	if len(pr.GatewayResponses) == 0 || (r.ErrorType == "" && r.Details != lambdaproxy.DetailsContentLengthExceeded) {
 		return
 	}
-	e := apianswer.GatewayError{Type: gatewayType(r.StatusCode, r.ErrorType), StatusCode: r.StatusCode, Body: string(r.Body),
+	e := apianswer.GatewayError{Type: gatewayType(r.StatusCode, r.ErrorType, r.Details), StatusCode: r.StatusCode, Body: string(r.Body),
 		ErrorType: r.ErrorType, Message: messageOf(r.Body)}
 	a := apianswer.Gateway(pr.GatewayResponses, e, accept, apianswer.GatewayContext{Stage: pr.Stage, APIID: pr.APIID, StageVariables: pr.StageVariables})
 	r.StatusCode, r.Body = a.StatusCode, a.Body
@@ -151,8 +153,25 @@ func ApplyGatewayResponses(pr *ir.ProcessorRoute, accept string, r *lambdaproxy.
 
 // gatewayType is the gateway response type of an error the processor makes; "" when it has no specific type
 // of its own (a function error: the type is undocumented, MOCK-CORS.md "Not pinned"), which only DEFAULT_4XX /
-// DEFAULT_5XX customise.
-func gatewayType(status int, errorType string) string {
+// DEFAULT_5XX customise. The Lambda authorizer's refusals and the AUTHORIZER-source API-key check's are told
+// by their Details, which name each refusal (issue 11 scope 6).
+func gatewayType(status int, errorType, details string) string {
+	switch details {
+	case authorizer.DetailsUnauthorized:
+		return apianswer.Unauthorized
+	case authorizer.DetailsDenied:
+		return apianswer.AccessDenied
+	case authorizer.DetailsConfigError:
+		return apianswer.AuthorizerConfiguration
+	case detailsAPIKeyRefused:
+		switch errorType {
+		case authz.Throttled.ErrorType:
+			return apianswer.Throttled
+		case authz.QuotaExceeded.ErrorType:
+			return apianswer.QuotaExceeded
+		}
+		return apianswer.InvalidAPIKey
+	}
 	switch status {
 	case 413:
 		return apianswer.RequestTooLarge
@@ -180,6 +199,10 @@ func messageOf(body []byte) string {
 	}
 	return string(body)
 }
+
+// detailsAPIKeyRefused names the refusal of the API-key check of a route whose key source is AUTHORIZER
+// (lambda.go checkAuthorizerKey).
+const detailsAPIKeyRefused = "proxyplus_api_key_refused"
 
 // applyGatewayResponses shapes the gateway errors of a Lambda exchange; nothing to do on stages without
 // customised gateway responses (the usual case costs one length check).

@@ -97,6 +97,18 @@ type httpWire struct {
 	HeaderMappings []Mapping              `json:"hm,omitempty"`
 }
 
+// gatewayTemplatesReadStageVariables reports whether a template of grs refers to $stageVariables.
+func gatewayTemplatesReadStageVariables(grs map[string]GatewayResponse) bool {
+	for _, gr := range grs {
+		for _, t := range gr.Templates {
+			if strings.Contains(t.Template, "stageVariables") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // EncodeProcessorRoute is the value of RouteMetadataKey, signed with the first of keys (unsigned without keys:
 // a processor refuses it). A value longer than Envoy accepts is an error naming the API, stage and resource.
 func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
@@ -125,6 +137,11 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 			Sources: l.IdentitySources, Validate: l.ValidationExpression, TTL: l.TTL, APIKey: a.APIKeyRequired}
 	}
 	w.Gateway = pr.GatewayResponses
+	if w.Variables == nil && gatewayTemplatesReadStageVariables(w.Gateway) {
+		// A gateway-response template may read $stageVariables (HTTP_PROXY routes, the authorization service's
+		// route data): sent only then, which keeps other route data small.
+		w.Variables = pr.StageVariables
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

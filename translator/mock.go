@@ -306,4 +306,8 @@ var generatedGatewayTypes = map[string]bool{
 	apianswer.Default4XX: true, apianswer.Default5XX: true, apianswer.MissingAuthenticationToken: true,
 	apianswer.Unauthorized: true, apianswer.UnsupportedMediaType: true, apianswer.RequestTooLarge: true,
 	apianswer.IntegrationTimeout: true, apianswer.APIConfigurationError: true, apianswer.IntegrationFailure: true,
+	// The authorization answers (issue 11 scope 6): AUTHORIZER_FAILURE is not among them, proxyplus answers every
+	// authorizer failure with AUTHORIZER_CONFIGURATION_ERROR.
+	apianswer.AccessDenied: true, apianswer.AuthorizerConfiguration: true, apianswer.InvalidAPIKey: true,
+	apianswer.Throttled: true, apianswer.QuotaExceeded: true,
 }

@@ -36,7 +36,7 @@ paths:
             statusCode: '200'
             responseTemplates: {application/json: '{"q": "$input.params(''q'')"}'}
 x-amazon-apigateway-gateway-responses:
-  THROTTLED: {statusCode: '429'}
+  AUTHORIZER_FAILURE: {statusCode: '500'}
   DEFAULT_4xx: {statusCode: '400'}
 `
 
@@ -70,7 +70,7 @@ func TestMockStaticOrProcessor(t *testing.T) {
 	}
 	all := strings.Join(msgs, "\n")
 	for _, want := range []string{"X-Body from \"integration.response.body\"", `"DEFAULT_4xx" is not an API Gateway gateway response type`,
-		"gateway response THROTTLED is kept for export"} {
+		"gateway response AUTHORIZER_FAILURE is kept for export"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no report containing %q in:\n%s", want, all)
 		}

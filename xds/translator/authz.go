@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/proxyplus/proxyplus/apianswer"
 	"github.com/proxyplus/proxyplus/ir"
 )
 
@@ -26,8 +27,9 @@ import (
 //   - OK with dynamic metadata {apiKey, apiKeyId} (ext_authz.cc Filter::onComplete sets it under
 //     "envoy.filters.http.ext_authz"), which the ext_proc filter forwards to the Lambda processor
 //     (metadata_options.forwarding_namespaces) for requestContext.identity;
-//   - Denied with API Gateway's status, body and headers, which Envoy sends as the local reply (no mapper matches
-//     401/403/429 without jwt_authn's failure status).
+//   - Denied with API Gateway's status, body and headers — shaped by the stage's customised UNAUTHORIZED,
+//     INVALID_API_KEY, THROTTLED, QUOTA_EXCEEDED or DEFAULT_4XX gateway response, which the route data carries —
+//     and Envoy sends them as the local reply (no mapper matches 401/403/429 without jwt_authn's failure status).
 const (
 	ExtAuthzFilterName = "envoy.filters.http.ext_authz"
 	// ExtAuthzNamespace is the dynamic-metadata namespace of an OK check's metadata.
@@ -100,9 +102,20 @@ func authorizationPerRoute(keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Rout
 		}
 		out[JWTAuthnFilterName] = pf[JWTAuthnFilterName]
 	}
+	// The stage's customised gateway responses of the service's denials only, so the service shapes them
+	// (authz.Answer) and route data stays small.
+	var grs map[string]ir.GatewayResponse
+	for _, t := range apianswer.AuthorizationServiceTypes {
+		if gr, ok := st.GatewayResponses[t]; ok {
+			if grs == nil {
+				grs = map[string]ir.GatewayResponse{}
+			}
+			grs[t] = gr
+		}
+	}
 	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, Route: ir.Route{
 		Name: r.Name, ResourcePath: r.ResourcePath, Method: r.Method, Authorization: r.Authorization,
-	}}, keys)
+	}, GatewayResponses: grs, StageVariables: st.Variables}, keys)
 	if err != nil {
 		return nil, err
 	}

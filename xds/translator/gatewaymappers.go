@@ -51,36 +51,44 @@ func gatewayResponseMappers(cfg *ir.Config) []*hcmv3.ResponseMapper {
 				continue
 			}
 			for _, ge := range envoyGatewayErrors {
-				if _, _, ok := apianswer.Customisation(st.GatewayResponses, ge.err); !ok {
-					continue
+				if m := customisedMapper(cfg, api, st, ge.filter(), ge.err); m != nil {
+					out = append(out, m)
 				}
-				a := apianswer.Gateway(st.GatewayResponses, ge.err, "", apianswer.GatewayContext{Stage: st.Name, APIID: api.ID, StageVariables: st.Variables})
-				filters := []*accesslogv3.AccessLogFilter{ge.filter()}
-				if len(api.Stages) > 1 {
-					filters = append(filters, headerRegex(":path", "^/+"+regexp.QuoteMeta(st.Name)+"(?:[/?].*)?$"))
-				}
-				if len(cfg.APIs) > 1 {
-					filters = append(filters, headerRegex(":authority", hostsRegex(api.Hosts)))
-				}
-				m := &hcmv3.ResponseMapper{
-					Filter:     andFilter(filters...),
-					StatusCode: wrapperspb.UInt32(uint32(a.StatusCode)),
-					BodyFormatOverride: &corev3.SubstitutionFormatString{
-						Format:      &corev3.SubstitutionFormatString_TextFormat{TextFormat: escapeFormatter(string(a.Body))},
-						ContentType: "application/json",
-					},
-				}
-				if ge.err.ErrorType != "" {
-					m.HeadersToAdd = gatewayHeaders(ge.err.ErrorType)[1:]
-				}
-				for _, h := range a.Headers {
-					m.HeadersToAdd = append(m.HeadersToAdd, setHeader(h[0], escapeFormatter(h[1])))
-				}
-				out = append(out, m)
 			}
 		}
 	}
 	return out
+}
+
+// customisedMapper is the local-reply mapper that answers e, recognised by filter, as stage st of api customises
+// it; nil when st customises nothing for e. The stage and API are told apart as gatewayResponseMappers says.
+func customisedMapper(cfg *ir.Config, api ir.API, st ir.Stage, filter *accesslogv3.AccessLogFilter, e apianswer.GatewayError) *hcmv3.ResponseMapper {
+	if _, _, ok := apianswer.Customisation(st.GatewayResponses, e); !ok {
+		return nil
+	}
+	a := apianswer.Gateway(st.GatewayResponses, e, "", apianswer.GatewayContext{Stage: st.Name, APIID: api.ID, StageVariables: st.Variables})
+	filters := []*accesslogv3.AccessLogFilter{filter}
+	if len(api.Stages) > 1 {
+		filters = append(filters, headerRegex(":path", "^/+"+regexp.QuoteMeta(st.Name)+"(?:[/?].*)?$"))
+	}
+	if len(cfg.APIs) > 1 {
+		filters = append(filters, headerRegex(":authority", hostsRegex(api.Hosts)))
+	}
+	m := &hcmv3.ResponseMapper{
+		Filter:     andFilter(filters...),
+		StatusCode: wrapperspb.UInt32(uint32(a.StatusCode)),
+		BodyFormatOverride: &corev3.SubstitutionFormatString{
+			Format:      &corev3.SubstitutionFormatString_TextFormat{TextFormat: escapeFormatter(string(a.Body))},
+			ContentType: "application/json",
+		},
+	}
+	if e.ErrorType != "" {
+		m.HeadersToAdd = gatewayHeaders(e.ErrorType)[1:]
+	}
+	for _, h := range a.Headers {
+		m.HeadersToAdd = append(m.HeadersToAdd, setHeader(h[0], escapeFormatter(h[1])))
+	}
+	return m
 }
 
 // andFilter is the conjunction of fs; one filter stands alone (AndFilter needs two, access_log.proto).

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/proxyplus/proxyplus/apianswer"
 	"github.com/proxyplus/proxyplus/ir"
 )
 
@@ -189,7 +190,9 @@ func cognitoClusters(cfg *ir.Config) ([]*clusterv3.Cluster, error) {
 // failure status, so no other 401 (a processor's, a function's) is touched.
 func cognitoMappers(cfg *ir.Config) []*hcmv3.ResponseMapper {
 	keys := map[string]bool{}
-	cognitoRoutes(cfg, func(_ ir.API, r ir.Route) {
+	cognitoAPIs := map[string]bool{}
+	cognitoRoutes(cfg, func(api ir.API, r ir.Route) {
+		cognitoAPIs[api.ID] = true
 		for _, p := range r.Authorization.Cognito.Pools {
 			keys[CognitoFailureKeyPrefix+cognitoProviderName(p, r.Authorization.Cognito.TokenHeader)] = true
 		}
@@ -228,8 +231,35 @@ func cognitoMappers(cfg *ir.Config) []*hcmv3.ResponseMapper {
 	expired := anyOf(&matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
 		MatchPattern: &matcherv3.StringMatcher_Exact{Exact: JWTExpiredMessage}}}})
 	anyFailure := anyOf(&matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}})
-	return []*hcmv3.ResponseMapper{
-		jsonMapper(and(statusIs(401), expired), 401, `{"message":"The incoming token has expired"}`, "UnauthorizedException"),
-		jsonMapper(and(statusIs(401), anyFailure), 401, `{"message":"Unauthorized"}`, "UnauthorizedException"),
+	// The stages' customised UNAUTHORIZED (or DEFAULT_4XX) responses first, each for both refusals (their
+	// $context.error.message differs): Envoy applies the first mapper whose filter matches and no other
+	// (LocalReplyImpl::rewrite, source/common/local_reply/local_reply.cc, main 1.37.0-dev, 321a098d81).
+	var out []*hcmv3.ResponseMapper
+	for _, api := range cfg.APIs {
+		if !cognitoAPIs[api.ID] {
+			continue
+		}
+		for _, st := range api.Stages {
+			if len(st.GatewayResponses) == 0 {
+				continue
+			}
+			for _, e := range []struct {
+				failure *accesslogv3.AccessLogFilter
+				message string
+			}{{expired, JWTExpiredUnauthorizedMessage}, {anyFailure, "Unauthorized"}} {
+				ge := apianswer.GatewayError{Type: apianswer.Unauthorized, StatusCode: 401, Body: `{"message":"` + e.message + `"}`,
+					ErrorType: "UnauthorizedException", Message: e.message}
+				if m := customisedMapper(cfg, api, st, and(statusIs(401), e.failure), ge); m != nil {
+					out = append(out, m)
+				}
+			}
+		}
 	}
+	return append(out,
+		jsonMapper(and(statusIs(401), expired), 401, `{"message":"`+JWTExpiredUnauthorizedMessage+`"}`, "UnauthorizedException"),
+		jsonMapper(and(statusIs(401), anyFailure), 401, `{"message":"Unauthorized"}`, "UnauthorizedException"),
+	)
 }
+
+// JWTExpiredUnauthorizedMessage is API Gateway's message for an expired Cognito token (AUTHORIZERS.md §5).
+const JWTExpiredUnauthorizedMessage = "The incoming token has expired"
