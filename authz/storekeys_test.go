@@ -97,73 +97,87 @@ func TestLimiterSharedQuota(t *testing.T) {
 	}
 }
 
-// TestLimiterSharedThrottle: two replicas sharing the store's counters, both offered far more than the plan's rate
-// for ten simulated seconds and syncing once a second (half a second apart). Over every span of the run the two
-// admit together at most burst + rate·T + (N−1)·(burst + rate·L), L = two sync intervals (the bound the README
-// states); each replica on its own bucket (before the shared throttle) admitted about N× the rate.
+// TestLimiterSharedThrottle: replicas sharing the store's counters, offered far more than the plan's rate for ten
+// simulated seconds and each syncing once a second (at its own offset). Over every span of the run they admit
+// together at most burst + rate·T + (N−1)·(burst + rate·L), L = two sync intervals (the bound the README states),
+// and at least rate·T; each replica on its own bucket (before the shared throttle) admitted about N× the rate.
 func TestLimiterSharedThrottle(t *testing.T) {
-	ctx := context.Background()
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "u.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	const (
 		rate, burst = 10.0, 5
-		replicas    = 2
 		step        = 10 * time.Millisecond
-		steps       = 1000 // ten seconds
-		lag         = 2.0  // seconds: two sync intervals of one second
+		steps       = 1000 // ten seconds, a sync interval is 100 steps
+		lag         = 2.0  // seconds: two sync intervals
 	)
-	a, b := NewLimiter(), NewLimiter()
-	a.Shared, b.Shared = st, st
-	k := &Key{ID: "k1", Value: "v", Enabled: true, Plan: &UsagePlan{ID: "gold", RateLimit: rate, BurstLimit: burst}}
-	start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	// admitted[i] is what both replicas admitted in step i; prefix sums give every span.
-	prefix := make([]int, steps+1)
-	for i := range steps {
-		now := start.Add(time.Duration(i) * step)
-		if i%100 == 0 {
-			if err := a.Sync(ctx); err != nil {
+	for _, tc := range []struct {
+		name string
+		// from is the step each replica's requests start at; every replica is offered one request a step.
+		from []int
+	}{
+		{"two replicas", []int{0, 0}},
+		{"three replicas", []int{0, 0, 0}},
+		{"a replica joins after three seconds", []int{0, 300}},
+		{"replicas join one by one", []int{0, 250, 575}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, err := store.OpenBolt(filepath.Join(t.TempDir(), "u.db"))
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-		if i%100 == 50 {
-			if err := b.Sync(ctx); err != nil {
-				t.Fatal(err)
+			defer st.Close()
+			k := &Key{ID: "k1", Value: "v", Enabled: true, Plan: &UsagePlan{ID: "gold", RateLimit: rate, BurstLimit: burst}}
+			replicas := len(tc.from)
+			ls := make([]*Limiter, replicas)
+			for r := range ls {
+				ls[r] = NewLimiter()
+				ls[r].Shared = st
 			}
-		}
-		n := 0
-		for _, l := range []*Limiter{a, b} {
-			switch d := l.Take(k, now); d {
-			case nil:
-				n++
-			case &Throttled:
-			default:
-				t.Fatalf("step %d: %v", i, d)
+			start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+			// prefix[i] is what all replicas admitted before step i: every span's count is a difference.
+			prefix := make([]int, steps+1)
+			for i := range steps {
+				now := start.Add(time.Duration(i) * step)
+				n := 0
+				for r, l := range ls {
+					if i%100 == r*100/replicas%100 { // each replica syncs once a second, offset from the others
+						if err := l.Sync(ctx); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if i < tc.from[r] {
+						continue
+					}
+					switch d := l.Take(k, now); d {
+					case nil:
+						n++
+					case &Throttled:
+					default:
+						t.Fatalf("step %d: %v", i, d)
+					}
+				}
+				prefix[i+1] = prefix[i] + n
 			}
-		}
-		prefix[i+1] = prefix[i] + n
-	}
-	worst, worstSpan := 0.0, [2]int{}
-	for i := 0; i < steps; i++ {
-		for j := i + 1; j <= steps; j++ {
-			span := float64(j-i) * step.Seconds()
-			bound := burst + rate*span + (replicas-1)*(burst+rate*lag)
-			if over := float64(prefix[j]-prefix[i]) - bound; over > worst {
-				worst, worstSpan = over, [2]int{i, j}
+			worst, worstSpan := 0.0, [2]int{}
+			for i := 0; i < steps; i++ {
+				for j := i + 1; j <= steps; j++ {
+					span := float64(j-i) * step.Seconds()
+					bound := burst + rate*span + float64(replicas-1)*(burst+rate*lag)
+					if over := float64(prefix[j]-prefix[i]) - bound; over > worst {
+						worst, worstSpan = over, [2]int{i, j}
+					}
+				}
 			}
-		}
-	}
-	if worst > 0 {
-		i, j := worstSpan[0], worstSpan[1]
-		t.Errorf("steps %d..%d (%.2f s): admitted %d, %.0f over the bound", i, j, float64(j-i)*step.Seconds(), prefix[j]-prefix[i], worst)
-	}
-	total := prefix[steps]
-	t.Logf("admitted %d in %d s at rate %v burst %d by %d replicas (one bucket: %v; bound %v)", total, steps/100, rate, burst, replicas,
-		burst+rate*10, burst+rate*10+(replicas-1)*(burst+rate*lag))
-	// The shared throttle does not starve the key either: the fleet gets at least the plan's rate.
-	if min := int(rate * 10); total < min {
-		t.Errorf("admitted %d in 10 s, want at least rate·T = %d", total, min)
+			if worst > 0 {
+				i, j := worstSpan[0], worstSpan[1]
+				t.Errorf("steps %d..%d (%.2f s): admitted %d, %.0f over the bound", i, j, float64(j-i)*step.Seconds(), prefix[j]-prefix[i], worst)
+			}
+			total := prefix[steps]
+			t.Logf("admitted %d in 10 s at rate %v burst %d by %d replicas (one bucket: %v; bound %v)", total, rate, burst, replicas,
+				burst+rate*10, burst+rate*10+float64(replicas-1)*(burst+rate*lag))
+			// The shared throttle does not starve the key either: the fleet gets at least the plan's rate.
+			if least := int(rate * 10); total < least {
+				t.Errorf("admitted %d in 10 s, want at least rate·T = %d", total, least)
+			}
+		})
 	}
 }
