@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxyplus/proxyplus/internal/testutil/etcdtest"
 	adminv1 "github.com/proxyplus/proxyplus/proto/proxyplus/admin/v1"
 	"github.com/proxyplus/proxyplus/store"
 )
@@ -100,8 +101,44 @@ func TestLimiterSharedQuota(t *testing.T) {
 // TestLimiterSharedThrottle: replicas sharing the store's counters, offered far more than the plan's rate for ten
 // simulated seconds and each syncing once a second (at its own offset). Over every span of the run they admit
 // together at most burst + rate·T + (N−1)·(burst + rate·L), L = two sync intervals (the bound the README states),
-// and at least rate·T; each replica on its own bucket (before the shared throttle) admitted about N× the rate.
+// and at least rate·T; each replica on its own bucket (before the shared throttle) admitted about N× the rate. On
+// bbolt (one store, as replicas on one file would share it) and on etcd (one client per replica).
 func TestLimiterSharedThrottle(t *testing.T) {
+	etcd, err := etcdtest.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(etcd.Close)
+	stores := []struct {
+		name string
+		// open is the counter store of each of n replicas.
+		open func(t *testing.T, n int) []store.UsageStore
+	}{
+		{"bolt", func(t *testing.T, n int) []store.UsageStore {
+			st, err := store.OpenBolt(filepath.Join(t.TempDir(), "u.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = st.Close() })
+			out := make([]store.UsageStore, n)
+			for i := range out {
+				out[i] = st
+			}
+			return out
+		}},
+		{"etcd", func(t *testing.T, n int) []store.UsageStore {
+			out := make([]store.UsageStore, n)
+			for i := range out {
+				st, err := store.OpenEtcd(t.Context(), etcd.Endpoints, "proxyplus-"+t.Name())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = st.Close() })
+				out[i] = st
+			}
+			return out
+		}},
+	}
 	const (
 		rate, burst = 10.0, 5
 		step        = 10 * time.Millisecond
@@ -118,66 +155,64 @@ func TestLimiterSharedThrottle(t *testing.T) {
 		{"a replica joins after three seconds", []int{0, 300}},
 		{"replicas join one by one", []int{0, 250, 575}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			st, err := store.OpenBolt(filepath.Join(t.TempDir(), "u.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			k := &Key{ID: "k1", Value: "v", Enabled: true, Plan: &UsagePlan{ID: "gold", RateLimit: rate, BurstLimit: burst}}
-			replicas := len(tc.from)
-			ls := make([]*Limiter, replicas)
-			for r := range ls {
-				ls[r] = NewLimiter()
-				ls[r].Shared = st
-			}
-			start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-			// prefix[i] is what all replicas admitted before step i: every span's count is a difference.
-			prefix := make([]int, steps+1)
-			for i := range steps {
-				now := start.Add(time.Duration(i) * step)
-				n := 0
-				for r, l := range ls {
-					if i%100 == r*100/replicas%100 { // each replica syncs once a second, offset from the others
-						if err := l.Sync(ctx); err != nil {
-							t.Fatal(err)
+		for _, sk := range stores {
+			t.Run(sk.name+"/"+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				k := &Key{ID: "k1", Value: "v", Enabled: true, Plan: &UsagePlan{ID: "gold", RateLimit: rate, BurstLimit: burst}}
+				replicas := len(tc.from)
+				shared := sk.open(t, replicas)
+				ls := make([]*Limiter, replicas)
+				for r := range ls {
+					ls[r] = NewLimiter()
+					ls[r].Shared = shared[r]
+				}
+				start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+				// prefix[i] is what all replicas admitted before step i: every span's count is a difference.
+				prefix := make([]int, steps+1)
+				for i := range steps {
+					now := start.Add(time.Duration(i) * step)
+					n := 0
+					for r, l := range ls {
+						if i%100 == r*100/replicas%100 { // each replica syncs once a second, offset from the others
+							if err := l.Sync(ctx); err != nil {
+								t.Fatal(err)
+							}
+						}
+						if i < tc.from[r] {
+							continue
+						}
+						switch d := l.Take(k, now); d {
+						case nil:
+							n++
+						case &Throttled:
+						default:
+							t.Fatalf("step %d: %v", i, d)
 						}
 					}
-					if i < tc.from[r] {
-						continue
-					}
-					switch d := l.Take(k, now); d {
-					case nil:
-						n++
-					case &Throttled:
-					default:
-						t.Fatalf("step %d: %v", i, d)
+					prefix[i+1] = prefix[i] + n
+				}
+				worst, worstSpan := 0.0, [2]int{}
+				for i := 0; i < steps; i++ {
+					for j := i + 1; j <= steps; j++ {
+						span := float64(j-i) * step.Seconds()
+						bound := burst + rate*span + float64(replicas-1)*(burst+rate*lag)
+						if over := float64(prefix[j]-prefix[i]) - bound; over > worst {
+							worst, worstSpan = over, [2]int{i, j}
+						}
 					}
 				}
-				prefix[i+1] = prefix[i] + n
-			}
-			worst, worstSpan := 0.0, [2]int{}
-			for i := 0; i < steps; i++ {
-				for j := i + 1; j <= steps; j++ {
-					span := float64(j-i) * step.Seconds()
-					bound := burst + rate*span + float64(replicas-1)*(burst+rate*lag)
-					if over := float64(prefix[j]-prefix[i]) - bound; over > worst {
-						worst, worstSpan = over, [2]int{i, j}
-					}
+				if worst > 0 {
+					i, j := worstSpan[0], worstSpan[1]
+					t.Errorf("steps %d..%d (%.2f s): admitted %d, %.0f over the bound", i, j, float64(j-i)*step.Seconds(), prefix[j]-prefix[i], worst)
 				}
-			}
-			if worst > 0 {
-				i, j := worstSpan[0], worstSpan[1]
-				t.Errorf("steps %d..%d (%.2f s): admitted %d, %.0f over the bound", i, j, float64(j-i)*step.Seconds(), prefix[j]-prefix[i], worst)
-			}
-			total := prefix[steps]
-			t.Logf("admitted %d in 10 s at rate %v burst %d by %d replicas (one bucket: %v; bound %v)", total, rate, burst, replicas,
-				burst+rate*10, burst+rate*10+float64(replicas-1)*(burst+rate*lag))
-			// The shared throttle does not starve the key either: the fleet gets at least the plan's rate.
-			if least := int(rate * 10); total < least {
-				t.Errorf("admitted %d in 10 s, want at least rate·T = %d", total, least)
-			}
-		})
+				total := prefix[steps]
+				t.Logf("admitted %d in 10 s at rate %v burst %d by %d replicas (one bucket: %v; bound %v)", total, rate, burst, replicas,
+					burst+rate*10, burst+rate*10+float64(replicas-1)*(burst+rate*lag))
+				// The shared throttle does not starve the key either: the fleet gets at least the plan's rate.
+				if least := int(rate * 10); total < least {
+					t.Errorf("admitted %d in 10 s, want at least rate·T = %d", total, least)
+				}
+			})
+		}
 	}
 }
