@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -214,5 +215,86 @@ func TestLimiterSharedThrottle(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// flakyUsage fails the next AddUsage when fail is set, as a store out of reach would.
+type flakyUsage struct {
+	store.UsageStore
+	fail bool
+}
+
+func (f *flakyUsage) AddUsage(ctx context.Context, deltas map[string]int64) (map[string]int64, error) {
+	if f.fail {
+		f.fail = false
+		return nil, errors.New("store unreachable")
+	}
+	return f.UsageStore.AddUsage(ctx, deltas)
+}
+
+// TestLimiterSharedThrottleCharges: each replica's bucket is charged exactly the other replicas' admissions, once,
+// also when a sync fails and its counts go out with the next one; a replica's first sync of a key only sets where
+// it counts from.
+func TestLimiterSharedThrottleCharges(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "u.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, b := NewLimiter(), NewLimiter()
+	bStore := &flakyUsage{UsageStore: st}
+	a.Shared, b.Shared = st, bStore
+	// One instant throughout: no refill, so the tokens left are the burst less what was charged.
+	k := &Key{ID: "k1", Value: "v", Enabled: true, Plan: &UsagePlan{ID: "gold", RateLimit: 1, BurstLimit: 100}}
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	take := func(l *Limiter, n int) {
+		t.Helper()
+		for i := range n {
+			if d := l.Take(k, now); d != nil {
+				t.Fatalf("request %d: %v", i, d)
+			}
+		}
+	}
+	sync := func(l *Limiter) error { return l.Sync(ctx) }
+	tokens := func(l *Limiter) float64 { return l.state["k1/gold"].tokens }
+	take(a, 10)
+	take(b, 20)
+	for _, l := range []*Limiter{a, b} {
+		if err := sync(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ta, tb := tokens(a), tokens(b); ta != 90 || tb != 80 {
+		t.Fatalf("after the first syncs: tokens %v and %v, want 90 and 80 (a first sync charges nothing, not even a's 10 to b)", ta, tb)
+	}
+	take(a, 5)
+	take(b, 7)
+	bStore.fail = true
+	if err := sync(b); err == nil {
+		t.Fatal("sync through a failing store: no error")
+	}
+	if err := sync(a); err != nil {
+		t.Fatal(err)
+	}
+	if ta := tokens(a); ta != 65 {
+		t.Errorf("a before b's new counts reach the store: %v tokens, want 65 (85 less b's 20 of before)", ta)
+	}
+	for _, l := range []*Limiter{b, a} {
+		if err := sync(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ta, tb := tokens(a), tokens(b); ta != 58 || tb != 68 {
+		t.Errorf("after b's retried sync: tokens %v and %v, want 58 (65 less b's 7) and 68 (73 less a's 5)", ta, tb)
+	}
+	// Nothing new: a further round charges nothing.
+	for _, l := range []*Limiter{a, b} {
+		if err := sync(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ta, tb := tokens(a), tokens(b); ta != 58 || tb != 68 {
+		t.Errorf("after an idle round: tokens %v and %v, want 58 and 68", ta, tb)
 	}
 }
