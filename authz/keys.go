@@ -119,7 +119,8 @@ func KeyID(value string) string {
 //     and takes from its own bucket what the counter grew by beyond that (the other replicas' admissions). Every
 //     replica's bucket is thus debited with every admission of the fleet, its own at once and the others' within
 //     L = two sync intervals, and over any span of T seconds the fleet admits at most
-//     burst + rate·T + (N−1)·(burst + rate·L) requests (README "How exact the limits are across a fleet").
+//     burst + rate·T + (N−1)·(burst + rate·L) requests, once every replica has synced the key's counter (README
+//     "How exact the limits are across a fleet" has the exceptions).
 //
 // Memory is bounded by the keys in use (one entry per key and plan, one pending count per counter).
 type Limiter struct {
