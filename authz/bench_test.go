@@ -15,6 +15,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/store"
 )
 
 // noopAuthz answers OK to everything: the floor of an ext_authz check on the same transport.
@@ -82,6 +83,18 @@ func BenchmarkUsagePlanCheckInterleaved(b *testing.B) {
 	const value = "kT4mPq9ZrW2xLb7NcY5vHs3JdF8gAe6UuR1oQiEp"
 	svc := &authz.Service{RouteKeys: keys, Limits: authz.NewLimiter(), Keys: authz.StaticKeys{value: {ID: authz.KeyID(value), Value: value,
 		Enabled: true, Plan: &authz.UsagePlan{ID: "gold", RateLimit: 1e12, BurstLimit: 1 << 30, QuotaLimit: 1 << 62, QuotaPeriod: "MONTH"}}}}
+	// The counters are shared through a store and synced every second, as serve does: the request path counts
+	// what it admits for the next sync and never waits for the store.
+	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "u.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	svc.Limits.Shared = st
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	syncDone := make(chan struct{})
+	go func() { svc.Limits.SyncEvery(syncCtx, time.Second, nil); close(syncDone) }()
+	b.Cleanup(func() { stopSync(); <-syncDone })
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/dev/inventory",
 			Headers: map[string]string{":authority": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com", "x-api-key": value, "user-agent": "curl/8.5.0"}}},

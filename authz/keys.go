@@ -111,9 +111,18 @@ func KeyID(value string) string {
 
 // Limiter counts requests per key and plan: a token bucket for the throttle and a counter per quota window. One
 // Limiter holds the counts of every Envoy that calls this service replica. With a shared counter store (Shared,
-// SyncEvery) the quota counts of every replica are added up in the store: a replica admits while the total it last
-// read plus what it admitted since stays under the limit, so N replicas overshoot a quota by at most what the
-// other N-1 admit within one sync interval. Throttles stay per replica. Memory is bounded by the keys in use.
+// SyncEvery) both limits hold across replicas, through counters added up in the store at each sync and never on the
+// request path:
+//   - quota: a replica admits while the window's total it last read plus what it admitted since stays under the
+//     limit, so N replicas overshoot a quota by at most what the other N-1 admit within one sync interval;
+//   - throttle: each (key, plan) has one cumulative counter of admitted requests; each replica adds what it admitted
+//     and takes from its own bucket what the counter grew by beyond that (the other replicas' admissions). Every
+//     replica's bucket is thus debited with every admission of the fleet, its own at once and the others' within
+//     L = two sync intervals, and over any span of T seconds the fleet admits at most
+//     burst + rate·T + (N−1)·(burst + rate·L) requests, once every replica has synced the key's counter (README
+//     "How exact the limits are across a fleet" has the exceptions).
+//
+// Memory is bounded by the keys in use (one entry per key and plan, one pending count per counter).
 type Limiter struct {
 	mu    sync.Mutex
 	state map[string]*usage
@@ -131,6 +140,11 @@ type usage struct {
 	// counter names the window's shared counter.
 	count   int64
 	counter string
+	// throttleCounter names the shared cumulative count of the throttle's admissions (with Shared);
+	// throttleTotal is its value at the last sync, throttleSynced whether there was one.
+	throttleCounter string
+	throttleTotal   int64
+	throttleSynced  bool
 }
 
 // NewLimiter is an empty Limiter.
@@ -149,6 +163,9 @@ func (l *Limiter) Sync(ctx context.Context) error {
 	for _, u := range l.state {
 		if u.counter != "" {
 			deltas[u.counter] += 0 // read every window in use, not only those with news
+		}
+		if u.throttleCounter != "" {
+			deltas[u.throttleCounter] += 0
 		}
 	}
 	for k, n := range l.pending {
@@ -177,6 +194,20 @@ func (l *Limiter) Sync(ctx context.Context) error {
 	// synced part is now in base.
 	for _, u := range l.state {
 		u.count = l.pending[u.counter]
+		// The throttle counter grew by this replica's published admissions (already taken from the bucket) and
+		// by the other replicas' since the last sync: take those from the bucket too. The bucket may go below
+		// zero; it refills at the plan's rate. The first sync of a counter only sets where to count from.
+		tc := u.throttleCounter
+		total, ok := totals[tc]
+		if tc == "" || !ok {
+			continue
+		}
+		if u.throttleSynced {
+			if others := total - u.throttleTotal - deltas[tc]; others > 0 {
+				u.tokens -= float64(others)
+			}
+		}
+		u.throttleTotal, u.throttleSynced = total, true
 	}
 	return nil
 }
@@ -216,6 +247,9 @@ func (l *Limiter) Take(k *Key, now time.Time) *Denial {
 		l.state[id] = u
 	}
 	if p.RateLimit > 0 || p.BurstLimit > 0 {
+		if l.Shared != nil && u.throttleCounter == "" {
+			u.throttleCounter = id + "/throttle" // quota counters end in a date: no clash
+		}
 		burst := float64(max(p.BurstLimit, 1))
 		u.tokens = math.Min(burst, u.tokens+now.Sub(u.last).Seconds()*p.RateLimit)
 		u.last = now
@@ -239,6 +273,9 @@ func (l *Limiter) Take(k *Key, now time.Time) *Denial {
 	}
 	if p.RateLimit > 0 || p.BurstLimit > 0 {
 		u.tokens--
+		if u.throttleCounter != "" {
+			l.pending[u.throttleCounter]++
+		}
 	}
 	return nil
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // UsageStore keeps the usage-plan counters every authorization service replica shares (issue 11 scope 3: quotas
-// hold across the replicas of one control plane). Counters are outside the revisioned tables: adding to them does
-// not bump the store revision or wake Watch, so counting costs the APIs nothing. Bolt and Etcd implement it.
+// and throttles hold across the replicas of one control plane). Counters are outside the revisioned tables: adding
+// to them does not bump the store revision or wake Watch, so counting costs the APIs nothing. Bolt and Etcd
+// implement it.
 type UsageStore interface {
 	// AddUsage adds each delta (0 reads) to its counter atomically and returns every counter's new total.
 	AddUsage(ctx context.Context, deltas map[string]int64) (map[string]int64, error)

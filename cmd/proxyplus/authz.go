@@ -9,13 +9,14 @@ import (
 	"github.com/proxyplus/proxyplus/store"
 )
 
-// usageSyncInterval is how often the usage-plan quota counters are added up across replicas (authz.Limiter).
+// usageSyncInterval is how often the usage-plan counters (quota windows, throttle admissions) are added up across
+// replicas (authz.Limiter); the throttle bound across replicas grows with it (L = two intervals, README).
 const usageSyncInterval = time.Second
 
 // newAuthzService is the authorization service Envoy's ext_authz filter calls (API keys, usage plans, Cognito
-// scopes), over the API keys and usage plans of st, followed as they change, with quota counters shared through
-// st. run starts its background loops (they stop with serve's or extproc's context). Without a store every
-// API-key route answers 403 Forbidden.
+// scopes), over the API keys and usage plans of st, followed as they change, with the quota and throttle counters
+// shared through st. run starts its background loops (they stop with serve's or extproc's context). Without a store
+// every API-key route answers 403 Forbidden.
 func newAuthzService(ctx context.Context, st store.Store, log *slog.Logger, run func(name string, loop func())) *authz.Service {
 	az := &authz.Service{Limits: authz.NewLimiter(), Log: log}
 	if st == nil {
