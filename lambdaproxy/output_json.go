@@ -1,0 +1,265 @@
+package lambdaproxy
+
+import (
+	"bytes"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// JSON scanning for the output parser: strings, numbers and literals read in place, with the escape and header
+// validity tables they need.
+
+func (p *outputParser) text(s outSpan) []byte { return p.arena[s.off:s.end] }
+
+// appendText copies a string's contents (unescaped) or a literal's text into the arena.
+func (p *outputParser) appendText(raw []byte, escaped bool) outSpan {
+	off := len(p.arena)
+	if escaped {
+		p.arena = outAppendUnescaped(p.arena, raw)
+	} else {
+		p.arena = append(p.arena, raw...)
+	}
+	return outSpan{off, len(p.arena)}
+}
+
+func (p *outputParser) appendLiteral(s string) outSpan {
+	off := len(p.arena)
+	p.arena = append(p.arena, s...)
+	return outSpan{off, len(p.arena)}
+}
+
+func (p *outputParser) skipWS() {
+	for p.pos < len(p.in) {
+		switch p.in[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *outputParser) peek() byte {
+	if p.pos < len(p.in) {
+		return p.in[p.pos]
+	}
+	return 0
+}
+
+func (p *outputParser) next() byte {
+	if p.pos < len(p.in) {
+		p.pos++
+		return p.in[p.pos-1]
+	}
+	return 0
+}
+
+func (p *outputParser) consume(c byte) bool {
+	if p.pos < len(p.in) && p.in[p.pos] == c {
+		p.pos++
+		return true
+	}
+	return false
+}
+
+func (p *outputParser) atEnd() bool {
+	p.skipWS()
+	return p.pos == len(p.in)
+}
+
+func (p *outputParser) literal(lit string) bool {
+	if len(p.in)-p.pos >= len(lit) && string(p.in[p.pos:p.pos+len(lit)]) == lit {
+		p.pos += len(lit)
+		return true
+	}
+	return false
+}
+
+// outPlainStringByte marks bytes that need no attention inside a JSON string.
+var outPlainStringByte = func() (t [256]bool) {
+	for i := 0x20; i < 256; i++ {
+		t[i] = true
+	}
+	t['"'], t['\\'] = false, false
+	return t
+}()
+
+// scanString reads the JSON string at p.pos and returns its raw contents (between the quotes) and whether it has
+// escapes. Invalid escapes and unescaped control characters fail, as in any JSON parser. Invalid UTF-8 is passed
+// through unchanged.
+func (p *outputParser) scanString() (raw []byte, escaped, ok bool) {
+	in := p.in
+	if p.pos >= len(in) || in[p.pos] != '"' {
+		return nil, false, false
+	}
+	start := p.pos + 1
+	i := start
+	for {
+		for i < len(in) && outPlainStringByte[in[i]] {
+			i++
+		}
+		if i >= len(in) {
+			return nil, false, false
+		}
+		switch in[i] {
+		case '"':
+			p.pos = i + 1
+			return in[start:i], escaped, true
+		case '\\':
+			escaped = true
+			if i+1 >= len(in) {
+				return nil, false, false
+			}
+			switch in[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(in) || outHex4(in[i+2:i+6]) < 0 {
+					return nil, false, false
+				}
+				i += 6
+			default:
+				return nil, false, false
+			}
+		default: // control character
+			return nil, false, false
+		}
+	}
+}
+
+// scanNumber reads a JSON number; integer reports the absence of fraction and exponent.
+func (p *outputParser) scanNumber() (raw []byte, integer, ok bool) {
+	in, i := p.in, p.pos
+	start := i
+	if i < len(in) && in[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(in) && in[i] == '0':
+		i++
+	case i < len(in) && in[i] >= '1' && in[i] <= '9':
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false, false
+	}
+	integer = true
+	if i < len(in) && in[i] == '.' {
+		integer = false
+		i++
+		d := i
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false, false
+		}
+	}
+	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
+		integer = false
+		i++
+		if i < len(in) && (in[i] == '+' || in[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false, false
+		}
+	}
+	p.pos = i
+	return in[start:i], integer, true
+}
+
+func outHex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// outAppendUnescaped appends the unescaped form of a string's raw contents, already checked by scanString. A lone
+// UTF-16 surrogate becomes U+FFFD, as in encoding/json.
+func outAppendUnescaped(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		if raw[i] != '\\' {
+			j := bytes.IndexByte(raw[i:], '\\')
+			if j < 0 {
+				return append(dst, raw[i:]...)
+			}
+			dst = append(dst, raw[i:i+j]...)
+			i += j
+			continue
+		}
+		switch c := raw[i+1]; c {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := outHex4(raw[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					r2 = outHex4(raw[i+2 : i+6])
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					r = dec
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, c)
+		}
+		i += 2
+	}
+	return dst
+}
+
+func outValidHeaderName(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenByte[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// outValidHeaderValue accepts field-value bytes: no control characters other than HTAB (RFC 9110 §5.5), which is
+// what Envoy's header validation enforces.
+func outValidHeaderValue(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,654 @@
+package lambdaproxy
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// The function output parser: one pass over the function's JSON into spans of an arena, validating API Gateway's
+// output rules (OUT-5..OUT-11) as it goes; response() turns the spans into the client response.
+
+// outSpan is a piece of outputParser.arena.
+type outSpan struct{ off, end int }
+
+type outHeader struct {
+	name, value outSpan
+	// merge is the index of the multiValueHeaders entry this header joins (OUT-9), -1 when none; next is the
+	// next header joining the same entry.
+	merge, next int
+}
+
+type outMulti struct {
+	name outSpan
+	// vals indexes outputParser.mvals.
+	first, n int
+}
+
+// outputParser reads a function output (OUT-5..OUT-11) in one pass over the payload, without building a generic
+// JSON tree. All decoded header text goes into one arena that becomes one string, so a typical output costs a
+// handful of allocations. Parsers are pooled.
+type outputParser struct {
+	in  []byte
+	pos int
+
+	arena   []byte
+	headers []outHeader
+	multi   []outMulti
+	mvals   []outSpan
+	joins   []int // per multi entry, the first header joining it (-1: none)
+
+	status    int // 0: absent
+	body      []byte
+	base64    bool
+	scratch   [32]byte
+	byName    map[string]int // exact header name → index in headers, for outputs with many headers
+	multiName map[string]int // exact multiValueHeaders name → index in multi
+}
+
+var outParserPool = sync.Pool{New: func() any { return new(outputParser) }}
+
+func (p *outputParser) release() {
+	if cap(p.arena) > 64<<10 || cap(p.headers) > 1024 || cap(p.mvals) > 1024 || cap(p.multi) > 1024 || cap(p.joins) > 1024 {
+		return // do not keep huge buffers alive
+	}
+	p.in, p.body = nil, nil
+	p.byName, p.multiName = nil, nil
+	outParserPool.Put(p)
+}
+
+func (p *outputParser) reset(in []byte) {
+	p.in, p.pos = in, 0
+	p.arena = p.arena[:0]
+	p.headers = p.headers[:0]
+	p.multi = p.multi[:0]
+	p.mvals = p.mvals[:0]
+	p.status, p.body, p.base64 = 0, nil, false
+	p.byName, p.multiName = nil, nil // the linear search is cheaper for the usual few headers
+}
+
+const (
+	outKeyUnknown = iota
+	outKeyStatusCode
+	outKeyHeaders
+	outKeyMultiValueHeaders
+	outKeyBody
+	outKeyIsBase64Encoded
+)
+
+func outKeyID(k []byte) int {
+	switch string(k) {
+	case "statusCode":
+		return outKeyStatusCode
+	case "headers":
+		return outKeyHeaders
+	case "multiValueHeaders":
+		return outKeyMultiValueHeaders
+	case "body":
+		return outKeyBody
+	case "isBase64Encoded":
+		return outKeyIsBase64Encoded
+	}
+	return outKeyUnknown
+}
+
+// parse reads the whole payload; false means 502 (OUT-5: not JSON, not an object, an unknown key, or a value of
+// the wrong type). A key given twice keeps its last value, as JSON object readers do.
+func (p *outputParser) parse(in []byte) bool {
+	p.reset(in)
+	p.skipWS()
+	if !p.consume('{') {
+		return false
+	}
+	p.skipWS()
+	if p.consume('}') {
+		return p.atEnd()
+	}
+	for {
+		raw, escaped, ok := p.scanString()
+		if !ok {
+			return false
+		}
+		if escaped {
+			// Keys are compared after unescaping ("status\u0043ode" is statusCode); no valid key is longer than
+			// the scratch buffer.
+			if len(raw) > 6*len(p.scratch) {
+				return false
+			}
+			raw = outAppendUnescaped(p.scratch[:0], raw)
+		}
+		key := outKeyID(raw)
+		p.skipWS()
+		if !p.consume(':') {
+			return false
+		}
+		p.skipWS()
+		switch key {
+		case outKeyStatusCode:
+			ok = p.parseStatus()
+		case outKeyHeaders:
+			ok = p.parseHeaders()
+		case outKeyMultiValueHeaders:
+			ok = p.parseMultiValueHeaders()
+		case outKeyBody:
+			ok = p.parseBody()
+		case outKeyIsBase64Encoded:
+			ok = p.parseBase64Flag()
+		default:
+			ok = false // OUT-5: any other key
+		}
+		if !ok {
+			return false
+		}
+		p.skipWS()
+		switch p.next() {
+		case ',':
+			p.skipWS()
+		case '}':
+			return p.atEnd()
+		default:
+			return false
+		}
+	}
+}
+
+// parseStatus is OUT-6: null/absent → 200; an integer; a string of decimal digits; an integral number; the
+// value must be in 200..599.
+func (p *outputParser) parseStatus() bool {
+	switch c := p.peek(); {
+	case c == 'n':
+		p.status = 0
+		return p.literal("null")
+	case c == '"':
+		raw, escaped, ok := p.scanString()
+		if !ok {
+			return false
+		}
+		if escaped {
+			if len(raw) > 6*len(p.scratch) {
+				return false
+			}
+			raw = outAppendUnescaped(p.scratch[:0], raw)
+		}
+		return p.setStatusDigits(raw)
+	case c == '-' || c >= '0' && c <= '9':
+		raw, integer, ok := p.scanNumber()
+		if !ok {
+			return false
+		}
+		if integer {
+			return p.setStatusDigits(raw) // a leading '-' fails the digit check: out of range anyway
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || f != math.Trunc(f) || f < 200 || f > 599 {
+			return false // a fractional part (OUT-6, Low)
+		}
+		p.status = int(f)
+		return true
+	}
+	return false
+}
+
+func (p *outputParser) setStatusDigits(d []byte) bool {
+	if len(d) == 0 {
+		return false
+	}
+	for len(d) > 1 && d[0] == '0' {
+		d = d[1:]
+	}
+	if len(d) > 3 {
+		return false
+	}
+	n := 0
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < 200 || n > 599 {
+		return false
+	}
+	p.status = n
+	return true
+}
+
+// parseHeaders is OUT-7.
+func (p *outputParser) parseHeaders() bool {
+	p.headers = p.headers[:0]
+	clear(p.byName)
+	if p.peek() == 'n' {
+		return p.literal("null")
+	}
+	return p.parseObject(func(name outSpan) bool {
+		v, present, ok := p.headerValue()
+		if !ok || !present {
+			return ok // a null value omits the header
+		}
+		if i := p.findHeader(name); i >= 0 {
+			p.headers[i].value = v // last one wins, in the first one's place
+			return true
+		}
+		p.headers = append(p.headers, outHeader{name: name, value: v, merge: -1})
+		if p.byName != nil {
+			p.byName[string(p.text(name))] = len(p.headers) - 1
+		}
+		return true
+	})
+}
+
+// parseMultiValueHeaders is OUT-8: values must be arrays (null omits the name), elements follow OUT-7.
+func (p *outputParser) parseMultiValueHeaders() bool {
+	p.multi = p.multi[:0]
+	p.mvals = p.mvals[:0]
+	clear(p.multiName)
+	if p.peek() == 'n' {
+		return p.literal("null")
+	}
+	return p.parseObject(func(name outSpan) bool {
+		switch p.peek() {
+		case 'n':
+			return p.literal("null") // [proxyplus decision] (Low): like a null header value
+		case '[':
+		default:
+			return false // a bare string, number, object... (OUT-8)
+		}
+		p.pos++
+		first := len(p.mvals)
+		p.skipWS()
+		if !p.consume(']') {
+			for {
+				v, present, ok := p.headerValue()
+				if !ok {
+					return false
+				}
+				if present {
+					p.mvals = append(p.mvals, v)
+				}
+				p.skipWS()
+				c := p.next()
+				if c == ']' {
+					break
+				}
+				if c != ',' {
+					return false
+				}
+				p.skipWS()
+			}
+		}
+		m := outMulti{name: name, first: first, n: len(p.mvals) - first}
+		if i := p.findMulti(name); i >= 0 {
+			p.multi[i].first, p.multi[i].n = m.first, m.n
+			return true
+		}
+		p.multi = append(p.multi, m)
+		if p.multiName != nil {
+			p.multiName[string(p.text(name))] = len(p.multi) - 1
+		}
+		return true
+	})
+}
+
+// parseObject reads an object of header names (at '{'), calling value for each name with p at the value.
+func (p *outputParser) parseObject(value func(name outSpan) bool) bool {
+	if !p.consume('{') {
+		return false // headers/multiValueHeaders that is not an object
+	}
+	p.skipWS()
+	if p.consume('}') {
+		return true
+	}
+	for {
+		raw, escaped, ok := p.scanString()
+		if !ok {
+			return false
+		}
+		name := p.appendText(raw, escaped)
+		if !outValidHeaderName(p.text(name)) {
+			return false // [proxyplus decision] (Low): Envoy could not send it
+		}
+		p.skipWS()
+		if !p.consume(':') {
+			return false
+		}
+		p.skipWS()
+		if !value(name) {
+			return false
+		}
+		p.skipWS()
+		switch p.next() {
+		case ',':
+			p.skipWS()
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// headerValue reads one header value (OUT-7): a string; a boolean rendered true/false; a number in its JSON text;
+// null → not present; anything else fails.
+func (p *outputParser) headerValue() (v outSpan, present, ok bool) {
+	switch c := p.peek(); {
+	case c == '"':
+		raw, escaped, ok := p.scanString()
+		if !ok {
+			return outSpan{}, false, false
+		}
+		v = p.appendText(raw, escaped)
+		// CR, LF, NUL and other controls cannot be sent (Envoy rejects them): the output is malformed.
+		// [proxyplus decision] (Low)
+		return v, true, outValidHeaderValue(p.text(v))
+	case c == 't':
+		if !p.literal("true") {
+			return outSpan{}, false, false
+		}
+		return p.appendLiteral("true"), true, true
+	case c == 'f':
+		if !p.literal("false") {
+			return outSpan{}, false, false
+		}
+		return p.appendLiteral("false"), true, true
+	case c == 'n':
+		return outSpan{}, false, p.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		raw, _, ok := p.scanNumber()
+		if !ok {
+			return outSpan{}, false, false
+		}
+		return p.appendText(raw, false), true, true
+	}
+	return outSpan{}, false, false // object, array or not JSON
+}
+
+// parseBody is OUT-10: a string, or null.
+func (p *outputParser) parseBody() bool {
+	switch p.peek() {
+	case 'n':
+		p.body = nil
+		return p.literal("null")
+	case '"':
+		raw, escaped, ok := p.scanString()
+		if !ok {
+			return false
+		}
+		if escaped {
+			p.body = outAppendUnescaped(make([]byte, 0, len(raw)), raw)
+		} else {
+			p.body = raw // shares the payload
+		}
+		return true
+	}
+	return false
+}
+
+// parseBase64Flag is OUT-11: a boolean; null counts as absent; anything else (including "true") fails (OPEN-5).
+func (p *outputParser) parseBase64Flag() bool {
+	switch p.peek() {
+	case 't':
+		p.base64 = true
+		return p.literal("true")
+	case 'f':
+		p.base64 = false
+		return p.literal("false")
+	case 'n':
+		p.base64 = false
+		return p.literal("null")
+	}
+	return false
+}
+
+func (p *outputParser) findHeader(name outSpan) int {
+	return p.findName(name, len(p.headers), func(i int) outSpan { return p.headers[i].name }, &p.byName)
+}
+
+func (p *outputParser) findMulti(name outSpan) int {
+	return p.findName(name, len(p.multi), func(i int) outSpan { return p.multi[i].name }, &p.multiName)
+}
+
+// findName finds an entry by exact name: a linear scan for the usual few entries, an index built on first use
+// past 16 (an output with very many headers stays linear in its size).
+func (p *outputParser) findName(name outSpan, n int, nameAt func(int) outSpan, index *map[string]int) int {
+	key := p.text(name)
+	if *index == nil && n < 16 {
+		for i := 0; i < n; i++ {
+			if bytes.Equal(p.text(nameAt(i)), key) {
+				return i
+			}
+		}
+		return -1
+	}
+	if *index == nil {
+		*index = make(map[string]int, 2*n)
+	}
+	if len(*index) == 0 {
+		for i := 0; i < n; i++ {
+			if _, dup := (*index)[string(p.text(nameAt(i)))]; !dup {
+				(*index)[string(p.text(nameAt(i)))] = i
+			}
+		}
+	}
+	if i, ok := (*index)[string(key)]; ok {
+		return i
+	}
+	return -1
+}
+
+// Header classes of OUT-14.
+const (
+	outHdrPass = iota
+	outHdrRemap
+	outHdrDrop
+	outHdrContentType
+)
+
+// outHeaderClass is the Lambda column of the header table (OUT-14), by case-insensitive name.
+func outHeaderClass(name string) int {
+	switch len(name) {
+	case 2:
+		if strings.EqualFold(name, "te") {
+			return outHdrDrop
+		}
+	case 3:
+		if strings.EqualFold(name, "via") {
+			return outHdrDrop
+		}
+	case 4:
+		switch {
+		case strings.EqualFold(name, "date"):
+			return outHdrRemap
+		case strings.EqualFold(name, "host"):
+			return outHdrDrop
+		}
+	case 6:
+		switch {
+		case strings.EqualFold(name, "server"):
+			return outHdrRemap
+		case strings.EqualFold(name, "expect"):
+			return outHdrDrop
+		}
+	case 7:
+		switch {
+		case strings.EqualFold(name, "trailer"), strings.EqualFold(name, "upgrade"):
+			return outHdrDrop
+		}
+	case 10:
+		switch {
+		case strings.EqualFold(name, "connection"), strings.EqualFold(name, "user-agent"):
+			return outHdrRemap
+		}
+	case 11:
+		if strings.EqualFold(name, "content-md5") {
+			return outHdrRemap
+		}
+	case 12:
+		switch {
+		case strings.EqualFold(name, "content-type"):
+			return outHdrContentType
+		case strings.EqualFold(name, "max-forwards"):
+			return outHdrRemap
+		}
+	case 13:
+		if strings.EqualFold(name, "authorization") {
+			return outHdrRemap
+		}
+	case 14:
+		// Never forwarded: the length is that of the final body.
+		if strings.EqualFold(name, "content-length") {
+			return outHdrDrop
+		}
+	case 16:
+		switch {
+		case strings.EqualFold(name, "www-authenticate"), strings.EqualFold(name, "x-amzn-requestid"):
+			return outHdrRemap
+		}
+	case 17:
+		if strings.EqualFold(name, "transfer-encoding") {
+			return outHdrDrop
+		}
+	case 18:
+		if strings.EqualFold(name, "proxy-authenticate") {
+			return outHdrDrop
+		}
+	}
+	return outHdrPass
+}
+
+// outRemappedPrefix is prepended to a remapped name, which keeps the function's spelling (OUT-14).
+const outRemappedPrefix = "x-amzn-Remapped-"
+
+// response assembles the function's response (OUT-9, OUT-14, OUT-15).
+func (p *outputParser) response(body []byte, c *Context) *Response {
+	clOff := len(p.arena)
+	p.arena = strconv.AppendInt(p.arena, int64(len(body)), 10) // Content-Length, without an allocation of its own
+	text := string(p.arena)
+	contentLength := text[clOff:]
+	str := func(s outSpan) string { return text[s.off:s.end] }
+
+	// Each headers entry joins the first multiValueHeaders entry with the same name, compared case-insensitively.
+	var multiLower map[string]int
+	if len(p.multi) > 16 && len(p.headers) > 0 {
+		multiLower = make(map[string]int, len(p.multi))
+		for i := len(p.multi) - 1; i >= 0; i-- {
+			multiLower[strings.ToLower(str(p.multi[i].name))] = i
+		}
+	}
+	p.joins = p.joins[:0]
+	for range p.multi {
+		p.joins = append(p.joins, -1)
+	}
+	for i := range p.headers {
+		h := &p.headers[i]
+		h.merge = -1
+		if len(p.multi) == 0 {
+			continue
+		}
+		name := str(h.name)
+		if multiLower != nil {
+			if j, ok := multiLower[strings.ToLower(name)]; ok {
+				h.merge = j
+			}
+		} else {
+			for j := range p.multi {
+				if strings.EqualFold(str(p.multi[j].name), name) {
+					h.merge = j
+					break
+				}
+			}
+		}
+	}
+	for i := len(p.headers) - 1; i >= 0; i-- { // chain the joining headers of each entry, in headers order
+		if h := &p.headers[i]; h.merge >= 0 {
+			h.next, p.joins[h.merge] = p.joins[h.merge], i
+		}
+	}
+
+	var r *Response
+	var hdrs [][2]string
+	if lines := len(p.mvals) + len(p.headers) + 5; lines <= len(outResponseAlloc{}.h) {
+		out := &outResponseAlloc{}
+		r, hdrs = &out.r, out.h[:0]
+	} else {
+		r, hdrs = &Response{}, make([][2]string, 0, lines)
+	}
+	contentType := false
+	add := func(name, value string) {
+		switch outHeaderClass(name) {
+		case outHdrDrop:
+			return
+		case outHdrRemap:
+			name = outRemappedPrefix + name
+		case outHdrContentType:
+			contentType = true
+		}
+		hdrs = append(hdrs, [2]string{name, value})
+	}
+
+	for j, m := range p.multi {
+		name := str(m.name)
+		vals := p.mvals[m.first : m.first+m.n]
+		for _, v := range vals {
+			add(name, str(v))
+		}
+		var set map[string]struct{}
+		for i := p.joins[j]; i >= 0; i = p.headers[i].next {
+			// The headers value joins the multiValueHeaders values unless it is one of them (OUT-9).
+			hv := str(p.headers[i].value)
+			if len(vals) > 32 {
+				// Bound the work on adversarial outputs: one set per long value list.
+				if set == nil {
+					set = make(map[string]struct{}, len(vals))
+					for _, v := range vals {
+						set[str(v)] = struct{}{}
+					}
+				}
+				if _, dup := set[hv]; !dup {
+					add(name, hv)
+				}
+				continue
+			}
+			if !outContainsValue(text, vals, hv) {
+				add(name, hv)
+			}
+		}
+	}
+	for i := range p.headers {
+		if p.headers[i].merge < 0 {
+			add(str(p.headers[i].name), str(p.headers[i].value))
+		}
+	}
+
+	if !contentType {
+		hdrs = append(hdrs, [2]string{"Content-Type", "application/json"})
+	}
+	hdrs = append(hdrs, [2]string{"Content-Length", contentLength})
+	hdrs = outAppendGatewayIDs(hdrs, c)
+	if c.TraceID != "" {
+		hdrs = append(hdrs, [2]string{"X-Amzn-Trace-Id", c.TraceID})
+	}
+
+	status := p.status
+	if status == 0 {
+		status = 200
+	}
+	*r = Response{StatusCode: status, Headers: hdrs, Body: body, Details: DetailsLambdaOK}
+	return r
+}
+
+// outResponseAlloc puts a response and room for its usual headers in one allocation.
+type outResponseAlloc struct {
+	r Response
+	h [12][2]string
+}
+
+func outContainsValue(text string, vals []outSpan, v string) bool {
+	for _, s := range vals {
+		if text[s.off:s.end] == v {
+			return true
+		}
+	}
+	return false
+}
