@@ -175,7 +175,7 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	}, nil
 }
 
-// layeredRuntime pins re2.max_program_size.error_level in a static layer to the limit the translator keeps every
+// layeredRuntime pins re2.max_program_size.error_level in a static layer to the limit this builder keeps every
 // generated regex under (Envoy's default, 100: source/common/common/regex.cc CompiledGoogleReMatcher), so an Envoy
 // started from our bootstrap accepts exactly what translate accepts even if a later Envoy changes the default.
 // A static layer is a Struct whose number fields become runtime entries (ProtoLayer::walkProtoValue,

@@ -118,7 +118,7 @@ func TestRandomPathRegexesAgainstRE2(t *testing.T) {
 				sized++
 			}
 		}
-		// What the translator publishes for the resource: the match (split over :path header matchers when long)
+		// What the builder publishes for the resource: the match (split over :path header matchers when long)
 		// and a rewrite pattern capturing some parameters.
 		if m, err := resourceMatch(newRegexSizer(), stage, segs); err == nil {
 			for _, re := range append([]string{m.path}, m.headers...) {
