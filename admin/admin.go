@@ -30,7 +30,7 @@ import (
 	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/testinvoke"
 	"github.com/proxyplus/proxyplus/translator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 )
 
 // Options configure a Server.
@@ -473,7 +473,7 @@ func servable(dep *store.Deployment, st *store.Stage, hint string) error {
 	api, l := translator.TranslateAPI(in)
 	errs := l.Errors()
 	if len(errs) == 0 {
-		_, err := xdstranslator.Build(translator.Assemble([]ir.API{api}, translator.Options{}))
+		_, err := builder.Build(translator.Assemble([]ir.API{api}, translator.Options{}))
 		if err == nil {
 			return nil
 		}

@@ -61,7 +61,7 @@ const (
 
 // AuthorizationServiceTypes are the gateway response types that can customise the authorization service's
 // denials (package authz: Cognito scope and token_use 401s, API-key 403s and 429s): its route data carries the
-// stage's customisations of these only (xds/translator authorizationPerRoute), which keeps that data small.
+// stage's customisations of these only (xds/builder authorizationPerRoute), which keeps that data small.
 var AuthorizationServiceTypes = []string{Unauthorized, InvalidAPIKey, Throttled, QuotaExceeded, Default4XX}
 
 // defaultContentType is the Content-Type of every MOCK answer that maps none (DG api-gateway-known-issues.md,

@@ -1,6 +1,6 @@
 // Package authz is proxyplus's authorization service: Envoy's ext_authz filter calls it (envoy.service.auth.v3
 // Authorization/Check) on every route that requires an API key or a Cognito user pool authorizer
-// (xds/translator/authz.go). It is stateless apart from the usage-plan counters, trusts only the route data the
+// (xds/builder/authz.go). It is stateless apart from the usage-plan counters, trusts only the route data the
 // control plane signed, and answers as API Gateway does (AUTHORIZERS.md §5, §6):
 //   - Cognito: jwt_authn has verified the token (signature, issuer, expiry); the service checks token_use — an ID
 //     token when the method declares no scopes, an access token whose scope claim holds one of the method's
@@ -167,7 +167,7 @@ func (s *Service) decide(req *authv3.CheckRequest, now time.Time) (*Denial, *str
 	if a.APIKeySource == ir.APIKeySourceAuthorizer {
 		if a.Lambda != nil {
 			// The key is the Lambda authorizer's usageIdentifierKey: the processor checks it (CheckKey) after
-			// running the authorizer, which comes after this filter (xds/translator authzRoute sends such routes
+			// running the authorizer, which comes after this filter (xds/builder authzRoute sends such routes
 			// here only for Cognito, which has no Lambda authorizer).
 			return nil, nil, pr
 		}

@@ -32,7 +32,7 @@ import (
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/translator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 )
 
 // Source is one definition file and the stages it is served on (all declared stages when empty).
@@ -46,7 +46,7 @@ type Source struct {
 // Publisher serves what the pipeline builds: the xDS server.
 type Publisher interface {
 	// Publish validates and publishes a configuration and returns its version; on error the last good one stays.
-	Publish(ctx context.Context, res *xdstranslator.Resources) (version string, err error)
+	Publish(ctx context.Context, res *builder.Resources) (version string, err error)
 	// Reject records a configuration that failed before it could be published.
 	Reject(err error)
 }
@@ -151,7 +151,7 @@ type Reloader struct {
 	// issue 13): an unchanged source is neither translated nor compared again. builder keeps the Envoy resources
 	// of unchanged APIs across builds. Both are used only under reloading.
 	translated map[string]cachedTranslation
-	builder    *xdstranslator.Builder
+	builder    *builder.Builder
 }
 
 // cachedTranslation is a successful translation of one source's input.
@@ -208,7 +208,7 @@ type goodAPI struct {
 func NewReloader(sources []Source, opts translator.Options, publish Publisher, log *slog.Logger) *Reloader {
 	return &Reloader{sources: sources, opts: opts, publish: publish, log: log, lastGood: map[string]goodAPI{},
 		heldSince: map[string]time.Time{}, now: time.Now, translated: map[string]cachedTranslation{},
-		builder: xdstranslator.NewBuilder()}
+		builder: builder.NewBuilder()}
 }
 
 // Status returns the latest reload outcome.
@@ -399,7 +399,7 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 			c.api = good.api
 			continue
 		}
-		if _, err := xdstranslator.Build(translator.Assemble([]ir.API{api}, r.opts)); err != nil {
+		if _, err := builder.Build(translator.Assemble([]ir.API{api}, r.opts)); err != nil {
 			c.errs = diag.List{{Severity: diag.Error, File: c.source,
 				Message: fmt.Sprintf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %v", err)}}
 			b.diags = append(b.diags, c.errs...)

@@ -27,8 +27,8 @@ import (
 	"github.com/proxyplus/proxyplus/controlplane"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 	xdsserver "github.com/proxyplus/proxyplus/xds/server"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
 const apiV1 = `
@@ -58,7 +58,7 @@ const apiBroken = apiV1 + `
 
 type serverPublisher struct{ s *xdsserver.Server }
 
-func (p serverPublisher) Publish(ctx context.Context, res *xdstranslator.Resources) (string, error) {
+func (p serverPublisher) Publish(ctx context.Context, res *builder.Resources) (string, error) {
 	return p.s.Publish(ctx, res.ByType())
 }
 func (p serverPublisher) Reject(err error) { p.s.Reject(err) }
@@ -313,10 +313,10 @@ func TestBrokenAPIWithoutLastGood(t *testing.T) {
 
 // recordingPublisher keeps the last published resources.
 type recordingPublisher struct {
-	last *xdstranslator.Resources
+	last *builder.Resources
 }
 
-func (p *recordingPublisher) Publish(_ context.Context, res *xdstranslator.Resources) (string, error) {
+func (p *recordingPublisher) Publish(_ context.Context, res *builder.Resources) (string, error) {
 	p.last = res
 	return fmt.Sprintf("v%d", len(p.routes())), nil
 }
@@ -360,7 +360,7 @@ func TestReloadRebuildsOnlyTheChangedAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What is published (ByType): the same object for an unchanged scope, which the xDS publisher recognises.
-	byName := func(res *xdstranslator.Resources) map[string]*routev3.RouteConfiguration {
+	byName := func(res *builder.Resources) map[string]*routev3.RouteConfiguration {
 		out := map[string]*routev3.RouteConfiguration{}
 		for _, r := range res.ByType()[resourcev3.RouteType] {
 			rc := r.(*routev3.RouteConfiguration)

@@ -306,7 +306,7 @@ func (l *Lambda) newContext(ctx context.Context, req *lambdaproxy.Request) lambd
 }
 
 // edgeTrace is the trace Envoy started or continued at the edge for this request: with the HCM's X-Ray tracer
-// (xds/translator/accesslog.go) the ext_proc stream's initial metadata carries x-amzn-trace-id, injected by the
+// (xds/builder/accesslog.go) the ext_proc stream's initial metadata carries x-amzn-trace-id, injected by the
 // gRPC async client from a child of the request's span (source/common/grpc/async_client_impl.cc
 // AsyncStreamImpl::initialize → Span::injectContext, source/extensions/tracers/xray/tracer.cc; the parent span
 // is set in ext_proc.cc Filter::openStream; main 1.37.0-dev 321a098d81). "" without one.

@@ -15,7 +15,7 @@ import (
 
 // The values of a Lambda request only the processor knows, handed to Envoy's access log as dynamic metadata in
 // the processor's receiving namespace (proxyplus, listed in metadata_options.receiving_namespaces): the access
-// log reads them with %DYNAMIC_METADATA(proxyplus:<key>)% (xds/translator/accesslog.go). Keys are API Gateway's
+// log reads them with %DYNAMIC_METADATA(proxyplus:<key>)% (xds/builder/accesslog.go). Keys are API Gateway's
 // $context variable names without "$context.". Envoy applies an immediate response's dynamic_metadata before the
 // local reply (ext_proc.cc Filter::onReceiveMessage → setDynamicMetadata, main 1.37.0-dev 321a098d81).
 const (

@@ -20,7 +20,7 @@ type Config struct {
 	// ExecuteAPIDomain is the domain suffix of execute-api style hosts ("{apiId}.execute-api.{region}.amazonaws.com"
 	// is always served; this adds "{apiId}.{ExecuteAPIDomain}").
 	ExecuteAPIDomain string `json:"executeApiDomain,omitempty"`
-	// AccessLog is where Envoy writes access-log lines (xds/translator/accesslog.go); nil is stdout.
+	// AccessLog is where Envoy writes access-log lines (xds/builder/accesslog.go); nil is stdout.
 	AccessLog *AccessLogSink `json:"accessLog,omitempty"`
 	// Tracing, when set, makes Envoy send sampled X-Ray segments to a daemon; nil samples nothing.
 	Tracing *TracingSettings `json:"tracing,omitempty"`

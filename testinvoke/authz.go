@@ -8,8 +8,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/proxyplus/proxyplus/xds/builder"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
 // authorize plays the selected route's authorization filters in the HCM's order — jwt_authn, then ext_authz —
@@ -27,7 +27,7 @@ func (inv *Invoker) authorize(ctx context.Context, sel *evaluator.Selection, req
 			return nil, nil, err
 		}
 		if len(o.Metadata.GetFields()) > 0 {
-			meta[xdstranslator.JWTAuthnNamespace] = o.Metadata
+			meta[builder.JWTAuthnNamespace] = o.Metadata
 		}
 		if o.Failed {
 			r, err := inv.eval.JWTAuthnReply(sel, req, o)
@@ -59,7 +59,7 @@ func (inv *Invoker) authorize(ctx context.Context, sel *evaluator.Selection, req
 			return nil, oc.Response, nil
 		}
 		if oc.Metadata != nil {
-			meta[xdstranslator.ExtAuthzNamespace] = oc.Metadata
+			meta[builder.ExtAuthzNamespace] = oc.Metadata
 		}
 	}
 	return meta, nil, nil

@@ -16,12 +16,12 @@ import (
 	"github.com/proxyplus/proxyplus/testinvoke"
 )
 
-// lambdaInvoker is test-invoke over the IR of xds/translator's lambda-mock-errors golden (POST /v1/hello is an
+// lambdaInvoker is test-invoke over the IR of xds/builder's lambda-mock-errors golden (POST /v1/hello is an
 // AWS_PROXY route), with fn as the function; over the wire (the ext_proc service on a unix socket, Envoy's message
 // sequence for the generated configuration) or in-process.
 func lambdaInvoker(t *testing.T, wire bool, fn lambdainvoke.Func) *testinvoke.Invoker {
 	t.Helper()
-	raw, err := os.ReadFile("../xds/translator/testdata/in/lambda-mock-errors.yaml")
+	raw, err := os.ReadFile("../xds/builder/testdata/in/lambda-mock-errors.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,8 @@ import (
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/testinvoke/output"
+	"github.com/proxyplus/proxyplus/xds/builder"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
 // Request is what the client sent.
@@ -120,7 +120,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 		c.ExtProc.RouteKeys = ir.RouteKeys{key}
 		cfg = &c
 	}
-	res, err := xdstranslator.Build(cfg)
+	res, err := builder.Build(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 		evaluator.WithServerAddress(evaluator.ServerAddress())}
 	var ev *evaluator.Evaluator
 	if len(res.ScopedRoutes) > 0 {
-		// Several APIs: the route configuration is split per Host scope (xds/translator scoped.go).
+		// Several APIs: the route configuration is split per Host scope (xds/builder scoped.go).
 		ev, err = evaluator.NewScoped(hcm, res.ScopedRoutes, res.Routes, evOpts...)
 	} else {
 		ev, err = evaluator.New(res.Routes[0], hcm, evOpts...)
@@ -157,7 +157,7 @@ func New(cfg *ir.Config) (*Invoker, error) {
 				}
 				inv.routeTypes[r.Name] = string(r.Integration.Type)
 				if h := r.Integration.HTTP; h != nil {
-					inv.backends[xdstranslator.ClusterName(h.Backend)] = h.Backend
+					inv.backends[builder.ClusterName(h.Backend)] = h.Backend
 				}
 			}
 		}

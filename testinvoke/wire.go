@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/xds/builder"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
 // wireChunk is the size of the body pieces the wire path sends: what one read of Envoy's HTTP/1 codec typically
@@ -107,7 +107,7 @@ func (inv *Invoker) immediateOverWire(sel *evaluator.Selection, req *evaluator.R
 	im := a.GetImmediateResponse()
 	status := int(im.GetStatus().GetCode())
 	kept := inv.eval.ExtProcDynamicMetadata(sel, a.GetDynamicMetadata())
-	if marker := kept[xdstranslator.ProcessorMetadataNamespace].GetFields()["processor"]; !marker.GetBoolValue() {
+	if marker := kept[builder.ProcessorMetadataNamespace].GetFields()["processor"]; !marker.GetBoolValue() {
 		r, err := inv.eval.LocalReplyWithMetadata(sel, req, status, string(im.GetBody()), "", im.GetDetails(), kept)
 		if err != nil {
 			return nil, err

@@ -40,7 +40,7 @@ type Options struct {
 	// ExtProcAddress is where Envoy reaches the ext_proc service (host:port or unix:/path).
 	ExtProcAddress string
 	// ExtraHosts are listed among the hosts of the API when only one API is configured (e.g. "localhost"). Envoy
-	// then serves that API on every Host anyway (xds/translator virtualHost); the list matters to readers of the IR.
+	// then serves that API on every Host anyway (xds/builder virtualHost); the list matters to readers of the IR.
 	ExtraHosts []string
 	// RouteKeys sign the route data sent to the ext_proc service (ir.EncodeProcessorRoute); none: unsigned,
 	// which a processor refuses.

@@ -21,7 +21,7 @@ import (
 	"github.com/proxyplus/proxyplus/controlplane"
 	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/translator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 )
 
 // downStore is a store whose backend does not answer.
@@ -33,8 +33,8 @@ func (downStore) ListAPIs(context.Context, int, string) ([]*store.API, string, e
 
 type noPublish struct{}
 
-func (noPublish) Publish(context.Context, *xdstranslator.Resources) (string, error) { return "", nil }
-func (noPublish) Reject(error)                                                      {}
+func (noPublish) Publish(context.Context, *builder.Resources) (string, error) { return "", nil }
+func (noPublish) Reject(error)                                                {}
 
 // TestReadiness: not ready before anything is published, with an unreachable store or a processor that is not
 // serving; each check says why.

@@ -35,8 +35,8 @@ import (
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 	xdsserver "github.com/proxyplus/proxyplus/xds/server"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
 // maxProcessorMessage covers a 10 MiB request body plus headers in one ext_proc message (envoy-notes EXT-17).
@@ -397,7 +397,7 @@ func listen(addr string) (net.Listener, error) {
 // gRPC health (hs; a new one when nil) and reflection.
 func serveExtProc(ctx context.Context, lis net.Listener, log *slog.Logger, lambda *extproc.Lambda, hs *health.Server, keys ir.RouteKeys, az *authz.Service, opts []grpc.ServerOption) error {
 	gs := grpc.NewServer(append(opts, extproc.ServerOptions()...)...)
-	// The authorization service Envoy's ext_authz filter calls on the same cluster (xds/translator/authz.go).
+	// The authorization service Envoy's ext_authz filter calls on the same cluster (xds/builder/authz.go).
 	// Without keys (no store: az nil or az.Keys nil) every API-key route answers 403 Forbidden.
 	if az == nil {
 		az = &authz.Service{Limits: authz.NewLimiter()}
@@ -442,7 +442,7 @@ func serveMetrics(ctx context.Context, lis net.Listener, o *endpoints) error {
 // xdsPublisher adapts the xDS server to the pipeline.
 type xdsPublisher struct{ s *xdsserver.Server }
 
-func (p xdsPublisher) Publish(ctx context.Context, res *xdstranslator.Resources) (string, error) {
+func (p xdsPublisher) Publish(ctx context.Context, res *builder.Resources) (string, error) {
 	return p.s.Publish(ctx, res.ByType())
 }
 

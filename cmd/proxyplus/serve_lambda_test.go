@@ -24,7 +24,7 @@ import (
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/translator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 )
 
 // TestServeLambdaThroughFakeInvokeAPI: proxyplus serve with AWS_ENDPOINT_URL_LAMBDA pointing at a fake Lambda
@@ -150,7 +150,7 @@ func generatedRouteMetadata(t *testing.T, file, stage, method, keyFile string) [
 	if err := diags.Err(); err != nil {
 		t.Fatal(err)
 	}
-	built, err := xdstranslator.Build(cfg)
+	built, err := builder.Build(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func generatedRouteMetadata(t *testing.T, file, stage, method, keyFile string) [
 				continue
 			}
 			var fc routev3.FilterConfig
-			if err := r.GetTypedPerFilterConfig()[xdstranslator.ExtProcFilterName].UnmarshalTo(&fc); err != nil {
+			if err := r.GetTypedPerFilterConfig()[builder.ExtProcFilterName].UnmarshalTo(&fc); err != nil {
 				t.Fatal(err)
 			}
 			var per extprocv3.ExtProcPerRoute

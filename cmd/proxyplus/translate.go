@@ -9,7 +9,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/translator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 )
 
 func runTranslate(ctx context.Context, e *env, args []string) error {
@@ -41,7 +41,7 @@ func runTranslate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return withDiagnostics(e, diags, err)
 	}
-	res, err := xdstranslator.Build(cfg)
+	res, err := builder.Build(cfg)
 	if err != nil {
 		return fmt.Errorf("generated configuration is invalid (a proxyplus bug; please report it): %w", err)
 	}
@@ -84,7 +84,7 @@ func printWarnings(e *env, w diag.List) {
 }
 
 // usesProcessor reports whether res sends any route to the ext_proc service (its cluster is emitted only then).
-func usesProcessor(res *xdstranslator.Resources, cluster string) bool {
+func usesProcessor(res *builder.Resources, cluster string) bool {
 	for _, c := range res.Clusters {
 		if c.GetName() == cluster {
 			return true

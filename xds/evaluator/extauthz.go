@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// The ext_authz filter as proxyplus configures it (xds/translator/authz.go), modelled from Envoy
+// The ext_authz filter as proxyplus configures it (xds/builder/authz.go), modelled from Envoy
 // source/extensions/filters/http/ext_authz/ext_authz.cc and source/extensions/filters/common/ext_authz/
 // (main 1.37.0-dev, 321a098d81):
 //   - Filter::decodeHeaders: the route's ExtAuthzPerRoute (getPerRouteFlags) either disables the check or gives

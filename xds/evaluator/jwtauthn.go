@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// The jwt_authn filter as proxyplus configures it (xds/translator/jwtauthn.go), modelled from Envoy
+// The jwt_authn filter as proxyplus configures it (xds/builder/jwtauthn.go), modelled from Envoy
 // source/extensions/filters/http/jwt_authn/ (main 1.37.0-dev, 321a098d81):
 //   - filter.cc Filter::decodeHeaders: the route's PerRouteConfig.requirement_name picks the verifier
 //     (FilterConfigImpl::findPerRouteVerifier); an unknown name answers 403 "Failed JWT authentication: ..."

@@ -12,8 +12,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/xds/builder"
 	"github.com/proxyplus/proxyplus/xds/evaluator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
 )
 
 const testIssuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TESTPOOL"
@@ -37,7 +37,7 @@ func cognitoEvaluator(t *testing.T, pools ...ir.UserPool) *evaluator.Evaluator {
 				Authorization: &ir.Authorization{Type: ir.AuthCognito, Cognito: &ir.CognitoAuthorizer{Name: "pool", TokenHeader: "Authorization",
 					Pools: pools}}}}}}}},
 	}
-	res, err := xdstranslator.Build(cfg)
+	res, err := builder.Build(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestJWTAuthnModel(t *testing.T) {
 				if o.Failed {
 					t.Fatalf("good token refused: %s", o.Message)
 				}
-				claims := o.Metadata.GetFields()[xdstranslator.CognitoPayloadKey].GetStructValue()
+				claims := o.Metadata.GetFields()[builder.CognitoPayloadKey].GetStructValue()
 				if claims.GetFields()["sub"].GetStringValue() != "alice" {
 					t.Errorf("claims in metadata: %v", o.Metadata)
 				}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/internal/refapi"
 	"github.com/proxyplus/proxyplus/translator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 )
 
 // BenchmarkPush measures push fan-out (P6-style, in one process): one operation publishes a configuration that
@@ -55,7 +55,7 @@ func BenchmarkPushRefAPI(b *testing.B) {
 		if err := diags.Err(); err != nil {
 			b.Fatal(err)
 		}
-		res, err := xdstranslator.Build(cfg)
+		res, err := builder.Build(cfg)
 		if err != nil {
 			b.Fatal(err)
 		}

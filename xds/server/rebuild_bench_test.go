@@ -15,15 +15,15 @@ import (
 	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/translator"
-	xdstranslator "github.com/proxyplus/proxyplus/xds/translator"
+	"github.com/proxyplus/proxyplus/xds/builder"
 )
 
 // pipeline is the control plane's build path from API definitions to a published snapshot, as
 // controlplane.Reloader runs it without the loading: each API translated alone (translator.TranslateAPI) unless its
-// input is unchanged (content hash), the APIs assembled, built by one xdstranslator.Builder and published.
+// input is unchanged (content hash), the APIs assembled, built by one builder.Builder and published.
 type pipeline struct {
 	pub        *Publisher
-	builder    *xdstranslator.Builder
+	builder    *builder.Builder
 	translated map[string]translatedAPI
 	last       map[resourcev3.Type][]types.Resource // what run published last
 }
@@ -34,7 +34,7 @@ type translatedAPI struct {
 }
 
 func newPipeline() *pipeline {
-	return &pipeline{pub: NewPublisher(slog.New(slog.DiscardHandler), nil), builder: xdstranslator.NewBuilder(), translated: map[string]translatedAPI{}}
+	return &pipeline{pub: NewPublisher(slog.New(slog.DiscardHandler), nil), builder: builder.NewBuilder(), translated: map[string]translatedAPI{}}
 }
 
 func (p *pipeline) run(tb testing.TB, apis []*apigatewayv1.RestApi) string {

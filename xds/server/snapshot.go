@@ -242,7 +242,7 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 
 // sharedEncoding returns the complete encoding a "wire form" resource already holds, without copying it: a message
 // whose only known field is its name (field 1), whose unknown fields carry everything else, and whose unknown-field
-// buffer continues, within its capacity, with exactly the encoded name field — the form xds/translator's
+// buffer continues, within its capacity, with exactly the encoded name field — the form xds/builder's
 // wireRouteConfiguration publishes RouteConfigurations in. Serving those bytes instead of marshalling the object
 // keeps one copy of the largest resource in memory instead of two. Any other message: false.
 func sharedEncoding(res types.Resource) ([]byte, bool) {
