@@ -43,148 +43,22 @@ import (
 const maxProcessorMessage = 16 << 20
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "serve", "serve --config gateway.yaml | serve --api FILE --stage NAME [--stage-variable k=v]... --xds-address HOST:PORT [--extproc-address HOST:PORT] [--data-dir DIR]")
-	configFile := fs.String("config", "", "gateway configuration file (GatewayConfig YAML); other flags override it")
-	var a apiFlags
-	a.register(fs)
-	xdsAddr := fs.String("xds-address", "", "address of the ADS server, state of the world and delta (default 127.0.0.1:18000)")
-	extprocAddr := fs.String("extproc-address", "", "address the ext_proc service listens on, host:port or unix:/path (default 127.0.0.1:18001)")
-	extprocAdvertise := fs.String("extproc-advertise-address", "", "address Envoy dials for the ext_proc service when it differs from --extproc-address (e.g. proxyplus:18001 while listening on 0.0.0.0:18001)")
-	metricsAddr := fs.String("metrics-address", "", "address of the Prometheus /metrics and /status endpoint (default 127.0.0.1:9090; \"off\" disables)")
-	pprofOn := fs.Bool("pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the metrics address")
-	xrayDaemon := fs.String("xray-daemon", "", "send sampled X-Ray segments from Envoy to this UDP host:port (an X-Ray daemon, or an OpenTelemetry collector's awsxray receiver); default: none sampled")
-	sampleRate := fs.Float64("trace-sample-rate", 0.05, "share of requests Envoy samples for X-Ray with --xray-daemon (0 to 1), unless the client's X-Amzn-Trace-Id decides")
-	accessLog := fs.String("access-log", "stdout", "where Envoy writes access logs: stdout, off, file:PATH (on Envoy's machine), otel:CLUSTER or grpc:CLUSTER (a cluster of Envoy's bootstrap)")
-	dataDir := fs.String("data-dir", "", "directory for the embedded store of APIs managed through the admin API (default .proxyplus; created if missing)")
-	storeSpec := fs.String("store", "", "store for the admin API's APIs, deployments and stages: empty for the embedded bbolt file in --data-dir, or etcd://host:port[,host:port]/prefix shared by several replicas")
-	adminAddr := fs.String("admin-address", "", "address of the gRPC admin API (default 127.0.0.1:18002; \"off\" disables it and the store)")
-	adminTokenFile := fs.String("admin-token-file", "", "admin API bearer tokens, one \"NAME TOKEN\" per line (NAME appears in the audit log)")
-	adminCert := fs.String("admin-tls-cert", "", "admin API TLS certificate chain (PEM)")
-	adminKey := fs.String("admin-tls-key", "", "admin API TLS private key (PEM)")
-	adminClientCA := fs.String("admin-client-ca", "", "require admin API clients to present a certificate issued by these CAs (PEM; mTLS)")
-	xdsCert := fs.String("xds-tls-cert", "", "ADS server TLS certificate chain (PEM)")
-	xdsKey := fs.String("xds-tls-key", "", "ADS server TLS private key (PEM)")
-	xdsClientCA := fs.String("xds-client-ca", "", "require Envoys to present a certificate issued by these CAs (PEM; mTLS)")
-	listenPort := fs.Uint("listener-port", 0, "port Envoy's API listener binds (default 8080)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	lambdaAPIAddr := fs.String("lambda-api-address", "", "serve the Lambda Invoke API for local functions on this loopback address (e.g. 127.0.0.1:9001), for test-invoke --lambda-endpoint, the AWS CLI and SDKs")
-	var localFns multiFlag
-	fs.Var(&localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell, e.g. hello='./bin/hello'); AWS_PROXY integrations naming NAME invoke it")
-	accountID := fs.String("account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
-	watchInterval := fs.Duration("watch-interval", 500*time.Millisecond, "how often definition files are checked for changes (0 disables)")
-	routeKeyFile := fs.String("route-key-file", "", "route keys signing the route data Envoy sends the ext_proc service, one per line, first signs (default: route.key in --data-dir, created if missing; required with an etcd store). A standalone proxyplus extproc needs the same file")
-	extprocCert := fs.String("extproc-tls-cert", "", "ext_proc service TLS certificate chain (PEM); Envoy then connects over TLS (its bootstrap: proxyplus bootstrap --extproc-tls-ca)")
-	extprocKey := fs.String("extproc-tls-key", "", "ext_proc service TLS private key (PEM)")
-	extprocClientCA := fs.String("extproc-client-ca", "", "require Envoys to present a certificate issued by these CAs to the ext_proc service (PEM; mTLS; bootstrap --extproc-tls-cert/--extproc-tls-key)")
-	extprocServerName := fs.String("extproc-tls-server-name", "", "name Envoy checks in the ext_proc service's certificate and sends as SNI (default: the host of --extproc-advertise-address)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(e, *logFormat, *logLevel)
-	if err != nil {
-		return usageError{err}
-	}
-
-	cfg := &apigatewayv1.GatewayConfig{}
-	baseDir := "."
-	if *configFile != "" {
-		if cfg, err = readGatewayConfig(*configFile); err != nil {
-			return err
-		}
-		baseDir = filepath.Dir(*configFile)
-	}
-	override(&cfg.XdsAddress, *xdsAddr, "127.0.0.1:18000")
-	override(&cfg.ExtprocAddress, *extprocAddr, "127.0.0.1:18001")
-	override(&cfg.MetricsAddress, *metricsAddr, "127.0.0.1:9090")
-	// Paths in the config file are relative to it; flags are relative to the working directory.
-	cfg.DataDir = resolve(baseDir, cfg.DataDir)
-	override(&cfg.DataDir, *dataDir, ".proxyplus")
-	override(&cfg.AdminAddress, *adminAddr, "127.0.0.1:18002")
-	override(&cfg.Store, *storeSpec, "")
-	override(&cfg.LambdaApiAddress, *lambdaAPIAddr, "")
-	cfg.AdminTokenFile = resolve(baseDir, cfg.AdminTokenFile)
-	override(&cfg.AdminTokenFile, *adminTokenFile, "")
-	cfg.AdminTls = resolveTLS(baseDir, cfg.AdminTls, *adminCert, *adminKey, *adminClientCA)
-	cfg.XdsTls = resolveTLS(baseDir, cfg.XdsTls, *xdsCert, *xdsKey, *xdsClientCA)
-	override(&cfg.ExtprocAdvertiseAddress, *extprocAdvertise, cfg.ExtprocAddress)
-	if host, _, err := net.SplitHostPort(cfg.ExtprocAdvertiseAddress); err == nil && (host == "0.0.0.0" || host == "::" || host == "") {
-		return usageError{fmt.Errorf("Envoy cannot dial the ext_proc service at %s: give --extproc-advertise-address (the address Envoy reaches this process at)", cfg.ExtprocAdvertiseAddress)}
-	}
-	cfg.RouteKeyFile = resolve(baseDir, cfg.RouteKeyFile)
-	override(&cfg.RouteKeyFile, *routeKeyFile, "")
-	cfg.ExtprocTls = resolveTLS(baseDir, cfg.ExtprocTls, *extprocCert, *extprocKey, *extprocClientCA)
-	override(&cfg.ExtprocTlsServerName, *extprocServerName, "")
-	epOpts, err := processorServerOptions(cfg.ExtprocTls)
-	if err != nil {
-		return usageError{err}
-	}
-	var epTLS *ir.ExtProcTLS
-	if cfg.ExtprocTls.GetCertFile() != "" {
-		epTLS = &ir.ExtProcTLS{ServerName: cfg.ExtprocTlsServerName, ClientCertificate: cfg.ExtprocTls.GetClientCaFile() != ""}
-		if epTLS.ServerName == "" {
-			host, _, err := net.SplitHostPort(cfg.ExtprocAdvertiseAddress)
-			if err != nil {
-				return usageError{fmt.Errorf("ext_proc TLS: give --extproc-tls-server-name (the advertised address %s has no host name)", cfg.ExtprocAdvertiseAddress)}
-			}
-			epTLS.ServerName = strings.Trim(host, "[]")
-		}
-	}
-	if cfg.Listener == nil {
-		cfg.Listener = &apigatewayv1.Listener{}
-	}
-	if *listenPort != 0 {
-		cfg.Listener.Port = uint32(*listenPort)
-	}
-	var sources []controlplane.Source
-	if a.api != "" {
-		if a.stage == "" {
-			return usageError{errors.New("--stage is required with --api")}
-		}
-		vars, err := keyValues("stage-variable", a.stageVars)
-		if err != nil {
-			return err
-		}
-		sources = append(sources, controlplane.Source{File: a.api, Stages: []*apigatewayv1.Stage{{StageName: a.stage}}, StageVariables: vars})
-	}
-	for _, s := range cfg.GetApis() {
-		file := s.GetFile()
-		if !filepath.IsAbs(file) {
-			file = filepath.Join(baseDir, file)
-		}
-		sources = append(sources, controlplane.Source{File: file, Stages: s.GetStages()})
-	}
-	adminOn := cfg.AdminAddress != "off"
-	if len(sources) == 0 && !adminOn {
-		return usageError{errors.New("nothing to serve: give --api and --stage, --config with apis, or enable the admin API")}
-	}
-	// Check the admin API's security before anything starts: refusing to run must not leave half a server.
-	var adminOpts []grpc.ServerOption
-	if adminOn {
-		if adminOpts, err = admin.ServerOptions(cfg.AdminAddress, admin.Security{
-			TokenFile: cfg.AdminTokenFile, CertFile: cfg.AdminTls.GetCertFile(), KeyFile: cfg.AdminTls.GetKeyFile(),
-			ClientCAFile: cfg.AdminTls.GetClientCaFile(), AllowInsecureLoopback: true,
-		}, log.With("log", "audit")); err != nil {
-			return usageError{err}
-		}
-	}
-	xdsTLS, err := tlsServerOption(cfg.XdsTls)
-	if err != nil {
-		return usageError{fmt.Errorf("xds TLS: %w", err)}
-	}
-
-	sink, err := ir.ParseAccessLogSink(*accessLog)
-	if err != nil {
-		return usageError{err}
-	}
-	var tracing *ir.TracingSettings
-	if *xrayDaemon != "" {
-		tracing = &ir.TracingSettings{Daemon: *xrayDaemon, SampleRate: *sampleRate}
-	}
-	routeKeys, err := serveRouteKeys(cfg.RouteKeyFile, cfg.DataDir, cfg.Store, log)
+	flags, err := parseServeFlags(e, args)
 	if err != nil {
 		return err
 	}
+	log, err := newLogger(e, flags.logFormat, flags.logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	o, err := newServeOptions(flags, log)
+	if err != nil {
+		return err
+	}
+	cfg, baseDir := o.cfg, o.baseDir
+	sources, adminOn, adminOpts, xdsTLS := o.sources, o.adminOn, o.adminOpts, o.xdsTLS
+	sink, tracing, routeKeys, epOpts, epTLS := o.accessLog, o.tracing, o.routeKeys, o.extprocOpts, o.extprocTLS
+	localFns, accountID, pprofOn, watchInterval := flags.localFns, &flags.accountID, &flags.pprof, &flags.watchInterval
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -342,6 +216,215 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	default:
 		return nil
 	}
+}
+
+// serveFlags holds the command line of serve as given; newServeOptions merges it with the config file.
+type serveFlags struct {
+	configFile                                          string
+	api                                                 apiFlags
+	xdsAddr, extprocAddr, extprocAdvertise, metricsAddr string
+	pprof                                               bool
+	xrayDaemon                                          string
+	sampleRate                                          float64
+	accessLog, dataDir, storeSpec                       string
+	adminAddr, adminTokenFile, adminCert, adminKey      string
+	adminClientCA, xdsCert, xdsKey, xdsClientCA         string
+	listenPort                                          uint
+	logFormat, logLevel, lambdaAPIAddr                  string
+	localFns                                            multiFlag
+	accountID                                           string
+	watchInterval                                       time.Duration
+	routeKeyFile, extprocCert, extprocKey               string
+	extprocClientCA, extprocServerName                  string
+}
+
+// parseServeFlags defines serve's flags and parses args.
+func parseServeFlags(e *env, args []string) (*serveFlags, error) {
+	f := &serveFlags{}
+	fs := newFlagSet(e, "serve", "serve --config gateway.yaml | serve --api FILE --stage NAME [--stage-variable k=v]... --xds-address HOST:PORT [--extproc-address HOST:PORT] [--data-dir DIR]")
+	fs.StringVar(&f.configFile, "config", "", "gateway configuration file (GatewayConfig YAML); other flags override it")
+	f.api.register(fs)
+	fs.StringVar(&f.xdsAddr, "xds-address", "", "address of the ADS server, state of the world and delta (default 127.0.0.1:18000)")
+	fs.StringVar(&f.extprocAddr, "extproc-address", "", "address the ext_proc service listens on, host:port or unix:/path (default 127.0.0.1:18001)")
+	fs.StringVar(&f.extprocAdvertise, "extproc-advertise-address", "", "address Envoy dials for the ext_proc service when it differs from --extproc-address (e.g. proxyplus:18001 while listening on 0.0.0.0:18001)")
+	fs.StringVar(&f.metricsAddr, "metrics-address", "", "address of the Prometheus /metrics and /status endpoint (default 127.0.0.1:9090; \"off\" disables)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's pprof profiles under /debug/pprof/ on the metrics address")
+	fs.StringVar(&f.xrayDaemon, "xray-daemon", "", "send sampled X-Ray segments from Envoy to this UDP host:port (an X-Ray daemon, or an OpenTelemetry collector's awsxray receiver); default: none sampled")
+	fs.Float64Var(&f.sampleRate, "trace-sample-rate", 0.05, "share of requests Envoy samples for X-Ray with --xray-daemon (0 to 1), unless the client's X-Amzn-Trace-Id decides")
+	fs.StringVar(&f.accessLog, "access-log", "stdout", "where Envoy writes access logs: stdout, off, file:PATH (on Envoy's machine), otel:CLUSTER or grpc:CLUSTER (a cluster of Envoy's bootstrap)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "directory for the embedded store of APIs managed through the admin API (default .proxyplus; created if missing)")
+	fs.StringVar(&f.storeSpec, "store", "", "store for the admin API's APIs, deployments and stages: empty for the embedded bbolt file in --data-dir, or etcd://host:port[,host:port]/prefix shared by several replicas")
+	fs.StringVar(&f.adminAddr, "admin-address", "", "address of the gRPC admin API (default 127.0.0.1:18002; \"off\" disables it and the store)")
+	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "admin API bearer tokens, one \"NAME TOKEN\" per line (NAME appears in the audit log)")
+	fs.StringVar(&f.adminCert, "admin-tls-cert", "", "admin API TLS certificate chain (PEM)")
+	fs.StringVar(&f.adminKey, "admin-tls-key", "", "admin API TLS private key (PEM)")
+	fs.StringVar(&f.adminClientCA, "admin-client-ca", "", "require admin API clients to present a certificate issued by these CAs (PEM; mTLS)")
+	fs.StringVar(&f.xdsCert, "xds-tls-cert", "", "ADS server TLS certificate chain (PEM)")
+	fs.StringVar(&f.xdsKey, "xds-tls-key", "", "ADS server TLS private key (PEM)")
+	fs.StringVar(&f.xdsClientCA, "xds-client-ca", "", "require Envoys to present a certificate issued by these CAs (PEM; mTLS)")
+	fs.UintVar(&f.listenPort, "listener-port", 0, "port Envoy's API listener binds (default 8080)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.lambdaAPIAddr, "lambda-api-address", "", "serve the Lambda Invoke API for local functions on this loopback address (e.g. 127.0.0.1:9001), for test-invoke --lambda-endpoint, the AWS CLI and SDKs")
+	fs.Var(&f.localFns, "local-function", "run a Lambda function locally: NAME=COMMAND (repeatable; COMMAND split like a shell, e.g. hello='./bin/hello'); AWS_PROXY integrations naming NAME invoke it")
+	fs.StringVar(&f.accountID, "account-id", "000000000000", "AWS account id reported to Lambda functions as requestContext.accountId")
+	fs.DurationVar(&f.watchInterval, "watch-interval", 500*time.Millisecond, "how often definition files are checked for changes (0 disables)")
+	fs.StringVar(&f.routeKeyFile, "route-key-file", "", "route keys signing the route data Envoy sends the ext_proc service, one per line, first signs (default: route.key in --data-dir, created if missing; required with an etcd store). A standalone proxyplus extproc needs the same file")
+	fs.StringVar(&f.extprocCert, "extproc-tls-cert", "", "ext_proc service TLS certificate chain (PEM); Envoy then connects over TLS (its bootstrap: proxyplus bootstrap --extproc-tls-ca)")
+	fs.StringVar(&f.extprocKey, "extproc-tls-key", "", "ext_proc service TLS private key (PEM)")
+	fs.StringVar(&f.extprocClientCA, "extproc-client-ca", "", "require Envoys to present a certificate issued by these CAs to the ext_proc service (PEM; mTLS; bootstrap --extproc-tls-cert/--extproc-tls-key)")
+	fs.StringVar(&f.extprocServerName, "extproc-tls-server-name", "", "name Envoy checks in the ext_proc service's certificate and sends as SNI (default: the host of --extproc-advertise-address)")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// serveOptions is serve's configuration: the flags merged into the config file, checked, with what is derived
+// from it before anything starts.
+type serveOptions struct {
+	cfg         *apigatewayv1.GatewayConfig
+	baseDir     string // directory paths in the config file are relative to
+	sources     []controlplane.Source
+	extprocOpts []grpc.ServerOption
+	extprocTLS  *ir.ExtProcTLS
+	adminOn     bool
+	adminOpts   []grpc.ServerOption
+	xdsTLS      []grpc.ServerOption
+	accessLog   *ir.AccessLogSink
+	tracing     *ir.TracingSettings
+	routeKeys   ir.RouteKeys
+	localFns    []string
+	accountID   string
+	pprof       bool
+	watch       time.Duration
+}
+
+// newServeOptions merges the flags into the config file (flags win) and checks everything a start could refuse,
+// in the order serve always checked it.
+func newServeOptions(f *serveFlags, log *slog.Logger) (*serveOptions, error) {
+	o := &serveOptions{localFns: f.localFns, accountID: f.accountID, pprof: f.pprof, watch: f.watchInterval}
+	var err error
+	if o.cfg, o.baseDir, err = mergeGatewayConfig(f); err != nil {
+		return nil, err
+	}
+	if o.extprocOpts, o.extprocTLS, err = extprocSecurity(o.cfg); err != nil {
+		return nil, err
+	}
+	if o.cfg.Listener == nil {
+		o.cfg.Listener = &apigatewayv1.Listener{}
+	}
+	if f.listenPort != 0 {
+		o.cfg.Listener.Port = uint32(f.listenPort)
+	}
+	if o.sources, err = serveSources(f.api, o.cfg, o.baseDir); err != nil {
+		return nil, err
+	}
+	o.adminOn = o.cfg.AdminAddress != "off"
+	if len(o.sources) == 0 && !o.adminOn {
+		return nil, usageError{errors.New("nothing to serve: give --api and --stage, --config with apis, or enable the admin API")}
+	}
+	// Check the admin API's security before anything starts: refusing to run must not leave half a server.
+	if o.adminOn {
+		if o.adminOpts, err = admin.ServerOptions(o.cfg.AdminAddress, admin.Security{
+			TokenFile: o.cfg.AdminTokenFile, CertFile: o.cfg.AdminTls.GetCertFile(), KeyFile: o.cfg.AdminTls.GetKeyFile(),
+			ClientCAFile: o.cfg.AdminTls.GetClientCaFile(), AllowInsecureLoopback: true,
+		}, log.With("log", "audit")); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	if o.xdsTLS, err = tlsServerOption(o.cfg.XdsTls); err != nil {
+		return nil, usageError{fmt.Errorf("xds TLS: %w", err)}
+	}
+	if o.accessLog, err = ir.ParseAccessLogSink(f.accessLog); err != nil {
+		return nil, usageError{err}
+	}
+	if f.xrayDaemon != "" {
+		o.tracing = &ir.TracingSettings{Daemon: f.xrayDaemon, SampleRate: f.sampleRate}
+	}
+	if o.routeKeys, err = serveRouteKeys(o.cfg.RouteKeyFile, o.cfg.DataDir, o.cfg.Store, log); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// mergeGatewayConfig reads --config, if given, and lets the flags override it; it returns the directory paths in
+// the config file are relative to.
+func mergeGatewayConfig(f *serveFlags) (*apigatewayv1.GatewayConfig, string, error) {
+	cfg := &apigatewayv1.GatewayConfig{}
+	baseDir := "."
+	if f.configFile != "" {
+		var err error
+		if cfg, err = readGatewayConfig(f.configFile); err != nil {
+			return nil, "", err
+		}
+		baseDir = filepath.Dir(f.configFile)
+	}
+	override(&cfg.XdsAddress, f.xdsAddr, "127.0.0.1:18000")
+	override(&cfg.ExtprocAddress, f.extprocAddr, "127.0.0.1:18001")
+	override(&cfg.MetricsAddress, f.metricsAddr, "127.0.0.1:9090")
+	// Paths in the config file are relative to it; flags are relative to the working directory.
+	cfg.DataDir = resolve(baseDir, cfg.DataDir)
+	override(&cfg.DataDir, f.dataDir, ".proxyplus")
+	override(&cfg.AdminAddress, f.adminAddr, "127.0.0.1:18002")
+	override(&cfg.Store, f.storeSpec, "")
+	override(&cfg.LambdaApiAddress, f.lambdaAPIAddr, "")
+	cfg.AdminTokenFile = resolve(baseDir, cfg.AdminTokenFile)
+	override(&cfg.AdminTokenFile, f.adminTokenFile, "")
+	cfg.AdminTls = resolveTLS(baseDir, cfg.AdminTls, f.adminCert, f.adminKey, f.adminClientCA)
+	cfg.XdsTls = resolveTLS(baseDir, cfg.XdsTls, f.xdsCert, f.xdsKey, f.xdsClientCA)
+	override(&cfg.ExtprocAdvertiseAddress, f.extprocAdvertise, cfg.ExtprocAddress)
+	if host, _, err := net.SplitHostPort(cfg.ExtprocAdvertiseAddress); err == nil && (host == "0.0.0.0" || host == "::" || host == "") {
+		return nil, "", usageError{fmt.Errorf("Envoy cannot dial the ext_proc service at %s: give --extproc-advertise-address (the address Envoy reaches this process at)", cfg.ExtprocAdvertiseAddress)}
+	}
+	cfg.RouteKeyFile = resolve(baseDir, cfg.RouteKeyFile)
+	override(&cfg.RouteKeyFile, f.routeKeyFile, "")
+	cfg.ExtprocTls = resolveTLS(baseDir, cfg.ExtprocTls, f.extprocCert, f.extprocKey, f.extprocClientCA)
+	override(&cfg.ExtprocTlsServerName, f.extprocServerName, "")
+	return cfg, baseDir, nil
+}
+
+// extprocSecurity gives the ext_proc service's server options and what Envoy needs to dial it over TLS (nil: plaintext).
+func extprocSecurity(cfg *apigatewayv1.GatewayConfig) ([]grpc.ServerOption, *ir.ExtProcTLS, error) {
+	epOpts, err := processorServerOptions(cfg.ExtprocTls)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	var epTLS *ir.ExtProcTLS
+	if cfg.ExtprocTls.GetCertFile() != "" {
+		epTLS = &ir.ExtProcTLS{ServerName: cfg.ExtprocTlsServerName, ClientCertificate: cfg.ExtprocTls.GetClientCaFile() != ""}
+		if epTLS.ServerName == "" {
+			host, _, err := net.SplitHostPort(cfg.ExtprocAdvertiseAddress)
+			if err != nil {
+				return nil, nil, usageError{fmt.Errorf("ext_proc TLS: give --extproc-tls-server-name (the advertised address %s has no host name)", cfg.ExtprocAdvertiseAddress)}
+			}
+			epTLS.ServerName = strings.Trim(host, "[]")
+		}
+	}
+	return epOpts, epTLS, nil
+}
+
+// serveSources lists the definition files served: --api with its stage, then the config file's apis.
+func serveSources(a apiFlags, cfg *apigatewayv1.GatewayConfig, baseDir string) ([]controlplane.Source, error) {
+	var sources []controlplane.Source
+	if a.api != "" {
+		if a.stage == "" {
+			return nil, usageError{errors.New("--stage is required with --api")}
+		}
+		vars, err := keyValues("stage-variable", a.stageVars)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, controlplane.Source{File: a.api, Stages: []*apigatewayv1.Stage{{StageName: a.stage}}, StageVariables: vars})
+	}
+	for _, s := range cfg.GetApis() {
+		file := s.GetFile()
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(baseDir, file)
+		}
+		sources = append(sources, controlplane.Source{File: file, Stages: s.GetStages()})
+	}
+	return sources, nil
 }
 
 func override(dst *string, flagValue, def string) {
