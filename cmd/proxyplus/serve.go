@@ -56,53 +56,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg, baseDir := o.cfg, o.baseDir
-	sources, adminOn, adminOpts, xdsTLS := o.sources, o.adminOn, o.adminOpts, o.xdsTLS
-	sink, tracing, routeKeys, epOpts, epTLS := o.accessLog, o.tracing, o.routeKeys, o.extprocOpts, o.extprocTLS
+	adminOn, adminOpts, routeKeys, epOpts := o.adminOn, o.adminOpts, o.routeKeys, o.extprocOpts
 	localFns, accountID, pprofOn, watchInterval := flags.localFns, &flags.accountID, &flags.pprof, &flags.watchInterval
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerBuildInfo(reg)
-	xds := xdsserver.New(xdsserver.Options{Logger: log, Registerer: reg, GRPCOptions: xdsTLS})
-	reloader := controlplane.NewReloader(sources, translator.Options{
-		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
-		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
-		RouteKeys: routeKeys, ExtProcTLS: epTLS, AccessLog: sink, Tracing: tracing,
-	}, xdsPublisher{xds}, log)
-	reloader.Metrics = controlplane.NewReloadMetrics(reg)
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proxyplus_apis_held_back",
-		Help: "APIs whose latest definition cannot be served; each keeps its last good version, if any (status names them)"},
-		func() float64 { return float64(len(reloader.Status().HeldBack)) }))
-	var st store.Store
-	if adminOn {
-		if st, err = openStore(ctx, cfg.Store, cfg.DataDir, log); err != nil {
-			return err
-		}
-		defer func() {
-			if err := st.Close(); err != nil {
-				log.Warn("closing the store", "err", err)
-			}
-		}()
+	reg := newServeRegistry()
+	xds, reloader := newControlPlane(o, log, reg)
+	st, closeStore, err := openAdminStore(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	if st != nil {
 		reloader.Store = st
 	}
-	// At start there is no last good version to keep serving. A broken definition file stops serve (the operator
-	// is at hand, and a new replica failing to start leaves the running ones serving); a broken stored API does
-	// not: it was accepted by the admin API, so it broke by an upgrade, and one API must not keep a replica down.
-	// It is held back (not served) and named in status.
-	if err := reloader.Reload(ctx); err != nil {
-		var held *controlplane.HeldBackError
-		if !errors.As(err, &held) {
-			return err
-		}
-		var fileErrs diag.List
-		for _, h := range held.APIs {
-			if h.FromFile() {
-				fileErrs = append(fileErrs, h.Errors...)
-			}
-		}
-		if len(fileErrs) > 0 {
-			return fmt.Errorf("a definition file cannot be served: %w", fileErrs.Err())
-		}
+	if err := initialReload(ctx, reloader); err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -425,6 +393,70 @@ func serveSources(a apiFlags, cfg *apigatewayv1.GatewayConfig, baseDir string) (
 		sources = append(sources, controlplane.Source{File: file, Stages: s.GetStages()})
 	}
 	return sources, nil
+}
+
+// newServeRegistry is the Prometheus registry of serve's /metrics: Go and process collectors and the build info.
+func newServeRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg)
+	return reg
+}
+
+// newControlPlane builds the ADS server and the reloader that translates the definitions and publishes them to it.
+func newControlPlane(o *serveOptions, log *slog.Logger, reg *prometheus.Registry) (*xdsserver.Server, *controlplane.Reloader) {
+	cfg := o.cfg
+	xds := xdsserver.New(xdsserver.Options{Logger: log, Registerer: reg, GRPCOptions: o.xdsTLS})
+	reloader := controlplane.NewReloader(o.sources, translator.Options{
+		ListenerAddress: cfg.Listener.GetAddress(), ListenerPort: cfg.Listener.GetPort(),
+		ExtProcAddress: cfg.ExtprocAdvertiseAddress, ExtraHosts: []string{"localhost", "127.0.0.1"},
+		RouteKeys: o.routeKeys, ExtProcTLS: o.extprocTLS, AccessLog: o.accessLog, Tracing: o.tracing,
+	}, xdsPublisher{xds}, log)
+	reloader.Metrics = controlplane.NewReloadMetrics(reg)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proxyplus_apis_held_back",
+		Help: "APIs whose latest definition cannot be served; each keeps its last good version, if any (status names them)"},
+		func() float64 { return float64(len(reloader.Status().HeldBack)) }))
+	return xds, reloader
+}
+
+// openAdminStore opens the admin API's store, nil when the admin API is off; closeStore closes it (a no-op then).
+func openAdminStore(ctx context.Context, o *serveOptions, log *slog.Logger) (st store.Store, closeStore func(), err error) {
+	if !o.adminOn {
+		return nil, func() {}, nil
+	}
+	if st, err = openStore(ctx, o.cfg.Store, o.cfg.DataDir, log); err != nil {
+		return nil, nil, err
+	}
+	return st, func() {
+		if err := st.Close(); err != nil {
+			log.Warn("closing the store", "err", err)
+		}
+	}, nil
+}
+
+// initialReload loads every definition before anything listens.
+// At start there is no last good version to keep serving. A broken definition file stops serve (the operator
+// is at hand, and a new replica failing to start leaves the running ones serving); a broken stored API does
+// not: it was accepted by the admin API, so it broke by an upgrade, and one API must not keep a replica down.
+// It is held back (not served) and named in status.
+func initialReload(ctx context.Context, reloader *controlplane.Reloader) error {
+
+	if err := reloader.Reload(ctx); err != nil {
+		var held *controlplane.HeldBackError
+		if !errors.As(err, &held) {
+			return err
+		}
+		var fileErrs diag.List
+		for _, h := range held.APIs {
+			if h.FromFile() {
+				fileErrs = append(fileErrs, h.Errors...)
+			}
+		}
+		if len(fileErrs) > 0 {
+			return fmt.Errorf("a definition file cannot be served: %w", fileErrs.Err())
+		}
+	}
+	return nil
 }
 
 func override(dst *string, flagValue, def string) {
