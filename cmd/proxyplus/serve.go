@@ -32,6 +32,7 @@ import (
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/funchost"
 	"github.com/proxyplus/proxyplus/ir"
+	"github.com/proxyplus/proxyplus/lambdainvoke"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
 	"github.com/proxyplus/proxyplus/store"
 	"github.com/proxyplus/proxyplus/translator"
@@ -55,10 +56,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, baseDir := o.cfg, o.baseDir
-	adminOn, adminOpts, routeKeys, epOpts := o.adminOn, o.adminOpts, o.routeKeys, o.extprocOpts
-	localFns, accountID, pprofOn, watchInterval := flags.localFns, &flags.accountID, &flags.pprof, &flags.watchInterval
-
 	reg := newServeRegistry()
 	xds, reloader := newControlPlane(o, log, reg)
 	st, closeStore, err := openAdminStore(ctx, o, log)
@@ -73,70 +70,31 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	start := func(name string, fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
+	tasks := newServeTasks(ctx)
+	defer tasks.cancel()
+	s := &serveRun{o: o, log: log, reg: reg, xds: xds, reloader: reloader, store: st, tasks: tasks}
+	if err := s.startXDS(); err != nil {
+		return err
 	}
-
-	xdsLis, err := net.Listen("tcp", cfg.XdsAddress)
-	if err != nil {
-		return fmt.Errorf("xds listener: %w", err)
-	}
-	log.Info("ADS server listening (state of the world and delta)", "address", xdsLis.Addr().String(), "version", reloader.Status().Version)
-	start("xds server", func() error { return xds.Serve(ctx, xdsLis) })
-
-	fns, err := localFunctions(localFns)
+	stopFunctions, err := s.startLocalFunctions()
 	if err != nil {
 		return err
 	}
-	cfgFns, err := configFunctions(cfg.GetFunctions(), baseDir)
-	if err != nil {
+	defer stopFunctions()
+	if err := s.startExtProc(); err != nil {
 		return err
 	}
-	fns = append(fns, cfgFns...)
-	invoker, host, closeFunctions, err := lambdaInvoker(ctx, fns, log, funchost.NewMetrics(reg))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := closeFunctions(sctx); err != nil {
-			log.Warn("stopping local functions", "err", err)
-		}
-	}()
-	lambda := &extproc.Lambda{Invoker: invoker, AccountID: *accountID, Metrics: extproc.NewMetrics(reg)}
-	epLis, err := listen(cfg.ExtprocAddress)
-	if err != nil {
-		return fmt.Errorf("ext_proc listener: %w", err)
-	}
-	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress, "tls", cfg.ExtprocTls.GetCertFile() != "", "mtls", cfg.ExtprocTls.GetClientCaFile() != "")
-	warnIfReachable(log, cfg.ExtprocAddress, cfg.ExtprocTls)
-	epHealth := health.NewServer()
-	// API keys and usage plans of the store (admin API), followed as they change; quota counters shared with the
-	// other replicas through the store.
-	az := newAuthzService(ctx, st, log, func(name string, loop func()) { start(name, func() error { loop(); return nil }) })
-	start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, az, epOpts) })
-
+	ctx, cfg := tasks.ctx, o.cfg
+	epHealth, host := s.epHealth, s.host
 	if cfg.MetricsAddress != "off" {
 		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		log.Info("metrics and status endpoint listening", "address", mLis.Addr().String())
-		o := &endpoints{reg: reg, xds: xds, reloader: reloader, store: st, pprof: *pprofOn,
+		o := &endpoints{reg: reg, xds: xds, reloader: reloader, store: st, pprof: o.pprof,
 			processor: func(ctx context.Context) bool { return serving(ctx, epHealth) }}
-		start("metrics server", func() error { return serveMetrics(ctx, mLis, o) })
+		tasks.start("metrics server", func() error { return serveMetrics(ctx, mLis, o) })
 	}
 	if cfg.LambdaApiAddress != "" {
 		if host == nil {
@@ -151,10 +109,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("lambda invoke API listener: %w", err)
 		}
 		log.Info("Lambda Invoke API for local functions listening", "address", lLis.Addr().String(), "functions", host.Names())
-		start("lambda invoke API", func() error { return serveHTTP(ctx, lLis, host.InvokeAPIHandler()) })
+		tasks.start("lambda invoke API", func() error { return serveHTTP(ctx, lLis, host.InvokeAPIHandler()) })
 	}
 	// The admin API starts last: once it answers, every other listener is open (tests wait on it).
-	if adminOn {
+	if o.adminOn {
 		aLis, err := net.Listen("tcp", cfg.AdminAddress)
 		if err != nil {
 			return fmt.Errorf("admin API listener: %w", err)
@@ -167,23 +125,125 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		})
 		log.Info("admin API listening", "address", aLis.Addr().String(), "store", storeName(cfg.Store, cfg.DataDir),
 			"auth", authSummary(cfg))
-		adminOpts = append(adminOpts, newAdminMetrics(reg).serverOptions()...)
-		start("admin API", func() error { return serveAdmin(ctx, aLis, adminOpts, srv) })
-		start("store watcher", func() error { reloader.WatchStore(ctx); return nil })
+		adminOpts := append(o.adminOpts, newAdminMetrics(reg).serverOptions()...)
+		tasks.start("admin API", func() error { return serveAdmin(ctx, aLis, adminOpts, srv) })
+		tasks.start("store watcher", func() error { reloader.WatchStore(ctx); return nil })
 	}
-	if *watchInterval > 0 {
-		start("definition watcher", func() error { reloader.Watch(ctx, *watchInterval, 300*time.Millisecond); return nil })
+	if o.watch > 0 {
+		tasks.start("definition watcher", func() error { reloader.Watch(ctx, o.watch, 300*time.Millisecond); return nil })
 	}
+	return tasks.wait(log)
+}
 
-	<-ctx.Done()
+// serveTasks runs serve's servers and loops until ctx ends or one of them fails. They all stop on the same
+// cancellation; wait returns the first failure.
+type serveTasks struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   chan error
+}
+
+func newServeTasks(parent context.Context) *serveTasks {
+	ctx, cancel := context.WithCancel(parent)
+	return &serveTasks{ctx: ctx, cancel: cancel, errs: make(chan error, 8)}
+}
+
+// start runs fn; an error other than cancellation is kept for wait and stops every other task.
+func (t *serveTasks) start(name string, fn func() error) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
+			t.errs <- fmt.Errorf("%s: %w", name, err)
+			t.cancel()
+		}
+	}()
+}
+
+// wait blocks until the tasks' context ends, then until every task has returned; it gives the first failure.
+func (t *serveTasks) wait(log *slog.Logger) error {
+	<-t.ctx.Done()
 	log.Info("shutting down")
-	wg.Wait()
+	t.wg.Wait()
 	select {
-	case err := <-errs:
+	case err := <-t.errs:
 		return err
 	default:
 		return nil
 	}
+}
+
+// serveRun is what serve's listeners share once the control plane is built.
+type serveRun struct {
+	o        *serveOptions
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	xds      *xdsserver.Server
+	reloader *controlplane.Reloader
+	store    store.Store // nil with the admin API off
+	tasks    *serveTasks
+	host     *funchost.Host       // local functions; nil without any (startLocalFunctions)
+	invoker  lambdainvoke.Invoker // the ext_proc service's (startLocalFunctions)
+	epHealth *health.Server       // the ext_proc service's gRPC health (startExtProc)
+}
+
+// startXDS opens the ADS server's listener and serves it.
+func (s *serveRun) startXDS() error {
+	ctx := s.tasks.ctx
+	xdsLis, err := net.Listen("tcp", s.o.cfg.XdsAddress)
+	if err != nil {
+		return fmt.Errorf("xds listener: %w", err)
+	}
+	s.log.Info("ADS server listening (state of the world and delta)", "address", xdsLis.Addr().String(), "version", s.reloader.Status().Version)
+	s.tasks.start("xds server", func() error { return s.xds.Serve(ctx, xdsLis) })
+	return nil
+}
+
+// startLocalFunctions starts the local functions (flags, then the config file) and the invoker of the ext_proc
+// service; stop stops them, bounded by 10 seconds.
+func (s *serveRun) startLocalFunctions() (stop func(), err error) {
+	ctx, log := s.tasks.ctx, s.log
+	fns, err := localFunctions(s.o.localFns)
+	if err != nil {
+		return nil, err
+	}
+	cfgFns, err := configFunctions(s.o.cfg.GetFunctions(), s.o.baseDir)
+	if err != nil {
+		return nil, err
+	}
+	fns = append(fns, cfgFns...)
+	invoker, host, closeFunctions, err := lambdaInvoker(ctx, fns, log, funchost.NewMetrics(s.reg))
+	if err != nil {
+		return nil, err
+	}
+	s.host, s.invoker = host, invoker
+	return func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := closeFunctions(sctx); err != nil {
+			log.Warn("stopping local functions", "err", err)
+		}
+	}, nil
+}
+
+// startExtProc opens the ext_proc service's listener and serves ext_proc and ext_authz on it.
+func (s *serveRun) startExtProc() error {
+	ctx, log, cfg := s.tasks.ctx, s.log, s.o.cfg
+	lambda := &extproc.Lambda{Invoker: s.invoker, AccountID: s.o.accountID, Metrics: extproc.NewMetrics(s.reg)}
+	epLis, err := listen(cfg.ExtprocAddress)
+	if err != nil {
+		return fmt.Errorf("ext_proc listener: %w", err)
+	}
+	log.Info("ext_proc service listening", "address", cfg.ExtprocAddress, "tls", cfg.ExtprocTls.GetCertFile() != "", "mtls", cfg.ExtprocTls.GetClientCaFile() != "")
+	warnIfReachable(log, cfg.ExtprocAddress, cfg.ExtprocTls)
+	s.epHealth = health.NewServer()
+	epHealth, routeKeys, epOpts := s.epHealth, s.o.routeKeys, s.o.extprocOpts
+	// API keys and usage plans of the store (admin API), followed as they change; quota counters shared with the
+	// other replicas through the store.
+	az := newAuthzService(ctx, s.store, log, func(name string, loop func()) { s.tasks.start(name, func() error { loop(); return nil }) })
+	s.tasks.start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, az, epOpts) })
+	return nil
 }
 
 // serveFlags holds the command line of serve as given; newServeOptions merges it with the config file.
