@@ -84,54 +84,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := s.startExtProc(); err != nil {
 		return err
 	}
-	ctx, cfg := tasks.ctx, o.cfg
-	epHealth, host := s.epHealth, s.host
-	if cfg.MetricsAddress != "off" {
-		mLis, err := net.Listen("tcp", cfg.MetricsAddress)
-		if err != nil {
-			return fmt.Errorf("metrics listener: %w", err)
-		}
-		log.Info("metrics and status endpoint listening", "address", mLis.Addr().String())
-		o := &endpoints{reg: reg, xds: xds, reloader: reloader, store: st, pprof: o.pprof,
-			processor: func(ctx context.Context) bool { return serving(ctx, epHealth) }}
-		tasks.start("metrics server", func() error { return serveMetrics(ctx, mLis, o) })
+	if err := s.startMetrics(); err != nil {
+		return err
 	}
-	if cfg.LambdaApiAddress != "" {
-		if host == nil {
-			return usageError{errors.New("--lambda-api-address needs local functions (--local-function or functions in --config)")}
-		}
-		// The Invoke API checks no signatures: it must not be reachable from other machines.
-		if !isLoopback(cfg.LambdaApiAddress) {
-			return usageError{fmt.Errorf("--lambda-api-address %s: a loopback address is required (the local Invoke API is unauthenticated)", cfg.LambdaApiAddress)}
-		}
-		lLis, err := net.Listen("tcp", cfg.LambdaApiAddress)
-		if err != nil {
-			return fmt.Errorf("lambda invoke API listener: %w", err)
-		}
-		log.Info("Lambda Invoke API for local functions listening", "address", lLis.Addr().String(), "functions", host.Names())
-		tasks.start("lambda invoke API", func() error { return serveHTTP(ctx, lLis, host.InvokeAPIHandler()) })
+	if err := s.startLambdaInvokeAPI(); err != nil {
+		return err
 	}
 	// The admin API starts last: once it answers, every other listener is open (tests wait on it).
-	if o.adminOn {
-		aLis, err := net.Listen("tcp", cfg.AdminAddress)
-		if err != nil {
-			return fmt.Errorf("admin API listener: %w", err)
-		}
-		srv := admin.New(admin.Options{
-			Store: st, Logger: log,
-			StatusFunc:     func() any { return statusDocument(xds, reloader) },
-			ExtProcHealthy: func() bool { return serving(ctx, epHealth) },
-			FileAPIs:       func() map[string]string { return reloader.Status().FileAPIs },
-		})
-		log.Info("admin API listening", "address", aLis.Addr().String(), "store", storeName(cfg.Store, cfg.DataDir),
-			"auth", authSummary(cfg))
-		adminOpts := append(o.adminOpts, newAdminMetrics(reg).serverOptions()...)
-		tasks.start("admin API", func() error { return serveAdmin(ctx, aLis, adminOpts, srv) })
-		tasks.start("store watcher", func() error { reloader.WatchStore(ctx); return nil })
+	if err := s.startAdmin(); err != nil {
+		return err
 	}
-	if o.watch > 0 {
-		tasks.start("definition watcher", func() error { reloader.Watch(ctx, o.watch, 300*time.Millisecond); return nil })
-	}
+	s.startDefinitionWatcher()
 	return tasks.wait(log)
 }
 
@@ -244,6 +207,79 @@ func (s *serveRun) startExtProc() error {
 	az := newAuthzService(ctx, s.store, log, func(name string, loop func()) { s.tasks.start(name, func() error { loop(); return nil }) })
 	s.tasks.start("ext_proc service", func() error { return serveExtProc(ctx, epLis, log, lambda, epHealth, routeKeys, az, epOpts) })
 	return nil
+}
+
+// startMetrics opens the metrics and status endpoint, unless it is off.
+func (s *serveRun) startMetrics() error {
+	ctx, cfg := s.tasks.ctx, s.o.cfg
+	if cfg.MetricsAddress == "off" {
+		return nil
+	}
+	mLis, err := net.Listen("tcp", cfg.MetricsAddress)
+	if err != nil {
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	s.log.Info("metrics and status endpoint listening", "address", mLis.Addr().String())
+	epHealth := s.epHealth
+	o := &endpoints{reg: s.reg, xds: s.xds, reloader: s.reloader, store: s.store, pprof: s.o.pprof,
+		processor: func(ctx context.Context) bool { return serving(ctx, epHealth) }}
+	s.tasks.start("metrics server", func() error { return serveMetrics(ctx, mLis, o) })
+	return nil
+}
+
+// startLambdaInvokeAPI opens the Lambda Invoke API of the local functions, when an address is given.
+func (s *serveRun) startLambdaInvokeAPI() error {
+	ctx, cfg, host := s.tasks.ctx, s.o.cfg, s.host
+	if cfg.LambdaApiAddress == "" {
+		return nil
+	}
+	if host == nil {
+		return usageError{errors.New("--lambda-api-address needs local functions (--local-function or functions in --config)")}
+	}
+	// The Invoke API checks no signatures: it must not be reachable from other machines.
+	if !isLoopback(cfg.LambdaApiAddress) {
+		return usageError{fmt.Errorf("--lambda-api-address %s: a loopback address is required (the local Invoke API is unauthenticated)", cfg.LambdaApiAddress)}
+	}
+	lLis, err := net.Listen("tcp", cfg.LambdaApiAddress)
+	if err != nil {
+		return fmt.Errorf("lambda invoke API listener: %w", err)
+	}
+	s.log.Info("Lambda Invoke API for local functions listening", "address", lLis.Addr().String(), "functions", host.Names())
+	s.tasks.start("lambda invoke API", func() error { return serveHTTP(ctx, lLis, host.InvokeAPIHandler()) })
+	return nil
+}
+
+// startAdmin opens the admin API and follows the store's changes, unless the admin API is off.
+func (s *serveRun) startAdmin() error {
+	ctx, cfg, log := s.tasks.ctx, s.o.cfg, s.log
+	if !s.o.adminOn {
+		return nil
+	}
+	aLis, err := net.Listen("tcp", cfg.AdminAddress)
+	if err != nil {
+		return fmt.Errorf("admin API listener: %w", err)
+	}
+	xds, reloader, epHealth := s.xds, s.reloader, s.epHealth
+	srv := admin.New(admin.Options{
+		Store: s.store, Logger: log,
+		StatusFunc:     func() any { return statusDocument(xds, reloader) },
+		ExtProcHealthy: func() bool { return serving(ctx, epHealth) },
+		FileAPIs:       func() map[string]string { return reloader.Status().FileAPIs },
+	})
+	log.Info("admin API listening", "address", aLis.Addr().String(), "store", storeName(cfg.Store, cfg.DataDir),
+		"auth", authSummary(cfg))
+	adminOpts := append(s.o.adminOpts, newAdminMetrics(s.reg).serverOptions()...)
+	s.tasks.start("admin API", func() error { return serveAdmin(ctx, aLis, adminOpts, srv) })
+	s.tasks.start("store watcher", func() error { reloader.WatchStore(ctx); return nil })
+	return nil
+}
+
+// startDefinitionWatcher reloads the definition files when they change, unless --watch-interval is 0.
+func (s *serveRun) startDefinitionWatcher() {
+	ctx, reloader, interval := s.tasks.ctx, s.reloader, s.o.watch
+	if interval > 0 {
+		s.tasks.start("definition watcher", func() error { reloader.Watch(ctx, interval, 300*time.Millisecond); return nil })
+	}
 }
 
 // serveFlags holds the command line of serve as given; newServeOptions merges it with the config file.
