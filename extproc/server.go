@@ -151,7 +151,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 	if routeErr != nil {
 		// A route without valid metadata is a configuration bug, never client input: fail the request like API
 		// Gateway fails a broken integration.
-		s.log.Error("ext_proc stream without a usable route", "err", routeErr)
+		s.log.Error("ext_proc stream without a usable route", "error", routeErr)
 		if s.lambda != nil {
 			s.lambda.Metrics.refused()
 		}
@@ -168,7 +168,7 @@ func (s *Server) handle(ctx context.Context, st *streamState, pr *ir.ProcessorRo
 			}
 			hm, err := RewriteHTTPProxyAuthorized(pr, rh, auth)
 			if err != nil {
-				s.log.Error("HTTP_PROXY rewrite failed", "route", pr.Route.Name, "err", err)
+				s.log.Error("HTTP_PROXY rewrite failed", "route", pr.Route.Name, "error", err)
 				return internalError("proxyplus_http_proxy_rewrite_failed")
 			}
 			return &extprocsvcv3.ProcessingResponse{Response: &extprocsvcv3.ProcessingResponse_RequestHeaders{

@@ -197,7 +197,7 @@ func (s *Etcd) watch(ctx context.Context, from int64) {
 			resp, err := s.cli.Get(ctx, key)
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.Error("etcd store: watch resync", "prefix", s.prefix, "err", err)
+					s.log.Error("etcd store: watch resync", "prefix", s.prefix, "error", err)
 					waitOrDone(ctx, time.Second)
 				}
 				continue
@@ -212,7 +212,7 @@ func (s *Etcd) watch(ctx context.Context, from int64) {
 		for wresp := range s.cli.Watch(ctx, key, clientv3.WithRev(from)) {
 			if err := wresp.Err(); err != nil {
 				if !errors.Is(err, context.Canceled) {
-					s.log.Warn("etcd store: watch interrupted, resynchronising", "prefix", s.prefix, "err", err)
+					s.log.Warn("etcd store: watch interrupted, resynchronising", "prefix", s.prefix, "error", err)
 				}
 				from = 0
 				break
@@ -223,7 +223,7 @@ func (s *Etcd) watch(ctx context.Context, from int64) {
 				}
 				rev, err := parseRev(key, ev.Kv.Value)
 				if err != nil {
-					s.log.Error("etcd store: watch", "err", err)
+					s.log.Error("etcd store: watch", "error", err)
 					continue
 				}
 				s.watchers.notify(rev)

@@ -185,7 +185,7 @@ func (s *serveRun) startLocalFunctions() (stop func(), err error) {
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer scancel()
 		if err := closeFunctions(sctx); err != nil {
-			log.Warn("stopping local functions", "err", err)
+			log.Warn("stopping local functions", "error", err)
 		}
 	}, nil
 }
@@ -525,7 +525,7 @@ func openAdminStore(ctx context.Context, o *serveOptions, log *slog.Logger) (st 
 	}
 	return st, func() {
 		if err := st.Close(); err != nil {
-			log.Warn("closing the store", "err", err)
+			log.Warn("closing the store", "error", err)
 		}
 	}, nil
 }
