@@ -138,7 +138,7 @@ func TestForgedRouteInvokesNothing(t *testing.T) {
 			if len(lines) != 1 {
 				t.Fatalf("want one log line, got %q", lines)
 			}
-			if !strings.Contains(lines[0], "level=ERROR") || !strings.Contains(lines[0], "err.peer=") || !strings.Contains(lines[0], "err.reason=") ||
+			if !strings.Contains(lines[0], "level=ERROR") || !strings.Contains(lines[0], "error.peer=") || !strings.Contains(lines[0], "error.reason=") ||
 				!strings.Contains(lines[0], c.reason) {
 				t.Fatalf("log line %q: want the reason %q and the peer", lines[0], c.reason)
 			}
