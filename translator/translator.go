@@ -286,7 +286,6 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 					apiID: def.GetId(), stage: stage.Name, vars: stage.Variables, gateway: stage.GatewayResponses}
 				integ.Mock = mr.translate(meth.GetIntegration())
 				ds = append(ds, mr.diags...)
-
 			}
 			diags = append(diags, ds...)
 			if integ == nil {
