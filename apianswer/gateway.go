@@ -21,6 +21,12 @@ type GatewayError struct {
 	Message string
 }
 
+// UnsupportedMediaTypeError is the passthrough behaviour's refusal of a Content-Type no request template matches
+// (ErrUnsupportedMediaType): 415, UNSUPPORTED_MEDIA_TYPE. The translator renders it for a static MOCK route, the
+// processor per request.
+var UnsupportedMediaTypeError = GatewayError{Type: UnsupportedMediaType, StatusCode: 415,
+	Body: `{"message": "Unsupported Media Type"}`, ErrorType: "UnsupportedMediaTypeException", Message: "Unsupported Media Type"}
+
 // Customisation is the gateway response that shapes e (MOCK-CORS.md §3): the customised specific type, as a
 // whole; else DEFAULT_4XX or DEFAULT_5XX by status class; name is the type it came from. ok is false when nothing
 // is customised for e.

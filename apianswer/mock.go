@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -347,6 +346,3 @@ func mappedValue(s ir.ValueSource, req *Request) (string, bool) {
 	}
 	return v, ok
 }
-
-// StatusString is a status as selection patterns see it.
-func StatusString(code uint32) string { return strconv.FormatUint(uint64(code), 10) }

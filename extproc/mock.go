@@ -19,11 +19,8 @@ import (
 	"github.com/proxyplus/proxyplus/translator"
 )
 
-// Gateway-generated bodies of MOCK failures (apigateway-rest ERR-2).
-const (
-	mockInternalError   = `{"message": "Internal server error"}`
-	unsupportedMediaMsg = "Unsupported Media Type"
-)
+// mockInternalError is the gateway-generated body of a MOCK failure (apigateway-rest ERR-2).
+const mockInternalError = `{"message": "Internal server error"}`
 
 // ServeMock answers a request on a MOCK route whose answer reads the request (MOCK-CORS.md §1): the request
 // template chosen by Content-Type, the integration response its status selects, header mappings, the response
@@ -41,9 +38,7 @@ func ServeMock(ctx context.Context, log *slog.Logger, pr *ir.ProcessorRoute, rh 
 	a, err := apianswer.Mock(&m.MockTemplates, req)
 	switch {
 	case errors.Is(err, apianswer.ErrUnsupportedMediaType):
-		return gatewayAnswer(pr, rh, apianswer.GatewayError{Type: apianswer.UnsupportedMediaType, StatusCode: 415,
-			Body: `{"message": "` + unsupportedMediaMsg + `"}`, ErrorType: "UnsupportedMediaTypeException", Message: unsupportedMediaMsg},
-			"proxyplus_mock_unsupported_media_type")
+		return gatewayAnswer(pr, rh, apianswer.UnsupportedMediaTypeError, "proxyplus_mock_unsupported_media_type")
 	case err != nil:
 		log.LogAttrs(ctx, slog.LevelError, "MOCK integration failed: answering 500", slog.String("route", pr.Route.Name),
 			slog.String("request_id", req.Context["requestId"]), slog.Any("error", err))

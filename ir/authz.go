@@ -45,6 +45,20 @@ func ParseUserPoolARN(arn string) (UserPool, error) {
 	return UserPool{Region: parts[3], ID: id}, nil
 }
 
+// ParseUserPoolARNs reads a Cognito authorizer's providerARNs, in order; the error is the first ARN's that names
+// no user pool.
+func ParseUserPoolARNs(arns []string) ([]UserPool, error) {
+	var pools []UserPool
+	for _, arn := range arns {
+		p, err := ParseUserPoolARN(arn)
+		if err != nil {
+			return nil, err
+		}
+		pools = append(pools, p)
+	}
+	return pools, nil
+}
+
 // Host is the Cognito IdP endpoint of the pool's region.
 func (p UserPool) Host() string { return "cognito-idp." + p.Region + ".amazonaws.com" }
 

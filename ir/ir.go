@@ -184,16 +184,23 @@ type LambdaAuthorizer struct {
 	TTL Duration `json:"ttl"`
 }
 
-// NewAuthorization is the requirement of a method with API Gateway's authorizationType and apiKeyRequired; nil
-// when it requires nothing.
-func NewAuthorization(authorizationType string, apiKeyRequired bool) *Authorization {
+// NewAuthorization is the requirement of a method with API Gateway's authorizationType and apiKeyRequired, on an
+// API whose apiKeySource is apiKeySource (HEADER when empty); nil when it requires nothing.
+func NewAuthorization(authorizationType string, apiKeyRequired bool, apiKeySource string) *Authorization {
 	if authorizationType == authNoneType {
 		authorizationType = ""
 	}
 	if authorizationType == "" && !apiKeyRequired {
 		return nil
 	}
-	return &Authorization{Type: authorizationType, APIKeyRequired: apiKeyRequired}
+	a := &Authorization{Type: authorizationType, APIKeyRequired: apiKeyRequired}
+	if apiKeyRequired {
+		a.APIKeySource = APIKeySourceHeader
+		if apiKeySource != "" {
+			a.APIKeySource = apiKeySource
+		}
+	}
+	return a
 }
 
 // Unauthenticated is API Gateway's answer to a request that carries no credentials at all (AUTHORIZERS.md §1, §5,

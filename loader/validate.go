@@ -296,15 +296,9 @@ func validateMethods(r *reporter, api *apigatewayv1.RestApi, l *locator) {
 // the details): the API key's source, a Lambda authorizer when m names a TOKEN or REQUEST authorizer, a Cognito
 // authorizer when m names one whose providerARNs all name user pools. nil when m requires nothing.
 func methodRequirement(api *apigatewayv1.RestApi, m *apigatewayv1.Method) *ir.Authorization {
-	auth := ir.NewAuthorization(m.GetAuthorizationType(), m.GetApiKeyRequired())
+	auth := ir.NewAuthorization(m.GetAuthorizationType(), m.GetApiKeyRequired(), api.GetApiKeySource())
 	if auth == nil {
 		return nil
-	}
-	if auth.APIKeyRequired {
-		auth.APIKeySource = ir.APIKeySourceHeader
-		if s := api.GetApiKeySource(); s != "" {
-			auth.APIKeySource = s
-		}
 	}
 	switch auth.Type {
 	case ir.AuthCustom:
@@ -316,15 +310,11 @@ func methodRequirement(api *apigatewayv1.RestApi, m *apigatewayv1.Method) *ir.Au
 			if a.GetName() != m.GetAuthorizerName() {
 				continue
 			}
-			c := &ir.CognitoAuthorizer{Name: a.GetName()}
-			for _, arn := range a.GetProviderArns() {
-				p, err := ir.ParseUserPoolARN(arn)
-				if err != nil {
-					return auth
-				}
-				c.Pools = append(c.Pools, p)
+			pools, err := ir.ParseUserPoolARNs(a.GetProviderArns())
+			if err != nil {
+				return auth
 			}
-			auth.Cognito = c
+			auth.Cognito = &ir.CognitoAuthorizer{Name: a.GetName(), Pools: pools}
 		}
 	}
 	return auth

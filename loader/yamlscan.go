@@ -34,8 +34,6 @@ type scanError struct {
 	msg      string
 }
 
-func (e *scanError) Error() string { return e.msg }
-
 // scanYAML checks a YAML document before it is converted to JSON: its expanded size (aliases counted at the size
 // of what they stand for) must stay within maxExpandedSize, and no plain scalar may be a YAML 1.1 boolean other
 // than true/false. The document is parsed into nodes, which keeps aliases unexpanded, so the scan itself costs a

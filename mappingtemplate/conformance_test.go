@@ -130,7 +130,7 @@ func renderCase(t *testing.T, c *conformance.Case, api *caseAPI) (string, bool) 
 		}
 		gr, ok := api.GatewayResponses[typ]
 		if !ok || gr.ResponseTemplates == nil {
-			gr, ok = api.GatewayResponses[fallback]
+			gr = api.GatewayResponses[fallback]
 		}
 		src, ok := gr.ResponseTemplates["application/json"]
 		if !ok {

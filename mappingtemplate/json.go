@@ -17,8 +17,6 @@ type jsonParser struct {
 	depth int
 }
 
-var errJSON = errors.New("invalid JSON")
-
 func (ev *evaluator) parseJSON(s string) (v any, err error) {
 	p := &jsonParser{ev: ev, s: s}
 	ev.charge(len(s))

@@ -64,12 +64,8 @@ func escapeJavaScript(dst []byte, s string) []byte {
 				dst = append(dst, '\\', 'f')
 			case c == '\r':
 				dst = append(dst, '\\', 'r')
-			case c < 0x20:
+			default: // the other control characters; every other ASCII byte was copied above
 				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			case c == 0x7f:
-				dst = append(dst, c)
-			default:
-				dst = append(dst, c)
 			}
 			continue
 		}

@@ -15,15 +15,9 @@ import (
 // enforced (no provider ARN, an ARN that names no pool) keeps Cognito nil and is refused (fail-closed), with an
 // error naming the method and the authorizer.
 func methodAuthorization(file, loc string, def *apigatewayv1.RestApi, meth *apigatewayv1.Method, vars map[string]string) (*ir.Authorization, diag.List) {
-	a := ir.NewAuthorization(meth.GetAuthorizationType(), meth.GetApiKeyRequired())
+	a := ir.NewAuthorization(meth.GetAuthorizationType(), meth.GetApiKeyRequired(), def.GetApiKeySource())
 	if a == nil {
 		return nil, nil
-	}
-	if a.APIKeyRequired {
-		a.APIKeySource = ir.APIKeySourceHeader
-		if def.GetApiKeySource() != "" {
-			a.APIKeySource = def.GetApiKeySource()
-		}
 	}
 	if a.Type == ir.AuthCustom {
 		l, ds := lambdaAuthorizer(file, loc, def, meth, vars)
@@ -46,18 +40,14 @@ func methodAuthorization(file, loc string, def *apigatewayv1.RestApi, meth *apig
 	if az == nil {
 		return a, fail(fmt.Sprintf("COGNITO_USER_POOLS method names no known authorizer (%q)", meth.GetAuthorizerName()))
 	}
-	c := &ir.CognitoAuthorizer{Name: az.GetName(), TokenHeader: cognitoTokenHeader(az), Scopes: meth.GetAuthorizationScopes()}
-	for _, arn := range az.GetProviderArns() {
-		p, err := ir.ParseUserPoolARN(arn)
-		if err != nil {
-			return a, fail(fmt.Sprintf("authorizer %s: %v", az.GetName(), err))
-		}
-		c.Pools = append(c.Pools, p)
+	pools, err := ir.ParseUserPoolARNs(az.GetProviderArns())
+	if err != nil {
+		return a, fail(fmt.Sprintf("authorizer %s: %v", az.GetName(), err))
 	}
-	if len(c.Pools) == 0 {
+	if len(pools) == 0 {
 		return a, fail(fmt.Sprintf("authorizer %s has no providerARNs", az.GetName()))
 	}
-	a.Cognito = c
+	a.Cognito = &ir.CognitoAuthorizer{Name: az.GetName(), TokenHeader: cognitoTokenHeader(az), Pools: pools, Scopes: meth.GetAuthorizationScopes()}
 	return a, nil
 }
 

@@ -50,7 +50,8 @@ func translateIntegration(file, loc string, m *apigatewayv1.Method, res *apigate
 	}
 	switch typ {
 	case "MOCK":
-		return &ir.Integration{Type: ir.Mock, Mock: &ir.MockIntegration{StatusCode: mockStatus(in)}}, nil
+		// Mock is built by translateStage (mockRoute.translate), which knows the stage and its gateway responses.
+		return &ir.Integration{Type: ir.Mock}, nil
 	case "AWS_PROXY":
 		if hdr := forbiddenMappedHeader(in, lambdaForbiddenHeaders); hdr != "" {
 			return gatewayError500(), diag.List{d(diag.Warning, "requestParameters", "EVT-29",

@@ -170,9 +170,7 @@ func (m *mockRoute) staticResponse(r *ir.MockResponse) (*ir.MockAnswer, bool) {
 // integration response; nil when it reads the request or there is no default (a 500 the processor logs).
 func (m *mockRoute) staticOther(t *ir.MockTemplates) *ir.MockAnswer {
 	if apianswer.Refuses(t) {
-		const msg = "Unsupported Media Type"
-		e := apianswer.GatewayError{Type: apianswer.UnsupportedMediaType, StatusCode: 415, Body: `{"message": "` + msg + `"}`,
-			ErrorType: "UnsupportedMediaTypeException", Message: msg}
+		e := apianswer.UnsupportedMediaTypeError
 		a := apianswer.Gateway(m.gateway, e, "", apianswer.GatewayContext{Stage: m.stage, APIID: m.apiID, StageVariables: m.vars})
 		out := &ir.MockAnswer{StatusCode: uint32(a.StatusCode), Body: string(a.Body),
 			Headers: append([][2]string{{"Content-Type", "application/json"}, {"x-amzn-ErrorType", e.ErrorType}}, a.Headers...)}

@@ -76,10 +76,6 @@ func Translate(inputs []Input, opts Options) (*ir.Config, diag.List) {
 	return Assemble(apis, opts), diags
 }
 
-// TranslateAPI translates one API on its stages. Error diagnostics mean the API cannot be served; the
-// control plane translates each API on its own so that one broken API holds back only itself.
-func TranslateAPI(in Input) (ir.API, diag.List) { return translateAPI(in) }
-
 // Assemble builds the configuration generation serving apis: each translated by TranslateAPI without errors,
 // with unique ids. The APIs are not modified (the control plane keeps the last good ones across generations).
 func Assemble(apis []ir.API, opts Options) *ir.Config {
@@ -122,7 +118,9 @@ func Assemble(apis []ir.API, opts Options) *ir.Config {
 	return cfg
 }
 
-func translateAPI(in Input) (ir.API, diag.List) {
+// TranslateAPI translates one API on its stages. Error diagnostics mean the API cannot be served; the
+// control plane translates each API on its own so that one broken API holds back only itself.
+func TranslateAPI(in Input) (ir.API, diag.List) {
 	def := in.API
 	api := ir.API{
 		ID:                           def.GetId(),
@@ -286,7 +284,6 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 					apiID: def.GetId(), stage: stage.Name, vars: stage.Variables, gateway: stage.GatewayResponses}
 				integ.Mock = mr.translate(meth.GetIntegration())
 				ds = append(ds, mr.diags...)
-
 			}
 			diags = append(diags, ds...)
 			if integ == nil {
