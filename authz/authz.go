@@ -13,8 +13,6 @@ package authz
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -28,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/proxyplus/proxyplus/apianswer"
+	"github.com/proxyplus/proxyplus/internal/ids"
 	"github.com/proxyplus/proxyplus/ir"
 )
 
@@ -229,8 +228,8 @@ func denied(d Denial, extra [][2]string) *authv3.CheckResponse {
 		return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
 	}
 	// The gateway's headers (ERR-1): a request id and an extended id per answer, as on every gateway error.
-	hs := []*corev3.HeaderValueOption{set("content-type", "application/json"), set("x-amzn-RequestId", newUUID()),
-		set("x-amz-apigw-id", newUUID()), set("x-amzn-ErrorType", d.ErrorType)}
+	hs := []*corev3.HeaderValueOption{set("content-type", "application/json"), set("x-amzn-RequestId", ids.NewUUID()),
+		set("x-amz-apigw-id", ids.NewUUID()), set("x-amzn-ErrorType", d.ErrorType)}
 	// A customised header replaces one of those of the same name: Envoy adds every headers_to_set entry, after
 	// removing the names from the reply (ext_authz.cc Filter::onComplete, CheckStatus::Denied, main 1.37.0-dev,
 	// 321a098d81), so a repeated name would be sent twice.
@@ -250,12 +249,4 @@ next:
 			Body:    d.Body,
 			Headers: hs,
 		}}}
-}
-
-// newUUID is a random UUID v4.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
