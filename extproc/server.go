@@ -338,7 +338,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	*bp = appendImmediateWire((*bp)[:0], x.Response)
 	// The access log's values only the processor knows, as dynamic metadata (logmeta.go).
 	if !s.lambda.OmitLogMetadata {
-		*bp = appendLogMetadataWire(*bp, x.logMeta())
+		*bp = appendLogMetadataWire(*bp, x)
 	}
 	s.lambda.Metrics.answered("AWS_PROXY", x.Response.StatusCode)
 	st.wire = bp
