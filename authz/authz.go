@@ -15,7 +15,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/proxyplus/proxyplus/apianswer"
 	"github.com/proxyplus/proxyplus/internal/ids"
+	"github.com/proxyplus/proxyplus/internal/routecache"
 	"github.com/proxyplus/proxyplus/ir"
 )
 
@@ -91,33 +91,12 @@ type Service struct {
 	Log    *slog.Logger
 
 	// routes caches verified route data by its exact value (MAC included), so each distinct value is verified
-	// and decoded once; bounded by maxCachedRoutes (cleared when full).
-	mu     sync.RWMutex
-	routes map[string]*ir.ProcessorRoute
+	// and decoded once.
+	routes routecache.Cache
 }
-
-const maxCachedRoutes = 4096
 
 // route verifies and decodes route data, once per distinct value.
-func (s *Service) route(v string) (*ir.ProcessorRoute, error) {
-	s.mu.RLock()
-	pr := s.routes[v]
-	s.mu.RUnlock()
-	if pr != nil {
-		return pr, nil
-	}
-	pr, err := ir.DecodeProcessorRoute(v, s.RouteKeys)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if s.routes == nil || len(s.routes) >= maxCachedRoutes {
-		s.routes = map[string]*ir.ProcessorRoute{}
-	}
-	s.routes[v] = pr
-	s.mu.Unlock()
-	return pr, nil
-}
+func (s *Service) route(v string) (*ir.ProcessorRoute, error) { return s.routes.Decode(v, s.RouteKeys) }
 
 // Check decides one request.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
