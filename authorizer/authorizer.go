@@ -59,11 +59,6 @@ type Authorizer struct {
 	regexps map[string]*regexp.Regexp
 }
 
-// New returns an Authorizer invoking through inv with a cache of DefaultCacheEntries.
-func New(inv lambdainvoke.Invoker, accountID string) *Authorizer {
-	return &Authorizer{Invoker: inv, Cache: NewCache(0), AccountID: accountID}
-}
-
 // Outcome is one request's authorization.
 type Outcome struct {
 	// Refusal is the gateway's answer when the request is refused (401, 403, 500); nil when allowed.

@@ -13,11 +13,8 @@ package authz
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -28,6 +25,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/proxyplus/proxyplus/apianswer"
+	"github.com/proxyplus/proxyplus/internal/ids"
+	"github.com/proxyplus/proxyplus/internal/routecache"
 	"github.com/proxyplus/proxyplus/ir"
 )
 
@@ -92,33 +91,12 @@ type Service struct {
 	Log    *slog.Logger
 
 	// routes caches verified route data by its exact value (MAC included), so each distinct value is verified
-	// and decoded once; bounded by maxCachedRoutes (cleared when full).
-	mu     sync.RWMutex
-	routes map[string]*ir.ProcessorRoute
+	// and decoded once.
+	routes routecache.Cache
 }
-
-const maxCachedRoutes = 4096
 
 // route verifies and decodes route data, once per distinct value.
-func (s *Service) route(v string) (*ir.ProcessorRoute, error) {
-	s.mu.RLock()
-	pr := s.routes[v]
-	s.mu.RUnlock()
-	if pr != nil {
-		return pr, nil
-	}
-	pr, err := ir.DecodeProcessorRoute(v, s.RouteKeys)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if s.routes == nil || len(s.routes) >= maxCachedRoutes {
-		s.routes = map[string]*ir.ProcessorRoute{}
-	}
-	s.routes[v] = pr
-	s.mu.Unlock()
-	return pr, nil
-}
+func (s *Service) route(v string) (*ir.ProcessorRoute, error) { return s.routes.Decode(v, s.RouteKeys) }
 
 // Check decides one request.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
@@ -229,8 +207,8 @@ func denied(d Denial, extra [][2]string) *authv3.CheckResponse {
 		return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
 	}
 	// The gateway's headers (ERR-1): a request id and an extended id per answer, as on every gateway error.
-	hs := []*corev3.HeaderValueOption{set("content-type", "application/json"), set("x-amzn-RequestId", newUUID()),
-		set("x-amz-apigw-id", newUUID()), set("x-amzn-ErrorType", d.ErrorType)}
+	hs := []*corev3.HeaderValueOption{set("content-type", "application/json"), set("x-amzn-RequestId", ids.NewUUID()),
+		set("x-amz-apigw-id", ids.NewUUID()), set("x-amzn-ErrorType", d.ErrorType)}
 	// A customised header replaces one of those of the same name: Envoy adds every headers_to_set entry, after
 	// removing the names from the reply (ext_authz.cc Filter::onComplete, CheckStatus::Denied, main 1.37.0-dev,
 	// 321a098d81), so a repeated name would be sent twice.
@@ -250,12 +228,4 @@ next:
 			Body:    d.Body,
 			Headers: hs,
 		}}}
-}
-
-// newUUID is a random UUID v4.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -58,18 +58,14 @@ func (r *RequestHeaders) Get(name string) (string, bool) {
 	return v, ok
 }
 
-// RewriteHTTPProxy computes the request-header mutation for an HTTP_PROXY route that route configuration cannot
+// RewriteHTTPProxyAuthorized computes the request-header mutation for an HTTP_PROXY route that route configuration cannot
 // express (envoy-notes RTM-12): the fixed integration method (HTP-7), the upstream path with every placeholder
 // filled (HTP-1), the query as API Gateway merges it — the uri's own parameters first, then mapped ones, then the
 // client's (HTP-6) — and header mappings from sources Envoy's formatters cannot read. The route's cluster and
-// host rewrite stay in route configuration, so no re-routing is needed.
-func RewriteHTTPProxy(pr *ir.ProcessorRoute, req *RequestHeaders) (*extprocsvcv3.HeaderMutation, error) {
-	return RewriteHTTPProxyAuthorized(pr, req, nil)
-}
-
-// RewriteHTTPProxyAuthorized is RewriteHTTPProxy for a request the route's Lambda authorizer allowed with auth:
-// mappings from context.authorizer.principalId and context.authorizer.KEY read its answer (DG
-// api-gateway-lambda-authorizer-output.md: the context reaches HTTP integrations through mappings).
+// host rewrite stay in route configuration, so no re-routing is needed. auth is the answer of the route's Lambda
+// authorizer that allowed the request (nil without one): mappings from context.authorizer.principalId and
+// context.authorizer.KEY read it (DG api-gateway-lambda-authorizer-output.md: the context reaches HTTP integrations
+// through mappings).
 func RewriteHTTPProxyAuthorized(pr *ir.ProcessorRoute, req *RequestHeaders, auth *authorizer.Result) (*extprocsvcv3.HeaderMutation, error) {
 	h := pr.Route.Integration.HTTP
 	if h == nil {

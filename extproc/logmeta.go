@@ -40,30 +40,21 @@ const (
 	fieldValueStruct               = 5 // Value.struct_value
 )
 
-// logMeta is what one answer reports.
-type logMeta struct {
-	x *Exchange
-	// latencyMs is the invocation's duration; invoked is false when no Invoke was made.
-	latencyMs    int64
-	invoked      bool
-	invokeStatus int
-}
-
 // appendLogMetadataWire appends a second dynamic_metadata field after appendImmediateWire's marker. A parser merges
 // the two Structs, and a map entry with the same key replaces the earlier one, so the "proxyplus" struct written
 // here — the marker's processor: true and the log values — is the one Envoy applies.
-func appendLogMetadataWire(b []byte, m *logMeta) []byte {
-	c, r := &m.x.Context, m.x.Response
+func appendLogMetadataWire(b []byte, x *Exchange) []byte {
+	c, r := &x.Context, x.Response
 	var entries [12]metaEntry
 	es := append(entries[:0], metaEntry{key: "processor", kind: fieldValueBool, num: 1},
 		metaEntry{key: MetaRequestID, kind: fieldValueString, str: c.RequestID},
 		metaEntry{key: MetaExtendedRequestID, kind: fieldValueString, str: c.ExtendedRequestID},
 		metaEntry{key: MetaTraceID, kind: fieldValueString, str: c.TraceID},
 		metaEntry{key: MetaXRayTraceID, kind: fieldValueString, str: ids.Root(c.TraceID)})
-	if m.invoked {
-		es = append(es, metaEntry{key: MetaIntegrationLatency, kind: fieldValueNumber, num: float64(m.latencyMs)})
-		if m.invokeStatus != 0 {
-			es = append(es, metaEntry{key: MetaIntegrationStatus, kind: fieldValueNumber, num: float64(m.invokeStatus)})
+	if x.invoked {
+		es = append(es, metaEntry{key: MetaIntegrationLatency, kind: fieldValueNumber, num: float64(x.latency.Milliseconds())})
+		if x.invokeStatus != 0 {
+			es = append(es, metaEntry{key: MetaIntegrationStatus, kind: fieldValueNumber, num: float64(x.invokeStatus)})
 		}
 		if r != nil && r.ErrorType == "" && r.Details == lambdaproxy.DetailsLambdaOK {
 			es = append(es, metaEntry{key: MetaFunctionStatus, kind: fieldValueNumber, num: float64(r.StatusCode)})
@@ -98,11 +89,6 @@ func appendLogMetadataWire(b []byte, m *logMeta) []byte {
 	return b
 }
 
-// logMeta is what x's answer reports to the access log.
-func (x *Exchange) logMeta() *logMeta {
-	return &logMeta{x: x, latencyMs: x.latency.Milliseconds(), invoked: x.invoked, invokeStatus: x.invokeStatus}
-}
-
 // Answer is the processor's answer for x as Envoy decodes it — the immediate response and the dynamic metadata
 // (the marker and the access log's values) — decoded from the bytes the service sends (test-invoke and the
 // access-log tests use it).
@@ -110,7 +96,7 @@ func Answer(x *Exchange) (*extprocsvcv3.ProcessingResponse, error) {
 	if !immediateWireOK(x.Response) {
 		return ImmediateResponse(x.Response), nil
 	}
-	b := appendLogMetadataWire(appendImmediateWire(nil, x.Response), x.logMeta())
+	b := appendLogMetadataWire(appendImmediateWire(nil, x.Response), x)
 	out := &extprocsvcv3.ProcessingResponse{}
 	if err := proto.Unmarshal(b, out); err != nil {
 		return nil, fmt.Errorf("processor answer: %w", err)

@@ -30,7 +30,7 @@ const mockInternalError = `{"message": "Internal server error"}`
 func ServeMock(ctx context.Context, log *slog.Logger, pr *ir.ProcessorRoute, rh *RequestHeaders, body []byte) *lambdaproxy.Response {
 	m := pr.Route.Integration.Mock
 	if m == nil {
-		return gatewayAnswer(pr, rh, apianswer.GatewayError{Type: apianswer.APIConfigurationError, StatusCode: 500,
+		return gatewayAnswer(pr, rh, NewUUID(), apianswer.GatewayError{Type: apianswer.APIConfigurationError, StatusCode: 500,
 			Body: mockInternalError, ErrorType: "InternalServerErrorException", Message: "Internal server error"}, "proxyplus_mock_missing")
 	}
 	req := mockRequest(pr, rh, body)
@@ -38,11 +38,11 @@ func ServeMock(ctx context.Context, log *slog.Logger, pr *ir.ProcessorRoute, rh 
 	a, err := apianswer.Mock(&m.MockTemplates, req)
 	switch {
 	case errors.Is(err, apianswer.ErrUnsupportedMediaType):
-		return gatewayAnswer(pr, rh, apianswer.UnsupportedMediaTypeError, "proxyplus_mock_unsupported_media_type")
+		return gatewayAnswer(pr, rh, req.Context["requestId"], apianswer.UnsupportedMediaTypeError, "proxyplus_mock_unsupported_media_type")
 	case err != nil:
 		log.LogAttrs(ctx, slog.LevelError, "MOCK integration failed: answering 500", slog.String("route", pr.Route.Name),
 			slog.String("request_id", req.Context["requestId"]), slog.Any("error", err))
-		return gatewayAnswer(pr, rh, apianswer.GatewayError{Type: apianswer.APIConfigurationError, StatusCode: 500,
+		return gatewayAnswer(pr, rh, req.Context["requestId"], apianswer.GatewayError{Type: apianswer.APIConfigurationError, StatusCode: 500,
 			Body: mockInternalError, ErrorType: "InternalServerErrorException", Message: "Internal server error"}, "proxyplus_mock_failed")
 	}
 	resp := &lambdaproxy.Response{StatusCode: a.StatusCode, Headers: a.Headers, Body: a.Body, Details: a.Details}
@@ -111,14 +111,15 @@ func releaseMockRequest(req *apianswer.Request) {
 	mockRequests.Put(req)
 }
 
-// gatewayAnswer is a gateway error the processor answers, shaped by the stage's gateway responses.
-func gatewayAnswer(pr *ir.ProcessorRoute, rh *RequestHeaders, e apianswer.GatewayError, details string) *lambdaproxy.Response {
+// gatewayAnswer is a gateway error the processor answers for the request requestID, shaped by the stage's gateway
+// responses.
+func gatewayAnswer(pr *ir.ProcessorRoute, rh *RequestHeaders, requestID string, e apianswer.GatewayError, details string) *lambdaproxy.Response {
 	accept, _ := rh.Get("accept")
 	a := apianswer.Gateway(pr.GatewayResponses, e, accept, apianswer.GatewayContext{Stage: pr.Stage, APIID: pr.APIID, StageVariables: pr.StageVariables})
 	resp := &lambdaproxy.Response{StatusCode: a.StatusCode, Body: a.Body, ErrorType: a.ErrorType, Details: details}
 	resp.Headers = append(resp.Headers, [2]string{"Content-Type", "application/json"})
 	resp.Headers = append(resp.Headers, a.Headers...)
-	resp.Headers = append(resp.Headers, [2]string{"x-amzn-RequestId", NewUUID()}, [2]string{"x-amz-apigw-id", NewUUID()})
+	resp.Headers = append(resp.Headers, [2]string{"x-amzn-RequestId", requestID}, [2]string{"x-amz-apigw-id", NewUUID()})
 	if e.ErrorType != "" {
 		resp.Headers = append(resp.Headers, [2]string{"x-amzn-ErrorType", e.ErrorType})
 	}

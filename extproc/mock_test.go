@@ -43,6 +43,9 @@ func TestServeMockFailures(t *testing.T) {
 	if line := logs.String(); !strings.Contains(line, "route=a1/prod/r1/POST") || !strings.Contains(line, "error=") || !strings.Contains(line, "statusCode") {
 		t.Errorf("log line does not explain the 500: %q", line)
 	}
+	if id := header(r.Headers, "x-amzn-RequestId"); id == "" || !strings.Contains(logs.String(), "request_id="+id) {
+		t.Errorf("the 500's x-amzn-RequestId %q is not the log line's request_id: %q", id, logs.String())
+	}
 	never := mockRoute(ir.MockTemplates{Passthrough: "NEVER", RequestTemplates: []ir.MediaTemplate{{MediaType: "application/json", Template: `{"statusCode": 200}`}},
 		Responses: []ir.MockResponse{{StatusCode: 200}}}, map[string]ir.GatewayResponse{"UNSUPPORTED_MEDIA_TYPE": {Headers: [][2]string{{"X-Why", "media"}}}})
 	rh = extproc.NewRequestHeaders([][2]string{{":method", "POST"}, {":path", "/prod/items/7"}, {":authority", "h"}, {"content-type", "text/plain"}})

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/proxyplus/proxyplus/authorizer"
+	"github.com/proxyplus/proxyplus/internal/routecache"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdaproxy"
 )
@@ -36,7 +37,9 @@ type Server struct {
 	extprocsvcv3.UnimplementedExternalProcessorServer
 	log    *slog.Logger
 	lambda *Lambda
-	routes routeCache
+	// routeKeys verify the streams' route data; routes remembers what verified.
+	routeKeys ir.RouteKeys
+	routes    routecache.Cache
 }
 
 // NewServer returns a processor that logs to log and serves Lambda proxy routes with lambda (nil: those
@@ -49,7 +52,7 @@ func NewServer(log *slog.Logger, lambda *Lambda, keys ir.RouteKeys) *Server {
 	if lambda != nil && lambda.Authorizer == nil {
 		lambda.Authorizer = &authorizer.Authorizer{Invoker: lambda.Invoker, Cache: authorizer.NewCache(0), AccountID: lambda.AccountID, Now: lambda.Now, Log: log}
 	}
-	return &Server{log: log, lambda: lambda, routes: routeCache{keys: keys}}
+	return &Server{log: log, lambda: lambda, routeKeys: keys}
 }
 
 // Process serves one HTTP request: Envoy opens one stream per request (envoy-notes EXT-1) and expects exactly one
@@ -338,7 +341,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	*bp = appendImmediateWire((*bp)[:0], x.Response)
 	// The access log's values only the processor knows, as dynamic metadata (logmeta.go).
 	if !s.lambda.OmitLogMetadata {
-		*bp = appendLogMetadataWire(*bp, x.logMeta())
+		*bp = appendLogMetadataWire(*bp, x)
 	}
 	s.lambda.Metrics.answered("AWS_PROXY", x.Response.StatusCode)
 	st.wire = bp
@@ -478,7 +481,7 @@ func (s *Server) routeFromMetadata(stream extprocsvcv3.ExternalProcessor_Process
 	var err error
 	if len(vals) == 1 {
 		var pr *ir.ProcessorRoute
-		if pr, err = s.routes.decode(vals[0]); err == nil {
+		if pr, err = s.route(vals[0]); err == nil {
 			return pr, nil
 		}
 	} else {
@@ -516,36 +519,8 @@ func (r *routeRefusal) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// routeCache remembers verified route metadata by its exact value. It holds only what Envoy sent on earlier
-// streams (the key is the value itself, signature included, so a changed route is a new key), never a copy of
-// the definitions and never a value that failed verification; it is bounded and starts over when full.
-type routeCache struct {
-	keys ir.RouteKeys
-	mu   sync.Mutex
-	m    map[string]*ir.ProcessorRoute
-}
-
-const routeCacheSize = 4096
-
-func (c *routeCache) decode(v string) (*ir.ProcessorRoute, error) {
-	c.mu.Lock()
-	pr, ok := c.m[v]
-	c.mu.Unlock()
-	if ok {
-		return pr, nil
-	}
-	pr, err := ir.DecodeProcessorRoute(v, c.keys)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= routeCacheSize {
-		c.m = make(map[string]*ir.ProcessorRoute)
-	}
-	c.m[v] = pr
-	c.mu.Unlock()
-	return pr, nil
-}
+// route reads and verifies a stream's route data, once per distinct value (routecache).
+func (s *Server) route(v string) (*ir.ProcessorRoute, error) { return s.routes.Decode(v, s.routeKeys) }
 
 // headersOf is NewRequestHeaders over Envoy's header map, reading raw_value and falling back to value
 // (envoy-notes EXT-4). It builds in the stream's state: the raw values share one string (one allocation instead
