@@ -25,18 +25,6 @@ import (
 	"github.com/proxyplus/proxyplus/xds/evaluator"
 )
 
-// lambdaAuthorizerCase reports whether an authorizer case is about Lambda authorizers (issue 11 scope 1), not
-// Cognito or API keys (operation-security-overrides-root is a Cognito case).
-func lambdaAuthorizerCase(id string) bool {
-	name := strings.TrimPrefix(id, "authorizers/")
-	for _, p := range []string{"token-", "request-", "policy-", "context-value-types-stringified", "root-security-"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestConformanceLambdaAuthorizers runs every Lambda-authorizer case through the evaluator with the processor's
 // code in-process, and over the wire (the ext_proc service over gRPC, played Envoy's message sequence). The
 // authorizer function answers what the case's functions: says, the integration its functionResponse; calls are
@@ -48,7 +36,7 @@ func TestConformanceLambdaAuthorizers(t *testing.T) {
 	}
 	n := 0
 	for _, c := range cases {
-		if !lambdaAuthorizerCase(c.ID) {
+		if !conformance.LambdaAuthorizerCase(c.ID) {
 			continue
 		}
 		n++

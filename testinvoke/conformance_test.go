@@ -114,11 +114,7 @@ func functionResult(t *testing.T, raw json.RawMessage) *lambdainvoke.Result {
 	if raw == nil {
 		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"body":""}`)}
 	}
-	var fr struct {
-		Payload       json.RawMessage `json:"payload"`
-		Raw           *string         `json:"raw"`
-		FunctionError string          `json:"functionError"`
-	}
+	var fr conformance.FunctionOutput
 	if err := json.Unmarshal(raw, &fr); err != nil {
 		t.Fatalf("functionResponse: %v", err)
 	}
