@@ -4,17 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/extproc"
@@ -170,25 +162,4 @@ func runAuthzCase(t *testing.T, c *conformance.Case, wire bool) {
 	for _, p := range conformance.Check(c, printedOutput(t, got)) {
 		t.Error(p)
 	}
-}
-
-// startAuthz serves the authorization service over gRPC on a unix socket.
-func startAuthz(t *testing.T, svc *authz.Service) authv3.AuthorizationClient {
-	t.Helper()
-	svc.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	sock := filepath.Join(t.TempDir(), "a.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(gs, svc)
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return authv3.NewAuthorizationClient(conn)
 }
