@@ -8,6 +8,7 @@ import (
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/internal/conformance"
 	"github.com/proxyplus/proxyplus/internal/testutil"
+	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
@@ -58,18 +59,25 @@ func runCase(t *testing.T, c *conformance.Case, wire bool) {
 	}
 }
 
+// deployConfig loads doc (file names it) and deploys it on stage with the stage variables vars.
+func deployConfig(t testing.TB, file string, doc []byte, stage string, vars map[string]string) *ir.Config {
+	t.Helper()
+	res, err := loader.Load(file, doc, loader.Options{})
+	if err != nil {
+		t.Fatalf("load %s: %v", file, err)
+	}
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(file, res.API, stage, vars)}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatalf("translate %s: %v", file, err)
+	}
+	return cfg
+}
+
 // caseInvoker deploys the case's API on its stage and returns a dry-run test-invoke for it: the backend of a
 // recorded case is not reachable; the upstream request is what is checked.
 func caseInvoker(t *testing.T, c *conformance.Case) *testinvoke.Invoker {
 	t.Helper()
-	res, err := loader.Load(c.File, c.API, loader.Options{})
-	if err != nil {
-		t.Fatalf("load api: %v", err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(c.File, res.API, c.Stage, c.StageVariables)}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatalf("translate: %v", err)
-	}
+	cfg := deployConfig(t, c.File, c.API, c.Stage, c.StageVariables)
 	inv, err := testinvoke.New(cfg)
 	if err != nil {
 		t.Fatal(err)
