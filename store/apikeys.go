@@ -45,33 +45,33 @@ var (
 )
 
 func getKey(tx kvTx, id string) (*adminv1.ApiKey, error) {
-	v, err := tx.get(tableAPIKeys, []byte(id))
-	if err != nil {
-		return nil, err
-	}
-	if v == nil {
-		return nil, fmt.Errorf("api key %q: %w", id, ErrNotFound)
-	}
-	k := &adminv1.ApiKey{}
-	if err := proto.Unmarshal(v, k); err != nil {
-		return nil, fmt.Errorf("api key %q: decode: %w", id, err)
-	}
-	return k, nil
+	return getRecord[adminv1.ApiKey](tx, tableAPIKeys, "api key", id)
 }
 
 func getPlan(tx kvTx, id string) (*adminv1.UsagePlan, error) {
-	v, err := tx.get(tableUsagePlans, []byte(id))
+	return getRecord[adminv1.UsagePlan](tx, tableUsagePlans, "usage plan", id)
+}
+
+// protoRecord is a pointer to a record type stored as protobuf (ApiKey, UsagePlan).
+type protoRecord[M any] interface {
+	*M
+	proto.Message
+}
+
+// getRecord reads and decodes the record id of table t; kind names it in errors.
+func getRecord[M any, PM protoRecord[M]](tx kvTx, t table, kind, id string) (*M, error) {
+	v, err := tx.get(t, []byte(id))
 	if err != nil {
 		return nil, err
 	}
 	if v == nil {
-		return nil, fmt.Errorf("usage plan %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
 	}
-	p := &adminv1.UsagePlan{}
-	if err := proto.Unmarshal(v, p); err != nil {
-		return nil, fmt.Errorf("usage plan %q: decode: %w", id, err)
+	m := PM(new(M))
+	if err := proto.Unmarshal(v, m); err != nil {
+		return nil, fmt.Errorf("%s %q: decode: %w", kind, id, err)
 	}
-	return p, nil
+	return m, nil
 }
 
 func putProto(tx kvTx, t table, id string, m proto.Message) error {
@@ -83,33 +83,26 @@ func putProto(tx kvTx, t table, id string, m proto.Message) error {
 }
 
 func listKeys(tx kvTx) ([]*adminv1.ApiKey, error) {
-	pairs, err := tx.scan(tableAPIKeys, nil, nil, 0)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*adminv1.ApiKey, 0, len(pairs))
-	for _, p := range pairs {
-		k := &adminv1.ApiKey{}
-		if err := proto.Unmarshal(p.val, k); err != nil {
-			return nil, fmt.Errorf("api key %q: decode: %w", p.key, err)
-		}
-		out = append(out, k)
-	}
-	return out, nil
+	return listRecords[adminv1.ApiKey](tx, tableAPIKeys, "api key")
 }
 
 func listPlans(tx kvTx) ([]*adminv1.UsagePlan, error) {
-	pairs, err := tx.scan(tableUsagePlans, nil, nil, 0)
+	return listRecords[adminv1.UsagePlan](tx, tableUsagePlans, "usage plan")
+}
+
+// listRecords reads and decodes every record of table t, by key; kind names them in errors.
+func listRecords[M any, PM protoRecord[M]](tx kvTx, t table, kind string) ([]*M, error) {
+	pairs, err := tx.scan(t, nil, nil, 0)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*adminv1.UsagePlan, 0, len(pairs))
+	out := make([]*M, 0, len(pairs))
 	for _, p := range pairs {
-		u := &adminv1.UsagePlan{}
-		if err := proto.Unmarshal(p.val, u); err != nil {
-			return nil, fmt.Errorf("usage plan %q: decode: %w", p.key, err)
+		m := PM(new(M))
+		if err := proto.Unmarshal(p.val, m); err != nil {
+			return nil, fmt.Errorf("%s %q: decode: %w", kind, p.key, err)
 		}
-		out = append(out, u)
+		out = append(out, m)
 	}
 	return out, nil
 }

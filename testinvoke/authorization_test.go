@@ -268,14 +268,7 @@ paths:
       security: [{token: []}]
       x-amazon-apigateway-integration: {type: aws_proxy, httpMethod: POST, uri: 'arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:echo/invocations'}
 `
-	res, err := loader.Load("upload.yaml", []byte(api), loader.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("upload.yaml", res.API, "prod", nil)}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := deployConfig(t, "upload.yaml", []byte(api), "prod", nil)
 	body := []byte(strings.Repeat("x", 7<<20))
 	for _, wire := range []bool{false, true} {
 		inv, err := testinvoke.New(cfg)

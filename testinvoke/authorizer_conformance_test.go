@@ -8,27 +8,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/internal/conformance"
 	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
-	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
-	"github.com/proxyplus/proxyplus/testinvoke/output"
-	"github.com/proxyplus/proxyplus/translator"
+	"github.com/proxyplus/proxyplus/xds/evaluator"
 )
-
-// lambdaAuthorizerCase reports whether an authorizer case is about Lambda authorizers (issue 11 scope 1), not
-// Cognito or API keys (operation-security-overrides-root is a Cognito case).
-func lambdaAuthorizerCase(id string) bool {
-	name := strings.TrimPrefix(id, "authorizers/")
-	for _, p := range []string{"token-", "request-", "policy-", "context-value-types-stringified", "root-security-"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
-}
 
 // TestConformanceLambdaAuthorizers runs every Lambda-authorizer case through the evaluator with the processor's
 // code in-process, and over the wire (the ext_proc service over gRPC, played Envoy's message sequence). The
@@ -41,7 +28,7 @@ func TestConformanceLambdaAuthorizers(t *testing.T) {
 	}
 	n := 0
 	for _, c := range cases {
-		if !lambdaAuthorizerCase(c.ID) {
+		if !conformance.LambdaAuthorizerCase(c.ID) {
 			continue
 		}
 		n++
@@ -81,19 +68,7 @@ func (f *caseFunctions) Invoke(_ context.Context, function string, payload []byt
 }
 
 func runAuthorizerCase(t *testing.T, c *conformance.Case, wire bool) {
-	res, err := loader.Load(c.File, c.API, loader.Options{})
-	if err != nil {
-		t.Fatalf("load api: %v", err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(c.File, res.API, c.Stage, c.StageVariables)}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatalf("translate: %v", err)
-	}
-	inv, err := testinvoke.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv.DryRun = true
+	inv := caseInvoker(t, c)
 	fns := &caseFunctions{t: t, c: c}
 	inv.Lambda = &extproc.Lambda{AccountID: "123456789012", Invoker: fns}
 	if wire {
@@ -104,13 +79,7 @@ func runAuthorizerCase(t *testing.T, c *conformance.Case, wire bool) {
 		t.Fatalf("%d requests, %d expectations", len(reqs), len(exps))
 	}
 	for i, r := range reqs {
-		req := testinvoke.Request{Method: r.Method, Target: r.Target}
-		for _, h := range r.Headers {
-			req.Headers = append(req.Headers, [2]string{h[0], h[1]})
-		}
-		if req.Body, err = r.BodyBytes(); err != nil {
-			t.Fatal(err)
-		}
+		req := caseRequest(t, r)
 		fns.calls, fns.lastEvent, fns.event = 0, nil, nil
 		got, err := inv.Invoke(context.Background(), req)
 		if err != nil {
@@ -125,16 +94,72 @@ func runAuthorizerCase(t *testing.T, c *conformance.Case, wire bool) {
 		} else if got.Authorizer == nil || got.Authorizer.Calls != fns.calls {
 			t.Errorf("request %d: test-invoke reports authorizer %+v, the function was called %d times", i, got.Authorizer, fns.calls)
 		}
-		printed, err := json.Marshal(got)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out output.Result
-		if err := json.Unmarshal(printed, &out); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range conformance.CheckExpect(c, &exps[i], &out) {
+		for _, p := range conformance.CheckExpect(c, &exps[i], printedOutput(t, got)) {
 			t.Errorf("request %d: %s", i, p)
 		}
+	}
+}
+
+// TestConformanceCognitoAPIKeys runs the Cognito and API-key cases of authorizers/ (operation-security-overrides-root
+// is a Cognito case) through the evaluator with the
+// jwt_authn and ext_authz models, in-process and over the wire (the authorization service and the ext_proc
+// service over gRPC on unix sockets). A case without functionResponse must not reach the function.
+func TestConformanceCognitoAPIKeys(t *testing.T) {
+	cases, err := conformance.Load(testutil.SharedDir(t), "authorizers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range cases {
+		name := strings.TrimPrefix(c.ID, "authorizers/")
+		if !strings.HasPrefix(name, "cognito-") && !strings.HasPrefix(name, "api-key-") && name != "operation-security-overrides-root" {
+			continue
+		}
+		n++
+		t.Run(c.ID, func(t *testing.T) { runAuthzCase(t, c, false) })
+		t.Run(c.ID+"/wire", func(t *testing.T) { runAuthzCase(t, c, true) })
+	}
+	if n != 9 {
+		t.Fatalf("want the 8 cognito-* and api-key-* cases and operation-security-overrides-root, found %d", n)
+	}
+}
+
+func runAuthzCase(t *testing.T, c *conformance.Case, wire bool) {
+	inv := caseInvoker(t, c)
+	var err error
+	if c.JWKS != nil {
+		if inv.JWKS, err = evaluator.ParseJWKS(c.JWKS); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.APIKeys != nil {
+		if inv.Authz.Keys, err = authz.ParseKeyFile(c.File, c.APIKeys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var event []byte
+	called := false
+	inv.Lambda = &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(_ context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {
+		called = true
+		event = append([]byte(nil), payload...)
+		return functionResult(t, c.FunctionResponse), nil
+	})}
+	if wire {
+		inv.Processor, inv.Lambda = startProcessor(t, inv.Lambda, inv.RouteKeys()), nil
+		inv.AuthzClient = startAuthz(t, inv.Authz)
+	}
+	req := caseRequest(t, c.Request)
+	got, err := inv.Invoke(context.Background(), req)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	if wire && got.Integration != nil && event != nil {
+		got.Integration.Event = event
+	}
+	if c.FunctionResponse == nil && called {
+		t.Errorf("the function was invoked; the case expects the request refused before the integration")
+	}
+	for _, p := range conformance.Check(c, printedOutput(t, got)) {
+		t.Error(p)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/internal/conformance"
 	"github.com/proxyplus/proxyplus/internal/testutil"
+	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
@@ -34,29 +35,8 @@ func TestConformance(t *testing.T) {
 }
 
 func runCase(t *testing.T, c *conformance.Case, wire bool) {
-	res, err := loader.Load(c.File, c.API, loader.Options{})
-	if err != nil {
-		t.Fatalf("load api: %v", err)
-	}
-	req := testinvoke.Request{Method: c.Request.Method, Target: c.Request.Target}
-	for _, h := range c.Request.Headers {
-		if len(h) != 2 {
-			t.Fatalf("header %v is not [name, value]", h)
-		}
-		req.Headers = append(req.Headers, [2]string{h[0], h[1]})
-	}
-	if req.Body, err = c.Request.BodyBytes(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(c.File, res.API, c.Stage, c.StageVariables)}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatalf("translate: %v", err)
-	}
-	inv, err := testinvoke.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv.DryRun = true // the backend of a recorded case is not reachable; the upstream request is what is checked
+	req := caseRequest(t, c.Request)
+	inv := caseInvoker(t, c)
 	// The function answers what the recording says it returned (cases without one test what happens before).
 	var event []byte
 	inv.Lambda = &extproc.Lambda{AccountID: "123456789012", Invoker: lambdainvoke.Func(func(_ context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {
@@ -74,7 +54,58 @@ func runCase(t *testing.T, c *conformance.Case, wire bool) {
 	if wire && got.Integration != nil && got.Integration.Type == "AWS_PROXY" && event != nil {
 		got.Integration.Event = event // what the function received over the wire
 	}
+	for _, p := range conformance.Check(c, printedOutput(t, got)) {
+		t.Error(p)
+	}
+}
 
+// deployConfig loads doc (file names it) and deploys it on stage with the stage variables vars.
+func deployConfig(t testing.TB, file string, doc []byte, stage string, vars map[string]string) *ir.Config {
+	t.Helper()
+	res, err := loader.Load(file, doc, loader.Options{})
+	if err != nil {
+		t.Fatalf("load %s: %v", file, err)
+	}
+	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(file, res.API, stage, vars)}, translator.Options{})
+	if err := diags.Err(); err != nil {
+		t.Fatalf("translate %s: %v", file, err)
+	}
+	return cfg
+}
+
+// caseInvoker deploys the case's API on its stage and returns a dry-run test-invoke for it: the backend of a
+// recorded case is not reachable; the upstream request is what is checked.
+func caseInvoker(t *testing.T, c *conformance.Case) *testinvoke.Invoker {
+	t.Helper()
+	cfg := deployConfig(t, c.File, c.API, c.Stage, c.StageVariables)
+	inv, err := testinvoke.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.DryRun = true
+	return inv
+}
+
+// caseRequest is a recorded request as test-invoke takes it.
+func caseRequest(t *testing.T, r conformance.Request) testinvoke.Request {
+	t.Helper()
+	req := testinvoke.Request{Method: r.Method, Target: r.Target}
+	for _, h := range r.Headers {
+		if len(h) != 2 {
+			t.Fatalf("header %v is not [name, value]", h)
+		}
+		req.Headers = append(req.Headers, [2]string{h[0], h[1]})
+	}
+	var err error
+	if req.Body, err = r.BodyBytes(); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// printedOutput is what test-invoke prints for got, read back as the output schema the cases are checked against.
+func printedOutput(t *testing.T, got *testinvoke.Result) *output.Result {
+	t.Helper()
 	printed, err := json.Marshal(got)
 	if err != nil {
 		t.Fatal(err)
@@ -83,9 +114,7 @@ func runCase(t *testing.T, c *conformance.Case, wire bool) {
 	if err := json.Unmarshal(printed, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range conformance.Check(c, &out) {
-		t.Error(p)
-	}
+	return &out
 }
 
 // functionResult is the recorded function output: payload (any JSON), raw bytes, and/or a function error.
@@ -93,11 +122,7 @@ func functionResult(t *testing.T, raw json.RawMessage) *lambdainvoke.Result {
 	if raw == nil {
 		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"body":""}`)}
 	}
-	var fr struct {
-		Payload       json.RawMessage `json:"payload"`
-		Raw           *string         `json:"raw"`
-		FunctionError string          `json:"functionError"`
-	}
+	var fr conformance.FunctionOutput
 	if err := json.Unmarshal(raw, &fr); err != nil {
 		t.Fatalf("functionResponse: %v", err)
 	}

@@ -12,9 +12,7 @@ import (
 	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
-	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
-	"github.com/proxyplus/proxyplus/translator"
 )
 
 // authGatewayResponses customises the authorization answers by their specific types (issue 11 scope 6):
@@ -156,14 +154,7 @@ func authGatewayInvoker(t *testing.T, customised, wire bool) (*testinvoke.Invoke
 	if customised {
 		doc += authGatewayResponses
 	}
-	res, err := loader.Load("protected.yaml", []byte(doc), loader.Options{})
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("protected.yaml", res.API, "prod", map[string]string{"tier": "gold"})}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := deployConfig(t, "protected.yaml", []byte(doc), "prod", map[string]string{"tier": "gold"})
 	inv, err := testinvoke.New(cfg)
 	if err != nil {
 		t.Fatal(err)

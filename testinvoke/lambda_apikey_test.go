@@ -10,9 +10,7 @@ import (
 	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
-	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
-	"github.com/proxyplus/proxyplus/translator"
 )
 
 // TestLambdaAuthorizerWithAPIKey: a method with a Lambda TOKEN authorizer that also requires an API key from
@@ -46,14 +44,7 @@ paths:
 		t.Fatal(err)
 	}
 	for _, source := range []string{"", "x-amazon-apigateway-api-key-source: AUTHORIZER\n"} {
-		res, err := loader.Load("both.yaml", []byte(api+source), loader.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("both.yaml", res.API, "prod", nil)}, translator.Options{})
-		if err := diags.Err(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := deployConfig(t, "both.yaml", []byte(api+source), "prod", nil)
 		for _, wire := range []bool{false, true} {
 			inv, err := testinvoke.New(cfg)
 			if err != nil {

@@ -35,14 +35,7 @@ func petstoreInvoker(t testing.TB) (*testinvoke.Invoker, *countingProcessor) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := loader.Load(file, raw, loader.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(file, res.API, "test", nil)}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := deployConfig(t, file, raw, "test", nil)
 	inv, err := testinvoke.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -149,14 +142,7 @@ x-amazon-apigateway-gateway-responses:
     responseTemplates:
       application/json: '{"error": $context.error.messageString, "stage": "$context.stage"}'
 `, closedPort)
-	res, err := loader.Load("t.yaml", []byte(doc), loader.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("t.yaml", res.API, "prod", nil)}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := deployConfig(t, "t.yaml", []byte(doc), "prod", nil)
 	inv, err := testinvoke.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -192,14 +178,7 @@ paths:
             statusCode: '200'
             responseTemplates: {text/plain: '` + page + `'}
 `
-	res, err := loader.Load("t.yaml", []byte(doc), loader.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage("t.yaml", res.API, "prod", nil)}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := deployConfig(t, "t.yaml", []byte(doc), "prod", nil)
 	inv, err := testinvoke.New(cfg)
 	if err != nil {
 		t.Fatal(err)

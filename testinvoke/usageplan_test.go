@@ -7,9 +7,7 @@ import (
 	"github.com/proxyplus/proxyplus/authz"
 	"github.com/proxyplus/proxyplus/internal/conformance"
 	"github.com/proxyplus/proxyplus/internal/testutil"
-	"github.com/proxyplus/proxyplus/loader"
 	"github.com/proxyplus/proxyplus/testinvoke"
-	"github.com/proxyplus/proxyplus/translator"
 )
 
 // TestUsagePlanLimits: through the generated configuration, ext_authz and the authorization service, a key whose
@@ -29,14 +27,7 @@ func TestUsagePlanLimits(t *testing.T) {
 	if c == nil {
 		t.Fatal("case authorizers/api-key-valid-identity not found")
 	}
-	res, err := loader.Load(c.File, c.API, loader.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := translator.Translate([]translator.Input{translator.DeployStage(c.File, res.API, "dev", nil)}, translator.Options{})
-	if err := diags.Err(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := deployConfig(t, c.File, c.API, "dev", nil)
 	keys, err := authz.ParseKeyFile("keys", []byte(`
 - {value: burstkey0123456789abcdef, usagePlan: {throttle: {rateLimit: 0.001, burstLimit: 2}}}
 - {value: quotakey0123456789abcdef, usagePlan: {quota: {limit: 1, period: DAY}}}

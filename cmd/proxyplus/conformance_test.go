@@ -52,18 +52,6 @@ var failClosedCases = []string{
 	"authorizers/token-validation-expression-mismatch-401",
 }
 
-// lambdaAuthorizerCases are the authorizer cases about Lambda authorizers (issue 11 scope 1), which proxyplus
-// enforces: they must pass through the command line, answered with --function-response NAME=FILE.
-func lambdaAuthorizerCase(id string) bool {
-	name := strings.TrimPrefix(id, "authorizers/")
-	for _, p := range []string{"token-", "request-", "policy-", "context-value-types-stringified", "root-security-"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // enforcedCases pass because proxyplus enforces Cognito user pools (jwt_authn) and API keys (ext_authz, with
 // --jwks and --api-keys standing for the pool's key set and the stage's keys).
 var enforcedCases = []string{
@@ -86,7 +74,7 @@ func TestConformanceCLIAuthorizers(t *testing.T) {
 	var passed, failed []string
 	for _, c := range cases {
 		problems := runCaseCLI(t, c)
-		mustPass := slices.Contains(failClosedCases, c.ID) || lambdaAuthorizerCase(c.ID) || slices.Contains(enforcedCases, c.ID)
+		mustPass := slices.Contains(failClosedCases, c.ID) || conformance.LambdaAuthorizerCase(c.ID) || slices.Contains(enforcedCases, c.ID)
 		switch {
 		case len(problems) == 0:
 			passed = append(passed, c.ID)
@@ -112,11 +100,7 @@ func TestConformanceCLIAuthorizers(t *testing.T) {
 // functionArgs are the --function-response / --function-error flags for one recorded function output; name ""
 // for the integration's function.
 func functionArgs(t *testing.T, name string, raw json.RawMessage, write func(string, []byte) string) []string {
-	var fr struct {
-		Payload       json.RawMessage `json:"payload"`
-		Raw           *string         `json:"raw"`
-		FunctionError string          `json:"functionError"`
-	}
+	var fr conformance.FunctionOutput
 	if err := json.Unmarshal(raw, &fr); err != nil {
 		t.Fatalf("function response %s: %v", name, err)
 	}

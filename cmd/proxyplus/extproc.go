@@ -7,8 +7,6 @@ import (
 	"net"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc/health"
 
 	"github.com/proxyplus/proxyplus/extproc"
@@ -64,9 +62,7 @@ func runExtProc(ctx context.Context, e *env, args []string) error {
 	lambda := &extproc.Lambda{Invoker: invoker, AccountID: *accountID}
 	hs := health.NewServer()
 	if *metricsAddr != "off" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		registerBuildInfo(reg)
+		reg := newRegistry()
 		lambda.Metrics = extproc.NewMetrics(reg)
 		mLis, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {

@@ -56,7 +56,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := newServeRegistry()
+	reg := newRegistry()
 	xds, reloader := newControlPlane(o, log, reg)
 	st, closeStore, err := openAdminStore(ctx, o, log)
 	if err != nil {
@@ -491,8 +491,9 @@ func serveSources(a apiFlags, cfg *apigatewayv1.GatewayConfig, baseDir string) (
 	return sources, nil
 }
 
-// newServeRegistry is the Prometheus registry of serve's /metrics: Go and process collectors and the build info.
-func newServeRegistry() *prometheus.Registry {
+// newRegistry is the Prometheus registry of serve's and extproc's /metrics: Go and process collectors and the
+// build info.
+func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerBuildInfo(reg)

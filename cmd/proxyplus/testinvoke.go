@@ -75,7 +75,7 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 		}
 		reqs = []testinvoke.Request{req}
 	}
-	canned, err := cannedResponses(responseFlags, errorFlags)
+	answers, err := cannedResponses(responseFlags, errorFlags)
 	if err != nil {
 		return err
 	}
@@ -99,18 +99,18 @@ func runTestInvoke(ctx context.Context, e *env, args []string) error {
 	}
 	if *dryRun {
 		// Functions answered with NAME=FILE (Lambda authorizers) still answer: only integrations stop.
-		if len(canned.named) > 0 {
-			inv.AuthorizerInvoker = &cannedFunctions{named: canned.named}
+		if len(answers.named) > 0 {
+			inv.AuthorizerInvoker = &cannedFunctions{canned: canned{named: answers.named}}
 		}
 	} else {
 		fns, err := localFunctions(localFns)
 		if err != nil {
 			return err
 		}
-		if *lambdaEndpoint != "" && (len(fns) > 0 || !canned.empty()) {
+		if *lambdaEndpoint != "" && (len(fns) > 0 || !answers.empty()) {
 			return usageError{fmt.Errorf("--lambda-endpoint goes with neither --local-function, --function-response nor --function-error")}
 		}
-		invoker, closeFunctions, err := functionInvoker(ctx, canned, *lambdaEndpoint, fns)
+		invoker, closeFunctions, err := functionInvoker(ctx, answers, *lambdaEndpoint, fns)
 		if err != nil {
 			return err
 		}
@@ -232,8 +232,7 @@ func cannedResponses(responses, errs []string) (canned, error) {
 // the whole ARN), else a local function of that name, else the unnamed answer, else fallback (nil: an error
 // naming the function).
 type cannedFunctions struct {
-	unnamed  *lambdainvoke.Result
-	named    map[string]*lambdainvoke.Result
+	canned
 	fallback lambdainvoke.Invoker
 	local    func(function string) bool
 }
@@ -287,7 +286,7 @@ func functionInvoker(ctx context.Context, c canned, endpoint string, local []fun
 		return inv, noop, nil
 	}
 	if c.unnamed != nil && len(local) == 0 {
-		return &cannedFunctions{unnamed: c.unnamed, named: c.named}, noop, nil
+		return &cannedFunctions{canned: c}, noop, nil
 	}
 	inv, _, closeFn, err := lambdaInvoker(ctx, local, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 	if err != nil {
@@ -296,7 +295,7 @@ func functionInvoker(ctx context.Context, c canned, endpoint string, local []fun
 	if c.empty() {
 		return inv, closeFn, nil
 	}
-	cf := &cannedFunctions{unnamed: c.unnamed, named: c.named, fallback: inv}
+	cf := &cannedFunctions{canned: c, fallback: inv}
 	if r, ok := inv.(*lambdainvoke.Routing); ok {
 		// A local function runs even with an unnamed answer: --local-function auth=... --function-response F runs
 		// the authorizer and answers for the integration.

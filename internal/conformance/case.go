@@ -39,6 +39,26 @@ type Case struct {
 	JWKS    json.RawMessage `json:"jwks"`
 }
 
+// LambdaAuthorizerCase reports whether an authorizers/ case is about Lambda authorizers (issue 11 scope 1), not
+// Cognito or API keys (operation-security-overrides-root is a Cognito case).
+func LambdaAuthorizerCase(id string) bool {
+	name := strings.TrimPrefix(id, "authorizers/")
+	for _, p := range []string{"token-", "request-", "policy-", "context-value-types-stringified", "root-security-"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// FunctionOutput is a recorded function output (functionResponse, functions:): payload (any JSON), raw bytes,
+// and/or a function error.
+type FunctionOutput struct {
+	Payload       json.RawMessage `json:"payload"`
+	Raw           *string         `json:"raw"`
+	FunctionError string          `json:"functionError"`
+}
+
 // Sequence is the case's requests with their expectations: Requests/Expects, or the one Request/Expect.
 func (c *Case) Sequence() ([]Request, []Expect) {
 	if len(c.Requests) > 0 {
