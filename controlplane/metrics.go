@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/proxyplus/proxyplus/internal/metricsreg"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -28,16 +30,9 @@ func NewReloadMetrics(reg prometheus.Registerer) *ReloadMetrics {
 		last: prometheus.NewGauge(prometheus.GaugeOpts{Name: "proxyplus_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last reload that published a configuration."}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.reloads, m.duration, m.last} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					panic(err)
-				}
-			}
-		}
-	}
+	m.reloads = metricsreg.Register(reg, m.reloads)
+	m.duration = metricsreg.Register(reg, m.duration)
+	m.last = metricsreg.Register(reg, m.last)
 	return m
 }
 

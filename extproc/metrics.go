@@ -1,9 +1,10 @@
 package extproc
 
 import (
-	"errors"
 	"sync"
 	"time"
+
+	"github.com/proxyplus/proxyplus/internal/metricsreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -61,16 +62,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "ext_proc streams open now (one per request Envoy is processing)."}),
 		fns: map[string]*functionMetrics{},
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.invocations, m.errors, m.throttles, m.duration, m.answers, m.refusals, m.streams} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					panic(err)
-				}
-			}
-		}
-	}
+	m.invocations = metricsreg.Register(reg, m.invocations)
+	m.errors = metricsreg.Register(reg, m.errors)
+	m.throttles = metricsreg.Register(reg, m.throttles)
+	m.duration = metricsreg.Register(reg, m.duration)
+	m.answers = metricsreg.Register(reg, m.answers)
+	m.refusals = metricsreg.Register(reg, m.refusals)
+	m.streams = metricsreg.Register(reg, m.streams)
 	return m
 }
 

@@ -1,7 +1,7 @@
 package funchost
 
 import (
-	"errors"
+	"github.com/proxyplus/proxyplus/internal/metricsreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -25,16 +25,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "proxyplus_funchost_throttles_total",
 			Help: "Invocations of local functions refused with TooManyRequestsException (all instances busy, queue full)."}, []string{"function"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.invocations, m.coldStarts, m.throttles} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					panic(err)
-				}
-			}
-		}
-	}
+	m.invocations = metricsreg.Register(reg, m.invocations)
+	m.coldStarts = metricsreg.Register(reg, m.coldStarts)
+	m.throttles = metricsreg.Register(reg, m.throttles)
 	return m
 }
 

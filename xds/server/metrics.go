@@ -1,8 +1,7 @@
 package server
 
 import (
-	"errors"
-	"fmt"
+	"github.com/proxyplus/proxyplus/internal/metricsreg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,51 +23,35 @@ type Metrics struct {
 // prometheus.MustRegister.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
-		snapshotInfo: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		snapshotInfo: metricsreg.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "proxyplus_snapshot_info",
 			Help: "Always 1; the version label is the content-hash version of the xDS snapshot currently served.",
 		}, []string{"version"})),
-		snapshotGeneration: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		snapshotGeneration: metricsreg.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "proxyplus_snapshot_generation",
 			Help: "Number of distinct snapshot versions published since the process started.",
 		})),
-		pushes: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		pushes: metricsreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proxyplus_snapshot_pushes_total",
 			Help: "xDS responses sent to clients (SotW, delta and fetch), by resource type URL.",
 		}, []string{"type_url"})),
-		nacks: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		nacks: metricsreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proxyplus_xds_nacks_total",
 			Help: "xDS requests carrying error_detail (configuration rejected by a client), by resource type URL.",
 		}, []string{"type_url"})),
-		connectedNodes: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		connectedNodes: metricsreg.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "proxyplus_xds_connected_nodes",
 			Help: "Nodes with at least one open xDS stream.",
 		})),
-		streams: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		streams: metricsreg.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "proxyplus_xds_streams",
 			Help: "Open xDS streams (SotW and delta).",
 		})),
-		translationErrors: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		translationErrors: metricsreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "proxyplus_translation_errors_total",
 			Help: "Configurations rejected before publishing (resource validation or snapshot consistency); the last good snapshot stays served.",
 		})),
 	}
-}
-
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("xds/server: registering metric: %v", err))
-	}
-	return c
 }
 
 func (m *Metrics) setSnapshot(version string, generation uint64) {
