@@ -404,16 +404,11 @@ func headerNameIsValid(n string) bool {
 	s := n
 	if n[0] == ':' {
 		s = n[1:]
-		if s == "" || asciiLower(s) != s {
+		if asciiLower(s) != s {
 			return false
 		}
 	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
+	return isToken(s)
 }
 
 // headerValueIsValid is HeaderUtility::headerValueIsValid (Envoy
