@@ -149,11 +149,6 @@ func (z *regexSizer) fits(stage string, segs []ir.Segment, f regexForm) bool {
 func all(int) bool  { return true }
 func none(int) bool { return false }
 
-// resourceRegex matches a resource under stage S, with every parameter captured.
-func resourceRegex(stage string, segs []ir.Segment) string {
-	return buildRegex(stage, segs, regexForm{spell: all, capture: all})
-}
-
 // pathMatch is how a route recognises its resource: a safe_regex on the path, and :path header matchers when the
 // resource's literal text does not fit one regex.
 type pathMatch struct {

@@ -9,6 +9,11 @@ import (
 	"github.com/proxyplus/proxyplus/ir"
 )
 
+// resourceRegex matches a resource under stage S, with every parameter captured.
+func resourceRegex(stage string, segs []ir.Segment) string {
+	return buildRegex(stage, segs, regexForm{spell: all, capture: all})
+}
+
 // legacyResourceRegex is the resource regex as generated before the RE2 program size work, with [^/] and '.'.
 func legacyResourceRegex(stage string, segs []ir.Segment) string {
 	re := resourceRegex(stage, segs)

@@ -126,11 +126,11 @@ func processorMockRoute(cfg *ir.Config, api ir.API, st ir.Stage, r ir.Route, rou
 	if err != nil {
 		return err
 	}
-	hm, err := enableFilter(HeaderMutationFilterName, lambdaContentTypeMutations())
+	hm, err := lambdaContentTypeFilterConfig()
 	if err != nil {
 		return err
 	}
-	pf[HeaderMutationFilterName] = hm[HeaderMutationFilterName]
+	pf[HeaderMutationFilterName] = hm
 	route.TypedPerFilterConfig = pf
 	return nil
 }

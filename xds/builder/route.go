@@ -185,11 +185,11 @@ func integrationRoute(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r 
 			return nil, err
 		}
 		// An empty function body keeps its Content-Type (OUT-15; localReplyConfig explains the mechanism).
-		hm, err := enableFilter(HeaderMutationFilterName, lambdaContentTypeMutations())
+		hm, err := lambdaContentTypeFilterConfig()
 		if err != nil {
 			return nil, err
 		}
-		pf[HeaderMutationFilterName] = hm[HeaderMutationFilterName]
+		pf[HeaderMutationFilterName] = hm
 		route.TypedPerFilterConfig = pf
 	case ir.HTTPProxy:
 		if err := httpProxyRoute(route, cfg.ExtProc.RouteKeys, z, api, st, r); err != nil {

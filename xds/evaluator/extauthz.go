@@ -100,14 +100,12 @@ func (e *Evaluator) ExtAuthzCheckRequest(sel *Selection, req *Request, meta map[
 		return nil, err
 	}
 	hs := map[string]string{}
-	var order []string
 	for _, h := range d.h.entries {
 		if v, ok := hs[h.k]; ok {
 			hs[h.k] = v + "," + h.v
 			continue
 		}
 		hs[h.k] = h.v
-		order = append(order, h.k)
 	}
 	path, _ := d.h.first(":path")
 	method, _ := d.h.first(":method")

@@ -293,17 +293,49 @@ func (e *Evaluator) ApplyExtProcHeaderMutation(req *Request, hm *extprocv3.Heade
 	fail := func(details, format string, a ...any) error {
 		return &ExtProcError{Status: e.extProcStatusOnError(), Details: details, Reason: fmt.Sprintf(format, a...)}
 	}
-	if len(hm.GetRemoveHeaders()) > e.hcm.maxHeadersCount || len(hm.GetSetHeaders()) > e.hcm.maxHeadersCount {
-		return fail("header_mutation_operation_count_exceeds_limit", "ext_proc header mutation exceeds the header count limit")
+	modelled := func(sh *corev3.HeaderValueOption) error {
+		if sh.GetAppendAction() != corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD {
+			return fmt.Errorf("evaluator: ext_proc set_headers append_action %v is not modelled", sh.GetAppendAction())
+		}
+		if sh.GetHeader().GetValue() != "" && len(sh.GetHeader().GetRawValue()) > 0 {
+			return fmt.Errorf("evaluator: ext_proc: only one of value or raw_value in the HeaderValue message should be set")
+		}
+		return nil
+	}
+	if f, err := applyHeaderMutation(h, hm, &rules, e.hcm.maxHeadersCount, modelled); err != nil {
+		return err
+	} else if f != nil {
+		return fail(f.details, "%s", f.reason)
+	}
+	if h.byteSize() > e.hcm.maxHeadersKB*1024 || len(h.entries) > e.hcm.maxHeadersCount {
+		return fail("header_mutation_result_exceeds_limit", "header mutation exceeds the HCM header limits")
+	}
+	req.decoded = d
+	return nil
+}
+
+// mutationFailure is a header mutation MutationUtils::applyHeaderMutations refuses: the
+// stream's details and the log reason.
+type mutationFailure struct{ details, reason string }
+
+// applyHeaderMutation is MutationUtils::applyHeaderMutations (Envoy source/extensions/filters/
+// http/ext_proc/mutation_utils.cc, main 1.37.0-dev, 321a098d81) on h: remove_headers, then
+// set_headers, stopping at the first failure, which it returns. check, if set, runs first on
+// every set_headers entry; its error (something not modelled) stops it too.
+func applyHeaderMutation(h *headerMap, hm *extprocv3.HeaderMutation, rules *mutationChecker, maxHeadersCount int, check func(*corev3.HeaderValueOption) error) (*mutationFailure, error) {
+	// responseHeaderSizeCheck: more removals or sets than max_headers_count fail it all.
+	if len(hm.GetRemoveHeaders()) > maxHeadersCount || len(hm.GetSetHeaders()) > maxHeadersCount {
+		return &mutationFailure{"header_mutation_operation_count_exceeds_limit", "ext_proc header mutation exceeds the header count limit"}, nil
 	}
 	for _, r := range hm.GetRemoveHeaders() {
 		if !headerNameIsValid(r) {
-			return fail("header_mutation_remove_contains_invalid_character", "invalid character in remove_headers mutation %q", r)
+			return &mutationFailure{"header_mutation_remove_contains_invalid_character", fmt.Sprintf("invalid character in remove_headers mutation %q", r)}, nil
 		}
 		name := asciiLower(r)
+		// Checker::isAllowed(REMOVE): never host or ":" headers.
 		if strings.HasPrefix(name, ":") || name == "host" || !rules.allowed(name) {
 			if rules.disallowIsError {
-				return fail("header_mutation_remove_headers_failed", "invalid attempt to remove %s", name)
+				return &mutationFailure{"header_mutation_remove_headers_failed", fmt.Sprintf("invalid attempt to remove %s", name)}, nil
 			}
 			continue
 		}
@@ -313,38 +345,35 @@ func (e *Evaluator) ApplyExtProcHeaderMutation(req *Request, hm *extprocv3.Heade
 		if sh.GetHeader() == nil {
 			continue
 		}
-		if sh.GetAppendAction() != corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD {
-			return fmt.Errorf("evaluator: ext_proc set_headers append_action %v is not modelled", sh.GetAppendAction())
+		if check != nil {
+			if err := check(sh); err != nil {
+				return nil, err
+			}
 		}
-		if sh.GetHeader().GetValue() != "" && len(sh.GetHeader().GetRawValue()) > 0 {
-			return fmt.Errorf("evaluator: ext_proc: only one of value or raw_value in the HeaderValue message should be set")
-		}
+		// With the default runtime send_header_raw_value only raw_value is read.
 		key, value := sh.GetHeader().GetKey(), string(sh.GetHeader().GetRawValue())
 		if !headerNameIsValid(key) || !headerValueIsValid(value) {
-			return fail("header_mutation_set_contains_invalid_character", "invalid character in set_headers mutation %q: %q", key, value)
+			return &mutationFailure{"header_mutation_set_contains_invalid_character", fmt.Sprintf("invalid character in set_headers mutation %q: %q", key, value)}, nil
 		}
 		name := asciiLower(key)
 		// Checker::isAllowed (mutation_rules.cc): a ":" header cannot be appended to (the
 		// operation is APPEND when append is set and the header exists).
 		appendOp := sh.GetAppend().GetValue() && h.has(name)
-		ok := rules.allowed(name) && !(appendOp && strings.HasPrefix(name, ":")) && rules.validValue(name, value)
-		if !ok {
+		if !rules.allowed(name) || appendOp && strings.HasPrefix(name, ":") || !rules.validValue(name, value) {
 			if rules.disallowIsError {
-				return fail("header_mutation_set_headers_failed", "invalid attempt to modify %s", name)
+				return &mutationFailure{"header_mutation_set_headers_failed", fmt.Sprintf("invalid attempt to modify %s", name)}, nil
 			}
 			continue
 		}
+		// Only `append` is read (append_action is not): true adds a line (addCopy), false
+		// replaces every line (setCopy).
 		if sh.GetAppend().GetValue() {
 			h.add(name, value)
 		} else {
 			h.set(name, value)
 		}
 	}
-	if h.byteSize() > e.hcm.maxHeadersKB*1024 || len(h.entries) > e.hcm.maxHeadersCount {
-		return fail("header_mutation_result_exceeds_limit", "header mutation exceeds the HCM header limits")
-	}
-	req.decoded = d
-	return nil
+	return nil, nil
 }
 
 // allowed is Checker::isAllowed.
@@ -404,16 +433,11 @@ func headerNameIsValid(n string) bool {
 	s := n
 	if n[0] == ':' {
 		s = n[1:]
-		if s == "" || asciiLower(s) != s {
+		if asciiLower(s) != s {
 			return false
 		}
 	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
+	return isToken(s)
 }
 
 // headerValueIsValid is HeaderUtility::headerValueIsValid (Envoy

@@ -57,7 +57,10 @@ func (e *Evaluator) ImmediateResponse(sel *Selection, req *Request, resp *extpro
 	if e.hcm.extProc.rules != nil {
 		rules = *e.hcm.extProc.rules
 	}
-	modify := func(h *headerMap) { e.applyImmediateHeaders(h, ir.GetHeaders(), &rules) }
+	// The immediate response's header_mutation on the local reply's response headers, with
+	// replacing_message false. A failure stops it, as in Envoy; sendImmediateResponse only
+	// logs it, and past the limits (headerMutationResultCheck) the headers stay.
+	modify := func(h *headerMap) { _, _ = applyHeaderMutation(h, ir.GetHeaders(), &rules, e.hcm.maxHeadersCount, nil) }
 	routeHeaders := sel.rt != nil && sel.rt.direct == nil
 	if routeHeaders {
 		if _, err := e.decodeFilters(sel, d); err != nil {
@@ -93,63 +96,4 @@ func (e *Evaluator) receivedMetadata(sel *Selection, md *structpb.Struct) map[st
 		}
 	}
 	return out
-}
-
-// applyImmediateHeaders is MutationUtils::applyHeaderMutations (mutation_utils.cc) on the
-// local reply's response headers with replacing_message false. It returns at the first
-// failure, as Envoy does; sendImmediateResponse only logs it.
-func (e *Evaluator) applyImmediateHeaders(h *headerMap, hm *extprocv3.HeaderMutation, rules *mutationChecker) {
-	if hm == nil {
-		return
-	}
-	// responseHeaderSizeCheck: more removals or sets than max_headers_count fail it all.
-	if len(hm.GetRemoveHeaders()) > e.hcm.maxHeadersCount || len(hm.GetSetHeaders()) > e.hcm.maxHeadersCount {
-		return
-	}
-	for _, r := range hm.GetRemoveHeaders() {
-		if !headerNameIsValid(r) {
-			return
-		}
-		name := asciiLower(r)
-		// Checker::isAllowed(REMOVE): never host or ":" headers.
-		if strings.HasPrefix(name, ":") || name == "host" || !rules.allowed(name) {
-			if rules.disallowIsError {
-				return
-			}
-			continue
-		}
-		h.remove(name)
-	}
-	for _, sh := range hm.GetSetHeaders() {
-		if sh.GetHeader() == nil {
-			continue
-		}
-		// With the default runtime send_header_raw_value only raw_value is read.
-		key, value := sh.GetHeader().GetKey(), string(sh.GetHeader().GetRawValue())
-		if !headerNameIsValid(key) || !headerValueIsValid(value) {
-			return
-		}
-		name := asciiLower(key)
-		appendV := sh.GetAppend().GetValue()
-		// Checker::isAllowed: ":" headers cannot be appended to (APPEND when the header exists).
-		op := "set"
-		if appendV && h.has(name) {
-			op = "append"
-		}
-		ok := rules.allowed(name) && (!strings.HasPrefix(name, ":") || op != "append") && rules.validValue(name, value)
-		if !ok {
-			if rules.disallowIsError {
-				return
-			}
-			continue
-		}
-		// applyHeaderMutations reads only `append` (append_action is ignored): true adds a
-		// line (addCopy), false replaces every line (setCopy).
-		if appendV {
-			h.add(name, value)
-		} else {
-			h.set(name, value)
-		}
-	}
-	// headerMutationResultCheck: past the limits the error is logged; the headers stay.
 }

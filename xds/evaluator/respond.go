@@ -177,7 +177,7 @@ func (e *Evaluator) Reject(req *Request, rej *RejectedError) (*Response, error) 
 			return nil, err
 		}
 	}
-	return e.localReplyConn(&Selection{}, d, rej.Status, rej.Body, "", rej.Details, nil, false, true)
+	return e.localReplyModify(&Selection{}, d, rej.Status, rej.Body, "", rej.Details, nil, false, true, nil)
 }
 
 // repliesBeforeRequestEnd are the local replies Envoy sends while the request body, if
@@ -198,12 +198,8 @@ func (e *Evaluator) localReply(sel *Selection, d *decodedRequest, code int, body
 	return e.localReplyModify(sel, d, code, body, flags, details, meta, routeHeaders, false, nil)
 }
 
-// localReplyConn is localReply; closeConn forces connection: close (rejections).
-func (e *Evaluator) localReplyConn(sel *Selection, d *decodedRequest, code int, body, flags, details string, meta map[string]*structpb.Struct, routeHeaders, closeConn bool) (*Response, error) {
-	return e.localReplyModify(sel, d, code, body, flags, details, meta, routeHeaders, closeConn, nil)
-}
-
-// localReplyModify is localReplyConn with the sendLocalReply caller's modify_headers
+// localReplyModify is localReply with closeConn forcing connection: close (rejections) and
+// the sendLocalReply caller's modify_headers
 // (applied after the route's response headers, before the mappers: DownstreamFilterManager::
 // sendLocalReplyViaFilterChain's first EncodeFunction).
 func (e *Evaluator) localReplyModify(sel *Selection, d *decodedRequest, code int, body, flags, details string, meta map[string]*structpb.Struct, routeHeaders, closeConn bool, modify func(*headerMap)) (*Response, error) {

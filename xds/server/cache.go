@@ -70,10 +70,9 @@ type typeResources struct {
 // publishedResource is one resource, marshalled once and shared by every response.
 type publishedResource struct {
 	name    string
-	version string // content hash of wire
-	source  any    // the published object, to recognise it unchanged in the next generation
-	wire    []byte
-	any     *anypb.Any
+	version string     // content hash of wire
+	source  any        // the published object, to recognise it unchanged in the next generation
+	any     *anypb.Any // its Value is the wire form, marshalled once
 	delta   *discoveryv3.Resource
 }
 

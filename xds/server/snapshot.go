@@ -211,7 +211,7 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 				}
 			}
 			sum := sha256.Sum256(wire)
-			r := &publishedResource{name: name, version: hex.EncodeToString(sum[:versionBytes]), source: res, wire: wire}
+			r := &publishedResource{name: name, version: hex.EncodeToString(sum[:versionBytes]), source: res}
 			r.any = &anypb.Any{TypeUrl: typeURL, Value: wire}
 			r.delta = &discoveryv3.Resource{Name: name, Version: r.version, Resource: r.any}
 			tr.byName[name] = r
