@@ -109,18 +109,41 @@ func newFlagSet(e *env, name, usage string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags; parse errors are usage errors, and stray arguments are refused.
+// parse parses the flags of a command that takes no positional arguments; stray arguments are refused.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	_, err := parseArgs(fs, args, 0, "")
+	return err
+}
+
+// parseArgs parses flags given anywhere among the positional arguments (flag stops at the first non-flag) and
+// checks their number; "--" ends the flags.
+func parseArgs(fs *flag.FlagSet, args []string, want int, names string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
 		}
-		return usageError{err}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	if len(pos) != want {
+		if want == 0 {
+			return nil, usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(pos, " "))}
+		}
+		return nil, usageError{fmt.Errorf("want %s, got %d arguments", names, len(pos))}
 	}
-	return nil
+	return pos, nil
 }
 
 // multiFlag collects a repeatable flag.

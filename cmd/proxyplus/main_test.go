@@ -151,6 +151,11 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
+	// Every command parses its flags the same way (parseArgs): flags may follow a stray argument, which is
+	// refused by name.
+	if code, _, stderr := runCLI(t, "translate", "stray", "--api", "testdata/api.yaml", "--stage", "dev"); code != 2 || !strings.Contains(stderr, "unexpected arguments: stray") {
+		t.Errorf("translate with a stray argument: exit %d, %q", code, stderr)
+	}
 	if code, out, _ := runCLI(t, "--version"); code != 0 || !strings.HasPrefix(out, "proxyplus ") {
 		t.Errorf("--version: exit %d, %q", code, out)
 	}
