@@ -173,6 +173,7 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		defer b.mu.Unlock()
 		b.nextScopes = make(map[string]*builtScope, len(b.scopes))
 		b.nextKeys = make(map[apiIdentity][32]byte, len(b.keys))
+		b.gen++
 		var err error
 		if b.shared, err = sharedKey(cfg); err != nil {
 			return nil, err
@@ -193,6 +194,20 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		}, b.unknownHost())
 		if err != nil {
 			return nil, err
+		}
+	} else if b != nil {
+		rc, err := b.routeConfigurationWire(cfg)
+		if err != nil {
+			return nil, err
+		}
+		// Built in wire form and validated part by part (incremental.go).
+		res.Routes = []*routev3.RouteConfiguration{rc}
+		res.validated = map[*routev3.RouteConfiguration]bool{rc: true}
+		res.wire = func(x *routev3.RouteConfiguration) *routev3.RouteConfiguration {
+			if x == rc {
+				return x
+			}
+			return wireRouteConfiguration(x)
 		}
 	} else {
 		rc, err := routeConfiguration(cfg)
@@ -218,6 +233,7 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 	}
 	if b != nil {
 		b.scopes, b.keys = b.nextScopes, b.nextKeys
+		b.pruneRoutes()
 		b.nextScopes, b.nextKeys = nil, nil
 	}
 	return res, nil
