@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"hash"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -111,6 +112,7 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 	}
 	var diags diag.List
 	var processor map[string]diag.Diagnostic
+	var routes []ir.Route
 	for _, res := range def.GetResources() {
 		key, err := m.resourceKey(ctx, res)
 		if err != nil {
@@ -136,7 +138,7 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 		}
 		m.next[key] = e
 		diags = append(diags, e.diags...)
-		stage.Routes = append(stage.Routes, e.routes...)
+		routes = append(routes, e.routes...)
 		for name, d := range e.processor {
 			if processor == nil {
 				processor = map[string]diag.Diagnostic{}
@@ -144,7 +146,7 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 			processor[name] = d
 		}
 	}
-	SortRoutes(stage.Routes)
+	stage.Routes = sortedRoutes(routes)
 	if len(processor) > 0 {
 		for _, r := range stage.Routes {
 			if d, ok := processor[r.Name]; ok {
@@ -155,6 +157,21 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 		}
 	}
 	return diags, nil
+}
+
+// sortedRoutes is SortRoutes(routes) into a new slice: the same stable order, but sorting indices rather than
+// moving the routes (a route is a large struct; sort.SliceStable's swaps of 10,000 of them took 8 ms).
+func sortedRoutes(routes []ir.Route) []ir.Route {
+	idx := make([]int32, len(routes))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(a, b int32) int { return compareRoutes(&routes[a], &routes[b]) })
+	out := make([]ir.Route, len(routes))
+	for i, j := range idx {
+		out[i] = routes[j]
+	}
+	return out
 }
 
 // stageContext keys what translating a resource on st reads besides the resource: the file name (diagnostics
@@ -175,7 +192,9 @@ func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi
 	return k, nil
 }
 
-var deterministic = proto.MarshalOptions{Deterministic: true}
+// deterministic encodes for content keys. AllowPartial skips the required-field check, which proto3 messages
+// cannot fail and which took a third of the encoding time.
+var deterministic = proto.MarshalOptions{Deterministic: true, AllowPartial: true}
 
 // withoutResources is def without its resources (a shallow copy: for encoding only).
 func withoutResources(def *apigatewayv1.RestApi) proto.Message {
@@ -191,25 +210,34 @@ func withoutResources(def *apigatewayv1.RestApi) proto.Message {
 	return out.Interface()
 }
 
-// resourceKey is the content key of res on the stage of ctx: its id and path and each method's deterministic
-// encoding, by method name. (Resource has no other field; TestResourceKeyCoversResource checks that.)
+// resourceKey is the content key of res on the stage of ctx: its id and path and each method's name and
+// deterministic encoding. (Resource has no other field; TestResourceKeyCoversResource checks that.) Everything is
+// written into one buffer and hashed once: this runs for every resource of a changed API, so per-call overhead
+// counts (10,000 methods ≈ 5 ms).
 func (m *resourceMemo) resourceKey(ctx [sha256.Size]byte, res *apigatewayv1.Resource) (ir.SourceKey, error) {
-	h := sha256.New()
-	_, _ = h.Write(ctx[:])
-	writeString(h, res.GetId())
-	writeString(h, res.GetPath())
+	b := append(m.buf[:0], ctx[:]...)
+	b = appendField(b, res.GetId())
+	b = appendField(b, res.GetPath())
 	for _, name := range sortedMethods(res) {
-		writeString(h, name)
+		b = appendField(b, name)
+		start := len(b)
 		var err error
-		if m.buf, err = deterministic.MarshalAppend(m.buf[:0], res.GetResourceMethods()[name]); err != nil {
+		if b, err = deterministic.MarshalAppend(b, res.GetResourceMethods()[name]); err != nil {
 			return ir.SourceKey{}, err
 		}
-		writeBytes(h, m.buf)
+		b = appendLength(b, len(b)-start)
 	}
-	var k ir.SourceKey
-	h.Sum(k[:0])
-	return k, nil
+	m.buf = b
+	return sha256.Sum256(b), nil
 }
+
+// appendField appends s and its length after it (every field ends with its length: the concatenation parses
+// back from the end, so different contents never write the same bytes).
+func appendField(b []byte, s string) []byte {
+	return appendLength(append(b, s...), len(s))
+}
+
+func appendLength(b []byte, n int) []byte { return binary.LittleEndian.AppendUint32(b, uint32(n)) }
 
 // routeSource is the content key of the route of method on the resource of key.
 func routeSource(key ir.SourceKey, method string) ir.SourceKey {

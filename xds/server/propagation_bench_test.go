@@ -44,7 +44,7 @@ func benchmarkPropagation(b *testing.B, nAPIs, perAPI int) {
 		cancel()
 		<-served
 	}()
-	p := newPipeline()
+	p := newRevisionPipeline()
 	p.pub = srv.Publisher()
 	apis := fleetAPIs(nAPIs, perAPI)
 	routes := make([]string, len(apis))
@@ -66,12 +66,14 @@ func benchmarkPropagation(b *testing.B, nAPIs, perAPI int) {
 	for b.Loop() {
 		start := time.Now()
 		methods["PATCH"] = added
+		p.edited(apis[0].GetId())
 		p.run(b, apis)
 		clients.waitB(b, resourcev3.RouteType+" "+p.pub.version)
 		lat = append(lat, time.Since(start))
 
 		b.StopTimer()
 		delete(methods, "PATCH")
+		p.edited(apis[0].GetId())
 		p.run(b, apis)
 		clients.waitB(b, resourcev3.RouteType+" "+p.pub.version)
 		b.StartTimer()
