@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"slices"
+	"strconv"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -106,7 +107,7 @@ type resourceMemo struct {
 // translateStage fills stage.Routes from def's resources (translateResource through the cache) and returns the
 // resources' diagnostics and the stage's processor-route finding, as translateStage without a cache does.
 func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage, stage *ir.Stage) (diag.List, error) {
-	ctx, err := m.stageContext(file, main, def, st)
+	ctx, err := m.stageContext(file, main, def, st, len(stage.DeploymentID))
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +128,9 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 			e.routes, e.diags = translateResource(file, def, *stage, res)
 			for i := range e.routes {
 				r := &e.routes[i]
-				r.Source = routeSource(key, r.Method)
+				if r.Source, err = m.routeSource(ctx, res, r.Method); err != nil {
+					return nil, err
+				}
 				if d, bad := checkProcessorRoute(file, api, *stage, *r); bad {
 					if e.processor == nil {
 						e.processor = map[string]diag.Diagnostic{}
@@ -167,6 +170,9 @@ func sortedRoutes(routes []ir.Route) []ir.Route {
 		idx[i] = int32(i)
 	}
 	slices.SortStableFunc(idx, func(a, b int32) int { return compareRoutes(&routes[a], &routes[b]) })
+	if len(routes) == 0 {
+		return nil // as SortRoutes leaves a stage without routes
+	}
 	out := make([]ir.Route, len(routes))
 	for i, j := range idx {
 		out[i] = routes[j]
@@ -177,9 +183,13 @@ func sortedRoutes(routes []ir.Route) []ir.Route {
 // stageContext keys what translating a resource on st reads besides the resource: the file name (diagnostics
 // name it), the definition serving the stage and the API's own definition without their resources (API-wide
 // settings, authorizers, gateway responses, the declared stages), and the stage.
-func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage) ([sha256.Size]byte, error) {
+func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage, deploymentIDLen int) ([sha256.Size]byte, error) {
 	h := sha256.New()
 	writeString(h, file)
+	// The processor-route check encodes the deployment id; one derived from the definition's content
+	// (deploymentID) changes with every edit but always has the same length and alphabet, which is all the check
+	// depends on, so only its length is keyed (a declared one is in st).
+	writeString(h, strconv.Itoa(deploymentIDLen))
 	for _, msg := range []proto.Message{withoutResources(main), withoutResources(def), st} {
 		var err error
 		if m.buf, err = deterministic.MarshalAppend(m.buf[:0], msg); err != nil {
@@ -239,14 +249,22 @@ func appendField(b []byte, s string) []byte {
 
 func appendLength(b []byte, n int) []byte { return binary.LittleEndian.AppendUint32(b, uint32(n)) }
 
-// routeSource is the content key of the route of method on the resource of key.
-func routeSource(key ir.SourceKey, method string) ir.SourceKey {
-	h := sha256.New()
-	_, _ = h.Write(key[:])
-	writeString(h, method)
-	var k ir.SourceKey
-	h.Sum(k[:0])
-	return k
+// routeSource is the content key of the route of method on res, on the stage of ctx: as resourceKey, with that
+// method only, so an edit of one method gives that method's route alone a new key (the builder rebuilds that
+// route only). Computed for the resources translated afresh only.
+func (m *resourceMemo) routeSource(ctx [sha256.Size]byte, res *apigatewayv1.Resource, method string) (ir.SourceKey, error) {
+	b := append(m.buf[:0], ctx[:]...)
+	b = appendField(b, res.GetId())
+	b = appendField(b, res.GetPath())
+	b = appendField(b, method)
+	start := len(b)
+	var err error
+	if b, err = deterministic.MarshalAppend(b, res.GetResourceMethods()[method]); err != nil {
+		return ir.SourceKey{}, err
+	}
+	b = appendLength(b, len(b)-start)
+	m.buf = b
+	return sha256.Sum256(b), nil
 }
 
 // writeString and writeBytes write length-prefixed fields, so that different splits hash differently.

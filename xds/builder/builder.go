@@ -37,6 +37,7 @@ type Builder struct {
 	// counts Builds, to drop the entries the latest one did not use.
 	routes map[routeCacheKey]*cachedRoute
 	gen    uint64
+	built  int // resource routes the latest Build built afresh (not from routes), for tests
 
 	// filled during a Build, swapped in at its end
 	nextScopes map[string]*builtScope

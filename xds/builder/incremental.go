@@ -251,6 +251,7 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 					continue
 				}
 			}
+			b.built++
 			routes, err := resourceRoutes(cfg, z, api, st, r)
 			if err != nil {
 				return vh, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)

@@ -174,6 +174,7 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		b.nextScopes = make(map[string]*builtScope, len(b.scopes))
 		b.nextKeys = make(map[apiIdentity][32]byte, len(b.keys))
 		b.gen++
+		b.built = 0
 		var err error
 		if b.shared, err = sharedKey(cfg); err != nil {
 			return nil, err
