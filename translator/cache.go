@@ -51,6 +51,7 @@ type cachedAPI struct {
 	api       ir.API
 	diags     diag.List
 	resources map[ir.SourceKey]*cachedResource
+	orders    map[string]stageOrder
 	used      uint64
 }
 
@@ -78,10 +79,11 @@ func (c *Cache) TranslateAPI(source, revision string, in Input) (ir.API, diag.Li
 	}
 	memo := &resourceMemo{next: map[ir.SourceKey]*cachedResource{}}
 	if prev != nil {
-		memo.prev = prev.resources
+		memo.prev, memo.prevOrders = prev.resources, prev.orders
 	}
 	api, diags := translateAPI(in, memo)
-	c.apis[source] = &cachedAPI{revision: revision, api: api, diags: diags, resources: memo.next, used: c.gen}
+	c.apis[source] = &cachedAPI{revision: revision, api: api, diags: diags, resources: memo.next,
+		orders: memo.nextOrders, used: c.gen}
 	return api, diags
 }
 
@@ -100,8 +102,9 @@ func (c *Cache) Prune() {
 
 // resourceMemo translates the resources of one API translation through the previous translation's results.
 type resourceMemo struct {
-	prev, next map[ir.SourceKey]*cachedResource
-	buf        []byte
+	prev, next             map[ir.SourceKey]*cachedResource
+	prevOrders, nextOrders map[string]stageOrder // by stage name
+	buf                    []byte
 }
 
 // translateStage fills stage.Routes from def's resources (translateResource through the cache) and returns the
@@ -113,7 +116,9 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 	}
 	var diags diag.List
 	var processor map[string]diag.Diagnostic
-	var routes []ir.Route
+	prevOrder := m.prevOrders[stage.Name]
+	entries := make([]*cachedResource, 0, len(def.GetResources()))
+	refs := make([]*ir.Route, 0, len(prevOrder.perm))
 	for _, res := range def.GetResources() {
 		key, err := m.resourceKey(ctx, res)
 		if err != nil {
@@ -140,8 +145,11 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 			}
 		}
 		m.next[key] = e
+		entries = append(entries, e)
 		diags = append(diags, e.diags...)
-		routes = append(routes, e.routes...)
+		for i := range e.routes {
+			refs = append(refs, &e.routes[i])
+		}
 		for name, d := range e.processor {
 			if processor == nil {
 				processor = map[string]diag.Diagnostic{}
@@ -149,7 +157,20 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 			processor[name] = d
 		}
 	}
-	stage.Routes = sortedRoutes(routes)
+	perm := prevOrder.perm
+	if !sameOrder(prevOrder.entries, entries) {
+		perm = sortOrder(refs)
+	}
+	if m.nextOrders == nil {
+		m.nextOrders = map[string]stageOrder{}
+	}
+	m.nextOrders[stage.Name] = stageOrder{entries: entries, perm: perm}
+	if len(refs) > 0 {
+		stage.Routes = make([]ir.Route, len(refs))
+		for i, j := range perm {
+			stage.Routes[i] = *refs[j]
+		}
+	}
 	if len(processor) > 0 {
 		for _, r := range stage.Routes {
 			if d, ok := processor[r.Name]; ok {
@@ -162,22 +183,47 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 	return diags, nil
 }
 
-// sortedRoutes is SortRoutes(routes) into a new slice: the same stable order, but sorting indices rather than
-// moving the routes (a route is a large struct; sort.SliceStable's swaps of 10,000 of them took 8 ms).
-func sortedRoutes(routes []ir.Route) []ir.Route {
-	idx := make([]int32, len(routes))
-	for i := range idx {
-		idx[i] = int32(i)
+// stageOrder is a stage's routes as last translated: the resources' entries in definition order and the
+// permutation SortRoutes applies to their routes, concatenated.
+type stageOrder struct {
+	entries []*cachedResource
+	perm    []int32
+}
+
+// sortOrder is the permutation SortRoutes applies to routes: the same stable order, computed on indices rather
+// than by moving routes (a route is a large struct; sort.SliceStable's swaps of 10,000 of them took 8 ms).
+func sortOrder(routes []*ir.Route) []int32 {
+	perm := make([]int32, len(routes))
+	for i := range perm {
+		perm[i] = int32(i)
 	}
-	slices.SortStableFunc(idx, func(a, b int32) int { return compareRoutes(&routes[a], &routes[b]) })
-	if len(routes) == 0 {
-		return nil // as SortRoutes leaves a stage without routes
+	slices.SortStableFunc(perm, func(a, b int32) int { return compareRoutes(routes[a], routes[b]) })
+	return perm
+}
+
+// sameOrder reports whether routes concatenated from cur sort as those of prev did: position by position, each
+// route compares equal (compareRoutes) to the one before. A stable sort's result depends only on those
+// comparisons, so the previous permutation then still applies; an edit that changes no path or method (most
+// edits) costs no sort. O(resources) when the entries are the same.
+func sameOrder(prev, cur []*cachedResource) bool {
+	if len(prev) != len(cur) || len(prev) == 0 {
+		return false
 	}
-	out := make([]ir.Route, len(routes))
-	for i, j := range idx {
-		out[i] = routes[j]
+	for i, p := range prev {
+		c := cur[i]
+		if p == c {
+			continue
+		}
+		if len(p.routes) != len(c.routes) {
+			return false
+		}
+		for j := range p.routes {
+			if compareRoutes(&p.routes[j], &c.routes[j]) != 0 {
+				return false
+			}
+		}
 	}
-	return out
+	return true
 }
 
 // stageContext keys what translating a resource on st reads besides the resource: the file name (diagnostics
