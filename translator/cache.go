@@ -57,7 +57,8 @@ type cachedAPI struct {
 
 // cachedResource is one resource translated on one stage.
 type cachedResource struct {
-	routes []ir.Route
+	// routes point into the stage's Routes of the latest translation (translateStage).
+	routes []*ir.Route
 	diags  diag.List
 	// processor holds the processor-route findings of the routes that have one, by route name (almost always
 	// empty); translateStage reports the first in route order.
@@ -130,9 +131,12 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 		}
 		if !ok {
 			e = &cachedResource{}
-			e.routes, e.diags = translateResource(file, def, *stage, res)
-			for i := range e.routes {
-				r := &e.routes[i]
+			var routes []ir.Route
+			routes, e.diags = translateResource(file, def, *stage, res)
+			e.routes = make([]*ir.Route, len(routes))
+			for i := range routes {
+				r := &routes[i]
+				e.routes[i] = r
 				if r.Source, err = m.routeSource(ctx, res, r.Method); err != nil {
 					return nil, err
 				}
@@ -147,9 +151,7 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 		m.next[key] = e
 		entries = append(entries, e)
 		diags = append(diags, e.diags...)
-		for i := range e.routes {
-			refs = append(refs, &e.routes[i])
-		}
+		refs = append(refs, e.routes...)
 		for name, d := range e.processor {
 			if processor == nil {
 				processor = map[string]diag.Diagnostic{}
@@ -167,8 +169,19 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 	m.nextOrders[stage.Name] = stageOrder{entries: entries, perm: perm}
 	if len(refs) > 0 {
 		stage.Routes = make([]ir.Route, len(refs))
+		at := make([]int32, len(refs)) // at[j]: where route j of the concatenation went
 		for i, j := range perm {
 			stage.Routes[i] = *refs[j]
+			at[j] = int32(i)
+		}
+		// The entries now refer to the routes of the translation returned (which is not modified), so the cache
+		// keeps no copy of its own (P5, retained heap per route) and no earlier translation's routes alive.
+		k := 0
+		for _, e := range entries {
+			for j := range e.routes {
+				e.routes[j] = &stage.Routes[at[k]]
+				k++
+			}
 		}
 	}
 	if len(processor) > 0 {
@@ -218,7 +231,7 @@ func sameOrder(prev, cur []*cachedResource) bool {
 			return false
 		}
 		for j := range p.routes {
-			if compareRoutes(&p.routes[j], &c.routes[j]) != 0 {
+			if compareRoutes(p.routes[j], c.routes[j]) != 0 {
 				return false
 			}
 		}
