@@ -20,7 +20,7 @@ import (
 // the Builder keeps, per (resource, method) route, its validated wire encoding, keyed by the route's content key
 // (ir.Route.Source, set by translator.Cache from the content of the method, resource, stage and API it came from)
 // and a key of the context the builder adds (the configuration without its APIs, the signing key, the API without
-// its stages, the stage without its routes: everything resourceRoutes reads besides the route). A cached route is
+// its stages, the stage without its routes: everything appendResourceRoutes reads besides the route). A cached route is
 // neither built nor validated nor marshalled again; only new or changed routes are.
 //
 // The RouteConfiguration's wire form is then assembled from those encodings: a repeated message field's encoding
@@ -260,7 +260,7 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 				}
 			}
 			b.built++
-			routes, err := resourceRoutes(cfg, z, api, st, r)
+			routes, err := appendResourceRoutes(nil, cfg, z, api, st, r)
 			if err != nil {
 				return vh, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 			}
@@ -288,7 +288,7 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 	return vh, nil
 }
 
-// routeContext keys what resourceRoutes reads besides the route: the configuration-wide settings (b.shared), the
+// routeContext keys what appendResourceRoutes reads besides the route: the configuration-wide settings (b.shared), the
 // API without its stages, the stage without its routes.
 func (b *Builder) routeContext(api ir.API, st ir.Stage) ([sha256.Size]byte, error) {
 	h := sha256.New()

@@ -104,11 +104,9 @@ func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*rou
 		return nil, err
 	}
 	for _, r := range st.Routes {
-		routes, err := resourceRoutes(cfg, z, api, st, r)
-		if err != nil {
+		if out, err = appendResourceRoutes(out, cfg, z, api, st, r); err != nil {
 			return nil, err
 		}
-		out = append(out, routes...)
 	}
 	return append(out, stageTail(api, st)), nil
 }
@@ -145,29 +143,30 @@ func stageTail(api ir.API, st ir.Stage) *routev3.Route {
 	return route
 }
 
-// resourceRoutes are the routes of one (resource, method) pair (two for a MOCK whose answers depend on the
-// request template). They depend on the route, its stage and API without their other routes, and the
+// appendResourceRoutes appends the routes of one (resource, method) pair (two for a MOCK whose answers depend on
+// the request template). They depend on the route, its stage and API without their other routes, and the
 // configuration-wide settings only (Builder caches them on that basis).
-func resourceRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route) ([]*routev3.Route, error) {
+func appendResourceRoutes(out []*routev3.Route, cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route) ([]*routev3.Route, error) {
 	pm, err := resourceMatch(z, st.Name, r.Segments)
 	if err != nil {
 		return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
 	}
-	var out []*routev3.Route
+	n := len(out)
 	if r.Integration.Type == ir.Mock && api.Refusal(r) == nil {
-		out, err = mockRoutes(cfg, api, st, r, pm)
+		routes, err := mockRoutes(cfg, api, st, r, pm)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", r.Name, err)
 		}
+		out = append(out, routes...)
 	} else {
 		route, err := integrationRoute(cfg, z, api, st, r, pm)
 		if err != nil {
 			return nil, fmt.Errorf("resource %s (%s %s), route %s: %w", r.ResourceID, r.Method, r.ResourcePath, r.Name, err)
 		}
 		route.Name = r.Name
-		out = []*routev3.Route{route}
+		out = append(out, route)
 	}
-	for _, route := range out {
+	for _, route := range out[n:] {
 		markAccessLogStage(route, api, st) // a stage with its own access-log format logs all its routes (accesslog.go)
 	}
 	return out, nil
