@@ -29,15 +29,17 @@ import (
 //     of its stage context (the file name, the definition without its resources, the API's own definition
 //     without its resources, the stage): everything translateResource and the processor-route check read. A
 //     change of an API- or stage-level setting changes the context and so retranslates every resource of the
-//     stage. Cross-route steps stay whole and cheap: the routes are sorted again (O(n log n) comparisons of
-//     segment kinds) and the stage's processor-route finding is the first failing route in that order, as
-//     TranslateAPI gives it.
+//     stage. Cross-route steps stay whole and cheap: the first-match order is SortRoutes' stable order,
+//     computed again (O(n log n) comparisons on indices) unless every route compares equal, position by position,
+//     to the previous translation's (O(n), sameOrder: an edit that changes no path or method), and the stage's
+//     processor-route finding is the first failing route in that order, as TranslateAPI gives it.
 //
 // Routes coming out of a Cache carry their content key (ir.Route.Source), which xds/builder's Builder keys its
 // per-route cache on. A Cache's translation equals TranslateAPI's apart from Source (TestCacheMatchesTranslateAPI).
 //
-// Memory is bounded: per source, only the resources of its latest translation are kept; Prune drops the sources
-// not translated since the previous Prune. The ir.API values returned share their data with the cache and must
+// Memory is bounded: per source, only the resources of its latest translation are kept, and they point into the
+// routes of that translation rather than holding copies; Prune drops the sources not translated since the
+// previous Prune. The ir.API values returned share their data with the cache and must
 // not be modified (the control plane keeps them as they are). Safe for concurrent use.
 type Cache struct {
 	mu   sync.Mutex
