@@ -123,10 +123,7 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 	entries := make([]*cachedResource, 0, len(def.GetResources()))
 	refs := make([]*ir.Route, 0, len(prevOrder.perm))
 	for _, res := range def.GetResources() {
-		key, err := m.resourceKey(ctx, res)
-		if err != nil {
-			return nil, err
-		}
+		key := m.resourceKey(ctx, res)
 		e, ok := m.next[key] // two resources of one content (a duplicate): one entry
 		if !ok {
 			e, ok = m.prev[key]
@@ -139,9 +136,7 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 			for i := range routes {
 				r := &routes[i]
 				e.routes[i] = r
-				if r.Source, err = m.routeSource(ctx, res, r.Method); err != nil {
-					return nil, err
-				}
+				r.Source = m.routeSource(ctx, res, r.Method)
 				if d, bad := checkProcessorRoute(file, api, *stage, *r); bad {
 					if e.processor == nil {
 						e.processor = map[string]diag.Diagnostic{}
@@ -282,24 +277,21 @@ func withoutResources(def *apigatewayv1.RestApi) proto.Message {
 }
 
 // resourceKey is the content key of res on the stage of ctx: its id and path and each method's name and
-// deterministic encoding. (Resource has no other field; TestResourceKeyCoversResource checks that.) Everything is
-// written into one buffer and hashed once: this runs for every resource of a changed API, so per-call overhead
-// counts (10,000 methods ≈ 5 ms).
-func (m *resourceMemo) resourceKey(ctx [sha256.Size]byte, res *apigatewayv1.Resource) (ir.SourceKey, error) {
+// fingerprint (fingerprint.go). (Resource has no other field; TestResourceKeyCoversResource checks that.)
+// Everything is written into one buffer and hashed once: this runs for every resource of a changed API, so
+// per-call overhead counts.
+func (m *resourceMemo) resourceKey(ctx [sha256.Size]byte, res *apigatewayv1.Resource) ir.SourceKey {
 	b := append(m.buf[:0], ctx[:]...)
 	b = appendField(b, res.GetId())
 	b = appendField(b, res.GetPath())
 	for _, name := range sortedMethods(res) {
 		b = appendField(b, name)
 		start := len(b)
-		var err error
-		if b, err = deterministic.MarshalAppend(b, res.GetResourceMethods()[name]); err != nil {
-			return ir.SourceKey{}, err
-		}
+		b = appendMethodFingerprint(b, res.GetResourceMethods()[name])
 		b = appendLength(b, len(b)-start)
 	}
 	m.buf = b
-	return sha256.Sum256(b), nil
+	return sha256.Sum256(b)
 }
 
 // appendField appends s and its length after it (every field ends with its length: the concatenation parses
@@ -313,19 +305,16 @@ func appendLength(b []byte, n int) []byte { return binary.LittleEndian.AppendUin
 // routeSource is the content key of the route of method on res, on the stage of ctx: as resourceKey, with that
 // method only, so an edit of one method gives that method's route alone a new key (the builder rebuilds that
 // route only). Computed for the resources translated afresh only.
-func (m *resourceMemo) routeSource(ctx [sha256.Size]byte, res *apigatewayv1.Resource, method string) (ir.SourceKey, error) {
+func (m *resourceMemo) routeSource(ctx [sha256.Size]byte, res *apigatewayv1.Resource, method string) ir.SourceKey {
 	b := append(m.buf[:0], ctx[:]...)
 	b = appendField(b, res.GetId())
 	b = appendField(b, res.GetPath())
 	b = appendField(b, method)
 	start := len(b)
-	var err error
-	if b, err = deterministic.MarshalAppend(b, res.GetResourceMethods()[method]); err != nil {
-		return ir.SourceKey{}, err
-	}
+	b = appendMethodFingerprint(b, res.GetResourceMethods()[method])
 	b = appendLength(b, len(b)-start)
 	m.buf = b
-	return sha256.Sum256(b), nil
+	return sha256.Sum256(b)
 }
 
 // writeString and writeBytes write length-prefixed fields, so that different splits hash differently.
