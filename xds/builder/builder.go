@@ -38,6 +38,8 @@ type Builder struct {
 	routes map[routeCacheKey]*cachedRoute
 	gen    uint64
 	built  int // resource routes the latest Build built afresh (not from routes), for tests
+	// anys are the Anys of listeners and clusters the latest Build validated (validateAnysMemo).
+	anys map[[sha256.Size]byte]bool
 
 	// filled during a Build, swapped in at its end
 	nextScopes map[string]*builtScope

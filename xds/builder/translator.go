@@ -37,6 +37,8 @@ type Resources struct {
 	wire func(*routev3.RouteConfiguration) *routev3.RouteConfiguration
 	// validated are route configurations a Builder reused from a Build that validated them.
 	validated map[*routev3.RouteConfiguration]bool
+	// anys, set by a Builder, skips Anys its previous Build validated (validateAnysMemo).
+	anys *anyMemo
 }
 
 // ByType returns the resources keyed by xDS type URL, the shape snapshots take. Route configurations are in
@@ -120,7 +122,7 @@ func (r *Resources) Validate() error {
 		if err := l.ValidateAll(); err != nil {
 			return fmt.Errorf("listener %q: %w", l.GetName(), err)
 		}
-		if err := validateAnys(l.ProtoReflect(), "listener "+strconv.Quote(l.GetName())); err != nil {
+		if err := validateAnysMemo(l.ProtoReflect(), "listener "+strconv.Quote(l.GetName()), r.anys); err != nil {
 			return err
 		}
 	}
@@ -141,7 +143,7 @@ func (r *Resources) Validate() error {
 		if err := c.ValidateAll(); err != nil {
 			return fmt.Errorf("cluster %q: %w", c.GetName(), err)
 		}
-		if err := validateAnys(c.ProtoReflect(), "cluster "+strconv.Quote(c.GetName())); err != nil {
+		if err := validateAnysMemo(c.ProtoReflect(), "cluster "+strconv.Quote(c.GetName()), r.anys); err != nil {
 			return err
 		}
 	}
@@ -229,12 +231,16 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 	if b != nil && scopes != nil {
 		b.finish(res)
 	}
+	if b != nil {
+		res.anys = &anyMemo{prev: b.anys, next: map[[32]byte]bool{}}
+	}
 	if err := res.Validate(); err != nil {
 		return nil, err
 	}
 	if b != nil {
 		b.scopes, b.keys = b.nextScopes, b.nextKeys
 		b.pruneRoutes()
+		b.anys, res.anys = res.anys.next, nil
 		b.nextScopes, b.nextKeys = nil, nil
 	}
 	return res, nil
