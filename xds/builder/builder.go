@@ -38,6 +38,8 @@ type Builder struct {
 	routes map[routeCacheKey]*cachedRoute
 	gen    uint64
 	built  int // resource routes the latest Build built afresh (not from routes), for tests
+	// assembled are the RouteConfigurations of this Build that are in wire form and validated already.
+	assembled map[*routev3.RouteConfiguration]bool
 	// anys are the Anys of listeners and clusters the latest Build validated (validateAnysMemo).
 	anys map[[sha256.Size]byte]bool
 
@@ -89,6 +91,7 @@ func (b *Builder) reuse(cfg *ir.Config, name string, apis []int) *routev3.RouteC
 	prev, ok := b.scopes[name]
 	if ok && prev.wire != nil && slices.Equal(prev.keys, keys) {
 		b.nextScopes[name] = prev
+		b.assembled[prev.wire] = true
 		return prev.wire
 	}
 	b.nextScopes[name] = &builtScope{keys: keys}
@@ -104,7 +107,9 @@ func (b *Builder) finish(res *Resources) {
 		if s == nil {
 			continue
 		}
-		if s.wire == rc {
+		if b.assembled[rc] {
+			// Reused, or assembled in wire form and validated (routeConfigurationWire).
+			s.wire = rc
 			if res.validated == nil {
 				res.validated = map[*routev3.RouteConfiguration]bool{}
 			}

@@ -129,14 +129,15 @@ func splitAt(b []byte, num protowire.Number) (head, tail []byte, err error) {
 	return b, nil, nil
 }
 
-// routeConfigurationWire builds cfg's single RouteConfiguration (routeConfiguration) in wire form, validated,
-// from b's per-route cache.
-func (b *Builder) routeConfigurationWire(cfg *ir.Config) (*routev3.RouteConfiguration, error) {
+// routeConfigurationWire builds, in wire form and validated, from b's per-route cache, the RouteConfiguration
+// name holding the virtual hosts of cfg.APIs[i] for i in apis, and the unknown-host one unless an API claims
+// every host (routeConfiguration) or alwaysCatchAll (a scope of the split, scopedRouteConfigurations).
+func (b *Builder) routeConfigurationWire(cfg *ir.Config, name string, apis []int, alwaysCatchAll bool) (*routev3.RouteConfiguration, error) {
 	if b.routes == nil {
 		b.routes = map[routeCacheKey]*cachedRoute{}
 	}
-	where := fmt.Sprintf("route configuration %q:", RouteConfigName)
-	shell := &routev3.RouteConfiguration{Name: RouteConfigName, IgnorePortInHostMatching: true}
+	where := fmt.Sprintf("route configuration %q:", name)
+	shell := &routev3.RouteConfiguration{Name: name, IgnorePortInHostMatching: true}
 	if err := shell.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("%s %w", where, err)
 	}
@@ -152,7 +153,8 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config) (*routev3.RouteConfigur
 	var asm wireAssembly
 	z := newRegexSizer()
 	claimsAll := false
-	for _, api := range cfg.APIs {
+	for _, i := range apis {
+		api := cfg.APIs[i]
 		vh, err := b.virtualHostWire(cfg, z, api, where)
 		if err != nil {
 			return nil, err
@@ -166,8 +168,9 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config) (*routev3.RouteConfigur
 			claimsAll = claimsAll || d == "*"
 		}
 	}
-	if !claimsAll {
-		// A Host that names no API: 403 Forbidden (RTE-18), as routeConfiguration.
+	if !claimsAll || alwaysCatchAll {
+		// A Host that names no API: 403 Forbidden (RTE-18), as routeConfiguration; every scope of the split ends
+		// with it (scopedRouteConfigurations).
 		vh, err := virtualHostParts(b.unknownHost(), where)
 		if err != nil {
 			return nil, err
@@ -184,7 +187,7 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config) (*routev3.RouteConfigur
 		n := asm.vhs[i].size()
 		rest += protowire.SizeTag(routeConfigurationVirtualHostsField) + protowire.SizeBytes(n)
 	}
-	nameTail := protowire.AppendString(protowire.AppendTag(nil, routeConfigurationNameField, protowire.BytesType), RouteConfigName)
+	nameTail := protowire.AppendString(protowire.AppendTag(nil, routeConfigurationNameField, protowire.BytesType), name)
 	buf := make([]byte, 0, rest+len(nameTail))
 	buf = append(buf, rcHead...)
 	for i := range asm.vhs {
@@ -207,7 +210,7 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config) (*routev3.RouteConfigur
 		return nil, fmt.Errorf("%s assembled %d bytes, computed %d (a proxyplus bug)", where, len(buf), rest)
 	}
 	buf = append(buf, nameTail...)
-	out := &routev3.RouteConfiguration{Name: RouteConfigName}
+	out := &routev3.RouteConfiguration{Name: name}
 	out.ProtoReflect().SetUnknown(buf[:rest])
 	return out, nil
 }

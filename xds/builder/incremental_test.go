@@ -278,3 +278,42 @@ func TestIncrementalDerivedDeployment(t *testing.T) {
 		}
 	}
 }
+
+// TestIncrementalScopes: with several APIs (the split route configuration), an edit rebuilds one route of one
+// scope, and every scope equals a fresh build byte for byte.
+func TestIncrementalScopes(t *testing.T) {
+	var apis []*apigatewayv1.RestApi
+	for i := range 3 {
+		a := refapi.New(50)
+		a.Id = "scoped000" + string(rune('0'+i))
+		a.Stages[0].DeploymentId = "dep001"
+		apis = append(apis, a)
+	}
+	cache := translator.NewCache()
+	b := NewBuilder()
+	for pass, want := range []int{150, 1, 0} {
+		if pass == 1 {
+			apis[1].Resources[2].ResourceMethods["GET"].Integration.TimeoutInMillis = 1000
+		}
+		var out []ir.API
+		for _, a := range apis {
+			api, ds := cache.TranslateAPI(a.Id, "", translator.Input{File: a.Id, API: a})
+			if err := ds.Err(); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, api)
+		}
+		cfg := translator.Assemble(out, translator.Options{})
+		res, err := b.Build(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Routes) != 3 {
+			t.Fatalf("%d route configurations, want one per API", len(res.Routes))
+		}
+		checkSameAsFresh(t, "scoped", cfg, res)
+		if b.built != want {
+			t.Errorf("pass %d built %d routes, want %d", pass, b.built, want)
+		}
+	}
+}

@@ -177,6 +177,7 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		b.nextKeys = make(map[apiIdentity][32]byte, len(b.keys))
 		b.gen++
 		b.built = 0
+		b.assembled = map[*routev3.RouteConfiguration]bool{}
 		var err error
 		if b.shared, err = sharedKey(cfg); err != nil {
 			return nil, err
@@ -187,9 +188,20 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 	scopes := scopedSplit(cfg)
 	if scopes != nil {
 		var err error
-		var reuse func(string, []int) *routev3.RouteConfiguration
+		var reuse func(string, []int) (*routev3.RouteConfiguration, error)
 		if b != nil {
-			reuse = func(name string, apis []int) *routev3.RouteConfiguration { return b.reuse(cfg, name, apis) }
+			// A scope whose APIs are unchanged: the previous object; otherwise assembled from the per-route
+			// cache (incremental.go), in wire form and validated.
+			reuse = func(name string, apis []int) (*routev3.RouteConfiguration, error) {
+				if rc := b.reuse(cfg, name, apis); rc != nil {
+					return rc, nil
+				}
+				rc, err := b.routeConfigurationWire(cfg, name, apis, true)
+				if err == nil {
+					b.assembled[rc] = true
+				}
+				return rc, err
+			}
 		}
 		z := newRegexSizer()
 		res.Routes, res.ScopedRoutes, err = scopedRouteConfigurations(scopes, reuse, func(i int) (*routev3.VirtualHost, error) {
@@ -199,7 +211,11 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 			return nil, err
 		}
 	} else if b != nil {
-		rc, err := b.routeConfigurationWire(cfg)
+		all := make([]int, len(cfg.APIs))
+		for i := range all {
+			all[i] = i
+		}
+		rc, err := b.routeConfigurationWire(cfg, RouteConfigName, all, false)
 		if err != nil {
 			return nil, err
 		}
