@@ -108,8 +108,8 @@ func Assemble(apis []ir.API, opts Options) *ir.Config {
 	// Envoy must wait for the longest integration before timing out a processor message (envoy-notes EXT-11).
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
-			for _, r := range st.Routes {
-				if t := r.Integration.Timeout() + time.Second; t > time.Duration(cfg.ExtProc.MessageTimeout) {
+			for i := range st.Routes { // by index: a route is a large struct
+				if t := st.Routes[i].Integration.Timeout() + time.Second; t > time.Duration(cfg.ExtProc.MessageTimeout) {
 					cfg.ExtProc.MessageTimeout = ir.Duration(t)
 				}
 			}

@@ -252,7 +252,8 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 		if err != nil {
 			return vh, err
 		}
-		for _, r := range st.Routes {
+		for i := range st.Routes { // by index: a route is a large struct, and most are not read beyond Source
+			r := &st.Routes[i]
 			key := makeRouteCacheKey(r.Source, ctx)
 			if r.Source != (ir.SourceKey{}) {
 				if e, ok := b.routes[key]; ok {
@@ -263,7 +264,7 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 				}
 			}
 			b.built++
-			routes, err := appendResourceRoutes(nil, cfg, z, api, st, r)
+			routes, err := appendResourceRoutes(nil, cfg, z, api, st, *r)
 			if err != nil {
 				return vh, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 			}

@@ -267,8 +267,9 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 func needsProcessor(cfg *ir.Config) bool {
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
-			for _, r := range st.Routes {
-				if r.Integration.Type == ir.AWSProxy || (r.Integration.Type == ir.Mock && api.Refusal(r) == nil && mockNeedsProcessor(r.Integration.Mock)) || (r.Integration.HTTP != nil && r.Integration.HTTP.Processor) || authzRoute(api, r) {
+			for i := range st.Routes { // by index: a route is a large struct
+				r := &st.Routes[i]
+				if r.Integration.Type == ir.AWSProxy || (r.Integration.Type == ir.Mock && api.Refusal(*r) == nil && mockNeedsProcessor(r.Integration.Mock)) || (r.Integration.HTTP != nil && r.Integration.HTTP.Processor) || authzRoute(r) {
 					return true
 				}
 			}
