@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -188,28 +189,47 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config, name string, apis []int
 		rest += protowire.SizeTag(routeConfigurationVirtualHostsField) + protowire.SizeBytes(n)
 	}
 	nameTail := protowire.AppendString(protowire.AppendTag(nil, routeConfigurationNameField, protowire.BytesType), name)
-	buf := make([]byte, 0, rest+len(nameTail))
-	buf = append(buf, rcHead...)
+	// The parts in order, joined by bytes.Join, which allocates the buffer without zeroing it first (9.4 MB for
+	// 10,000 routes: zeroing it took 1.5 ms of a one-route edit). Each cached route's offset is noted to point its
+	// entry at the published bytes afterwards, so the cache holds no copy of its own.
+	nparts := 3
+	for i := range asm.vhs {
+		nparts += 3 + len(asm.vhs[i].routes)
+	}
+	parts := make([][]byte, 0, nparts)
+	type placed struct {
+		e   *cachedRoute
+		off int
+	}
+	var entries []placed
+	off := 0
+	add := func(b []byte) {
+		parts = append(parts, b)
+		off += len(b)
+	}
+	add(rcHead)
 	for i := range asm.vhs {
 		vh := &asm.vhs[i]
-		buf = protowire.AppendTag(buf, routeConfigurationVirtualHostsField, protowire.BytesType)
-		buf = protowire.AppendVarint(buf, uint64(vh.size()))
-		buf = append(buf, vh.head...)
+		add(protowire.AppendVarint(protowire.AppendTag(nil, routeConfigurationVirtualHostsField, protowire.BytesType), uint64(vh.size())))
+		add(vh.head)
 		for j, r := range vh.routes {
-			start := len(buf)
-			buf = append(buf, r...)
 			if e := vh.entries[j]; e != nil {
-				// The entry now refers to the published bytes, so the cache holds no copy of its own.
-				e.wire = buf[start:len(buf):len(buf)]
+				entries = append(entries, placed{e, off})
 			}
+			add(r)
 		}
-		buf = append(buf, vh.tail...)
+		add(vh.tail)
 	}
-	buf = append(buf, rcTail...)
-	if len(buf) != rest {
-		return nil, fmt.Errorf("%s assembled %d bytes, computed %d (a proxyplus bug)", where, len(buf), rest)
+	add(rcTail)
+	if off != rest {
+		return nil, fmt.Errorf("%s assembled %d bytes, computed %d (a proxyplus bug)", where, off, rest)
 	}
-	buf = append(buf, nameTail...)
+	add(nameTail)
+	buf := bytes.Join(parts, nil)
+	for _, p := range entries {
+		end := p.off + len(p.e.wire)
+		p.e.wire = buf[p.off:end:end]
+	}
 	out := &routev3.RouteConfiguration{Name: name}
 	out.ProtoReflect().SetUnknown(buf[:rest])
 	return out, nil
