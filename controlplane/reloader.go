@@ -15,11 +15,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -147,55 +146,73 @@ type Reloader struct {
 	lastGood  map[string]goodAPI
 	heldSince map[string]time.Time
 	now       func() time.Time
-	// translated caches, per API source, the translation of its input by content hash (incremental translation,
-	// issue 13): an unchanged source is neither translated nor compared again. builder keeps the Envoy resources
-	// of unchanged APIs across builds. Both are used only under reloading.
-	translated map[string]cachedTranslation
-	builder    *builder.Builder
+	// Incremental translation (issue 13). translations translates each API source through a translator.Cache
+	// keyed by the source's revision (sourceRevision: a file's content fingerprint, the store records'
+	// revisions), so an unchanged source is neither loaded, encoded, hashed nor translated again, and a changed
+	// one is translated again only in its changed resources. loaded keeps the last load of each file source by
+	// content fingerprint. builder keeps the Envoy resources of unchanged APIs and routes across builds. All are
+	// used only under reloading.
+	translations *translator.Cache
+	files        map[string]loadedFile
+	builder      *builder.Builder
 }
 
-// cachedTranslation is a successful translation of one source's input.
-type cachedTranslation struct {
-	hash  [sha256.Size]byte
-	api   ir.API
-	diags diag.List
+// loadedFile is a definition file as last loaded: its content fingerprint and the loader's result.
+type loadedFile struct {
+	revision string
+	res      *loader.Result
+	err      error
 }
 
-// inputHash is a content hash of everything TranslateAPI reads from in (deterministic proto encoding).
-func inputHash(in translator.Input) ([sha256.Size]byte, error) {
+// maxDefinitionRead bounds the read of a definition file: API Gateway's 6 MiB import limit (LIM-10) and one byte
+// more, so that loader.Load reports an oversized file (as loader.LoadFile reads it) without reading it whole.
+const maxDefinitionRead = 6<<20 + 1
+
+// readDefinition reads a definition file, at most maxDefinitionRead bytes.
+func readDefinition(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxDefinitionRead))
+}
+
+// fileRevision fingerprints what a file source's translation input is made of: the file's bytes and the
+// source's stages and stage variables.
+func fileRevision(s Source, data []byte) string {
 	h := sha256.New()
-	m := proto.MarshalOptions{Deterministic: true}
-	write := func(tag string, msg proto.Message) error {
-		b, err := m.Marshal(msg)
-		if err != nil {
-			return err
-		}
-		_, _ = fmt.Fprintf(h, "%s:%d:", tag, len(b))
+	_, _ = fmt.Fprintf(h, "%q %d\n", s.File, len(data))
+	_, _ = h.Write(data)
+	for _, st := range s.Stages {
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(st)
+		_, _ = fmt.Fprintf(h, "stage %d\n", len(b))
 		_, _ = h.Write(b)
-		return nil
 	}
-	_, _ = fmt.Fprintf(h, "file:%q;", in.File)
-	if err := write("api", in.API); err != nil {
-		return [sha256.Size]byte{}, err
+	keys := make([]string, 0, len(s.StageVariables))
+	for k := range s.StageVariables {
+		keys = append(keys, k)
 	}
-	for _, st := range in.Stages {
-		if err := write("stage", st); err != nil {
-			return [sha256.Size]byte{}, err
+	sort.Strings(keys)
+	for _, k := range keys {
+		_, _ = fmt.Fprintf(h, "var %q=%q\n", k, s.StageVariables[k])
+	}
+	return fmt.Sprintf("file:%x", h.Sum(nil))
+}
+
+// storeRevision identifies what a stored API's translation input is made of without reading the definitions:
+// for each deployed stage, its record's revision (its variables, its deployment pointer) and its deployment's
+// (a deployment is immutable). "" (translate, no shortcut) when a record carries no revision.
+func storeRevision(stages []store.DeployedStage) string {
+	var b strings.Builder
+	b.WriteString("store")
+	for _, d := range stages {
+		if d.Stage.Revision == 0 || d.Deployment.Revision == 0 {
+			return ""
 		}
+		fmt.Fprintf(&b, " %q:%d/%q:%d", d.Stage.Name, d.Stage.Revision, d.Deployment.ID, d.Deployment.Revision)
 	}
-	names := make([]string, 0, len(in.StageAPIs))
-	for n := range in.StageAPIs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := write("stage-api "+strconv.Quote(n), in.StageAPIs[n]); err != nil {
-			return [sha256.Size]byte{}, err
-		}
-	}
-	var k [sha256.Size]byte
-	copy(k[:], h.Sum(nil))
-	return k, nil
+	return b.String()
 }
 
 // goodAPI is the last published translation of one API source.
@@ -207,8 +224,8 @@ type goodAPI struct {
 // NewReloader returns a reloader for sources.
 func NewReloader(sources []Source, opts translator.Options, publish Publisher, log *slog.Logger) *Reloader {
 	return &Reloader{sources: sources, opts: opts, publish: publish, log: log, lastGood: map[string]goodAPI{},
-		heldSince: map[string]time.Time{}, now: time.Now, translated: map[string]cachedTranslation{},
-		builder: builder.NewBuilder()}
+		heldSince: map[string]time.Time{}, now: time.Now, translations: translator.NewCache(),
+		files: map[string]loadedFile{}, builder: builder.NewBuilder()}
 }
 
 // Status returns the latest reload outcome.
@@ -302,6 +319,8 @@ type candidate struct {
 	source string
 	id     string
 	input  translator.Input
+	// revision identifies the input (fileRevision, storeRevision); "" when unknown.
+	revision string
 	// errs, when not empty, say why the source cannot be served (loading failed before translation).
 	errs diag.List
 	api  ir.API
@@ -312,9 +331,24 @@ type candidate struct {
 func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 	var cands []*candidate
 	fileAPIs := map[string]string{}
+	files := map[string]loadedFile{}
 	for i, s := range r.sources {
 		c := &candidate{key: fmt.Sprintf("file:%d", i), source: s.File}
-		res, err := loader.LoadFile(s.File, loader.Options{})
+		var res *loader.Result
+		var err error
+		if data, rerr := readDefinition(s.File); rerr != nil {
+			res, err = loader.LoadFile(s.File, loader.Options{}) // reports the read error
+		} else {
+			c.revision = fileRevision(s, data)
+			l, ok := r.files[c.key]
+			if !ok || l.revision != c.revision {
+				// Unchanged content is not parsed again: loading is deterministic.
+				l.revision = c.revision
+				l.res, l.err = loader.Load(s.File, data, loader.Options{})
+			}
+			files[c.key] = l
+			res, err = l.res, l.err
+		}
 		if res != nil {
 			b.diags = append(b.diags, res.Diagnostics...)
 		}
@@ -347,8 +381,9 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 		}
 		b.storeRevision, b.storeRead = rev, true
 		for _, in := range stored {
-			id := in.API.GetId()
-			cands = append(cands, &candidate{key: "store:" + id, source: in.File, id: id, input: in})
+			id := in.input.API.GetId()
+			cands = append(cands, &candidate{key: "store:" + id, source: in.input.File, id: id, input: in.input,
+				revision: in.revision})
 		}
 	}
 	if len(cands) == 0 {
@@ -357,9 +392,8 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 		b.diags = append(b.diags, diag.Diagnostic{Severity: diag.Warning, Message: "no API is deployed yet: serving an empty configuration"})
 	}
 
-	// Translate and validate each API alone; the first source of an id wins, as in translator.Translate.
+	// Translate each API alone; the first source of an id wins, as in translator.Translate.
 	ids := map[string]string{}
-	translated := map[string]cachedTranslation{}
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return b, err
@@ -367,20 +401,7 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 		if len(c.errs) > 0 {
 			continue
 		}
-		hash, herr := inputHash(c.input)
-		if cached, ok := r.translated[c.key]; ok && herr == nil && cached.hash == hash {
-			if _, dup := ids[cached.api.ID]; !dup {
-				if good, ok := r.lastGood[c.key]; ok && good.api.ID == cached.api.ID {
-					// Unchanged input: the translation published last time, validated then.
-					b.diags = append(b.diags, cached.diags...)
-					ids[cached.api.ID] = c.source
-					c.api = good.api
-					translated[c.key] = cached
-					continue
-				}
-			}
-		}
-		api, ds := translator.TranslateAPI(c.input)
+		api, ds := r.translations.TranslateAPI(c.key, c.revision, c.input)
 		b.diags = append(b.diags, ds...)
 		if ds.Err() != nil {
 			c.errs = stageErrors(c.input, ds)
@@ -392,30 +413,55 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 			b.diags = append(b.diags, c.errs...)
 			continue
 		}
-		// Validate the API's own Envoy configuration, unless it is the translation already published (most APIs,
-		// most reloads): then it was validated before.
-		if good, ok := r.lastGood[c.key]; ok && reflect.DeepEqual(good.api, api) {
-			ids[api.ID] = c.source
-			c.api = good.api
-			continue
-		}
-		if _, err := builder.Build(translator.Assemble([]ir.API{api}, r.opts)); err != nil {
-			c.errs = diag.List{{Severity: diag.Error, File: c.source,
-				Message: fmt.Sprintf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %v", err)}}
-			b.diags = append(b.diags, c.errs...)
-			continue
-		}
 		ids[api.ID] = c.source
 		c.api = api
-		if herr == nil {
-			translated[c.key] = cachedTranslation{hash: hash, api: api, diags: ds}
-		}
+	}
+	r.translations.Prune()
+
+	now := r.now()
+	apis, heldSince := r.serving(cands, &b, now)
+	res, err := r.builder.Build(translator.Assemble(apis, r.opts))
+	if err != nil && r.holdBackInvalid(cands, &b) {
+		// Some API's Envoy configuration is invalid. Each API's is validated only here, together (building every
+		// changed API alone as well would double the work of every edit); holdBackInvalid found the ones at fault
+		// among the APIs not published before: the rest is built again without them.
+		apis, heldSince = r.serving(cands, &b, now)
+		res, err = r.builder.Build(translator.Assemble(apis, r.opts))
+	}
+	if err != nil {
+		return b, fmt.Errorf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %w", err)
+	}
+	b.published = true
+	if b.version, err = r.publish.Publish(ctx, res); err != nil {
+		return b, err
 	}
 
-	// Serve the good translations and, for the sources that failed, their last good ones.
-	now := r.now()
+	// Published: remember what is served, forget sources that are gone.
+	lastGood := map[string]goodAPI{}
+	for _, c := range cands {
+		if len(c.errs) == 0 {
+			lastGood[c.key] = goodAPI{api: c.api, at: now}
+		} else if good, ok := r.lastGood[c.key]; ok {
+			lastGood[c.key] = good
+		}
+	}
+	r.lastGood, r.heldSince, r.files = lastGood, heldSince, files
+	sort.SliceStable(b.heldBack, func(i, j int) bool { return b.heldBack[i].Source < b.heldBack[j].Source })
+	return b, nil
+}
+
+// serving returns the APIs to serve: the good translations and, for the sources that failed, their last good
+// ones; it records the held-back sources in b.heldBack and returns when each began failing.
+func (r *Reloader) serving(cands []*candidate, b *buildResult, now time.Time) ([]ir.API, map[string]time.Time) {
+	ids := map[string]string{}
+	for _, c := range cands {
+		if len(c.errs) == 0 {
+			ids[c.api.ID] = c.source
+		}
+	}
 	var apis []ir.API
 	heldSince := map[string]time.Time{}
+	b.heldBack = nil
 	for _, c := range cands {
 		if len(c.errs) == 0 {
 			apis = append(apis, c.api)
@@ -438,27 +484,38 @@ func (r *Reloader) build(ctx context.Context) (b buildResult, err error) {
 		heldSince[c.key] = h.Since
 		b.heldBack = append(b.heldBack, h)
 	}
-	res, err := r.builder.Build(translator.Assemble(apis, r.opts))
-	if err != nil {
-		return b, fmt.Errorf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %w", err)
-	}
-	b.published = true
-	if b.version, err = r.publish.Publish(ctx, res); err != nil {
-		return b, err
-	}
+	return apis, heldSince
+}
 
-	// Published: remember what is served, forget sources that are gone.
-	lastGood := map[string]goodAPI{}
+// holdBackInvalid builds alone each API translated afresh (not the translation published last for its source)
+// and marks those whose Envoy configuration is invalid as failed; it reports whether it found any. Only a failed
+// build pays for this.
+func (r *Reloader) holdBackInvalid(cands []*candidate, b *buildResult) bool {
+	found := false
 	for _, c := range cands {
-		if len(c.errs) == 0 {
-			lastGood[c.key] = goodAPI{api: c.api, at: now}
-		} else if good, ok := r.lastGood[c.key]; ok {
-			lastGood[c.key] = good
+		if len(c.errs) > 0 {
+			continue
+		}
+		if good, ok := r.lastGood[c.key]; ok && sameTranslation(good.api, c.api) {
+			continue // published before, so validated then
+		}
+		if _, err := builder.Build(translator.Assemble([]ir.API{c.api}, r.opts)); err != nil {
+			c.errs = diag.List{{Severity: diag.Error, File: c.source,
+				Message: fmt.Sprintf("generated Envoy configuration is invalid (a proxyplus bug; please report it): %v", err)}}
+			b.diags = append(b.diags, c.errs...)
+			found = true
 		}
 	}
-	r.lastGood, r.heldSince, r.translated = lastGood, heldSince, translated
-	sort.SliceStable(b.heldBack, func(i, j int) bool { return b.heldBack[i].Source < b.heldBack[j].Source })
-	return b, nil
+	return found
+}
+
+// sameTranslation reports whether a and b are the same translation (not merely equal): translator.Cache returns
+// the very value it returned before for an unchanged source.
+func sameTranslation(a, b ir.API) bool {
+	if a.ID != b.ID || len(a.Stages) != len(b.Stages) {
+		return false
+	}
+	return len(a.Stages) == 0 || &a.Stages[0] == &b.Stages[0]
 }
 
 // loadErrors are the errors of a definition that failed to load.
@@ -519,12 +576,13 @@ func reason(errs diag.List) string {
 
 // storeInputs turns the store's deployed stages into translator inputs, one per API with each stage serving its
 // own deployment. APIs whose id a file defines are left out with a warning: files take precedence.
-func storeInputs(ctx context.Context, st store.Store, fileAPIs map[string]string) (store.Revision, []translator.Input, diag.List, error) {
+func storeInputs(ctx context.Context, st store.Store, fileAPIs map[string]string) (store.Revision, []storedInput, diag.List, error) {
 	rev, deployed, err := st.Deployed(ctx)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	var inputs []translator.Input
+	stagesOf := map[string][]store.DeployedStage{}
 	var diags diag.List
 	byAPI := map[string]int{} // API id → index in inputs
 	newest := map[string]store.Revision{}
@@ -543,6 +601,7 @@ func storeInputs(ctx context.Context, st store.Store, fileAPIs map[string]string
 			byAPI[apiID] = i
 			inputs = append(inputs, translator.Input{File: file, StageAPIs: map[string]*apigatewayv1.RestApi{}})
 		}
+		stagesOf[apiID] = append(stagesOf[apiID], d)
 		in := &inputs[i]
 		in.Stages = append(in.Stages, stage)
 		in.StageAPIs[stage.StageName] = d.Deployment.Definition
@@ -552,7 +611,17 @@ func storeInputs(ctx context.Context, st store.Store, fileAPIs map[string]string
 			in.API = d.Deployment.Definition
 		}
 	}
-	return rev, inputs, diags, nil
+	out := make([]storedInput, len(inputs))
+	for i, in := range inputs {
+		out[i] = storedInput{input: in, revision: storeRevision(stagesOf[strings.TrimPrefix(in.File, storeSourcePrefix)])}
+	}
+	return rev, out, diags, nil
+}
+
+// storedInput is a stored API's translation input and its revision (storeRevision).
+type storedInput struct {
+	input    translator.Input
+	revision string
 }
 
 func (s Source) input(api *apigatewayv1.RestApi) translator.Input {

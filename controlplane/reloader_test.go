@@ -395,3 +395,30 @@ func TestReloadRebuildsOnlyTheChangedAPI(t *testing.T) {
 		t.Errorf("the edit (one more method) is not published:\n%s", pub.routes())
 	}
 }
+
+// TestInvalidEnvoyConfigurationHeldBack: an API whose translation succeeds but whose Envoy configuration is
+// invalid (a 128-character stage name: its catch-all regex is over Envoy's RE2 program size) is held back and the
+// other API is published. APIs are validated in the one combined build; when that fails, each changed API is
+// built alone to find the one at fault.
+func TestInvalidEnvoyConfigurationHeldBack(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml")
+	write(t, good, apiV1)
+	write(t, bad, strings.Replace(apiV1, "id: feature001", "id: other00002", 1))
+	pub := &recordingPublisher{}
+	r := controlplane.NewReloader([]controlplane.Source{
+		{File: good, Stages: []*apigatewayv1.Stage{{StageName: "dev"}}},
+		{File: bad, Stages: []*apigatewayv1.Stage{{StageName: strings.Repeat("s", 128)}}},
+	}, translator.Options{}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for range 2 { // the second reload: both sources unchanged (revisions), same outcome
+		err := r.Reload(context.Background())
+		var held *controlplane.HeldBackError
+		if !errors.As(err, &held) || len(held.APIs) != 1 || held.APIs[0].API != "other00002" ||
+			!strings.Contains(held.APIs[0].Reason, "generated Envoy configuration is invalid") || held.APIs[0].ServingLastGood {
+			t.Fatalf("reload: %v", err)
+		}
+		if routes := pub.routes(); !strings.Contains(routes, "feature001/dev/") || strings.Contains(routes, "other00002") {
+			t.Fatalf("published routes: %s", routes)
+		}
+	}
+}

@@ -135,7 +135,15 @@ type Route struct {
 	Integration   Integration `json:"integration"`
 	// Authorization is what the method requires of a caller before the integration runs; nil when nothing.
 	Authorization *Authorization `json:"authorization,omitempty"`
+	// Source, when not zero, is a content key of everything the route was translated from (its method and
+	// resource, its stage and API settings; translator.Cache sets it): two routes with the same Source are equal.
+	// Incremental builders (xds/builder Builder) key their per-route caches on it instead of hashing the route.
+	// Zero (IR written by hand, translator.TranslateAPI) means unknown: the route is built afresh every time.
+	Source SourceKey `json:"-"`
 }
+
+// SourceKey is a route's content key (Route.Source): a SHA-256.
+type SourceKey [32]byte
 
 // Authorization types of API Gateway methods (Method.authorizationType) other than NONE.
 const (

@@ -18,14 +18,20 @@ func SortRoutes(routes []ir.Route) {
 	sort.SliceStable(routes, func(i, j int) bool { return routeLess(routes[i], routes[j]) })
 }
 
-func routeLess(a, b ir.Route) bool {
+func routeLess(a, b ir.Route) bool { return compareRoutes(&a, &b) < 0 }
+
+// compareRoutes is routeLess as a three-way comparison (negative: a first).
+func compareRoutes(a, b *ir.Route) int {
 	if c := compareSegments(a.Segments, b.Segments); c != 0 {
-		return c < 0
+		return c
 	}
 	if (a.Method == "ANY") != (b.Method == "ANY") {
-		return b.Method == "ANY"
+		if b.Method == "ANY" {
+			return -1
+		}
+		return 1
 	}
-	return a.Method < b.Method
+	return strings.Compare(a.Method, b.Method)
 }
 
 func compareSegments(a, b []ir.Segment) int {

@@ -108,8 +108,8 @@ func Assemble(apis []ir.API, opts Options) *ir.Config {
 	// Envoy must wait for the longest integration before timing out a processor message (envoy-notes EXT-11).
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
-			for _, r := range st.Routes {
-				if t := r.Integration.Timeout() + time.Second; t > time.Duration(cfg.ExtProc.MessageTimeout) {
+			for i := range st.Routes { // by index: a route is a large struct
+				if t := st.Routes[i].Integration.Timeout() + time.Second; t > time.Duration(cfg.ExtProc.MessageTimeout) {
 					cfg.ExtProc.MessageTimeout = ir.Duration(t)
 				}
 			}
@@ -121,6 +121,11 @@ func Assemble(apis []ir.API, opts Options) *ir.Config {
 // TranslateAPI translates one API on its stages. Error diagnostics mean the API cannot be served; the
 // control plane translates each API on its own so that one broken API holds back only itself.
 func TranslateAPI(in Input) (ir.API, diag.List) {
+	return translateAPI(in, nil)
+}
+
+// translateAPI is TranslateAPI; memo, when not nil, translates each resource through its cache (cache.go).
+func translateAPI(in Input, memo *resourceMemo) (ir.API, diag.List) {
 	def := in.API
 	api := ir.API{
 		ID:                           def.GetId(),
@@ -156,10 +161,9 @@ func TranslateAPI(in Input) (ir.API, diag.List) {
 		if d, ok := in.StageAPIs[st.GetStageName()]; ok {
 			stageDef = d
 		}
-		stage, ds := translateStage(in.File, stageDef, st)
+		stage, ds := translateStage(in.File, api, def, stageDef, st, memo)
 		diags = append(diags, ds...)
 		api.Stages = append(api.Stages, stage)
-		diags = append(diags, checkProcessorRoutes(in.File, api, stage)...)
 	}
 	sort.Slice(api.Stages, func(i, j int) bool { return api.Stages[i].Name < api.Stages[j].Name })
 	if d, open := servedOpen(in.File, api); open {
@@ -201,20 +205,26 @@ func servedOpen(file string, api ir.API) (diag.Diagnostic, bool) {
 // HeaderValue.value ≤ 16,384 bytes, ir.MaxRouteMetadataBytes): usually a stage with long stage variables, which
 // every Lambda event carries.
 func checkProcessorRoutes(file string, api ir.API, st ir.Stage) diag.List {
-	var diags diag.List
 	for _, r := range st.Routes {
-		if r.Integration.Type != ir.AWSProxy && r.Integration.Type != ir.Mock && (r.Integration.HTTP == nil || !r.Integration.HTTP.Processor) {
-			continue
-		}
-		pr := ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
-			BinaryMediaTypes: api.BinaryMediaTypes, Route: r, GatewayResponses: st.GatewayResponses}
-		if err := ir.CheckProcessorRoute(pr); err != nil {
-			diags = append(diags, diag.Diagnostic{Severity: diag.Error, File: file, Field: "variables", Message: err.Error()})
+		if d, bad := checkProcessorRoute(file, api, st, r); bad {
 			// One finding per stage: the stage variables are the same on every route.
-			break
+			return diag.List{d}
 		}
 	}
-	return diags
+	return nil
+}
+
+// checkProcessorRoute is checkProcessorRoutes for one route of st (whose Routes need not be set).
+func checkProcessorRoute(file string, api ir.API, st ir.Stage, r ir.Route) (diag.Diagnostic, bool) {
+	if r.Integration.Type != ir.AWSProxy && r.Integration.Type != ir.Mock && (r.Integration.HTTP == nil || !r.Integration.HTTP.Processor) {
+		return diag.Diagnostic{}, false
+	}
+	pr := ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
+		BinaryMediaTypes: api.BinaryMediaTypes, Route: r, GatewayResponses: st.GatewayResponses}
+	if err := ir.CheckProcessorRoute(pr); err != nil {
+		return diag.Diagnostic{Severity: diag.Error, File: file, Field: "variables", Message: err.Error()}, true
+	}
+	return diag.Diagnostic{}, false
 }
 
 // undeclaredStages reports stages served from a definition that declares stages but not these: usually a typo
@@ -241,7 +251,10 @@ func undeclaredStages(file string, def *apigatewayv1.RestApi, stages []*apigatew
 	return diags
 }
 
-func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Stage) (ir.Stage, diag.List) {
+// translateStage translates the stage st of def (the definition it serves; main is the API's own, which gives
+// the API-wide settings api holds) and checks its processor routes. memo, when not nil, translates each resource
+// through its cache.
+func translateStage(file string, api ir.API, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage, memo *resourceMemo) (ir.Stage, diag.List) {
 	stage := ir.Stage{
 		Name:         st.GetStageName(),
 		DeploymentID: st.GetDeploymentId(),
@@ -263,53 +276,74 @@ func translateStage(file string, def *apigatewayv1.RestApi, st *apigatewayv1.Sta
 		}
 		stage.AccessLog = &ir.AccessLogSettings{Format: als.GetFormat(), DestinationARN: als.GetDestinationArn()}
 	}
-	for _, res := range def.GetResources() {
-		segs, err := ParseResourcePath(res.GetPath())
-		if err != nil {
-			diags = append(diags, diag.Diagnostic{Severity: diag.Error, File: file, Field: "path", Rule: "RES-2",
-				Message: err.Error()})
+	if memo == nil {
+		for _, res := range def.GetResources() {
+			routes, ds := translateResource(file, def, stage, res)
+			diags = append(diags, ds...)
+			stage.Routes = append(stage.Routes, routes...)
+		}
+		SortRoutes(stage.Routes)
+		return stage, append(diags, checkProcessorRoutes(file, api, stage)...)
+	}
+	ds, err := memo.translateStage(file, api, main, def, st, &stage)
+	if err != nil {
+		// Not expected (the definition was unmarshalled, so it marshals): translate without the cache.
+		return translateStage(file, api, main, def, st, nil)
+	}
+	return stage, append(diags, ds...)
+}
+
+// translateResource translates the methods of one resource on stage (whose Routes are not read), in method order.
+func translateResource(file string, def *apigatewayv1.RestApi, stage ir.Stage, res *apigatewayv1.Resource) ([]ir.Route, diag.List) {
+	segs, err := ParseResourcePath(res.GetPath())
+	if err != nil {
+		return nil, diag.List{{Severity: diag.Error, File: file, Field: "path", Rule: "RES-2", Message: err.Error()}}
+	}
+	var diags diag.List
+	var routes []ir.Route
+	for _, m := range sortedMethods(res) {
+		meth := res.GetResourceMethods()[m]
+		loc := fmt.Sprintf("%s %s", m, res.GetPath())
+		integ, ds := translateIntegration(file, loc, meth, res, stage.Variables)
+		if integ != nil && integ.Type == ir.Mock {
+			mr := &mockRoute{file: file, loc: loc, method: m, resource: res.GetPath(), resourceID: res.GetId(),
+				apiID: def.GetId(), stage: stage.Name, vars: stage.Variables, gateway: stage.GatewayResponses}
+			integ.Mock = mr.translate(meth.GetIntegration())
+			ds = append(ds, mr.diags...)
+		}
+		diags = append(diags, ds...)
+		if integ == nil {
 			continue
 		}
-		methods := make([]string, 0, len(res.GetResourceMethods()))
-		for m := range res.GetResourceMethods() {
-			methods = append(methods, m)
+		auth, ds := methodAuthorization(file, loc, def, meth, stage.Variables)
+		diags = append(diags, ds...)
+		if auth != nil && auth.Lambda != nil && integ.HTTP != nil && !integ.HTTP.Processor {
+			// The Lambda authorizer runs in the processor, in headers mode on HTTP_PROXY routes.
+			integ.HTTP.Processor = true
+			integ.HTTP.ProcessorReasons = append(integ.HTTP.ProcessorReasons, "Lambda authorizer "+auth.Lambda.Name)
 		}
-		sort.Strings(methods)
-		for _, m := range methods {
-			meth := res.GetResourceMethods()[m]
-			loc := fmt.Sprintf("%s %s", m, res.GetPath())
-			integ, ds := translateIntegration(file, loc, meth, res, stage.Variables)
-			if integ != nil && integ.Type == ir.Mock {
-				mr := &mockRoute{file: file, loc: loc, method: m, resource: res.GetPath(), resourceID: res.GetId(),
-					apiID: def.GetId(), stage: stage.Name, vars: stage.Variables, gateway: stage.GatewayResponses}
-				integ.Mock = mr.translate(meth.GetIntegration())
-				ds = append(ds, mr.diags...)
-			}
-			diags = append(diags, ds...)
-			if integ == nil {
-				continue
-			}
-			auth, ds := methodAuthorization(file, loc, def, meth, stage.Variables)
-			diags = append(diags, ds...)
-			if auth != nil && auth.Lambda != nil && integ.HTTP != nil && !integ.HTTP.Processor {
-				// The Lambda authorizer runs in the processor, in headers mode on HTTP_PROXY routes.
-				integ.HTTP.Processor = true
-				integ.HTTP.ProcessorReasons = append(integ.HTTP.ProcessorReasons, "Lambda authorizer "+auth.Lambda.Name)
-			}
-			stage.Routes = append(stage.Routes, ir.Route{
-				Name:          ir.RouteName(def.GetId(), stage.Name, res.GetId(), m),
-				ResourceID:    res.GetId(),
-				ResourcePath:  res.GetPath(),
-				Segments:      segs,
-				Method:        m,
-				OperationName: meth.GetOperationName(),
-				Integration:   *integ,
-				Authorization: auth,
-			})
-		}
+		routes = append(routes, ir.Route{
+			Name:          ir.RouteName(def.GetId(), stage.Name, res.GetId(), m),
+			ResourceID:    res.GetId(),
+			ResourcePath:  res.GetPath(),
+			Segments:      segs,
+			Method:        m,
+			OperationName: meth.GetOperationName(),
+			Integration:   *integ,
+			Authorization: auth,
+		})
 	}
-	SortRoutes(stage.Routes)
-	return stage, diags
+	return routes, diags
+}
+
+// sortedMethods are the resource's method names, sorted.
+func sortedMethods(res *apigatewayv1.Resource) []string {
+	methods := make([]string, 0, len(res.GetResourceMethods()))
+	for m := range res.GetResourceMethods() {
+		methods = append(methods, m)
+	}
+	sort.Strings(methods)
+	return methods
 }
 
 func validStageName(s string) bool {

@@ -39,7 +39,7 @@ const (
 
 // authzRoute reports whether a served route is checked by the authorization service: an API key, or a Cognito
 // authorizer (token_use and scopes).
-func authzRoute(api ir.API, r ir.Route) bool {
+func authzRoute(r *ir.Route) bool {
 	a := r.Authorization
 	// An AUTHORIZER-source key is the Lambda authorizer's usageIdentifierKey, which the processor checks after
 	// running the authorizer (ext_authz runs before ext_proc): such a route needs ext_authz only for Cognito.
@@ -53,8 +53,8 @@ func authzRoute(api ir.API, r ir.Route) bool {
 func usesAuthz(cfg *ir.Config) bool {
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
-			for _, r := range st.Routes {
-				if authzRoute(api, r) {
+			for i := range st.Routes { // by index: a route is a large struct
+				if authzRoute(&st.Routes[i]) {
 					return true
 				}
 			}
@@ -91,7 +91,7 @@ func extAuthzFilter(cfg *ir.Config) (*hcmv3.HttpFilter, error) {
 // ext_authz context extension carries the signed route data (ir.EncodeProcessorRoute), so the service knows the
 // API, stage and requirement without trusting anything from the request.
 func authorizationPerRoute(keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Route) (map[string]*anypb.Any, error) {
-	if !authzRoute(api, r) {
+	if !authzRoute(&r) {
 		return nil, nil
 	}
 	out := map[string]*anypb.Any{}

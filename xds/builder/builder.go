@@ -33,6 +33,16 @@ type Builder struct {
 	// hashing of its routes.
 	keys map[apiIdentity][sha256.Size]byte
 
+	// routes caches the encodings of resource routes of the single RouteConfiguration (incremental.go); gen
+	// counts Builds, to drop the entries the latest one did not use.
+	routes map[routeCacheKey]*cachedRoute
+	gen    uint64
+	built  int // resource routes the latest Build built afresh (not from routes), for tests
+	// assembled are the RouteConfigurations of this Build that are in wire form and validated already.
+	assembled map[*routev3.RouteConfiguration]bool
+	// anys are the Anys of listeners and clusters the latest Build validated (validateAnysMemo).
+	anys map[[sha256.Size]byte]bool
+
 	// filled during a Build, swapped in at its end
 	nextScopes map[string]*builtScope
 	nextKeys   map[apiIdentity][sha256.Size]byte
@@ -81,6 +91,7 @@ func (b *Builder) reuse(cfg *ir.Config, name string, apis []int) *routev3.RouteC
 	prev, ok := b.scopes[name]
 	if ok && prev.wire != nil && slices.Equal(prev.keys, keys) {
 		b.nextScopes[name] = prev
+		b.assembled[prev.wire] = true
 		return prev.wire
 	}
 	b.nextScopes[name] = &builtScope{keys: keys}
@@ -96,7 +107,9 @@ func (b *Builder) finish(res *Resources) {
 		if s == nil {
 			continue
 		}
-		if s.wire == rc {
+		if b.assembled[rc] {
+			// Reused, or assembled in wire form and validated (routeConfigurationWire).
+			s.wire = rc
 			if res.validated == nil {
 				res.validated = map[*routev3.RouteConfiguration]bool{}
 			}
@@ -154,6 +167,7 @@ func sharedKey(cfg *ir.Config) ([sha256.Size]byte, error) {
 	if err := json.NewEncoder(h).Encode(shared); err != nil {
 		return [sha256.Size]byte{}, fmt.Errorf("hash configuration: %w", err)
 	}
+	writeSigningKey(h, cfg)
 	var k [sha256.Size]byte
 	copy(k[:], h.Sum(nil))
 	return k, nil
@@ -170,6 +184,7 @@ func apiKey(cfg *ir.Config, i int) ([sha256.Size]byte, error) {
 	if err := enc.Encode(shared); err != nil {
 		return [sha256.Size]byte{}, fmt.Errorf("hash configuration: %w", err)
 	}
+	writeSigningKey(h, cfg)
 	if err := enc.Encode(cfg.APIs[i]); err != nil {
 		return [sha256.Size]byte{}, fmt.Errorf("hash API %s: %w", cfg.APIs[i].ID, err)
 	}
@@ -177,4 +192,14 @@ func apiKey(cfg *ir.Config, i int) ([sha256.Size]byte, error) {
 	var k [sha256.Size]byte
 	copy(k[:], h.Sum(nil))
 	return k, nil
+}
+
+// writeSigningKey adds the key that signs the processor route data (not in the configuration's JSON) to a hash:
+// its id, which is derived from its secret (ir.RouteKey), so rotating keys rebuilds every route.
+func writeSigningKey(h interface{ Write([]byte) (int, error) }, cfg *ir.Config) {
+	id := ""
+	if keys := cfg.ExtProc.RouteKeys; len(keys) > 0 {
+		id = keys[0].ID
+	}
+	_, _ = fmt.Fprintf(h, "signing-key=%q;", id)
 }

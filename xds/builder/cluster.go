@@ -30,8 +30,8 @@ func clusters(cfg *ir.Config, usesProcessor bool) ([]*clusterv3.Cluster, error) 
 	backends := map[string]ir.Backend{}
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
-			for _, r := range st.Routes {
-				if h := r.Integration.HTTP; h != nil {
+			for i := range st.Routes { // by index: a route is a large struct
+				if h := st.Routes[i].Integration.HTTP; h != nil {
 					backends[ClusterName(h.Backend)] = h.Backend
 				}
 			}

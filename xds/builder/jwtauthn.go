@@ -84,10 +84,10 @@ func CognitoClusterName(region string) string { return "cognito-idp_" + region }
 func cognitoRoutes(cfg *ir.Config, f func(api ir.API, r ir.Route)) {
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
-			for _, r := range st.Routes {
+			for i := range st.Routes { // by index: a route is a large struct
 				// Enforced whatever the insecure opt-out says: it only opens what proxyplus cannot enforce.
-				if a := r.Authorization; a != nil && a.Cognito != nil && a.Enforced() {
-					f(api, r)
+				if a := st.Routes[i].Authorization; a != nil && a.Cognito != nil && a.Enforced() {
+					f(api, st.Routes[i])
 				}
 			}
 		}

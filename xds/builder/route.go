@@ -61,60 +61,104 @@ func unknownHostVirtualHost() *routev3.VirtualHost {
 }
 
 func virtualHost(cfg *ir.Config, z *regexSizer, api ir.API) (*routev3.VirtualHost, error) {
-	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts, Routes: []*routev3.Route{nonASCIITargetRoute(api.ID + "/non-ascii-target")}}
-	if len(cfg.APIs) == 1 {
-		// One API served: it answers whatever Host a request carries (issue 10 scope 5), so clients that address it
-		// by its AWS execute-api host, a custom domain or an IP keep working; hosts only choose between APIs.
-		vh.Domains = []string{"*"}
-	}
+	vh := virtualHostShell(cfg, api)
+	vh.Routes = []*routev3.Route{nonASCIITargetRoute(api.ID + "/non-ascii-target")}
 	for _, st := range api.Stages {
 		routes, err := stageRoutes(cfg, z, api, st)
 		if err != nil {
 			return nil, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 		}
 		vh.Routes = append(vh.Routes, routes...)
+	}
+	vh.Routes = append(vh.Routes, unknownStageRoute(api))
+	return vh, nil
+}
+
+// virtualHostShell is the API's virtual host without its routes: name, domains and the stages' virtual clusters.
+// Its routes are, in order: nonASCIITargetRoute, each stage's stageRoutes, unknownStageRoute.
+func virtualHostShell(cfg *ir.Config, api ir.API) *routev3.VirtualHost {
+	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts}
+	if len(cfg.APIs) == 1 {
+		// One API served: it answers whatever Host a request carries (issue 10 scope 5), so clients that address it
+		// by its AWS execute-api host, a custom domain or an IP keep working; hosts only choose between APIs.
+		vh.Domains = []string{"*"}
+	}
+	for _, st := range api.Stages {
 		if vc := stageVirtualCluster(st.Name); vc != nil {
 			vh.VirtualClusters = append(vh.VirtualClusters, vc)
 		}
 	}
-	// An unknown first segment is an undeployed stage: 403 Forbidden (RTE-17).
-	vh.Routes = append(vh.Routes, gatewayErrorRoute(api.ID+"/unknown-stage", prefixMatch("/"), api, unknownStageGateway(api), unknownStage()))
-	return vh, nil
+	return vh
+}
+
+// unknownStageRoute ends the API's virtual host: an unknown first segment is an undeployed stage, 403 Forbidden
+// (RTE-17).
+func unknownStageRoute(api ir.API) *routev3.Route {
+	return gatewayErrorRoute(api.ID+"/unknown-stage", prefixMatch("/"), api, unknownStageGateway(api), unknownStage())
 }
 
 // stageRoutes: the ANY guard, the (resource, method) routes in first-match order, the 403 catch-all.
 func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
-	var out []*routev3.Route
+	out, err := stageHead(api, st)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range st.Routes {
+		if out, err = appendResourceRoutes(out, cfg, z, api, st, r); err != nil {
+			return nil, err
+		}
+	}
+	return append(out, stageTail(api, st)), nil
+}
+
+// stageHead is what comes before a stage's (resource, method) routes: the ANY guard when a route is ANY.
+func stageHead(api ir.API, st ir.Stage) ([]*routev3.Route, error) {
 	if err := checkProgramSize(stageRegex(st.Name)); err != nil {
 		return nil, fmt.Errorf("stage catch-all: %w", err)
 	}
 	hasAny := false
-	for _, r := range st.Routes {
-		hasAny = hasAny || r.Method == "ANY"
+	for i := range st.Routes { // by index: a route is a large struct
+		hasAny = hasAny || st.Routes[i].Method == "ANY"
 	}
-	if hasAny {
-		// ANY routes carry no method matcher, so methods outside ANY's seven are refused first (RTE-12, RTM-5).
-		guard := regexMatch(stageRegex(st.Name))
-		guard.Headers = []*routev3.HeaderMatcher{{
-			Name:                 ":method",
-			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "^(?:" + strings.Join(ir.AnyMethods, "|") + ")$"}}}},
-			InvertMatch:          true,
-		}}
-		out = append(out, gatewayErrorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, api, st, missingToken()))
+	if !hasAny {
+		return nil, nil
 	}
-	for _, r := range st.Routes {
-		pm, err := resourceMatch(z, st.Name, r.Segments)
+	// ANY routes carry no method matcher, so methods outside ANY's seven are refused first (RTE-12, RTM-5).
+	guard := regexMatch(stageRegex(st.Name))
+	guard.Headers = []*routev3.HeaderMatcher{{
+		Name:                 ":method",
+		HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "^(?:" + strings.Join(ir.AnyMethods, "|") + ")$"}}}},
+		InvertMatch:          true,
+	}}
+	route := gatewayErrorRoute(fmt.Sprintf("%s/%s/unsupported-method", api.ID, st.Name), guard, api, st, missingToken())
+	markAccessLogStage(route, api, st) // a stage with its own access-log format logs all its routes (accesslog.go)
+	return []*routev3.Route{route}, nil
+}
+
+// stageTail ends a stage's routes: under a deployed stage, no (resource, method) pair is 403 Missing
+// Authentication Token (RTE-16).
+func stageTail(api ir.API, st ir.Stage) *routev3.Route {
+	route := gatewayErrorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), api, st, missingToken())
+	markAccessLogStage(route, api, st)
+	return route
+}
+
+// appendResourceRoutes appends the routes of one (resource, method) pair (two for a MOCK whose answers depend on
+// the request template). They depend on the route, its stage and API without their other routes, and the
+// configuration-wide settings only (Builder caches them on that basis).
+func appendResourceRoutes(out []*routev3.Route, cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route) ([]*routev3.Route, error) {
+	pm, err := resourceMatch(z, st.Name, r.Segments)
+	if err != nil {
+		return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
+	}
+	n := len(out)
+	if r.Integration.Type == ir.Mock && api.Refusal(r) == nil {
+		routes, err := mockRoutes(cfg, api, st, r, pm)
 		if err != nil {
-			return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
+			return nil, fmt.Errorf("route %s: %w", r.Name, err)
 		}
-		if r.Integration.Type == ir.Mock && api.Refusal(r) == nil {
-			routes, err := mockRoutes(cfg, api, st, r, pm)
-			if err != nil {
-				return nil, fmt.Errorf("route %s: %w", r.Name, err)
-			}
-			out = append(out, routes...)
-			continue
-		}
+		out = append(out, routes...)
+	} else {
 		route, err := integrationRoute(cfg, z, api, st, r, pm)
 		if err != nil {
 			return nil, fmt.Errorf("resource %s (%s %s), route %s: %w", r.ResourceID, r.Method, r.ResourcePath, r.Name, err)
@@ -122,10 +166,8 @@ func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*rou
 		route.Name = r.Name
 		out = append(out, route)
 	}
-	// Under a deployed stage, no (resource, method) pair: 403 Missing Authentication Token (RTE-16).
-	out = append(out, gatewayErrorRoute(fmt.Sprintf("%s/%s/no-match", api.ID, st.Name), regexMatch(stageRegex(st.Name)), api, st, missingToken()))
-	for _, r := range out {
-		markAccessLogStage(r, api, st) // a stage with its own access-log format logs all its routes (accesslog.go)
+	for _, route := range out[n:] {
+		markAccessLogStage(route, api, st) // a stage with its own access-log format logs all its routes (accesslog.go)
 	}
 	return out, nil
 }

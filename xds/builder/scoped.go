@@ -82,10 +82,11 @@ func scopedSplit(cfg *ir.Config) map[string][]int {
 }
 
 // scopedRouteConfigurations builds one RouteConfiguration per scope and the ScopedRouteConfigurations naming
-// them, both sorted by scope key. reuse, when not nil, may return the previous RouteConfiguration of a scope whose
-// APIs are unchanged (Builder); otherwise vhost builds the virtual host of API i. catchAll is the unknown-host
+// them, both sorted by scope key. reuse, when not nil, may return the scope's RouteConfiguration (a Builder's: the
+// previous one of a scope whose APIs are unchanged, or one assembled in wire form); otherwise vhost builds the
+// virtual host of API i. catchAll is the unknown-host
 // virtual host every scope ends with.
-func scopedRouteConfigurations(scopes map[string][]int, reuse func(name string, apis []int) *routev3.RouteConfiguration, vhost func(i int) (*routev3.VirtualHost, error), catchAll *routev3.VirtualHost) ([]*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration, error) {
+func scopedRouteConfigurations(scopes map[string][]int, reuse func(name string, apis []int) (*routev3.RouteConfiguration, error), vhost func(i int) (*routev3.VirtualHost, error), catchAll *routev3.VirtualHost) ([]*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration, error) {
 	keys := make([]string, 0, len(scopes))
 	for k := range scopes {
 		keys = append(keys, k)
@@ -97,7 +98,10 @@ func scopedRouteConfigurations(scopes map[string][]int, reuse func(name string, 
 		name := scopeRouteConfigName(key)
 		var rc *routev3.RouteConfiguration
 		if reuse != nil {
-			rc = reuse(name, scopes[key])
+			var err error
+			if rc, err = reuse(name, scopes[key]); err != nil {
+				return nil, nil, err
+			}
 		}
 		if rc == nil {
 			rc = &routev3.RouteConfiguration{

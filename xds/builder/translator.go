@@ -37,6 +37,8 @@ type Resources struct {
 	wire func(*routev3.RouteConfiguration) *routev3.RouteConfiguration
 	// validated are route configurations a Builder reused from a Build that validated them.
 	validated map[*routev3.RouteConfiguration]bool
+	// anys, set by a Builder, skips Anys its previous Build validated (validateAnysMemo).
+	anys *anyMemo
 }
 
 // ByType returns the resources keyed by xDS type URL, the shape snapshots take. Route configurations are in
@@ -120,7 +122,7 @@ func (r *Resources) Validate() error {
 		if err := l.ValidateAll(); err != nil {
 			return fmt.Errorf("listener %q: %w", l.GetName(), err)
 		}
-		if err := validateAnys(l.ProtoReflect(), "listener "+strconv.Quote(l.GetName())); err != nil {
+		if err := validateAnysMemo(l.ProtoReflect(), "listener "+strconv.Quote(l.GetName()), r.anys); err != nil {
 			return err
 		}
 	}
@@ -141,7 +143,7 @@ func (r *Resources) Validate() error {
 		if err := c.ValidateAll(); err != nil {
 			return fmt.Errorf("cluster %q: %w", c.GetName(), err)
 		}
-		if err := validateAnys(c.ProtoReflect(), "cluster "+strconv.Quote(c.GetName())); err != nil {
+		if err := validateAnysMemo(c.ProtoReflect(), "cluster "+strconv.Quote(c.GetName()), r.anys); err != nil {
 			return err
 		}
 	}
@@ -173,6 +175,9 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		defer b.mu.Unlock()
 		b.nextScopes = make(map[string]*builtScope, len(b.scopes))
 		b.nextKeys = make(map[apiIdentity][32]byte, len(b.keys))
+		b.gen++
+		b.built = 0
+		b.assembled = map[*routev3.RouteConfiguration]bool{}
 		var err error
 		if b.shared, err = sharedKey(cfg); err != nil {
 			return nil, err
@@ -183,9 +188,20 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 	scopes := scopedSplit(cfg)
 	if scopes != nil {
 		var err error
-		var reuse func(string, []int) *routev3.RouteConfiguration
+		var reuse func(string, []int) (*routev3.RouteConfiguration, error)
 		if b != nil {
-			reuse = func(name string, apis []int) *routev3.RouteConfiguration { return b.reuse(cfg, name, apis) }
+			// A scope whose APIs are unchanged: the previous object; otherwise assembled from the per-route
+			// cache (incremental.go), in wire form and validated.
+			reuse = func(name string, apis []int) (*routev3.RouteConfiguration, error) {
+				if rc := b.reuse(cfg, name, apis); rc != nil {
+					return rc, nil
+				}
+				rc, err := b.routeConfigurationWire(cfg, name, apis, true)
+				if err == nil {
+					b.assembled[rc] = true
+				}
+				return rc, err
+			}
 		}
 		z := newRegexSizer()
 		res.Routes, res.ScopedRoutes, err = scopedRouteConfigurations(scopes, reuse, func(i int) (*routev3.VirtualHost, error) {
@@ -193,6 +209,24 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		}, b.unknownHost())
 		if err != nil {
 			return nil, err
+		}
+	} else if b != nil {
+		all := make([]int, len(cfg.APIs))
+		for i := range all {
+			all[i] = i
+		}
+		rc, err := b.routeConfigurationWire(cfg, RouteConfigName, all, false)
+		if err != nil {
+			return nil, err
+		}
+		// Built in wire form and validated part by part (incremental.go).
+		res.Routes = []*routev3.RouteConfiguration{rc}
+		res.validated = map[*routev3.RouteConfiguration]bool{rc: true}
+		res.wire = func(x *routev3.RouteConfiguration) *routev3.RouteConfiguration {
+			if x == rc {
+				return x
+			}
+			return wireRouteConfiguration(x)
 		}
 	} else {
 		rc, err := routeConfiguration(cfg)
@@ -213,11 +247,16 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 	if b != nil && scopes != nil {
 		b.finish(res)
 	}
+	if b != nil {
+		res.anys = &anyMemo{prev: b.anys, next: map[[32]byte]bool{}}
+	}
 	if err := res.Validate(); err != nil {
 		return nil, err
 	}
 	if b != nil {
 		b.scopes, b.keys = b.nextScopes, b.nextKeys
+		b.pruneRoutes()
+		b.anys, res.anys = res.anys.next, nil
 		b.nextScopes, b.nextKeys = nil, nil
 	}
 	return res, nil
@@ -228,8 +267,9 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 func needsProcessor(cfg *ir.Config) bool {
 	for _, api := range cfg.APIs {
 		for _, st := range api.Stages {
-			for _, r := range st.Routes {
-				if r.Integration.Type == ir.AWSProxy || (r.Integration.Type == ir.Mock && api.Refusal(r) == nil && mockNeedsProcessor(r.Integration.Mock)) || (r.Integration.HTTP != nil && r.Integration.HTTP.Processor) || authzRoute(api, r) {
+			for i := range st.Routes { // by index: a route is a large struct
+				r := &st.Routes[i]
+				if r.Integration.Type == ir.AWSProxy || (r.Integration.Type == ir.Mock && api.Refusal(*r) == nil && mockNeedsProcessor(r.Integration.Mock)) || (r.Integration.HTTP != nil && r.Integration.HTTP.Processor) || authzRoute(r) {
 					return true
 				}
 			}

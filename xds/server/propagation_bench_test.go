@@ -18,20 +18,18 @@ import (
 // BenchmarkPropagation is the control-plane half of E2's new-route propagation: from a definition gaining a route
 // (a PATCH method on API 0's first resource) through translation, build and publish until all 10 ADS clients (child
 // process) ACKed the RouteConfiguration carrying it. Only the additions are timed; removing the route again between
-// them is not. Issue 13 bound: routes=10000 ≤ 2× routes=100. single=10000 is one API of 10,000 routes,
-// routes=10000 100 APIs of 100.
+// them is not. Issue 13 bound: routes=10000 ≤ 2× routes=100. Other shapes: rebuildShapes (single=10000: one API
+// of 10,000 routes whose deployment id is derived from its content, so every edit is a new deployment;
+// single=10000-deployment: the same with a declared deployment id; routes=10000: 100 APIs of 100).
 //
 //	go test ./xds/server -run '^$' -bench BenchmarkPropagation -benchtime 5x -count 3 -cpu 2
 func BenchmarkPropagation(b *testing.B) {
-	for _, shape := range []struct {
-		name         string
-		apis, perAPI int
-	}{{"routes=100", 1, 100}, {"routes=10000", 100, 100}, {"single=10000", 1, 10_000}} {
-		b.Run(shape.name, func(b *testing.B) { benchmarkPropagation(b, shape.apis, shape.perAPI) })
+	for _, shape := range append([]rebuildShape{{name: "routes=100", nAPIs: 1, perAPI: 100}}, rebuildShapes...) {
+		b.Run(shape.name, func(b *testing.B) { benchmarkPropagation(b, shape) })
 	}
 }
 
-func benchmarkPropagation(b *testing.B, nAPIs, perAPI int) {
+func benchmarkPropagation(b *testing.B, shape rebuildShape) {
 	srv := New(Options{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,14 +42,14 @@ func benchmarkPropagation(b *testing.B, nAPIs, perAPI int) {
 		cancel()
 		<-served
 	}()
-	p := newPipeline()
+	p := newRevisionPipeline()
 	p.pub = srv.Publisher()
-	apis := fleetAPIs(nAPIs, perAPI)
+	apis := shape.apis()
 	routes := make([]string, len(apis))
 	for i, a := range apis {
 		routes[i] = "proxyplus-http/" + a.GetId()
 	}
-	if nAPIs == 1 {
+	if shape.nAPIs == 1 {
 		routes = []string{"proxyplus-http"} // one API: one RouteConfiguration
 	}
 	p.run(b, apis)
@@ -66,12 +64,14 @@ func benchmarkPropagation(b *testing.B, nAPIs, perAPI int) {
 	for b.Loop() {
 		start := time.Now()
 		methods["PATCH"] = added
+		p.edited(apis[0].GetId())
 		p.run(b, apis)
 		clients.waitB(b, resourcev3.RouteType+" "+p.pub.version)
 		lat = append(lat, time.Since(start))
 
 		b.StopTimer()
 		delete(methods, "PATCH")
+		p.edited(apis[0].GetId())
 		p.run(b, apis)
 		clients.waitB(b, resourcev3.RouteType+" "+p.pub.version)
 		b.StartTimer()
