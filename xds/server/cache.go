@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -44,6 +45,10 @@ import (
 type fanoutCache struct {
 	log *slog.Logger
 
+	// encoded is the last generation set, never cleared: wireCodec finds the shared encodings of the resources a
+	// response carries in it without taking mu (a resource unchanged across generations keeps its objects).
+	encoded atomic.Pointer[generation]
+
 	mu      sync.Mutex
 	current *generation // nil while cleared
 	sotw    map[*sotwWatch]struct{}
@@ -57,6 +62,9 @@ type generation struct {
 	version  string
 	types    map[string]*typeResources
 	snapshot *cachev3.Snapshot // the same resources as a go-control-plane snapshot, for Consistent() and tests
+	// byAny and byDelta find a published resource from the objects responses carry (wireCodec).
+	byAny   map[*anypb.Any]*publishedResource
+	byDelta map[*discoveryv3.Resource]*publishedResource
 }
 
 // typeResources are a generation's resources of one type.
@@ -74,6 +82,7 @@ type publishedResource struct {
 	source  any        // the published object, to recognise it unchanged in the next generation
 	any     *anypb.Any // its Value is the wire form, marshalled once
 	delta   *discoveryv3.Resource
+	wire    *resourceWire // the encoding around any's Value in a response (wireCodec)
 }
 
 func newFanoutCache(logger *slog.Logger) *fanoutCache {
@@ -110,6 +119,7 @@ func (c *fanoutCache) set(g *generation) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.current = g
+	c.encoded.Store(g)
 	// Answered in xDS type order (clusters, endpoints, listeners, routes, scoped routes, ...): the responses of an
 	// ADS stream share one channel, so this is the order a stream sends them in (make-before-break, XDS-5).
 	sotw := slices.SortedFunc(maps.Keys(c.sotw), func(a, b *sotwWatch) int {

@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // Child-process ADS clients (P6, §2.1): the benchmark re-executes the test binary with these variables set and
@@ -69,6 +71,25 @@ func BenchmarkADSFanout(b *testing.B) {
 					}
 				})
 			}
+		}
+	}
+	// The floor: the same arrangement without xDS (see benchmarkFloor). refapi=10000 sends what the SotW server
+	// sends for refapi=10000's edit (the edited RouteConfiguration's response, same bytes); bytes=N a response of
+	// N bytes.
+	for _, shape := range []struct {
+		name string
+		size int // 0: refapi=10000's edited response
+	}{{"refapi=10000", 0}, {"bytes=30000", 30_000}, {"bytes=5000", 5_000}} {
+		for _, clients := range []int{1, 10, 100} {
+			b.Run(fmt.Sprintf("floor/%s/clients=%d", shape.name, clients), func(b *testing.B) {
+				var value []byte
+				if shape.size == 0 {
+					value = editedRouteBytes(b, newRefFleet(b, 100, 100))
+				} else {
+					value = paddedRouteBytes(floorRoute, shape.size)
+				}
+				benchmarkFloor(b, value, clients)
+			})
 		}
 	}
 }
@@ -129,31 +150,8 @@ func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 	}
 
 	heapBefore := heapAlloc()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestADSClientProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envChildAddr+"="+lis.Addr().String(), envChildClients+"="+strconv.Itoa(clients),
-		envChildMode+"="+mode, envChildRoutes+"="+strings.Join(f.routeNames(), ","))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	acked := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "acked "+resourcev3.RouteType+" "); ok {
-				acked <- v
-			}
-		}
-		close(acked)
-	}()
+	acked, stop := startFanoutChild(b, lis.Addr().String(), mode, clients, f.routeNames())
+	defer stop()
 	waitVersion(b, acked, version)
 	heapPerClient := float64(int64(heapAlloc())-int64(heapBefore)) / float64(clients)
 
@@ -172,6 +170,36 @@ func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms/push")
+	}
+}
+
+// startFanoutChild starts the child process of clients (TestADSClientProcess) against addr and returns the
+// versions of RDS every client has ACKed, in order, and a function that ends the child.
+func startFanoutChild(b *testing.B, addr, mode string, clients int, routes []string) (<-chan string, func()) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestADSClientProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envChildAddr+"="+addr, envChildClients+"="+strconv.Itoa(clients),
+		envChildMode+"="+mode, envChildRoutes+"="+strings.Join(routes, ","))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	acked := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "acked "+resourcev3.RouteType+" "); ok {
+				acked <- v
+			}
+		}
+		close(acked)
+	}()
+	return acked, func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	}
 }
 
@@ -308,5 +336,157 @@ func runDeltaByteClient(conn *grpc.ClientConn, node string, routes []string, rep
 			return err
 		}
 		report(resp.GetTypeUrl(), resp.GetSystemVersionInfo())
+	}
+}
+
+// floorRoute is the RouteConfiguration name the floor server's responses carry and its clients subscribe to.
+const floorRoute = "floor"
+
+// editedRouteBytes returns the published bytes of the RouteConfiguration f's edit changes (what the xDS server
+// sends every client for one edit).
+func editedRouteBytes(b *testing.B, f *refFleet) []byte {
+	p := NewPublisher(slog.New(slog.DiscardHandler), nil)
+	if _, err := p.Publish(context.Background(), f.states[0]); err != nil {
+		b.Fatal(err)
+	}
+	before := p.cache.current.types[resourcev3.RouteType]
+	if _, err := p.Publish(context.Background(), f.states[1]); err != nil {
+		b.Fatal(err)
+	}
+	var edited [][]byte
+	for name, r := range p.cache.current.types[resourcev3.RouteType].byName {
+		if before.get(name).version != r.version {
+			edited = append(edited, r.any.GetValue())
+		}
+	}
+	if len(edited) != 1 {
+		b.Fatalf("the edit changed %d RouteConfigurations, want 1", len(edited))
+	}
+	return edited[0]
+}
+
+// paddedRouteBytes is a RouteConfiguration named name whose encoding is size bytes: the name and an unknown field
+// of padding (the clients keep resources as bytes and read only the name).
+func paddedRouteBytes(name string, size int) []byte {
+	out := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), name)
+	const padField = 1000
+	head := protowire.SizeTag(padField)
+	pad := size - len(out) - head
+	for pad > 0 && head+protowire.SizeBytes(pad) > size-len(out) {
+		pad--
+	}
+	out = protowire.AppendTag(out, padField, protowire.BytesType)
+	return protowire.AppendBytes(out, make([]byte, max(pad, 0)))
+}
+
+// floorServer is the floor of P6: an ADS method with no xDS behind it. Each stream sends the current response,
+// encoded once for every stream (grpc.PreparedMsg), when a stream opens and at every push, and reads the clients'
+// requests (their ACKs) without looking at them. The clients are BenchmarkADSFanout's own (TestADSClientProcess,
+// SotW): the same child process, the same decode, keep-as-bytes and ACK; what differs from the xDS server is
+// everything the server does per client beyond sending the bytes and reading the ACK.
+type floorServer struct {
+	discoveryv3.UnimplementedAggregatedDiscoveryServiceServer
+	value []byte // the RouteConfiguration bytes every response carries
+
+	mu       sync.Mutex
+	version  int
+	prepared [2]*grpc.PreparedMsg // by version % 2
+	streams  map[chan *grpc.PreparedMsg]struct{}
+}
+
+// prepareLocked encodes the two alternating responses once, with the codec of stream s.
+func (f *floorServer) prepareLocked(s grpc.ServerStream) error {
+	if f.prepared[0] != nil {
+		return nil
+	}
+	for v := range f.prepared {
+		resp := &discoveryv3.DiscoveryResponse{
+			VersionInfo: strconv.Itoa(v), TypeUrl: resourcev3.RouteType, Nonce: strconv.Itoa(v),
+			Resources: []*anypb.Any{{TypeUrl: resourcev3.RouteType, Value: f.value}},
+		}
+		m := &grpc.PreparedMsg{}
+		if err := m.Encode(s, resp); err != nil {
+			return err
+		}
+		f.prepared[v] = m
+	}
+	return nil
+}
+
+func (f *floorServer) StreamAggregatedResources(s discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	push := make(chan *grpc.PreparedMsg, 1)
+	f.mu.Lock()
+	if err := f.prepareLocked(s); err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	f.streams[push] = struct{}{}
+	push <- f.prepared[f.version%2]
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.streams, push)
+		f.mu.Unlock()
+	}()
+	go func() {
+		for {
+			if _, err := s.Recv(); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case m := <-push:
+			if err := s.SendMsg(m); err != nil {
+				return err
+			}
+		case <-s.Context().Done():
+			return nil
+		}
+	}
+}
+
+// publish makes the next version current and hands it to every stream; it returns the version.
+func (f *floorServer) publish() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version++
+	m := f.prepared[f.version%2]
+	for push := range f.streams {
+		select {
+		case <-push: // a version the stream has not sent yet is superseded
+		default:
+		}
+		push <- m
+	}
+	return strconv.Itoa(f.version % 2)
+}
+
+// benchmarkFloor is benchmarkFanout against floorServer on a bare gRPC server (default options): one operation
+// sends every client one response carrying value and waits until every client ACKed it.
+func benchmarkFloor(b *testing.B, value []byte, clients int) {
+	f := &floorServer{value: value, streams: make(map[chan *grpc.PreparedMsg]struct{})}
+	gs := grpc.NewServer()
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, f)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = gs.Serve(lis) }()
+	defer gs.Stop()
+	acked, stop := startFanoutChild(b, lis.Addr().String(), "sotw", clients, []string{floorRoute})
+	defer stop()
+	waitVersion(b, acked, "0")
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		waitVersion(b, acked, f.publish())
+		lat = append(lat, time.Since(start))
+	}
+	b.ReportMetric(float64(len(value)), "route-bytes")
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms/push")
 	}
 }
