@@ -48,6 +48,8 @@ type fanoutCache struct {
 	// encoded is the last generation set, never cleared: wireCodec finds the shared encodings of the resources a
 	// response carries in it without taking mu (a resource unchanged across generations keeps its objects).
 	encoded atomic.Pointer[generation]
+	// seq numbers typeResources (typeResources.seq).
+	seq atomic.Uint64
 
 	mu      sync.Mutex
 	current *generation // nil while cleared
@@ -73,6 +75,41 @@ type typeResources struct {
 	names    []string          // sorted
 	versions map[string]string // name -> version, what a stream that has the whole type returned
 	anys     []*anypb.Any      // in names order, the whole type as one SotW response carries it
+
+	// seq identifies these resources within the cache; baseSeq is the seq of the previous generation's resources of
+	// the type (0 if none), and changed and removed the names added or changed and the names removed since then. A
+	// watch that had everything of baseSeq needs nothing from these unless it subscribes to one of those names
+	// (unchangedFor), so a publish costs each untouched watch a few lookups instead of a pass over its subscription.
+	seq, baseSeq     uint64
+	changed, removed []string
+}
+
+// seqOf is t's seq, 0 for no resources of the type.
+func (t *typeResources) seqOf() uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.seq
+}
+
+// unchangedFor reports whether a watch with subscription sub that had everything of the resources numbered have
+// (its answer was nothing new) has everything of t as well.
+func (t *typeResources) unchangedFor(have uint64, sub cachev3.Subscription) bool {
+	if t == nil || have == 0 || have != t.baseSeq {
+		return false
+	}
+	if sub.IsWildcard() {
+		return len(t.changed) == 0 && len(t.removed) == 0
+	}
+	subscribed := sub.SubscribedResources()
+	for _, names := range [2][]string{t.changed, t.removed} {
+		for _, n := range names {
+			if _, ok := subscribed[n]; ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // publishedResource is one resource, marshalled once and shared by every response.
@@ -126,16 +163,26 @@ func (c *fanoutCache) set(g *generation) {
 		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
 	})
 	for _, w := range sotw {
-		if resp := sotwAnswer(g, w.req, w.sub); resp != nil {
+		tr := g.types[w.req.GetTypeUrl()]
+		if tr.unchangedFor(w.have, w.sub) {
+			w.have = tr.seq
+		} else if resp := sotwAnswer(g, w.req, w.sub); resp != nil {
 			c.deliverSotw(w, resp)
+		} else {
+			w.have = tr.seqOf()
 		}
 	}
 	delta := slices.SortedFunc(maps.Keys(c.delta), func(a, b *deltaWatch) int {
 		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
 	})
 	for _, w := range delta {
-		if resp := deltaAnswer(g, w.req, w.sub); resp != nil {
+		tr := g.types[w.req.GetTypeUrl()]
+		if tr.unchangedFor(w.have, w.sub) {
+			w.have = tr.seq
+		} else if resp := deltaAnswer(g, w.req, w.sub); resp != nil {
 			c.deliverDelta(w, resp)
+		} else {
+			w.have = tr.seqOf()
 		}
 	}
 }
@@ -147,16 +194,20 @@ func (c *fanoutCache) clear() {
 	c.current = nil
 }
 
+// A watch's have is the seq of the resources of its type that its stream has everything of (the answer from them
+// was nothing new), 0 if unknown; see typeResources.unchangedFor.
 type sotwWatch struct {
-	req *cachev3.Request
-	sub cachev3.Subscription
-	out chan cachev3.Response
+	req  *cachev3.Request
+	sub  cachev3.Subscription
+	out  chan cachev3.Response
+	have uint64
 }
 
 type deltaWatch struct {
-	req *cachev3.DeltaRequest
-	sub cachev3.Subscription
-	out chan cachev3.DeltaResponse
+	req  *cachev3.DeltaRequest
+	sub  cachev3.Subscription
+	out  chan cachev3.DeltaResponse
+	have uint64
 }
 
 // deliverSotw sends resp and retires the watch (watches answer once). The server gives each stream a channel with
@@ -194,6 +245,7 @@ func (c *fanoutCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription
 				return nil, fmt.Errorf("xds/server: response channel full for %s", req.GetTypeUrl())
 			}
 		}
+		w.have = c.current.types[req.GetTypeUrl()].seqOf()
 	}
 	c.sotw[w] = struct{}{}
 	return func() {
@@ -217,6 +269,7 @@ func (c *fanoutCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Su
 				return nil, fmt.Errorf("xds/server: delta response channel full for %s", req.GetTypeUrl())
 			}
 		}
+		w.have = c.current.types[req.GetTypeUrl()].seqOf()
 	}
 	c.delta[w] = struct{}{}
 	return func() {

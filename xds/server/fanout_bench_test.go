@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,10 +153,12 @@ func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 	heapBefore := heapAlloc()
 	acked, stop := startFanoutChild(b, lis.Addr().String(), mode, clients, f.routeNames())
 	defer stop()
-	waitVersion(b, acked, version)
+	childStart := waitVersion(b, acked, version)
 	heapPerClient := float64(int64(heapAlloc())-int64(heapBefore)) / float64(clients)
 
 	var lat []time.Duration
+	serverStart := processCPU()
+	childEnd := childStart
 	for i := 0; b.Loop(); i++ {
 		f.edit(i)
 		start := time.Now()
@@ -163,19 +166,38 @@ func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		waitVersion(b, acked, v)
+		childEnd = waitVersion(b, acked, v)
 		lat = append(lat, time.Since(start))
 	}
 	b.ReportMetric(heapPerClient/(1<<20), "server-heap-MiB/client")
+	reportPushMetrics(b, lat, processCPU()-serverStart, childEnd-childStart)
+}
+
+// reportPushMetrics reports the median push latency and the CPU time per push of the server process (everything
+// in it: server, benchmark loop, GC) and of the clients' process. CPU time is much less sensitive than wall time
+// to other jobs on the machine; with two cores, a push cannot take less than (server + client CPU) / 2.
+func reportPushMetrics(b *testing.B, lat []time.Duration, server, client time.Duration) {
 	slices.Sort(lat)
-	if len(lat) > 0 {
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms/push")
+	if len(lat) == 0 {
+		return
 	}
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms/push")
+	b.ReportMetric(float64(server.Microseconds())/1000/float64(len(lat)), "server-cpu-ms/push")
+	b.ReportMetric(float64(client.Microseconds())/1000/float64(len(lat)), "client-cpu-ms/push")
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startFanoutChild starts the child process of clients (TestADSClientProcess) against addr and returns the
 // versions of RDS every client has ACKed, in order, and a function that ends the child.
-func startFanoutChild(b *testing.B, addr, mode string, clients int, routes []string) (<-chan string, func()) {
+func startFanoutChild(b *testing.B, addr, mode string, clients int, routes []string) (<-chan childAck, func()) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestADSClientProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envChildAddr+"="+addr, envChildClients+"="+strconv.Itoa(clients),
 		envChildMode+"="+mode, envChildRoutes+"="+strings.Join(routes, ","))
@@ -187,12 +209,14 @@ func startFanoutChild(b *testing.B, addr, mode string, clients int, routes []str
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	acked := make(chan string, 16)
+	acked := make(chan childAck, 16)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "acked "+resourcev3.RouteType+" "); ok {
-				acked <- v
+			if v, ok := strings.CutPrefix(sc.Text(), "ackedcpu "+resourcev3.RouteType+" "); ok {
+				version, cpu, _ := strings.Cut(v, " ")
+				ns, _ := strconv.ParseInt(cpu, 10, 64)
+				acked <- childAck{version: version, cpu: time.Duration(ns)}
 			}
 		}
 		close(acked)
@@ -203,8 +227,15 @@ func startFanoutChild(b *testing.B, addr, mode string, clients int, routes []str
 	}
 }
 
-// waitVersion waits until the child reports that every client ACKed version.
-func waitVersion(b *testing.B, acked <-chan string, version string) {
+// childAck is one "every client ACKed" report of the clients' process: the RDS version and the CPU time the
+// process had used then.
+type childAck struct {
+	version string
+	cpu     time.Duration
+}
+
+// waitVersion waits until the child reports that every client ACKed version and returns the child's CPU time then.
+func waitVersion(b *testing.B, acked <-chan childAck, version string) time.Duration {
 	b.Helper()
 	timeout := time.NewTimer(2 * time.Minute)
 	defer timeout.Stop()
@@ -214,8 +245,8 @@ func waitVersion(b *testing.B, acked <-chan string, version string) {
 			if !ok {
 				b.Fatal("client process ended")
 			}
-			if v == version {
-				return
+			if v.version == version {
+				return v.cpu
 			}
 		case <-timeout.C:
 			b.Fatalf("clients did not ACK %s", version)
@@ -224,8 +255,8 @@ func waitVersion(b *testing.B, acked <-chan string, version string) {
 }
 
 // TestADSClientProcess is the child side of BenchmarkADSFanout and TestHeapStability; it does nothing unless the
-// benchmark started it. It prints "acked <type URL> <version>" once every client has ACKed that type at that
-// version.
+// benchmark started it. Once every client has ACKed a type at a version it prints "acked <type URL> <version>", then
+// "ackedcpu <type URL> <version> <CPU time in ns the process has used>".
 func TestADSClientProcess(t *testing.T) {
 	addr := os.Getenv(envChildAddr)
 	if addr == "" {
@@ -244,6 +275,7 @@ func TestADSClientProcess(t *testing.T) {
 		if count[k] == n {
 			delete(count, k)
 			fmt.Fprintf(os.Stdout, "acked %s\n", k)
+			fmt.Fprintf(os.Stdout, "ackedcpu %s %d\n", k, processCPU())
 		}
 	}
 	errs := make(chan error, n)
@@ -477,16 +509,15 @@ func benchmarkFloor(b *testing.B, value []byte, clients int) {
 	defer gs.Stop()
 	acked, stop := startFanoutChild(b, lis.Addr().String(), "sotw", clients, []string{floorRoute})
 	defer stop()
-	waitVersion(b, acked, "0")
+	childStart := waitVersion(b, acked, "0")
 	var lat []time.Duration
+	serverStart := processCPU()
+	childEnd := childStart
 	for b.Loop() {
 		start := time.Now()
-		waitVersion(b, acked, f.publish())
+		childEnd = waitVersion(b, acked, f.publish())
 		lat = append(lat, time.Since(start))
 	}
 	b.ReportMetric(float64(len(value)), "route-bytes")
-	slices.Sort(lat)
-	if len(lat) > 0 {
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms/push")
-	}
+	reportPushMetrics(b, lat, processCPU()-serverStart, childEnd-childStart)
 }

@@ -221,7 +221,19 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 		tr.names = slices.Sorted(maps.Keys(tr.byName))
 		tr.versions = make(map[string]string, len(tr.names))
 		tr.anys = make([]*anypb.Any, len(tr.names))
+		tr.seq = p.cache.seq.Add(1)
+		if old != nil {
+			tr.baseSeq = old.seq
+			for _, n := range old.names {
+				if tr.byName[n] == nil {
+					tr.removed = append(tr.removed, n)
+				}
+			}
+		}
 		for i, n := range tr.names {
+			if old != nil && old.versions[n] != tr.byName[n].version {
+				tr.changed = append(tr.changed, n)
+			}
 			tr.versions[n] = tr.byName[n].version
 			tr.anys[i] = tr.byName[n].any
 			writeField(h, lenBuf[:], []byte(typeURL))
