@@ -83,13 +83,20 @@ func BenchmarkADSFanout(b *testing.B) {
 	}{{"refapi=10000", 0}, {"bytes=30000", 30_000}, {"bytes=5000", 5_000}} {
 		for _, clients := range []int{1, 10, 100} {
 			b.Run(fmt.Sprintf("floor/%s/clients=%d", shape.name, clients), func(b *testing.B) {
+				// The clients subscribe to 100 RouteConfigurations, as in refapi=10000, so that their requests
+				// (ACKs) are the same size; every response carries the one named floorRoute.
+				routes := []string{floorRoute}
+				for i := 1; i < 100; i++ {
+					routes = append(routes, fleetRouteName(i))
+				}
 				var value []byte
 				if shape.size == 0 {
-					value = editedRouteBytes(b, newRefFleet(b, 100, 100))
+					f := newRefFleet(b, 100, 100)
+					value, routes = editedRouteBytes(b, f), f.routeNames()
 				} else {
 					value = paddedRouteBytes(floorRoute, shape.size)
 				}
-				benchmarkFloor(b, value, clients)
+				benchmarkFloor(b, value, routes, clients)
 			})
 		}
 	}
@@ -371,7 +378,7 @@ func runDeltaByteClient(conn *grpc.ClientConn, node string, routes []string, rep
 	}
 }
 
-// floorRoute is the RouteConfiguration name the floor server's responses carry and its clients subscribe to.
+// floorRoute is the RouteConfiguration name of the floor server's bytes=N responses.
 const floorRoute = "floor"
 
 // editedRouteBytes returns the published bytes of the RouteConfiguration f's edit changes (what the xDS server
@@ -497,7 +504,7 @@ func (f *floorServer) publish() string {
 
 // benchmarkFloor is benchmarkFanout against floorServer on a bare gRPC server (default options): one operation
 // sends every client one response carrying value and waits until every client ACKed it.
-func benchmarkFloor(b *testing.B, value []byte, clients int) {
+func benchmarkFloor(b *testing.B, value []byte, routes []string, clients int) {
 	f := &floorServer{value: value, streams: make(map[chan *grpc.PreparedMsg]struct{})}
 	gs := grpc.NewServer()
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, f)
@@ -507,7 +514,7 @@ func benchmarkFloor(b *testing.B, value []byte, clients int) {
 	}
 	go func() { _ = gs.Serve(lis) }()
 	defer gs.Stop()
-	acked, stop := startFanoutChild(b, lis.Addr().String(), "sotw", clients, []string{floorRoute})
+	acked, stop := startFanoutChild(b, lis.Addr().String(), "sotw", clients, routes)
 	defer stop()
 	childStart := waitVersion(b, acked, "0")
 	var lat []time.Duration
