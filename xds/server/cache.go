@@ -80,8 +80,8 @@ type typeResources struct {
 	// the type (0 if none), and changed and removed the names added or changed and the names removed since then. A
 	// watch that had everything of baseSeq needs nothing from these unless it subscribes to one of those names
 	// (unchangedFor), so a publish costs each untouched watch a few lookups instead of a pass over its subscription.
-	seq, baseSeq     uint64
-	changed, removed []string
+	seq, baseSeq            uint64
+	changed, added, removed []string // added is a subset of changed
 }
 
 // seqOf is t's seq, 0 for no resources of the type.
@@ -164,12 +164,21 @@ func (c *fanoutCache) set(g *generation) {
 	})
 	for _, w := range sotw {
 		tr := g.types[w.req.GetTypeUrl()]
-		if tr.unchangedFor(w.have, w.sub) {
-			w.have = tr.seq
-		} else if resp := sotwAnswer(g, w.req, w.sub); resp != nil {
+		var resp cachev3.Response
+		var all bool
+		switch {
+		case tr.unchangedFor(w.have, w.sub):
+			w.have, w.all = tr.seq, w.all && len(tr.added) == 0 // an added name is not subscribed
+			continue
+		case w.have != 0 && w.have == tr.baseSeq && !w.sub.IsWildcard():
+			resp, all = sotwAnswerSince(g, tr, w)
+		default:
+			resp, all = sotwAnswer(g, w.req, w.sub)
+		}
+		if resp != nil {
 			c.deliverSotw(w, resp)
 		} else {
-			w.have = tr.seqOf()
+			w.have, w.all = tr.seqOf(), all
 		}
 	}
 	delta := slices.SortedFunc(maps.Keys(c.delta), func(a, b *deltaWatch) int {
@@ -196,11 +205,13 @@ func (c *fanoutCache) clear() {
 
 // A watch's have is the seq of the resources of its type that its stream has everything of (the answer from them
 // was nothing new), 0 if unknown; see typeResources.unchangedFor.
+// For a SotW watch of a named subscription, all says that the subscription covered every resource of have.
 type sotwWatch struct {
 	req  *cachev3.Request
 	sub  cachev3.Subscription
 	out  chan cachev3.Response
 	have uint64
+	all  bool
 }
 
 type deltaWatch struct {
@@ -237,7 +248,8 @@ func (c *fanoutCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription
 	defer c.mu.Unlock()
 	w := &sotwWatch{req: req, sub: sub, out: out}
 	if c.current != nil {
-		if resp := sotwAnswer(c.current, req, sub); resp != nil {
+		resp, all := sotwAnswer(c.current, req, sub)
+		if resp != nil {
 			select {
 			case out <- resp:
 				return func() {}, nil
@@ -245,7 +257,7 @@ func (c *fanoutCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription
 				return nil, fmt.Errorf("xds/server: response channel full for %s", req.GetTypeUrl())
 			}
 		}
-		w.have = c.current.types[req.GetTypeUrl()].seqOf()
+		w.have, w.all = c.current.types[req.GetTypeUrl()].seqOf(), all
 	}
 	c.sotw[w] = struct{}{}
 	return func() {
@@ -312,8 +324,9 @@ func (t *typeResources) get(name string) *publishedResource {
 	return t.byName[name]
 }
 
-// sotwAnswer is what a SotW stream with subscription sub is owed from g, or nil if it has everything.
-func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) cachev3.Response {
+// sotwAnswer is what a SotW stream with subscription sub is owed from g, or nil if it has everything. For a named
+// subscription it also reports whether the subscription covers every resource of the type in g.
+func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) (cachev3.Response, bool) {
 	// Runs for every open watch of every client at every publish: the common "nothing new" and "one resource new"
 	// cases only look up names; maps are copied (maps.Clone) only when something is sent.
 	tr := g.types[req.GetTypeUrl()]
@@ -321,12 +334,12 @@ func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) c
 	if sub.IsWildcard() {
 		// Complete state: all or nothing.
 		if req.GetResponseNonce() != "" && tr.sameAs(returned) {
-			return nil
+			return nil, false
 		}
 		if tr == nil {
-			return &sotwResponse{ctx: context.Background(), req: req, version: g.version, returned: map[string]string{}}
+			return &sotwResponse{ctx: context.Background(), req: req, version: g.version, returned: map[string]string{}}, false
 		}
-		return &sotwResponse{ctx: context.Background(), req: req, version: g.version, anys: tr.anys, returned: maps.Clone(tr.versions)}
+		return &sotwResponse{ctx: context.Background(), req: req, version: g.version, anys: tr.anys, returned: maps.Clone(tr.versions)}, false
 	}
 	subscribed := sub.SubscribedResources()
 	var send []*publishedResource
@@ -341,17 +354,52 @@ func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) c
 			send = append(send, r)
 		}
 	}
+	all := tr != nil && found == len(tr.names)
 	if len(send) == 0 {
-		return nil // a new stream has been sent nothing, so it never gets here with resources to send
+		return nil, all // a new stream has been sent nothing, so it never gets here with resources to send
 	}
 	if len(send) > 1 {
 		slices.SortFunc(send, func(a, b *publishedResource) int { return cmp.Compare(a.name, b.name) })
 	}
+	return newSotwResponse(g, tr, req, sub, send, all), all
+}
+
+// sotwAnswerSince is sotwAnswer for a named subscription whose stream had everything of the type's previous
+// resources (w.have == tr.baseSeq): only the names changed since then can be owed, so it looks at those instead of
+// every subscribed name. The answer is the same as sotwAnswer's (TestPublishAnswersLikeTheFullPass).
+func sotwAnswerSince(g *generation, tr *typeResources, w *sotwWatch) (cachev3.Response, bool) {
+	subscribed := w.sub.SubscribedResources()
+	returned := w.sub.ReturnedResources()
+	var send []*publishedResource
+	for _, n := range tr.changed { // sorted, as the names of a response are
+		if _, ok := subscribed[n]; !ok {
+			continue
+		}
+		if r := tr.byName[n]; returned[n] != r.version {
+			send = append(send, r)
+		}
+	}
+	// Every name it covered before is subscribed; so is every added name if it covers all of tr.
+	all := w.all
+	for _, n := range tr.added {
+		if _, ok := subscribed[n]; !ok {
+			all = false
+		}
+	}
+	if len(send) == 0 {
+		return nil, all
+	}
+	return newSotwResponse(g, tr, w.req, w.sub, send, all), all
+}
+
+// newSotwResponse answers req with send; all says the subscription covers every resource of tr.
+func newSotwResponse(g *generation, tr *typeResources, req *cachev3.Request, sub cachev3.Subscription, send []*publishedResource, all bool) *sotwResponse {
+	subscribed := sub.SubscribedResources()
 	var next map[string]string
-	if found == len(tr.names) {
+	if all {
 		next = maps.Clone(tr.versions) // subscribed to every resource of the type, as Envoy is with scoped routes
 	} else {
-		next = make(map[string]string, found)
+		next = make(map[string]string, len(subscribed))
 		for n := range subscribed {
 			if r := tr.get(n); r != nil {
 				next[n] = r.version

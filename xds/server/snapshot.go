@@ -231,8 +231,12 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 			}
 		}
 		for i, n := range tr.names {
-			if old != nil && old.versions[n] != tr.byName[n].version {
-				tr.changed = append(tr.changed, n)
+			if old != nil {
+				if v, ok := old.versions[n]; !ok {
+					tr.changed, tr.added = append(tr.changed, n), append(tr.added, n)
+				} else if v != tr.byName[n].version {
+					tr.changed = append(tr.changed, n)
+				}
 			}
 			tr.versions[n] = tr.byName[n].version
 			tr.anys[i] = tr.byName[n].any
