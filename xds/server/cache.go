@@ -186,9 +186,17 @@ func (c *fanoutCache) set(g *generation) {
 	})
 	for _, w := range delta {
 		tr := g.types[w.req.GetTypeUrl()]
-		if tr.unchangedFor(w.have, w.sub) {
+		var resp cachev3.DeltaResponse
+		switch {
+		case tr.unchangedFor(w.have, w.sub):
 			w.have = tr.seq
-		} else if resp := deltaAnswer(g, w.req, w.sub); resp != nil {
+			continue
+		case tr != nil && w.have != 0 && w.have == tr.baseSeq:
+			resp = deltaAnswerSince(g, tr, w)
+		default:
+			resp = deltaAnswer(g, w.req, w.sub)
+		}
+		if resp != nil {
 			c.deliverDelta(w, resp)
 		} else {
 			w.have = tr.seqOf()
@@ -463,6 +471,38 @@ func deltaAnswer(g *generation, req *cachev3.DeltaRequest, sub cachev3.Subscript
 		return nil
 	}
 	slices.Sort(removed)
+	return newDeltaResponse(g, req, returned, send, removed)
+}
+
+// deltaAnswerSince is deltaAnswer for a watch whose stream had everything of the type's previous resources
+// (w.have == tr.baseSeq): only the names changed or removed since then can be owed (TestPublishAnswersLikeTheFullPass).
+func deltaAnswerSince(g *generation, tr *typeResources, w *deltaWatch) cachev3.DeltaResponse {
+	returned := w.sub.ReturnedResources()
+	subscribed := w.sub.SubscribedResources()
+	relevant := func(n string) bool {
+		_, ok := subscribed[n]
+		return ok || w.sub.IsWildcard()
+	}
+	var send []*publishedResource
+	for _, n := range tr.changed { // sorted
+		if r := tr.byName[n]; relevant(n) && returned[n] != r.version {
+			send = append(send, r)
+		}
+	}
+	var removed []string
+	for _, n := range tr.removed { // sorted
+		if _, ok := returned[n]; ok && relevant(n) {
+			removed = append(removed, n)
+		}
+	}
+	if len(send) == 0 && len(removed) == 0 && w.req.GetResponseNonce() != "" {
+		return nil
+	}
+	return newDeltaResponse(g, w.req, returned, send, removed)
+}
+
+// newDeltaResponse answers req with send and removed; the stream had returned.
+func newDeltaResponse(g *generation, req *cachev3.DeltaRequest, returned map[string]string, send []*publishedResource, removed []string) *deltaResponse {
 	next := maps.Clone(returned)
 	if next == nil {
 		next = make(map[string]string, len(send))

@@ -131,19 +131,21 @@ func TestPublishAnswersLikeTheFullPass(t *testing.T) {
 	}
 	fast, answered := 0, 0
 	for step := range 200 {
-		n := names[rng.IntN(len(names))]
-		switch _, ok := content[n]; {
-		case step%7 == 0:
-			clusterGen++
-		case !ok:
-			content[n] = step
-		case rng.IntN(4) == 0 && len(content) > 1:
-			delete(content, n)
-		default:
-			content[n] = step
+		for range 1 + rng.IntN(3) { // one to three RouteConfigurations, or the cluster, change
+			n := names[rng.IntN(len(names))]
+			switch _, ok := content[n]; {
+			case step%7 == 0:
+				clusterGen++
+			case !ok:
+				content[n] = step
+			case rng.IntN(4) == 0 && len(content) > 1:
+				delete(content, n)
+			default:
+				content[n] = step
+			}
 		}
-		// The answers a full pass over every open watch gives, computed before the publish answers them (the
-		// subscriptions do not change until the clients ACK).
+		// The answers a full pass over every open watch gives, computed after the publish from the same
+		// subscriptions (they do not change until the clients ACK).
 		type expected struct {
 			cl   *client
 			full cachev3.Response
@@ -153,12 +155,32 @@ func TestPublishAnswersLikeTheFullPass(t *testing.T) {
 		for _, cl := range clients {
 			byChan[cl.sotw] = cl
 		}
+		type expectedDelta struct {
+			cl   *client
+			full cachev3.DeltaResponse
+		}
+		var wantDelta []expectedDelta
+		byDeltaChan := map[chan cachev3.DeltaResponse]*client{}
+		for _, cl := range clients {
+			byDeltaChan[cl.dch] = cl
+		}
+		openDelta := slices.Collect(maps.Keys(c.delta))
 		open := slices.Collect(maps.Keys(c.sotw))
 		had := map[*sotwWatch]uint64{}
 		for _, w := range open {
 			had[w] = w.have
 		}
+		hadDelta := map[*deltaWatch]uint64{}
+		for _, w := range openDelta {
+			hadDelta[w] = w.have
+		}
 		publish()
+		for _, w := range openDelta {
+			if tr := c.current.types[w.req.GetTypeUrl()]; hadDelta[w] != 0 && hadDelta[w] == tr.baseSeq {
+				fast++
+			}
+			wantDelta = append(wantDelta, expectedDelta{cl: byDeltaChan[w.out], full: deltaAnswer(c.current, w.req, w.sub)})
+		}
 		for _, w := range open {
 			if tr := c.current.types[w.req.GetTypeUrl()]; had[w] != 0 && had[w] == tr.baseSeq {
 				fast++
@@ -187,9 +209,26 @@ func TestPublishAnswersLikeTheFullPass(t *testing.T) {
 				answered++
 			}
 		}
-		for w := range c.delta {
-			if resp := deltaAnswer(c.current, w.req, w.sub); resp != nil {
-				t.Fatalf("step %d: a delta watch of %s was left open with something new", step, w.req.GetTypeUrl())
+		for _, e := range wantDelta {
+			var got cachev3.DeltaResponse
+			select {
+			case got = <-e.cl.dch:
+				e.cl.dch <- got
+			default:
+			}
+			switch {
+			case e.full == nil && got != nil:
+				t.Fatalf("step %d: delta %s answered, the full pass has nothing for it", step, e.cl.typeURL)
+			case e.full != nil && got == nil:
+				t.Fatalf("step %d: delta %s not answered, the full pass answers %v", step, e.cl.typeURL, e.full.GetNextVersionMap())
+			case e.full != nil:
+				g, _ := got.GetDeltaDiscoveryResponse()
+				f, _ := e.full.GetDeltaDiscoveryResponse()
+				if !slices.Equal(g.GetResources(), f.GetResources()) || !slices.Equal(g.GetRemovedResources(), f.GetRemovedResources()) ||
+					!maps.Equal(got.GetNextVersionMap(), e.full.GetNextVersionMap()) || g.GetSystemVersionInfo() != f.GetSystemVersionInfo() {
+					t.Fatalf("step %d: delta %s answered differently from the full pass", step, e.cl.typeURL)
+				}
+				answered++
 			}
 		}
 		for _, cl := range clients {

@@ -35,7 +35,7 @@ func TestRouteBytesComposition(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := map[string]int{}
-	distinct := map[string]map[string]int{} // typed_per_filter_config key -> distinct configurations -> routes
+	distinct := map[string]map[string]int{} // field or typed_per_filter_config key -> distinct values -> routes
 	routes, routeBytes := 0, 0
 	for _, vh := range rc.GetVirtualHosts() {
 		for _, r := range vh.GetRoutes() {
@@ -46,11 +46,30 @@ func TestRouteBytesComposition(t *testing.T) {
 			parts["(route tag and length in the virtual host)"] += sizeOfField(5, size) - size
 			attributeRoute(t, r, parts)
 			for key, cfg := range r.GetTypedPerFilterConfig() {
+				key = "typed_per_filter_config[" + key + "]"
 				if distinct[key] == nil {
 					distinct[key] = map[string]int{}
 				}
 				distinct[key][cfg.String()]++
 			}
+			m := r.ProtoReflect()
+			m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+				if fd.Name() == "typed_per_filter_config" {
+					return true
+				}
+				key := string(fd.Name())
+				if distinct[key] == nil {
+					distinct[key] = map[string]int{}
+				}
+				one := m.Type().New()
+				one.Set(fd, v)
+				b, err := proto.MarshalOptions{Deterministic: true}.Marshal(one.Interface())
+				if err != nil {
+					t.Fatal(err)
+				}
+				distinct[key][string(b)]++
+				return true
+			})
 		}
 	}
 	sum := 0
@@ -84,7 +103,7 @@ func TestRouteBytesComposition(t *testing.T) {
 		for _, c := range distinct[key] {
 			n += c
 		}
-		fmt.Fprintf(&b, "typed_per_filter_config[%s]: on %d routes, %d distinct configurations\n", key, n, len(distinct[key]))
+		fmt.Fprintf(&b, "%s: on %d routes, %d distinct values\n", key, n, len(distinct[key]))
 	}
 	t.Log("\n" + b.String())
 }
