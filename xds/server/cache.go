@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -53,8 +55,14 @@ type fanoutCache struct {
 
 	mu      sync.Mutex
 	current *generation // nil while cleared
-	sotw    map[*sotwWatch]struct{}
-	delta   map[*deltaWatch]struct{}
+	// complete holds, for the SotW answers of named subscriptions sent since the last set that covered every
+	// resource of their type, the identity of the returned-resources map the answer gave the stream (go-control-plane
+	// keeps that very map as the subscription's ReturnedResources) and the seq of those resources. A request that
+	// finds its stream's map here at the current seq needs nothing (see CreateWatch). Reset at every set and clear,
+	// so it holds at most one map per stream, and its keys keep those maps from being reused as another's identity.
+	complete map[unsafe.Pointer]uint64
+	sotw     map[*sotwWatch]struct{}
+	delta    map[*deltaWatch]struct{}
 }
 
 var _ cachev3.Cache = (*fanoutCache)(nil)
@@ -124,9 +132,10 @@ type publishedResource struct {
 
 func newFanoutCache(logger *slog.Logger) *fanoutCache {
 	return &fanoutCache{
-		log:   logger,
-		sotw:  make(map[*sotwWatch]struct{}),
-		delta: make(map[*deltaWatch]struct{}),
+		log:      logger,
+		sotw:     make(map[*sotwWatch]struct{}),
+		delta:    make(map[*deltaWatch]struct{}),
+		complete: make(map[unsafe.Pointer]uint64),
 	}
 }
 
@@ -157,6 +166,7 @@ func (c *fanoutCache) set(g *generation) {
 	defer c.mu.Unlock()
 	c.current = g
 	c.encoded.Store(g)
+	clear(c.complete)
 	// Answered in xDS type order (clusters, endpoints, listeners, routes, scoped routes, ...): the responses of an
 	// ADS stream share one channel, so this is the order a stream sends them in (make-before-break, XDS-5).
 	sotw := slices.SortedFunc(maps.Keys(c.sotw), func(a, b *sotwWatch) int {
@@ -176,6 +186,7 @@ func (c *fanoutCache) set(g *generation) {
 			resp, all = sotwAnswer(g, w.req, w.sub)
 		}
 		if resp != nil {
+			c.markComplete(resp, tr, all)
 			c.deliverSotw(w, resp)
 		} else {
 			w.have, w.all = tr.seqOf(), all
@@ -209,6 +220,31 @@ func (c *fanoutCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.current = nil
+	clear(c.complete)
+}
+
+// markComplete records resp in complete if it is an answer to a named subscription that covers every resource of
+// tr (all).
+func (c *fanoutCache) markComplete(resp cachev3.Response, tr *typeResources, all bool) {
+	if r, ok := resp.(*sotwResponse); ok && all && tr != nil {
+		c.complete[reflect.ValueOf(r.returned).UnsafePointer()] = tr.seq
+	}
+}
+
+// completeFor reports whether a named subscription's stream has every resource of tr: its last answer covered
+// every resource of tr (markComplete), and go-control-plane has kept that answer's map as what the stream was
+// returned. Whatever names the stream subscribes to now, it then has all of them that exist (a request only
+// removes unsubscribed names from the map). The second result says whether it still subscribes to all of tr (no
+// name was removed from the map).
+func (c *fanoutCache) completeFor(tr *typeResources, sub cachev3.Subscription) (complete, all bool) {
+	if tr == nil || sub.IsWildcard() {
+		return false, false
+	}
+	returned := sub.ReturnedResources()
+	if seq, ok := c.complete[reflect.ValueOf(returned).UnsafePointer()]; !ok || seq != tr.seq {
+		return false, false
+	}
+	return true, len(returned) == len(tr.names)
 }
 
 // A watch's have is the seq of the resources of its type that its stream has everything of (the answer from them
@@ -256,16 +292,22 @@ func (c *fanoutCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription
 	defer c.mu.Unlock()
 	w := &sotwWatch{req: req, sub: sub, out: out}
 	if c.current != nil {
-		resp, all := sotwAnswer(c.current, req, sub)
+		tr := c.current.types[req.GetTypeUrl()]
+		var resp cachev3.Response
+		complete, all := c.completeFor(tr, sub)
+		if !complete { // otherwise nothing is owed: the ACK of a complete answer, the common case
+			resp, all = sotwAnswer(c.current, req, sub)
+		}
 		if resp != nil {
 			select {
 			case out <- resp:
+				c.markComplete(resp, tr, all)
 				return func() {}, nil
 			default:
 				return nil, fmt.Errorf("xds/server: response channel full for %s", req.GetTypeUrl())
 			}
 		}
-		w.have, w.all = c.current.types[req.GetTypeUrl()].seqOf(), all
+		w.have, w.all = tr.seqOf(), all
 	}
 	c.sotw[w] = struct{}{}
 	return func() {
