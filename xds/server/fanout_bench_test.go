@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -141,11 +140,10 @@ func (f *refFleet) edit(int)                                        { f.cur = 1 
 
 func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 	srv := New(Options{Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	lis := &countingListener{Listener: tcp}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, lis) }()
@@ -167,7 +165,7 @@ func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 	heapPerClient := float64(int64(heapAlloc())-int64(heapBefore)) / float64(clients)
 
 	var lat []time.Duration
-	serverStart, writesStart := processCPU(), lis.writes.Load()
+	serverStart := processCPU()
 	childEnd := childStart
 	for i := 0; b.Loop(); i++ {
 		f.edit(i)
@@ -180,37 +178,13 @@ func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 		lat = append(lat, time.Since(start))
 	}
 	b.ReportMetric(heapPerClient/(1<<20), "server-heap-MiB/client")
-	reportPushMetrics(b, lat, processCPU()-serverStart, childEnd-childStart, lis.writes.Load()-writesStart)
-}
-
-// countingListener counts the writes (system calls) on the connections it accepts.
-type countingListener struct {
-	net.Listener
-	writes atomic.Int64
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, writes: &l.writes}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c *countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
+	reportPushMetrics(b, lat, processCPU()-serverStart, childEnd-childStart)
 }
 
 // reportPushMetrics reports the median push latency and the CPU time per push of the server process (everything
 // in it: server, benchmark loop, GC) and of the clients' process. CPU time is much less sensitive than wall time
 // to other jobs on the machine; with two cores, a push cannot take less than (server + client CPU) / 2.
-func reportPushMetrics(b *testing.B, lat []time.Duration, server, client time.Duration, writes int64) {
+func reportPushMetrics(b *testing.B, lat []time.Duration, server, client time.Duration) {
 	slices.Sort(lat)
 	if len(lat) == 0 {
 		return
@@ -218,7 +192,6 @@ func reportPushMetrics(b *testing.B, lat []time.Duration, server, client time.Du
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms/push")
 	b.ReportMetric(float64(server.Microseconds())/1000/float64(len(lat)), "server-cpu-ms/push")
 	b.ReportMetric(float64(client.Microseconds())/1000/float64(len(lat)), "client-cpu-ms/push")
-	b.ReportMetric(float64(writes)/float64(len(lat)), "server-writes/push")
 }
 
 // processCPU is the user and system CPU time this process has used.
@@ -536,18 +509,17 @@ func benchmarkFloor(b *testing.B, value []byte, routes []string, clients int) {
 	f := &floorServer{value: value, streams: make(map[chan *grpc.PreparedMsg]struct{})}
 	gs := grpc.NewServer()
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, f)
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	lis := &countingListener{Listener: tcp}
 	go func() { _ = gs.Serve(lis) }()
 	defer gs.Stop()
 	acked, stop := startFanoutChild(b, lis.Addr().String(), "sotw", clients, routes)
 	defer stop()
 	childStart := waitVersion(b, acked, "0")
 	var lat []time.Duration
-	serverStart, writesStart := processCPU(), lis.writes.Load()
+	serverStart := processCPU()
 	childEnd := childStart
 	for b.Loop() {
 		start := time.Now()
@@ -555,7 +527,7 @@ func benchmarkFloor(b *testing.B, value []byte, routes []string, clients int) {
 		lat = append(lat, time.Since(start))
 	}
 	b.ReportMetric(float64(len(value)), "route-bytes")
-	reportPushMetrics(b, lat, processCPU()-serverStart, childEnd-childStart, lis.writes.Load()-writesStart)
+	reportPushMetrics(b, lat, processCPU()-serverStart, childEnd-childStart)
 }
 
 // BenchmarkFanoutBookkeeping is the server's own work per client in a P6 push, without the network and
