@@ -62,7 +62,7 @@ const clientWindow = 64 << 20
 //
 // Besides ns/op and the median push, each reports the CPU time per push of this process and of the clients'.
 //
-//     go test ./xds/server -run '^$' -bench BenchmarkADSFanout -benchtime 5x -count 3 -cpu 2
+//	go test ./xds/server -run '^$' -bench BenchmarkADSFanout -benchtime 5x -count 3 -cpu 2
 func BenchmarkADSFanout(b *testing.B) {
 	for _, mode := range []string{"sotw", "delta"} {
 		for _, shape := range []struct {
