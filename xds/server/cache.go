@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -44,10 +47,22 @@ import (
 type fanoutCache struct {
 	log *slog.Logger
 
+	// encoded is the last generation set, never cleared: wireCodec finds the shared encodings of the resources a
+	// response carries in it without taking mu (a resource unchanged across generations keeps its objects).
+	encoded atomic.Pointer[generation]
+	// seq numbers typeResources (typeResources.seq).
+	seq atomic.Uint64
+
 	mu      sync.Mutex
 	current *generation // nil while cleared
-	sotw    map[*sotwWatch]struct{}
-	delta   map[*deltaWatch]struct{}
+	// complete holds, for the SotW answers of named subscriptions sent since the last set that covered every
+	// resource of their type, the identity of the returned-resources map the answer gave the stream (go-control-plane
+	// keeps that very map as the subscription's ReturnedResources) and the seq of those resources. A request that
+	// finds its stream's map here at the current seq needs nothing (see CreateWatch). Reset at every set and clear,
+	// so it holds at most one map per stream, and its keys keep those maps from being reused as another's identity.
+	complete map[unsafe.Pointer]uint64
+	sotw     map[*sotwWatch]struct{}
+	delta    map[*deltaWatch]struct{}
 }
 
 var _ cachev3.Cache = (*fanoutCache)(nil)
@@ -57,6 +72,9 @@ type generation struct {
 	version  string
 	types    map[string]*typeResources
 	snapshot *cachev3.Snapshot // the same resources as a go-control-plane snapshot, for Consistent() and tests
+	// byAny and byDelta find a published resource from the objects responses carry (wireCodec).
+	byAny   map[*anypb.Any]*publishedResource
+	byDelta map[*discoveryv3.Resource]*publishedResource
 }
 
 // typeResources are a generation's resources of one type.
@@ -65,6 +83,41 @@ type typeResources struct {
 	names    []string          // sorted
 	versions map[string]string // name -> version, what a stream that has the whole type returned
 	anys     []*anypb.Any      // in names order, the whole type as one SotW response carries it
+
+	// seq identifies these resources within the cache; baseSeq is the seq of the previous generation's resources of
+	// the type (0 if none), and changed and removed the names added or changed and the names removed since then. A
+	// watch that had everything of baseSeq needs nothing from these unless it subscribes to one of those names
+	// (unchangedFor), so a publish costs each untouched watch a few lookups instead of a pass over its subscription.
+	seq, baseSeq            uint64
+	changed, added, removed []string // added is a subset of changed
+}
+
+// seqOf is t's seq, 0 for no resources of the type.
+func (t *typeResources) seqOf() uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.seq
+}
+
+// unchangedFor reports whether a watch with subscription sub that had everything of the resources numbered have
+// (its answer was nothing new) has everything of t as well.
+func (t *typeResources) unchangedFor(have uint64, sub cachev3.Subscription) bool {
+	if t == nil || have == 0 || have != t.baseSeq {
+		return false
+	}
+	if sub.IsWildcard() {
+		return len(t.changed) == 0 && len(t.removed) == 0
+	}
+	subscribed := sub.SubscribedResources()
+	for _, names := range [2][]string{t.changed, t.removed} {
+		for _, n := range names {
+			if _, ok := subscribed[n]; ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // publishedResource is one resource, marshalled once and shared by every response.
@@ -74,13 +127,15 @@ type publishedResource struct {
 	source  any        // the published object, to recognise it unchanged in the next generation
 	any     *anypb.Any // its Value is the wire form, marshalled once
 	delta   *discoveryv3.Resource
+	wire    *resourceWire // the encoding around any's Value in a response (wireCodec)
 }
 
 func newFanoutCache(logger *slog.Logger) *fanoutCache {
 	return &fanoutCache{
-		log:   logger,
-		sotw:  make(map[*sotwWatch]struct{}),
-		delta: make(map[*deltaWatch]struct{}),
+		log:      logger,
+		sotw:     make(map[*sotwWatch]struct{}),
+		delta:    make(map[*deltaWatch]struct{}),
+		complete: make(map[unsafe.Pointer]uint64),
 	}
 }
 
@@ -110,22 +165,52 @@ func (c *fanoutCache) set(g *generation) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.current = g
+	c.encoded.Store(g)
+	clear(c.complete)
 	// Answered in xDS type order (clusters, endpoints, listeners, routes, scoped routes, ...): the responses of an
 	// ADS stream share one channel, so this is the order a stream sends them in (make-before-break, XDS-5).
 	sotw := slices.SortedFunc(maps.Keys(c.sotw), func(a, b *sotwWatch) int {
 		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
 	})
 	for _, w := range sotw {
-		if resp := sotwAnswer(g, w.req, w.sub); resp != nil {
+		tr := g.types[w.req.GetTypeUrl()]
+		var resp cachev3.Response
+		var all bool
+		switch {
+		case tr.unchangedFor(w.have, w.sub):
+			w.have, w.all = tr.seq, w.all && len(tr.added) == 0 // an added name is not subscribed
+			continue
+		case w.have != 0 && w.have == tr.baseSeq && !w.sub.IsWildcard():
+			resp, all = sotwAnswerSince(g, tr, w)
+		default:
+			resp, all = sotwAnswer(g, w.req, w.sub)
+		}
+		if resp != nil {
+			c.markComplete(resp, tr, all)
 			c.deliverSotw(w, resp)
+		} else {
+			w.have, w.all = tr.seqOf(), all
 		}
 	}
 	delta := slices.SortedFunc(maps.Keys(c.delta), func(a, b *deltaWatch) int {
 		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
 	})
 	for _, w := range delta {
-		if resp := deltaAnswer(g, w.req, w.sub); resp != nil {
+		tr := g.types[w.req.GetTypeUrl()]
+		var resp cachev3.DeltaResponse
+		switch {
+		case tr.unchangedFor(w.have, w.sub):
+			w.have = tr.seq
+			continue
+		case tr != nil && w.have != 0 && w.have == tr.baseSeq:
+			resp = deltaAnswerSince(g, tr, w)
+		default:
+			resp = deltaAnswer(g, w.req, w.sub)
+		}
+		if resp != nil {
 			c.deliverDelta(w, resp)
+		} else {
+			w.have = tr.seqOf()
 		}
 	}
 }
@@ -135,18 +220,49 @@ func (c *fanoutCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.current = nil
+	clear(c.complete)
 }
 
+// markComplete records resp in complete if it is an answer to a named subscription that covers every resource of
+// tr (all).
+func (c *fanoutCache) markComplete(resp cachev3.Response, tr *typeResources, all bool) {
+	if r, ok := resp.(*sotwResponse); ok && all && tr != nil {
+		c.complete[reflect.ValueOf(r.returned).UnsafePointer()] = tr.seq
+	}
+}
+
+// completeFor reports whether a named subscription's stream has every resource of tr: its last answer covered
+// every resource of tr (markComplete), and go-control-plane has kept that answer's map as what the stream was
+// returned. Whatever names the stream subscribes to now, it then has all of them that exist (a request only
+// removes unsubscribed names from the map). The second result says whether it still subscribes to all of tr (no
+// name was removed from the map).
+func (c *fanoutCache) completeFor(tr *typeResources, sub cachev3.Subscription) (complete, all bool) {
+	if tr == nil || sub.IsWildcard() {
+		return false, false
+	}
+	returned := sub.ReturnedResources()
+	if seq, ok := c.complete[reflect.ValueOf(returned).UnsafePointer()]; !ok || seq != tr.seq {
+		return false, false
+	}
+	return true, len(returned) == len(tr.names)
+}
+
+// A watch's have is the seq of the resources of its type that its stream has everything of (the answer from them
+// was nothing new), 0 if unknown; see typeResources.unchangedFor.
+// For a SotW watch of a named subscription, all says that the subscription covered every resource of have.
 type sotwWatch struct {
-	req *cachev3.Request
-	sub cachev3.Subscription
-	out chan cachev3.Response
+	req  *cachev3.Request
+	sub  cachev3.Subscription
+	out  chan cachev3.Response
+	have uint64
+	all  bool
 }
 
 type deltaWatch struct {
-	req *cachev3.DeltaRequest
-	sub cachev3.Subscription
-	out chan cachev3.DeltaResponse
+	req  *cachev3.DeltaRequest
+	sub  cachev3.Subscription
+	out  chan cachev3.DeltaResponse
+	have uint64
 }
 
 // deliverSotw sends resp and retires the watch (watches answer once). The server gives each stream a channel with
@@ -176,14 +292,22 @@ func (c *fanoutCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription
 	defer c.mu.Unlock()
 	w := &sotwWatch{req: req, sub: sub, out: out}
 	if c.current != nil {
-		if resp := sotwAnswer(c.current, req, sub); resp != nil {
+		tr := c.current.types[req.GetTypeUrl()]
+		var resp cachev3.Response
+		complete, all := c.completeFor(tr, sub)
+		if !complete { // otherwise nothing is owed: the ACK of a complete answer, the common case
+			resp, all = sotwAnswer(c.current, req, sub)
+		}
+		if resp != nil {
 			select {
 			case out <- resp:
+				c.markComplete(resp, tr, all)
 				return func() {}, nil
 			default:
 				return nil, fmt.Errorf("xds/server: response channel full for %s", req.GetTypeUrl())
 			}
 		}
+		w.have, w.all = tr.seqOf(), all
 	}
 	c.sotw[w] = struct{}{}
 	return func() {
@@ -207,6 +331,7 @@ func (c *fanoutCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Su
 				return nil, fmt.Errorf("xds/server: delta response channel full for %s", req.GetTypeUrl())
 			}
 		}
+		w.have = c.current.types[req.GetTypeUrl()].seqOf()
 	}
 	c.delta[w] = struct{}{}
 	return func() {
@@ -249,8 +374,9 @@ func (t *typeResources) get(name string) *publishedResource {
 	return t.byName[name]
 }
 
-// sotwAnswer is what a SotW stream with subscription sub is owed from g, or nil if it has everything.
-func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) cachev3.Response {
+// sotwAnswer is what a SotW stream with subscription sub is owed from g, or nil if it has everything. For a named
+// subscription it also reports whether the subscription covers every resource of the type in g.
+func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) (cachev3.Response, bool) {
 	// Runs for every open watch of every client at every publish: the common "nothing new" and "one resource new"
 	// cases only look up names; maps are copied (maps.Clone) only when something is sent.
 	tr := g.types[req.GetTypeUrl()]
@@ -258,12 +384,12 @@ func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) c
 	if sub.IsWildcard() {
 		// Complete state: all or nothing.
 		if req.GetResponseNonce() != "" && tr.sameAs(returned) {
-			return nil
+			return nil, false
 		}
 		if tr == nil {
-			return &sotwResponse{ctx: context.Background(), req: req, version: g.version, returned: map[string]string{}}
+			return &sotwResponse{ctx: context.Background(), req: req, version: g.version, returned: map[string]string{}}, false
 		}
-		return &sotwResponse{ctx: context.Background(), req: req, version: g.version, anys: tr.anys, returned: maps.Clone(tr.versions)}
+		return &sotwResponse{ctx: context.Background(), req: req, version: g.version, anys: tr.anys, returned: maps.Clone(tr.versions)}, false
 	}
 	subscribed := sub.SubscribedResources()
 	var send []*publishedResource
@@ -278,17 +404,52 @@ func sotwAnswer(g *generation, req *cachev3.Request, sub cachev3.Subscription) c
 			send = append(send, r)
 		}
 	}
+	all := tr != nil && found == len(tr.names)
 	if len(send) == 0 {
-		return nil // a new stream has been sent nothing, so it never gets here with resources to send
+		return nil, all // a new stream has been sent nothing, so it never gets here with resources to send
 	}
 	if len(send) > 1 {
 		slices.SortFunc(send, func(a, b *publishedResource) int { return cmp.Compare(a.name, b.name) })
 	}
+	return newSotwResponse(g, tr, req, sub, send, all), all
+}
+
+// sotwAnswerSince is sotwAnswer for a named subscription whose stream had everything of the type's previous
+// resources (w.have == tr.baseSeq): only the names changed since then can be owed, so it looks at those instead of
+// every subscribed name. The answer is the same as sotwAnswer's (TestPublishAnswersLikeTheFullPass).
+func sotwAnswerSince(g *generation, tr *typeResources, w *sotwWatch) (cachev3.Response, bool) {
+	subscribed := w.sub.SubscribedResources()
+	returned := w.sub.ReturnedResources()
+	var send []*publishedResource
+	for _, n := range tr.changed { // sorted, as the names of a response are
+		if _, ok := subscribed[n]; !ok {
+			continue
+		}
+		if r := tr.byName[n]; returned[n] != r.version {
+			send = append(send, r)
+		}
+	}
+	// Every name it covered before is subscribed; so is every added name if it covers all of tr.
+	all := w.all
+	for _, n := range tr.added {
+		if _, ok := subscribed[n]; !ok {
+			all = false
+		}
+	}
+	if len(send) == 0 {
+		return nil, all
+	}
+	return newSotwResponse(g, tr, w.req, w.sub, send, all), all
+}
+
+// newSotwResponse answers req with send; all says the subscription covers every resource of tr.
+func newSotwResponse(g *generation, tr *typeResources, req *cachev3.Request, sub cachev3.Subscription, send []*publishedResource, all bool) *sotwResponse {
+	subscribed := sub.SubscribedResources()
 	var next map[string]string
-	if found == len(tr.names) {
+	if all {
 		next = maps.Clone(tr.versions) // subscribed to every resource of the type, as Envoy is with scoped routes
 	} else {
-		next = make(map[string]string, found)
+		next = make(map[string]string, len(subscribed))
 		for n := range subscribed {
 			if r := tr.get(n); r != nil {
 				next[n] = r.version
@@ -352,6 +513,38 @@ func deltaAnswer(g *generation, req *cachev3.DeltaRequest, sub cachev3.Subscript
 		return nil
 	}
 	slices.Sort(removed)
+	return newDeltaResponse(g, req, returned, send, removed)
+}
+
+// deltaAnswerSince is deltaAnswer for a watch whose stream had everything of the type's previous resources
+// (w.have == tr.baseSeq): only the names changed or removed since then can be owed (TestPublishAnswersLikeTheFullPass).
+func deltaAnswerSince(g *generation, tr *typeResources, w *deltaWatch) cachev3.DeltaResponse {
+	returned := w.sub.ReturnedResources()
+	subscribed := w.sub.SubscribedResources()
+	relevant := func(n string) bool {
+		_, ok := subscribed[n]
+		return ok || w.sub.IsWildcard()
+	}
+	var send []*publishedResource
+	for _, n := range tr.changed { // sorted
+		if r := tr.byName[n]; relevant(n) && returned[n] != r.version {
+			send = append(send, r)
+		}
+	}
+	var removed []string
+	for _, n := range tr.removed { // sorted
+		if _, ok := returned[n]; ok && relevant(n) {
+			removed = append(removed, n)
+		}
+	}
+	if len(send) == 0 && len(removed) == 0 && w.req.GetResponseNonce() != "" {
+		return nil
+	}
+	return newDeltaResponse(g, w.req, returned, send, removed)
+}
+
+// newDeltaResponse answers req with send and removed; the stream had returned.
+func newDeltaResponse(g *generation, req *cachev3.DeltaRequest, returned map[string]string, send []*publishedResource, removed []string) *deltaResponse {
 	next := maps.Clone(returned)
 	if next == nil {
 		next = make(map[string]string, len(send))

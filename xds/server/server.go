@@ -138,6 +138,8 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 			MinTime:             grpcKeepaliveMinTime,
 			PermitWithoutStream: true,
 		}),
+		// Responses carry the published resources' bytes in place instead of marshalling them per client (P6).
+		grpc.ForceServerCodecV2(newWireCodec(s.publisher.Cache())),
 	}, s.grpcOptions...)
 	gs := grpc.NewServer(opts...)
 

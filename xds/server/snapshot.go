@@ -170,6 +170,7 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 	var lenBuf [binary.MaxVarintLen64]byte
 	marshal := proto.MarshalOptions{Deterministic: true}
 	g := &generation{types: make(map[string]*typeResources, len(typeURLs))}
+	resourceCount := 0
 	for _, typeURL := range typeURLs {
 		if cachev3.GetResponseType(typeURL) == types.UnknownType {
 			return "", nil, fmt.Errorf("unknown resource type %q", typeURL)
@@ -214,12 +215,29 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 			r := &publishedResource{name: name, version: hex.EncodeToString(sum[:versionBytes]), source: res}
 			r.any = &anypb.Any{TypeUrl: typeURL, Value: wire}
 			r.delta = &discoveryv3.Resource{Name: name, Version: r.version, Resource: r.any}
+			r.wire = newResourceWire(name, r.version, r.any)
 			tr.byName[name] = r
 		}
 		tr.names = slices.Sorted(maps.Keys(tr.byName))
 		tr.versions = make(map[string]string, len(tr.names))
 		tr.anys = make([]*anypb.Any, len(tr.names))
+		tr.seq = p.cache.seq.Add(1)
+		if old != nil {
+			tr.baseSeq = old.seq
+			for _, n := range old.names {
+				if tr.byName[n] == nil {
+					tr.removed = append(tr.removed, n)
+				}
+			}
+		}
 		for i, n := range tr.names {
+			if old != nil {
+				if v, ok := old.versions[n]; !ok {
+					tr.changed, tr.added = append(tr.changed, n), append(tr.added, n)
+				} else if v != tr.byName[n].version {
+					tr.changed = append(tr.changed, n)
+				}
+			}
 			tr.versions[n] = tr.byName[n].version
 			tr.anys[i] = tr.byName[n].any
 			writeField(h, lenBuf[:], []byte(typeURL))
@@ -227,6 +245,14 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 			writeField(h, lenBuf[:], []byte(tr.byName[n].version))
 		}
 		g.types[typeURL] = tr
+		resourceCount += len(tr.names)
+	}
+	g.byAny = make(map[*anypb.Any]*publishedResource, resourceCount)
+	g.byDelta = make(map[*discoveryv3.Resource]*publishedResource, resourceCount)
+	for _, tr := range g.types {
+		for _, r := range tr.byName {
+			g.byAny[r.any], g.byDelta[r.delta] = r, r
+		}
 	}
 	g.version = hex.EncodeToString(h.Sum(nil)[:versionBytes])
 	snap, err := cachev3.NewSnapshot(g.version, resources)
