@@ -655,7 +655,7 @@ func serveMetrics(ctx context.Context, lis net.Listener, o *endpoints) error {
 type xdsPublisher struct{ s *xdsserver.Server }
 
 func (p xdsPublisher) Publish(ctx context.Context, res *builder.Resources) (string, error) {
-	return p.s.Publish(ctx, res.ByType())
+	return p.s.PublishDigested(ctx, res.ByType(), res)
 }
 
 func (p xdsPublisher) Reject(err error) { p.s.Reject(err) }

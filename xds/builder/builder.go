@@ -43,8 +43,12 @@ type Builder struct {
 	// anys are the Anys of listeners and clusters the latest Build validated (validateAnysMemo).
 	anys map[[sha256.Size]byte]bool
 
+	// digests are the content digests of the latest Build's assembled route configurations (Resources.Digest).
+	digests map[*routev3.RouteConfiguration][sha256.Size]byte
+
 	// filled during a Build, swapped in at its end
-	nextScopes map[string]*builtScope
+	nextScopes  map[string]*builtScope
+	nextDigests map[*routev3.RouteConfiguration][sha256.Size]byte
 	nextKeys   map[apiIdentity][sha256.Size]byte
 	shared     [sha256.Size]byte // hash of the configuration without its APIs, for this Build
 }
@@ -92,6 +96,9 @@ func (b *Builder) reuse(cfg *ir.Config, name string, apis []int) *routev3.RouteC
 	if ok && prev.wire != nil && slices.Equal(prev.keys, keys) {
 		b.nextScopes[name] = prev
 		b.assembled[prev.wire] = true
+		if d, ok := b.digests[prev.wire]; ok {
+			b.nextDigests[prev.wire] = d
+		}
 		return prev.wire
 	}
 	b.nextScopes[name] = &builtScope{keys: keys}

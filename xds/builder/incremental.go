@@ -3,8 +3,10 @@ package builder
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -59,6 +61,7 @@ func makeRouteCacheKey(route ir.SourceKey, context [sha256.Size]byte) routeCache
 // bytes), concatenated; used marks the Build that last used it.
 type cachedRoute struct {
 	wire []byte
+	sum  [sha256.Size]byte // SHA-256 of wire, for the configuration's digest (routeConfigurationWire)
 	used uint64
 }
 
@@ -80,6 +83,7 @@ type wireAssembly struct {
 type vhAssembly struct {
 	head, tail []byte
 	routes     [][]byte
+	sums       [][sha256.Size]byte // SHA-256 of each of routes
 	entries    []*cachedRoute
 }
 
@@ -106,6 +110,7 @@ func (v *vhAssembly) add(where string, routes ...*routev3.Route) ([]byte, error)
 			return nil, fmt.Errorf("%s route %q: marshal: %w", where, r.GetName(), err)
 		}
 		v.routes = append(v.routes, all[start:])
+		v.sums = append(v.sums, sha256.Sum256(all[start:]))
 		v.entries = append(v.entries, nil)
 	}
 	return all, nil
@@ -203,9 +208,14 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config, name string, apis []int
 	}
 	var entries []placed
 	off := 0
+	// The configuration's content digest (see configurationDigest) is computed along: each route part enters it
+	// as its SHA-256, kept with the cache entry, so an edit hashes 32 bytes per cached route instead of the
+	// 9.4 MB of a 10,000-route configuration (8.4 ms, 34% of a one-route edit, before).
+	digest := newConfigurationDigest()
 	add := func(b []byte) {
 		parts = append(parts, b)
 		off += len(b)
+		digest.raw(b)
 	}
 	add(rcHead)
 	for i := range asm.vhs {
@@ -216,7 +226,9 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config, name string, apis []int
 			if e := vh.entries[j]; e != nil {
 				entries = append(entries, placed{e, off})
 			}
-			add(r)
+			parts = append(parts, r)
+			off += len(r)
+			digest.part(vh.sums[j])
 		}
 		add(vh.tail)
 	}
@@ -232,7 +244,40 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config, name string, apis []int
 	}
 	out := &routev3.RouteConfiguration{Name: name}
 	out.ProtoReflect().SetUnknown(buf[:rest])
+	b.nextDigests[out] = digest.sum()
 	return out, nil
+}
+
+// configurationDigest is the content digest of an assembled RouteConfiguration, which the xDS publisher takes as
+// its version instead of hashing the bytes (Resources.Digest): SHA-256 over the configuration's parts in order,
+// each route part as its own SHA-256 and every other part as its bytes, each framed by a kind byte (and the bytes
+// by their length) so that no two part sequences feed the hash the same input. Equal part sequences give equal
+// digests, in any process; two configurations with different bytes differ in some part, and so in the digest
+// unless SHA-256 collides.
+type configurationDigest struct {
+	h   hash.Hash
+	buf [1 + binary.MaxVarintLen64]byte
+}
+
+func newConfigurationDigest() *configurationDigest { return &configurationDigest{h: sha256.New()} }
+
+func (d *configurationDigest) raw(b []byte) {
+	d.buf[0] = 'b'
+	n := binary.PutUvarint(d.buf[1:], uint64(len(b)))
+	_, _ = d.h.Write(d.buf[:1+n])
+	_, _ = d.h.Write(b)
+}
+
+func (d *configurationDigest) part(sum [sha256.Size]byte) {
+	d.buf[0] = 'r'
+	_, _ = d.h.Write(d.buf[:1])
+	_, _ = d.h.Write(sum[:])
+}
+
+func (d *configurationDigest) sum() [sha256.Size]byte {
+	var out [sha256.Size]byte
+	d.h.Sum(out[:0])
+	return out
 }
 
 // virtualHostParts validates vh without its routes and splits its encoding where the routes go.
@@ -279,6 +324,7 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 				if e, ok := b.routes[key]; ok {
 					e.used = b.gen
 					vh.routes = append(vh.routes, e.wire)
+					vh.sums = append(vh.sums, e.sum)
 					vh.entries = append(vh.entries, e)
 					continue
 				}
@@ -298,8 +344,14 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 			}
 			// One entry for all of r's routes (a MOCK may have two): they are adjacent.
 			e := &cachedRoute{wire: wire, used: b.gen}
+			if len(vh.routes)-n == 1 {
+				e.sum = vh.sums[n]
+			} else {
+				e.sum = sha256.Sum256(wire)
+			}
 			b.routes[key] = e
 			vh.routes = append(vh.routes[:n], wire)
+			vh.sums = append(vh.sums[:n], e.sum)
 			vh.entries = append(vh.entries[:n], e)
 		}
 		if _, err := vh.add(where, stageTail(api, st)); err != nil {

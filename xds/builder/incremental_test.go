@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,6 +53,23 @@ func checkSameAsFresh(t *testing.T, what string, cfg *ir.Config, res *Resources)
 			if !bytes.Equal(g, w) {
 				t.Fatalf("%s: %s #%d differs from a fresh build (%d vs %d bytes)", what, typ, i, len(g), len(w))
 			}
+		}
+	}
+	// The content digest of every assembled configuration (Resources.Digest, its xDS version) is that of the
+	// same bytes assembled by a new Builder, every route built afresh: a function of the content, not of what
+	// the cache held.
+	first, err := NewBuilder().Build(cfg)
+	if err != nil {
+		t.Fatalf("%s: new builder: %v", what, err)
+	}
+	firstRoutes := first.ByType()[resource.RouteType]
+	for i, rc := range got[resource.RouteType] {
+		d, ok := res.Digest(rc)
+		if !ok {
+			t.Fatalf("%s: route configuration %q has no digest", what, rc.(*routev3.RouteConfiguration).GetName())
+		}
+		if w, ok := first.Digest(firstRoutes[i]); !ok || w != d {
+			t.Fatalf("%s: route configuration %q: digest %x, a new builder's %x (%v)", what, rc.(*routev3.RouteConfiguration).GetName(), d[:4], w[:4], ok)
 		}
 	}
 	// The wire form's bytes are the whole object's deterministic encoding without the name field.
@@ -183,6 +201,7 @@ func TestIncrementalEdits(t *testing.T) {
 	cache := translator.NewCache()
 	b := NewBuilder()
 	var prev map[string][]byte
+	var prevDigest [32]byte
 	for i, e := range []struct {
 		name    string
 		do      func()
@@ -222,6 +241,12 @@ func TestIncrementalEdits(t *testing.T) {
 			t.Errorf("%s: %d cached routes for %d routes (not pruned)", e.name, got, len(a.Stages[0].Routes))
 		}
 		cur := routesByName(t, res)
+		rc := res.ByType()[resource.RouteType][0]
+		digest, _ := res.Digest(rc)
+		if i > 0 && (digest == prevDigest) != maps.EqualFunc(cur, prev, bytes.Equal) {
+			t.Errorf("%s: digest changed %v, bytes changed %v", e.name, digest != prevDigest, !maps.EqualFunc(cur, prev, bytes.Equal))
+		}
+		prevDigest = digest
 		if e.changed != nil && i > 0 {
 			var changed []string
 			for name, w := range cur {

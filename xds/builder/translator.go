@@ -4,6 +4,7 @@
 package builder
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 
@@ -39,6 +40,20 @@ type Resources struct {
 	validated map[*routev3.RouteConfiguration]bool
 	// anys, set by a Builder, skips Anys its previous Build validated (validateAnysMemo).
 	anys *anyMemo
+	// digests, set by a Builder, are the content digests of the route configurations it assembled (Digest).
+	digests map[*routev3.RouteConfiguration][sha256.Size]byte
+}
+
+// Digest returns the content digest a Builder computed for res, one of r's route configurations in wire form, as
+// it assembled it from per-route parts (incremental.go configurationDigest); false for any other resource. The xDS
+// publisher versions such a resource by it instead of hashing its bytes (xds/server Publisher.PublishDigested).
+func (r *Resources) Digest(res types.Resource) ([sha256.Size]byte, bool) {
+	rc, ok := res.(*routev3.RouteConfiguration)
+	if !ok || r == nil {
+		return [sha256.Size]byte{}, false
+	}
+	d, ok := r.digests[rc]
+	return d, ok
 }
 
 // ByType returns the resources keyed by xDS type URL, the shape snapshots take. Route configurations are in
@@ -174,6 +189,7 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.nextScopes = make(map[string]*builtScope, len(b.scopes))
+		b.nextDigests = make(map[*routev3.RouteConfiguration][sha256.Size]byte, len(b.digests))
 		b.nextKeys = make(map[apiIdentity][32]byte, len(b.keys))
 		b.gen++
 		b.built = 0
@@ -257,7 +273,9 @@ func (b *Builder) Build(cfg *ir.Config) (*Resources, error) {
 		b.scopes, b.keys = b.nextScopes, b.nextKeys
 		b.pruneRoutes()
 		b.anys, res.anys = res.anys.next, nil
-		b.nextScopes, b.nextKeys = nil, nil
+		// Not written to after this point (the next Build fills a new map): res may read it while b builds again.
+		b.digests, res.digests = b.nextDigests, b.nextDigests
+		b.nextScopes, b.nextKeys, b.nextDigests = nil, nil, nil
 	}
 	return res, nil
 }

@@ -48,7 +48,7 @@ func TestPublishAnswersLikeTheFullPass(t *testing.T) {
 			res[resourcev3.ScopedRouteType] = append(res[resourcev3.ScopedRouteType], &routev3.ScopedRouteConfiguration{Name: "scope-" + n, RouteConfigurationName: n,
 				Key: &routev3.ScopedRouteConfiguration_Key{Fragments: []*routev3.ScopedRouteConfiguration_Key_Fragment{{Type: &routev3.ScopedRouteConfiguration_Key_Fragment_StringKey{StringKey: n}}}}})
 		}
-		_, g, err := pub.build(context.Background(), res, pub.snapshot)
+		_, g, err := pub.build(context.Background(), res, pub.snapshot, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

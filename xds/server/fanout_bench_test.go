@@ -112,6 +112,9 @@ func BenchmarkADSFanout(b *testing.B) {
 // fanoutConfig is what BenchmarkADSFanout publishes: resources, the RouteConfiguration names, and one-route edits.
 type fanoutConfig interface {
 	resources() map[resourcev3.Type][]types.Resource
+	// digests are the content digests the Builder gave resources (nil: none), published with them as the
+	// control plane does (Publisher.PublishDigested).
+	digests() Digests
 	routeNames() []string
 	edit(i int)
 }
@@ -121,6 +124,7 @@ type fanoutConfig interface {
 // (Builder), as they are between two builds of the running control plane.
 type refFleet struct {
 	states [2]map[resourcev3.Type][]types.Resource
+	sums   [2]Digests
 	names  []string
 	cur    int
 }
@@ -130,10 +134,10 @@ func newRefFleet(tb testing.TB, apis, perAPI int) *refFleet {
 	p := newPipeline()
 	f := &refFleet{}
 	p.run(tb, defs)
-	f.states[0] = p.last
+	f.states[0], f.sums[0] = p.last, p.lastDigests
 	editTimeout(defs, 1)
 	p.run(tb, defs)
-	f.states[1] = p.last
+	f.states[1], f.sums[1] = p.last, p.lastDigests
 	for _, rc := range f.states[0][resourcev3.RouteType] {
 		f.names = append(f.names, cachev3.GetResourceName(rc))
 	}
@@ -141,6 +145,7 @@ func newRefFleet(tb testing.TB, apis, perAPI int) *refFleet {
 }
 
 func (f *refFleet) resources() map[resourcev3.Type][]types.Resource { return f.states[f.cur] }
+func (f *refFleet) digests() Digests                                { return f.sums[f.cur] }
 func (f *refFleet) routeNames() []string                            { return f.names }
 func (f *refFleet) edit(int)                                        { f.cur = 1 - f.cur }
 
@@ -159,7 +164,7 @@ func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 			b.Error(err)
 		}
 	}()
-	version, err := srv.Publish(ctx, f.resources())
+	version, err := srv.PublishDigested(ctx, f.resources(), f.digests())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -176,7 +181,7 @@ func benchmarkFanout(b *testing.B, mode string, f fanoutConfig, clients int) {
 	for i := 0; b.Loop(); i++ {
 		f.edit(i)
 		start := time.Now()
-		v, err := srv.Publish(ctx, f.resources())
+		v, err := srv.PublishDigested(ctx, f.resources(), f.digests())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -99,6 +99,8 @@ func (f *fleet) resources() map[resourcev3.Type][]types.Resource {
 	}
 }
 
+func (f *fleet) digests() Digests { return nil }
+
 func (f *fleet) routeNames() []string {
 	names := make([]string, len(f.routes))
 	for i := range f.routes {

@@ -32,6 +32,9 @@ type pipeline struct {
 	cache     *translator.Cache
 	revisions map[string]int
 	last      map[resourcev3.Type][]types.Resource // what run published last
+	// lastDigests are the Builder's content digests of last (Publisher.PublishDigested), as the control plane
+	// publishes them.
+	lastDigests Digests
 }
 
 func newPipeline() *pipeline {
@@ -72,8 +75,8 @@ func (p *pipeline) run(tb testing.TB, apis []*apigatewayv1.RestApi) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.last = res.ByType()
-	v, err := p.pub.Publish(context.Background(), p.last)
+	p.last, p.lastDigests = res.ByType(), res
+	v, err := p.pub.PublishDigested(context.Background(), p.last, res)
 	if err != nil {
 		tb.Fatal(err)
 	}

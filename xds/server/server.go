@@ -110,6 +110,11 @@ func (s *Server) Publish(ctx context.Context, resources map[resourcev3.Type][]ty
 	return s.publisher.Publish(ctx, resources)
 }
 
+// PublishDigested is Publisher.PublishDigested on the server's publisher.
+func (s *Server) PublishDigested(ctx context.Context, resources map[resourcev3.Type][]types.Resource, digests Digests) (string, error) {
+	return s.publisher.PublishDigested(ctx, resources, digests)
+}
+
 // Status returns the snapshot and node state.
 func (s *Server) Status() Status {
 	return Status{Snapshot: s.publisher.Status(), Nodes: s.tracker.Status()}

@@ -118,10 +118,23 @@ func (p *Publisher) Cache() *fanoutCache { return p.cache }
 // The resources must not be modified after Publish: the cache serves them concurrently, and a resource that is
 // the same object in the next Publish is taken as unchanged (neither validated nor marshalled again).
 func (p *Publisher) Publish(ctx context.Context, resources map[resourcev3.Type][]types.Resource) (string, error) {
+	return p.PublishDigested(ctx, resources, nil)
+}
+
+// Digests supplies content digests for resources whose bytes the publisher need not hash: xds/builder's
+// Resources, which computes a route configuration's digest from its per-route parts as it assembles it.
+type Digests interface {
+	Digest(types.Resource) ([sha256.Size]byte, bool)
+}
+
+// PublishDigested is Publish, taking a resource's version from digests where it has one (nil: none) instead of
+// the SHA-256 of its encoding. The digest must change whenever the resource's bytes do and stay the same when
+// they do not; hashing a 10,000-route configuration was 34% of a one-route edit (P7).
+func (p *Publisher) PublishDigested(ctx context.Context, resources map[resourcev3.Type][]types.Resource, digests Digests) (string, error) {
 	p.mu.Lock()
 	prev := p.snapshot
 	p.mu.Unlock()
-	version, snap, err := p.build(ctx, resources, prev)
+	version, snap, err := p.build(ctx, resources, prev, digests)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
@@ -161,7 +174,7 @@ func (p *Publisher) failLocked(err error) (string, error) {
 // is marshalled once here (deterministically) and those bytes are what every client is sent (fanoutCache). A
 // resource that is the very object published in prev (the translator reuses the objects of unchanged parts) was
 // validated and marshalled then, and keeps its bytes and version: a one-route edit costs the changed resources only.
-func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]types.Resource, prev *generation) (string, *generation, error) {
+func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]types.Resource, prev *generation, digests Digests) (string, *generation, error) {
 	if err := ctx.Err(); err != nil {
 		return "", nil, err
 	}
@@ -211,7 +224,12 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 					return "", nil, &ResourceError{TypeURL: typeURL, Name: name, Err: fmt.Errorf("marshal: %w", err)}
 				}
 			}
-			sum := sha256.Sum256(wire)
+			var sum [sha256.Size]byte
+			if d, ok := digestOf(digests, res); ok {
+				sum = d
+			} else {
+				sum = sha256.Sum256(wire)
+			}
 			r := &publishedResource{name: name, version: hex.EncodeToString(sum[:versionBytes]), source: res}
 			r.any = &anypb.Any{TypeUrl: typeURL, Value: wire}
 			r.delta = &discoveryv3.Resource{Name: name, Version: r.version, Resource: r.any}
@@ -264,6 +282,13 @@ func (p *Publisher) build(ctx context.Context, resources map[resourcev3.Type][]t
 	}
 	g.snapshot = snap
 	return g.version, g, nil
+}
+
+func digestOf(digests Digests, res types.Resource) ([sha256.Size]byte, bool) {
+	if digests == nil {
+		return [sha256.Size]byte{}, false
+	}
+	return digests.Digest(res)
 }
 
 // sharedEncoding returns the complete encoding a "wire form" resource already holds, without copying it: a message
