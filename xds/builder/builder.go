@@ -49,8 +49,8 @@ type Builder struct {
 	// filled during a Build, swapped in at its end
 	nextScopes  map[string]*builtScope
 	nextDigests map[*routev3.RouteConfiguration][sha256.Size]byte
-	nextKeys   map[apiIdentity][sha256.Size]byte
-	shared     [sha256.Size]byte // hash of the configuration without its APIs, for this Build
+	nextKeys    map[apiIdentity][sha256.Size]byte
+	shared      [sha256.Size]byte // hash of the configuration without its APIs, for this Build
 }
 
 // apiIdentity is an API value as handed to Build: its stages by identity, everything else by content.
