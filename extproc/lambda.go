@@ -70,6 +70,8 @@ type Exchange struct {
 	pooled *[]byte
 	inv    lambdaproxy.Invocation
 	trace  lambdainvoke.TraceContext
+	// ictx is the invocation's context: trace and the integration timeout (deadline.go).
+	ictx invokeContext
 	// invoked is set once Invoke was called; latency is how long it took and invokeStatus the Invoke API's status
 	// (200, or an InvokeError's; 0 when none came back): the access log's integration values (logmeta.go).
 	invoked      bool
@@ -165,11 +167,11 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 	}
 	// The trace continues into the invocation (lambdainvoke.TraceHeader), in the Exchange's own memory.
 	x.trace = lambdainvoke.TraceContext{Context: ctx, Header: c.TraceID}
-	ictx, cancel := context.WithTimeout(&x.trace, timeout)
-	defer cancel()
+	x.ictx.start(&x.trace, timeout)
+	defer x.ictx.end()
 	inv := &x.inv
 	start := time.Now()
-	res, err := l.Invoker.Invoke(ictx, lam.FunctionARN, event)
+	res, err := l.Invoker.Invoke(&x.ictx, lam.FunctionARN, event)
 	x.invoked, x.latency = true, time.Since(start)
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
