@@ -66,8 +66,10 @@ type Exchange struct {
 	Authorization authorizer.Outcome
 	// settled is true when nothing can still read Event: the invoker returned normally.
 	settled bool
-	// pooled is the recycled buffer Event was built in (servePooled), returned by release.
+	// pooled is the recycled buffer Event was built in (servePooled), returned by release; conv holds the pooled
+	// memory of a function's Response (servePooled), also returned by release.
 	pooled *[]byte
+	conv   lambdaproxy.PooledResponse
 	inv    lambdaproxy.Invocation
 	trace  lambdainvoke.TraceContext
 	// ictx is the invocation's context: trace and the integration timeout (deadline.go).
@@ -82,7 +84,7 @@ type Exchange struct {
 // Serve builds the event, invokes the function within the integration timeout and converts what it returned.
 // Cancelling ctx (Envoy gave up on the stream) cancels the invocation.
 func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) *Exchange {
-	x := l.serve(ctx, pr, req, nil, &Exchange{})
+	x := l.serve(ctx, pr, req, nil, &Exchange{}, false)
 	applyGatewayResponses(pr, req, x) // mock.go
 	return x
 }
@@ -90,8 +92,8 @@ func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 // eventBuffers recycles event buffers on the service's request path (ServePooled).
 var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
-// ServePooled is Serve with the event built in a recycled buffer; the Exchange's Event is invalid once done is
-// called (the service only needs the response).
+// ServePooled is Serve with the event and the function's response built in recycled memory; the Exchange's Event
+// and Response are invalid once done is called (the service needs them only until its answer is written).
 func (l *Lambda) ServePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) (x *Exchange, done func()) {
 	x = &Exchange{}
 	l.servePooled(ctx, pr, req, x)
@@ -102,13 +104,15 @@ func (l *Lambda) ServePooled(ctx context.Context, pr *ir.ProcessorRoute, req *la
 // done with it.
 func (l *Lambda) servePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
 	bp := eventBuffers.Get().(*[]byte)
-	l.serve(ctx, pr, req, (*bp)[:0], x)
+	l.serve(ctx, pr, req, (*bp)[:0], x, true)
 	x.pooled = bp
 	applyGatewayResponses(pr, req, x) // mock.go
 }
 
-// release returns the event buffer of servePooled to the pool.
+// release returns the event buffer and the response memory of servePooled to their pools.
 func (x *Exchange) release() {
+	x.conv.Release()
+	x.Response = nil
 	bp := x.pooled
 	x.pooled = nil
 	// An invoker cut short by a timeout or an error may still be reading the payload: drop that buffer.
@@ -118,7 +122,7 @@ func (x *Exchange) release() {
 	}
 }
 
-func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, buf []byte, x *Exchange) *Exchange {
+func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, buf []byte, x *Exchange, pooled bool) *Exchange {
 	*x = Exchange{Context: l.newContext(ctx, req)}
 	c := &x.Context
 	lam := pr.Route.Integration.Lambda
@@ -182,7 +186,11 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		inv.Payload, inv.FunctionError = res.Payload, res.FunctionError
 		x.settled = true
 	}
-	x.Response = lambdaproxy.ConvertResponse(req, pr.BinaryMediaTypes, inv, c)
+	if pooled {
+		x.Response, x.conv = lambdaproxy.ConvertResponsePooled(req, pr.BinaryMediaTypes, inv, c)
+	} else {
+		x.Response = lambdaproxy.ConvertResponse(req, pr.BinaryMediaTypes, inv, c)
+	}
 	class := ""
 	if err != nil {
 		class = l.logInvokeError(ctx, lam.FunctionARN, c.RequestID, err, x.Response)

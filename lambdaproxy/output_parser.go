@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // The function output parser: one pass over the function's JSON into spans of an arena, validating API Gateway's
@@ -46,16 +47,27 @@ type outputParser struct {
 	scratch   [32]byte
 	byName    map[string]int // exact header name → index in headers, for outputs with many headers
 	multiName map[string]int // exact multiValueHeaders name → index in multi
+
+	// pooled is set for ConvertResponsePooled: the response, its header text and an unescaped body are built in
+	// the parser's own memory (resp, arena, unescaped) and live until PooledResponse.Release.
+	pooled    bool
+	resp      outResponseAlloc
+	unescaped []byte
 }
 
 var outParserPool = sync.Pool{New: func() any { return new(outputParser) }}
 
 func (p *outputParser) release() {
-	if cap(p.arena) > 64<<10 || cap(p.headers) > 1024 || cap(p.mvals) > 1024 || cap(p.multi) > 1024 || cap(p.joins) > 1024 {
+	if cap(p.arena) > 64<<10 || cap(p.headers) > 1024 || cap(p.mvals) > 1024 || cap(p.multi) > 1024 || cap(p.joins) > 1024 ||
+		cap(p.unescaped) > 64<<10 {
 		return // do not keep huge buffers alive
 	}
 	p.in, p.body = nil, nil
 	p.byName, p.multiName = nil, nil
+	if p.pooled {
+		p.resp = outResponseAlloc{} // the request's strings and the payload
+		p.pooled = false
+	}
 	outParserPool.Put(p)
 }
 
@@ -375,9 +387,13 @@ func (p *outputParser) parseBody() bool {
 		if !ok {
 			return false
 		}
-		if escaped {
+		switch {
+		case escaped && p.pooled:
+			p.unescaped = outAppendUnescaped(p.unescaped[:0], raw)
+			p.body = p.unescaped
+		case escaped:
 			p.body = outAppendUnescaped(make([]byte, 0, len(raw)), raw)
-		} else {
+		default:
 			p.body = raw // shares the payload
 		}
 		return true
@@ -524,7 +540,13 @@ const outRemappedPrefix = "x-amzn-Remapped-"
 func (p *outputParser) response(body []byte, c *Context) *Response {
 	clOff := len(p.arena)
 	p.arena = strconv.AppendInt(p.arena, int64(len(body)), 10) // Content-Length, without an allocation of its own
-	text := string(p.arena)
+	var text string
+	if p.pooled {
+		// The arena is not written again until the parser is released (PooledResponse.Release).
+		text = unsafe.String(unsafe.SliceData(p.arena), len(p.arena))
+	} else {
+		text = string(p.arena)
+	}
 	contentLength := text[clOff:]
 	str := func(s outSpan) string { return text[s.off:s.end] }
 
@@ -568,10 +590,13 @@ func (p *outputParser) response(body []byte, c *Context) *Response {
 
 	var r *Response
 	var hdrs [][2]string
-	if lines := len(p.mvals) + len(p.headers) + 5; lines <= len(outResponseAlloc{}.h) {
+	switch lines := len(p.mvals) + len(p.headers) + 5; {
+	case lines <= len(outResponseAlloc{}.h) && p.pooled:
+		r, hdrs = &p.resp.r, p.resp.h[:0]
+	case lines <= len(outResponseAlloc{}.h):
 		out := &outResponseAlloc{}
 		r, hdrs = &out.r, out.h[:0]
-	} else {
+	default:
 		r, hdrs = &Response{}, make([][2]string, 0, lines)
 	}
 	contentType := false
