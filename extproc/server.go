@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -528,26 +529,18 @@ func (r *routeRefusal) LogValue() slog.Value {
 func (s *Server) route(v string) (*ir.ProcessorRoute, error) { return s.routes.Decode(v, s.routeKeys) }
 
 // headersOf is NewRequestHeaders over Envoy's header map, reading raw_value and falling back to value
-// (envoy-notes EXT-4). It builds in the stream's state: the raw values share one string (one allocation instead
-// of one per header) and the list uses the state's array.
+// (envoy-notes EXT-4). It builds in the stream's state: the list uses the state's array, and the values are the
+// message's own raw_value bytes viewed as strings, without a copy. That is safe because the message is the
+// stream's alone and never written: gRPC decodes each message into new memory, and proto.Unmarshal copies every
+// bytes field into a slice of its own (google.golang.org/protobuf internal/impl consumeBytes); the strings keep
+// those slices alive as long as they are used. Copying them cost one allocation and ≈ 0.1 µs per request
+// (BenchmarkLambdaServe, Dec 2026).
 func (st *streamState) headersOf(h *extprocsvcv3.HttpHeaders) *RequestHeaders {
-	hs := h.GetHeaders().GetHeaders()
-	n := 0
-	for _, hv := range hs {
-		n += len(hv.GetRawValue())
-	}
-	var sb strings.Builder
-	sb.Grow(n)
-	for _, hv := range hs {
-		sb.Write(hv.GetRawValue())
-	}
-	all := sb.String() // no copy
 	st.rh = RequestHeaders{Headers: st.list[:0]}
 	out := &st.rh
-	off := 0
-	for _, hv := range hs {
-		v := all[off : off+len(hv.GetRawValue())]
-		off += len(v)
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		raw := hv.GetRawValue()
+		v := unsafe.String(unsafe.SliceData(raw), len(raw))
 		if v == "" {
 			v = hv.GetValue()
 		}
