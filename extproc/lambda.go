@@ -374,7 +374,7 @@ func fillLambdaRequest(dst *lambdaproxy.Request, rh *RequestHeaders, body []byte
 // the client sent stay as sent. With use_remote_address (HCM-5) Envoy always appends, so the last entry is its.
 func apiGatewayXFF(hs [][2]string) {
 	for i := range hs {
-		if !strings.EqualFold(hs[i][0], "x-forwarded-for") {
+		if !headerIs(hs[i][0], "x-forwarded-for") {
 			continue
 		}
 		v := hs[i][1]

@@ -73,16 +73,16 @@ func appendLogMetadataWire(b []byte, x *Exchange) []byte {
 	entry := protowire.SizeTag(1) + protowire.SizeBytes(len(ProcessorNamespace)) + protowire.SizeTag(2) + protowire.SizeBytes(value)
 	outer := protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(entry)
 	b = slices.Grow(b, protowire.SizeTag(fieldProcessingDynamicMetadata)+protowire.SizeBytes(outer))
-	b = protowire.AppendTag(b, fieldProcessingDynamicMetadata, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(outer))
-	b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(entry))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, ProcessorNamespace)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(value))
-	b = protowire.AppendTag(b, fieldValueStruct, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(inner))
+	b = appendTag(b, fieldProcessingDynamicMetadata, protowire.BytesType)
+	b = appendVarint(b, uint64(outer))
+	b = appendTag(b, fieldStructFields, protowire.BytesType)
+	b = appendVarint(b, uint64(entry))
+	b = appendTag(b, 1, protowire.BytesType)
+	b = appendString(b, ProcessorNamespace)
+	b = appendTag(b, 2, protowire.BytesType)
+	b = appendVarint(b, uint64(value))
+	b = appendTag(b, fieldValueStruct, protowire.BytesType)
+	b = appendVarint(b, uint64(inner))
 	for i := range es {
 		b = es[i].append(b)
 	}
@@ -130,22 +130,22 @@ func (e *metaEntry) size() int {
 }
 
 func (e *metaEntry) append(b []byte) []byte {
-	b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(e.size()))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, e.key)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(e.valueSize()))
+	b = appendTag(b, fieldStructFields, protowire.BytesType)
+	b = appendVarint(b, uint64(e.size()))
+	b = appendTag(b, 1, protowire.BytesType)
+	b = appendString(b, e.key)
+	b = appendTag(b, 2, protowire.BytesType)
+	b = appendVarint(b, uint64(e.valueSize()))
 	switch e.kind {
 	case fieldValueString:
-		b = protowire.AppendTag(b, fieldValueString, protowire.BytesType)
-		return protowire.AppendString(b, e.str)
+		b = appendTag(b, fieldValueString, protowire.BytesType)
+		return appendString(b, e.str)
 	case fieldValueNumber:
-		b = protowire.AppendTag(b, fieldValueNumber, protowire.Fixed64Type)
+		b = appendTag(b, fieldValueNumber, protowire.Fixed64Type)
 		return protowire.AppendFixed64(b, mathFloat64bits(e.num))
 	default:
-		b = protowire.AppendTag(b, fieldValueBool, protowire.VarintType)
-		return protowire.AppendVarint(b, uint64(e.num))
+		b = appendTag(b, fieldValueBool, protowire.VarintType)
+		return appendVarint(b, uint64(e.num))
 	}
 }
 
