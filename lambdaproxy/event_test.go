@@ -1025,7 +1025,7 @@ func FuzzAppendEvent(f *testing.F) {
 // TestEventSpecial8 checks the word-at-a-time test against the byte table for every byte value in every
 // position, next to plain bytes and next to other special bytes (borrows).
 func TestEventSpecial8(t *testing.T) {
-	special := func(c byte) bool { return c >= 0x80 || !evPlain[c] }
+	special := func(c byte) bool { return !evPlainByte[c] }
 	for _, filler := range []byte{'a', ' ', '~', 0x21, 0x7f, 0x00, '"', 0xff} {
 		for pos := 0; pos < 8; pos++ {
 			for c := 0; c < 256; c++ {
@@ -1063,7 +1063,7 @@ func checkFirstSpecial(t *testing.T, b [8]byte, special func(byte) bool) {
 
 // TestEventSpecialMaskFirst checks the first flagged byte on random words mixing plain and special bytes.
 func TestEventSpecialMaskFirst(t *testing.T) {
-	special := func(c byte) bool { return c >= 0x80 || !evPlain[c] }
+	special := func(c byte) bool { return !evPlainByte[c] }
 	pick := []byte{'a', ' ', '~', 0x21, 0x7f, 0x00, 0x1f, 0x20, '"', '\\', '#', '[', ']', 0x80, 0xff, 0xc3, 0x01, 'A'}
 	r := mrand.New(mrand.NewPCG(1, 2))
 	for range 200000 {
@@ -1095,31 +1095,34 @@ func TestEventCLF(t *testing.T) {
 	}
 }
 
+// evRefString is evAppendString written byte by byte, the reference of the escaping tests.
+func evRefString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(byte(r))
+		case r < 0x20:
+			fmt.Fprintf(&b, "%s", map[rune]string{'\n': `\n`, '\r': `\r`, '\t': `\t`, '\b': `\b`, '\f': `\f`}[r])
+			if !strings.ContainsRune("\n\r\t\b\f", r) {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r) // U+FFFD for an invalid byte
+		}
+		i += n
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
 // TestEventEscapingPositions puts every kind of special byte at every offset of strings long enough for the
 // word-at-a-time path and compares with a byte-by-byte reference.
 func TestEventEscapingPositions(t *testing.T) {
-	ref := func(s string) string {
-		var b strings.Builder
-		b.WriteByte('"')
-		for i := 0; i < len(s); {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			switch {
-			case r == '"' || r == '\\':
-				b.WriteByte('\\')
-				b.WriteByte(byte(r))
-			case r < 0x20:
-				fmt.Fprintf(&b, "%s", map[rune]string{'\n': `\n`, '\r': `\r`, '\t': `\t`, '\b': `\b`, '\f': `\f`}[r])
-				if !strings.ContainsRune("\n\r\t\b\f", r) {
-					fmt.Fprintf(&b, `\u%04x`, r)
-				}
-			default:
-				b.WriteRune(r) // U+FFFD for an invalid byte
-			}
-			i += n
-		}
-		b.WriteByte('"')
-		return b.String()
-	}
+	ref := evRefString
 	for _, special := range []string{"\"", "\\", "\x00", "\x1f", "\n", "é", "€", "😀", "\xff", "\xe2\x82", "\x7f", "<"} {
 		for n := 0; n < 20; n++ {
 			for pos := 0; pos <= n; pos++ {
@@ -1129,6 +1132,24 @@ func TestEventEscapingPositions(t *testing.T) {
 					t.Fatalf("evAppendString(%q) = %s, want %s", s, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestEventEscapingRandom compares evAppendString with the byte-by-byte reference on random strings dense in
+// special bytes, of every length around the word size (the last word overlapping the one before).
+func TestEventEscapingRandom(t *testing.T) {
+	pick := []string{"a", "b", " ", "~", "\"", "\\", "\x00", "\x1f", "\n", "\t", "é", "€", "😀", "\xff", "\xe2\x82", "\x7f", "<", "abcdefgh"}
+	r := mrand.New(mrand.NewPCG(3, 4))
+	var b strings.Builder
+	for range 100000 {
+		b.Reset()
+		for n := r.IntN(12); n > 0; n-- {
+			b.WriteString(pick[r.IntN(len(pick))])
+		}
+		s := b.String()
+		if got, want := string(evAppendString(nil, s)), evRefString(s); got != want {
+			t.Fatalf("evAppendString(%q) = %s, want %s", s, got, want)
 		}
 	}
 }
