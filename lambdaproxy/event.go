@@ -637,40 +637,63 @@ func evAppendStringBody(dst []byte, s string) []byte {
 	if i == len(s) {
 		return append(dst, s...)
 	}
-	start := 0
+	// A string with escapes, often many (a JSON body escapes every quote): from the first, plain bytes are copied a
+	// word at a time — the whole word appended, then cut back to the bytes before its first special byte — rather
+	// than found and then copied, which cost a search and a copy call per escape (≈ 100 instructions; REF-EVENT's
+	// body has 40 escapes; callgrind, Dec 2026).
+	dst = append(dst, s[:i]...)
 	for i < len(s) {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', evHex[c>>4], evHex[c&0xf])
+		if i+8 <= len(s) {
+			w := evLoad8(s, i)
+			m := evSpecialMask(w)
+			d := len(dst)
+			dst = binary.LittleEndian.AppendUint64(dst, w)
+			if m == 0 {
+				i += 8
+				continue
 			}
+			k := bits.TrailingZeros64(m) >> 3
+			dst = dst[:d+k]
+			i += k
+		}
+		c := s[i]
+		switch {
+		case evPlainByte[c]:
+			dst = append(dst, c)
 			i++
-			start = i
-		} else if r, n := utf8.DecodeRuneInString(s[i:]); r == utf8.RuneError && n == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\uFFFD"...)
+		case c < utf8.RuneSelf:
+			dst = evAppendEscape(dst, c)
 			i++
-			start = i
-		} else {
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				dst = append(dst, "\uFFFD"...)
+			} else {
+				dst = append(dst, s[i:i+n]...)
+			}
 			i += n
 		}
-		i = evFirstSpecial(s, i)
 	}
-	return append(dst, s[start:]...)
+	return dst
+}
+
+// evAppendEscape appends the escape of an ASCII byte that is not written as it is.
+func evAppendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	}
+	return append(dst, '\\', 'u', '0', '0', evHex[c>>4], evHex[c&0xf])
 }
 
 // evFirstSpecial is the index of the first byte of s at or after i that is not written as it is (evSpecialMask),
