@@ -313,11 +313,10 @@ func (p *outputParser) parseObject(value func(name outSpan) bool) bool {
 		return true
 	}
 	for {
-		raw, escaped, ok := p.scanString()
+		name, ok := p.readText()
 		if !ok {
 			return false
 		}
-		name := p.appendText(raw, escaped)
 		if !outValidHeaderName(p.text(name)) {
 			return false // [proxyplus decision] (Low): Envoy could not send it
 		}
@@ -346,11 +345,10 @@ func (p *outputParser) parseObject(value func(name outSpan) bool) bool {
 func (p *outputParser) headerValue() (v outSpan, present, ok bool) {
 	switch c := p.peek(); {
 	case c == '"':
-		raw, escaped, ok := p.scanString()
+		v, ok := p.readText()
 		if !ok {
 			return outSpan{}, false, false
 		}
-		v = p.appendText(raw, escaped)
 		// CR, LF, NUL and other controls cannot be sent (Envoy rejects them): the output is malformed.
 		// [proxyplus decision] (Low)
 		return v, true, outValidHeaderValue(p.text(v))
@@ -383,14 +381,18 @@ func (p *outputParser) parseBody() bool {
 		p.body = nil
 		return p.literal("null")
 	case '"':
+		if p.pooled {
+			// Read in one pass into the parser's own buffer (outAppendString).
+			var ok bool
+			p.unescaped, p.pos, ok = outAppendString(p.unescaped[:0], p.in, p.pos)
+			p.body = p.unescaped
+			return ok
+		}
 		raw, escaped, ok := p.scanString()
 		if !ok {
 			return false
 		}
 		switch {
-		case escaped && p.pooled:
-			p.unescaped = outAppendUnescaped(p.unescaped[:0], raw)
-			p.body = p.unescaped
 		case escaped:
 			p.body = outAppendUnescaped(make([]byte, 0, len(raw)), raw)
 		default:
