@@ -93,10 +93,11 @@ func appendLogMetadataWire(b []byte, x *Exchange) []byte {
 // (the marker and the access log's values) — decoded from the bytes the service sends (test-invoke and the
 // access-log tests use it).
 func Answer(x *Exchange) (*extprocsvcv3.ProcessingResponse, error) {
-	if !immediateWireOK(x.Response) {
+	b, ok := appendImmediateWire(nil, x.Response)
+	if !ok {
 		return ImmediateResponse(x.Response), nil
 	}
-	b := appendLogMetadataWire(appendImmediateWire(nil, x.Response), x)
+	b = appendLogMetadataWire(b, x)
 	out := &extprocsvcv3.ProcessingResponse{}
 	if err := proto.Unmarshal(b, out); err != nil {
 		return nil, fmt.Errorf("processor answer: %w", err)

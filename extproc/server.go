@@ -334,17 +334,19 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 		s.log.Debug("lambda proxy request", "route", pr.Route.Name, "function", pr.Route.Integration.Lambda.FunctionARN,
 			"status", x.Response.StatusCode, "details", x.Response.Details, "request_id", x.Context.RequestID)
 	}
-	if !immediateWireOK(x.Response) {
+	// The answer as wire bytes (wire.go): what proto.Marshal writes for ImmediateResponse(x.Response) and the
+	// marker, in one pass and no messages.
+	bp := wireBuffers.Get().(*[]byte)
+	b, ok := appendImmediateWire((*bp)[:0], x.Response)
+	if !ok {
 		// Not UTF-8 where proto3 wants a string: the message form, which the codec refuses as before.
+		wireBuffers.Put(bp)
 		resp := ImmediateResponse(x.Response)
 		resp.DynamicMetadata = nil
 		resp.ProtoReflect().SetUnknown(processorMarkerWire)
 		return resp
 	}
-	// The answer as wire bytes (wire.go): what proto.Marshal writes for ImmediateResponse(x.Response) and the
-	// marker, in one pass and no messages.
-	bp := wireBuffers.Get().(*[]byte)
-	*bp = appendImmediateWire((*bp)[:0], x.Response)
+	*bp = b
 	// The access log's values only the processor knows, as dynamic metadata (logmeta.go).
 	if !s.lambda.OmitLogMetadata {
 		*bp = appendLogMetadataWire(*bp, x)
