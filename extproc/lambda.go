@@ -84,7 +84,7 @@ type Exchange struct {
 // Serve builds the event, invokes the function within the integration timeout and converts what it returned.
 // Cancelling ctx (Envoy gave up on the stream) cancels the invocation.
 func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) *Exchange {
-	x := l.serve(ctx, pr, req, nil, &Exchange{}, false)
+	x := l.serve(ctx, pr, nil, req, nil, &Exchange{}, false)
 	applyGatewayResponses(pr, req, x) // mock.go
 	return x
 }
@@ -96,15 +96,15 @@ var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8192); retur
 // and Response are invalid once done is called (the service needs them only until its answer is written).
 func (l *Lambda) ServePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) (x *Exchange, done func()) {
 	x = &Exchange{}
-	l.servePooled(ctx, pr, req, x)
+	l.servePooled(ctx, pr, nil, req, x)
 	return x, x.release
 }
 
 // servePooled is ServePooled into an Exchange the caller owns (the service's stream state); call x.release when
-// done with it.
-func (l *Lambda) servePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
+// done with it. er, when not nil, is pr's prepared event parts (eventroutes.go).
+func (l *Lambda) servePooled(ctx context.Context, pr *ir.ProcessorRoute, er *lambdaproxy.EventRoute, req *lambdaproxy.Request, x *Exchange) {
 	bp := eventBuffers.Get().(*[]byte)
-	l.serve(ctx, pr, req, (*bp)[:0], x, true)
+	l.serve(ctx, pr, er, req, (*bp)[:0], x, true)
 	x.pooled = bp
 	applyGatewayResponses(pr, req, x) // mock.go
 }
@@ -122,7 +122,7 @@ func (x *Exchange) release() {
 	}
 }
 
-func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, buf []byte, x *Exchange, pooled bool) *Exchange {
+func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, er *lambdaproxy.EventRoute, req *lambdaproxy.Request, buf []byte, x *Exchange, pooled bool) *Exchange {
 	*x = Exchange{Context: l.newContext(ctx, req)}
 	c := &x.Context
 	lam := pr.Route.Integration.Lambda
@@ -153,7 +153,13 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		// Sized for the usual event plus a base64 body, so appending never regrows the buffer.
 		buf = make([]byte, 0, need)
 	}
-	event, err := lambdaproxy.AppendEvent(buf, pr, req, c)
+	var event []byte
+	var err error
+	if er != nil && er.Route() == pr {
+		event, err = lambdaproxy.AppendPreparedEvent(buf, er, req, c)
+	} else {
+		event, err = lambdaproxy.AppendEvent(buf, pr, req, c)
+	}
 	if err != nil {
 		r := lambdaproxy.GatewayError(500, c)
 		r.Details = "proxyplus_lambda_event_error"

@@ -41,6 +41,8 @@ type Server struct {
 	// routeKeys verify the streams' route data; routes remembers what verified.
 	routeKeys ir.RouteKeys
 	routes    routecache.Cache
+	// events holds the routes' constant event parts (eventroutes.go).
+	events eventRoutes
 }
 
 // NewServer returns a processor that logs to log and serves Lambda proxy routes with lambda (nil: those
@@ -327,7 +329,7 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 		// The body was not kept: it cannot fit an event (OUT-4).
 		s.lambda.refuse(ctx, pr, req, x)
 	} else {
-		s.lambda.servePooled(ctx, pr, req, x)
+		s.lambda.servePooled(ctx, pr, s.events.get(pr, s.lambda.AccountID), req, x)
 	}
 	defer x.release()
 	if s.log.Enabled(ctx, slog.LevelDebug) {

@@ -153,6 +153,7 @@ func TestEventConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			evCheckPrepared(t, route, req, ctx, out)
 			got := evParse(t, out)
 			evCheckShape(t, got)
 
@@ -459,6 +460,7 @@ func evEncode(t *testing.T, route *ir.ProcessorRoute, req *Request, c *Context) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	evCheckPrepared(t, route, req, c, out)
 	ev := evParse(t, out)
 	evCheckShape(t, ev)
 	if err := evNoDuplicateKeys(out); err != nil {
@@ -466,6 +468,19 @@ func evEncode(t *testing.T, route *ir.ProcessorRoute, req *Request, c *Context) 
 	}
 	evCheckOracle(t, route, req, c, ev)
 	return out, ev
+}
+
+// evCheckPrepared checks that AppendPreparedEvent writes AppendEvent's bytes (want), with the route prepared for
+// the request's account and, falling back, for another.
+func evCheckPrepared(t *testing.T, route *ir.ProcessorRoute, req *Request, c *Context, want []byte) {
+	t.Helper()
+	for _, account := range []string{c.AccountID, "999999999999"} {
+		er := PrepareEventRoute(route, account)
+		got, err := AppendPreparedEvent([]byte("x"), er, req, c)
+		if err != nil || string(got) != "x"+string(want) {
+			t.Errorf("AppendPreparedEvent (account %s) = %s, %v\nAppendEvent wrote %s", account, got, err, want)
+		}
+	}
 }
 
 func TestEventNullsAndFalse(t *testing.T) {
