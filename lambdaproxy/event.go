@@ -553,7 +553,13 @@ type evQueryParam struct{ name0, name1, value0, value1 int }
 func (s *evScratch) parseQuery(q string) {
 	s.query, s.qbuf = s.query[:0], s.qbuf[:0]
 	for q != "" {
-		i := strings.IndexAny(q, "&;")
+		i := 0 // the next '&' or ';' (strings.IndexAny builds its byte set on every call)
+		for i < len(q) && q[i] != '&' && q[i] != ';' {
+			i++
+		}
+		if i == len(q) {
+			i = -1
+		}
 		piece := q
 		if i >= 0 {
 			piece, q = q[:i], q[i+1:]
@@ -588,6 +594,14 @@ func evString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b
 // evFormDecode appends s form-decoded: '+' is a space, %XX a byte, a '%' not followed by two hex digits stays.
 // Invalid UTF-8 in the result is replaced by U+FFFD.
 func evFormDecode(dst []byte, s string) []byte {
+	plain := true // most names and values: nothing to decode, ASCII
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c != '+' && c != '%' && c < utf8.RuneSelf
+	}
+	if plain {
+		return append(dst, s...)
+	}
 	start := len(dst)
 	ascii := true
 	for i := 0; i < len(s); i++ {
