@@ -370,7 +370,13 @@ func fillLambdaRequest(dst *lambdaproxy.Request, rh *RequestHeaders, body []byte
 	if protocol == "" {
 		protocol = "HTTP/1.1"
 	}
-	apiGatewayXFF(rh.Headers)
+	switch k := &rh.known; {
+	case k.scanned && k.forwardedLines == 0:
+	case k.scanned && k.forwardedLines == 1:
+		apiGatewayXFF(rh.Headers[k.forwarded-1 : k.forwarded])
+	default:
+		apiGatewayXFF(rh.Headers)
+	}
 	*dst = lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, Body: body, SourceIP: sourceIP, Protocol: protocol}
 }
 
@@ -396,10 +402,19 @@ func apiGatewayXFF(hs [][2]string) {
 // x-forwarded-for entry is not always the client: for a loopback client Envoy appends its own LocalInfo address
 // instead (appendXff), so it is only the fallback, without port.
 func sourceIP(rh *RequestHeaders) string {
-	if ext, ok := rh.Get("x-envoy-external-address"); ok && ext != "" {
+	ext, xff := "", ""
+	if rh.known.scanned {
+		ext, _ = rh.getKnown(rh.known.externalAddress)
+		xff, _ = rh.getKnown(rh.known.forwarded)
+	} else {
+		ext, _ = rh.Get("x-envoy-external-address")
+		if ext == "" {
+			xff, _ = rh.Get("x-forwarded-for")
+		}
+	}
+	if ext != "" {
 		return ext
 	}
-	xff, _ := rh.Get("x-forwarded-for")
 	ip := strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])
 	if i := strings.LastIndex(ip, ":"); i > 0 && strings.Count(ip, ":") == 1 {
 		if _, err := strconv.Atoi(ip[i+1:]); err == nil {

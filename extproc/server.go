@@ -252,7 +252,10 @@ var continueRequestHeaders = &extprocsvcv3.ProcessingResponse{Response: &extproc
 // never smaller than the body). Otherwise it reserves room for the declared body, so that appending the chunks
 // never regrows it. nil: go on.
 func (s *Server) refuseDeclaredBody(ctx context.Context, pr *ir.ProcessorRoute, st *streamState) *extprocsvcv3.ProcessingResponse {
-	v, ok := st.headers.Get("content-length")
+	v, ok := st.headers.getKnown(st.headers.known.contentLength)
+	if !st.headers.known.scanned {
+		v, ok = st.headers.Get("content-length")
+	}
 	if !ok {
 		return nil
 	}
@@ -550,6 +553,7 @@ func (st *streamState) headersOf(h *extprocsvcv3.HttpHeaders) *RequestHeaders {
 		}
 		out.add(hv.GetKey(), v)
 	}
+	out.scanKnown()
 	return out
 }
 
