@@ -33,7 +33,8 @@ func TestHeaderIs(t *testing.T) {
 func TestScanKnown(t *testing.T) {
 	names := []string{"content-length", "Content-Length", "x-forwarded-for", "X-Forwarded-For", "x-envoy-external-address",
 		"X-ENVOY-EXTERNAL-ADDRESS", "x-forwarded-fo", "x-forwarded-proto", "x-correlation-id", "content-type",
-		"x-envoy-external-addre\u017fs", "\u212aontent-length", "accept", "x-forwarded-for ", "host"}
+		"x-envoy-external-addre\u017fs", "x-envoy-external-addre\u017f\u017f", "X-\u017fnvoy-external-addre\u017f\u017f", "x-envoy-external-addre\u017f\u017fx",
+		"\u212aontent-length", "content-length\u212a", "x-forwarded-for\u017f", "accept", "x-forwarded-for ", "host"}
 	values := []string{"", "10", "192.0.2.1", "192.0.2.1,198.51.100.2", "198.51.100.2:443", "a, b,c"}
 	r := mrand.New(mrand.NewPCG(13, 14))
 	for range 20000 {
@@ -61,5 +62,10 @@ func TestScanKnown(t *testing.T) {
 		if !slices.Equal(x.Headers, y.Headers) {
 			t.Fatalf("%q: X-Forwarded-For rewritten to %q with the scan, %q without", hs, x.Headers, y.Headers)
 		}
+	}
+	folded := &RequestHeaders{Headers: [][2]string{{"x-envoy-external-addre\u017f\u017f", "203.0.113.9"}}}
+	folded.scanKnown()
+	if ip := sourceIP(folded); ip != "203.0.113.9" {
+		t.Errorf("a name folding to x-envoy-external-address through U+017F: sourceIP %q", ip)
 	}
 }

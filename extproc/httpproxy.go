@@ -36,42 +36,27 @@ type knownHeaders struct {
 	forwardedLines                            int
 }
 
-// scanKnown fills r.known. A name folds to an ASCII name of another length only with a non-ASCII byte (headerIs):
-// ASCII names are compared by length first, the others through headerIs.
+// scanKnown fills r.known, comparing each name by its length first. strings.EqualFold folds a non-ASCII rune to an
+// ASCII letter only for U+017F (ſ, to s, two bytes) and U+212A (K, to k, three bytes); so a name folds to
+// content-length or x-forwarded-for (no s, no k) only at their length, and to x-envoy-external-address (two s)
+// only at 24 to 26 bytes. headerIs compares within those lengths.
 func (r *RequestHeaders) scanKnown() {
 	k := knownHeaders{scanned: true}
 	for i, h := range r.Headers {
-		n := h[0]
-		if len(n) < len("content-length") { // the shortest of the three
-			continue
-		}
-		if isASCII(n) {
-			switch len(n) {
-			case len("content-length"):
-				if headerIs(n, "content-length") {
-					k.contentLength = i + 1
-				}
-			case len("x-forwarded-for"):
-				if headerIs(n, "x-forwarded-for") {
-					k.forwarded = i + 1
-					k.forwardedLines++
-				}
-			case len("x-envoy-external-address"):
-				if headerIs(n, "x-envoy-external-address") {
-					k.externalAddress = i + 1
-				}
+		switch n := h[0]; len(n) {
+		case len("content-length"):
+			if headerIs(n, "content-length") {
+				k.contentLength = i + 1
 			}
-			continue
-		}
-		if headerIs(n, "content-length") {
-			k.contentLength = i + 1
-		}
-		if headerIs(n, "x-forwarded-for") {
-			k.forwarded = i + 1
-			k.forwardedLines++
-		}
-		if headerIs(n, "x-envoy-external-address") {
-			k.externalAddress = i + 1
+		case len("x-forwarded-for"):
+			if headerIs(n, "x-forwarded-for") {
+				k.forwarded = i + 1
+				k.forwardedLines++
+			}
+		case len("x-envoy-external-address"), len("x-envoy-external-address") + 1, len("x-envoy-external-address") + 2:
+			if headerIs(n, "x-envoy-external-address") {
+				k.externalAddress = i + 1
+			}
 		}
 	}
 	r.known = k

@@ -226,10 +226,18 @@ func appendLowerASCIIInPlace(b []byte, s string) []byte {
 func headerValueSize(name, value string) int {
 	n := 0
 	if name != "" {
-		n += protowire.SizeTag(fieldHeaderKey) + protowire.SizeBytes(len(name))
+		n += 1 + sizeBytes(len(name)) // the tags of HeaderValue's fields take one byte
 	}
 	if value != "" {
-		n += protowire.SizeTag(fieldHeaderRawValue) + protowire.SizeBytes(len(value))
+		n += 1 + sizeBytes(len(value))
 	}
 	return n
+}
+
+// sizeBytes is protowire.SizeBytes with the one-byte length inline.
+func sizeBytes(n int) int {
+	if n < 1<<7 {
+		return 1 + n
+	}
+	return protowire.SizeBytes(n)
 }
