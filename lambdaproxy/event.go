@@ -257,7 +257,8 @@ func evAppendTail(dst []byte, route *ir.ProcessorRoute) []byte {
 // evScratch is the per-call working memory, pooled so that a warm AppendEvent allocates nothing.
 type evScratch struct {
 	hdrs   []evHeader
-	names  []byte // header names as written in the event (JSON string bodies); evHeader holds offsets into it
+	outs   []evHeaderOut // appendHeaders' record of hdrs
+	names  []byte        // header names as written in the event (JSON string bodies); evHeader holds offsets into it
 	query  []evQueryParam
 	qbuf   []byte // decoded query names and values; evQueryParam holds offsets into it
 	params []translator.PathParam
@@ -285,16 +286,17 @@ func (s *evScratch) release() {
 
 // evHeader is one header line kept for the event; names[name0:name1] is its name as written.
 type evHeader struct {
-	name0, name1 int
+	name0, name1 int32 // 32 bytes a line: the sort moves lines
 	// key is the first eight bytes of the name as written, big-endian, zero-padded: names compare as their keys
 	// do unless the keys are equal (a written name holds no zero byte, so a shorter name sorts first, as in byte
 	// order).
 	key   uint64
 	value string
-	// out, outValue and outEnd are where appendHeaders wrote the line in headers ("Name": at out, the value's
-	// string from outValue to outEnd); out is -1 for a line headers does not hold.
-	out, outValue, outEnd int
 }
+
+// evHeaderOut is where appendHeaders wrote a line in headers ("Name": at out, the value's string from outValue to
+// outEnd); out is -1 for a line headers does not hold.
+type evHeaderOut struct{ out, outValue, outEnd int }
 
 // evValue is an optional header value.
 type evValue struct {
@@ -340,15 +342,15 @@ func (s *evScratch) collectHeaders(req *Request, c *Context) (host string, userA
 		case written == "Content-Type":
 			contentType = evValue{value, true}
 		}
-		hs = append(hs, evHeader{name0: n0, name1: len(names), key: evNameKey(names[n0:]), value: value})
+		hs = append(hs, evHeader{name0: int32(n0), name1: int32(len(names)), key: evNameKey(names[n0:]), value: value})
 	}
 	if host != "" {
 		names = append(names, "Host"...)
-		hs = append(hs, evHeader{name0: len(names) - 4, name1: len(names), key: evNameKey(names[len(names)-4:]), value: host})
+		hs = append(hs, evHeader{name0: int32(len(names) - 4), name1: int32(len(names)), key: evNameKey(names[len(names)-4:]), value: host})
 	}
 	if c.TraceID != "" {
 		names = append(names, "X-Amzn-Trace-Id"...)
-		hs = append(hs, evHeader{name0: len(names) - 15, name1: len(names), key: evNameKey(names[len(names)-15:]), value: c.TraceID})
+		hs = append(hs, evHeader{name0: int32(len(names) - 15), name1: int32(len(names)), key: evNameKey(names[len(names)-15:]), value: c.TraceID})
 	}
 	// A stable insertion sort: header lists are short, and the library's stable sort costs more for ten lines.
 	for i := 1; i < len(hs); i++ {
@@ -397,7 +399,8 @@ func evDropWritten(written, value string) bool {
 		// EVT-9: a SigV4 signature is consumed by the gateway.
 		return len(value) >= 16 && evEqualFold(value[:16], "AWS4-HMAC-SHA256")
 	}
-	return len(written) >= 8 && evEqualFold(written[:8], "x-envoy-")
+	// The third byte first: most names are not Envoy's, and many start with "X-".
+	return len(written) >= 8 && written[2]|0x20 == 'e' && evEqualFold(written[:8], "x-envoy-")
 }
 
 // evAppendHeaderName appends a header name as the event writes it, inside a JSON string: an RFC 9110 token in
@@ -479,6 +482,8 @@ var evTokenUpper, evTokenLower = func() (up, low [256]byte) {
 
 func (s *evScratch) appendHeaders(dst []byte) []byte {
 	hs, names := s.hdrs, s.names
+	s.outs = slices.Grow(s.outs[:0], len(hs))[:len(hs)]
+	outs := s.outs
 	if len(hs) == 0 {
 		return append(dst, `,"headers":null,"multiValueHeaders":null`...)
 	}
@@ -490,8 +495,8 @@ func (s *evScratch) appendHeaders(dst []byte) []byte {
 	dst = append(dst, `,"headers":{`...)
 	first := true
 	for i := range hs {
-		h := &hs[i]
-		h.out = -1
+		h, o := &hs[i], &outs[i]
+		o.out = -1
 		if i+1 < len(hs) && same(i, i+1) {
 			continue
 		}
@@ -499,23 +504,23 @@ func (s *evScratch) appendHeaders(dst []byte) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		h.out = len(dst)
+		o.out = len(dst)
 		dst = append(dst, '"')
 		dst = append(dst, names[h.name0:h.name1]...)
 		dst = append(dst, '"', ':')
-		h.outValue = len(dst)
+		o.outValue = len(dst)
 		dst = evAppendString(dst, h.value)
-		h.outEnd = len(dst)
+		o.outEnd = len(dst)
 	}
 	dst = append(dst, `},"multiValueHeaders":{`...)
 	for i := range hs {
-		h := &hs[i]
+		h, o := &hs[i], &outs[i]
 		switch {
 		case i == 0:
 		case same(i-1, i):
 			dst = append(dst, ',')
-			if h.out >= 0 {
-				dst = append(dst, dst[h.outValue:h.outEnd]...)
+			if o.out >= 0 {
+				dst = append(dst, dst[o.outValue:o.outEnd]...)
 			} else {
 				dst = evAppendString(dst, h.value)
 			}
@@ -523,10 +528,10 @@ func (s *evScratch) appendHeaders(dst []byte) []byte {
 		default:
 			dst = append(dst, ']', ',')
 		}
-		if h.out >= 0 { // the name's only line: "Name": and the value as in headers
-			dst = append(dst, dst[h.out:h.outValue]...)
+		if o.out >= 0 { // the name's only line: "Name": and the value as in headers
+			dst = append(dst, dst[o.out:o.outValue]...)
 			dst = append(dst, '[')
-			dst = append(dst, dst[h.outValue:h.outEnd]...)
+			dst = append(dst, dst[o.outValue:o.outEnd]...)
 			continue
 		}
 		dst = append(dst, '"')
