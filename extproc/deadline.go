@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
 
 // invokeContext is an invocation's context: its parent (the stream's, with the trace header) and the integration
@@ -18,9 +20,13 @@ import (
 // exactly the standard context: Done closes at the deadline or when the parent ends, and a hung function still
 // gives API Gateway's 504 (TestLambdaTimeoutAndErrors, TestInvokeContext*).
 //
-// It lives in the Exchange (the stream state's memory): the stream state is pooled only once the invoker has
-// returned normally (streamState.free), so an invoker cut short that keeps the context never sees it reused.
+// One is allocated per invocation, the trace context in it (one allocation where context.WithTimeout made four):
+// an invoker may keep using its context after it returned (net/http's connection goroutines do), so it must not
+// live in memory a later request reuses. Kept in the stream state's Exchange, a context reused while such a
+// goroutine still held it left about one invocation in 10,000 hanging until its timeout
+// (cmd/proxyplus TestServeSequentialInvokes).
 type invokeContext struct {
+	trace    lambdainvoke.TraceContext // the parent: the stream's context and the trace header
 	parent   context.Context
 	deadline time.Time
 
@@ -32,10 +38,12 @@ type invokeContext struct {
 	err error
 }
 
-// start readies c for one invocation; call end once the invoker has returned.
-func (c *invokeContext) start(parent context.Context, timeout time.Duration) {
-	c.parent, c.deadline = parent, time.Now().Add(timeout)
-	c.std, c.cancelStd, c.err = nil, nil, nil
+// newInvokeContext is the context of one invocation under ctx that continues trace (lambdainvoke.TraceHeader)
+// and ends after timeout; call end once the invoker has returned.
+func newInvokeContext(ctx context.Context, trace string, timeout time.Duration) *invokeContext {
+	c := &invokeContext{trace: lambdainvoke.TraceContext{Context: ctx, Header: trace}, deadline: time.Now().Add(timeout)}
+	c.parent = &c.trace
+	return c
 }
 
 // end is the cancel func of context.WithTimeout: it releases the timer, if Done started one, and fixes Err.

@@ -12,10 +12,9 @@ import (
 // TestInvokeContextWaits: an invoker that waits on Done sees the deadline fire (a hung function ends with
 // DeadlineExceeded, the 504 of OUT-17), and a context derived from it ends with it.
 func TestInvokeContextWaits(t *testing.T) {
-	var c invokeContext
-	c.start(context.Background(), 20*time.Millisecond)
+	c := newInvokeContext(context.Background(), "", 20*time.Millisecond)
 	defer c.end()
-	child, cancel := context.WithCancel(&c)
+	child, cancel := context.WithCancel(c)
 	defer cancel()
 	select {
 	case <-child.Done():
@@ -30,9 +29,8 @@ func TestInvokeContextWaits(t *testing.T) {
 
 // TestInvokeContextWithoutDone: an invoker that never calls Done still reads the deadline and the error.
 func TestInvokeContextWithoutDone(t *testing.T) {
-	var c invokeContext
 	before := time.Now()
-	c.start(context.Background(), time.Hour)
+	c := newInvokeContext(context.Background(), "", time.Hour)
 	if d, ok := c.Deadline(); !ok || d.Before(before.Add(time.Hour)) || d.After(time.Now().Add(time.Hour)) {
 		t.Errorf("Deadline %v %v, want an hour from now", d, ok)
 	}
@@ -49,7 +47,7 @@ func TestInvokeContextWithoutDone(t *testing.T) {
 		t.Error("Done after end is not closed")
 	}
 
-	c.start(context.Background(), -time.Second) // already past its deadline
+	c = newInvokeContext(context.Background(), "", -time.Second) // already past its deadline
 	if err := c.Err(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Err past the deadline: %v", err)
 	}
@@ -63,13 +61,12 @@ func TestInvokeContextWithoutDone(t *testing.T) {
 // reach the invoker, with or without Done.
 func TestInvokeContextParent(t *testing.T) {
 	parent, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Minute))
-	trace := &lambdainvoke.TraceContext{Context: parent, Header: "Root=1-67c75145-5f0c3b2a9d1e4f6a7b8c9d0e"}
-	var c invokeContext
-	c.start(trace, time.Hour)
+	const trace = "Root=1-67c75145-5f0c3b2a9d1e4f6a7b8c9d0e"
+	c := newInvokeContext(parent, trace, time.Hour)
 	if d, _ := c.Deadline(); d.After(time.Now().Add(2 * time.Minute)) {
 		t.Errorf("Deadline %v, want the parent's earlier one", d)
 	}
-	if h := lambdainvoke.TraceHeader(&c); h != trace.Header {
+	if h := lambdainvoke.TraceHeader(c); h != trace {
 		t.Errorf("trace header %q", h)
 	}
 	cancel()
@@ -81,7 +78,7 @@ func TestInvokeContextParent(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Done not closed after the parent's cancel")
 	}
-	if h := lambdainvoke.TraceHeader(&c); h != trace.Header {
+	if h := lambdainvoke.TraceHeader(c); h != trace {
 		t.Errorf("trace header through the standard context %q", h)
 	}
 	c.end()

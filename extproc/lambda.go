@@ -71,9 +71,6 @@ type Exchange struct {
 	pooled *[]byte
 	conv   lambdaproxy.PooledResponse
 	inv    lambdaproxy.Invocation
-	trace  lambdainvoke.TraceContext
-	// ictx is the invocation's context: trace and the integration timeout (deadline.go).
-	ictx invokeContext
 	// invoked is set once Invoke was called; latency is how long it took and invokeStatus the Invoke API's status
 	// (200, or an InvokeError's; 0 when none came back): the access log's integration values (logmeta.go).
 	invoked      bool
@@ -175,13 +172,12 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, er *lambdapro
 	if timeout <= 0 {
 		timeout = 29 * time.Second
 	}
-	// The trace continues into the invocation (lambdainvoke.TraceHeader), in the Exchange's own memory.
-	x.trace = lambdainvoke.TraceContext{Context: ctx, Header: c.TraceID}
-	x.ictx.start(&x.trace, timeout)
-	defer x.ictx.end()
+	// The trace continues into the invocation (lambdainvoke.TraceHeader).
+	ictx := newInvokeContext(ctx, c.TraceID, timeout)
+	defer ictx.end()
 	inv := &x.inv
 	start := time.Now()
-	res, err := l.Invoker.Invoke(&x.ictx, lam.FunctionARN, event)
+	res, err := l.Invoker.Invoke(ictx, lam.FunctionARN, event)
 	x.invoked, x.latency = true, time.Since(start)
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:

@@ -132,14 +132,9 @@ var streamStates = sync.Pool{New: func() any { return new(streamState) }}
 func newStreamState() *streamState { return streamStates.Get().(*streamState) }
 
 // free returns st to the pool once its stream is done: nothing holds it then (the invocation is over, the answer
-// sent). It is cleared first, so a pooled state keeps no request's memory alive. An invocation that did not
-// return normally (timed out, cancelled, failed) may have left the invoker holding its context, which lives in
-// st (deadline.go): that state is left to the garbage collector instead.
+// sent). It is cleared first, so a pooled state keeps no request's memory alive.
 func (st *streamState) free() {
 	st.sent()
-	if st.x.invoked && !st.x.settled {
-		return
-	}
 	*st = streamState{}
 	streamStates.Put(st)
 }
