@@ -66,10 +66,11 @@ type Exchange struct {
 	Authorization authorizer.Outcome
 	// settled is true when nothing can still read Event: the invoker returned normally.
 	settled bool
-	// pooled is the recycled buffer Event was built in (servePooled), returned by release.
+	// pooled is the recycled buffer Event was built in (servePooled), returned by release; conv holds the pooled
+	// memory of a function's Response (servePooled), also returned by release.
 	pooled *[]byte
+	conv   lambdaproxy.PooledResponse
 	inv    lambdaproxy.Invocation
-	trace  lambdainvoke.TraceContext
 	// invoked is set once Invoke was called; latency is how long it took and invokeStatus the Invoke API's status
 	// (200, or an InvokeError's; 0 when none came back): the access log's integration values (logmeta.go).
 	invoked      bool
@@ -80,7 +81,7 @@ type Exchange struct {
 // Serve builds the event, invokes the function within the integration timeout and converts what it returned.
 // Cancelling ctx (Envoy gave up on the stream) cancels the invocation.
 func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) *Exchange {
-	x := l.serve(ctx, pr, req, nil, &Exchange{})
+	x := l.serve(ctx, pr, nil, req, nil, &Exchange{}, false)
 	applyGatewayResponses(pr, req, x) // mock.go
 	return x
 }
@@ -88,25 +89,27 @@ func (l *Lambda) Serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 // eventBuffers recycles event buffers on the service's request path (ServePooled).
 var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
-// ServePooled is Serve with the event built in a recycled buffer; the Exchange's Event is invalid once done is
-// called (the service only needs the response).
+// ServePooled is Serve with the event and the function's response built in recycled memory; the Exchange's Event
+// and Response are invalid once done is called (the service needs them only until its answer is written).
 func (l *Lambda) ServePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request) (x *Exchange, done func()) {
 	x = &Exchange{}
-	l.servePooled(ctx, pr, req, x)
+	l.servePooled(ctx, pr, nil, req, x)
 	return x, x.release
 }
 
 // servePooled is ServePooled into an Exchange the caller owns (the service's stream state); call x.release when
-// done with it.
-func (l *Lambda) servePooled(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, x *Exchange) {
+// done with it. er, when not nil, is pr's prepared event parts (eventroutes.go).
+func (l *Lambda) servePooled(ctx context.Context, pr *ir.ProcessorRoute, er *lambdaproxy.EventRoute, req *lambdaproxy.Request, x *Exchange) {
 	bp := eventBuffers.Get().(*[]byte)
-	l.serve(ctx, pr, req, (*bp)[:0], x)
+	l.serve(ctx, pr, er, req, (*bp)[:0], x, true)
 	x.pooled = bp
 	applyGatewayResponses(pr, req, x) // mock.go
 }
 
-// release returns the event buffer of servePooled to the pool.
+// release returns the event buffer and the response memory of servePooled to their pools.
 func (x *Exchange) release() {
+	x.conv.Release()
+	x.Response = nil
 	bp := x.pooled
 	x.pooled = nil
 	// An invoker cut short by a timeout or an error may still be reading the payload: drop that buffer.
@@ -116,7 +119,7 @@ func (x *Exchange) release() {
 	}
 }
 
-func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdaproxy.Request, buf []byte, x *Exchange) *Exchange {
+func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, er *lambdaproxy.EventRoute, req *lambdaproxy.Request, buf []byte, x *Exchange, pooled bool) *Exchange {
 	*x = Exchange{Context: l.newContext(ctx, req)}
 	c := &x.Context
 	lam := pr.Route.Integration.Lambda
@@ -147,7 +150,13 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		// Sized for the usual event plus a base64 body, so appending never regrows the buffer.
 		buf = make([]byte, 0, need)
 	}
-	event, err := lambdaproxy.AppendEvent(buf, pr, req, c)
+	var event []byte
+	var err error
+	if er != nil && er.Route() == pr {
+		event, err = lambdaproxy.AppendPreparedEvent(buf, er, req, c)
+	} else {
+		event, err = lambdaproxy.AppendEvent(buf, pr, req, c)
+	}
 	if err != nil {
 		r := lambdaproxy.GatewayError(500, c)
 		r.Details = "proxyplus_lambda_event_error"
@@ -163,10 +172,9 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 	if timeout <= 0 {
 		timeout = 29 * time.Second
 	}
-	// The trace continues into the invocation (lambdainvoke.TraceHeader), in the Exchange's own memory.
-	x.trace = lambdainvoke.TraceContext{Context: ctx, Header: c.TraceID}
-	ictx, cancel := context.WithTimeout(&x.trace, timeout)
-	defer cancel()
+	// The trace continues into the invocation (lambdainvoke.TraceHeader).
+	ictx := newInvokeContext(ctx, c.TraceID, timeout)
+	defer ictx.end()
 	inv := &x.inv
 	start := time.Now()
 	res, err := l.Invoker.Invoke(ictx, lam.FunctionARN, event)
@@ -180,7 +188,11 @@ func (l *Lambda) serve(ctx context.Context, pr *ir.ProcessorRoute, req *lambdapr
 		inv.Payload, inv.FunctionError = res.Payload, res.FunctionError
 		x.settled = true
 	}
-	x.Response = lambdaproxy.ConvertResponse(req, pr.BinaryMediaTypes, inv, c)
+	if pooled {
+		x.Response, x.conv = lambdaproxy.ConvertResponsePooled(req, pr.BinaryMediaTypes, inv, c)
+	} else {
+		x.Response = lambdaproxy.ConvertResponse(req, pr.BinaryMediaTypes, inv, c)
+	}
 	class := ""
 	if err != nil {
 		class = l.logInvokeError(ctx, lam.FunctionARN, c.RequestID, err, x.Response)
@@ -354,7 +366,13 @@ func fillLambdaRequest(dst *lambdaproxy.Request, rh *RequestHeaders, body []byte
 	if protocol == "" {
 		protocol = "HTTP/1.1"
 	}
-	apiGatewayXFF(rh.Headers)
+	switch k := &rh.known; {
+	case k.scanned && k.forwardedLines == 0:
+	case k.scanned && k.forwardedLines == 1:
+		apiGatewayXFF(rh.Headers[k.forwarded-1 : k.forwarded])
+	default:
+		apiGatewayXFF(rh.Headers)
+	}
 	*dst = lambdaproxy.Request{Method: rh.Method, Path: rh.Path, Authority: rh.Authority, Headers: rh.Headers, Body: body, SourceIP: sourceIP, Protocol: protocol}
 }
 
@@ -364,7 +382,7 @@ func fillLambdaRequest(dst *lambdaproxy.Request, rh *RequestHeaders, body []byte
 // the client sent stay as sent. With use_remote_address (HCM-5) Envoy always appends, so the last entry is its.
 func apiGatewayXFF(hs [][2]string) {
 	for i := range hs {
-		if !strings.EqualFold(hs[i][0], "x-forwarded-for") {
+		if !headerIs(hs[i][0], "x-forwarded-for") {
 			continue
 		}
 		v := hs[i][1]
@@ -380,10 +398,19 @@ func apiGatewayXFF(hs [][2]string) {
 // x-forwarded-for entry is not always the client: for a loopback client Envoy appends its own LocalInfo address
 // instead (appendXff), so it is only the fallback, without port.
 func sourceIP(rh *RequestHeaders) string {
-	if ext, ok := rh.Get("x-envoy-external-address"); ok && ext != "" {
+	ext, xff := "", ""
+	if rh.known.scanned {
+		ext, _ = rh.getKnown(rh.known.externalAddress)
+		xff, _ = rh.getKnown(rh.known.forwarded)
+	} else {
+		ext, _ = rh.Get("x-envoy-external-address")
+		if ext == "" {
+			xff, _ = rh.Get("x-forwarded-for")
+		}
+	}
+	if ext != "" {
 		return ext
 	}
-	xff, _ := rh.Get("x-forwarded-for")
 	ip := strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:])
 	if i := strings.LastIndex(ip, ":"); i > 0 && strings.Count(ip, ":") == 1 {
 		if _, err := strconv.Atoi(ip[i+1:]); err == nil {

@@ -66,23 +66,26 @@ func appendLogMetadataWire(b []byte, x *Exchange) []byte {
 	}
 	inner := 0
 	for i := range es {
-		inner += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(es[i].size())
+		e := &es[i]
+		e.vsz = e.valueSize()
+		e.sz = protowire.SizeTag(1) + protowire.SizeBytes(len(e.key)) + protowire.SizeTag(2) + protowire.SizeBytes(e.vsz)
+		inner += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(e.sz)
 	}
 	// Outer Struct{fields: {"proxyplus": Value{struct_value: inner}}}.
 	value := protowire.SizeTag(fieldValueStruct) + protowire.SizeBytes(inner)
 	entry := protowire.SizeTag(1) + protowire.SizeBytes(len(ProcessorNamespace)) + protowire.SizeTag(2) + protowire.SizeBytes(value)
 	outer := protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(entry)
 	b = slices.Grow(b, protowire.SizeTag(fieldProcessingDynamicMetadata)+protowire.SizeBytes(outer))
-	b = protowire.AppendTag(b, fieldProcessingDynamicMetadata, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(outer))
-	b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(entry))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, ProcessorNamespace)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(value))
-	b = protowire.AppendTag(b, fieldValueStruct, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(inner))
+	b = appendTag(b, fieldProcessingDynamicMetadata, protowire.BytesType)
+	b = appendVarint(b, uint64(outer))
+	b = appendTag(b, fieldStructFields, protowire.BytesType)
+	b = appendVarint(b, uint64(entry))
+	b = appendTag(b, 1, protowire.BytesType)
+	b = appendString(b, ProcessorNamespace)
+	b = appendTag(b, 2, protowire.BytesType)
+	b = appendVarint(b, uint64(value))
+	b = appendTag(b, fieldValueStruct, protowire.BytesType)
+	b = appendVarint(b, uint64(inner))
 	for i := range es {
 		b = es[i].append(b)
 	}
@@ -93,10 +96,11 @@ func appendLogMetadataWire(b []byte, x *Exchange) []byte {
 // (the marker and the access log's values) — decoded from the bytes the service sends (test-invoke and the
 // access-log tests use it).
 func Answer(x *Exchange) (*extprocsvcv3.ProcessingResponse, error) {
-	if !immediateWireOK(x.Response) {
+	b, ok := appendImmediateWire(nil, x.Response)
+	if !ok {
 		return ImmediateResponse(x.Response), nil
 	}
-	b := appendLogMetadataWire(appendImmediateWire(nil, x.Response), x)
+	b = appendLogMetadataWire(b, x)
 	out := &extprocsvcv3.ProcessingResponse{}
 	if err := proto.Unmarshal(b, out); err != nil {
 		return nil, fmt.Errorf("processor answer: %w", err)
@@ -112,6 +116,9 @@ type metaEntry struct {
 	kind protowire.Number
 	str  string
 	num  float64
+	// sz and vsz are the entry's and its Value's sizes, computed once by appendLogMetadataWire's sizing pass
+	// (computing them again as each entry was written was ≈ 0.5k instructions per answer, callgrind, Dec 2026).
+	sz, vsz int
 }
 
 func (e *metaEntry) valueSize() int {
@@ -125,27 +132,23 @@ func (e *metaEntry) valueSize() int {
 	}
 }
 
-func (e *metaEntry) size() int {
-	return protowire.SizeTag(1) + protowire.SizeBytes(len(e.key)) + protowire.SizeTag(2) + protowire.SizeBytes(e.valueSize())
-}
-
 func (e *metaEntry) append(b []byte) []byte {
-	b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(e.size()))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, e.key)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(e.valueSize()))
+	b = appendTag(b, fieldStructFields, protowire.BytesType)
+	b = appendVarint(b, uint64(e.sz))
+	b = appendTag(b, 1, protowire.BytesType)
+	b = appendString(b, e.key)
+	b = appendTag(b, 2, protowire.BytesType)
+	b = appendVarint(b, uint64(e.vsz))
 	switch e.kind {
 	case fieldValueString:
-		b = protowire.AppendTag(b, fieldValueString, protowire.BytesType)
-		return protowire.AppendString(b, e.str)
+		b = appendTag(b, fieldValueString, protowire.BytesType)
+		return appendString(b, e.str)
 	case fieldValueNumber:
-		b = protowire.AppendTag(b, fieldValueNumber, protowire.Fixed64Type)
+		b = appendTag(b, fieldValueNumber, protowire.Fixed64Type)
 		return protowire.AppendFixed64(b, mathFloat64bits(e.num))
 	default:
-		b = protowire.AppendTag(b, fieldValueBool, protowire.VarintType)
-		return protowire.AppendVarint(b, uint64(e.num))
+		b = appendTag(b, fieldValueBool, protowire.VarintType)
+		return appendVarint(b, uint64(e.num))
 	}
 }
 

@@ -218,12 +218,14 @@ func (s *Server) serveMock(ctx context.Context, pr *ir.ProcessorRoute, st *strea
 		return ImmediateResponse(lambdaproxy.ContentLengthExceeded())
 	}
 	resp := ServeMock(ctx, s.log, pr, st.headers, st.body)
-	if !immediateWireOK(resp) {
-		return ImmediateResponse(resp)
-	}
 	// The answer as wire bytes in a pooled buffer, as serveLambda sends a function's (wire.go).
 	bp := wireBuffers.Get().(*[]byte)
-	*bp = appendImmediateWire((*bp)[:0], resp)
+	b, ok := appendImmediateWire((*bp)[:0], resp)
+	if !ok {
+		wireBuffers.Put(bp)
+		return ImmediateResponse(resp)
+	}
+	*bp = b
 	st.wire = bp
 	st.resp.ProtoReflect().SetUnknown(*bp)
 	return &st.resp

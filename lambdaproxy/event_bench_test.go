@@ -126,6 +126,7 @@ func TestEventReferenceGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	evCheckPrepared(t, route, req, c, got)
 	testutil.Golden(t, filepath.Join("testdata", "event_ref.golden.json"), append(got, '\n'))
 }
 

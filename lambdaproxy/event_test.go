@@ -153,6 +153,7 @@ func TestEventConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			evCheckPrepared(t, route, req, ctx, out)
 			got := evParse(t, out)
 			evCheckShape(t, got)
 
@@ -459,6 +460,7 @@ func evEncode(t *testing.T, route *ir.ProcessorRoute, req *Request, c *Context) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	evCheckPrepared(t, route, req, c, out)
 	ev := evParse(t, out)
 	evCheckShape(t, ev)
 	if err := evNoDuplicateKeys(out); err != nil {
@@ -466,6 +468,19 @@ func evEncode(t *testing.T, route *ir.ProcessorRoute, req *Request, c *Context) 
 	}
 	evCheckOracle(t, route, req, c, ev)
 	return out, ev
+}
+
+// evCheckPrepared checks that AppendPreparedEvent writes AppendEvent's bytes (want), with the route prepared for
+// the request's account and, falling back, for another.
+func evCheckPrepared(t *testing.T, route *ir.ProcessorRoute, req *Request, c *Context, want []byte) {
+	t.Helper()
+	for _, account := range []string{c.AccountID, "999999999999"} {
+		er := PrepareEventRoute(route, account)
+		got, err := AppendPreparedEvent([]byte("x"), er, req, c)
+		if err != nil || string(got) != "x"+string(want) {
+			t.Errorf("AppendPreparedEvent (account %s) = %s, %v\nAppendEvent wrote %s", account, got, err, want)
+		}
+	}
 }
 
 func TestEventNullsAndFalse(t *testing.T) {
@@ -663,8 +678,9 @@ func TestEventHeaders(t *testing.T) {
 	)
 	for _, d := range evTestDropped {
 		req.Headers = append(req.Headers, [2]string{d, "x"}, [2]string{strings.ToUpper(d), "x"})
-		if !evDroppedName(d) || evDroppedName(d+"x") || evDroppedName(d[1:]) {
-			t.Errorf("evDroppedName is wrong about %q", d)
+		written := func(name string) string { return string(evAppendHeaderName(nil, name)) }
+		if !evDropWritten(written(d), "x") || evDropWritten(written(d+"x"), "x") || evDropWritten(written(d[1:]), "x") {
+			t.Errorf("evDropWritten is wrong about %q", d)
 		}
 	}
 	_, ev := evEncode(t, evRoute(t, "/items", "POST"), req, nil)
@@ -1025,7 +1041,7 @@ func FuzzAppendEvent(f *testing.F) {
 // TestEventSpecial8 checks the word-at-a-time test against the byte table for every byte value in every
 // position, next to plain bytes and next to other special bytes (borrows).
 func TestEventSpecial8(t *testing.T) {
-	special := func(c byte) bool { return c >= 0x80 || !evPlain[c] }
+	special := func(c byte) bool { return !evPlainByte[c] }
 	for _, filler := range []byte{'a', ' ', '~', 0x21, 0x7f, 0x00, '"', 0xff} {
 		for pos := 0; pos < 8; pos++ {
 			for c := 0; c < 256; c++ {
@@ -1063,7 +1079,7 @@ func checkFirstSpecial(t *testing.T, b [8]byte, special func(byte) bool) {
 
 // TestEventSpecialMaskFirst checks the first flagged byte on random words mixing plain and special bytes.
 func TestEventSpecialMaskFirst(t *testing.T) {
-	special := func(c byte) bool { return c >= 0x80 || !evPlain[c] }
+	special := func(c byte) bool { return !evPlainByte[c] }
 	pick := []byte{'a', ' ', '~', 0x21, 0x7f, 0x00, 0x1f, 0x20, '"', '\\', '#', '[', ']', 0x80, 0xff, 0xc3, 0x01, 'A'}
 	r := mrand.New(mrand.NewPCG(1, 2))
 	for range 200000 {
@@ -1095,31 +1111,34 @@ func TestEventCLF(t *testing.T) {
 	}
 }
 
+// evRefString is evAppendString written byte by byte, the reference of the escaping tests.
+func evRefString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(byte(r))
+		case r < 0x20:
+			fmt.Fprintf(&b, "%s", map[rune]string{'\n': `\n`, '\r': `\r`, '\t': `\t`, '\b': `\b`, '\f': `\f`}[r])
+			if !strings.ContainsRune("\n\r\t\b\f", r) {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r) // U+FFFD for an invalid byte
+		}
+		i += n
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
 // TestEventEscapingPositions puts every kind of special byte at every offset of strings long enough for the
 // word-at-a-time path and compares with a byte-by-byte reference.
 func TestEventEscapingPositions(t *testing.T) {
-	ref := func(s string) string {
-		var b strings.Builder
-		b.WriteByte('"')
-		for i := 0; i < len(s); {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			switch {
-			case r == '"' || r == '\\':
-				b.WriteByte('\\')
-				b.WriteByte(byte(r))
-			case r < 0x20:
-				fmt.Fprintf(&b, "%s", map[rune]string{'\n': `\n`, '\r': `\r`, '\t': `\t`, '\b': `\b`, '\f': `\f`}[r])
-				if !strings.ContainsRune("\n\r\t\b\f", r) {
-					fmt.Fprintf(&b, `\u%04x`, r)
-				}
-			default:
-				b.WriteRune(r) // U+FFFD for an invalid byte
-			}
-			i += n
-		}
-		b.WriteByte('"')
-		return b.String()
-	}
+	ref := evRefString
 	for _, special := range []string{"\"", "\\", "\x00", "\x1f", "\n", "é", "€", "😀", "\xff", "\xe2\x82", "\x7f", "<"} {
 		for n := 0; n < 20; n++ {
 			for pos := 0; pos <= n; pos++ {
@@ -1127,6 +1146,60 @@ func TestEventEscapingPositions(t *testing.T) {
 				s = s[:pos] + special + s[pos:]
 				if got, want := string(evAppendString(nil, s)), ref(s); got != want {
 					t.Fatalf("evAppendString(%q) = %s, want %s", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestEventEscapingRandom compares evAppendString with the byte-by-byte reference on random strings dense in
+// special bytes, of every length around the word size (the last word overlapping the one before).
+func TestEventEscapingRandom(t *testing.T) {
+	pick := []string{"a", "b", " ", "~", "\"", "\\", "\x00", "\x1f", "\n", "\t", "é", "€", "😀", "\xff", "\xe2\x82", "\x7f", "<", "abcdefgh"}
+	r := mrand.New(mrand.NewPCG(3, 4))
+	var b strings.Builder
+	for range 100000 {
+		b.Reset()
+		for n := r.IntN(12); n > 0; n-- {
+			b.WriteString(pick[r.IntN(len(pick))])
+		}
+		s := b.String()
+		if got, want := string(evAppendString(nil, s)), evRefString(s); got != want {
+			t.Fatalf("evAppendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// TestEventDropWrittenAgrees: recognising names by what the event writes drops exactly the lines that folding
+// each name's case drops (EVT-8, EVT-9, x-envoy-*), for tokens in any case and for names that are no token.
+func TestEventDropWrittenAgrees(t *testing.T) {
+	byFolding := func(name, value string) bool {
+		for _, d := range evTestDropped {
+			if evEqualFold(name, d) {
+				return true
+			}
+		}
+		if len(name) >= 8 && evEqualFold(name[:8], "x-envoy-") {
+			return true
+		}
+		return evEqualFold(name, "authorization") && len(value) >= 16 && evEqualFold(value[:16], "AWS4-HMAC-SHA256")
+	}
+	names := append([]string{"x-envoy-a b", "X-ENVOY-", "x-envoy", "x-envoyx", "x-envoy-\"q\"", "x-envoy-é", "authorization",
+		"AUTHORIZATION", "authorization ", "host", "content-type", "te ", "t e", "accept", "x-amzn-trace-id"}, evTestDropped...)
+	r := mrand.New(mrand.NewPCG(5, 6))
+	for _, base := range names {
+		for range 20 {
+			b := []byte(base)
+			for i := range b {
+				if r.IntN(2) == 0 && 'a' <= b[i] && b[i] <= 'z' {
+					b[i] -= 'a' - 'A'
+				}
+			}
+			name := string(b)
+			for _, value := range []string{"x", "AWS4-HMAC-SHA256 Credential=A", "aws4-hmac-sha256 c"} {
+				written := string(evAppendHeaderName(nil, name))
+				if got, want := evDropWritten(written, value), byFolding(name, value); got != want {
+					t.Errorf("%q (written %q), value %q: dropped %v, want %v", name, written, value, got, want)
 				}
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,7 @@ func TestConvertResponseConformance(t *testing.T) {
 			got := ConvertResponse(req, res.API.GetBinaryMediaTypes(), inv, outTestContext)
 			outCheckResponse(t, c.Expect.Response, got)
 			outCheckInvariants(t, got)
+			outCheckPooled(t, req, res.API.GetBinaryMediaTypes(), inv, got)
 		})
 	}
 }
@@ -236,6 +238,7 @@ func runOutCases(t *testing.T, cases []outCase) {
 			}
 			got := ConvertResponse(req, tc.binary, &Invocation{Payload: []byte(tc.payload)}, outTestContext)
 			outCheckInvariants(t, got)
+			outCheckPooled(t, req, tc.binary, &Invocation{Payload: []byte(tc.payload)}, got)
 			if got.StatusCode != tc.status {
 				t.Errorf("status: want %d, got %d (%s)", tc.status, got.StatusCode, got.Details)
 			}
@@ -738,6 +741,59 @@ func TestConvertResponseAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() { ConvertResponse(outRefRequest, nil, inv, outTestContext) }); n > max {
 		t.Errorf("%.1f allocs per conversion, want <= %d", n, max)
 	}
+}
+
+// outCheckPooled checks that ConvertResponsePooled answers exactly what ConvertResponse answered (want).
+func outCheckPooled(t *testing.T, req *Request, binary []string, inv *Invocation, want *Response) {
+	t.Helper()
+	got, pooled := ConvertResponsePooled(req, binary, inv, outTestContext)
+	defer pooled.Release()
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("ConvertResponsePooled differs from ConvertResponse (-ConvertResponse +pooled):\n%s", d)
+	}
+}
+
+// TestConvertResponsePooledAllocs: the pooled conversion of REF-OUTPUT allocates nothing once warm.
+func TestConvertResponsePooledAllocs(t *testing.T) {
+	if testutil.Instrumented() {
+		t.Skip("allocation counts differ under -race and coverage")
+	}
+	inv := &Invocation{Payload: outRefOutput(t)}
+	convert := func() {
+		r, pooled := ConvertResponsePooled(outRefRequest, nil, inv, outTestContext)
+		if r.StatusCode != 201 {
+			t.Fatal(r.StatusCode, r.Details)
+		}
+		pooled.Release()
+	}
+	convert() // warm the parser pool
+	if n := testing.AllocsPerRun(200, convert); n > 0 {
+		t.Errorf("%.1f allocs per pooled conversion, want 0", n)
+	}
+}
+
+// TestConvertResponsePooledConcurrent: a pooled response keeps its values until released while other goroutines
+// convert and release.
+func TestConvertResponsePooledConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 300 {
+				v := fmt.Sprintf("g%d-\\u00e9%d", g, i) // escaped: the body is unescaped into pooled memory
+				payload := fmt.Sprintf(`{"statusCode": 200, "headers": {"x-v": "%s"}, "body": "%s"}`, v, v)
+				got, pooled := ConvertResponsePooled(nil, nil, &Invocation{Payload: []byte(payload)}, outTestContext)
+				want := fmt.Sprintf("g%d-\u00e9%d", g, i)
+				for range 3 {
+					runtime.Gosched()
+					if string(got.Body) != want || got.Headers[0] != [2]string{"x-v", want} {
+						t.Errorf("%s: got %q %v", payload, got.Body, got.Headers)
+					}
+				}
+				pooled.Release()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestConvertResponseConcurrent catches state leaking between pooled parsers.

@@ -51,7 +51,7 @@ func evStringBodyLen(s string) int {
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if !evPlain[c] {
+			if !evPlainByte[c] {
 				switch c {
 				case '"', '\\', '\n', '\r', '\t', '\b', '\f':
 					n++ // two bytes for one
