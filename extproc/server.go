@@ -339,7 +339,10 @@ func (s *Server) serveLambda(ctx context.Context, pr *ir.ProcessorRoute, st *str
 	bp := wireBuffers.Get().(*[]byte)
 	b, ok := appendImmediateWire((*bp)[:0], x.Response)
 	if !ok {
-		// Not UTF-8 where proto3 wants a string: the message form, which the codec refuses as before.
+		// Not UTF-8 where proto3 wants a string: the message form, which the codec refuses as before. The message
+		// is marshalled after the deferred release, but never points into pooled memory: a function's response,
+		// the only pooled one, cannot take this path — the output parser answers 502 to a header name that is not
+		// an HTTP token (lambdaproxy outValidHeaderName) and sets Details itself.
 		wireBuffers.Put(bp)
 		resp := ImmediateResponse(x.Response)
 		resp.DynamicMetadata = nil
