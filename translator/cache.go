@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"hash"
 	"slices"
-	"strconv"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -113,7 +112,7 @@ type resourceMemo struct {
 // translateStage fills stage.Routes from def's resources (translateResource through the cache) and returns the
 // resources' diagnostics and the stage's processor-route finding, as translateStage without a cache does.
 func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage, stage *ir.Stage) (diag.List, error) {
-	ctx, err := m.stageContext(file, main, def, st, len(stage.DeploymentID))
+	ctx, err := m.stageContext(file, main, def, st)
 	if err != nil {
 		return nil, err
 	}
@@ -239,13 +238,16 @@ func sameOrder(prev, cur []*cachedResource) bool {
 // stageContext keys what translating a resource on st reads besides the resource: the file name (diagnostics
 // name it), the definition serving the stage and the API's own definition without their resources (API-wide
 // settings, authorizers, gateway responses, the declared stages), and the stage.
-func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage, deploymentIDLen int) ([sha256.Size]byte, error) {
+func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage) ([sha256.Size]byte, error) {
 	h := sha256.New()
 	writeString(h, file)
-	// The processor-route check encodes the deployment id; one derived from the definition's content
-	// (deploymentID) changes with every edit but always has the same length and alphabet, which is all the check
-	// depends on, so only its length is keyed (a declared one is in st).
-	writeString(h, strconv.Itoa(deploymentIDLen))
+	// Without the deployment id, which no route reads (route data does not carry it: the API's deployment value
+	// does, xds/builder extproc.go), so a deployment — declared or derived from the content — keeps every route.
+	if st.GetDeploymentId() != "" {
+		c := proto.Clone(st).(*apigatewayv1.Stage)
+		c.DeploymentId = ""
+		st = c
+	}
 	for _, msg := range []proto.Message{withoutResources(main), withoutResources(def), st} {
 		var err error
 		if m.buf, err = deterministic.MarshalAppend(m.buf[:0], msg); err != nil {
@@ -262,7 +264,8 @@ func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi
 // cannot fail and which took a third of the encoding time.
 var deterministic = proto.MarshalOptions{Deterministic: true, AllowPartial: true}
 
-// withoutResources is def without its resources (a shallow copy: for encoding only).
+// withoutResources is def without its resources and without its declared stages' deployment ids, which no route
+// reads (stageContext) (a shallow copy: for encoding only).
 func withoutResources(def *apigatewayv1.RestApi) proto.Message {
 	src := def.ProtoReflect()
 	out := src.New()
@@ -273,6 +276,15 @@ func withoutResources(def *apigatewayv1.RestApi) proto.Message {
 		}
 		return true
 	})
+	if slices.ContainsFunc(def.GetStages(), func(st *apigatewayv1.Stage) bool { return st.GetDeploymentId() != "" }) {
+		o := out.Interface().(*apigatewayv1.RestApi)
+		o.Stages = make([]*apigatewayv1.Stage, len(def.GetStages()))
+		for i, st := range def.GetStages() {
+			c := proto.Clone(st).(*apigatewayv1.Stage)
+			c.DeploymentId = ""
+			o.Stages[i] = c
+		}
+	}
 	return out.Interface()
 }
 

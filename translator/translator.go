@@ -219,7 +219,8 @@ func checkProcessorRoute(file string, api ir.API, st ir.Stage, r ir.Route) (diag
 	if r.Integration.Type != ir.AWSProxy && r.Integration.Type != ir.Mock && (r.Integration.HTTP == nil || !r.Integration.HTTP.Processor) {
 		return diag.Diagnostic{}, false
 	}
-	pr := ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
+	// No deployment id: route data does not carry it (the API's deployment value does, xds/builder extproc.go).
+	pr := ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, StageVariables: st.Variables,
 		BinaryMediaTypes: api.BinaryMediaTypes, Route: r, GatewayResponses: st.GatewayResponses}
 	if err := ir.CheckProcessorRoute(pr); err != nil {
 		return diag.Diagnostic{Severity: diag.Error, File: file, Field: "variables", Message: err.Error()}, true
