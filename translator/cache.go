@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -64,6 +65,10 @@ type cachedResource struct {
 	// processor holds the processor-route findings of the routes that have one, by route name (almost always
 	// empty); translateStage reports the first in route order.
 	processor map[string]diag.Diagnostic
+	// wire is the resource as a RestApi.resources field in the definition's deterministic encoding (tag, length,
+	// message), from which a derived deployment id is computed without encoding the whole definition again
+	// (derivedDeploymentID).
+	wire []byte
 }
 
 // NewCache returns an empty Cache.
@@ -129,6 +134,9 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 		}
 		if !ok {
 			e = &cachedResource{}
+			if e.wire, err = resourceField(res); err != nil {
+				return nil, err
+			}
 			var routes []ir.Route
 			routes, e.diags = translateResource(file, def, *stage, res)
 			e.routes = make([]*ir.Route, len(routes))
@@ -180,6 +188,11 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 			}
 		}
 	}
+	if stage.DeploymentID == "" {
+		if stage.DeploymentID, err = derivedDeploymentID(def, st, entries); err != nil {
+			return nil, err
+		}
+	}
 	if len(processor) > 0 {
 		for _, r := range stage.Routes {
 			if d, ok := processor[r.Name]; ok {
@@ -190,6 +203,73 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 		}
 	}
 	return diags, nil
+}
+
+// restAPIResourcesField is RestApi.resources' field number (proto/proxyplus/apigateway/v1/restapi.proto).
+const restAPIResourcesField = 5
+
+// resourceField is res as a RestApi.resources field of the definition's deterministic encoding: tag, length and
+// the message, as proto.MarshalOptions{Deterministic: true} writes each element of a repeated message field.
+func resourceField(res *apigatewayv1.Resource) ([]byte, error) {
+	b, err := deploymentEncoding.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	out := protowire.AppendTag(make([]byte, 0, len(b)+8), restAPIResourcesField, protowire.BytesType)
+	return append(protowire.AppendVarint(out, uint64(len(b))), b...), nil
+}
+
+// deploymentEncoding is deploymentID's encoding.
+var deploymentEncoding = proto.MarshalOptions{Deterministic: true}
+
+// derivedDeploymentID is deploymentID(def, st), computed from the kept encodings of def's resources (entries, in
+// definition order): a deterministic encoding writes known fields in field-number order, so def's is the encoding
+// of def without resources with the resources' fields spliced in before its first field numbered above theirs.
+// A definition with unknown fields (whose place that rule does not give) is encoded whole. Resources' unknown
+// fields are not in their content keys, so such a resource keeps the encoding of the first resource of its
+// content (the id is then still a function of what is served).
+func derivedDeploymentID(def *apigatewayv1.RestApi, st *apigatewayv1.Stage, entries []*cachedResource) (string, error) {
+	if len(def.ProtoReflect().GetUnknown()) > 0 {
+		return deploymentID(def, st), nil
+	}
+	src := def.ProtoReflect()
+	shell := src.New()
+	resources := src.Descriptor().Fields().ByNumber(restAPIResourcesField)
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd != resources {
+			shell.Set(fd, v)
+		}
+		return true
+	})
+	w, err := deploymentEncoding.Marshal(shell.Interface())
+	if err != nil {
+		return "", err
+	}
+	split := len(w)
+	for in := w; len(in) > 0; {
+		num, typ, n := protowire.ConsumeTag(in)
+		if n < 0 {
+			return "", protowire.ParseError(n)
+		}
+		if num > restAPIResourcesField {
+			split = len(w) - len(in)
+			break
+		}
+		m := protowire.ConsumeFieldValue(num, typ, in[n:])
+		if m < 0 {
+			return "", protowire.ParseError(m)
+		}
+		in = in[n+m:]
+	}
+	h := sha256.New()
+	h.Write(w[:split])
+	for _, e := range entries {
+		h.Write(e.wire)
+	}
+	h.Write(w[split:])
+	h.Write([]byte(st.GetStageName()))
+	var sum [sha256.Size]byte
+	return deploymentIDFromSum(h.Sum(sum[:0])), nil
 }
 
 // stageOrder is a stage's routes as last translated: the resources' entries in definition order and the

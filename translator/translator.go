@@ -261,10 +261,16 @@ func translateStage(file string, api ir.API, main, def *apigatewayv1.RestApi, st
 		DeploymentID: st.GetDeploymentId(),
 		Variables:    st.GetVariables(),
 	}
-	if stage.DeploymentID == "" {
-		stage.DeploymentID = deploymentID(def, st)
+	// Without a declared deployment id, one derived from the definition's content (deploymentID); through the
+	// cache, from the resources' kept encodings (resourceMemo.translateStage), which is the same id. Nothing
+	// translated per resource reads it.
+	derive := func() {
+		if stage.DeploymentID == "" {
+			stage.DeploymentID = deploymentID(def, st)
+		}
 	}
 	if !validStageName(stage.Name) {
+		derive()
 		return stage, diag.List{{Severity: diag.Error, File: file, Field: "stageName", Rule: "RES-10",
 			Message: fmt.Sprintf("stage name %q: only letters, digits, - and _ are allowed, at most 128 characters", stage.Name)}}
 	}
@@ -272,12 +278,14 @@ func translateStage(file string, api ir.API, main, def *apigatewayv1.RestApi, st
 	stage.GatewayResponses = grs
 	if als := st.GetAccessLogSettings(); als.GetFormat() != "" {
 		if _, err := ir.ParseAccessLogFormat(als.GetFormat()); err != nil {
+			derive()
 			return stage, diag.List{{Severity: diag.Error, File: file, Path: "$.stages", Field: "accessLogSettings.format",
 				Message: fmt.Sprintf("stage %q: %v", stage.Name, err)}}
 		}
 		stage.AccessLog = &ir.AccessLogSettings{Format: als.GetFormat(), DestinationARN: als.GetDestinationArn()}
 	}
 	if memo == nil {
+		derive()
 		for _, res := range def.GetResources() {
 			routes, ds := translateResource(file, def, stage, res)
 			diags = append(diags, ds...)
