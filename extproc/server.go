@@ -491,9 +491,21 @@ func (s *Server) routeFromMetadata(stream extprocsvcv3.ExternalProcessor_Process
 	vals := metadata.ValueFromIncomingContext(stream.Context(), ir.RouteMetadataKey)
 	var err error
 	if len(vals) == 1 {
-		var pr *ir.ProcessorRoute
-		if pr, err = s.route(vals[0]); err == nil {
-			return pr, nil
+		// The deployment id comes from the API's deployment value, which Envoy merges in from the virtual host's
+		// ext_proc per-filter config (ir.DeploymentMetadataKey); at most one.
+		var deployment string
+		switch deps := metadata.ValueFromIncomingContext(stream.Context(), ir.DeploymentMetadataKey); len(deps) {
+		case 0:
+		case 1:
+			deployment = deps[0]
+		default:
+			err = &ir.RouteDataError{Reason: fmt.Sprintf("want at most one %s metadata value, got %d", ir.DeploymentMetadataKey, len(deps))}
+		}
+		if err == nil {
+			var pr *ir.ProcessorRoute
+			if pr, err = s.routes.DecodeDeployed(vals[0], deployment, s.routeKeys); err == nil {
+				return pr, nil
+			}
 		}
 	} else {
 		err = &ir.RouteDataError{Reason: fmt.Sprintf("want one %s metadata value, got %d", ir.RouteMetadataKey, len(vals))}
@@ -530,7 +542,7 @@ func (r *routeRefusal) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// route reads and verifies a stream's route data, once per distinct value (routecache).
+// route reads and verifies route data that states its own deployment id, once per distinct value (routecache).
 func (s *Server) route(v string) (*ir.ProcessorRoute, error) { return s.routes.Decode(v, s.routeKeys) }
 
 // headersOf is NewRequestHeaders over Envoy's header map, reading raw_value and falling back to value

@@ -40,8 +40,10 @@ const unsignedKeyID = "0"
 // HTTP_PROXY route's backend, timeout and stage variables (Envoy's cluster and route hold the first two, the
 // rewrite has the third resolved already), which integrations the processor never serves.
 type routeWire struct {
-	APIID        string            `json:"a"`
-	Stage        string            `json:"s"`
+	APIID string `json:"a"`
+	Stage string `json:"s"`
+	// DeploymentID is empty in what the xDS builders issue: the route takes its stage's deployment id from the
+	// API's deployment value (DeploymentMetadataKey, deployment.go), so a deployment changes no route's data.
 	DeploymentID string            `json:"d,omitempty"`
 	Variables    map[string]string `json:"v,omitempty"`
 	Binary       []string          `json:"b,omitempty"`
@@ -142,25 +144,9 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 		// route data): sent only then, which keeps other route data small.
 		w.Variables = pr.StageVariables
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&w); err != nil {
+	v, err := signedValue(routeFormat, &w, keys)
+	if err != nil {
 		return "", fmt.Errorf("API %s stage %s resource %s %s: encode processor route: %w", pr.APIID, pr.Stage, pr.Route.ResourcePath, pr.Route.Method, err)
-	}
-	payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	keyID := unsignedKeyID
-	if len(keys) > 0 {
-		keyID = keys[0].ID
-	}
-	v := make([]byte, 0, len(routeFormat)+len(keyID)+len(payload)+50)
-	v = append(v, routeFormat+"."...)
-	v = append(v, keyID...)
-	v = append(v, '.')
-	v = appendHeaderSafeJSON(v, payload)
-	v = append(v, '.')
-	if len(keys) > 0 {
-		v = appendMAC(v, keys[0], v[:len(v)-1])
 	}
 	if len(v) > MaxRouteMetadataBytes {
 		varBytes := 0
@@ -173,6 +159,33 @@ func EncodeProcessorRoute(pr ProcessorRoute, keys RouteKeys) (string, error) {
 		}
 		return "", fmt.Errorf("API %s stage %s resource %s %s: the route data Envoy sends to the processor is %d bytes, Envoy accepts at most %d (stage variables take %d): shorten the stage's variables",
 			pr.APIID, pr.Stage, pr.Route.ResourcePath, pr.Route.Method, len(v), MaxRouteMetadataBytes, varBytes)
+	}
+	return v, nil
+}
+
+// signedValue is "<format>.<key id>.<payload>.<mac>" for the compact JSON of w, signed with the first of keys
+// (unsigned without keys). The format is under the MAC, so a value of one format never verifies as another.
+func signedValue(format string, w any, keys RouteKeys) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return "", err
+	}
+	payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	keyID := unsignedKeyID
+	if len(keys) > 0 {
+		keyID = keys[0].ID
+	}
+	v := make([]byte, 0, len(format)+len(keyID)+len(payload)+50)
+	v = append(v, format...)
+	v = append(v, '.')
+	v = append(v, keyID...)
+	v = append(v, '.')
+	v = appendHeaderSafeJSON(v, payload)
+	v = append(v, '.')
+	if len(keys) > 0 {
+		v = appendMAC(v, keys[0], v[:len(v)-1])
 	}
 	return string(v), nil
 }
@@ -247,30 +260,9 @@ func (e *RouteDataError) Error() string {
 // DecodeProcessorRoute verifies a RouteMetadataKey value against keys, then decodes it. Nothing of an unverified
 // value is used except, in the error, the route name it claims.
 func DecodeProcessorRoute(v string, keys RouteKeys) (*ProcessorRoute, error) {
-	if len(v) > MaxRouteMetadataBytes {
-		return nil, &RouteDataError{Reason: fmt.Sprintf("%s value is %d bytes, over Envoy's limit of %d", RouteMetadataKey, len(v), MaxRouteMetadataBytes)}
-	}
-	rest, ok := strings.CutPrefix(v, routeFormat+".")
-	if !ok {
-		return nil, &RouteDataError{Reason: fmt.Sprintf("%s value is not proxyplus route data (want format %s)", RouteMetadataKey, routeFormat)}
-	}
-	keyID, rest, ok1 := strings.Cut(rest, ".")
-	dot := strings.LastIndexByte(rest, '.')
-	if !ok1 || dot < 0 {
-		return nil, &RouteDataError{Reason: fmt.Sprintf("%s value is malformed", RouteMetadataKey)}
-	}
-	payload, mac := rest[:dot], rest[dot+1:]
-	if keyID == unsignedKeyID {
-		return nil, &RouteDataError{Reason: "route data is unsigned (translated without a route key)", ClaimedRoute: claimedRoute(payload)}
-	}
-	key, ok := keys.find(keyID)
-	if !ok {
-		return nil, &RouteDataError{Reason: fmt.Sprintf("route data is signed with key %q, which this processor does not hold", keyID), ClaimedRoute: claimedRoute(payload)}
-	}
-	signed := v[:len(v)-len(mac)-1]
-	var want [64]byte
-	if subtle.ConstantTimeCompare(appendMAC(want[:0], key, []byte(signed)), []byte(mac)) != 1 {
-		return nil, &RouteDataError{Reason: fmt.Sprintf("route data signature does not verify with key %q (forged or altered)", keyID), ClaimedRoute: claimedRoute(payload)}
+	payload, err := verifiedPayload(v, RouteMetadataKey, routeFormat, "route data", keys, claimedRoute)
+	if err != nil {
+		return nil, err
 	}
 	var w routeWire
 	if err := json.Unmarshal([]byte(payload), &w); err != nil {
@@ -303,12 +295,42 @@ func DecodeProcessorRoute(v string, keys RouteKeys) (*ProcessorRoute, error) {
 			IdentitySources: z.Sources, ValidationExpression: z.Validate, TTL: z.TTL}
 	}
 	pr.GatewayResponses = w.Gateway
-	var err error
 	if pr.Route.Segments, err = ParseResourcePath(pr.Route.ResourcePath); err != nil {
 		return nil, fmt.Errorf("%s: %w", RouteMetadataKey, err)
 	}
 	pr.Route.Name = RouteName(pr.APIID, pr.Stage, pr.Route.ResourceID, pr.Route.Method)
 	return pr, nil
+}
+
+// verifiedPayload checks that v (the value of metadata key, "what" in messages) has format and a MAC that
+// verifies with one of keys, and returns its payload. claimed reads what an unverified payload states, for errors.
+func verifiedPayload(v, key, format, what string, keys RouteKeys, claimed func(string) string) (string, error) {
+	if len(v) > MaxRouteMetadataBytes {
+		return "", &RouteDataError{Reason: fmt.Sprintf("%s value is %d bytes, over Envoy's limit of %d", key, len(v), MaxRouteMetadataBytes)}
+	}
+	rest, ok := strings.CutPrefix(v, format+".")
+	if !ok {
+		return "", &RouteDataError{Reason: fmt.Sprintf("%s value is not proxyplus %s (want format %s)", key, what, format)}
+	}
+	keyID, rest, ok1 := strings.Cut(rest, ".")
+	dot := strings.LastIndexByte(rest, '.')
+	if !ok1 || dot < 0 {
+		return "", &RouteDataError{Reason: fmt.Sprintf("%s value is malformed", key)}
+	}
+	payload, mac := rest[:dot], rest[dot+1:]
+	if keyID == unsignedKeyID {
+		return "", &RouteDataError{Reason: what + " is unsigned (translated without a route key)", ClaimedRoute: claimed(payload)}
+	}
+	k, ok := keys.find(keyID)
+	if !ok {
+		return "", &RouteDataError{Reason: fmt.Sprintf("%s is signed with key %q, which this processor does not hold", what, keyID), ClaimedRoute: claimed(payload)}
+	}
+	signed := v[:len(v)-len(mac)-1]
+	var want [64]byte
+	if subtle.ConstantTimeCompare(appendMAC(want[:0], k, []byte(signed)), []byte(mac)) != 1 {
+		return "", &RouteDataError{Reason: fmt.Sprintf("%s signature does not verify with key %q (forged or altered)", what, keyID), ClaimedRoute: claimed(payload)}
+	}
+	return payload, nil
 }
 
 // claimedRoute is the route name an unverified payload states, or "".

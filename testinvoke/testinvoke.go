@@ -487,12 +487,19 @@ func (inv *Invoker) evaluatorRequest(in Request) *evaluator.Request {
 }
 
 func processorRoute(md [][2]string, keys ir.RouteKeys) (*ir.ProcessorRoute, error) {
+	var route, deployment string
 	for _, kv := range md {
-		if kv[0] == ir.RouteMetadataKey {
-			return ir.DecodeProcessorRoute(kv[1], keys)
+		switch kv[0] {
+		case ir.RouteMetadataKey:
+			route = kv[1]
+		case ir.DeploymentMetadataKey:
+			deployment = kv[1] // from the virtual host (Envoy merges it in, evaluator extProcFor)
 		}
 	}
-	return nil, fmt.Errorf("route enables ext_proc without %s metadata", ir.RouteMetadataKey)
+	if route == "" {
+		return nil, fmt.Errorf("route enables ext_proc without %s metadata", ir.RouteMetadataKey)
+	}
+	return ir.DecodeDeployedRoute(route, deployment, keys)
 }
 
 func fromEvaluatorResponse(r *evaluator.Response) *Message {

@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"hash"
 	"slices"
-	"strconv"
 	"sync"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -65,6 +65,10 @@ type cachedResource struct {
 	// processor holds the processor-route findings of the routes that have one, by route name (almost always
 	// empty); translateStage reports the first in route order.
 	processor map[string]diag.Diagnostic
+	// wire is the resource as a RestApi.resources field in the definition's deterministic encoding (tag, length,
+	// message), from which a derived deployment id is computed without encoding the whole definition again
+	// (derivedDeploymentID).
+	wire []byte
 }
 
 // NewCache returns an empty Cache.
@@ -113,7 +117,7 @@ type resourceMemo struct {
 // translateStage fills stage.Routes from def's resources (translateResource through the cache) and returns the
 // resources' diagnostics and the stage's processor-route finding, as translateStage without a cache does.
 func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage, stage *ir.Stage) (diag.List, error) {
-	ctx, err := m.stageContext(file, main, def, st, len(stage.DeploymentID))
+	ctx, err := m.stageContext(file, main, def, st)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +134,9 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 		}
 		if !ok {
 			e = &cachedResource{}
+			if e.wire, err = resourceField(res); err != nil {
+				return nil, err
+			}
 			var routes []ir.Route
 			routes, e.diags = translateResource(file, def, *stage, res)
 			e.routes = make([]*ir.Route, len(routes))
@@ -181,6 +188,11 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 			}
 		}
 	}
+	if stage.DeploymentID == "" {
+		if stage.DeploymentID, err = derivedDeploymentID(def, st, entries); err != nil {
+			return nil, err
+		}
+	}
 	if len(processor) > 0 {
 		for _, r := range stage.Routes {
 			if d, ok := processor[r.Name]; ok {
@@ -191,6 +203,73 @@ func (m *resourceMemo) translateStage(file string, api ir.API, main, def *apigat
 		}
 	}
 	return diags, nil
+}
+
+// restAPIResourcesField is RestApi.resources' field number (proto/proxyplus/apigateway/v1/restapi.proto).
+const restAPIResourcesField = 5
+
+// resourceField is res as a RestApi.resources field of the definition's deterministic encoding: tag, length and
+// the message, as proto.MarshalOptions{Deterministic: true} writes each element of a repeated message field.
+func resourceField(res *apigatewayv1.Resource) ([]byte, error) {
+	b, err := deploymentEncoding.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	out := protowire.AppendTag(make([]byte, 0, len(b)+8), restAPIResourcesField, protowire.BytesType)
+	return append(protowire.AppendVarint(out, uint64(len(b))), b...), nil
+}
+
+// deploymentEncoding is deploymentID's encoding.
+var deploymentEncoding = proto.MarshalOptions{Deterministic: true}
+
+// derivedDeploymentID is deploymentID(def, st), computed from the kept encodings of def's resources (entries, in
+// definition order): a deterministic encoding writes known fields in field-number order, so def's is the encoding
+// of def without resources with the resources' fields spliced in before its first field numbered above theirs.
+// A definition with unknown fields (whose place that rule does not give) is encoded whole. Resources' unknown
+// fields are not in their content keys, so such a resource keeps the encoding of the first resource of its
+// content (the id is then still a function of what is served).
+func derivedDeploymentID(def *apigatewayv1.RestApi, st *apigatewayv1.Stage, entries []*cachedResource) (string, error) {
+	if len(def.ProtoReflect().GetUnknown()) > 0 {
+		return deploymentID(def, st), nil
+	}
+	src := def.ProtoReflect()
+	shell := src.New()
+	resources := src.Descriptor().Fields().ByNumber(restAPIResourcesField)
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd != resources {
+			shell.Set(fd, v)
+		}
+		return true
+	})
+	w, err := deploymentEncoding.Marshal(shell.Interface())
+	if err != nil {
+		return "", err
+	}
+	split := len(w)
+	for in := w; len(in) > 0; {
+		num, typ, n := protowire.ConsumeTag(in)
+		if n < 0 {
+			return "", protowire.ParseError(n)
+		}
+		if num > restAPIResourcesField {
+			split = len(w) - len(in)
+			break
+		}
+		m := protowire.ConsumeFieldValue(num, typ, in[n:])
+		if m < 0 {
+			return "", protowire.ParseError(m)
+		}
+		in = in[n+m:]
+	}
+	h := sha256.New()
+	h.Write(w[:split])
+	for _, e := range entries {
+		h.Write(e.wire)
+	}
+	h.Write(w[split:])
+	h.Write([]byte(st.GetStageName()))
+	var sum [sha256.Size]byte
+	return deploymentIDFromSum(h.Sum(sum[:0])), nil
 }
 
 // stageOrder is a stage's routes as last translated: the resources' entries in definition order and the
@@ -239,13 +318,16 @@ func sameOrder(prev, cur []*cachedResource) bool {
 // stageContext keys what translating a resource on st reads besides the resource: the file name (diagnostics
 // name it), the definition serving the stage and the API's own definition without their resources (API-wide
 // settings, authorizers, gateway responses, the declared stages), and the stage.
-func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage, deploymentIDLen int) ([sha256.Size]byte, error) {
+func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi, st *apigatewayv1.Stage) ([sha256.Size]byte, error) {
 	h := sha256.New()
 	writeString(h, file)
-	// The processor-route check encodes the deployment id; one derived from the definition's content
-	// (deploymentID) changes with every edit but always has the same length and alphabet, which is all the check
-	// depends on, so only its length is keyed (a declared one is in st).
-	writeString(h, strconv.Itoa(deploymentIDLen))
+	// Without the deployment id, which no route reads (route data does not carry it: the API's deployment value
+	// does, xds/builder extproc.go), so a deployment — declared or derived from the content — keeps every route.
+	if st.GetDeploymentId() != "" {
+		c := proto.Clone(st).(*apigatewayv1.Stage)
+		c.DeploymentId = ""
+		st = c
+	}
 	for _, msg := range []proto.Message{withoutResources(main), withoutResources(def), st} {
 		var err error
 		if m.buf, err = deterministic.MarshalAppend(m.buf[:0], msg); err != nil {
@@ -262,7 +344,8 @@ func (m *resourceMemo) stageContext(file string, main, def *apigatewayv1.RestApi
 // cannot fail and which took a third of the encoding time.
 var deterministic = proto.MarshalOptions{Deterministic: true, AllowPartial: true}
 
-// withoutResources is def without its resources (a shallow copy: for encoding only).
+// withoutResources is def without its resources and without its declared stages' deployment ids, which no route
+// reads (stageContext) (a shallow copy: for encoding only).
 func withoutResources(def *apigatewayv1.RestApi) proto.Message {
 	src := def.ProtoReflect()
 	out := src.New()
@@ -273,6 +356,15 @@ func withoutResources(def *apigatewayv1.RestApi) proto.Message {
 		}
 		return true
 	})
+	if slices.ContainsFunc(def.GetStages(), func(st *apigatewayv1.Stage) bool { return st.GetDeploymentId() != "" }) {
+		o := out.Interface().(*apigatewayv1.RestApi)
+		o.Stages = make([]*apigatewayv1.Stage, len(def.GetStages()))
+		for i, st := range def.GetStages() {
+			c := proto.Clone(st).(*apigatewayv1.Stage)
+			c.DeploymentId = ""
+			o.Stages[i] = c
+		}
+	}
 	return out.Interface()
 }
 

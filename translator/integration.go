@@ -14,7 +14,6 @@ import (
 	"github.com/proxyplus/proxyplus/diag"
 	"github.com/proxyplus/proxyplus/ir"
 	apigatewayv1 "github.com/proxyplus/proxyplus/proto/proxyplus/apigateway/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 const internalServerError = `{"message": "Internal server error"}`
@@ -172,8 +171,13 @@ func FunctionFromURI(uri string) (function, region string, err error) {
 
 // deploymentID is a stable id for what a stage serves: derived from the definition's content.
 func deploymentID(def *apigatewayv1.RestApi, st *apigatewayv1.Stage) string {
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(def)
+	b, _ := deploymentEncoding.Marshal(def)
 	sum := sha256.Sum256(append(b, []byte(st.GetStageName())...))
+	return deploymentIDFromSum(sum[:])
+}
+
+// deploymentIDFromSum is the deployment id of a SHA-256 sum (deploymentID).
+func deploymentIDFromSum(sum []byte) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	out := make([]byte, 6)
 	for i := range out {

@@ -219,7 +219,8 @@ func checkProcessorRoute(file string, api ir.API, st ir.Stage, r ir.Route) (diag
 	if r.Integration.Type != ir.AWSProxy && r.Integration.Type != ir.Mock && (r.Integration.HTTP == nil || !r.Integration.HTTP.Processor) {
 		return diag.Diagnostic{}, false
 	}
-	pr := ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
+	// No deployment id: route data does not carry it (the API's deployment value does, xds/builder extproc.go).
+	pr := ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, StageVariables: st.Variables,
 		BinaryMediaTypes: api.BinaryMediaTypes, Route: r, GatewayResponses: st.GatewayResponses}
 	if err := ir.CheckProcessorRoute(pr); err != nil {
 		return diag.Diagnostic{Severity: diag.Error, File: file, Field: "variables", Message: err.Error()}, true
@@ -260,10 +261,16 @@ func translateStage(file string, api ir.API, main, def *apigatewayv1.RestApi, st
 		DeploymentID: st.GetDeploymentId(),
 		Variables:    st.GetVariables(),
 	}
-	if stage.DeploymentID == "" {
-		stage.DeploymentID = deploymentID(def, st)
+	// Without a declared deployment id, one derived from the definition's content (deploymentID); through the
+	// cache, from the resources' kept encodings (resourceMemo.translateStage), which is the same id. Nothing
+	// translated per resource reads it.
+	derive := func() {
+		if stage.DeploymentID == "" {
+			stage.DeploymentID = deploymentID(def, st)
+		}
 	}
 	if !validStageName(stage.Name) {
+		derive()
 		return stage, diag.List{{Severity: diag.Error, File: file, Field: "stageName", Rule: "RES-10",
 			Message: fmt.Sprintf("stage name %q: only letters, digits, - and _ are allowed, at most 128 characters", stage.Name)}}
 	}
@@ -271,12 +278,14 @@ func translateStage(file string, api ir.API, main, def *apigatewayv1.RestApi, st
 	stage.GatewayResponses = grs
 	if als := st.GetAccessLogSettings(); als.GetFormat() != "" {
 		if _, err := ir.ParseAccessLogFormat(als.GetFormat()); err != nil {
+			derive()
 			return stage, diag.List{{Severity: diag.Error, File: file, Path: "$.stages", Field: "accessLogSettings.format",
 				Message: fmt.Sprintf("stage %q: %v", stage.Name, err)}}
 		}
 		stage.AccessLog = &ir.AccessLogSettings{Format: als.GetFormat(), DestinationARN: als.GetDestinationArn()}
 	}
 	if memo == nil {
+		derive()
 		for _, res := range def.GetResources() {
 			routes, ds := translateResource(file, def, stage, res)
 			diags = append(diags, ds...)

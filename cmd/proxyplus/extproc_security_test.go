@@ -67,7 +67,7 @@ func TestExtProcMutualTLS(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	route, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "api0000001", Stage: "prod", Route: ir.Route{
+	route, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: "api0000001", Stage: "prod", DeploymentID: "dep001", Route: ir.Route{
 		ResourceID: "r1", ResourcePath: "/hello", Method: "GET", Integration: ir.Integration{Type: ir.AWSProxy,
 			Lambda: &ir.LambdaIntegration{FunctionARN: "hello", Timeout: ir.Duration(3 * time.Second)}}}}, keys)
 	if err != nil {

@@ -127,7 +127,7 @@ func TestServeSequentialInvokes(t *testing.T) {
 	}
 	defer conn.Close()
 	route := generatedRouteMetadata(t, "testdata/lambda.yaml", "dev", "POST", keyFile)
-	md := metadata.AppendToOutgoingContext(context.Background(), route[0], route[1])
+	md := metadata.AppendToOutgoingContext(context.Background(), route...)
 	client := extprocsvcv3.NewExternalProcessorClient(conn)
 	body := bytes.Repeat([]byte("x"), 2048)
 	hm := &corev3.HeaderMap{}

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/loader"
@@ -76,7 +77,7 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	}
 	defer conn.Close()
 	route := generatedRouteMetadata(t, "testdata/lambda.yaml", "dev", "POST", keyFile)
-	md := metadata.AppendToOutgoingContext(context.Background(), route[0], route[1])
+	md := metadata.AppendToOutgoingContext(context.Background(), route...)
 	// WaitForReady: the stream waits for serve's listener instead of the test sleeping.
 	rctx, rcancel := context.WithTimeout(md, 20*time.Second)
 	defer rcancel()
@@ -113,7 +114,7 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	// processor answers 500 and the Invoke API is never called.
 	gotPath = ""
 	forged := generatedRouteMetadata(t, "testdata/lambda.yaml", "dev", "POST", writeRouteKeyFile(t))
-	fctx, fcancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), forged[0], forged[1]), 20*time.Second)
+	fctx, fcancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), forged...), 20*time.Second)
 	defer fcancel()
 	fstream, err := extprocsvcv3.NewExternalProcessorClient(conn).Process(fctx)
 	if err != nil {
@@ -134,9 +135,10 @@ func TestServeLambdaThroughFakeInvokeAPI(t *testing.T) {
 	}
 }
 
-// generatedRouteMetadata translates a definition as serve does and returns the gRPC initial metadata the
-// generated route of method M tells Envoy to send to the processor.
-func generatedRouteMetadata(t *testing.T, file, stage, method, keyFile string) [2]string {
+// generatedRouteMetadata translates a definition as serve does and returns the gRPC initial metadata, as key/value
+// pairs, the generated route of method M tells Envoy to send to the processor: its virtual host's (the API's
+// deployment ids) and its own, which Envoy merges (ext_proc.cc Filter::mergePerRouteConfig).
+func generatedRouteMetadata(t *testing.T, file, stage, method, keyFile string) []string {
 	t.Helper()
 	res, err := loader.LoadFile(file, loader.Options{})
 	if err != nil {
@@ -154,25 +156,35 @@ func generatedRouteMetadata(t *testing.T, file, stage, method, keyFile string) [
 	if err != nil {
 		t.Fatal(err)
 	}
+	metadataOf := func(pf map[string]*anypb.Any) []string {
+		a, ok := pf[builder.ExtProcFilterName]
+		if !ok {
+			return nil
+		}
+		var fc routev3.FilterConfig
+		if err := a.UnmarshalTo(&fc); err != nil {
+			t.Fatal(err)
+		}
+		var per extprocv3.ExtProcPerRoute
+		if err := fc.GetConfig().UnmarshalTo(&per); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, md := range per.GetOverrides().GetGrpcInitialMetadata() {
+			out = append(out, md.GetKey(), md.GetValue())
+		}
+		return out
+	}
 	for _, vh := range built.Routes[0].GetVirtualHosts() {
 		for _, r := range vh.GetRoutes() {
 			if !strings.HasSuffix(r.GetName(), "/"+method) {
 				continue
 			}
-			var fc routev3.FilterConfig
-			if err := r.GetTypedPerFilterConfig()[builder.ExtProcFilterName].UnmarshalTo(&fc); err != nil {
-				t.Fatal(err)
-			}
-			var per extprocv3.ExtProcPerRoute
-			if err := fc.GetConfig().UnmarshalTo(&per); err != nil {
-				t.Fatal(err)
-			}
-			md := per.GetOverrides().GetGrpcInitialMetadata()[0]
-			return [2]string{md.GetKey(), md.GetValue()}
+			return append(metadataOf(vh.GetTypedPerFilterConfig()), metadataOf(r.GetTypedPerFilterConfig())...)
 		}
 	}
 	t.Fatalf("no %s route in %s", method, file)
-	return [2]string{}
+	return nil
 }
 
 // writeRouteKeyFile writes a fresh route key file, as an operator would for serve and extproc.

@@ -5,6 +5,7 @@ package routecache
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/proxyplus/proxyplus/ir"
 )
@@ -17,26 +18,97 @@ const Size = 4096
 // never a value that failed verification. The zero Cache is empty and ready.
 type Cache struct {
 	mu sync.RWMutex
-	m  map[string]*ir.ProcessorRoute
+	m  map[string]*entry
+	// deployments are the verified ir.DeploymentMetadataKey values, one per API and generation.
+	deployments map[string]*ir.APIDeployments
+}
+
+// entry is one verified route value and, for route data that takes its deployment id from the API's deployment
+// value, the route joined with the deployment value it last came with (in one generation of the configuration
+// every request of a route brings the same one).
+type entry struct {
+	pr       *ir.ProcessorRoute
+	deployed atomic.Pointer[deployedRoute]
+}
+
+type deployedRoute struct {
+	deployment string
+	pr         *ir.ProcessorRoute
 }
 
 // Decode is ir.DecodeProcessorRoute(v, keys), remembered for a v that verifies.
 func (c *Cache) Decode(v string, keys ir.RouteKeys) (*ir.ProcessorRoute, error) {
+	e, err := c.entry(v, keys)
+	if err != nil {
+		return nil, err
+	}
+	return e.pr, nil
+}
+
+// DecodeDeployed is ir.DecodeDeployedRoute(route, deployment, keys), remembered: each distinct value is verified
+// once, and the joined route is kept with the route's entry.
+func (c *Cache) DecodeDeployed(route, deployment string, keys ir.RouteKeys) (*ir.ProcessorRoute, error) {
+	e, err := c.entry(route, keys)
+	if err != nil {
+		return nil, err
+	}
+	if !e.pr.NeedsDeployment() {
+		return e.pr, nil
+	}
+	if d := e.deployed.Load(); d != nil && d.deployment == deployment {
+		return d.pr, nil
+	}
+	var d *ir.APIDeployments
+	if deployment != "" {
+		if d, err = c.deployment(deployment, keys); err != nil {
+			return nil, err
+		}
+	}
+	pr, err := e.pr.Deployed(d)
+	if err != nil {
+		return nil, err
+	}
+	e.deployed.Store(&deployedRoute{deployment: deployment, pr: pr})
+	return pr, nil
+}
+
+func (c *Cache) entry(v string, keys ir.RouteKeys) (*entry, error) {
 	c.mu.RLock()
-	pr := c.m[v]
+	e := c.m[v]
 	c.mu.RUnlock()
-	if pr != nil {
-		return pr, nil
+	if e != nil {
+		return e, nil
 	}
 	pr, err := ir.DecodeProcessorRoute(v, keys)
 	if err != nil {
 		return nil, err
 	}
+	e = &entry{pr: pr}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= Size {
-		c.m = make(map[string]*ir.ProcessorRoute)
+		c.m = make(map[string]*entry)
 	}
-	c.m[v] = pr
+	c.m[v] = e
 	c.mu.Unlock()
-	return pr, nil
+	return e, nil
+}
+
+func (c *Cache) deployment(v string, keys ir.RouteKeys) (*ir.APIDeployments, error) {
+	c.mu.RLock()
+	d := c.deployments[v]
+	c.mu.RUnlock()
+	if d != nil {
+		return d, nil
+	}
+	d, err := ir.DecodeAPIDeployments(v, keys)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.deployments == nil || len(c.deployments) >= Size {
+		c.deployments = make(map[string]*ir.APIDeployments)
+	}
+	c.deployments[v] = d
+	c.mu.Unlock()
+	return d, nil
 }

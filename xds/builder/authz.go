@@ -113,7 +113,8 @@ func authorizationPerRoute(keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Rout
 			grs[t] = gr
 		}
 	}
-	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, Route: ir.Route{
+	// No deployment id: the service reads none (a deployment changes no route's data, extproc.go).
+	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{APIID: api.ID, Stage: st.Name, Route: ir.Route{
 		Name: r.Name, ResourcePath: r.ResourcePath, Method: r.Method, Authorization: r.Authorization,
 	}, GatewayResponses: grs, StageVariables: st.Variables}, keys)
 	if err != nil {

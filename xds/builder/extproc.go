@@ -81,8 +81,10 @@ func extProcFilter(cfg *ir.Config) (*hcmv3.HttpFilter, error) {
 //
 // HTTP_PROXY rewrites need the request headers only.
 func extProcPerRoute(keys ir.RouteKeys, api ir.API, st ir.Stage, r ir.Route, lambda bool) (map[string]*anypb.Any, error) {
+	// No deployment id: the route takes it from its virtual host's deployment value (apiDeploymentPerFilter), so a
+	// deployment changes no route's data (issue 13, P7).
 	spec, err := ir.EncodeProcessorRoute(ir.ProcessorRoute{
-		APIID: api.ID, Stage: st.Name, DeploymentID: st.DeploymentID, StageVariables: st.Variables,
+		APIID: api.ID, Stage: st.Name, StageVariables: st.Variables,
 		BinaryMediaTypes: api.BinaryMediaTypes, Route: r, GatewayResponses: st.GatewayResponses,
 	}, keys)
 	if err != nil {
@@ -124,4 +126,100 @@ func enableFilter(name string, cfg interface {
 		return nil, err
 	}
 	return map[string]*anypb.Any{name: outer}, nil
+}
+
+// The deployment ids of an API's stages travel once per API, in its virtual host (issue 13, P7). API Gateway gives
+// every deployment a new id, and the processor puts it in the Lambda event (requestContext.deploymentId), mapping
+// templates and logs; in each route's data it would make a deployment change every route of the API, and the
+// Builder's per-route cache (incremental.go) would rebuild them all.
+//
+// Envoy merges ext_proc per-filter configs from the least specific level to the most specific: the filter asks
+// for all of them (ext_proc.cc Filter::mergePerRouteConfig → Http::Utility::getAllPerFilterConfig, source/common/
+// http/utility.h), which RouteEntryImplBase::perFilterConfigs (source/common/router/config_impl.cc) lists as the
+// route configuration's, the virtual host's (CommonVirtualHostImpl::perFilterConfigs, "Parent first"), then the
+// route's; each step is FilterConfigPerRoute(less_specific, more_specific), whose mergeGrpcInitialMetadata keeps
+// the less specific level's entries and lets the more specific one replace an entry of the same key and append the
+// others (ext_proc.cc, since 1.30; main 1.37.0-dev, 321a098d81). So the virtual host's x-proxyplus-deployment and
+// the route's x-proxyplus-route both reach the processor, which verifies and joins them (ir.DecodeDeployedRoute).
+//
+// Any per-filter config at the virtual host enables the filter there (source/common/router/per_filter_config.cc
+// PerFilterConfigs::PerFilterConfigs: "If a filter is explicitly configured we treat it as enabled"), and a route
+// without an ext_proc entry inherits that (RouteEntryImplBase::filterDisabled falls back to the virtual host's).
+// So in a virtual host that carries the value, every route that does not use the processor disables the filter
+// with FilterConfig{disabled: true} (disableExtProc); virtual hosts of APIs without processor routes carry nothing.
+//
+// ext_authz would merge its context_extensions the same way (ext_authz.cc FilterConfigPerRoute(less_specific,
+// more_specific)), but the authorization service reads no deployment id, so its route data carries none and no
+// value is added for it.
+
+// apiUsesProcessor reports whether a route of api enables the ext_proc filter (appendResourceRoutes checks that it
+// agrees with the routes it builds).
+func apiUsesProcessor(api ir.API) bool {
+	for _, st := range api.Stages {
+		for i := range st.Routes { // by index: a route is a large struct
+			if routeUsesProcessor(api, &st.Routes[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// routeUsesProcessor reports whether r's routes enable the ext_proc filter: Lambda proxy routes, HTTP_PROXY routes
+// the processor rewrites, MOCKs the processor answers; none when the route is refused (integrationRoute).
+func routeUsesProcessor(api ir.API, r *ir.Route) bool {
+	if a := r.Authorization; a != nil && !api.ServeUnauthenticatedInsecure && !a.Enforced() {
+		return false // api.Refusal(*r) != nil, without copying the route
+	}
+	switch in := r.Integration; in.Type {
+	case ir.AWSProxy:
+		return true
+	case ir.HTTPProxy:
+		return in.HTTP != nil && in.HTTP.Processor
+	case ir.Mock:
+		return in.Mock != nil && mockNeedsProcessor(in.Mock)
+	}
+	return false
+}
+
+// apiDeploymentPerFilter is the virtual host's ext_proc per-filter config of an API with processor routes: only
+// grpc_initial_metadata, with the signed deployment ids of its stages. Nil for other APIs.
+func apiDeploymentPerFilter(keys ir.RouteKeys, api ir.API) (map[string]*anypb.Any, error) {
+	if !apiUsesProcessor(api) {
+		return nil, nil
+	}
+	d := ir.APIDeployments{APIID: api.ID, Stages: make(map[string]string, len(api.Stages))}
+	for _, st := range api.Stages {
+		d.Stages[st.Name] = st.DeploymentID
+	}
+	v, err := ir.EncodeAPIDeployments(d, keys)
+	if err != nil {
+		return nil, err
+	}
+	return enableFilter(ExtProcFilterName, &extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Overrides{Overrides: &extprocv3.ExtProcOverrides{
+		GrpcInitialMetadata: []*corev3.HeaderValue{{Key: ir.DeploymentMetadataKey, Value: v}},
+	}}})
+}
+
+// extProcDisabled is FilterConfig{disabled: true}: the ext_proc filter off on a route whose virtual host enables it.
+// Shared by every such route; never modified.
+var extProcDisabled = func() *anypb.Any {
+	a, err := anypb.New(&routev3.FilterConfig{Disabled: true})
+	if err != nil {
+		panic(err)
+	}
+	return a
+}()
+
+// disableExtProc turns the ext_proc filter off on those of routes that do not configure it themselves.
+func disableExtProc(routes ...*routev3.Route) {
+	for _, r := range routes {
+		if _, ok := r.TypedPerFilterConfig[ExtProcFilterName]; ok {
+			continue
+		}
+		if r.TypedPerFilterConfig == nil {
+			r.TypedPerFilterConfig = map[string]*anypb.Any{}
+		}
+		r.TypedPerFilterConfig[ExtProcFilterName] = extProcDisabled
+	}
 }

@@ -297,12 +297,24 @@ func virtualHostParts(vh *routev3.VirtualHost, where string) (vhAssembly, error)
 
 // virtualHostWire is virtualHost's encoding, with the resource routes taken from the cache where they are in it.
 func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, where string) (vhAssembly, error) {
-	vh, err := virtualHostParts(virtualHostShell(cfg, api), where)
+	shell, err := virtualHostShell(cfg, api)
+	if err != nil {
+		return vhAssembly{}, err
+	}
+	// The virtual host enables ext_proc (it carries the API's deployment ids): routes that do not use it disable it.
+	proc := shell.TypedPerFilterConfig != nil
+	own := func(r ...*routev3.Route) []*routev3.Route {
+		if proc {
+			disableExtProc(r...)
+		}
+		return r
+	}
+	vh, err := virtualHostParts(shell, where)
 	if err != nil {
 		return vh, err
 	}
 	where = fmt.Sprintf("%s virtual host %q:", where, api.ID)
-	if _, err := vh.add(where, nonASCIITargetRoute(api.ID+"/non-ascii-target")); err != nil {
+	if _, err := vh.add(where, own(nonASCIITargetRoute(api.ID+"/non-ascii-target"))...); err != nil {
 		return vh, err
 	}
 	for _, st := range api.Stages {
@@ -310,10 +322,10 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 		if err != nil {
 			return vh, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 		}
-		if _, err := vh.add(where, head...); err != nil {
+		if _, err := vh.add(where, own(head...)...); err != nil {
 			return vh, err
 		}
-		ctx, err := b.routeContext(api, st)
+		ctx, err := b.routeContext(api, st, proc)
 		if err != nil {
 			return vh, err
 		}
@@ -330,7 +342,7 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 				}
 			}
 			b.built++
-			routes, err := appendResourceRoutes(nil, cfg, z, api, st, *r)
+			routes, err := appendResourceRoutes(nil, cfg, z, api, st, *r, proc)
 			if err != nil {
 				return vh, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 			}
@@ -354,25 +366,33 @@ func (b *Builder) virtualHostWire(cfg *ir.Config, z *regexSizer, api ir.API, whe
 			vh.sums = append(vh.sums[:n], e.sum)
 			vh.entries = append(vh.entries[:n], e)
 		}
-		if _, err := vh.add(where, stageTail(api, st)); err != nil {
+		if _, err := vh.add(where, own(stageTail(api, st))...); err != nil {
 			return vh, err
 		}
 	}
-	if _, err := vh.add(where, unknownStageRoute(api)); err != nil {
+	if _, err := vh.add(where, own(unknownStageRoute(api))...); err != nil {
 		return vh, err
 	}
 	return vh, nil
 }
 
 // routeContext keys what appendResourceRoutes reads besides the route: the configuration-wide settings (b.shared), the
-// API without its stages, the stage without its routes.
-func (b *Builder) routeContext(api ir.API, st ir.Stage) ([sha256.Size]byte, error) {
+// API without its stages, the stage without its routes and its deployment id (which routes do not carry: it is in
+// the virtual host, extproc.go; so a deployment rebuilds no route), and proc, whether the virtual host enables
+// ext_proc.
+func (b *Builder) routeContext(api ir.API, st ir.Stage, proc bool) ([sha256.Size]byte, error) {
 	h := sha256.New()
 	_, _ = h.Write(b.shared[:])
+	if proc {
+		_, _ = h.Write([]byte{1})
+	} else {
+		_, _ = h.Write([]byte{0})
+	}
 	head := api
 	head.Stages = nil
 	stage := st
 	stage.Routes = nil
+	stage.DeploymentID = ""
 	enc := json.NewEncoder(h)
 	if err := enc.Encode(head); err != nil {
 		return [sha256.Size]byte{}, fmt.Errorf("hash API %s: %w", api.ID, err)

@@ -165,6 +165,9 @@ func TestIncrementalWireMatchesMarshal(t *testing.T) {
 }
 
 // routesByName decodes the single RouteConfiguration and returns each route's encoding by name.
+// deploymentsEntry names the virtual host's per-filter config in routesByName.
+const deploymentsEntry = "<virtual host typed_per_filter_config>"
+
 func routesByName(t *testing.T, res *Resources) map[string][]byte {
 	t.Helper()
 	if len(res.Routes) != 1 {
@@ -176,6 +179,14 @@ func routesByName(t *testing.T, res *Resources) map[string][]byte {
 	}
 	out := map[string][]byte{}
 	for _, vh := range mustUnmarshalRC(t, b).GetVirtualHosts() {
+		if pf := vh.GetTypedPerFilterConfig(); pf != nil {
+			// The API's deployment ids (apiDeploymentPerFilter), under a name no route has.
+			w, err := deterministic.Marshal(&routev3.VirtualHost{TypedPerFilterConfig: pf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[vh.GetName()+" "+deploymentsEntry] = w
+		}
 		for _, r := range vh.GetRoutes() {
 			w, err := deterministic.Marshal(r)
 			if err != nil {
@@ -220,7 +231,12 @@ func TestIncrementalEdits(t *testing.T) {
 		{"change an integration", func() { get(5).Integration.Uri = "arn:aws:lambda:us-east-1:123456789012:function:other" }, 1, []string{routeName(5, "GET")}},
 		{"change an API-level setting", func() { api.BinaryMediaTypes = []string{"image/png"} }, 300, nil},
 		{"change a stage variable", func() { st.Variables = map[string]string{"v": "1"} }, 300, nil},
-		{"new deployment", func() { st.DeploymentId = "dep002" }, 300, nil},
+		// The routes do not carry the deployment id: only the virtual host's deployment value changes (issue 13).
+		{"new deployment", func() { st.DeploymentId = "dep002" }, 0, []string{"refapi0001 " + deploymentsEntry}},
+		{"edit a route and deploy", func() {
+			get(7).Integration.TimeoutInMillis = 2000
+			st.DeploymentId = "dep003"
+		}, 1, []string{"refapi0001 " + deploymentsEntry, routeName(7, "GET")}},
 	} {
 		e.do()
 		a, ds := cache.TranslateAPI("ref", "", in)
@@ -268,9 +284,10 @@ func TestIncrementalEdits(t *testing.T) {
 	}
 }
 
-// TestIncrementalDerivedDeployment: a stage without a declared deployment id gets one derived from the
-// definition's content, so any edit is a new deployment, and every processor route (which carries the id in its
-// signed route data) changes; the cached build still equals a fresh one.
+// TestIncrementalDerivedDeployment (issue 13, P7): a stage without a declared deployment id gets one derived from
+// the definition's content, so any edit is a new deployment; the deployment id travels once per API in the virtual
+// host (apiDeploymentPerFilter), not in route data, so an edit of one route rebuilds and changes only that route and
+// the API's deployment value, and the cached build still equals a fresh one.
 func TestIncrementalDerivedDeployment(t *testing.T) {
 	api := refapi.New(100)
 	in := translator.Input{File: "ref", API: api}
@@ -282,7 +299,7 @@ func TestIncrementalDerivedDeployment(t *testing.T) {
 			api.Resources[0].ResourceMethods["GET"].Integration.TimeoutInMillis = 1000
 		}
 		a, _ := cache.TranslateAPI("ref", "", in)
-		cfg := translator.Assemble([]ir.API{a}, translator.Options{})
+		cfg := translator.Assemble([]ir.API{a}, translator.Options{RouteKeys: testutil.RouteKeys(t)})
 		res, err := b.Build(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -292,14 +309,16 @@ func TestIncrementalDerivedDeployment(t *testing.T) {
 			before = routesByName(t, res)
 			continue
 		}
-		changed := 0
+		var changed []string
 		for name, w := range routesByName(t, res) {
 			if !bytes.Equal(before[name], w) {
-				changed++
+				changed = append(changed, name)
 			}
 		}
-		if b.built != 100 || changed < 90 {
-			t.Fatalf("built %d, changed %d routes; want every processor route (the deployment id changed)", b.built, changed)
+		slices.Sort(changed)
+		edited := "refapi0001 " + ir.RouteName(api.Id, a.Stages[0].Name, api.Resources[0].Id, "GET")
+		if want := []string{"refapi0001 " + deploymentsEntry, edited}; b.built != 1 || !slices.Equal(changed, want) {
+			t.Fatalf("built %d, changed %q; want 1 built, changed %q", b.built, changed, want)
 		}
 	}
 }

@@ -61,23 +61,36 @@ func unknownHostVirtualHost() *routev3.VirtualHost {
 }
 
 func virtualHost(cfg *ir.Config, z *regexSizer, api ir.API) (*routev3.VirtualHost, error) {
-	vh := virtualHostShell(cfg, api)
+	vh, err := virtualHostShell(cfg, api)
+	if err != nil {
+		return nil, err
+	}
+	proc := vh.TypedPerFilterConfig != nil // the virtual host enables ext_proc (apiDeploymentPerFilter)
 	vh.Routes = []*routev3.Route{nonASCIITargetRoute(api.ID + "/non-ascii-target")}
 	for _, st := range api.Stages {
-		routes, err := stageRoutes(cfg, z, api, st)
+		routes, err := stageRoutes(cfg, z, api, st, proc)
 		if err != nil {
 			return nil, fmt.Errorf("API %s stage %s: %w", api.ID, st.Name, err)
 		}
 		vh.Routes = append(vh.Routes, routes...)
 	}
 	vh.Routes = append(vh.Routes, unknownStageRoute(api))
+	if proc {
+		disableExtProc(vh.Routes...)
+	}
 	return vh, nil
 }
 
-// virtualHostShell is the API's virtual host without its routes: name, domains and the stages' virtual clusters.
-// Its routes are, in order: nonASCIITargetRoute, each stage's stageRoutes, unknownStageRoute.
-func virtualHostShell(cfg *ir.Config, api ir.API) *routev3.VirtualHost {
-	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts}
+// virtualHostShell is the API's virtual host without its routes: name, domains, the stages' virtual clusters and,
+// when the API has processor routes, the ext_proc per-filter config with its deployment ids
+// (apiDeploymentPerFilter; every route then that does not use the processor disables it). Its routes are, in
+// order: nonASCIITargetRoute, each stage's stageRoutes, unknownStageRoute.
+func virtualHostShell(cfg *ir.Config, api ir.API) (*routev3.VirtualHost, error) {
+	pf, err := apiDeploymentPerFilter(cfg.ExtProc.RouteKeys, api)
+	if err != nil {
+		return nil, err
+	}
+	vh := &routev3.VirtualHost{Name: api.ID, Domains: api.Hosts, TypedPerFilterConfig: pf}
 	if len(cfg.APIs) == 1 {
 		// One API served: it answers whatever Host a request carries (issue 10 scope 5), so clients that address it
 		// by its AWS execute-api host, a custom domain or an IP keep working; hosts only choose between APIs.
@@ -88,7 +101,7 @@ func virtualHostShell(cfg *ir.Config, api ir.API) *routev3.VirtualHost {
 			vh.VirtualClusters = append(vh.VirtualClusters, vc)
 		}
 	}
-	return vh
+	return vh, nil
 }
 
 // unknownStageRoute ends the API's virtual host: an unknown first segment is an undeployed stage, 403 Forbidden
@@ -98,13 +111,13 @@ func unknownStageRoute(api ir.API) *routev3.Route {
 }
 
 // stageRoutes: the ANY guard, the (resource, method) routes in first-match order, the 403 catch-all.
-func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage) ([]*routev3.Route, error) {
+func stageRoutes(cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, proc bool) ([]*routev3.Route, error) {
 	out, err := stageHead(api, st)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range st.Routes {
-		if out, err = appendResourceRoutes(out, cfg, z, api, st, r); err != nil {
+		if out, err = appendResourceRoutes(out, cfg, z, api, st, r, proc); err != nil {
 			return nil, err
 		}
 	}
@@ -145,8 +158,10 @@ func stageTail(api ir.API, st ir.Stage) *routev3.Route {
 
 // appendResourceRoutes appends the routes of one (resource, method) pair (two for a MOCK whose answers depend on
 // the request template). They depend on the route, its stage and API without their other routes, and the
-// configuration-wide settings only (Builder caches them on that basis).
-func appendResourceRoutes(out []*routev3.Route, cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route) ([]*routev3.Route, error) {
+// configuration-wide settings only (Builder caches them on that basis), and proc: whether their virtual host enables
+// the ext_proc filter (apiUsesProcessor), which routes that do not use it then disable. The stage's deployment id
+// is not read (a deployment changes no route, extproc.go).
+func appendResourceRoutes(out []*routev3.Route, cfg *ir.Config, z *regexSizer, api ir.API, st ir.Stage, r ir.Route, proc bool) ([]*routev3.Route, error) {
 	pm, err := resourceMatch(z, st.Name, r.Segments)
 	if err != nil {
 		return nil, fmt.Errorf("resource %s (%s %s): %w", r.ResourceID, r.Method, r.ResourcePath, err)
@@ -168,6 +183,13 @@ func appendResourceRoutes(out []*routev3.Route, cfg *ir.Config, z *regexSizer, a
 	}
 	for _, route := range out[n:] {
 		markAccessLogStage(route, api, st) // a stage with its own access-log format logs all its routes (accesslog.go)
+		if _, ok := route.TypedPerFilterConfig[ExtProcFilterName]; ok && !proc {
+			// The processor would get route data without the deployment value it needs, and refuse every request.
+			return nil, fmt.Errorf("route %s enables ext_proc but apiUsesProcessor says the API has no processor route (a proxyplus bug)", r.Name)
+		}
+	}
+	if proc {
+		disableExtProc(out[n:]...)
 	}
 	return out, nil
 }

@@ -113,10 +113,7 @@ func compilePerFilter(m map[string]*anypb.Any, l loc, h *hcmConfig, routeLevel b
 				return nil, el.errf("%v", err)
 			}
 			if ov := ep.GetOverrides(); ov != nil {
-				if !routeLevel {
-					return nil, el.errf("ext_proc overrides on a virtual host are not modelled (merging of per-route overrides); use routes")
-				}
-				// Per-route request_attributes/response_attributes are not implemented by
+				// Virtual-host and route overrides are merged as Envoy merges them (extProcFor). Per-route request_attributes/response_attributes are not implemented by
 				// Envoy (EXT-14); the others change processing the evaluator cannot see.
 				if err := onlyFields(ov, el.at("overrides"), "processing_mode", "grpc_initial_metadata", "failure_mode_allow", "grpc_service"); err != nil {
 					return nil, err
@@ -214,38 +211,96 @@ func filterEnabled(f *httpFilter, vh *vhost, r *route) bool {
 	return !f.disabled
 }
 
+// extProcPerRouteMerged is the ext_proc filter's FilterConfigPerRoute after merging the levels.
+type extProcPerRouteMerged struct {
+	disabled    bool
+	mode        *extprocfilterv3.ProcessingMode // nil: the filter's
+	metadata    []*corev3.HeaderValue
+	failureMode *bool
+	grpcService *corev3.GrpcService
+}
+
+// mergeExtProcPerRoute merges ExtProcPerRoute configs ordered from the least specific level to the most specific,
+// as Envoy's ext_proc filter does (Envoy source/extensions/filters/http/ext_proc/ext_proc.cc, main 1.37.0-dev,
+// 321a098d81): Filter::mergePerRouteConfig folds Http::Utility::getAllPerFilterConfig (source/common/http/
+// utility.h) — which lists RouteEntryImplBase::perFilterConfigs (source/common/router/config_impl.cc): the
+// route configuration's, the virtual host's (CommonVirtualHostImpl::perFilterConfigs, "Parent first"), then the
+// route's — with FilterConfigPerRoute(less_specific, more_specific): disabled is the more specific level's;
+// processing_mode (initProcessingMode: none on a disabled level) is the more specific one's when set, and none at
+// all when the more specific level is disabled (mergeProcessingMode); grpc_service and failure_mode_allow the more
+// specific one's when set; grpc_initial_metadata keeps the less specific entries, the more specific level replacing
+// those of its keys and appending the others (mergeGrpcInitialMetadata → mergeHeaderValues), since Envoy 1.30.
+func mergeExtProcPerRoute(levels ...*extprocfilterv3.ExtProcPerRoute) *extProcPerRouteMerged {
+	var m *extProcPerRouteMerged
+	for _, per := range levels {
+		if per == nil {
+			continue
+		}
+		ov := per.GetOverrides()
+		cur := &extProcPerRouteMerged{disabled: per.GetDisabled(), metadata: ov.GetGrpcInitialMetadata(), grpcService: ov.GetGrpcService()}
+		if !cur.disabled {
+			cur.mode = ov.GetProcessingMode()
+		}
+		if ov.GetFailureModeAllow() != nil {
+			b := ov.GetFailureModeAllow().GetValue()
+			cur.failureMode = &b
+		}
+		if m == nil {
+			m = cur
+			continue
+		}
+		next := &extProcPerRouteMerged{disabled: cur.disabled, mode: cur.mode, grpcService: cur.grpcService, failureMode: cur.failureMode}
+		if !cur.disabled && cur.mode == nil {
+			next.mode = m.mode
+		}
+		if next.grpcService == nil {
+			next.grpcService = m.grpcService
+		}
+		if next.failureMode == nil {
+			next.failureMode = m.failureMode
+		}
+		next.metadata = append([]*corev3.HeaderValue(nil), m.metadata...)
+		for _, hv := range cur.metadata {
+			replaced := false
+			for i, dest := range next.metadata {
+				if dest.GetKey() == hv.GetKey() {
+					next.metadata[i], replaced = hv, true
+				}
+			}
+			if !replaced {
+				next.metadata = append(next.metadata, hv)
+			}
+		}
+		m = next
+	}
+	return m
+}
+
 func (e *Evaluator) extProcFor(vh *vhost, r *route) *ExtProcOverride {
 	f := e.hcm.extProc
 	if f == nil || !filterEnabled(f, vh, r) {
 		return nil
 	}
-	// Most specific ExtProcPerRoute wins for `disabled`; overrides are only accepted on
-	// routes.
-	per := r.pf.extProc
-	if per == nil {
-		per = vh.pf.extProc
-	}
-	if per.GetDisabled() {
-		return nil
-	}
+	// The virtual host's and the route's ExtProcPerRoute, merged (the evaluator accepts no route-configuration
+	// level).
 	o := &ExtProcOverride{FilterName: f.name}
 	mode := f.extProc.GetProcessingMode()
-	if ov := per.GetOverrides(); ov != nil {
-		if ov.GetProcessingMode() != nil {
-			mode = ov.GetProcessingMode()
+	if per := mergeExtProcPerRoute(vh.pf.extProc, r.pf.extProc); per != nil {
+		if per.disabled {
+			return nil
 		}
-		for _, hv := range ov.GetGrpcInitialMetadata() {
+		if per.mode != nil {
+			mode = per.mode
+		}
+		for _, hv := range per.metadata {
 			v := hv.GetValue()
 			if v == "" && len(hv.GetRawValue()) > 0 {
 				v = string(hv.GetRawValue())
 			}
 			o.GRPCInitialMetadata = append(o.GRPCInitialMetadata, [2]string{hv.GetKey(), v})
 		}
-		if ov.GetFailureModeAllow() != nil {
-			b := ov.GetFailureModeAllow().GetValue()
-			o.FailureModeAllow = &b
-		}
-		o.GRPCService = ov.GetGrpcService()
+		o.FailureModeAllow = per.failureMode
+		o.GRPCService = per.grpcService
 	}
 	if mode != nil {
 		o.ProcessingMode = proto.Clone(mode).(*extprocfilterv3.ProcessingMode)
