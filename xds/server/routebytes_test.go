@@ -139,6 +139,11 @@ func attributeRoute(t *testing.T, r *routev3.Route, parts map[string]int) {
 				if err := proto.Unmarshal(value, &fc); err != nil {
 					t.Fatal(err)
 				}
+				if fc.GetDisabled() {
+					// A route that does not use a filter its virtual host's configuration enables.
+					parts["typed_per_filter_config["+short+"]: FilterConfig{disabled: true}"] += len(value)
+					continue
+				}
 				inner := proto.Size(fc.GetConfig())
 				parts["typed_per_filter_config["+short+"]: type URLs"] += inner - len(fc.GetConfig().GetValue())
 				parts["typed_per_filter_config["+short+"]: FilterConfig framing and flags"] += len(value) - inner
