@@ -162,11 +162,17 @@ func generatedRouteMetadata(t *testing.T, file, stage, method, keyFile string) [
 			return nil
 		}
 		var fc routev3.FilterConfig
-		if err := a.UnmarshalTo(&fc); err != nil {
-			t.Fatal(err)
+		if a.MessageIs(&fc) { // wrapped: unwrap (the builder writes the config bare)
+			if err := a.UnmarshalTo(&fc); err != nil {
+				t.Fatal(err)
+			}
+			if fc.GetDisabled() {
+				return nil
+			}
+			a = fc.GetConfig()
 		}
 		var per extprocv3.ExtProcPerRoute
-		if err := fc.GetConfig().UnmarshalTo(&per); err != nil {
+		if err := a.UnmarshalTo(&per); err != nil {
 			t.Fatal(err)
 		}
 		var out []string

@@ -98,14 +98,17 @@ func TestDeploymentMetadataBytes(t *testing.T) {
 			return "", false
 		}
 		var fc routev3.FilterConfig
-		if err := a.UnmarshalTo(&fc); err != nil {
-			t.Fatal(err)
-		}
-		if fc.GetDisabled() {
-			return "", false
+		if a.MessageIs(&fc) { // wrapped: the disabling entries; a configuration is bare
+			if err := a.UnmarshalTo(&fc); err != nil {
+				t.Fatal(err)
+			}
+			if fc.GetDisabled() {
+				return "", false
+			}
+			a = fc.GetConfig()
 		}
 		var per extprocv3.ExtProcPerRoute
-		if err := fc.GetConfig().UnmarshalTo(&per); err != nil {
+		if err := a.UnmarshalTo(&per); err != nil {
 			t.Fatal(err)
 		}
 		return per.GetOverrides().GetGrpcInitialMetadata()[0].GetValue(), true
