@@ -255,26 +255,42 @@ func (b *Builder) routeConfigurationWire(cfg *ir.Config, name string, apis []int
 // digests, in any process; two configurations with different bytes differ in some part, and so in the digest
 // unless SHA-256 collides.
 type configurationDigest struct {
-	h   hash.Hash
-	buf [1 + binary.MaxVarintLen64]byte
+	h hash.Hash
+	// pending collects framed parts for one Write: a Write per route part (20,000 calls for 10,000 routes) cost
+	// 2.3 ms of a 17 ms one-route edit (CPU profile, Dec 2026), hashing the same bytes in one call far less.
+	pending []byte
 }
 
-func newConfigurationDigest() *configurationDigest { return &configurationDigest{h: sha256.New()} }
+func newConfigurationDigest() *configurationDigest {
+	return &configurationDigest{h: sha256.New(), pending: make([]byte, 0, 64<<10)}
+}
 
 func (d *configurationDigest) raw(b []byte) {
-	d.buf[0] = 'b'
-	n := binary.PutUvarint(d.buf[1:], uint64(len(b)))
-	_, _ = d.h.Write(d.buf[:1+n])
-	_, _ = d.h.Write(b)
+	d.pending = append(d.pending, 'b')
+	d.pending = binary.AppendUvarint(d.pending, uint64(len(b)))
+	if len(b) > 1<<10 {
+		d.flush()
+		_, _ = d.h.Write(b)
+		return
+	}
+	d.pending = append(d.pending, b...)
 }
 
 func (d *configurationDigest) part(sum [sha256.Size]byte) {
-	d.buf[0] = 'r'
-	_, _ = d.h.Write(d.buf[:1])
-	_, _ = d.h.Write(sum[:])
+	d.pending = append(d.pending, 'r')
+	d.pending = append(d.pending, sum[:]...)
+	if len(d.pending) >= 60<<10 {
+		d.flush()
+	}
+}
+
+func (d *configurationDigest) flush() {
+	_, _ = d.h.Write(d.pending)
+	d.pending = d.pending[:0]
 }
 
 func (d *configurationDigest) sum() [sha256.Size]byte {
+	d.flush()
 	var out [sha256.Size]byte
 	d.h.Sum(out[:0])
 	return out
