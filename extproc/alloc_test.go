@@ -28,7 +28,7 @@ func refServer(tb testing.TB) (*Server, *Ref) {
 // released as after Send. With decode it returns the answer's status as Envoy reads it
 // (the answer marshalled and parsed again; not part of the processor's work), else 0.
 func serveRef(s *Server, ref *Ref, decode bool) int {
-	pr, err := s.route(ref.Route)
+	pr, err := s.routeOf(ref)
 	st := newStreamState()
 	defer st.free()
 	ctx := context.Background()

@@ -14,7 +14,7 @@ func TestEventRoutes(t *testing.T) {
 	s, ref := refServer(t)
 	s.lambda.Now = func() time.Time { return time.Date(2025, 3, 4, 19, 15, 17, 135e6, time.UTC) }
 	s.lambda.NewID = func() [16]byte { return [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16} }
-	pr, err := s.route(ref.Route)
+	pr, err := s.routeOf(ref)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,7 +146,11 @@ func benchmarkExchange(b *testing.B, network string) {
 	run := func(b *testing.B, srv extprocsvcv3.ExternalProcessorServer, last protowire.Number, check func(*extprocsvcv3.ProcessingResponse) bool, route ...string) {
 		conn := serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) })
 		client := extprocsvcv3.NewExternalProcessorClient(conn)
-		ctx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, append(route, ref.Route)[0])
+		md := ref.Metadata()
+		if len(route) > 0 {
+			md = []string{ir.RouteMetadataKey, route[0]}
+		}
+		ctx := metadata.AppendToOutgoingContext(context.Background(), md...)
 		raw := &rawAnswer{}
 		finish(b, exchange(b, client, ctx, raw, last, true, check)) // decoded in full and checked, once
 		lat := make([]time.Duration, 0, b.N)
@@ -176,7 +180,7 @@ func benchmarkExchange(b *testing.B, network string) {
 	b.Run("mock", func(b *testing.B) { run(b, srv, answerImmediate, isMock, mockRoute) })
 	b.Run("mock-interleaved", func(b *testing.B) {
 		mockCtx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, mockRoute)
-		ctx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, ref.Route)
+		ctx := metadata.AppendToOutgoingContext(context.Background(), ref.Metadata()...)
 		mockClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) }))
 		noopClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, noopProcessor{}) }))
 		isOK := func(r *extprocsvcv3.ProcessingResponse) bool {
@@ -233,7 +237,7 @@ func benchmarkExchange(b *testing.B, network string) {
 		// A diagnostic for a shared, loaded machine: one operation is one lambda exchange, one noop exchange and one
 		// unary echo, in turn, each timed alone, so the three sides meet the same load; it reports their p50s and
 		// the P3a and P3b ratios of those p50s. The sides are the ones above, on their own connections.
-		ctx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, ref.Route)
+		ctx := metadata.AppendToOutgoingContext(context.Background(), ref.Metadata()...)
 		lambdaClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) }))
 		noopClient := extprocsvcv3.NewExternalProcessorClient(serve(b, network, func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, noopProcessor{}) }))
 		echoConn := serve(b, network, func(gs *grpc.Server) { testgrpc.RegisterTestServiceServer(gs, echoServer{}) })

@@ -14,7 +14,6 @@ import (
 
 	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/internal/testutil"
-	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
 )
 
@@ -32,7 +31,7 @@ func BenchmarkExtProcObservability(b *testing.B) {
 	base := extproc.NewServer(quiet, &extproc.Lambda{AccountID: "123456789012", Invoker: invoker, OmitLogMetadata: true}, testutil.RouteKeys(b))
 	obs := extproc.NewServer(quiet, &extproc.Lambda{AccountID: "123456789012", Invoker: invoker,
 		Metrics: extproc.NewMetrics(prometheus.NewRegistry())}, testutil.RouteKeys(b))
-	ctx := metadata.AppendToOutgoingContext(context.Background(), ir.RouteMetadataKey, ref.Route)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), ref.Metadata()...)
 	client := func(srv extprocsvcv3.ExternalProcessorServer) extprocsvcv3.ExternalProcessorClient {
 		return extprocsvcv3.NewExternalProcessorClient(serve(b, "uds", func(gs *grpc.Server) { extprocsvcv3.RegisterExternalProcessorServer(gs, srv) }))
 	}

@@ -24,11 +24,24 @@ import (
 // end_of_stream chunk (onMessageCompleteBase). Envoy waits for nothing before the last; the processor answers
 // that one only.
 type Ref struct {
-	Route   string // the x-proxyplus-route metadata value
+	Route string // the x-proxyplus-route metadata value, without the deployment id, as the builder writes it
+	// Deployment is the x-proxyplus-deployment value Envoy merges in from the virtual host (ir.DeploymentMetadataKey).
+	Deployment string
 	Headers *extprocsvcv3.ProcessingRequest
 	Body    *extprocsvcv3.ProcessingRequest
 	End     *extprocsvcv3.ProcessingRequest
 	Output  []byte
+}
+
+// Metadata is the gRPC initial metadata Envoy sends with the stream: the virtual host's and the route's
+// grpc_initial_metadata merged (ext_proc.cc Filter::mergePerRouteConfig).
+func (r *Ref) Metadata() []string {
+	return []string{ir.RouteMetadataKey, r.Route, ir.DeploymentMetadataKey, r.Deployment}
+}
+
+// routeOf is the route the service decodes from ref's metadata.
+func (s *Server) routeOf(ref *Ref) (*ir.ProcessorRoute, error) {
+	return s.routes.DecodeDeployed(ref.Route, ref.Deployment, s.routeKeys)
 }
 
 // Messages are the messages of one exchange, in order.
@@ -57,6 +70,13 @@ func LoadRef(tb testing.TB) *Ref {
 	if err := json.Unmarshal(raw, &in); err != nil {
 		tb.Fatal(err)
 	}
+	// As the builder issues them: the stage's deployment id in the API's value, not in the route's data.
+	deployment, err := ir.EncodeAPIDeployments(ir.APIDeployments{APIID: in.Route.APIID,
+		Stages: map[string]string{in.Route.Stage: in.Route.DeploymentID}}, testutil.RouteKeys(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	in.Route.DeploymentID = ""
 	route, err := ir.EncodeProcessorRoute(in.Route, testutil.RouteKeys(tb))
 	if err != nil {
 		tb.Fatal(err)
@@ -71,7 +91,8 @@ func LoadRef(tb testing.TB) *Ref {
 		tb.Fatal(err)
 	}
 	return &Ref{
-		Route: route,
+		Route:      route,
+		Deployment: deployment,
 		Headers: &extprocsvcv3.ProcessingRequest{
 			Request:        &extprocsvcv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvcv3.HttpHeaders{Headers: hm}},
 			ProtocolConfig: &extprocsvcv3.ProtocolConfiguration{RequestBodyMode: extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED},

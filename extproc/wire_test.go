@@ -109,7 +109,7 @@ func TestImmediateWireNotUTF8(t *testing.T) {
 // the reference exchange through handle.
 func TestServeLambdaSendsWireForm(t *testing.T) {
 	s, ref := refServer(t)
-	pr, err := s.route(ref.Route)
+	pr, err := s.routeOf(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
