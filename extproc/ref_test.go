@@ -27,10 +27,10 @@ type Ref struct {
 	Route string // the x-proxyplus-route metadata value, without the deployment id, as the builder writes it
 	// Deployment is the x-proxyplus-deployment value Envoy merges in from the virtual host (ir.DeploymentMetadataKey).
 	Deployment string
-	Headers *extprocsvcv3.ProcessingRequest
-	Body    *extprocsvcv3.ProcessingRequest
-	End     *extprocsvcv3.ProcessingRequest
-	Output  []byte
+	Headers    *extprocsvcv3.ProcessingRequest
+	Body       *extprocsvcv3.ProcessingRequest
+	End        *extprocsvcv3.ProcessingRequest
+	Output     []byte
 }
 
 // Metadata is the gRPC initial metadata Envoy sends with the stream: the virtual host's and the route's
