@@ -542,9 +542,6 @@ func (r *routeRefusal) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// route reads and verifies route data that states its own deployment id, once per distinct value (routecache).
-func (s *Server) route(v string) (*ir.ProcessorRoute, error) { return s.routes.Decode(v, s.routeKeys) }
-
 // headersOf is NewRequestHeaders over Envoy's header map, reading raw_value and falling back to value
 // (envoy-notes EXT-4). It builds in the stream's state: the list uses the state's array, and the values are the
 // message's own raw_value bytes viewed as strings, without a copy. That is safe because the message is the
