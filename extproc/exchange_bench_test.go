@@ -58,7 +58,16 @@ func (f fixedProcessor) Process(s extprocsvcv3.ExternalProcessor_ProcessServer) 
 			return nil
 		}
 		if req.GetRequestHeaders().GetEndOfStream() || req.GetRequestBody().GetEndOfStream() || req.GetRequestTrailers() != nil {
-			return s.Send(f.last)
+			if err := s.Send(f.last); err != nil {
+				return err
+			}
+			// Then, as the service does (extproc drainAfterAnswer), nothing more until the client ends the
+			// stream: both sides write their trailers outside the measured exchange.
+			for {
+				if _, err := s.Recv(); err != nil {
+					return nil
+				}
+			}
 		}
 	}
 }

@@ -93,7 +93,24 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 			return err
 		}
 		if final {
+			drainAfterAnswer(stream)
 			return nil
+		}
+	}
+}
+
+// drainAfterAnswer waits, once the final answer is sent, for Envoy to end the stream before the handler returns.
+// After an immediate response Envoy closes its side and resets the stream (ext_proc.cc Filter::closeStream →
+// ProcessorStreamImpl::close: closeStream, then resetStream; source/extensions/filters/common/ext_proc/
+// grpc_client_impl.h, main 1.37.0-dev 321a098d81), so the trailers a returning handler makes gRPC write would
+// arrive after the reset, unread: returning on Envoy's close instead writes nothing more, and keeps that write
+// off the path of the answer. A client that ends its side with a half-close (grpc-go's CloseSend, the benchmark
+// clients) gets the trailers then. Anything sent after the final answer is ignored; a peer that never closes holds
+// the stream as any idle stream does, bounded by the server's concurrent-stream limit and keepalive.
+func drainAfterAnswer(stream extprocsvcv3.ExternalProcessor_ProcessServer) {
+	for {
+		if _, err := stream.Recv(); err != nil {
+			return
 		}
 	}
 }
