@@ -820,6 +820,14 @@ func evAppendStringBody(dst []byte, s string) []byte {
 			i += k
 		}
 		c := s[i]
+		// The two-byte escapes (a JSON body's quotes, nearly all of them) from a table, inline: the call and
+		// switch of evAppendEscape per escape were ≈ 1k of BenchmarkLambdaServe's ≈ 50k instructions (REF-EVENT's
+		// body: 40 quotes; callgrind, Dec 2026).
+		if e := evShortEscape[c]; e != 0 {
+			dst = append(dst, '\\', e)
+			i++
+			continue
+		}
 		switch {
 		case evPlainByte[c]:
 			dst = append(dst, c)
@@ -911,6 +919,15 @@ func evSpecialMask(x uint64) uint64 {
 }
 
 const evHex = "0123456789abcdef"
+
+// evShortEscape is the second byte of a byte's two-byte escape (evAppendEscape), 0 for the others.
+var evShortEscape = func() (t [256]byte) {
+	for _, c := range []byte{'"', '\\'} {
+		t[c] = c
+	}
+	t['\n'], t['\r'], t['\t'], t['\b'], t['\f'] = 'n', 'r', 't', 'b', 'f'
+	return t
+}()
 
 // evPlainByte marks the bytes written as they are.
 var evPlainByte = func() (t [256]bool) {
