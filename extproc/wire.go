@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 	"sync"
@@ -210,17 +211,38 @@ func appendBytes(b []byte, v []byte) []byte {
 	return append(b, v...)
 }
 
-// appendLowerASCIIInPlace is appendLowerASCII as one copy, then lower-casing the copy where it is.
+// appendLowerASCIIInPlace is appendLowerASCII as one copy, then lower-casing the copy where it is, eight ASCII
+// bytes at a time: byte by byte it was ≈ 0.9k of BenchmarkLambdaServe's ≈ 49k instructions per request
+// (callgrind, Dec 2026).
 func appendLowerASCIIInPlace(b []byte, s string) []byte {
 	n := len(b)
 	b = append(b, s...)
 	t := b[n:]
-	for i, c := range t {
-		if 'A' <= c && c <= 'Z' {
+	i := 0
+	for ; i+8 <= len(t); i += 8 {
+		w := binary.LittleEndian.Uint64(t[i:])
+		if w&0x8080808080808080 != 0 {
+			break // a non-ASCII byte: the rest byte by byte
+		}
+		binary.LittleEndian.PutUint64(t[i:], lowerASCIIWord(w))
+	}
+	for ; i < len(t); i++ {
+		if c := t[i]; 'A' <= c && c <= 'Z' {
 			t[i] = c + 'a' - 'A'
 		}
 	}
 	return b
+}
+
+// lowerASCIIWord lower-cases the eight ASCII bytes of w (every byte < 0x80, so no sum below carries into the next
+// byte): a byte's high bit after adding 0x80-'A' says it is ≥ 'A', after adding 0x80-'Z'-1 that it is > 'Z'; an
+// upper-case letter gets 0x20 added.
+func lowerASCIIWord(w uint64) uint64 {
+	const ones = 0x0101010101010101
+	geA := w + ones*(0x80-'A')
+	gtZ := w + ones*(0x80-'Z'-1)
+	upper := geA &^ gtZ & (ones * 0x80)
+	return w | upper>>2
 }
 
 func headerValueSize(name, value string) int {

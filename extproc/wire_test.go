@@ -133,3 +133,28 @@ func TestServeLambdaSendsWireForm(t *testing.T) {
 		t.Error("sent should release the buffer")
 	}
 }
+
+// TestASCIIWords: the word-at-a-time isASCII and appendLowerASCIIInPlace agree with the byte-by-byte definitions
+// for every byte value at every position of strings up to 17 bytes.
+func TestASCIIWords(t *testing.T) {
+	for n := 0; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				in := []byte(strings.Repeat("aZ-9Q", 4)[:n])
+				in[pos] = byte(c)
+				s := string(in)
+				wantASCII := c < 0x80
+				if got := isASCII(s); got != wantASCII {
+					t.Fatalf("isASCII(%q) = %v", s, got)
+				}
+				want := make([]byte, len(s))
+				for i := 0; i < len(s); i++ {
+					want[i] = lowerASCII(s[i])
+				}
+				if got := appendLowerASCIIInPlace([]byte("x"), s); string(got) != "x"+string(want) {
+					t.Fatalf("appendLowerASCIIInPlace(%q) = %q, want %q", s, got[1:], want)
+				}
+			}
+		}
+	}
+}

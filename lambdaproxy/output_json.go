@@ -366,7 +366,22 @@ func outValidHeaderName(b []byte) bool {
 
 // outValidHeaderValue accepts field-value bytes: no control characters other than HTAB (RFC 9110 §5.5), which is
 // what Envoy's header validation enforces.
+//
+// Eight bytes at a time while no byte is below 0x20 or is 0x7f (a word with one, a tab most likely, is looked at
+// byte by byte): the byte loop over a function's header values was ≈ 0.9k of BenchmarkLambdaServe's ≈ 49k
+// instructions per request (callgrind, Dec 2026).
 func outValidHeaderValue(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		del := x ^ ones*0x7f
+		// A borrow only runs upwards and only from a flagged byte: the mask is zero exactly when no byte is
+		// below 0x20 or equal to 0x7f.
+		if ((x-ones*0x20)&^x|(del-ones)&^del)&highs != 0 {
+			break
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c < 0x20 && c != '\t' || c == 0x7f {
 			return false
