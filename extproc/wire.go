@@ -61,6 +61,10 @@ func appendImmediateWire(b []byte, r *lambdaproxy.Response) (_ []byte, ok bool) 
 		lines = make([]wireLine, 0, len(r.Headers))
 	}
 	mutation := 0
+	// Bit n%64 is set once a name of n bytes was seen: only a name whose length has been seen is compared with
+	// the earlier ones (for REF-OUTPUT's nine lines the comparisons were ≈ 0.6k of BenchmarkLambdaServe's ≈ 48k
+	// instructions per request; callgrind, Dec 2026).
+	var lengths uint64
 	for i, h := range r.Headers {
 		n := h[0]
 		if !isASCII(n) {
@@ -70,10 +74,14 @@ func appendImmediateWire(b []byte, r *lambdaproxy.Response) (_ []byte, ok bool) 
 			n = strings.ToLower(n)
 		}
 		app := false
-		for j := 0; j < i; j++ {
-			if len(lines[j].name) == len(n) && equalLowerASCII(lines[j].name, n) {
-				app = true
-				break
+		if bit := uint64(1) << (len(n) & 63); lengths&bit == 0 {
+			lengths |= bit
+		} else {
+			for j := 0; j < i; j++ {
+				if len(lines[j].name) == len(n) && equalLowerASCII(lines[j].name, n) {
+					app = true
+					break
+				}
 			}
 		}
 		hv := headerValueSize(n, h[1])

@@ -41,6 +41,9 @@ func wireResponses(t *testing.T) map[string]*lambdaproxy.Response {
 		"names": {StatusCode: 201, Headers: [][2]string{{"Content-Type", "application/json"}, {"set-cookie", "a=1"},
 			{"Set-Cookie", "b=2"}, {"SET-COOKIE", "c=3"}, {"X-Ünïcode", "é"}, {"x-ünïcode", "2"}, {"x-empty", ""},
 			{"", "no name"}, {"x-binary", "\xff\x00"}}, Body: []byte("body"), Details: "proxyplus_lambda_ok"},
+		// Names whose lengths are 64 apart share appendImmediateWire's length bit: the repeat is still found.
+		"lengths 64 apart": {StatusCode: 200, Headers: [][2]string{{"a", "1"}, {"x-" + strings.Repeat("l", 63), "2"},
+			{"b", "3"}, {"X-" + strings.Repeat("L", 63), "4"}, {"A", "5"}}},
 		"many headers, big body": many,
 		"gateway 500":            lambdaproxy.GatewayError(500, c),
 		"gateway 502":            lambdaproxy.GatewayError(502, c),
