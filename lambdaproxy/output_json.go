@@ -112,7 +112,6 @@ func outAppendString(dst, in []byte, i int) (out []byte, next int, ok bool) {
 		default:
 			return dst, i, false
 		}
-		i += 2
 	}
 }
 
