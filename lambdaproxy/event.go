@@ -297,7 +297,7 @@ type evHeader struct {
 // evHeaderOut is where appendHeaders wrote a line in headers ("Name": at out, the value's string from outValue to
 // outEnd); out is -1 for a line headers does not hold.
 // sameNext says that the next line has the same name: appendHeaders compares the names once, for headers, and
-// multiValueHeaders reads the answer (comparing them again was ≈ 0.5k of BenchmarkLambdaServe's ≈ 46k
+// multiValueHeaders reads the answer (comparing them again was ≈ 0.3k of BenchmarkLambdaServe's ≈ 46k
 // instructions per request; callgrind, Dec 2026).
 type evHeaderOut struct {
 	out, outValue, outEnd int
