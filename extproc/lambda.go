@@ -301,8 +301,7 @@ func (l *Lambda) newContext(ctx context.Context, req *lambdaproxy.Request) lambd
 	base64.StdEncoding.Encode(ext64[:], ext[:11]) // 11 bytes → 15 characters and one "="
 	buf = append(buf, ext64[:15]...)
 	buf = append(buf, '=')
-	client := headerValue(req.Headers, "x-amzn-trace-id")
-	parent := headerValue(req.Headers, "traceparent")
+	client, parent := traceHeaders(req.Headers)
 	edge := edgeTrace(ctx)
 	if client == "" && parent == "" && edge == "" {
 		buf = ids.AppendNewTraceID(buf, c.Now, trace)
@@ -342,6 +341,25 @@ func (l *Lambda) threeIDs() (a, b, c [16]byte) {
 
 // NewUUID is a random lower-case v4 UUID, as API Gateway request ids (and Envoy's %UNIQUE_ID%) are (ids.NewUUID).
 func NewUUID() string { return ids.NewUUID() }
+
+// traceHeaders is headerValue(hs, "x-amzn-trace-id") and headerValue(hs, "traceparent") in one pass that compares
+// only names of their lengths (two passes comparing every name were ≈ 0.3k of BenchmarkLambdaServe's ≈ 48k
+// instructions per request; callgrind, Dec 2026).
+func traceHeaders(hs [][2]string) (client, parent string) {
+	for _, h := range hs {
+		switch n := h[0]; len(n) {
+		case len("x-amzn-trace-id"):
+			if n == "x-amzn-trace-id" {
+				client = h[1]
+			}
+		case len("traceparent"):
+			if n == "traceparent" {
+				parent = h[1]
+			}
+		}
+	}
+	return client, parent
+}
 
 func headerValue(hs [][2]string, name string) string {
 	v := ""

@@ -468,13 +468,25 @@ func hasUpperASCII(s string) bool {
 	return upper
 }
 
+// isASCII reports whether s has no byte ≥ 0x80, eight bytes at a time: the byte loop over an answer's header
+// names was ≈ 0.8k of BenchmarkLambdaServe's ≈ 49k instructions per request (callgrind, Dec 2026).
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
+	var high uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		high |= load8(s, i)
 	}
-	return true
+	for ; i < len(s); i++ {
+		high |= uint64(s[i])
+	}
+	return high&0x8080808080808080 == 0
+}
+
+// load8 is the little-endian word of s[i:i+8] (the compiler makes it one load).
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // appendLowerASCII appends an ASCII s lower-cased: strings.ToLower's result without its allocation.

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"encoding/binary"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +61,10 @@ func appendImmediateWire(b []byte, r *lambdaproxy.Response) (_ []byte, ok bool) 
 		lines = make([]wireLine, 0, len(r.Headers))
 	}
 	mutation := 0
+	// Bit n%64 is set once a name of n bytes was seen: only a name whose length has been seen is compared with
+	// the earlier ones (for REF-OUTPUT's nine lines the comparisons were ≈ 0.6k of BenchmarkLambdaServe's ≈ 48k
+	// instructions per request; callgrind, Dec 2026).
+	var lengths uint64
 	for i, h := range r.Headers {
 		n := h[0]
 		if !isASCII(n) {
@@ -69,10 +74,14 @@ func appendImmediateWire(b []byte, r *lambdaproxy.Response) (_ []byte, ok bool) 
 			n = strings.ToLower(n)
 		}
 		app := false
-		for j := 0; j < i; j++ {
-			if len(lines[j].name) == len(n) && equalLowerASCII(lines[j].name, n) {
-				app = true
-				break
+		if bit := uint64(1) << (len(n) & 63); lengths&bit == 0 {
+			lengths |= bit
+		} else {
+			for j := 0; j < i; j++ {
+				if len(lines[j].name) == len(n) && equalLowerASCII(lines[j].name, n) {
+					app = true
+					break
+				}
 			}
 		}
 		hv := headerValueSize(n, h[1])
@@ -210,17 +219,38 @@ func appendBytes(b []byte, v []byte) []byte {
 	return append(b, v...)
 }
 
-// appendLowerASCIIInPlace is appendLowerASCII as one copy, then lower-casing the copy where it is.
+// appendLowerASCIIInPlace is appendLowerASCII as one copy, then lower-casing the copy where it is, eight ASCII
+// bytes at a time: byte by byte it was ≈ 0.9k of BenchmarkLambdaServe's ≈ 49k instructions per request
+// (callgrind, Dec 2026).
 func appendLowerASCIIInPlace(b []byte, s string) []byte {
 	n := len(b)
 	b = append(b, s...)
 	t := b[n:]
-	for i, c := range t {
-		if 'A' <= c && c <= 'Z' {
+	i := 0
+	for ; i+8 <= len(t); i += 8 {
+		w := binary.LittleEndian.Uint64(t[i:])
+		if w&0x8080808080808080 != 0 {
+			break // a non-ASCII byte: the rest byte by byte
+		}
+		binary.LittleEndian.PutUint64(t[i:], lowerASCIIWord(w))
+	}
+	for ; i < len(t); i++ {
+		if c := t[i]; 'A' <= c && c <= 'Z' {
 			t[i] = c + 'a' - 'A'
 		}
 	}
 	return b
+}
+
+// lowerASCIIWord lower-cases the eight ASCII bytes of w (every byte < 0x80, so no sum below carries into the next
+// byte): a byte's high bit after adding 0x80-'A' says it is ≥ 'A', after adding 0x80-'Z'-1 that it is > 'Z'; an
+// upper-case letter gets 0x20 added.
+func lowerASCIIWord(w uint64) uint64 {
+	const ones = 0x0101010101010101
+	geA := w + ones*(0x80-'A')
+	gtZ := w + ones*(0x80-'Z'-1)
+	upper := geA &^ gtZ & (ones * 0x80)
+	return w | upper>>2
 }
 
 func headerValueSize(name, value string) int {

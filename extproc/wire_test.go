@@ -41,6 +41,9 @@ func wireResponses(t *testing.T) map[string]*lambdaproxy.Response {
 		"names": {StatusCode: 201, Headers: [][2]string{{"Content-Type", "application/json"}, {"set-cookie", "a=1"},
 			{"Set-Cookie", "b=2"}, {"SET-COOKIE", "c=3"}, {"X-Ünïcode", "é"}, {"x-ünïcode", "2"}, {"x-empty", ""},
 			{"", "no name"}, {"x-binary", "\xff\x00"}}, Body: []byte("body"), Details: "proxyplus_lambda_ok"},
+		// Names whose lengths are 64 apart share appendImmediateWire's length bit: the repeat is still found.
+		"lengths 64 apart": {StatusCode: 200, Headers: [][2]string{{"a", "1"}, {"x-" + strings.Repeat("l", 63), "2"},
+			{"b", "3"}, {"X-" + strings.Repeat("L", 63), "4"}, {"A", "5"}}},
 		"many headers, big body": many,
 		"gateway 500":            lambdaproxy.GatewayError(500, c),
 		"gateway 502":            lambdaproxy.GatewayError(502, c),
@@ -131,5 +134,30 @@ func TestServeLambdaSendsWireForm(t *testing.T) {
 	st.sent()
 	if st.wire != nil || len(st.resp.ProtoReflect().GetUnknown()) != 0 {
 		t.Error("sent should release the buffer")
+	}
+}
+
+// TestASCIIWords: the word-at-a-time isASCII and appendLowerASCIIInPlace agree with the byte-by-byte definitions
+// for every byte value at every position of strings up to 17 bytes.
+func TestASCIIWords(t *testing.T) {
+	for n := 0; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				in := []byte(strings.Repeat("aZ-9Q", 4)[:n])
+				in[pos] = byte(c)
+				s := string(in)
+				wantASCII := c < 0x80
+				if got := isASCII(s); got != wantASCII {
+					t.Fatalf("isASCII(%q) = %v", s, got)
+				}
+				want := make([]byte, len(s))
+				for i := 0; i < len(s); i++ {
+					want[i] = lowerASCII(s[i])
+				}
+				if got := appendLowerASCIIInPlace([]byte("x"), s); string(got) != "x"+string(want) {
+					t.Fatalf("appendLowerASCIIInPlace(%q) = %q, want %q", s, got[1:], want)
+				}
+			}
+		}
 	}
 }

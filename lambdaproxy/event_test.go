@@ -1205,3 +1205,24 @@ func TestEventDropWrittenAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestShortEscapeTable: the inline two-byte escapes of evAppendStringBody are evAppendEscape's, byte for byte, and
+// no other byte has one.
+func TestShortEscapeTable(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		e := evShortEscape[c]
+		if e == 0 {
+			if c < utf8.RuneSelf && !evPlainByte[c] && len(evAppendEscape(nil, byte(c))) == 2 {
+				t.Errorf("byte %#x: two-byte escape missing from the table", c)
+			}
+			continue
+		}
+		if got, want := string([]byte{'\\', e}), string(evAppendEscape(nil, byte(c))); got != want {
+			t.Errorf("byte %#x: table escape %q, evAppendEscape %q", c, got, want)
+		}
+	}
+	in := "{\"a\":\"x\\y\n\r\t\b\f\x01\"}"
+	if got, want := string(evAppendStringBody(nil, in)), string(evAppendString(nil, in)); `"`+got+`"` != want {
+		t.Errorf("body %q, string %q", got, want)
+	}
+}

@@ -93,3 +93,20 @@ func TestOutAppendString(t *testing.T) {
 		}
 	}
 }
+
+// TestValidHeaderValueWords: the word-at-a-time outValidHeaderValue agrees with its byte-by-byte rule (no control
+// byte but HTAB, no DEL) for every byte value at every position of values up to 17 bytes.
+func TestValidHeaderValueWords(t *testing.T) {
+	for n := 1; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				v := []byte("value; Path=/x ~!"[:n])
+				v[pos] = byte(c)
+				want := !(c < 0x20 && c != '\t' || c == 0x7f)
+				if got := outValidHeaderValue(v); got != want {
+					t.Fatalf("outValidHeaderValue(%q) = %v, want %v", v, got, want)
+				}
+			}
+		}
+	}
+}
