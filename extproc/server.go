@@ -106,7 +106,8 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 // arrive after the reset, unread: returning on Envoy's close instead writes nothing more, and keeps that write
 // off the path of the answer. A client that ends its side with a half-close (grpc-go's CloseSend, the benchmark
 // clients) gets the trailers then. Anything sent after the final answer is ignored; a peer that never closes holds
-// the stream as any idle stream does, bounded by the server's concurrent-stream limit and keepalive.
+// the stream (and its goroutine) until the connection ends, as a peer that opens a stream and sends nothing does:
+// the processor serves Envoy only (loopback, a Unix socket or mTLS; README "Security").
 func drainAfterAnswer(stream extprocsvcv3.ExternalProcessor_ProcessServer) {
 	for {
 		if _, err := stream.Recv(); err != nil {
