@@ -67,7 +67,11 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 		defer s.lambda.Metrics.streams.Dec()
 	}
 	st := newStreamState()
-	defer st.free()
+	defer func() {
+		if st != nil {
+			st.free()
+		}
+	}()
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -93,6 +97,9 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 			return err
 		}
 		if final {
+			// The stream's memory (the request body among it) goes back before the wait for Envoy's close.
+			st.free()
+			st = nil
 			drainAfterAnswer(stream)
 			return nil
 		}
