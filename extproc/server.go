@@ -112,15 +112,13 @@ func (s *Server) Process(stream extprocsvcv3.ExternalProcessor_ProcessServer) er
 // grpc_client_impl.h, main 1.37.0-dev 321a098d81), so the trailers a returning handler makes gRPC write would
 // arrive after the reset, unread: returning on Envoy's close instead writes nothing more, and keeps that write
 // off the path of the answer. A client that ends its side with a half-close (grpc-go's CloseSend, the benchmark
-// clients) gets the trailers then. Anything sent after the final answer is ignored; a peer that never closes holds
-// the stream (and its goroutine) until the connection ends, as a peer that opens a stream and sends nothing does:
-// the processor serves Envoy only (loopback, a Unix socket or mTLS; README "Security").
+// clients) gets the trailers then. A message instead (body chunks still in flight when an early answer — a 413 —
+// went out, or a peer that is not Envoy) ends the stream at once, as before: nothing after the answer is read.
+// A peer that neither sends nor closes holds the stream (its state is already released) until the connection
+// ends, as a peer that opens a stream and sends nothing does: the processor serves Envoy only (loopback, a Unix
+// socket or mTLS; README "Security").
 func drainAfterAnswer(stream extprocsvcv3.ExternalProcessor_ProcessServer) {
-	for {
-		if _, err := stream.Recv(); err != nil {
-			return
-		}
-	}
+	_, _ = stream.Recv()
 }
 
 // streamState is what one stream remembers between Envoy's messages: the request headers of a Lambda request
