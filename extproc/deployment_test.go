@@ -3,20 +3,14 @@ package extproc_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/proxyplus/proxyplus/extproc"
 	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/ir"
 	"github.com/proxyplus/proxyplus/lambdainvoke"
@@ -27,27 +21,13 @@ func deployedProcessor(t *testing.T, keys ir.RouteKeys) (extprocsvcv3.ExternalPr
 	t.Helper()
 	var mu sync.Mutex
 	var events []string
-	logs := &syncBuffer{}
-	fn := lambdainvoke.Func(func(_ context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {
+	client, logs := bufconnProcessor(t, keys, lambdainvoke.Func(func(_ context.Context, _ string, payload []byte) (*lambdainvoke.Result, error) {
 		mu.Lock()
 		events = append(events, string(payload))
 		mu.Unlock()
 		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"body":"invoked"}`)}, nil
-	})
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
-	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(logs, nil)),
-		&extproc.Lambda{Invoker: fn, AccountID: "123456789012"}, keys))
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return extprocsvcv3.NewExternalProcessorClient(conn), func() []string {
+	}))
+	return client, func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), events...)

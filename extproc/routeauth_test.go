@@ -46,15 +46,22 @@ func (s *syncBuffer) String() string {
 func guardedProcessor(t *testing.T, keys ir.RouteKeys) (extprocsvcv3.ExternalProcessorClient, *atomic.Int32, *syncBuffer) {
 	t.Helper()
 	var calls atomic.Int32
-	logs := &syncBuffer{}
-	fn := lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
+	client, logs := bufconnProcessor(t, keys, lambdainvoke.Func(func(context.Context, string, []byte) (*lambdainvoke.Result, error) {
 		calls.Add(1)
 		return &lambdainvoke.Result{Payload: []byte(`{"statusCode":200,"body":"invoked"}`)}, nil
-	})
+	}))
+	return client, &calls, logs
+}
+
+// bufconnProcessor serves the processor with keys and invoker over an in-memory connection and returns a client
+// and the processor's log.
+func bufconnProcessor(t *testing.T, keys ir.RouteKeys, invoker lambdainvoke.Invoker) (extprocsvcv3.ExternalProcessorClient, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(logs, nil)),
-		&extproc.Lambda{Invoker: fn, AccountID: "123456789012"}, keys))
+		&extproc.Lambda{Invoker: invoker, AccountID: "123456789012"}, keys))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufconn",
@@ -64,7 +71,7 @@ func guardedProcessor(t *testing.T, keys ir.RouteKeys) (extprocsvcv3.ExternalPro
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return extprocsvcv3.NewExternalProcessorClient(conn), &calls, logs
+	return extprocsvcv3.NewExternalProcessorClient(conn), logs
 }
 
 func signedLambdaRoute(t *testing.T, keys ir.RouteKeys) string {
