@@ -21,11 +21,14 @@ const (
 //   - fixed flow-control windows (StreamWindow, ConnWindow): no BDP PING frames on the request path;
 //   - stream workers, one per GOMAXPROCS: Envoy opens one stream per HTTP request, and without workers grpc-go
 //     starts a goroutine for each whose stack then grows (runtime.morestack, copystack) on every request; a
-//     worker keeps its grown stack, and grpc-go still starts a goroutine when all workers are busy.
+//     worker keeps its grown stack, and grpc-go still starts a goroutine when all workers are busy;
+//   - the proto codec with the service's received messages copied whole (serverCodec; without it the service
+//     works the same, through proto.Unmarshal).
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.InitialWindowSize(StreamWindow),
 		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		grpc.ForceServerCodecV2(newServerCodec()),
 	}
 }

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/internal/testutil"
 	"github.com/proxyplus/proxyplus/ir"
@@ -47,6 +50,32 @@ func (s *Server) routeOf(ref *Ref) (*ir.ProcessorRoute, error) {
 // Messages are the messages of one exchange, in order.
 func (r *Ref) Messages() []*extprocsvcv3.ProcessingRequest {
 	return []*extprocsvcv3.ProcessingRequest{r.Headers, r.Body, r.End}
+}
+
+// Wire is Messages as the processor's gRPC server receives them.
+func (r *Ref) Wire() []mem.BufferSlice {
+	var out []mem.BufferSlice
+	for _, m := range r.Messages() {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, mem.BufferSlice{mem.SliceBuffer(b)})
+	}
+	return out
+}
+
+// receiveWire hands the service one message as its gRPC server receives it with ServerOptions (serverCodec: a
+// copy, as the unknown fields of the empty message the service receives into) and handles it.
+func (s *Server) receiveWire(ctx context.Context, st *streamState, pr *ir.ProcessorRoute, routeErr error, wire mem.BufferSlice) *extprocsvcv3.ProcessingResponse {
+	if err := newServerCodec().Unmarshal(wire, &st.msg.raw); err != nil {
+		panic(err)
+	}
+	resp, err := s.receive(ctx, st, pr, routeErr)
+	if err != nil {
+		panic(err)
+	}
+	return resp
 }
 
 // LoadRef reads REF-EVENT and REF-OUTPUT from lambdaproxy/testdata.

@@ -117,12 +117,13 @@ func TestServeLambdaSendsWireForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := &streamState{}
-	for _, m := range ref.Messages()[:2] {
-		if s.handle(t.Context(), st, pr, nil, m) != nil {
+	wire := ref.Wire()
+	for _, m := range wire[:2] {
+		if s.receiveWire(t.Context(), st, pr, nil, m) != nil {
 			t.Fatal("an answer before end_of_stream (FULL_DUPLEX_STREAMED)")
 		}
 	}
-	resp := s.handle(t.Context(), st, pr, nil, ref.End)
+	resp := s.receiveWire(t.Context(), st, pr, nil, wire[2])
 	if resp != &st.resp || st.wire == nil {
 		t.Fatal("want the wire form")
 	}
