@@ -277,7 +277,7 @@ func forEachField(b []byte, f func(protowire.Number, protowire.Type, []byte) err
 	return nil
 }
 
-// asciiBytes reports whether b is all ASCII; a header name is a few bytes, checked inline.
+// asciiBytes reports whether b is all ASCII: a header name is a few bytes, checked inline before utf8.Valid's call.
 func asciiBytes(b []byte) bool {
 	var or byte
 	for _, c := range b {

@@ -116,7 +116,7 @@ func TestServeLambdaSendsWireForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &streamState{}
+	st := newStreamState()
 	wire := ref.Wire()
 	for _, m := range wire[:2] {
 		if s.receiveWire(t.Context(), st, pr, nil, m) != nil {
