@@ -1,6 +1,10 @@
 // Package extproc is proxyplus's Envoy ext_proc service (envoy.service.ext_proc.v3.ExternalProcessor). Envoy
 // calls it only on routes that enable it; what a route needs arrives as per-route gRPC initial metadata written by
 // the xDS builders (ir.RouteMetadataKey), so the service holds no copy of the definitions and scales out freely.
+//
+// Envoy's messages are read from their wire form (request.go; received whole by serverCodec, one of
+// ServerOptions) and Lambda answers written in wire form (wire.go): the generated messages' decoding and encoding
+// were most of a Lambda request's cost in the service.
 package extproc
 
 import (
