@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	extprocsvcv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/proxyplus/proxyplus/lambdaproxy"
@@ -161,4 +162,67 @@ func TestASCIIWords(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLogMetadataReplacesMarker: with the access log's metadata, the answer carries one dynamic_metadata field, not
+// the marker and then the log's struct; it parses to the same message as the two did (a parser merges the two
+// occurrences, and the later "proxyplus" map entry replaces the earlier one: what Envoy applies is unchanged), and
+// keeps the marker's processor: true for the local-reply mappers (HCM-12).
+func TestLogMetadataReplacesMarker(t *testing.T) {
+	for name, r := range wireResponses(t) {
+		x := &Exchange{Response: r, Context: lambdaproxy.Context{RequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+			ExtendedRequestID: "TWegAcC4EowCHnA=", TraceID: "Root=1-5e1b4151-5ac6c58f5b5d4ed6a4b3c2d1;Sampled=0"},
+			invoked: true, invokeStatus: 200}
+		imm, ok := appendImmediateWire(nil, r)
+		if !ok {
+			t.Fatalf("%s: not encodable", name)
+		}
+		if !bytes.HasSuffix(imm, processorMarkerWire) {
+			t.Fatalf("%s: the immediate response alone (OmitLogMetadata) must end with the marker", name)
+		}
+		got := appendLogMetadataWire(bytes.Clone(imm), x)
+		// The former answer: the marker, then the log's struct.
+		before := append(bytes.Clone(imm), got[len(imm)-len(processorMarkerWire):]...)
+		if len(before)-len(got) != len(processorMarkerWire) {
+			t.Fatalf("%s: %d bytes, want %d fewer than %d", name, len(got), len(processorMarkerWire), len(before))
+		}
+		if n := countField(t, got, fieldProcessingDynamicMetadata); n != 1 {
+			t.Errorf("%s: %d dynamic_metadata fields, want 1", name, n)
+		}
+		var a, b extprocsvcv3.ProcessingResponse
+		if err := proto.Unmarshal(got, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := proto.Unmarshal(before, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(&a, &b) {
+			t.Errorf("%s: parses to\n%v\nwant (marker, then log struct)\n%v", name, &a, &b)
+		}
+		if !a.GetDynamicMetadata().GetFields()[ProcessorNamespace].GetStructValue().GetFields()["processor"].GetBoolValue() {
+			t.Errorf("%s: no proxyplus.processor: true", name)
+		}
+	}
+}
+
+// countField counts the top-level occurrences of field num in a message's wire bytes.
+func countField(t *testing.T, b []byte, num protowire.Number) int {
+	t.Helper()
+	n := 0
+	for len(b) > 0 {
+		f, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			t.Fatal(protowire.ParseError(l))
+		}
+		b = b[l:]
+		l = protowire.ConsumeFieldValue(f, typ, b)
+		if l < 0 {
+			t.Fatal(protowire.ParseError(l))
+		}
+		b = b[l:]
+		if f == num {
+			n++
+		}
+	}
+	return n
 }
