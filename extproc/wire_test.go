@@ -46,11 +46,20 @@ func wireResponses(t *testing.T) map[string]*lambdaproxy.Response {
 		"lengths 64 apart": {StatusCode: 200, Headers: [][2]string{{"a", "1"}, {"x-" + strings.Repeat("l", 63), "2"},
 			{"b", "3"}, {"X-" + strings.Repeat("L", 63), "4"}, {"A", "5"}}},
 		"many headers, big body": many,
-		"gateway 500":            lambdaproxy.GatewayError(500, c),
-		"gateway 502":            lambdaproxy.GatewayError(502, c),
-		"gateway 504":            lambdaproxy.GatewayError(504, c),
-		"gateway 413":            lambdaproxy.GatewayError(413, c),
-		"content length":         lambdaproxy.ContentLengthExceeded(),
+		"mixed case": {StatusCode: 200, Headers: [][2]string{{"X-Mixed-Case-Name-Longer-Than-8", "1"},
+			{"x-mixed-case-name-longer-than-8", "2"}, {"Ab", "3"}, {"aB", "4"}, {"ABCDEFGH", "5"}, {"[@Z`z{", "6"}}},
+		// Lines on both sides of appendImmediateWireASCII's one-byte-lengths case: an empty value or name, a name
+		// and value of 99 and 100 bytes, repeated.
+		"ascii edges": {StatusCode: 299, Headers: [][2]string{{"x-empty", ""}, {"", "no name"}, {"X-Empty", "v"},
+			{"a", strings.Repeat("v", 98)}, {"A", strings.Repeat("w", 99)}, {"a", strings.Repeat("x", 98)},
+			{"", ""}, {"x-EMPTY", ""}}, Body: []byte("b"), Details: "d"},
+		// A non-ASCII name after ASCII ones: the answer is written again the general way.
+		"late non-ASCII": {StatusCode: 200, Headers: [][2]string{{"X-A", "1"}, {"X-Long-Name-Here", "2"}, {"X-É", "3"}}},
+		"gateway 500":    lambdaproxy.GatewayError(500, c),
+		"gateway 502":    lambdaproxy.GatewayError(502, c),
+		"gateway 504":    lambdaproxy.GatewayError(504, c),
+		"gateway 413":    lambdaproxy.GatewayError(413, c),
+		"content length": lambdaproxy.ContentLengthExceeded(),
 	}
 	// REF-OUTPUT through the conversion, and the function's error shapes.
 	ref := LoadRef(t)
@@ -88,7 +97,7 @@ func TestImmediateWireMatchesMarshal(t *testing.T) {
 		if !proto.Equal(&dec, msg) {
 			t.Errorf("%s: decodes to %v, want %v", name, &dec, msg)
 		}
-		if name != "status zero" && name != "negative status" && name != "names" { // synthetic inputs outside PGV rules
+		if name != "status zero" && name != "negative status" && name != "names" && name != "ascii edges" { // synthetic inputs outside PGV rules
 			if err := dec.ValidateAll(); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
@@ -225,4 +234,32 @@ func countField(t *testing.T, b []byte, num protowire.Number) int {
 		}
 	}
 	return n
+}
+
+// TestLowerNameInPlace: lowerNameInPlace lower-cases exactly the name's bytes and reports ASCII as the byte-by-byte
+// definitions do, for every byte value at every position of names up to 17 bytes, after prefixes of 8 or more
+// bytes (a varint's high bytes among them) that it must leave as they are.
+func TestLowerNameInPlace(t *testing.T) {
+	for _, prefix := range []string{"\xff\xff\xff\xff\xff\xff\xff\xff", "0123456789AB\x80\xc1", "@@@@@@@@[[[[[[[["} {
+		for n := 1; n <= 17; n++ {
+			for pos := 0; pos < n; pos++ {
+				for c := 0; c < 256; c++ {
+					in := []byte(strings.Repeat("aZ-9Q", 4)[:n])
+					in[pos] = byte(c)
+					b := append([]byte(prefix), in...)
+					got := lowerNameInPlace(b, n)
+					if want := isASCII(string(in)); got != want {
+						t.Fatalf("lowerNameInPlace(%q after %q) = %v", in, prefix, got)
+					}
+					if !got {
+						continue
+					}
+					want := prefix + string(appendLowerASCII(nil, string(in)))
+					if string(b) != want {
+						t.Fatalf("lowerNameInPlace(%q after %q) wrote %q, want %q", in, prefix, b, want)
+					}
+				}
+			}
+		}
+	}
 }
