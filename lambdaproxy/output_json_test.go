@@ -110,3 +110,22 @@ func TestValidHeaderValueWords(t *testing.T) {
 		}
 	}
 }
+
+// TestOutValidHeaderName: the eight-at-a-time token check agrees with tokenByte for every byte value at every
+// position of names up to 17 bytes.
+func TestOutValidHeaderName(t *testing.T) {
+	if outValidHeaderName(nil) {
+		t.Error("an empty name is not a token")
+	}
+	for n := 1; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("aZ-9!", 4)[:n])
+				b[pos] = byte(c)
+				if got := outValidHeaderName(b); got != tokenByte[c] {
+					t.Fatalf("outValidHeaderName(%q) = %v", b, got)
+				}
+			}
+		}
+	}
+}
