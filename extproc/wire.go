@@ -53,7 +53,9 @@ const maxPooledWire = 64 << 10
 // always are: the output parser accepts only token names — and otherwise (rare) sizes everything first
 // (appendImmediateWireGeneral).
 func appendImmediateWire(b []byte, r *lambdaproxy.Response) (_ []byte, ok bool) {
-	if !utf8.ValidString(r.Details) {
+	// Details is one of lambdaproxy's constants nearly always: compared first, it spares utf8.ValidString's ≈ 90
+	// instructions (callgrind, Dec 2026).
+	if r.Details != lambdaproxy.DetailsLambdaOK && !utf8.ValidString(r.Details) {
 		return b, false
 	}
 	if out, ok := appendImmediateWireASCII(b, r); ok {
@@ -307,7 +309,8 @@ func appendImmediateWireGeneral(b []byte, r *lambdaproxy.Response) (_ []byte, ok
 // ASCII (when not, what it wrote is to be discarded). b has at least 8 bytes when a name ends it (appendImmediateWireASCII's
 // wireReserve is before the first), so the name's last word is read from b whole — overlapping the word
 // before, or the bytes before the name, which are masked off (a byte ≥ 0x80 there would carry into the name's
-// bytes) and left as they are.
+// bytes) and left as they are. (Two words without the loop for names up to 16 bytes saved ≈ 6 instructions a
+// name: not kept.)
 func lowerNameInPlace(b []byte, n int) bool {
 	const ones = 0x0101010101010101
 	end := len(b)

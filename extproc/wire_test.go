@@ -240,7 +240,8 @@ func countField(t *testing.T, b []byte, num protowire.Number) int {
 // definitions do, for every byte value at every position of names up to 17 bytes, after prefixes of 8 or more
 // bytes (a varint's high bytes among them) that it must leave as they are.
 func TestLowerNameInPlace(t *testing.T) {
-	for _, prefix := range []string{"\xff\xff\xff\xff\xff\xff\xff\xff", "0123456789AB\x80\xc1", "@@@@@@@@[[[[[[[["} {
+	for _, prefix := range []string{"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+		"0123456789AB\x80\xc1ABCDEFGHIJ", "@@@@@@@@[[[[[[[[", "\xff\xff\xff\xff\xff\xff\xff\xff"} {
 		for n := 1; n <= 17; n++ {
 			for pos := 0; pos < n; pos++ {
 				for c := 0; c < 256; c++ {
