@@ -171,11 +171,9 @@ func (p *outputParser) parse(in []byte) bool {
 			}
 			key = outKeyID(raw)
 		}
-		p.skipWS()
-		if !p.consume(':') {
+		if !p.colon() {
 			return false
 		}
-		p.skipWS()
 		var ok bool
 		switch key {
 		case outKeyStatusCode:
@@ -194,10 +192,8 @@ func (p *outputParser) parse(in []byte) bool {
 		if !ok {
 			return false
 		}
-		p.skipWS()
-		switch p.next() {
+		switch p.separator() {
 		case ',':
-			p.skipWS()
 		case '}':
 			return p.atEnd()
 		default:
@@ -319,15 +315,13 @@ func (p *outputParser) parseMultiValueHeaders() bool {
 				if present {
 					p.mvals = append(p.mvals, v)
 				}
-				p.skipWS()
-				c := p.next()
+				c := p.separator()
 				if c == ']' {
 					break
 				}
 				if c != ',' {
 					return false
 				}
-				p.skipWS()
 			}
 		}
 		m := outMulti{name: name, first: first, n: len(p.mvals) - first}
@@ -360,18 +354,14 @@ func (p *outputParser) parseObject(value func(name outSpan) bool) bool {
 		if !outValidHeaderName(p.text(name)) {
 			return false // [proxyplus decision] (Low): Envoy could not send it
 		}
-		p.skipWS()
-		if !p.consume(':') {
+		if !p.colon() {
 			return false
 		}
-		p.skipWS()
 		if !value(name) {
 			return false
 		}
-		p.skipWS()
-		switch p.next() {
+		switch p.separator() {
 		case ',':
-			p.skipWS()
 		case '}':
 			return true
 		default:
