@@ -24,14 +24,6 @@ func (p *outputParser) appendText(raw []byte, escaped bool) outSpan {
 	return outSpan{off, len(p.arena)}
 }
 
-// readText reads the JSON string at p.pos into the arena, unescaped (outAppendString).
-func (p *outputParser) readText() (outSpan, bool) {
-	off := len(p.arena)
-	var ok bool
-	p.arena, p.pos, ok = outAppendString(p.arena, p.in, p.pos)
-	return outSpan{off, len(p.arena)}, ok
-}
-
 // outAppendString reads the JSON string at in[i] (its opening quote), appends its contents unescaped to dst, and
 // returns the index after its closing quote; ok is false exactly where scanString fails (an invalid escape, a
 // control character, no closing quote), and the contents are those of outAppendUnescaped. It is scanString and

@@ -129,3 +129,23 @@ func TestOutValidHeaderName(t *testing.T) {
 		}
 	}
 }
+
+// TestPooledReleaseClears: releasing a pooled response leaves none of its strings (the request's ids, the
+// payload's) in the parser's response memory, whatever the number of lines it used.
+func TestPooledReleaseClears(t *testing.T) {
+	for _, payload := range []string{string(outRefOutput(t)), `{}`, `{"headers": {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6", "g": "7"}}`,
+		`{"multiValueHeaders": {"a": ["1", "2", "3", "4", "5", "6", "7", "8", "9"]}}`} {
+		p := &outputParser{pooled: true}
+		if !p.parse([]byte(payload)) {
+			t.Fatalf("%s: not parsed", payload)
+		}
+		r := p.response(p.body, outTestContext)
+		if len(r.Headers) == 0 {
+			t.Fatalf("%s: no headers", payload)
+		}
+		p.release()
+		if p.resp.h != ([12][2]string{}) || p.resp.r.Headers != nil || p.resp.r.Body != nil || p.respLines != 0 {
+			t.Errorf("%s: response memory not cleared: %+v", payload, p.resp)
+		}
+	}
+}

@@ -52,6 +52,7 @@ type outputParser struct {
 	// the parser's own memory (resp, arena, unescaped) and live until PooledResponse.Release.
 	pooled    bool
 	resp      outResponseAlloc
+	respLines int // the lines of resp.h the response holds
 	unescaped []byte
 }
 
@@ -65,7 +66,10 @@ func (p *outputParser) release() {
 	p.in, p.body = nil, nil
 	p.byName, p.multiName = nil, nil
 	if p.pooled {
-		p.resp = outResponseAlloc{} // the request's strings and the payload
+		// The request's strings and the payload: only the header lines a response used hold any (≈ 50
+		// instructions fewer than zeroing the whole; callgrind, Dec 2026).
+		clear(p.resp.h[:min(p.respLines, len(p.resp.h))])
+		p.resp.r, p.respLines = Response{}, 0
 		p.pooled = false
 	}
 	outParserPool.Put(p)
@@ -347,10 +351,15 @@ func (p *outputParser) parseObject(value func(name outSpan) bool) bool {
 		return true
 	}
 	for {
-		name, ok := p.readText()
+		// The name read into the arena here rather than through a method, which was not inlined: the call was ≈ 25
+		// instructions a string (callgrind, Dec 2026).
+		off := len(p.arena)
+		var ok bool
+		p.arena, p.pos, ok = outAppendString(p.arena, p.in, p.pos)
 		if !ok {
 			return false
 		}
+		name := outSpan{off, len(p.arena)}
 		if !outValidHeaderName(p.text(name)) {
 			return false // [proxyplus decision] (Low): Envoy could not send it
 		}
@@ -375,10 +384,14 @@ func (p *outputParser) parseObject(value func(name outSpan) bool) bool {
 func (p *outputParser) headerValue() (v outSpan, present, ok bool) {
 	switch c := p.peek(); {
 	case c == '"':
-		v, ok := p.readText()
+		// The value read into the arena here (as the name in parseObject).
+		off := len(p.arena)
+		var ok bool
+		p.arena, p.pos, ok = outAppendString(p.arena, p.in, p.pos)
 		if !ok {
 			return outSpan{}, false, false
 		}
+		v := outSpan{off, len(p.arena)}
 		// CR, LF, NUL and other controls cannot be sent (Envoy rejects them): the output is malformed.
 		// [proxyplus decision] (Low)
 		return v, true, outValidHeaderValue(p.text(v))
@@ -716,6 +729,9 @@ func (p *outputParser) response(body []byte, c *Context) *Response {
 		hdrs = append(hdrs, [2]string{"X-Amzn-Trace-Id", c.TraceID})
 	}
 
+	if p.pooled && r == &p.resp.r {
+		p.respLines = len(hdrs)
+	}
 	status := p.status
 	if status == 0 {
 		status = 200
