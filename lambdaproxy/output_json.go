@@ -24,14 +24,6 @@ func (p *outputParser) appendText(raw []byte, escaped bool) outSpan {
 	return outSpan{off, len(p.arena)}
 }
 
-// readText reads the JSON string at p.pos into the arena, unescaped (outAppendString).
-func (p *outputParser) readText() (outSpan, bool) {
-	off := len(p.arena)
-	var ok bool
-	p.arena, p.pos, ok = outAppendString(p.arena, p.in, p.pos)
-	return outSpan{off, len(p.arena)}, ok
-}
-
 // outAppendString reads the JSON string at in[i] (its opening quote), appends its contents unescaped to dst, and
 // returns the index after its closing quote; ok is false exactly where scanString fails (an invalid escape, a
 // control character, no closing quote), and the contents are those of outAppendUnescaped. It is scanString and
@@ -150,6 +142,49 @@ func (p *outputParser) skipWS() {
 		}
 	}
 }
+
+// colon steps over whitespace, a ':' and whitespace; false (p at the byte found) without the ':'. separator steps
+// over whitespace, the byte after it (returned; 0 at the end) and, after a ',', whitespace again. The steps of
+// skipWS, consume and next in one, with the position in a register: the parser's ≈ 40 whitespace skips of
+// REF-OUTPUT were ≈ 0.6k of the ≈ 8.8k instructions of converting it (callgrind, Dec 2026).
+func (p *outputParser) colon() bool {
+	in, i := p.in, p.pos
+	for i < len(in) && in[i] <= ' ' && outIsWS(in[i]) {
+		i++
+	}
+	if i >= len(in) || in[i] != ':' {
+		p.pos = i
+		return false
+	}
+	i++
+	for i < len(in) && in[i] <= ' ' && outIsWS(in[i]) {
+		i++
+	}
+	p.pos = i
+	return true
+}
+
+func (p *outputParser) separator() byte {
+	in, i := p.in, p.pos
+	for i < len(in) && in[i] <= ' ' && outIsWS(in[i]) {
+		i++
+	}
+	if i >= len(in) {
+		p.pos = i
+		return 0
+	}
+	c := in[i]
+	i++
+	if c == ',' {
+		for i < len(in) && in[i] <= ' ' && outIsWS(in[i]) {
+			i++
+		}
+	}
+	p.pos = i
+	return c
+}
+
+func outIsWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func (p *outputParser) peek() byte {
 	if p.pos < len(p.in) {
@@ -353,17 +388,36 @@ func outAppendUnescaped(dst, raw []byte) []byte {
 	return dst
 }
 
+// outValidHeaderName reports whether b is a token (RFC 9110 §5.6.2). The lookups of eight bytes are ANDed before one
+// branch: a branch per byte was ≈ 0.4k of the ≈ 9.6k instructions of converting REF-OUTPUT (callgrind, Dec 2026).
 func outValidHeaderName(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
+	t := &outTokenByte
+	ok := uint8(1)
+	for ; len(b) >= 8; b = b[8:] {
+		ok &= t[b[0]] & t[b[1]] & t[b[2]] & t[b[3]] & t[b[4]] & t[b[5]] & t[b[6]] & t[b[7]]
+	}
+	if len(b) >= 4 {
+		ok &= t[b[0]] & t[b[1]] & t[b[2]] & t[b[3]]
+		b = b[4:]
+	}
 	for _, c := range b {
-		if !tokenByte[c] {
-			return false
+		ok &= t[c]
+	}
+	return ok != 0
+}
+
+// outTokenByte is tokenByte as 1 and 0.
+var outTokenByte = func() (t [256]uint8) {
+	for c, tok := range tokenByte {
+		if tok {
+			t[c] = 1
 		}
 	}
-	return true
-}
+	return t
+}()
 
 // outValidHeaderValue accepts field-value bytes: no control characters other than HTAB (RFC 9110 §5.5), which is
 // what Envoy's header validation enforces.

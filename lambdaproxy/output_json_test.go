@@ -110,3 +110,42 @@ func TestValidHeaderValueWords(t *testing.T) {
 		}
 	}
 }
+
+// TestOutValidHeaderName: the eight-at-a-time token check agrees with tokenByte for every byte value at every
+// position of names up to 17 bytes.
+func TestOutValidHeaderName(t *testing.T) {
+	if outValidHeaderName(nil) {
+		t.Error("an empty name is not a token")
+	}
+	for n := 1; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("aZ-9!", 4)[:n])
+				b[pos] = byte(c)
+				if got := outValidHeaderName(b); got != tokenByte[c] {
+					t.Fatalf("outValidHeaderName(%q) = %v", b, got)
+				}
+			}
+		}
+	}
+}
+
+// TestPooledReleaseClears: releasing a pooled response leaves none of its strings (the request's ids, the
+// payload's) in the parser's response memory, whatever the number of lines it used.
+func TestPooledReleaseClears(t *testing.T) {
+	for _, payload := range []string{string(outRefOutput(t)), `{}`, `{"headers": {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6", "g": "7"}}`,
+		`{"multiValueHeaders": {"a": ["1", "2", "3", "4", "5", "6", "7", "8", "9"]}}`} {
+		p := &outputParser{pooled: true}
+		if !p.parse([]byte(payload)) {
+			t.Fatalf("%s: not parsed", payload)
+		}
+		r := p.response(p.body, outTestContext)
+		if len(r.Headers) == 0 {
+			t.Fatalf("%s: no headers", payload)
+		}
+		p.release()
+		if p.resp.h != ([12][2]string{}) || p.resp.r.Headers != nil || p.resp.r.Body != nil || p.respLines != 0 {
+			t.Errorf("%s: response memory not cleared: %+v", payload, p.resp)
+		}
+	}
+}
