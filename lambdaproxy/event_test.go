@@ -1226,3 +1226,30 @@ func TestShortEscapeTable(t *testing.T) {
 		t.Errorf("body %q, string %q", got, want)
 	}
 }
+
+// TestEventCopiedValues: values written once and copied (the method, the host as domainName and its prefix, the
+// last User-Agent as identity.userAgent) are the encoding/json oracle's when they need escapes, when the host comes
+// from a host line, and when there is no host or user agent.
+func TestEventCopiedValues(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, authority string
+		headers                 [][2]string
+	}{
+		{"escaped host and agent", "POST", "a\"b\\.c\xff:80", [][2]string{{"user-agent", "x"}, {"user-agent", "q\"\x01é\xfe"}}},
+		{"escape after the prefix", "GET", "plain.h\"x", nil},
+		{"ipv6", "GET", "[::1]:8080", [][2]string{{"user-agent", "ua"}}},
+		{"host line", "M\"X", "", [][2]string{{"host", "h\".example"}, {"user-agent", "a"}, {"user-agent", "b"}}},
+		{"no host, no agent", "GET", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := evRequest(tc.method, "/test/items", tc.headers...)
+			req.Authority = tc.authority
+			_, ev := evEncode(t, evRoute(t, "/items", tc.method), req, nil)
+			rc := ev["requestContext"].(map[string]any)
+			if rc["httpMethod"] != ev["httpMethod"] || rc["domainName"] != ev["headers"].(map[string]any)["Host"] &&
+				!(rc["domainName"] == "" && ev["headers"].(map[string]any)["Host"] == nil) {
+				t.Errorf("requestContext %v, event %v", rc, ev)
+			}
+		})
+	}
+}
