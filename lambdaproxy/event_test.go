@@ -582,6 +582,8 @@ func TestEventQuery(t *testing.T) {
 		{"url=https://www.google.com/&b=<x>", map[string]any{"url": "https://www.google.com/", "b": "<x>"},
 			map[string]any{"url": []any{"https://www.google.com/"}, "b": []any{"<x>"}}},
 		{"=x&=", nil, nil},
+		{"b=1&a=%22&b=2&c&a=%5C&d=%FF", map[string]any{"a": "\\", "b": "2", "c": "", "d": "\uFFFD"},
+			map[string]any{"a": []any{"\"", "\\"}, "b": []any{"1", "2"}, "c": []any{""}, "d": []any{"\uFFFD"}}},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			_, ev := evEncode(t, evRoute(t, "/{proxy+}", "ANY"), evRequest("GET", "/test/p?"+tc.query), nil)
