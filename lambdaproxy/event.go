@@ -46,12 +46,14 @@ type EventRoute struct {
 	accountID string
 	// The fragments, each written by the function AppendEvent uses for it.
 	head, context, deployment, operation, tail []byte
+	// paramKeys are the path parameters' keys with the separator before each ({"name": and ,"name":), in path order.
+	paramKeys [][]byte
 }
 
 // PrepareEventRoute writes route's constant event parts for account accountID (requestContext.accountId).
 func PrepareEventRoute(route *ir.ProcessorRoute, accountID string) *EventRoute {
 	var keys []string
-	return &EventRoute{
+	er := &EventRoute{
 		route:      route,
 		accountID:  accountID,
 		head:       evAppendHead(nil, route),
@@ -60,6 +62,12 @@ func PrepareEventRoute(route *ir.ProcessorRoute, accountID string) *EventRoute {
 		operation:  evAppendOperation(nil, route),
 		tail:       evAppendTail(nil, route),
 	}
+	for _, seg := range route.Route.Segments {
+		if seg.Kind == ir.Param || seg.Kind == ir.Greedy {
+			er.paramKeys = append(er.paramKeys, evAppendKey(nil, len(er.paramKeys), seg.Text))
+		}
+	}
+	return er
 }
 
 // Route is the route er was prepared for.
@@ -108,9 +116,18 @@ func appendEvent(dst []byte, route *ir.ProcessorRoute, er *EventRoute, req *Requ
 	dst = s.appendQuery(dst)
 
 	dst = append(dst, `,"pathParameters":`...)
-	if len(s.params) == 0 {
+	switch {
+	case len(s.params) == 0:
 		dst = append(dst, "null"...)
-	} else {
+	case er != nil && len(er.paramKeys) == len(s.params):
+		// The keys as PrepareEventRoute wrote them: the parameters are the template's, in its order (escaping the
+		// key on every request was ≈ 0.15k instructions for REF-EVENT's one parameter, callgrind, Dec 2026).
+		for i, p := range s.params {
+			dst = append(dst, er.paramKeys[i]...)
+			dst = evAppendString(dst, p.Value)
+		}
+		dst = append(dst, '}')
+	default:
 		for i, p := range s.params {
 			dst = evAppendKey(dst, i, p.Name)
 			dst = evAppendString(dst, p.Value)
@@ -180,11 +197,12 @@ func appendEvent(dst []byte, route *ir.ProcessorRoute, er *EventRoute, req *Requ
 	dst = append(dst, `,"path":"/`...)
 	dst = evAppendStringBody(dst, strings.TrimLeft(rawPath, "/"))
 	dst = append(dst, `","protocol":`...)
-	protocol := req.Protocol
-	if protocol == "" {
-		protocol = "HTTP/1.1"
+	// HTTP/1.1, nearly every request's, as a literal (escaping it was ≈ 0.1k instructions, callgrind, Dec 2026).
+	if protocol := req.Protocol; protocol == "" || protocol == "HTTP/1.1" {
+		dst = append(dst, `"HTTP/1.1"`...)
+	} else {
+		dst = evAppendString(dst, protocol)
 	}
-	dst = evAppendString(dst, protocol)
 	dst = append(dst, `,"requestId":`...)
 	dst = evAppendString(dst, c.RequestID)
 	dst = append(dst, `,"requestTime":"`...)
