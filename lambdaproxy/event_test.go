@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	mrand "math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -1253,5 +1254,23 @@ func TestEventCopiedValues(t *testing.T) {
 				t.Errorf("requestContext %v, event %v", rc, ev)
 			}
 		})
+	}
+}
+
+// TestEventTimeCached: requestTime and requestTimeEpoch written from the scratch's per-second text are those
+// formatted afresh, for times in one second, the next, an earlier one again, before 1970 and after 9999.
+func TestEventTimeCached(t *testing.T) {
+	var s evScratch
+	base := time.Date(2025, 3, 4, 19, 15, 17, 0, time.UTC)
+	for _, tm := range []time.Time{
+		base.Add(135 * time.Millisecond), base.Add(5 * time.Millisecond), base.Add(999*time.Millisecond + 999),
+		base.Add(time.Second), base.Add(1500 * time.Millisecond), base,
+		time.Unix(0, 0), time.Unix(0, 7e6), time.Unix(-1, 5e6), time.Unix(-86400*400, 0),
+		time.Date(10000, 1, 1, 0, 0, 0, 42e6, time.UTC), base.In(time.FixedZone("X", 3600)),
+	} {
+		want := tm.UTC().Format("02/Jan/2006:15:04:05 +0000") + `","requestTimeEpoch":` + strconv.FormatInt(tm.UnixMilli(), 10)
+		if got := string(s.appendTime([]byte("x"), tm)); got != "x"+want {
+			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
 	}
 }
