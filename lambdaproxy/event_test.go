@@ -709,6 +709,19 @@ func TestEventHeaders(t *testing.T) {
 		t.Errorf("identity.userAgent = %v, want the last User-Agent", id["userAgent"])
 	}
 
+	t.Run("uncased names repeated around dropped lines", func(t *testing.T) {
+		// Names that are not common are cased once and reused by the next line of that name; a dropped line's
+		// place in the names is written over.
+		_, ev := evEncode(t, evRoute(t, "/items", "GET"), evRequest("GET", "/test/items",
+			[2]string{"AUTHORIZATION", "AWS4-HMAC-SHA256 Credential=A"}, [2]string{"accept", "a"},
+			[2]string{"AUTHORIZATION", "Bearer y"}, [2]string{"x-custom", "1"}, [2]string{"x-envoy-x", "e"},
+			[2]string{"accept-charset", "c"}, [2]string{"x-custom", "2"}, [2]string{"HOST", "h"},
+			[2]string{"cookie", "k"}, [2]string{"HOST", "h2"}, [2]string{"x-custom", "3"}), nil)
+		if h := ev["headers"].(map[string]any); h["Authorization"] != "Bearer y" || h["X-Custom"] != "3" ||
+			h["Accept-Charset"] != "c" || h["Cookie"] != "k" {
+			t.Errorf("headers = %v", h)
+		}
+	})
 	t.Run("bearer authorization kept", func(t *testing.T) {
 		_, ev := evEncode(t, evRoute(t, "/items", "GET"),
 			evRequest("GET", "/test/items", [2]string{"authorization", "Bearer x"}), nil)
