@@ -334,10 +334,7 @@ func (s *evScratch) release() {
 // BenchmarkLambdaServe, where GC runs: 21.6k → 19.6k instructions per request (/work/cg.sh, median of three runs
 // alternated); without GC (BenchmarkEventEncode/prepared) −30 (callgrind, Dec 2026).
 type evHeader struct {
-	// key is the first eight bytes of the name as written, big-endian, zero-padded: names compare as their keys
-	// do unless the keys are equal (a written name holds no zero byte, so a shorter name sorts first, as in byte
-	// order).
-	key          uint64
+	key          evKey
 	name0, name1 int32
 	src          int32 // the request's line, or evSrcHost or evSrcTrace
 }
@@ -390,7 +387,7 @@ func (s *evScratch) collectHeaders(req *Request, c *Context) (host string, userA
 	var prevName string
 	var prev0, prev1 int
 	var prevClass evNameClass
-	var prevKey uint64
+	var prevKey evKey
 	for i := range req.Headers {
 		h := &req.Headers[i] // not a copy of the line (≈ 15 instructions a line, callgrind, Dec 2026)
 		name := h[0]
@@ -399,7 +396,7 @@ func (s *evScratch) collectHeaders(req *Request, c *Context) (host string, userA
 		}
 		n0 := len(names)
 		var class evNameClass
-		var key uint64
+		var key evKey
 		cased := false
 		if e := evCommonSlot(&evCommonNames, name); e.lower == name {
 			names = append(names, e.written...)
@@ -450,11 +447,11 @@ func (s *evScratch) collectHeaders(req *Request, c *Context) (host string, userA
 	if host != "" {
 		s.hostName0 = int32(len(names))
 		names = append(names, "Host"...)
-		hs = append(hs, evHeader{name0: int32(len(names) - 4), name1: int32(len(names)), key: evNameKey(names[len(names)-4:]), src: evSrcHost})
+		hs = append(hs, evHeader{name0: int32(len(names) - 4), name1: int32(len(names)), key: evHostKey, src: evSrcHost})
 	}
 	if c.TraceID != "" {
 		names = append(names, "X-Amzn-Trace-Id"...)
-		hs = append(hs, evHeader{name0: int32(len(names) - 15), name1: int32(len(names)), key: evNameKey(names[len(names)-15:]), src: evSrcTrace})
+		hs = append(hs, evHeader{name0: int32(len(names) - 15), name1: int32(len(names)), key: evTraceKey, src: evSrcTrace})
 	}
 	// A stable insertion sort: header lists are short, and the library's stable sort costs more for ten lines.
 	// A line is held aside while the greater ones move up one place each (swapping it down, each step wrote both
@@ -473,14 +470,40 @@ func (s *evScratch) collectHeaders(req *Request, c *Context) (host string, userA
 
 // evHeaderLess orders header lines by their names as written, in byte order.
 func evHeaderLess(names []byte, a, b *evHeader) bool {
-	if a.key != b.key {
-		return a.key < b.key
+	switch {
+	case a.key[0] != b.key[0]:
+		return a.key[0] < b.key[0]
+	case a.key[1] != b.key[1]:
+		return a.key[1] < b.key[1]
 	}
 	return evString(names[a.name0:a.name1]) < evString(names[b.name0:b.name1])
 }
 
-// evNameKey is evHeader.key of a name as written.
-func evNameKey(w []byte) uint64 {
+// evSameName reports whether two lines' names as written are equal.
+func evSameName(names []byte, a, b *evHeader) bool {
+	n := a.name1 - a.name0
+	return a.key == b.key && n == b.name1-b.name0 &&
+		(n <= 16 || evString(names[a.name0:a.name1]) == evString(names[b.name0:b.name1]))
+}
+
+// evKey is evHeader.key: the first sixteen bytes of a name as written, big-endian, zero-padded. A written name holds
+// no zero byte, so names compare as their keys do unless the keys are equal, and names of up to 16 bytes with equal
+// keys are equal. Eight bytes left REF-EVENT's X-Forwarded-* and repeated names to a string comparison, ≈ 0.3k
+// instructions in the sort (BenchmarkEventEncode/prepared, callgrind, Dec 2026).
+type evKey [2]uint64
+
+func evNameKey(w []byte) evKey {
+	if len(w) <= 8 {
+		return evKey{evNameKey8(w)}
+	}
+	return evKey{evNameKey8(w), evNameKey8(w[8:])}
+}
+
+// The keys of the lines collectHeaders adds.
+var evHostKey, evTraceKey = evNameKey([]byte("Host")), evNameKey([]byte("X-Amzn-Trace-Id"))
+
+// evNameKey8 is the first eight bytes of w, big-endian, zero-padded.
+func evNameKey8(w []byte) uint64 {
 	if len(w) >= 8 {
 		return binary.BigEndian.Uint64(w)
 	}
@@ -610,7 +633,7 @@ var evCommonNames = func() (t [32][32]evCommonName) {
 type evCommonName struct {
 	lower, written string
 	class          evNameClass
-	key            uint64 // evHeader.key of written (computing it per line was ≈ 20 instructions a name)
+	key            evKey // evHeader.key of written (computing it per line was ≈ 20 instructions a name)
 }
 
 func evCommonSlot(t *[32][32]evCommonName, name string) *evCommonName {
@@ -646,7 +669,7 @@ func (s *evScratch) appendHeaders(dst []byte, lines [][2]string, host, trace str
 		return append(dst, `,"headers":null,"multiValueHeaders":null`...)
 	}
 	same := func(i, j int) bool {
-		return hs[i].key == hs[j].key && evString(names[hs[i].name0:hs[i].name1]) == evString(names[hs[j].name0:hs[j].name1])
+		return evSameName(names, &hs[i], &hs[j])
 	}
 	// headers: the last line of each name (EVT-6). Where each such line went in dst is kept, and multiValueHeaders
 	// copies it rather than escaping the value again (≈ 0.7k instructions for REF-EVENT, callgrind, Dec 2026).

@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -1284,6 +1285,42 @@ func TestEventTimeCached(t *testing.T) {
 		want := tm.UTC().Format("02/Jan/2006:15:04:05 +0000") + `","requestTimeEpoch":` + strconv.FormatInt(tm.UnixMilli(), 10)
 		if got := string(s.appendTime([]byte("x"), tm)); got != "x"+want {
 			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// TestEventHeaderOrder: headers and multiValueHeaders list the names in byte order of the names as written, with
+// names that share their first 8 or 16 bytes, are longer than 16, or are prefixes of one another, in random order.
+func TestEventHeaderOrder(t *testing.T) {
+	pool := []string{"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-forwarded-prot", "x-forwarded-protocol",
+		"x-forwarded-protocoL", "x-forwarded-protocolx", "x-forwarde", "x-forward", "x-forwar", "x-forwa", "x",
+		"x-forwarded-proto-version", "x-forwarded-proto-versioo", "a", "ab", "abcdefgh", "abcdefghi", "abcdefgh-ijklmnop",
+		"abcdefgh-ijklmnoq", "abcdefgh-ijklmnop-q", "abcdefgh-ijklmnop-", "Abcdefgh", "ABCDEFGH-IJKLMNOP-Q", "a b", "a\"b"}
+	r := mrand.New(mrand.NewPCG(9, 10))
+	for range 300 {
+		var lines [][2]string
+		for n := r.IntN(30); n > 0; n-- {
+			lines = append(lines, [2]string{pool[r.IntN(len(pool))], strconv.Itoa(r.IntN(5))})
+		}
+		req := evRequest("GET", "/test/items", lines...)
+		out, _ := evEncode(t, evRoute(t, "/items", "GET"), req, nil)
+		for _, obj := range []string{`"headers":`, `"multiValueHeaders":`} {
+			dec := json.NewDecoder(bytes.NewReader(out[bytes.Index(out, []byte(obj))+len(obj):]))
+			if _, err := dec.Token(); err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for dec.More() {
+				k, _ := dec.Token()
+				keys = append(keys, k.(string))
+				var v any
+				if err := dec.Decode(&v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !slices.IsSorted(keys) {
+				t.Fatalf("%s keys not in byte order: %q", obj, keys)
+			}
 		}
 	}
 }
