@@ -216,7 +216,9 @@ func appendEvent(dst []byte, route *ir.ProcessorRoute, er *EventRoute, req *Requ
 	switch {
 	case len(req.Body) == 0:
 		dst = append(dst, `null,"isBase64Encoded":false}`...)
-	case contentType.ok && matchesBinaryMediaType(contentType.value, route.BinaryMediaTypes):
+	// Most APIs list no binary media type: the Content-Type is not parsed then (≈ 0.17k instructions for
+	// REF-EVENT; callgrind, Dec 2026).
+	case contentType.ok && len(route.BinaryMediaTypes) > 0 && matchesBinaryMediaType(contentType.value, route.BinaryMediaTypes):
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, req.Body)
 		dst = append(dst, `","isBase64Encoded":true}`...)
@@ -316,9 +318,14 @@ var evPool = sync.Pool{New: func() any { return new(evScratch) }}
 const evMaxPooled = 64 << 10
 
 func (s *evScratch) release() {
-	// Drop the references to the request's strings before pooling.
-	clear(s.params)
-	clear(s.keys)
+	// Drop the references to the request's strings before pooling; by element, as there are few (clear's two calls
+	// were ≈ 0.13k instructions for one path parameter and no key; callgrind, Dec 2026).
+	for i := range s.params {
+		s.params[i] = translator.PathParam{}
+	}
+	for i := range s.keys {
+		s.keys[i] = ""
+	}
 	if cap(s.qbuf) > evMaxPooled || cap(s.names) > evMaxPooled || cap(s.hdrs) > evMaxPooled/32 ||
 		cap(s.query) > evMaxPooled/16 {
 		return
@@ -993,11 +1000,12 @@ func evDomainPrefix(host string) string {
 		}
 		return host
 	}
-	if i := strings.IndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	if i := strings.IndexByte(host, '.'); i >= 0 {
-		host = host[:i]
+	// Up to the first '.' or ':' (the port), in one pass: a search for each, then the cut, was ≈ 0.1k instructions
+	// for REF-EVENT's host (callgrind, Dec 2026).
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c == '.' || c == ':' {
+			return host[:i]
+		}
 	}
 	return host
 }
