@@ -541,7 +541,7 @@ const (
 // (Connection, Content-Length, Content-MD5, Expect, Max-Forwards, Proxy-Authenticate, Server, TE, Trailer,
 // Transfer-Encoding, Upgrade, WWW-Authenticate) and Envoy's own x-envoy-* (EVT-8). Every such name is a token,
 // written in canonical case; the prefix test folds case, as a name that is no token is written as it is (escaped
-// after the prefix). The common names carry their class (evCommonNames): classifying each line's name was ≈ 0.5k
+// after the prefix). The common names carry their class (evCommonNames): classifying each line's name was ≈ 0.4k
 // instructions for REF-EVENT's ten lines (BenchmarkEventEncode/prepared, callgrind, Dec 2026).
 func evClassOf(written string) evNameClass {
 	switch written {
@@ -935,7 +935,7 @@ type evQueryOut struct {
 
 // appendQuery writes queryStringParameters and multiValueQueryStringParameters. The second copies the keys and last
 // values the first wrote, and reads the name comparisons it made: escaping them again and comparing the names twice
-// was ≈ 0.4k of AppendPreparedEvent's ≈ 20.4k instructions for REF-EVENT's query (BenchmarkEventEncode/prepared,
+// was ≈ 0.55k of AppendPreparedEvent's ≈ 20.4k instructions for REF-EVENT's query (BenchmarkEventEncode/prepared,
 // callgrind, Dec 2026).
 func (s *evScratch) appendQuery(dst []byte) []byte {
 	qs, buf := s.query, s.qbuf
