@@ -46,12 +46,14 @@ type EventRoute struct {
 	accountID string
 	// The fragments, each written by the function AppendEvent uses for it.
 	head, context, deployment, operation, tail []byte
+	// paramKeys are the path parameters' keys with the separator before each ({"name": and ,"name":), in path order.
+	paramKeys [][]byte
 }
 
 // PrepareEventRoute writes route's constant event parts for account accountID (requestContext.accountId).
 func PrepareEventRoute(route *ir.ProcessorRoute, accountID string) *EventRoute {
 	var keys []string
-	return &EventRoute{
+	er := &EventRoute{
 		route:      route,
 		accountID:  accountID,
 		head:       evAppendHead(nil, route),
@@ -60,6 +62,12 @@ func PrepareEventRoute(route *ir.ProcessorRoute, accountID string) *EventRoute {
 		operation:  evAppendOperation(nil, route),
 		tail:       evAppendTail(nil, route),
 	}
+	for _, seg := range route.Route.Segments {
+		if seg.Kind == ir.Param || seg.Kind == ir.Greedy {
+			er.paramKeys = append(er.paramKeys, evAppendKey(nil, len(er.paramKeys), seg.Text))
+		}
+	}
+	return er
 }
 
 // Route is the route er was prepared for.
@@ -101,14 +109,25 @@ func appendEvent(dst []byte, route *ir.ProcessorRoute, er *EventRoute, req *Requ
 	// EVT-3: the stage and the slashes around it removed; inner "//", the trailing slash and percent-encoding kept.
 	dst = evAppendStringBody(dst, rest)
 	dst = append(dst, `","httpMethod":`...)
+	method0 := len(dst)
 	dst = evAppendString(dst, req.Method)
-	dst = s.appendHeaders(dst)
+	method1 := len(dst)
+	dst = s.appendHeaders(dst, req.Headers, host, c.TraceID)
 	dst = s.appendQuery(dst)
 
 	dst = append(dst, `,"pathParameters":`...)
-	if len(s.params) == 0 {
+	switch {
+	case len(s.params) == 0:
 		dst = append(dst, "null"...)
-	} else {
+	case er != nil && len(er.paramKeys) == len(s.params):
+		// The keys as PrepareEventRoute wrote them: the parameters are the template's, in its order (escaping the
+		// key on every request was ≈ 0.15k instructions for REF-EVENT's one parameter, callgrind, Dec 2026).
+		for i, p := range s.params {
+			dst = append(dst, er.paramKeys[i]...)
+			dst = evAppendString(dst, p.Value)
+		}
+		dst = append(dst, '}')
+	default:
 		for i, p := range s.params {
 			dst = evAppendKey(dst, i, p.Name)
 			dst = evAppendString(dst, p.Value)
@@ -134,13 +153,26 @@ func appendEvent(dst []byte, route *ir.ProcessorRoute, er *EventRoute, req *Requ
 	} else {
 		dst = evAppendDeployment(dst, route)
 	}
-	dst = evAppendString(dst, host)
+	// The method, the host and the user agent are copied as headers and httpMethod wrote them, and the domain
+	// prefix, a part of the host, as it is when the host needed no escape: escaping them again was ≈ 0.5k of
+	// AppendPreparedEvent's ≈ 20.8k instructions for REF-EVENT (BenchmarkEventEncode/prepared, callgrind, Dec 2026).
+	if s.hostEnd > 0 {
+		dst = append(dst, dst[s.host0:s.hostEnd]...)
+	} else {
+		dst = evAppendString(dst, host)
+	}
 	dst = append(dst, `,"domainPrefix":`...)
-	dst = evAppendString(dst, evDomainPrefix(host))
+	if prefix := evDomainPrefix(host); s.hostEnd-s.host0 == len(host)+2 { // no escape lengthened the host
+		dst = append(dst, '"')
+		dst = append(dst, prefix...)
+		dst = append(dst, '"')
+	} else {
+		dst = evAppendString(dst, prefix)
+	}
 	dst = append(dst, `,"extendedRequestId":`...)
 	dst = evAppendString(dst, c.ExtendedRequestID)
 	dst = append(dst, `,"httpMethod":`...)
-	dst = evAppendString(dst, req.Method)
+	dst = append(dst, dst[method0:method1]...)
 	// EVT-24: no authorizer, API key, client certificate or VPC endpoint, so only these two carry a value.
 	dst = append(dst, `,"identity":{"accessKey":null,"accountId":null,`...)
 	dst = appendAPIKey(dst, req.Auth)
@@ -149,7 +181,11 @@ func appendEvent(dst []byte, route *ir.ProcessorRoute, er *EventRoute, req *Requ
 		`"cognitoIdentityPoolId":null,"principalOrgId":null,"sourceIp":`...)
 	dst = evAppendStringOrNull(dst, req.SourceIP, req.SourceIP != "")
 	dst = append(dst, `,"user":null,"userAgent":`...)
-	dst = evAppendStringOrNull(dst, userAgent.value, userAgent.ok)
+	if s.uaEnd > 0 {
+		dst = append(dst, dst[s.ua0:s.uaEnd]...)
+	} else {
+		dst = evAppendStringOrNull(dst, userAgent.value, userAgent.ok)
+	}
 	dst = append(dst, `,"userArn":null}`...)
 	if er != nil {
 		dst = append(dst, er.operation...)
@@ -161,18 +197,16 @@ func appendEvent(dst []byte, route *ir.ProcessorRoute, er *EventRoute, req *Requ
 	dst = append(dst, `,"path":"/`...)
 	dst = evAppendStringBody(dst, strings.TrimLeft(rawPath, "/"))
 	dst = append(dst, `","protocol":`...)
-	protocol := req.Protocol
-	if protocol == "" {
-		protocol = "HTTP/1.1"
+	// HTTP/1.1, nearly every request's, as a literal (escaping it was ≈ 0.1k instructions, callgrind, Dec 2026).
+	if protocol := req.Protocol; protocol == "" || protocol == "HTTP/1.1" {
+		dst = append(dst, `"HTTP/1.1"`...)
+	} else {
+		dst = evAppendString(dst, protocol)
 	}
-	dst = evAppendString(dst, protocol)
 	dst = append(dst, `,"requestId":`...)
 	dst = evAppendString(dst, c.RequestID)
 	dst = append(dst, `,"requestTime":"`...)
-	now := c.Now.UTC()
-	dst = evAppendCLF(dst, now)
-	dst = append(dst, `","requestTimeEpoch":`...)
-	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	dst = s.appendTime(dst, c.Now)
 	if er != nil {
 		dst = append(dst, er.tail...)
 	} else {
@@ -182,7 +216,9 @@ func appendEvent(dst []byte, route *ir.ProcessorRoute, er *EventRoute, req *Requ
 	switch {
 	case len(req.Body) == 0:
 		dst = append(dst, `null,"isBase64Encoded":false}`...)
-	case contentType.ok && matchesBinaryMediaType(contentType.value, route.BinaryMediaTypes):
+	// Most APIs list no binary media type: the Content-Type is not parsed then (≈ 0.17k instructions for
+	// REF-EVENT; callgrind, Dec 2026).
+	case contentType.ok && len(route.BinaryMediaTypes) > 0 && matchesBinaryMediaType(contentType.value, route.BinaryMediaTypes):
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, req.Body)
 		dst = append(dst, `","isBase64Encoded":true}`...)
@@ -260,9 +296,20 @@ type evScratch struct {
 	outs   []evHeaderOut // appendHeaders' record of hdrs
 	names  []byte        // header names as written in the event (JSON string bodies); evHeader holds offsets into it
 	query  []evQueryParam
-	qbuf   []byte // decoded query names and values; evQueryParam holds offsets into it
+	qouts  []evQueryOut // appendQuery's record of query
+	qbuf   []byte       // decoded query names and values; evQueryParam holds offsets into it
 	params []translator.PathParam
 	keys   []string
+
+	// timeText is requestTime's value, its closing quote, the key of requestTimeEpoch and that value's seconds,
+	// for the second timeSec (appendTime); empty before the first request.
+	timeText []byte
+	timeSec  int64
+
+	// hostName0 and uaName0 are the names' offsets (evHeader.name0) of the Host line and the last User-Agent line, -1
+	// without one; host0:hostEnd and ua0:uaEnd are where appendHeaders wrote their values (hostEnd 0: not written).
+	hostName0, uaName0         int32
+	host0, hostEnd, ua0, uaEnd int
 }
 
 var evPool = sync.Pool{New: func() any { return new(evScratch) }}
@@ -271,10 +318,14 @@ var evPool = sync.Pool{New: func() any { return new(evScratch) }}
 const evMaxPooled = 64 << 10
 
 func (s *evScratch) release() {
-	// Drop the references to the request's strings before pooling.
-	clear(s.hdrs)
-	clear(s.params)
-	clear(s.keys)
+	// Drop the references to the request's strings before pooling; by element, as there are few (clear's two calls
+	// were ≈ 0.13k instructions for one path parameter and no key; callgrind, Dec 2026).
+	for i := range s.params {
+		s.params[i] = translator.PathParam{}
+	}
+	for i := range s.keys {
+		s.keys[i] = ""
+	}
 	if cap(s.qbuf) > evMaxPooled || cap(s.names) > evMaxPooled || cap(s.hdrs) > evMaxPooled/32 ||
 		cap(s.query) > evMaxPooled/16 {
 		return
@@ -284,14 +335,31 @@ func (s *evScratch) release() {
 
 // ---- headers (EVT-6..EVT-12, DEV-1) ----
 
-// evHeader is one header line kept for the event; names[name0:name1] is its name as written.
+// evHeader is one header line kept for the event; names[name0:name1] is its name as written. It holds no pointer
+// (the value is found by src): the sort moves lines, and with a string in it each move during a GC cycle went
+// through the write barrier, and the scratch's lines had to be cleared before pooling. appendEvent in
+// BenchmarkLambdaServe, where GC runs: 21.6k → 19.6k instructions per request (/work/cg.sh, median of three runs
+// alternated); without GC (BenchmarkEventEncode/prepared) −30 (callgrind, Dec 2026).
 type evHeader struct {
-	name0, name1 int32 // 32 bytes a line: the sort moves lines
-	// key is the first eight bytes of the name as written, big-endian, zero-padded: names compare as their keys
-	// do unless the keys are equal (a written name holds no zero byte, so a shorter name sorts first, as in byte
-	// order).
-	key   uint64
-	value string
+	key          evKey
+	name0, name1 int32
+	src          int32 // the request's line, or evSrcHost or evSrcTrace
+}
+
+// The values of evHeader lines that are no request line.
+const (
+	evSrcHost  = -1
+	evSrcTrace = -2
+)
+
+func (h *evHeader) value(lines [][2]string, host, trace string) string {
+	switch h.src {
+	case evSrcHost:
+		return host
+	case evSrcTrace:
+		return trace
+	}
+	return lines[h.src][1]
 }
 
 // evHeaderOut is where appendHeaders wrote a line in headers ("Name": at out, the value's string from outValue to
@@ -320,43 +388,77 @@ type evValue struct {
 // lines, about a tenth of BenchmarkLambdaServe (callgrind, Dec 2026).
 func (s *evScratch) collectHeaders(req *Request, c *Context) (host string, userAgent, contentType evValue) {
 	hs, names := s.hdrs[:0], s.names[:0]
+	s.hostName0, s.uaName0 = -1, -1
 	host = req.Authority
-	for _, h := range req.Headers {
-		name, value := h[0], h[1]
+	// The last name cased (not a common one) and kept, where it was written, its class and key.
+	var prevName string
+	var prev0, prev1 int
+	var prevClass evNameClass
+	var prevKey evKey
+	for i := range req.Headers {
+		h := &req.Headers[i] // not a copy of the line (≈ 15 instructions a line, callgrind, Dec 2026)
+		name := h[0]
 		if name == "" || name[0] == ':' { // pseudo-headers; Host is derived from :authority
 			continue
 		}
 		n0 := len(names)
-		names = evAppendHeaderName(names, name)
-		written := evString(names[n0:])
-		switch {
-		case evDropWritten(written, value):
+		var class evNameClass
+		var key evKey
+		cased := false
+		if e := evCommonSlot(&evCommonNames, name); e.lower == name {
+			names = append(names, e.written...)
+			class, key = e.class, e.key
+		} else if name == prevName {
+			// The last name cased and kept, again (REF-EVENT's x-correlation-id) is written as it was: casing it
+			// was ≈ 0.3k instructions (callgrind, Dec 2026).
+			names = append(names, names[prev0:prev1]...)
+			class, key = prevClass, prevKey
+		} else {
+			names = evCaseHeaderName(names, name)
+			class, key = evClassOf(evString(names[n0:])), evNameKey(names[n0:])
+			cased = true
+		}
+		value := h[1]
+		switch class {
+		case evClassDrop:
 			names = names[:n0]
 			continue
-		case written == "Host":
+		case evClassAuthorization:
+			if evSigV4(value) {
+				names = names[:n0]
+				continue
+			}
+		case evClassHost:
 			// HTTP/1.1 Host becomes :authority in Envoy; a stray host line yields to it.
 			if req.Authority == "" {
 				host = value
 			}
 			names = names[:n0]
 			continue
-		case written == "X-Amzn-Trace-Id" && c.TraceID != "":
-			names = names[:n0]
-			continue // replaced by the gateway's trace id (EVT-11)
-		case written == "User-Agent":
+		case evClassTrace:
+			if c.TraceID != "" {
+				names = names[:n0]
+				continue // replaced by the gateway's trace id (EVT-11)
+			}
+		case evClassUserAgent:
 			userAgent = evValue{value, true} // the last line, as the sort keeps one name's lines in order
-		case written == "Content-Type":
+			s.uaName0 = int32(n0)
+		case evClassContentType:
 			contentType = evValue{value, true}
 		}
-		hs = append(hs, evHeader{name0: int32(n0), name1: int32(len(names)), key: evNameKey(names[n0:]), value: value})
+		hs = append(hs, evHeader{name0: int32(n0), name1: int32(len(names)), key: key, src: int32(i)})
+		if cased { // kept: its written name stays where it is
+			prevName, prev0, prev1, prevClass, prevKey = name, n0, len(names), class, key
+		}
 	}
 	if host != "" {
+		s.hostName0 = int32(len(names))
 		names = append(names, "Host"...)
-		hs = append(hs, evHeader{name0: int32(len(names) - 4), name1: int32(len(names)), key: evNameKey(names[len(names)-4:]), value: host})
+		hs = append(hs, evHeader{name0: int32(len(names) - 4), name1: int32(len(names)), key: evHostKey, src: evSrcHost})
 	}
 	if c.TraceID != "" {
 		names = append(names, "X-Amzn-Trace-Id"...)
-		hs = append(hs, evHeader{name0: int32(len(names) - 15), name1: int32(len(names)), key: evNameKey(names[len(names)-15:]), value: c.TraceID})
+		hs = append(hs, evHeader{name0: int32(len(names) - 15), name1: int32(len(names)), key: evTraceKey, src: evSrcTrace})
 	}
 	// A stable insertion sort: header lists are short, and the library's stable sort costs more for ten lines.
 	// A line is held aside while the greater ones move up one place each (swapping it down, each step wrote both
@@ -375,14 +477,40 @@ func (s *evScratch) collectHeaders(req *Request, c *Context) (host string, userA
 
 // evHeaderLess orders header lines by their names as written, in byte order.
 func evHeaderLess(names []byte, a, b *evHeader) bool {
-	if a.key != b.key {
-		return a.key < b.key
+	switch {
+	case a.key[0] != b.key[0]:
+		return a.key[0] < b.key[0]
+	case a.key[1] != b.key[1]:
+		return a.key[1] < b.key[1]
 	}
 	return evString(names[a.name0:a.name1]) < evString(names[b.name0:b.name1])
 }
 
-// evNameKey is evHeader.key of a name as written.
-func evNameKey(w []byte) uint64 {
+// evSameName reports whether two lines' names as written are equal.
+func evSameName(names []byte, a, b *evHeader) bool {
+	n := a.name1 - a.name0
+	return a.key == b.key && n == b.name1-b.name0 &&
+		(n <= 16 || evString(names[a.name0:a.name1]) == evString(names[b.name0:b.name1]))
+}
+
+// evKey is evHeader.key: the first sixteen bytes of a name as written, big-endian, zero-padded. A written name holds
+// no zero byte, so names compare as their keys do unless the keys are equal, and names of up to 16 bytes with equal
+// keys are equal. Eight bytes left REF-EVENT's X-Forwarded-* and repeated names to a string comparison, ≈ 0.3k
+// instructions in the sort (BenchmarkEventEncode/prepared, callgrind, Dec 2026).
+type evKey [2]uint64
+
+func evNameKey(w []byte) evKey {
+	if len(w) <= 8 {
+		return evKey{evNameKey8(w)}
+	}
+	return evKey{evNameKey8(w), evNameKey8(w[8:])}
+}
+
+// The keys of the lines collectHeaders adds.
+var evHostKey, evTraceKey = evNameKey([]byte("Host")), evNameKey([]byte("X-Amzn-Trace-Id"))
+
+// evNameKey8 is the first eight bytes of w, big-endian, zero-padded.
+func evNameKey8(w []byte) uint64 {
 	if len(w) >= 8 {
 		return binary.BigEndian.Uint64(w)
 	}
@@ -396,22 +524,63 @@ func evNameKey(w []byte) uint64 {
 	return k
 }
 
-// evDropWritten reports, by the name as the event writes it (evAppendHeaderName), the lines that are not the
-// client's or that API Gateway removes: the names of EVT-8 (Connection, Content-Length, Content-MD5, Expect,
-// Max-Forwards, Proxy-Authenticate, Server, TE, Trailer, Transfer-Encoding, Upgrade, WWW-Authenticate), Envoy's
-// own x-envoy-* (EVT-8) and a SigV4 Authorization (EVT-9). Every such name is a token, written in canonical case;
-// the prefix test folds case, as a name that is no token is written as it is (escaped after the prefix).
-func evDropWritten(written, value string) bool {
+// evNameClass is what collectHeaders does with a line, by its name as written (evClassOf).
+type evNameClass uint8
+
+const (
+	evClassKeep          evNameClass = iota
+	evClassDrop                      // not the client's, or removed by API Gateway
+	evClassAuthorization             // dropped when it is a SigV4 signature (EVT-9)
+	evClassHost
+	evClassTrace // X-Amzn-Trace-Id
+	evClassUserAgent
+	evClassContentType
+)
+
+// evClassOf classifies a name as the event writes it (evAppendHeaderName). Dropped are the names of EVT-8
+// (Connection, Content-Length, Content-MD5, Expect, Max-Forwards, Proxy-Authenticate, Server, TE, Trailer,
+// Transfer-Encoding, Upgrade, WWW-Authenticate) and Envoy's own x-envoy-* (EVT-8). Every such name is a token,
+// written in canonical case; the prefix test folds case, as a name that is no token is written as it is (escaped
+// after the prefix). The common names carry their class (evCommonNames): classifying each line's name was ≈ 0.4k
+// instructions for REF-EVENT's ten lines (BenchmarkEventEncode/prepared, callgrind, Dec 2026).
+func evClassOf(written string) evNameClass {
 	switch written {
 	case "Connection", "Content-Length", "Content-Md5", "Expect", "Max-Forwards", "Proxy-Authenticate", "Server",
 		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Www-Authenticate":
-		return true
+		return evClassDrop
 	case "Authorization":
-		// EVT-9: a SigV4 signature is consumed by the gateway.
-		return len(value) >= 16 && evEqualFold(value[:16], "AWS4-HMAC-SHA256")
+		return evClassAuthorization
+	case "Host":
+		return evClassHost
+	case "X-Amzn-Trace-Id":
+		return evClassTrace
+	case "User-Agent":
+		return evClassUserAgent
+	case "Content-Type":
+		return evClassContentType
 	}
 	// The third byte first: most names are not Envoy's, and many start with "X-".
-	return len(written) >= 8 && written[2]|0x20 == 'e' && evEqualFold(written[:8], "x-envoy-")
+	if len(written) >= 8 && written[2]|0x20 == 'e' && evEqualFold(written[:8], "x-envoy-") {
+		return evClassDrop
+	}
+	return evClassKeep
+}
+
+// evSigV4 reports an Authorization value that is a SigV4 signature, which the gateway consumes (EVT-9).
+func evSigV4(value string) bool {
+	return len(value) >= 16 && evEqualFold(value[:16], "AWS4-HMAC-SHA256")
+}
+
+// evDropWritten reports, by the name as the event writes it, the lines that are not the client's or that API
+// Gateway removes (evClassOf), a SigV4 Authorization among them.
+func evDropWritten(written, value string) bool {
+	switch evClassOf(written) {
+	case evClassDrop:
+		return true
+	case evClassAuthorization:
+		return evSigV4(value)
+	}
+	return false
 }
 
 // evAppendHeaderName appends a header name as the event writes it, inside a JSON string: an RFC 9110 token in
@@ -461,13 +630,18 @@ var evCommonNames = func() (t [32][32]evCommonName) {
 		"x-amzn-trace-id", "x-api-key", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-request-id",
 		"x-requested-with", "traceparent", "tracestate", "content-length", "connection", "te", "upgrade"} {
 		if slot := evCommonSlot(&t, n); slot.lower == "" {
-			*slot = evCommonName{lower: n, written: string(evCaseHeaderName(nil, n))}
+			w := string(evCaseHeaderName(nil, n))
+			*slot = evCommonName{lower: n, written: w, class: evClassOf(w), key: evNameKey([]byte(w))}
 		}
 	}
 	return t
 }()
 
-type evCommonName struct{ lower, written string }
+type evCommonName struct {
+	lower, written string
+	class          evNameClass
+	key            evKey // evHeader.key of written (computing it per line was ≈ 20 instructions a name)
+}
 
 func evCommonSlot(t *[32][32]evCommonName, name string) *evCommonName {
 	return &t[len(name)&31][name[len(name)-1]&31]
@@ -491,15 +665,18 @@ var evTokenUpper, evTokenLower = func() (up, low [256]byte) {
 	return up, low
 }()
 
-func (s *evScratch) appendHeaders(dst []byte) []byte {
+// appendHeaders writes headers and multiValueHeaders from s.hdrs, the values read from the request's lines, its
+// host and the trace id.
+func (s *evScratch) appendHeaders(dst []byte, lines [][2]string, host, trace string) []byte {
 	hs, names := s.hdrs, s.names
 	s.outs = slices.Grow(s.outs[:0], len(hs))[:len(hs)]
 	outs := s.outs
+	s.hostEnd, s.uaEnd = 0, 0
 	if len(hs) == 0 {
 		return append(dst, `,"headers":null,"multiValueHeaders":null`...)
 	}
 	same := func(i, j int) bool {
-		return hs[i].key == hs[j].key && evString(names[hs[i].name0:hs[i].name1]) == evString(names[hs[j].name0:hs[j].name1])
+		return evSameName(names, &hs[i], &hs[j])
 	}
 	// headers: the last line of each name (EVT-6). Where each such line went in dst is kept, and multiValueHeaders
 	// copies it rather than escaping the value again (≈ 0.7k instructions for REF-EVENT, callgrind, Dec 2026).
@@ -521,8 +698,14 @@ func (s *evScratch) appendHeaders(dst []byte) []byte {
 		dst = append(dst, names[h.name0:h.name1]...)
 		dst = append(dst, '"', ':')
 		o.outValue = len(dst)
-		dst = evAppendString(dst, h.value)
+		dst = evAppendString(dst, h.value(lines, host, trace))
 		o.outEnd = len(dst)
+		switch h.name0 {
+		case s.hostName0:
+			s.host0, s.hostEnd = o.outValue, o.outEnd
+		case s.uaName0:
+			s.ua0, s.uaEnd = o.outValue, o.outEnd
+		}
 	}
 	dst = append(dst, `},"multiValueHeaders":{`...)
 	for i := range hs {
@@ -534,7 +717,7 @@ func (s *evScratch) appendHeaders(dst []byte) []byte {
 			if o.out >= 0 {
 				dst = append(dst, dst[o.outValue:o.outEnd]...)
 			} else {
-				dst = evAppendString(dst, h.value)
+				dst = evAppendString(dst, h.value(lines, host, trace))
 			}
 			continue
 		default:
@@ -549,7 +732,7 @@ func (s *evScratch) appendHeaders(dst []byte) []byte {
 		dst = append(dst, '"')
 		dst = append(dst, names[h.name0:h.name1]...)
 		dst = append(dst, '"', ':', '[')
-		dst = evAppendString(dst, h.value)
+		dst = evAppendString(dst, h.value(lines, host, trace))
 	}
 	return append(dst, "]}"...)
 }
@@ -742,39 +925,65 @@ func evUnhex(c byte) int {
 	return -1
 }
 
+// evQueryOut is where appendQuery wrote a name's key and its last value in queryStringParameters ("name": from
+// key0 to key1 in the name's first parameter, the value's string from value0 to value1 in its last); sameNext says
+// that the next parameter has the same name.
+type evQueryOut struct {
+	key0, key1, value0, value1 int
+	sameNext                   bool
+}
+
+// appendQuery writes queryStringParameters and multiValueQueryStringParameters. The second copies the keys and last
+// values the first wrote, and reads the name comparisons it made: escaping them again and comparing the names twice
+// was ≈ 0.55k of AppendPreparedEvent's ≈ 20.4k instructions for REF-EVENT's query (BenchmarkEventEncode/prepared,
+// callgrind, Dec 2026).
 func (s *evScratch) appendQuery(dst []byte) []byte {
 	qs, buf := s.query, s.qbuf
 	if len(qs) == 0 {
 		return append(dst, `,"queryStringParameters":null,"multiValueQueryStringParameters":null`...)
 	}
-	same := func(i, j int) bool {
-		return evString(buf[qs[i].name0:qs[i].name1]) == evString(buf[qs[j].name0:qs[j].name1])
-	}
+	s.qouts = slices.Grow(s.qouts[:0], len(qs))[:len(qs)]
+	outs := s.qouts
 	// queryStringParameters: the last value of each name (EVT-14).
-	dst = append(dst, `,"queryStringParameters":`...)
-	n := 0
+	dst = append(dst, `,"queryStringParameters":{`...)
+	first := 0 // the name's first parameter
 	for i := range qs {
-		if i+1 < len(qs) && same(i, i+1) {
+		p, o := &qs[i], &outs[i]
+		o.sameNext = i+1 < len(qs) && evString(buf[p.name0:p.name1]) == evString(buf[qs[i+1].name0:qs[i+1].name1])
+		if o.sameNext {
 			continue
 		}
-		dst = evAppendKeyBytes(dst, n, buf[qs[i].name0:qs[i].name1])
-		dst = evAppendBytesString(dst, buf[qs[i].value0:qs[i].value1])
-		n++
-	}
-	dst = append(dst, `},"multiValueQueryStringParameters":`...)
-	n = 0
-	for i := range qs {
-		if i == 0 || !same(i-1, i) {
-			if i > 0 {
-				dst = append(dst, ']')
-			}
-			dst = evAppendKeyBytes(dst, n, buf[qs[i].name0:qs[i].name1])
-			dst = append(dst, '[')
-			n++
-		} else {
+		if first > 0 {
 			dst = append(dst, ',')
 		}
-		dst = evAppendBytesString(dst, buf[qs[i].value0:qs[i].value1])
+		f := &outs[first]
+		f.key0 = len(dst)
+		dst = evAppendBytesString(dst, buf[p.name0:p.name1])
+		dst = append(dst, ':')
+		f.key1, o.value0 = len(dst), len(dst)
+		dst = evAppendBytesString(dst, buf[p.value0:p.value1])
+		o.value1 = len(dst)
+		first = i + 1
+	}
+	dst = append(dst, `},"multiValueQueryStringParameters":{`...)
+	for i := range qs {
+		o := &outs[i]
+		switch {
+		case i == 0:
+		case outs[i-1].sameNext:
+			dst = append(dst, ',')
+		default:
+			dst = append(dst, ']', ',')
+		}
+		if i == 0 || !outs[i-1].sameNext {
+			dst = append(dst, dst[o.key0:o.key1]...)
+			dst = append(dst, '[')
+		}
+		if o.sameNext {
+			dst = evAppendBytesString(dst, buf[qs[i].value0:qs[i].value1])
+		} else {
+			dst = append(dst, dst[o.value0:o.value1]...)
+		}
 	}
 	return append(dst, "]}"...)
 }
@@ -791,13 +1000,37 @@ func evDomainPrefix(host string) string {
 		}
 		return host
 	}
-	if i := strings.IndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	if i := strings.IndexByte(host, '.'); i >= 0 {
-		host = host[:i]
+	// Up to the first '.' or ':' (the port), in one pass: a search for each, then the cut, was ≈ 0.1k instructions
+	// for REF-EVENT's host (callgrind, Dec 2026).
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c == '.' || c == ':' {
+			return host[:i]
+		}
 	}
 	return host
+}
+
+// appendTime writes requestTime's value (t in Common Log Format), the key of requestTimeEpoch and its value (t in
+// milliseconds). All but the milliseconds are kept per second in the scratch, which a request finds filled when the
+// scratch's previous request came in the same second (the benchmarks' fixed time always does): formatting the
+// date and the 13-digit number on every request was ≈ 0.6k instructions (BenchmarkEventEncode/prepared,
+// callgrind, Dec 2026).
+func (s *evScratch) appendTime(dst []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if sec <= 0 { // the milliseconds are not three more digits of the seconds
+		dst = evAppendCLF(dst, t.UTC())
+		dst = append(dst, `","requestTimeEpoch":`...)
+		return strconv.AppendInt(dst, t.UnixMilli(), 10)
+	}
+	if sec != s.timeSec || len(s.timeText) == 0 {
+		s.timeText = evAppendCLF(s.timeText[:0], t.UTC())
+		s.timeText = append(s.timeText, `","requestTimeEpoch":`...)
+		s.timeText = strconv.AppendInt(s.timeText, sec, 10)
+		s.timeSec = sec
+	}
+	dst = append(dst, s.timeText...)
+	ms := t.Nanosecond() / 1e6
+	return append(dst, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
 }
 
 // evAppendCLF writes t (UTC) in Common Log Format, "02/Jan/2006:15:04:05 +0000".
@@ -824,10 +1057,6 @@ func evAppendKey(dst []byte, i int, key string) []byte {
 	}
 	dst = evAppendString(dst, key)
 	return append(dst, ':')
-}
-
-func evAppendKeyBytes(dst []byte, i int, key []byte) []byte {
-	return evAppendKey(dst, i, evString(key))
 }
 
 func evAppendBytesString(dst []byte, b []byte) []byte { return evAppendString(dst, evString(b)) }
@@ -930,8 +1159,21 @@ func evAppendEscape(dst []byte, c byte) []byte {
 // word ending the string, with the bytes before i in that word replaced by a plain one: a special byte there (one
 // just escaped) would otherwise flag the byte above it.
 func evFirstSpecial(s string, i int) int {
+	const plain = 0x6161616161616161 // "aaaaaaaa"
 	n := len(s)
 	if n < 8 {
+		if i == 0 && n >= 4 {
+			// The string tested as one word read by two overlapping 4-byte loads: byte by byte cost ≈ 8
+			// instructions a byte, most of the short strings' cost (−0.14k for REF-EVENT; callgrind, Dec 2026).
+			// Below four bytes, a word of the first, middle and last byte saved nothing. The loop below finds
+			// the special byte.
+			lo := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+			t := s[n-4:]
+			hi := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24
+			if evSpecialMask(lo|hi<<32) == 0 {
+				return n
+			}
+		}
 		for ; i < n; i++ {
 			if !evPlainByte[s[i]] {
 				return i
@@ -947,7 +1189,6 @@ func evFirstSpecial(s string, i int) int {
 	if i == n {
 		return n
 	}
-	const plain = 0x6161616161616161         // "aaaaaaaa"
 	seen := uint64(1)<<(8*uint(8-(n-i))) - 1 // the bytes of the last word before i
 	if m := evSpecialMask(evLoad8(s, n-8)&^seen | plain&seen); m != 0 {
 		return n - 8 + bits.TrailingZeros64(m)>>3

@@ -8,6 +8,8 @@ import (
 	"math/bits"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -582,6 +584,8 @@ func TestEventQuery(t *testing.T) {
 		{"url=https://www.google.com/&b=<x>", map[string]any{"url": "https://www.google.com/", "b": "<x>"},
 			map[string]any{"url": []any{"https://www.google.com/"}, "b": []any{"<x>"}}},
 		{"=x&=", nil, nil},
+		{"b=1&a=%22&b=2&c&a=%5C&d=%FF", map[string]any{"a": "\\", "b": "2", "c": "", "d": "\uFFFD"},
+			map[string]any{"a": []any{"\"", "\\"}, "b": []any{"1", "2"}, "c": []any{""}, "d": []any{"\uFFFD"}}},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			_, ev := evEncode(t, evRoute(t, "/{proxy+}", "ANY"), evRequest("GET", "/test/p?"+tc.query), nil)
@@ -706,6 +710,19 @@ func TestEventHeaders(t *testing.T) {
 		t.Errorf("identity.userAgent = %v, want the last User-Agent", id["userAgent"])
 	}
 
+	t.Run("uncased names repeated around dropped lines", func(t *testing.T) {
+		// Names that are not common are cased once and reused by the next line of that name; a dropped line's
+		// place in the names is written over.
+		_, ev := evEncode(t, evRoute(t, "/items", "GET"), evRequest("GET", "/test/items",
+			[2]string{"AUTHORIZATION", "AWS4-HMAC-SHA256 Credential=A"}, [2]string{"accept", "a"},
+			[2]string{"AUTHORIZATION", "Bearer y"}, [2]string{"x-custom", "1"}, [2]string{"x-envoy-x", "e"},
+			[2]string{"accept-charset", "c"}, [2]string{"x-custom", "2"}, [2]string{"HOST", "h"},
+			[2]string{"cookie", "k"}, [2]string{"HOST", "h2"}, [2]string{"x-custom", "3"}), nil)
+		if h := ev["headers"].(map[string]any); h["Authorization"] != "Bearer y" || h["X-Custom"] != "3" ||
+			h["Accept-Charset"] != "c" || h["Cookie"] != "k" {
+			t.Errorf("headers = %v", h)
+		}
+	})
 	t.Run("bearer authorization kept", func(t *testing.T) {
 		_, ev := evEncode(t, evRoute(t, "/items", "GET"),
 			evRequest("GET", "/test/items", [2]string{"authorization", "Bearer x"}), nil)
@@ -1224,5 +1241,86 @@ func TestShortEscapeTable(t *testing.T) {
 	in := "{\"a\":\"x\\y\n\r\t\b\f\x01\"}"
 	if got, want := string(evAppendStringBody(nil, in)), string(evAppendString(nil, in)); `"`+got+`"` != want {
 		t.Errorf("body %q, string %q", got, want)
+	}
+}
+
+// TestEventCopiedValues: values written once and copied (the method, the host as domainName and its prefix, the
+// last User-Agent as identity.userAgent) are the encoding/json oracle's when they need escapes, when the host comes
+// from a host line, and when there is no host or user agent.
+func TestEventCopiedValues(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, authority string
+		headers                 [][2]string
+	}{
+		{"escaped host and agent", "POST", "a\"b\\.c\xff:80", [][2]string{{"user-agent", "x"}, {"user-agent", "q\"\x01é\xfe"}}},
+		{"escape after the prefix", "GET", "plain.h\"x", nil},
+		{"ipv6", "GET", "[::1]:8080", [][2]string{{"user-agent", "ua"}}},
+		{"host line", "M\"X", "", [][2]string{{"host", "h\".example"}, {"user-agent", "a"}, {"user-agent", "b"}}},
+		{"no host, no agent", "GET", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := evRequest(tc.method, "/test/items", tc.headers...)
+			req.Authority = tc.authority
+			_, ev := evEncode(t, evRoute(t, "/items", tc.method), req, nil)
+			rc := ev["requestContext"].(map[string]any)
+			if rc["httpMethod"] != ev["httpMethod"] || rc["domainName"] != ev["headers"].(map[string]any)["Host"] &&
+				!(rc["domainName"] == "" && ev["headers"].(map[string]any)["Host"] == nil) {
+				t.Errorf("requestContext %v, event %v", rc, ev)
+			}
+		})
+	}
+}
+
+// TestEventTimeCached: requestTime and requestTimeEpoch written from the scratch's per-second text are those
+// formatted afresh, for times in one second, the next, an earlier one again, before 1970 and after 9999.
+func TestEventTimeCached(t *testing.T) {
+	var s evScratch
+	base := time.Date(2025, 3, 4, 19, 15, 17, 0, time.UTC)
+	for _, tm := range []time.Time{
+		base.Add(135 * time.Millisecond), base.Add(5 * time.Millisecond), base.Add(999*time.Millisecond + 999),
+		base.Add(time.Second), base.Add(1500 * time.Millisecond), base,
+		time.Unix(0, 0), time.Unix(0, 7e6), time.Unix(-1, 5e6), time.Unix(-86400*400, 0),
+		time.Date(10000, 1, 1, 0, 0, 0, 42e6, time.UTC), base.In(time.FixedZone("X", 3600)),
+	} {
+		want := tm.UTC().Format("02/Jan/2006:15:04:05 +0000") + `","requestTimeEpoch":` + strconv.FormatInt(tm.UnixMilli(), 10)
+		if got := string(s.appendTime([]byte("x"), tm)); got != "x"+want {
+			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// TestEventHeaderOrder: headers and multiValueHeaders list the names in byte order of the names as written, with
+// names that share their first 8 or 16 bytes, are longer than 16, or are prefixes of one another, in random order.
+func TestEventHeaderOrder(t *testing.T) {
+	pool := []string{"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-forwarded-prot", "x-forwarded-protocol",
+		"x-forwarded-protocoL", "x-forwarded-protocolx", "x-forwarde", "x-forward", "x-forwar", "x-forwa", "x",
+		"x-forwarded-proto-version", "x-forwarded-proto-versioo", "a", "ab", "abcdefgh", "abcdefghi", "abcdefgh-ijklmnop",
+		"abcdefgh-ijklmnoq", "abcdefgh-ijklmnop-q", "abcdefgh-ijklmnop-", "Abcdefgh", "ABCDEFGH-IJKLMNOP-Q", "a b", "a\"b"}
+	r := mrand.New(mrand.NewPCG(9, 10))
+	for range 300 {
+		var lines [][2]string
+		for n := r.IntN(30); n > 0; n-- {
+			lines = append(lines, [2]string{pool[r.IntN(len(pool))], strconv.Itoa(r.IntN(5))})
+		}
+		req := evRequest("GET", "/test/items", lines...)
+		out, _ := evEncode(t, evRoute(t, "/items", "GET"), req, nil)
+		for _, obj := range []string{`"headers":`, `"multiValueHeaders":`} {
+			dec := json.NewDecoder(bytes.NewReader(out[bytes.Index(out, []byte(obj))+len(obj):]))
+			if _, err := dec.Token(); err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for dec.More() {
+				k, _ := dec.Token()
+				keys = append(keys, k.(string))
+				var v any
+				if err := dec.Decode(&v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !slices.IsSorted(keys) {
+				t.Fatalf("%s keys not in byte order: %q", obj, keys)
+			}
+		}
 	}
 }
