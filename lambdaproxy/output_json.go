@@ -193,14 +193,6 @@ func (p *outputParser) peek() byte {
 	return 0
 }
 
-func (p *outputParser) next() byte {
-	if p.pos < len(p.in) {
-		p.pos++
-		return p.in[p.pos-1]
-	}
-	return 0
-}
-
 func (p *outputParser) consume(c byte) bool {
 	if p.pos < len(p.in) && p.in[p.pos] == c {
 		p.pos++
