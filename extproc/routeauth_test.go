@@ -53,13 +53,13 @@ func guardedProcessor(t *testing.T, keys ir.RouteKeys) (extprocsvcv3.ExternalPro
 	return client, &calls, logs
 }
 
-// bufconnProcessor serves the processor with keys and invoker over an in-memory connection and returns a client
-// and the processor's log.
-func bufconnProcessor(t *testing.T, keys ir.RouteKeys, invoker lambdainvoke.Invoker) (extprocsvcv3.ExternalProcessorClient, *syncBuffer) {
+// bufconnProcessor serves the processor with keys and invoker over an in-memory connection (a gRPC server with
+// opts) and returns a client and the processor's log.
+func bufconnProcessor(t *testing.T, keys ir.RouteKeys, invoker lambdainvoke.Invoker, opts ...grpc.ServerOption) (extprocsvcv3.ExternalProcessorClient, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(opts...)
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(logs, nil)),
 		&extproc.Lambda{Invoker: invoker, AccountID: "123456789012"}, keys))
 	go func() { _ = gs.Serve(lis) }()
