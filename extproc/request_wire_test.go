@@ -36,7 +36,9 @@ func (c rawClientCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.proto.Marshal(v)
 }
 
-func (c rawClientCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.proto.Unmarshal(data, v) }
+func (c rawClientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	return c.proto.Unmarshal(data, v)
+}
 
 // TestMalformedMessageRefused: a message that is not a well-formed ProcessingRequest (here a header name that is
 // not UTF-8, which proto3 refuses in a string field) ends the stream with InvalidArgument — Envoy then answers the
