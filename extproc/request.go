@@ -205,6 +205,7 @@ func headerMap(b []byte, rh *RequestHeaders) error {
 				}
 				num, f = n, fv
 			}
+			// key and value are proto3 strings: proto.Unmarshal checks every occurrence, not only the last kept.
 			switch num {
 			case fieldHeaderKey:
 				key = f
@@ -212,10 +213,13 @@ func headerMap(b []byte, rh *RequestHeaders) error {
 				value = f
 			case fieldHeaderRawValue:
 				raw = f
+				continue
+			default:
+				continue
 			}
-		}
-		if !asciiBytes(key) && !utf8.Valid(key) || !asciiBytes(value) && !utf8.Valid(value) {
-			return errInvalidUTF8
+			if !asciiBytes(f) && !utf8.Valid(f) {
+				return errInvalidUTF8
+			}
 		}
 		if rh != nil {
 			if len(raw) == 0 {

@@ -212,3 +212,33 @@ func FuzzDecodeMatchesProto(f *testing.F) {
 	}
 	f.Fuzz(checkAgainstProto)
 }
+
+// TestDecodeRefusesEveryInvalidString: proto3 checks each occurrence of a string field, not only the last one
+// kept — a header line whose key (or value) is given twice, the first time not UTF-8, is refused by
+// proto.Unmarshal and must be by the service.
+func TestDecodeRefusesEveryInvalidString(t *testing.T) {
+	line := func(fields ...[]byte) []byte {
+		var hv []byte
+		for _, f := range fields {
+			hv = append(hv, f...)
+		}
+		hm := protowire.AppendBytes(protowire.AppendTag(nil, fieldHeaderMapHeaders, protowire.BytesType), hv)
+		hh := protowire.AppendBytes(protowire.AppendTag(nil, fieldHTTPHeadersMap, protowire.BytesType), hm)
+		return protowire.AppendBytes(protowire.AppendTag(nil, fieldRequestHeaders, protowire.BytesType), hh)
+	}
+	str := func(num protowire.Number, s string) []byte {
+		return protowire.AppendString(protowire.AppendTag(nil, num, protowire.BytesType), s)
+	}
+	for name, b := range map[string][]byte{
+		"key":   line(str(fieldHeaderKey, "\xff"), str(fieldHeaderKey, "k"), str(fieldHeaderRawValue, "v")),
+		"value": line(str(fieldHeaderKey, "k"), str(fieldHeaderValue, "\xfe"), str(fieldHeaderValue, "v")),
+	} {
+		var pm extprocsvcv3.ProcessingRequest
+		if err := proto.Unmarshal(b, &pm); err == nil {
+			t.Fatalf("%s: proto.Unmarshal reads %x; the case is wrong", name, b)
+		}
+		if _, err := decodeWire(b); err == nil {
+			t.Errorf("%s: %x read, want refused as proto.Unmarshal refuses it", name, b)
+		}
+	}
+}
