@@ -20,7 +20,10 @@ import (
 // of fields, so it receives each message as the unknown fields of an empty message (gRPC's proto codec copies the
 // bytes once; any server options) and reads those fields here with protowire, in one pass, viewing header values
 // and body as the copy's bytes. It is the mirror of the answers' wire form (wire.go). Everything else in the
-// message is checked to be well-formed wire and skipped.
+// message is checked to be well-formed wire at the top level only and skipped unopened: unlike proto.Unmarshal,
+// the service accepts malformed or non-UTF-8 contents in attributes (ProcessingRequest's and HttpHeaders'), in a
+// oneof payload a later oneof field replaced, and in unknown fields (Envoy writes none such; proxyplus configures
+// no request_attributes).
 
 // Field numbers (envoy/service/ext_proc/v3/external_processor.proto, envoy/config/core/v3/base.proto).
 const (
@@ -205,6 +208,7 @@ func headerMap(b []byte, rh *RequestHeaders) error {
 				}
 				num, f = n, fv
 			}
+			// key and value are proto3 strings: proto.Unmarshal checks every occurrence, not only the last kept.
 			switch num {
 			case fieldHeaderKey:
 				key = f
@@ -212,10 +216,13 @@ func headerMap(b []byte, rh *RequestHeaders) error {
 				value = f
 			case fieldHeaderRawValue:
 				raw = f
+				continue
+			default:
+				continue
 			}
-		}
-		if !asciiBytes(key) && !utf8.Valid(key) || !asciiBytes(value) && !utf8.Valid(value) {
-			return errInvalidUTF8
+			if !asciiBytes(f) && !utf8.Valid(f) {
+				return errInvalidUTF8
+			}
 		}
 		if rh != nil {
 			if len(raw) == 0 {

@@ -91,6 +91,14 @@ func checkAgainstProto(t *testing.T, b []byte) {
 		if want := viewOfProto(&pm); !sameView(got, want) {
 			t.Fatalf("%x: service reads\n%+v\nproto reads\n%+v", b, got, want)
 		}
+	case err == nil:
+		// proto refuses it, the service reads it: allowed only for what the service skips unread. Without those
+		// fields proto must read it too.
+		if r, ok := openedFields(b); ok {
+			if rerr := proto.Unmarshal(r, new(extprocsvcv3.ProcessingRequest)); rerr != nil {
+				t.Fatalf("%x: the service reads it; proto refuses even the fields the service opens (%x): %v", b, r, rerr)
+			}
+		}
 	}
 	// The codec's shortcut is proto.Unmarshal into an empty message: the same fields (proto writes each tag
 	// again, in its shortest form; the codec keeps the bytes as they came).
@@ -101,6 +109,61 @@ func checkAgainstProto(t *testing.T, b []byte) {
 	if (eerr == nil) != (cerr == nil) || eerr == nil && !slices.Equal(fieldsOf(e.ProtoReflect().GetUnknown()), fieldsOf(c.ProtoReflect().GetUnknown())) {
 		t.Fatalf("%x: codec %v, proto %v", b, cerr, eerr)
 	}
+}
+
+// openedFields is b without what the service skips unread: top-level fields other than the request oneof's,
+// metadata_context and protocol_config (attributes, unknown fields, known ones of another wire type); the oneof's
+// occurrences before its last change of field (proto drops them); HttpHeaders' fields other than headers and
+// end_of_stream. ok is false when b is not well-formed wire at its top level (the codec refuses it).
+func openedFields(b []byte) (_ []byte, ok bool) {
+	kind, start := protowire.Number(0), 0
+	var fields []wireField
+	for len(b) > 0 {
+		num, typ, v, rest, err := nextField(b)
+		if err != nil {
+			return nil, false
+		}
+		b = rest
+		if typ != protowire.BytesType {
+			continue
+		}
+		switch num {
+		case fieldRequestHeaders, fieldResponseHeaders, fieldRequestBody, fieldResponseBody, fieldRequestTrailers, fieldResponseTrailers:
+			if num != kind {
+				kind, start = num, len(fields)
+			}
+			if num == fieldRequestHeaders || num == fieldResponseHeaders {
+				var hh []byte
+				for len(v) > 0 {
+					n, ty, fv, r, err := nextField(v)
+					if err != nil {
+						break // proto refuses the payload: kept whole below
+					}
+					if n == fieldHTTPHeadersMap && ty == protowire.BytesType {
+						hh = protowire.AppendBytes(protowire.AppendTag(hh, n, ty), fv)
+					} else if n == fieldHTTPHeadersEndOfStream && ty == protowire.VarintType {
+						hh = append(protowire.AppendTag(hh, n, ty), fv...)
+					}
+					v = r
+				}
+				if len(v) == 0 {
+					fields = append(fields, wireField{num, typ, string(hh)})
+					continue
+				}
+			}
+			fields = append(fields, wireField{num, typ, string(v)})
+		case fieldMetadataContext, fieldProtocolConfig:
+			fields = append(fields, wireField{num, typ, string(v)})
+		}
+	}
+	var out []byte
+	for i, f := range fields {
+		if i < start && f.num != fieldMetadataContext && f.num != fieldProtocolConfig {
+			continue
+		}
+		out = protowire.AppendString(protowire.AppendTag(out, f.num, f.typ), f.value)
+	}
+	return out, true
 }
 
 type wireField struct {
@@ -181,7 +244,28 @@ func requestCases(t testing.TB) [][]byte {
 			cases = append(cases, c[:n])
 		}
 	}
-	return cases
+	return append(cases, repeatedInvalidStrings()...)
+}
+
+// repeatedInvalidStrings are request_headers messages with a header line whose key, or value, is given twice, the
+// first time not UTF-8: proto3 checks every occurrence of a string field, so proto.Unmarshal refuses them.
+func repeatedInvalidStrings() [][]byte {
+	line := func(fields ...[]byte) []byte {
+		var hv []byte
+		for _, f := range fields {
+			hv = append(hv, f...)
+		}
+		hm := protowire.AppendBytes(protowire.AppendTag(nil, fieldHeaderMapHeaders, protowire.BytesType), hv)
+		hh := protowire.AppendBytes(protowire.AppendTag(nil, fieldHTTPHeadersMap, protowire.BytesType), hm)
+		return protowire.AppendBytes(protowire.AppendTag(nil, fieldRequestHeaders, protowire.BytesType), hh)
+	}
+	str := func(num protowire.Number, s string) []byte {
+		return protowire.AppendString(protowire.AppendTag(nil, num, protowire.BytesType), s)
+	}
+	return [][]byte{
+		line(str(fieldHeaderKey, "\xff"), str(fieldHeaderKey, "k"), str(fieldHeaderRawValue, "v")),
+		line(str(fieldHeaderKey, "k"), str(fieldHeaderValue, "\xfe"), str(fieldHeaderValue, "v")),
+	}
 }
 
 func replaceByte(b []byte, old, new byte) []byte {
@@ -211,4 +295,19 @@ func FuzzDecodeMatchesProto(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(checkAgainstProto)
+}
+
+// TestDecodeRefusesEveryInvalidString: proto3 checks each occurrence of a string field, not only the last one
+// kept — a header line whose key (or value) is given twice, the first time not UTF-8, is refused by
+// proto.Unmarshal and must be by the service.
+func TestDecodeRefusesEveryInvalidString(t *testing.T) {
+	for _, b := range repeatedInvalidStrings() {
+		var pm extprocsvcv3.ProcessingRequest
+		if err := proto.Unmarshal(b, &pm); err == nil {
+			t.Fatalf("proto.Unmarshal reads %x; the case is wrong", b)
+		}
+		if _, err := decodeWire(b); err == nil {
+			t.Errorf("%x read, want refused as proto.Unmarshal refuses it", b)
+		}
+	}
 }
