@@ -29,7 +29,9 @@ func startProcessor(t *testing.T) extprocsvcv3.ExternalProcessorClient {
 func startServer(t *testing.T, lambda *extproc.Lambda) extprocsvcv3.ExternalProcessorClient {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
+	// The processor's production options (serve uses them): its codec is the one Envoy's messages go through.
+	// The in-memory harness of the route-data tests (bufconnProcessor) keeps gRPC's defaults, so both paths run.
+	gs := grpc.NewServer(extproc.ServerOptions()...)
 	extprocsvcv3.RegisterExternalProcessorServer(gs, extproc.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lambda, testutil.RouteKeys(t)))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
