@@ -63,6 +63,10 @@ type fanoutCache struct {
 	complete map[unsafe.Pointer]uint64
 	sotw     map[*sotwWatch]struct{}
 	delta    map[*deltaWatch]struct{}
+	// sotwStreams and deltaStreams order the answers of each stream, found by the channel its watches share
+	// (streamOrder); an entry lives while the stream has a watch whose cancel has not run.
+	sotwStreams  map[chan cachev3.Response]*streamOrder[*sotwWatch]
+	deltaStreams map[chan cachev3.DeltaResponse]*streamOrder[*deltaWatch]
 }
 
 var _ cachev3.Cache = (*fanoutCache)(nil)
@@ -136,6 +140,9 @@ func newFanoutCache(logger *slog.Logger) *fanoutCache {
 		sotw:     make(map[*sotwWatch]struct{}),
 		delta:    make(map[*deltaWatch]struct{}),
 		complete: make(map[unsafe.Pointer]uint64),
+
+		sotwStreams:  make(map[chan cachev3.Response]*streamOrder[*sotwWatch]),
+		deltaStreams: make(map[chan cachev3.DeltaResponse]*streamOrder[*deltaWatch]),
 	}
 }
 
@@ -167,51 +174,82 @@ func (c *fanoutCache) set(g *generation) {
 	c.current = g
 	c.encoded.Store(g)
 	clear(c.complete)
+	for _, s := range c.sotwStreams {
+		s.advance(g)
+	}
+	for _, s := range c.deltaStreams {
+		s.advance(g)
+	}
 	// Answered in xDS type order (clusters, endpoints, listeners, routes, scoped routes, ...): the responses of an
-	// ADS stream share one channel, so this is the order a stream sends them in (make-before-break, XDS-5).
+	// ADS stream share one channel, so this is the order a stream sends them in (make-before-break, XDS-5). A type
+	// whose watch is missing (answered, not yet requested again) is answered later, when the stream asks again:
+	// streamOrder holds back the later types' answers of the stream until then.
 	sotw := slices.SortedFunc(maps.Keys(c.sotw), func(a, b *sotwWatch) int {
 		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
 	})
 	for _, w := range sotw {
-		tr := g.types[w.req.GetTypeUrl()]
-		var resp cachev3.Response
-		var all bool
-		switch {
-		case tr.unchangedFor(w.have, w.sub):
-			w.have, w.all = tr.seq, w.all && len(tr.added) == 0 // an added name is not subscribed
-			continue
-		case w.have != 0 && w.have == tr.baseSeq && !w.sub.IsWildcard():
-			resp, all = sotwAnswerSince(g, tr, w)
-		default:
-			resp, all = sotwAnswer(g, w.req, w.sub)
-		}
-		if resp != nil {
-			c.markComplete(resp, tr, all)
-			c.deliverSotw(w, resp)
-		} else {
-			w.have, w.all = tr.seqOf(), all
-		}
+		c.answerSotw(g, w)
 	}
 	delta := slices.SortedFunc(maps.Keys(c.delta), func(a, b *deltaWatch) int {
 		return cmp.Compare(cachev3.GetResponseType(a.req.GetTypeUrl()), cachev3.GetResponseType(b.req.GetTypeUrl()))
 	})
 	for _, w := range delta {
-		tr := g.types[w.req.GetTypeUrl()]
-		var resp cachev3.DeltaResponse
-		switch {
-		case tr.unchangedFor(w.have, w.sub):
-			w.have = tr.seq
-			continue
-		case tr != nil && w.have != 0 && w.have == tr.baseSeq:
-			resp = deltaAnswerSince(g, tr, w)
-		default:
-			resp = deltaAnswer(g, w.req, w.sub)
-		}
-		if resp != nil {
-			c.deliverDelta(w, resp)
-		} else {
-			w.have = tr.seqOf()
-		}
+		c.answerDelta(g, w)
+	}
+}
+
+// answerSotw answers the open watch w from g if g has something new for it and its stream's order lets the answer
+// go now; if the order does not, w stays open and is held (streamOrder.waits) until its stream releases it.
+func (c *fanoutCache) answerSotw(g *generation, w *sotwWatch) {
+	typeURL := w.req.GetTypeUrl()
+	tr := g.types[typeURL]
+	var resp cachev3.Response
+	var all bool
+	switch {
+	case tr.unchangedFor(w.have, w.sub):
+		w.have, w.all = tr.seq, w.all && len(tr.added) == 0 // an added name is not subscribed
+		delete(w.stream.held, w)
+		return
+	case w.have != 0 && w.have == tr.baseSeq && !w.sub.IsWildcard():
+		resp, all = sotwAnswerSince(g, tr, w)
+	default:
+		resp, all = sotwAnswer(g, w.req, w.sub)
+	}
+	switch {
+	case resp == nil:
+		w.have, w.all = tr.seqOf(), all
+		delete(w.stream.held, w)
+	case w.stream.waits(typeURL, g):
+		w.stream.held[w] = typeURL
+	default:
+		c.markComplete(resp, tr, all)
+		c.deliverSotw(w, resp, tr.seqOf())
+	}
+}
+
+// answerDelta is answerSotw for a delta watch.
+func (c *fanoutCache) answerDelta(g *generation, w *deltaWatch) {
+	typeURL := w.req.GetTypeUrl()
+	tr := g.types[typeURL]
+	var resp cachev3.DeltaResponse
+	switch {
+	case tr.unchangedFor(w.have, w.sub):
+		w.have = tr.seq
+		delete(w.stream.held, w)
+		return
+	case tr != nil && w.have != 0 && w.have == tr.baseSeq:
+		resp = deltaAnswerSince(g, tr, w)
+	default:
+		resp = deltaAnswer(g, w.req, w.sub)
+	}
+	switch {
+	case resp == nil:
+		w.have = tr.seqOf()
+		delete(w.stream.held, w)
+	case w.stream.waits(typeURL, g):
+		w.stream.held[w] = typeURL
+	default:
+		c.deliverDelta(w, resp, tr.seqOf())
 	}
 }
 
@@ -250,26 +288,36 @@ func (c *fanoutCache) completeFor(tr *typeResources, sub cachev3.Subscription) (
 // A watch's have is the seq of the resources of its type that its stream has everything of (the answer from them
 // was nothing new), 0 if unknown; see typeResources.unchangedFor.
 // For a SotW watch of a named subscription, all says that the subscription covered every resource of have.
+// A watch is open from its creation until it is answered or cancelled; cancelled says its cancel func has run.
 type sotwWatch struct {
-	req  *cachev3.Request
-	sub  cachev3.Subscription
-	out  chan cachev3.Response
-	have uint64
-	all  bool
+	req    *cachev3.Request
+	sub    cachev3.Subscription
+	out    chan cachev3.Response
+	stream *streamOrder[*sotwWatch]
+	have   uint64
+	all    bool
+
+	open, cancelled bool
 }
 
 type deltaWatch struct {
-	req  *cachev3.DeltaRequest
-	sub  cachev3.Subscription
-	out  chan cachev3.DeltaResponse
-	have uint64
+	req    *cachev3.DeltaRequest
+	sub    cachev3.Subscription
+	out    chan cachev3.DeltaResponse
+	stream *streamOrder[*deltaWatch]
+	have   uint64
+
+	open, cancelled bool
 }
 
-// deliverSotw sends resp and retires the watch (watches answer once). The server gives each stream a channel with
-// room for one response per type and holds at most one watch per type, so the send never waits; if it would, the
-// response is dropped and logged rather than blocking every other client behind the cache lock.
-func (c *fanoutCache) deliverSotw(w *sotwWatch, resp cachev3.Response) {
+// deliverSotw sends resp, an answer from the resources of its type numbered seq, and retires the watch (watches
+// answer once). The server gives each stream a channel with room for one response per type and holds at most one
+// watch per type, so the send never waits; if it would, the response is dropped and logged rather than blocking
+// every other client behind the cache lock.
+func (c *fanoutCache) deliverSotw(w *sotwWatch, resp cachev3.Response, seq uint64) {
 	delete(c.sotw, w)
+	w.open = false
+	w.stream.answered(w, w.req.GetTypeUrl(), seq)
 	select {
 	case w.out <- resp:
 	default:
@@ -277,8 +325,10 @@ func (c *fanoutCache) deliverSotw(w *sotwWatch, resp cachev3.Response) {
 	}
 }
 
-func (c *fanoutCache) deliverDelta(w *deltaWatch, resp cachev3.DeltaResponse) {
+func (c *fanoutCache) deliverDelta(w *deltaWatch, resp cachev3.DeltaResponse, seq uint64) {
 	delete(c.delta, w)
+	w.open = false
+	w.stream.answered(w, w.req.GetTypeUrl(), seq)
 	select {
 	case w.out <- resp:
 	default:
@@ -290,30 +340,65 @@ func (c *fanoutCache) deliverDelta(w *deltaWatch, resp cachev3.DeltaResponse) {
 func (c *fanoutCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w := &sotwWatch{req: req, sub: sub, out: out}
+	s := c.sotwStreams[out]
+	if s == nil {
+		s = newStreamOrder[*sotwWatch]()
+		c.sotwStreams[out] = s
+	}
+	typeURL := req.GetTypeUrl()
+	s.watched(typeURL)
+	w := &sotwWatch{req: req, sub: sub, out: out, stream: s, open: true}
 	if c.current != nil {
-		tr := c.current.types[req.GetTypeUrl()]
+		tr := c.current.types[typeURL]
 		var resp cachev3.Response
 		complete, all := c.completeFor(tr, sub)
 		if !complete { // otherwise nothing is owed: the ACK of a complete answer, the common case
 			resp, all = sotwAnswer(c.current, req, sub)
 		}
-		if resp != nil {
+		switch {
+		case resp == nil:
+			w.have, w.all = tr.seqOf(), all
+		case s.waits(typeURL, c.current):
+			s.held[w] = typeURL
+		default:
 			select {
 			case out <- resp:
 				c.markComplete(resp, tr, all)
-				return func() {}, nil
+				w.open = false
+				s.answered(w, typeURL, tr.seqOf())
 			default:
-				return nil, fmt.Errorf("xds/server: response channel full for %s", req.GetTypeUrl())
+				if s.handles == 0 {
+					delete(c.sotwStreams, out)
+				}
+				return nil, fmt.Errorf("xds/server: response channel full for %s", typeURL)
 			}
 		}
-		w.have, w.all = tr.seqOf(), all
 	}
-	c.sotw[w] = struct{}{}
+	if w.open {
+		c.sotw[w] = struct{}{}
+	}
+	s.handles++
+	// This type is answered or open again: the answers of later types that waited for it go now.
+	if len(s.held) > 0 && c.current != nil {
+		for _, h := range s.heldInOrder() {
+			c.answerSotw(c.current, h)
+		}
+	}
 	return func() {
 		c.mu.Lock()
-		delete(c.sotw, w)
-		c.mu.Unlock()
+		defer c.mu.Unlock()
+		if w.cancelled {
+			return
+		}
+		w.cancelled = true
+		if w.open {
+			delete(c.sotw, w)
+			w.open = false
+			s.closed(w, typeURL, w.have)
+		}
+		if s.handles--; s.handles == 0 {
+			delete(c.sotwStreams, out)
+		}
 	}, nil
 }
 
@@ -321,23 +406,58 @@ func (c *fanoutCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription
 func (c *fanoutCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w := &deltaWatch{req: req, sub: sub, out: out}
+	s := c.deltaStreams[out]
+	if s == nil {
+		s = newStreamOrder[*deltaWatch]()
+		c.deltaStreams[out] = s
+	}
+	typeURL := req.GetTypeUrl()
+	s.watched(typeURL)
+	w := &deltaWatch{req: req, sub: sub, out: out, stream: s, open: true}
 	if c.current != nil {
-		if resp := deltaAnswer(c.current, req, sub); resp != nil {
+		tr := c.current.types[typeURL]
+		switch resp := deltaAnswer(c.current, req, sub); {
+		case resp == nil:
+			w.have = tr.seqOf()
+		case s.waits(typeURL, c.current):
+			s.held[w] = typeURL
+		default:
 			select {
 			case out <- resp:
-				return func() {}, nil
+				w.open = false
+				s.answered(w, typeURL, tr.seqOf())
 			default:
-				return nil, fmt.Errorf("xds/server: delta response channel full for %s", req.GetTypeUrl())
+				if s.handles == 0 {
+					delete(c.deltaStreams, out)
+				}
+				return nil, fmt.Errorf("xds/server: delta response channel full for %s", typeURL)
 			}
 		}
-		w.have = c.current.types[req.GetTypeUrl()].seqOf()
 	}
-	c.delta[w] = struct{}{}
+	if w.open {
+		c.delta[w] = struct{}{}
+	}
+	s.handles++
+	if len(s.held) > 0 && c.current != nil {
+		for _, h := range s.heldInOrder() {
+			c.answerDelta(c.current, h)
+		}
+	}
 	return func() {
 		c.mu.Lock()
-		delete(c.delta, w)
-		c.mu.Unlock()
+		defer c.mu.Unlock()
+		if w.cancelled {
+			return
+		}
+		w.cancelled = true
+		if w.open {
+			delete(c.delta, w)
+			w.open = false
+			s.closed(w, typeURL, w.have)
+		}
+		if s.handles--; s.handles == 0 {
+			delete(c.deltaStreams, out)
+		}
 	}, nil
 }
 
