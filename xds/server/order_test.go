@@ -4,12 +4,18 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // orderHarness drives a fanoutCache the way go-control-plane's ADS servers do for one stream: every watch of the
@@ -39,10 +45,19 @@ func newOrderHarness(t *testing.T, delta bool) *orderHarness {
 }
 
 // publish sets the configuration of testConfig{Gen: gen, Tag: tag}: gen is the cluster's content, tag the route
-// configuration's.
+// configuration's. A tag with "eds" adds a ClusterLoadAssignment of testCluster that changes with gen.
 func (h *orderHarness) publish(gen int, tag string) string {
 	h.t.Helper()
-	_, g, err := h.pub.build(context.Background(), testResources(h.t, testConfig{Gen: gen, Tag: tag}), h.pub.snapshot, nil)
+	res := testResources(h.t, testConfig{Gen: gen, Tag: tag})
+	if strings.Contains(tag, "eds") {
+		cl := res[resourcev3.ClusterType][0].(*clusterv3.Cluster)
+		cl.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+		cl.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}}
+		cl.LoadAssignment = nil
+		res[resourcev3.EndpointType] = []types.Resource{&endpointv3.ClusterLoadAssignment{ClusterName: testCluster,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{LoadBalancingWeight: wrapperspb.UInt32(uint32(gen))}}}}
+	}
+	_, g, err := h.pub.build(context.Background(), res, h.pub.snapshot, nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -51,16 +66,29 @@ func (h *orderHarness) publish(gen int, tag string) string {
 	return g.version
 }
 
-// request sends the stream's next request of typeURL (its first, or the ACK of its last answer): CDS wildcard, RDS
-// for testRoute.
+// request sends the stream's next request of typeURL (its first, or the ACK of its last answer): CDS and LDS
+// wildcard, RDS for testRoute, EDS for testCluster. The server cancels the type's last watch, then creates the next one.
 func (h *orderHarness) request(typeURL string) {
 	h.t.Helper()
+	h.cancel(typeURL)
+	h.watch(typeURL)
+}
+
+func (h *orderHarness) cancel(typeURL string) {
 	if cancel := h.cancels[typeURL]; cancel != nil {
 		cancel()
 	}
+	h.cancels[typeURL] = nil
+}
+
+func (h *orderHarness) watch(typeURL string) {
+	h.t.Helper()
 	var names []string
-	if typeURL == resourcev3.RouteType {
+	switch typeURL {
+	case resourcev3.RouteType:
 		names = []string{testRoute}
+	case resourcev3.EndpointType:
+		names = []string{testCluster}
 	}
 	sub := h.subs[typeURL]
 	nonce := ""
@@ -158,8 +186,9 @@ func TestOrderEarlierTypeInFlight(t *testing.T) {
 		v2 := h.publish(2, "") // cluster only
 		h.expect("cluster change", resourcev3.ClusterType, v2)
 		// CDS v2 is in flight: no CDS watch until the stream's next request.
-		v3 := h.publish(3, "-x") // cluster and route configuration
-		h.expect("v3 while CDS v2 is unacknowledged") // RDS v3 must not overtake CDS v3
+		// A new generation changes the cluster and the route configuration: RDS v3 must not overtake CDS v3.
+		v3 := h.publish(3, "-x")
+		h.expect("v3 while CDS v2 is unacknowledged")
 		h.request(resourcev3.ClusterType)
 		h.expect("the CDS request after v3", resourcev3.ClusterType, v3, resourcev3.RouteType, v3)
 		h.request(resourcev3.ClusterType)
@@ -168,6 +197,35 @@ func TestOrderEarlierTypeInFlight(t *testing.T) {
 		if n := h.c.Watches(); n != 2 {
 			t.Errorf("%d open watches, want CDS and RDS", n)
 		}
+	})
+}
+
+// TestOrderBothInFlightLaterAsksFirst: with CDS and RDS both answered and not yet requested again, a generation
+// changing both reaches neither at once; if the stream asks for RDS before CDS, RDS waits for the CDS request.
+func TestOrderBothInFlightLaterAsksFirst(t *testing.T) {
+	forBothProtocols(t, func(t *testing.T, h *orderHarness) {
+		h.start()
+		v2 := h.publish(2, "-x")
+		h.expect("v2", resourcev3.ClusterType, v2, resourcev3.RouteType, v2)
+		v3 := h.publish(3, "-y")
+		h.expect("v3 with no watch open")
+		h.request(resourcev3.RouteType)
+		h.expect("the RDS request after v3")
+		h.request(resourcev3.ClusterType)
+		h.expect("the CDS request after v3", resourcev3.ClusterType, v3, resourcev3.RouteType, v3)
+	})
+}
+
+// TestOrderSetBetweenCancelAndWatch: a generation set between the cancel of the open CDS watch and the creation of
+// the next one (the server handling a CDS request) reaches the stream's RDS only after that CDS watch.
+func TestOrderSetBetweenCancelAndWatch(t *testing.T) {
+	forBothProtocols(t, func(t *testing.T, h *orderHarness) {
+		h.start()
+		h.cancel(resourcev3.ClusterType)
+		v2 := h.publish(2, "-x")
+		h.expect("v2 between the CDS cancel and the next CDS watch")
+		h.watch(resourcev3.ClusterType)
+		h.expect("the next CDS watch", resourcev3.ClusterType, v2, resourcev3.RouteType, v2)
 	})
 }
 
@@ -238,5 +296,27 @@ func TestOrderSingleTypeStreams(t *testing.T) {
 		h.request(resourcev3.RouteType)
 		v2 := h.publish(2, "-x") // the CDS stream's watch is in flight
 		h.expect("route stream", resourcev3.RouteType, v2)
+	})
+}
+
+// TestOrderEndpointsDoNotWait: EDS is not held behind an unacknowledged CDS answer (Envoy holds that ACK back until
+// the new clusters are warm, which for EDS clusters takes their endpoints); listeners and routes are.
+func TestOrderEndpointsDoNotWait(t *testing.T) {
+	forBothProtocols(t, func(t *testing.T, h *orderHarness) {
+		v1 := h.publish(1, "eds")
+		for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+			h.request(typeURL)
+		}
+		h.expect("initial requests", resourcev3.ClusterType, v1, resourcev3.EndpointType, v1, resourcev3.ListenerType, v1, resourcev3.RouteType, v1)
+		for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+			h.request(typeURL)
+		}
+		v2 := h.publish(2, "eds")
+		h.expect("v2", resourcev3.ClusterType, v2, resourcev3.EndpointType, v2)
+		h.request(resourcev3.EndpointType)
+		v3 := h.publish(3, "eds-x") // cluster, endpoints, route configuration
+		h.expect("v3 while CDS v2 is in flight", resourcev3.EndpointType, v3)
+		h.request(resourcev3.ClusterType)
+		h.expect("the CDS request after v3", resourcev3.ClusterType, v3, resourcev3.RouteType, v3)
 	})
 }
