@@ -42,8 +42,12 @@ import (
 // Envoy's initialisation of wildcard types completes. Requests naming resources that do not exist get the ones that
 // do (never held back entirely, unlike go-control-plane's ADS mode, envoy-notes XDS-8).
 //
-// State kept per client is the open watch only (one per stream and type); it is dropped when the server cancels the
-// watch (stream closed or new request), so nothing outlives a connection (XDS-7, XDS-9).
+// Answers go to each ADS stream in xDS type order, also when a type's watch is missing at a publish because its last
+// answer has not been ACKed yet (streamOrder: make-before-break).
+//
+// State kept per client is the open watch (one per stream and type) and its stream's streamOrder; a watch is
+// dropped when the server cancels it (stream closed or new request), the streamOrder with the stream's last watch, so
+// nothing outlives a connection (XDS-7, XDS-9).
 type fanoutCache struct {
 	log *slog.Logger
 
