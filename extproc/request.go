@@ -14,17 +14,17 @@ import (
 )
 
 // Envoy's messages in wire form. gRPC's codec decoding a ProcessingRequest into generated messages cost 4.4 µs and
-// 52 allocations for REF-EVENT's request_headers (a HeaderValue message, its key and its raw_value apiece) and
-// ≈ 1 µs and 7 for the two body messages — as much as a third of the processor's whole work per Lambda request, on
-// the path of the answer. BenchmarkRequestDecode (REF-EVENT's three messages): 5.9 µs and 59 allocations decoded
-// into generated messages, 1.3–1.6 µs and 3 (one copy per message) received and read here (Dec 2026). The service reads a handful
-// of fields, so it receives each message as the unknown fields of an empty message (gRPC's proto codec copies the
-// bytes once; any server options) and reads those fields here with protowire, in one pass, viewing header values
-// and body as the copy's bytes. It is the mirror of the answers' wire form (wire.go). Everything else in the
-// message is checked to be well-formed wire at the top level only and skipped unopened: unlike proto.Unmarshal,
-// the service accepts malformed or non-UTF-8 contents in attributes (ProcessingRequest's and HttpHeaders'), in a
-// oneof payload a later oneof field replaced, and in unknown fields (Envoy writes none such; proxyplus configures
-// no request_attributes).
+// 52 allocations for REF-EVENT's request_headers (a HeaderValue message, its key and its raw_value apiece) and ≈ 1
+// µs and 7 for the two body messages — as much as a third of the processor's whole work per Lambda request, on the
+// path of the answer. BenchmarkRequestDecode (REF-EVENT's three messages): 5.9 µs and 59 allocations decoded into
+// generated messages, 1.3–1.6 µs and 3 (one copy per message) received and read here (Dec 2026). The service reads a
+// handful of fields, so it receives each message as the unknown fields of an empty message (gRPC's proto codec
+// copies the bytes once; any server options) and reads those fields here with protowire, in one pass, viewing header
+// values and body as the copy's bytes. It is the mirror of the answers' wire form (wire.go). Everything else in the
+// message is checked to be well-formed wire at the top level only and skipped unopened: unlike proto.Unmarshal, the
+// service accepts malformed or non-UTF-8 contents in attributes (ProcessingRequest's and HttpHeaders'), in a oneof
+// payload a later oneof field replaced, and in unknown fields (Envoy writes none such; proxyplus configures no
+// request_attributes).
 
 // Field numbers (envoy/service/ext_proc/v3/external_processor.proto, envoy/config/core/v3/base.proto).
 const (
