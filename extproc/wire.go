@@ -160,43 +160,14 @@ func appendImmediateWireASCII(b []byte, r *lambdaproxy.Response) (_ []byte, ok b
 	}
 	mutation := len(b) - headers
 
-	code := uint64(int64(int32(r.StatusCode))) // an enum: int32, sign-extended
-	status := 0
-	if code != 0 {
-		status = protowire.SizeTag(fieldStatusCode) + protowire.SizeVarint(code)
-	}
-	immediate := protowire.SizeTag(fieldImmediateStatus) + protowire.SizeBytes(status) +
-		protowire.SizeTag(fieldImmediateHeaders) + protowire.SizeBytes(mutation)
-	if len(r.Body) > 0 {
-		immediate += protowire.SizeTag(fieldImmediateBody) + protowire.SizeBytes(len(r.Body))
-	}
-	if r.Details != "" {
-		immediate += protowire.SizeTag(fieldImmediateDetails) + protowire.SizeBytes(len(r.Details))
-	}
+	code, status, immediate := immediateSizes(r, mutation)
 	var preArr [wireReserve]byte
-	pre := appendTag(preArr[:0], fieldProcessingImmediate, protowire.BytesType)
-	pre = appendVarint(pre, uint64(immediate))
-	pre = appendTag(pre, fieldImmediateStatus, protowire.BytesType)
-	pre = appendVarint(pre, uint64(status))
-	if code != 0 {
-		pre = appendTag(pre, fieldStatusCode, protowire.VarintType)
-		pre = appendVarint(pre, code)
-	}
-	pre = appendTag(pre, fieldImmediateHeaders, protowire.BytesType)
-	pre = appendVarint(pre, uint64(mutation))
+	pre := appendImmediateHead(preArr[:0], code, status, immediate, mutation)
 	// The tags and lengths go just before the headers, and the whole moves down to start.
 	first := headers - len(pre)
 	copy(b[first:], pre)
 	b = b[:start+copy(b[start:], b[first:])]
-	if len(r.Body) > 0 {
-		b = appendTag(b, fieldImmediateBody, protowire.BytesType)
-		b = appendBytes(b, r.Body)
-	}
-	if r.Details != "" {
-		b = appendTag(b, fieldImmediateDetails, protowire.BytesType)
-		b = appendString(b, r.Details)
-	}
-	return append(b, processorMarkerWire...), true
+	return appendImmediateTail(b, r), true
 }
 
 // appendImmediateWireGeneral is appendImmediateWire for any response (r.Details already checked): every line
@@ -244,31 +215,10 @@ func appendImmediateWireGeneral(b []byte, r *lambdaproxy.Response) (_ []byte, ok
 	}
 
 	// The status's and the immediate response's sizes.
-	code := uint64(int64(int32(r.StatusCode))) // an enum: int32, sign-extended
-	status := 0
-	if code != 0 {
-		status = protowire.SizeTag(fieldStatusCode) + protowire.SizeVarint(code)
-	}
-	immediate := protowire.SizeTag(fieldImmediateStatus) + protowire.SizeBytes(status) +
-		protowire.SizeTag(fieldImmediateHeaders) + protowire.SizeBytes(mutation)
-	if len(r.Body) > 0 {
-		immediate += protowire.SizeTag(fieldImmediateBody) + protowire.SizeBytes(len(r.Body))
-	}
-	if r.Details != "" {
-		immediate += protowire.SizeTag(fieldImmediateDetails) + protowire.SizeBytes(len(r.Details))
-	}
+	code, status, immediate := immediateSizes(r, mutation)
 
 	b = slices.Grow(b, protowire.SizeTag(fieldProcessingImmediate)+protowire.SizeBytes(immediate)+len(processorMarkerWire))
-	b = appendTag(b, fieldProcessingImmediate, protowire.BytesType)
-	b = appendVarint(b, uint64(immediate))
-	b = appendTag(b, fieldImmediateStatus, protowire.BytesType)
-	b = appendVarint(b, uint64(status))
-	if code != 0 {
-		b = appendTag(b, fieldStatusCode, protowire.VarintType)
-		b = appendVarint(b, code)
-	}
-	b = appendTag(b, fieldImmediateHeaders, protowire.BytesType)
-	b = appendVarint(b, uint64(mutation))
+	b = appendImmediateHead(b, code, status, immediate, mutation)
 	for i, h := range r.Headers {
 		l := &lines[i]
 		name, value := l.name, h[1]
@@ -294,15 +244,7 @@ func appendImmediateWireGeneral(b []byte, r *lambdaproxy.Response) (_ []byte, ok
 			b = append(b, 0) // BoolValue{value: false}: present, empty
 		}
 	}
-	if len(r.Body) > 0 {
-		b = appendTag(b, fieldImmediateBody, protowire.BytesType)
-		b = appendBytes(b, r.Body)
-	}
-	if r.Details != "" {
-		b = appendTag(b, fieldImmediateDetails, protowire.BytesType)
-		b = appendString(b, r.Details)
-	}
-	return append(b, processorMarkerWire...), true
+	return appendImmediateTail(b, r), true
 }
 
 // lowerNameInPlace lower-cases the name of n > 0 bytes that ends b, a word at a time, and reports whether it is
@@ -454,4 +396,50 @@ func sizeBytes(n int) int {
 		return 1 + n
 	}
 	return protowire.SizeBytes(n)
+}
+
+// immediateSizes are the status code as written (an enum: int32, sign-extended), the HttpStatus's size and the
+// ImmediateResponse's, for r with a header mutation of mutation bytes.
+func immediateSizes(r *lambdaproxy.Response, mutation int) (code uint64, status, immediate int) {
+	code = uint64(int64(int32(r.StatusCode)))
+	if code != 0 {
+		status = protowire.SizeTag(fieldStatusCode) + protowire.SizeVarint(code)
+	}
+	immediate = protowire.SizeTag(fieldImmediateStatus) + protowire.SizeBytes(status) +
+		protowire.SizeTag(fieldImmediateHeaders) + protowire.SizeBytes(mutation)
+	if len(r.Body) > 0 {
+		immediate += protowire.SizeTag(fieldImmediateBody) + protowire.SizeBytes(len(r.Body))
+	}
+	if r.Details != "" {
+		immediate += protowire.SizeTag(fieldImmediateDetails) + protowire.SizeBytes(len(r.Details))
+	}
+	return code, status, immediate
+}
+
+// appendImmediateHead appends the tags and lengths before the header lines: the immediate response's, the
+// status with its code, and the header mutation's.
+func appendImmediateHead(b []byte, code uint64, status, immediate, mutation int) []byte {
+	b = appendTag(b, fieldProcessingImmediate, protowire.BytesType)
+	b = appendVarint(b, uint64(immediate))
+	b = appendTag(b, fieldImmediateStatus, protowire.BytesType)
+	b = appendVarint(b, uint64(status))
+	if code != 0 {
+		b = appendTag(b, fieldStatusCode, protowire.VarintType)
+		b = appendVarint(b, code)
+	}
+	b = appendTag(b, fieldImmediateHeaders, protowire.BytesType)
+	return appendVarint(b, uint64(mutation))
+}
+
+// appendImmediateTail appends what follows the header lines: body, details and the processor's marker.
+func appendImmediateTail(b []byte, r *lambdaproxy.Response) []byte {
+	if len(r.Body) > 0 {
+		b = appendTag(b, fieldImmediateBody, protowire.BytesType)
+		b = appendBytes(b, r.Body)
+	}
+	if r.Details != "" {
+		b = appendTag(b, fieldImmediateDetails, protowire.BytesType)
+		b = appendString(b, r.Details)
+	}
+	return append(b, processorMarkerWire...)
 }

@@ -86,18 +86,8 @@ func outAppendString(dst, in []byte, i int) (out []byte, next int, ok bool) {
 			}
 			i += 6
 			if utf16.IsSurrogate(r) {
-				// As outAppendUnescaped: a pair makes one rune, a lone surrogate U+FFFD. An invalid second escape
-				// is not taken here, and fails as the next one.
-				r2 := rune(-1)
-				if i+6 <= len(in) && in[i] == '\\' && in[i+1] == 'u' {
-					r2 = outHex4(in[i+2 : i+6])
-				}
-				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
+				// An invalid second escape is not taken here, and fails as the next one.
+				r, i = outSurrogatePair(in, i, r)
 			}
 			dst = utf8.AppendRune(dst, r)
 			continue
@@ -359,16 +349,7 @@ func outAppendUnescaped(dst, raw []byte) []byte {
 			r := outHex4(raw[i+2 : i+6])
 			i += 6
 			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					r2 = outHex4(raw[i+2 : i+6])
-				}
-				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
+				r, i = outSurrogatePair(raw, i, r)
 			}
 			dst = utf8.AppendRune(dst, r)
 			continue
@@ -435,4 +416,17 @@ func outValidHeaderValue(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// outSurrogatePair completes r, a surrogate read from a \u escape that ends before i, as encoding/json does: with
+// a second \u escape at i that makes a pair, the pair's rune and the index after it; otherwise U+FFFD and i.
+func outSurrogatePair(b []byte, i int, r rune) (rune, int) {
+	r2 := rune(-1)
+	if i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
+		r2 = outHex4(b[i+2 : i+6])
+	}
+	if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+		return dec, i + 6
+	}
+	return utf8.RuneError, i
 }
