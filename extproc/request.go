@@ -221,7 +221,7 @@ func headerMap(b []byte, rh *RequestHeaders) error {
 			default:
 				continue
 			}
-			if !asciiBytes(f) && !utf8.Valid(f) {
+			if !isASCII(bytesString(f)) && !utf8.Valid(f) {
 				return errInvalidUTF8
 			}
 		}
@@ -283,15 +283,6 @@ func forEachField(b []byte, f func(protowire.Number, protowire.Type, []byte) err
 		}
 	}
 	return nil
-}
-
-// asciiBytes reports whether b is all ASCII: a header name is a few bytes, checked inline before utf8.Valid's call.
-func asciiBytes(b []byte) bool {
-	var or byte
-	for _, c := range b {
-		or |= c
-	}
-	return or < utf8.RuneSelf
 }
 
 // varintBool is a bool field's value as proto decodes it: any non-zero varint is true.
