@@ -1,12 +1,9 @@
 package extproc
 
 import (
-	"errors"
-
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -40,23 +37,14 @@ func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
-var errFieldNumber = errors.New("invalid field number")
-
 // checkFields fails as proto.Unmarshal does on a message that is not a well-formed sequence of fields.
 func checkFields(b []byte) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
+		_, _, _, rest, err := nextField(b)
+		if err != nil {
+			return err
 		}
-		if num > protowire.MaxValidNumber {
-			return errFieldNumber
-		}
-		b = b[n:]
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
+		b = rest
 	}
 	return nil
 }

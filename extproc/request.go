@@ -61,7 +61,10 @@ type envoyMessage struct {
 	metadata    *corev3.Metadata // metadata_context; nil when absent
 }
 
-var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
+var (
+	errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
+	errFieldNumber = errors.New("invalid field number")
+)
 
 // decode reads the message in m.raw. The headers of a request_headers message are added to rh (reset first), as
 // Envoy's header map: each value is raw_value, or value when raw_value is empty (envoy-notes EXT-4), viewed as
@@ -72,23 +75,14 @@ func (m *envoyMessage) decode(rh *RequestHeaders, list [][2]string) error {
 	m.kind, m.payload, m.endOfStream, m.body, m.bodyMode, m.metadata = 0, nil, false, nil, 0, nil
 	b := m.raw.ProtoReflect().GetUnknown()
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
+		num, typ, v, rest, err := nextField(b)
+		if err != nil {
+			return err
 		}
-		b = b[n:]
+		b = rest
 		if typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
 		switch num {
 		case fieldRequestHeaders, fieldResponseHeaders, fieldRequestBody, fieldResponseBody, fieldRequestTrailers, fieldResponseTrailers:
 			if num == m.kind {
